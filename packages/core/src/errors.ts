@@ -1,0 +1,170 @@
+/**
+ * Every failure that crosses a component boundary is a RegionStoreError with a stable `code`.
+ * Codes are part of the wire protocol (HTTP bodies, job results), so they never change meaning.
+ */
+
+/** Stable error codes and the HTTP status each one maps to. */
+export const ERROR_HTTP_STATUS = {
+  InvalidArgument: 400,
+  InvalidCf: 400,
+  InvalidConfig: 400,
+  Unauthorized: 401,
+  NotFound: 404,
+  RegionNotFound: 404,
+  TableRouteNotFound: 404,
+  KeyNotInRange: 409,
+  EpochNotMatch: 409,
+  MigrationRunning: 409,
+  Locked: 423,
+  NotLeader: 421,
+  WriteBufferFull: 503,
+  ServerIsBusy: 503,
+  WorkerStopped: 503,
+  Cancelled: 499,
+  Timeout: 504,
+  StorageError: 502,
+  ChecksumMismatch: 422,
+  CorruptFile: 422,
+  FailPoint: 500,
+  Internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_HTTP_STATUS;
+
+export const ERROR_CODES = Object.keys(ERROR_HTTP_STATUS) as ErrorCode[];
+
+export type ErrorDetails = Record<string, unknown>;
+
+/** The JSON shape of an error on the wire: `{code, message, details}`. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details: ErrorDetails;
+}
+
+export class RegionStoreError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+    this.name = `${code}Error`;
+  }
+
+  get httpStatus(): number {
+    return httpStatusFor(this.code);
+  }
+
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function httpStatusFor(code: string): number {
+  return isErrorCode(code) ? ERROR_HTTP_STATUS[code] : 500;
+}
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_HTTP_STATUS, code);
+}
+
+type ErrorClass<C extends ErrorCode> = {
+  new (
+    message: string,
+    details?: ErrorDetails,
+    options?: { cause?: unknown },
+  ): RegionStoreError & { code: C };
+  readonly code: C;
+};
+
+function defineError<C extends ErrorCode>(code: C): ErrorClass<C> {
+  const cls = class extends RegionStoreError {
+    static readonly code = code;
+    constructor(message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+      super(code, message, details, options);
+    }
+  };
+  Object.defineProperty(cls, 'name', { value: `${code}Error` });
+  return cls as unknown as ErrorClass<C>;
+}
+
+export const InvalidArgumentError = defineError('InvalidArgument');
+export const InvalidCfError = defineError('InvalidCf');
+export const InvalidConfigError = defineError('InvalidConfig');
+export const UnauthorizedError = defineError('Unauthorized');
+export const NotFoundError = defineError('NotFound');
+export const RegionNotFoundError = defineError('RegionNotFound');
+export const TableRouteNotFoundError = defineError('TableRouteNotFound');
+export const KeyNotInRangeError = defineError('KeyNotInRange');
+export const EpochNotMatchError = defineError('EpochNotMatch');
+export const MigrationRunningError = defineError('MigrationRunning');
+export const LockedError = defineError('Locked');
+export const NotLeaderError = defineError('NotLeader');
+export const WriteBufferFullError = defineError('WriteBufferFull');
+export const ServerIsBusyError = defineError('ServerIsBusy');
+export const WorkerStoppedError = defineError('WorkerStopped');
+export const CancelledError = defineError('Cancelled');
+export const TimeoutError = defineError('Timeout');
+export const StorageError = defineError('StorageError');
+export const ChecksumMismatchError = defineError('ChecksumMismatch');
+export const CorruptFileError = defineError('CorruptFile');
+export const FailPointError = defineError('FailPoint');
+export const InternalError = defineError('Internal');
+
+const CLASSES: { [C in ErrorCode]: ErrorClass<C> } = {
+  InvalidArgument: InvalidArgumentError,
+  InvalidCf: InvalidCfError,
+  InvalidConfig: InvalidConfigError,
+  Unauthorized: UnauthorizedError,
+  NotFound: NotFoundError,
+  RegionNotFound: RegionNotFoundError,
+  TableRouteNotFound: TableRouteNotFoundError,
+  KeyNotInRange: KeyNotInRangeError,
+  EpochNotMatch: EpochNotMatchError,
+  MigrationRunning: MigrationRunningError,
+  Locked: LockedError,
+  NotLeader: NotLeaderError,
+  WriteBufferFull: WriteBufferFullError,
+  ServerIsBusy: ServerIsBusyError,
+  WorkerStopped: WorkerStoppedError,
+  Cancelled: CancelledError,
+  Timeout: TimeoutError,
+  StorageError: StorageError,
+  ChecksumMismatch: ChecksumMismatchError,
+  CorruptFile: CorruptFileError,
+  FailPoint: FailPointError,
+  Internal: InternalError,
+};
+
+/** Rebuilds the typed error from a wire body (HTTP response, job result); unknown codes become Internal. */
+export function errorFromBody(body: {
+  code?: unknown;
+  message?: unknown;
+  details?: unknown;
+}): RegionStoreError {
+  const message = typeof body.message === 'string' ? body.message : 'unknown error';
+  const details =
+    body.details && typeof body.details === 'object' && !Array.isArray(body.details)
+      ? (body.details as ErrorDetails)
+      : {};
+  if (!isErrorCode(body.code)) {
+    return new InternalError(message, { ...details, originalCode: body.code });
+  }
+  return new CLASSES[body.code](message, details);
+}
+
+/** Wraps anything thrown into a RegionStoreError, keeping typed errors as they are. */
+export function toRegionStoreError(err: unknown): RegionStoreError {
+  if (err instanceof RegionStoreError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InternalError(message, {}, { cause: err });
+}
+
+export function isRegionStoreError<C extends ErrorCode>(
+  err: unknown,
+  code?: C,
+): err is RegionStoreError & { code: C } {
+  return err instanceof RegionStoreError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,81 @@
+/**
+ * Keys are raw bytes ordered by unsigned byte comparison. A range is `[start, end)`; an empty start
+ * means "from the first key" and an empty end means "to the last key".
+ */
+export interface KeyRange {
+  start: Buffer;
+  end: Buffer;
+}
+
+export const EMPTY_KEY: Buffer = Buffer.alloc(0);
+
+export function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+export function keyRange(start: Buffer | string = EMPTY_KEY, end: Buffer | string = EMPTY_KEY): KeyRange {
+  return { start: Buffer.from(start), end: Buffer.from(end) };
+}
+
+/** Compares two range ends where empty means +infinity. */
+export function compareEnds(a: Uint8Array, b: Uint8Array): number {
+  if (a.length === 0) return b.length === 0 ? 0 : 1;
+  if (b.length === 0) return -1;
+  return compareKeys(a, b);
+}
+
+export function rangeContains(range: KeyRange, key: Uint8Array): boolean {
+  return compareKeys(key, range.start) >= 0 && (range.end.length === 0 || compareKeys(key, range.end) < 0);
+}
+
+/** True when `inner` lies entirely inside `outer`. */
+export function rangeCovers(outer: KeyRange, inner: KeyRange): boolean {
+  return compareKeys(inner.start, outer.start) >= 0 && compareEnds(inner.end, outer.end) <= 0;
+}
+
+/** The overlap of two ranges, or undefined when they share no key. */
+export function intersectRanges(a: KeyRange, b: KeyRange): KeyRange | undefined {
+  const start = compareKeys(a.start, b.start) >= 0 ? a.start : b.start;
+  const end = compareEnds(a.end, b.end) <= 0 ? a.end : b.end;
+  if (end.length !== 0 && compareKeys(start, end) >= 0) return undefined;
+  return { start, end };
+}
+
+export function rangesOverlap(a: KeyRange, b: KeyRange): boolean {
+  return intersectRanges(a, b) !== undefined;
+}
+
+export function isValidRange(range: KeyRange): boolean {
+  return range.end.length === 0 || compareKeys(range.start, range.end) < 0;
+}
+
+/** The smallest key strictly greater than every key that starts with `prefix`, or empty (unbounded). */
+export function prefixEnd(prefix: Uint8Array): Buffer {
+  const out = Buffer.from(prefix);
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i]! < 0xff) {
+      out[i]! += 1;
+      return out.subarray(0, i + 1);
+    }
+  }
+  return EMPTY_KEY;
+}
+
+/** Printable form of a key for logs and messages: ASCII as is, other bytes as \xNN. */
+export function escapeKey(key: Uint8Array, maxLength = 64): string {
+  let out = '';
+  const shown = Math.min(key.length, maxLength);
+  for (let i = 0; i < shown; i++) {
+    const byte = key[i]!;
+    if (byte === 0x5c) out += '\\\\';
+    else if (byte >= 0x20 && byte < 0x7f) out += String.fromCharCode(byte);
+    else out += `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  if (key.length > shown) out += `...(${key.length} bytes)`;
+  return out;
+}
+
+export function formatRange(range: KeyRange): string {
+  const end = range.end.length === 0 ? '+inf' : `"${escapeKey(range.end)}"`;
+  return `["${escapeKey(range.start)}", ${end})`;
+}

@@ -1,0 +1,63 @@
+import {
+  compareKeys,
+  escapeKey,
+  formatRange,
+  intersectRanges,
+  isValidRange,
+  keyRange,
+  prefixEnd,
+  rangeContains,
+  rangeCovers,
+  rangesOverlap,
+} from '@regionstore/core';
+
+const r = (start: string, end: string) => keyRange(start, end);
+
+describe('keys and ranges', () => {
+  it('compares keys as unsigned bytes, shorter prefix first', () => {
+    expect(compareKeys(Buffer.from([0x01]), Buffer.from([0xff]))).toBeLessThan(0);
+    expect(compareKeys(Buffer.from('a'), Buffer.from('ab'))).toBeLessThan(0);
+    expect(compareKeys(Buffer.from([0x80]), Buffer.from([0x7f]))).toBeGreaterThan(0);
+    expect(compareKeys(Buffer.alloc(0), Buffer.alloc(0))).toBe(0);
+  });
+
+  it('contains: start inclusive, end exclusive, empty bounds unbounded', () => {
+    expect(rangeContains(r('b', 'd'), Buffer.from('b'))).toBe(true);
+    expect(rangeContains(r('b', 'd'), Buffer.from('d'))).toBe(false);
+    expect(rangeContains(r('b', 'd'), Buffer.from('a'))).toBe(false);
+    expect(rangeContains(r('', 'd'), Buffer.alloc(0))).toBe(true);
+    expect(rangeContains(r('b', ''), Buffer.from([0xff, 0xff, 0xff]))).toBe(true);
+    expect(rangeContains(r('', ''), Buffer.from('anything'))).toBe(true);
+  });
+
+  it('intersects with empty bounds acting as infinities', () => {
+    expect(intersectRanges(r('a', 'c'), r('b', 'd'))).toEqual(r('b', 'c'));
+    expect(intersectRanges(r('', ''), r('b', 'd'))).toEqual(r('b', 'd'));
+    expect(intersectRanges(r('', 'c'), r('b', ''))).toEqual(r('b', 'c'));
+    expect(intersectRanges(r('b', ''), r('a', ''))).toEqual(r('b', ''));
+    expect(intersectRanges(r('a', 'b'), r('b', 'c'))).toBeUndefined();
+    expect(intersectRanges(r('c', ''), r('', 'c'))).toBeUndefined();
+    expect(rangesOverlap(r('', ''), r('', ''))).toBe(true);
+  });
+
+  it('covers and validity', () => {
+    expect(rangeCovers(r('', ''), r('a', 'z'))).toBe(true);
+    expect(rangeCovers(r('a', 'z'), r('a', ''))).toBe(false);
+    expect(rangeCovers(r('a', ''), r('b', ''))).toBe(true);
+    expect(isValidRange(r('b', 'a'))).toBe(false);
+    expect(isValidRange(r('a', 'a'))).toBe(false);
+    expect(isValidRange(r('z', ''))).toBe(true);
+  });
+
+  it('prefixEnd is the first key after every key with the prefix', () => {
+    expect(prefixEnd(Buffer.from('ab'))).toEqual(Buffer.from('ac'));
+    expect(prefixEnd(Buffer.from([0x61, 0xff]))).toEqual(Buffer.from([0x62]));
+    expect(prefixEnd(Buffer.from([0xff, 0xff]))).toEqual(Buffer.alloc(0));
+  });
+
+  it('escapes non-printable bytes and truncates long keys for logs', () => {
+    expect(escapeKey(Buffer.from([0x61, 0x00, 0xff, 0x5c]))).toBe('a\\x00\\xff\\\\');
+    expect(escapeKey(Buffer.alloc(100, 0x61), 4)).toBe('aaaa...(100 bytes)');
+    expect(formatRange(r('a', ''))).toBe('["a", +inf)');
+  });
+});

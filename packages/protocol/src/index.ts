@@ -1,0 +1,4 @@
+export * from './codecs';
+export * from './http';
+export * from './jobs';
+export * from './queues';

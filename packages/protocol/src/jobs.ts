@@ -1,0 +1,97 @@
+import { InvalidArgumentError } from '@regionstore/core';
+import { z } from 'zod';
+import {
+  entryIdSchema,
+  epochSchema,
+  keyRangeSchema,
+  nodeIdSchema,
+  regionIdCodec,
+  regionRoleSchema,
+} from './codecs';
+
+/** What a node reports about one region in every heartbeat. */
+export const regionStatSchema = z.object({
+  regionId: regionIdCodec,
+  role: regionRoleSchema,
+  epoch: epochSchema,
+  approximateSizeBytes: z.number().int().nonnegative(),
+  writtenBytesSinceFlush: z.number().int().nonnegative(),
+  lastEntryId: entryIdSchema,
+});
+
+export const heartbeatPayload = z.object({
+  nodeId: nodeIdSchema,
+  /** The node's data-plane base URL. */
+  address: z.url(),
+  timestampMs: z.number().int().nonnegative(),
+  regions: z.array(regionStatSchema),
+});
+export const heartbeatResult = z.object({ accepted: z.boolean() });
+
+export const openRegionPayload = z.object({
+  regionId: regionIdCodec,
+  range: keyRangeSchema,
+  epoch: epochSchema,
+  role: z.enum(['leader', 'follower', 'candidate']),
+});
+export const openRegionResult = z.object({ regionId: regionIdCodec, lastEntryId: entryIdSchema });
+
+export const closeRegionPayload = z.object({
+  regionId: regionIdCodec,
+  /** Also delete the region's local data (after a migration moved it away). */
+  destroy: z.boolean().default(false),
+});
+export const closeRegionResult = z.object({ regionId: regionIdCodec, closed: z.boolean() });
+
+/** Every job kind, with the schemas both sides validate against. Later work adds the other kinds. */
+export const JOBS = {
+  heartbeat: { payload: heartbeatPayload, result: heartbeatResult },
+  'open-region': { payload: openRegionPayload, result: openRegionResult },
+  'close-region': { payload: closeRegionPayload, result: closeRegionResult },
+} as const;
+
+export type JobName = keyof typeof JOBS;
+export type JobPayload<N extends JobName> = z.output<(typeof JOBS)[N]['payload']>;
+export type JobResult<N extends JobName> = z.output<(typeof JOBS)[N]['result']>;
+export type JobPayloadWire<N extends JobName> = z.input<(typeof JOBS)[N]['payload']>;
+
+export function isJobName(name: string): name is JobName {
+  return Object.hasOwn(JOBS, name);
+}
+
+function schemaOf(name: string, part: 'payload' | 'result'): z.ZodType {
+  if (!isJobName(name)) {
+    throw new InvalidArgumentError(`unknown job '${name}'`, { job: name, known: Object.keys(JOBS) });
+  }
+  return JOBS[name][part];
+}
+
+function decode<T>(name: string, part: 'payload' | 'result', data: unknown): T {
+  const result = schemaOf(name, part).safeParse(data);
+  if (result.success) return result.data as T;
+  const issues = result.error.issues.map((i) => ({
+    path: i.path.map(String).join('.') || '(root)',
+    message: i.message,
+  }));
+  throw new InvalidArgumentError(
+    `invalid ${part} for job '${name}': ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { job: name, issues },
+  );
+}
+
+/** Validates job data from the queue; a bad payload becomes InvalidArgument naming every bad field. */
+export function decodeJobPayload<N extends JobName>(name: N, data: unknown): JobPayload<N> {
+  return decode(name, 'payload', data);
+}
+
+export function decodeJobResult<N extends JobName>(name: N, data: unknown): JobResult<N> {
+  return decode(name, 'result', data);
+}
+
+export function encodeJobPayload<N extends JobName>(name: N, payload: JobPayload<N>): unknown {
+  return z.encode(schemaOf(name, 'payload'), payload as never);
+}
+
+export function encodeJobResult<N extends JobName>(name: N, result: JobResult<N>): unknown {
+  return z.encode(schemaOf(name, 'result'), result as never);
+}

@@ -1,0 +1,120 @@
+import { InvalidArgumentError, RegionId } from '@regionstore/core';
+import {
+  QueueNames,
+  decodeJobPayload,
+  decodeJobResult,
+  encodeJobPayload,
+  encodeJobResult,
+  errorFromResponse,
+  timestampCodec,
+  type JobPayload,
+} from '@regionstore/protocol';
+
+describe('queue names', () => {
+  it('names the cluster queues and per-node queues', () => {
+    const names = new QueueNames('ci-1');
+    expect(names.prefix).toBe('ci-1');
+    expect(names.node('n1')).toBe('node-n1');
+    expect(names.all(['a', 'b'])).toEqual(['metasrv', 'procedures', 'node-a', 'node-b']);
+  });
+
+  it('rejects prefixes and node ids that would break Redis keys or queue names', () => {
+    expect(() => new QueueNames('bad:prefix')).toThrow(InvalidArgumentError);
+    expect(() => new QueueNames('')).toThrow(InvalidArgumentError);
+    expect(() => new QueueNames().node('has space')).toThrow(InvalidArgumentError);
+    expect(() => new QueueNames().node('a'.repeat(65))).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('job schemas', () => {
+  const open: JobPayload<'open-region'> = {
+    regionId: new RegionId(0xffff_ffff, 7),
+    range: { start: Buffer.from([0x00, 0xff]), end: Buffer.alloc(0) },
+    epoch: { version: 3, confVer: 1 },
+    role: 'leader',
+  };
+
+  it('round-trips binary keys and 64-bit region ids through JSON', () => {
+    const wire = JSON.parse(JSON.stringify(encodeJobPayload('open-region', open)));
+    expect(wire).toEqual({
+      regionId: '4294967295:7',
+      range: { start: 'AP8=', end: '' },
+      epoch: { version: 3, confVer: 1 },
+      role: 'leader',
+    });
+    const back = decodeJobPayload('open-region', wire);
+    expect(back.regionId.equals(open.regionId)).toBe(true);
+    expect(back.range.start.equals(open.range.start)).toBe(true);
+  });
+
+  it('fills defaults on decode', () => {
+    expect(decodeJobPayload('close-region', { regionId: '1:2' }).destroy).toBe(false);
+  });
+
+  it('validates heartbeats', () => {
+    const beat = decodeJobPayload('heartbeat', {
+      nodeId: 'n1',
+      address: 'http://127.0.0.1:4101',
+      timestampMs: 1,
+      regions: [
+        {
+          regionId: '1:1',
+          role: 'leader',
+          epoch: { version: 1, confVer: 1 },
+          approximateSizeBytes: 10,
+          writtenBytesSinceFlush: 0,
+          lastEntryId: '0-0',
+        },
+      ],
+    });
+    expect(beat.regions[0]!.regionId.toString()).toBe('1:1');
+    expect(decodeJobResult('heartbeat', encodeJobResult('heartbeat', { accepted: true }))).toEqual({
+      accepted: true,
+    });
+  });
+
+  it('names every bad field of a malformed payload in one InvalidArgument', () => {
+    let caught: unknown;
+    try {
+      decodeJobPayload('open-region', {
+        regionId: 'x',
+        range: { start: '!!', end: '' },
+        epoch: { version: -1 },
+        role: 'king',
+      });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(InvalidArgumentError);
+    const paths = ((caught as InvalidArgumentError).details.issues as Array<{ path: string }>).map(
+      (i) => i.path,
+    );
+    expect(paths).toEqual(
+      expect.arrayContaining(['regionId', 'range.start', 'epoch.version', 'epoch.confVer', 'role']),
+    );
+  });
+
+  it('rejects unknown jobs and non-object data', () => {
+    expect(() => decodeJobPayload('launch-missiles' as never, {})).toThrow(/unknown job 'launch-missiles'/);
+    expect(() => decodeJobPayload('close-region', null)).toThrow(InvalidArgumentError);
+    expect(() => decodeJobPayload('close-region', 'str')).toThrow(InvalidArgumentError);
+  });
+
+  it('carries timestamps as decimal strings without losing bits', () => {
+    const ts = (1n << 63n) + 1n;
+    expect(timestampCodec.encode(ts)).toBe('9223372036854775809');
+    expect(timestampCodec.decode('9223372036854775809')).toBe(ts);
+    expect(timestampCodec.safeParse('18446744073709551616').success).toBe(false);
+  });
+});
+
+describe('HTTP error bodies', () => {
+  it('rebuilds typed errors from response bodies', () => {
+    const err = errorFromResponse(421, { code: 'NotLeader', message: 'moved', details: { leader: 'n2' } });
+    expect(err.code).toBe('NotLeader');
+    expect(err.details).toEqual({ leader: 'n2' });
+    const garbage = errorFromResponse(502, '<html>bad gateway</html>');
+    expect(garbage.code).toBe('Internal');
+    expect(garbage.details).toEqual({ status: 502 });
+  });
+});

@@ -1,0 +1,2 @@
+export * from './redis-namespace';
+export * from './temp-dir';
