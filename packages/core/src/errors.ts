@@ -91,27 +91,49 @@ function defineError<C extends ErrorCode>(code: C): ErrorClass<C> {
 }
 
 export const InvalidArgumentError = defineError('InvalidArgument');
+export type InvalidArgumentError = InstanceType<typeof InvalidArgumentError>;
 export const InvalidCfError = defineError('InvalidCf');
+export type InvalidCfError = InstanceType<typeof InvalidCfError>;
 export const InvalidConfigError = defineError('InvalidConfig');
+export type InvalidConfigError = InstanceType<typeof InvalidConfigError>;
 export const UnauthorizedError = defineError('Unauthorized');
+export type UnauthorizedError = InstanceType<typeof UnauthorizedError>;
 export const NotFoundError = defineError('NotFound');
+export type NotFoundError = InstanceType<typeof NotFoundError>;
 export const RegionNotFoundError = defineError('RegionNotFound');
+export type RegionNotFoundError = InstanceType<typeof RegionNotFoundError>;
 export const TableRouteNotFoundError = defineError('TableRouteNotFound');
+export type TableRouteNotFoundError = InstanceType<typeof TableRouteNotFoundError>;
 export const KeyNotInRangeError = defineError('KeyNotInRange');
+export type KeyNotInRangeError = InstanceType<typeof KeyNotInRangeError>;
 export const EpochNotMatchError = defineError('EpochNotMatch');
+export type EpochNotMatchError = InstanceType<typeof EpochNotMatchError>;
 export const MigrationRunningError = defineError('MigrationRunning');
+export type MigrationRunningError = InstanceType<typeof MigrationRunningError>;
 export const LockedError = defineError('Locked');
+export type LockedError = InstanceType<typeof LockedError>;
 export const NotLeaderError = defineError('NotLeader');
+export type NotLeaderError = InstanceType<typeof NotLeaderError>;
 export const WriteBufferFullError = defineError('WriteBufferFull');
+export type WriteBufferFullError = InstanceType<typeof WriteBufferFullError>;
 export const ServerIsBusyError = defineError('ServerIsBusy');
+export type ServerIsBusyError = InstanceType<typeof ServerIsBusyError>;
 export const WorkerStoppedError = defineError('WorkerStopped');
+export type WorkerStoppedError = InstanceType<typeof WorkerStoppedError>;
 export const CancelledError = defineError('Cancelled');
+export type CancelledError = InstanceType<typeof CancelledError>;
 export const TimeoutError = defineError('Timeout');
+export type TimeoutError = InstanceType<typeof TimeoutError>;
 export const StorageError = defineError('StorageError');
+export type StorageError = InstanceType<typeof StorageError>;
 export const ChecksumMismatchError = defineError('ChecksumMismatch');
+export type ChecksumMismatchError = InstanceType<typeof ChecksumMismatchError>;
 export const CorruptFileError = defineError('CorruptFile');
+export type CorruptFileError = InstanceType<typeof CorruptFileError>;
 export const FailPointError = defineError('FailPoint');
+export type FailPointError = InstanceType<typeof FailPointError>;
 export const InternalError = defineError('Internal');
+export type InternalError = InstanceType<typeof InternalError>;
 
 const CLASSES: { [C in ErrorCode]: ErrorClass<C> } = {
   InvalidArgument: InvalidArgumentError,
