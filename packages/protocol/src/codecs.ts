@@ -59,8 +59,8 @@ export type Epoch = z.output<typeof epochSchema>;
 
 export const keyRangeSchema = z.object({ start: bytesCodec, end: bytesCodec });
 
-/** A WAL entry id (a Redis stream id, `ms-seq`); `0-0` means "before the first entry". */
-export const entryIdSchema = z.string().regex(/^\d+-\d+$/, 'expected a stream entry id ms-seq');
+/** A WAL entry id: the region's log index, 1 for the first entry; 0 means "before the first entry". */
+export const entryIdSchema = z.number().int().nonnegative();
 
 export const regionStateSchema = z.enum(['Normal', 'Applying', 'Opening', 'Downgrading', 'Tombstone']);
 export type RegionState = z.output<typeof regionStateSchema>;

@@ -63,7 +63,7 @@ describe('job schemas', () => {
           epoch: { version: 1, confVer: 1 },
           approximateSizeBytes: 10,
           writtenBytesSinceFlush: 0,
-          lastEntryId: '0-0',
+          lastEntryId: 0,
         },
       ],
     });

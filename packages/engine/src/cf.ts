@@ -1,0 +1,26 @@
+import { InvalidCfError } from '@regionstore/core';
+
+/** Column families, with TiKV's names: user data versions, in-flight write intents, region-local state. */
+export const CF_DEFAULT = 'default';
+export const CF_LOCK = 'lock';
+export const CF_WRITE = 'write';
+export const CF_RAFT = 'raft';
+
+export const ALL_CFS = [CF_DEFAULT, CF_LOCK, CF_WRITE, CF_RAFT] as const;
+/** The CFs that hold a region's data (everything but the region-local `raft` state). */
+export const DATA_CFS = [CF_DEFAULT, CF_LOCK, CF_WRITE] as const;
+
+export type CfName = (typeof ALL_CFS)[number];
+
+export function isCf(name: string): name is CfName {
+  return (ALL_CFS as readonly string[]).includes(name);
+}
+
+export function checkCf(name: string): CfName {
+  if (!isCf(name)) {
+    throw new InvalidCfError(`unknown column family '${name}'; expected one of ${ALL_CFS.join(', ')}`, {
+      cf: name,
+    });
+  }
+  return name;
+}

@@ -1,0 +1,108 @@
+import {
+  CorruptFileError,
+  MAX_TIMESTAMP,
+  type KeyRange,
+  type RegionId,
+  type Timestamp,
+} from '@regionstore/core';
+
+/**
+ * Key layout, after TiKV: user data lives under the `z` prefix, region-local state under 0x01.
+ * MVCC versions put the user key in memcomparable form (so a key is never a prefix of another's
+ * encoding) followed by the inverted commit timestamp (so the newest version sorts first).
+ */
+export const DATA_PREFIX = 0x7a; // 'z'
+export const LOCAL_PREFIX = 0x01;
+/** First key after every data key. */
+export const DATA_MAX_KEY = Buffer.from([DATA_PREFIX + 1]);
+export const DATA_MIN_KEY = Buffer.from([DATA_PREFIX]);
+
+export function dataKey(key: Buffer): Buffer {
+  return Buffer.concat([DATA_MIN_KEY, key]);
+}
+
+export function originKey(key: Buffer): Buffer {
+  if (key[0] !== DATA_PREFIX) throw new CorruptFileError(`not a data key: ${key.toString('hex')}`);
+  return key.subarray(1);
+}
+
+/** `[start, end)` of user keys as data keys; an unbounded end becomes the end of the data space. */
+export function dataRange(range: KeyRange): { start: Buffer; end: Buffer } {
+  return { start: dataKey(range.start), end: range.end.length === 0 ? DATA_MAX_KEY : dataKey(range.end) };
+}
+
+const GROUP = 8;
+const MARKER = 0xff;
+
+/** Memcomparable bytes: 8-byte groups, each followed by 0xff minus its padding. */
+export function encodeBytes(key: Buffer): Buffer {
+  const groups = Math.floor(key.length / GROUP) + 1;
+  const out = Buffer.alloc(groups * (GROUP + 1));
+  for (let g = 0; g < groups; g++) {
+    const from = g * GROUP;
+    const take = Math.min(GROUP, key.length - from);
+    key.copy(out, g * (GROUP + 1), from, from + take);
+    out[g * (GROUP + 1) + GROUP] = MARKER - (GROUP - take);
+  }
+  return out;
+}
+
+/** Decodes memcomparable bytes at `offset`; returns the key and the offset after it. */
+export function decodeBytes(buf: Buffer, offset = 0): { key: Buffer; next: number } {
+  const parts: Buffer[] = [];
+  for (let at = offset; ; at += GROUP + 1) {
+    if (at + GROUP + 1 > buf.length) throw new CorruptFileError('truncated memcomparable key');
+    const pad = MARKER - buf[at + GROUP]!;
+    if (pad < 0 || pad > GROUP) throw new CorruptFileError('bad memcomparable marker');
+    parts.push(buf.subarray(at, at + GROUP - pad));
+    if (pad !== 0) return { key: Buffer.concat(parts), next: at + GROUP + 1 };
+  }
+}
+
+export function mvccKey(key: Buffer, ts: Timestamp): Buffer {
+  const encoded = encodeBytes(key);
+  const out = Buffer.alloc(1 + encoded.length + 8);
+  out[0] = DATA_PREFIX;
+  encoded.copy(out, 1);
+  out.writeBigUInt64BE(MAX_TIMESTAMP - ts, 1 + encoded.length);
+  return out;
+}
+
+export function decodeMvccKey(buf: Buffer): { key: Buffer; ts: Timestamp } {
+  if (buf[0] !== DATA_PREFIX) throw new CorruptFileError(`not an MVCC key: ${buf.toString('hex')}`);
+  const { key, next } = decodeBytes(buf, 1);
+  if (next + 8 !== buf.length) throw new CorruptFileError(`bad MVCC key length: ${buf.toString('hex')}`);
+  return { key, ts: MAX_TIMESTAMP - buf.readBigUInt64BE(next) };
+}
+
+/** Bounds in the MVCC key space covering every version of every user key in `[start, end)`. */
+export function mvccRange(range: KeyRange): { start: Buffer; end: Buffer } {
+  return {
+    start: Buffer.concat([DATA_MIN_KEY, encodeBytes(range.start)]),
+    end: range.end.length === 0 ? DATA_MAX_KEY : Buffer.concat([DATA_MIN_KEY, encodeBytes(range.end)]),
+  };
+}
+
+function localKey(kind: number, regionId: RegionId, suffix: number): Buffer {
+  const out = Buffer.alloc(11);
+  out[0] = LOCAL_PREFIX;
+  out[1] = kind;
+  out.writeBigUInt64BE(regionId.value, 2);
+  out[10] = suffix;
+  return out;
+}
+
+/** Region local state (range, epoch, state) in the `raft` CF. */
+export function regionStateKey(regionId: RegionId): Buffer {
+  return localKey(0x03, regionId, 0x01);
+}
+
+/** Apply state (applied WAL index, truncation point) in the `raft` CF. */
+export function applyStateKey(regionId: RegionId): Buffer {
+  return localKey(0x02, regionId, 0x03);
+}
+
+/** Raft state saved while a snapshot is being applied; removed when the apply finishes. */
+export function snapshotRaftStateKey(regionId: RegionId): Buffer {
+  return localKey(0x02, regionId, 0x04);
+}

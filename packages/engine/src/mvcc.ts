@@ -1,0 +1,146 @@
+import {
+  CorruptFileError,
+  MAX_TIMESTAMP,
+  compareKeys,
+  type KeyRange,
+  type Timestamp,
+} from '@regionstore/core';
+import { CF_DEFAULT } from './cf';
+import { decodeMvccKey, mvccKey, mvccRange } from './data-key';
+import type { KvEngine, KvReader } from './kv-engine';
+import { WriteBatch } from './write-batch';
+
+/**
+ * Multi-version values in the `default` CF: one entry per (user key, commit ts), newest first. A value
+ * starts with a type byte: `P` then the user value, or `D` for a delete tombstone.
+ */
+const PUT = 0x50;
+const DELETE = 0x44;
+const TOMBSTONE = Buffer.from([DELETE]);
+
+export interface MvccVersion {
+  key: Buffer;
+  ts: Timestamp;
+  /** Undefined for a delete. */
+  value: Buffer | undefined;
+}
+
+export function putVersion(batch: WriteBatch, key: Buffer, ts: Timestamp, value: Buffer): WriteBatch {
+  return batch.put(CF_DEFAULT, mvccKey(key, ts), Buffer.concat([Buffer.from([PUT]), value]));
+}
+
+export function deleteVersion(batch: WriteBatch, key: Buffer, ts: Timestamp): WriteBatch {
+  return batch.put(CF_DEFAULT, mvccKey(key, ts), TOMBSTONE);
+}
+
+function decodeVersion(rawKey: Buffer, rawValue: Buffer): MvccVersion {
+  const { key, ts } = decodeMvccKey(rawKey);
+  const type = rawValue[0];
+  if (type === PUT) return { key, ts, value: rawValue.subarray(1) };
+  if (type === DELETE && rawValue.length === 1) return { key, ts, value: undefined };
+  throw new CorruptFileError(`bad MVCC value for key ${rawKey.toString('hex')}`);
+}
+
+/** Every stored version in the range, keys ascending and each key's versions newest first. */
+async function* versions(reader: KvReader, range: KeyRange, batchSize?: number): AsyncIterable<MvccVersion> {
+  const bounds = mvccRange(range);
+  for await (const entry of reader.iterate(CF_DEFAULT, { ...bounds, ...(batchSize ? { batchSize } : {}) })) {
+    yield decodeVersion(entry.key, entry.value);
+  }
+}
+
+/** The value of `key` as of `ts` (default: latest), or undefined if absent or deleted then. */
+export async function mvccGet(
+  reader: KvReader,
+  key: Buffer,
+  ts: Timestamp = MAX_TIMESTAMP,
+): Promise<Buffer | undefined> {
+  // The first entry at or after (key, ts) is the newest version at or below ts, if it is this key's.
+  const end = mvccRange({ start: key, end: Buffer.concat([key, Buffer.from([0])]) }).end;
+  for await (const entry of reader.iterate(CF_DEFAULT, { start: mvccKey(key, ts), end, limit: 1 })) {
+    return decodeVersion(entry.key, entry.value).value;
+  }
+  return undefined;
+}
+
+export interface MvccScanOptions {
+  limit?: number;
+  batchSize?: number;
+}
+
+/** Live key/value pairs of `[start, end)` as of `ts`, in key order. */
+export async function* mvccScan(
+  reader: KvReader,
+  range: KeyRange,
+  ts: Timestamp = MAX_TIMESTAMP,
+  options: MvccScanOptions = {},
+): AsyncIterable<{ key: Buffer; value: Buffer; ts: Timestamp }> {
+  let remaining = options.limit ?? Infinity;
+  if (remaining <= 0) return;
+  let decided: Buffer | undefined;
+  for await (const version of versions(reader, range, options.batchSize)) {
+    if (version.ts > ts) continue;
+    if (decided && compareKeys(decided, version.key) === 0) continue;
+    decided = version.key;
+    if (version.value === undefined) continue;
+    yield { key: version.key, value: version.value, ts: version.ts };
+    if (--remaining <= 0) return;
+  }
+}
+
+/**
+ * For incremental backup: per key, the newest change committed in `(beginTs, endTs]`, deletes
+ * included, in key order.
+ */
+export async function* mvccIncrementalScan(
+  reader: KvReader,
+  range: KeyRange,
+  beginTs: Timestamp,
+  endTs: Timestamp,
+): AsyncIterable<MvccVersion> {
+  let decided: Buffer | undefined;
+  for await (const version of versions(reader, range)) {
+    if (version.ts > endTs || version.ts <= beginTs) continue;
+    if (decided && compareKeys(decided, version.key) === 0) continue;
+    decided = version.key;
+    yield version;
+  }
+}
+
+/**
+ * Drops the versions no reader at or above `safePoint` can see: per key, everything older than the
+ * newest version at or below the safe point, and that version too when it is a delete.
+ */
+export async function mvccGc(
+  engine: KvEngine,
+  range: KeyRange,
+  safePoint: Timestamp,
+): Promise<{ deleted: number }> {
+  const snapshot = engine.snapshot();
+  let batch = new WriteBatch();
+  let deleted = 0;
+  let current: Buffer | undefined;
+  let seenVisible = false;
+  try {
+    for await (const version of versions(snapshot, range, 1024)) {
+      if (!current || compareKeys(current, version.key) !== 0) {
+        current = version.key;
+        seenVisible = false;
+      }
+      if (version.ts > safePoint) continue;
+      if (seenVisible || version.value === undefined) {
+        batch.delete(CF_DEFAULT, mvccKey(version.key, version.ts));
+        deleted++;
+        if (batch.count >= 1024) {
+          await engine.write(batch);
+          batch = new WriteBatch();
+        }
+      }
+      seenVisible = true;
+    }
+    await engine.write(batch);
+  } finally {
+    await snapshot.release();
+  }
+  return { deleted };
+}

@@ -1,0 +1,126 @@
+import { CorruptFileError, RegionId, keyRange, type KeyRange } from '@regionstore/core';
+import { Packr } from 'msgpackr';
+import { z } from 'zod';
+import { CF_RAFT } from './cf';
+import { applyStateKey, regionStateKey, snapshotRaftStateKey } from './data-key';
+import type { KvReader } from './kv-engine';
+import type { WriteBatch } from './write-batch';
+
+const packr = new Packr({ useRecords: false });
+
+export const PEER_STATES = ['Normal', 'Applying', 'Tombstone'] as const;
+export type PeerState = (typeof PEER_STATES)[number];
+
+export interface RegionEpoch {
+  version: number;
+  confVer: number;
+}
+
+/** What a node knows of a region it holds: its range, epoch, and whether it is usable. */
+export interface RegionLocalState {
+  regionId: RegionId;
+  state: PeerState;
+  range: KeyRange;
+  epoch: RegionEpoch;
+}
+
+/** How far the region's WAL has been applied to this engine. */
+export interface RegionApplyState {
+  appliedIndex: number;
+  truncatedIndex: number;
+  truncatedTerm: number;
+}
+
+const epochSchema = z.object({
+  version: z.number().int().nonnegative(),
+  confVer: z.number().int().nonnegative(),
+});
+const localStateSchema = z.object({
+  regionId: z.string(),
+  state: z.enum(PEER_STATES),
+  start: z.instanceof(Uint8Array),
+  end: z.instanceof(Uint8Array),
+  epoch: epochSchema,
+});
+const applyStateSchema = z.object({
+  appliedIndex: z.number().int().nonnegative(),
+  truncatedIndex: z.number().int().nonnegative(),
+  truncatedTerm: z.number().int().nonnegative(),
+});
+
+function decode<S extends z.ZodType>(schema: S, what: string, raw: Buffer): z.output<S> {
+  let value: unknown;
+  try {
+    value = packr.unpack(raw);
+  } catch (err) {
+    throw new CorruptFileError(`${what} is not valid msgpack: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new CorruptFileError(`${what} is malformed: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+export function encodeRegionLocalState(state: RegionLocalState): Buffer {
+  return packr.pack({
+    regionId: state.regionId.toString(),
+    state: state.state,
+    start: state.range.start,
+    end: state.range.end,
+    epoch: { version: state.epoch.version, confVer: state.epoch.confVer },
+  });
+}
+
+export function decodeRegionLocalState(raw: Buffer): RegionLocalState {
+  const value = decode(localStateSchema, 'region local state', raw);
+  return {
+    regionId: RegionId.parse(value.regionId),
+    state: value.state,
+    range: keyRange(Buffer.from(value.start), Buffer.from(value.end)),
+    epoch: value.epoch,
+  };
+}
+
+export function encodeApplyState(state: RegionApplyState): Buffer {
+  return packr.pack({ ...state });
+}
+
+export function decodeApplyState(raw: Buffer): RegionApplyState {
+  return decode(applyStateSchema, 'region apply state', raw);
+}
+
+export async function readRegionLocalState(
+  reader: KvReader,
+  regionId: RegionId,
+): Promise<RegionLocalState | undefined> {
+  const raw = await reader.get(CF_RAFT, regionStateKey(regionId));
+  return raw ? decodeRegionLocalState(raw) : undefined;
+}
+
+export async function readApplyState(
+  reader: KvReader,
+  regionId: RegionId,
+): Promise<RegionApplyState | undefined> {
+  const raw = await reader.get(CF_RAFT, applyStateKey(regionId));
+  return raw ? decodeApplyState(raw) : undefined;
+}
+
+export function writeRegionLocalState(batch: WriteBatch, state: RegionLocalState): WriteBatch {
+  return batch.put(CF_RAFT, regionStateKey(state.regionId), encodeRegionLocalState(state));
+}
+
+export function writeApplyState(batch: WriteBatch, regionId: RegionId, state: RegionApplyState): WriteBatch {
+  return batch.put(CF_RAFT, applyStateKey(regionId), encodeApplyState(state));
+}
+
+/** Drops the raft state kept while a snapshot was applied. */
+export function clearSnapshotRaftState(batch: WriteBatch, regionId: RegionId): WriteBatch {
+  return batch.delete(CF_RAFT, snapshotRaftStateKey(regionId));
+}
+
+export function writeSnapshotRaftState(
+  batch: WriteBatch,
+  regionId: RegionId,
+  state: RegionApplyState,
+): WriteBatch {
+  return batch.put(CF_RAFT, snapshotRaftStateKey(regionId), encodeApplyState(state));
+}
