@@ -34,13 +34,16 @@ class Model {
   }
 
   scan(start: Buffer, end: Buffer, ts: bigint): Array<[string, string]> {
-    return [...this.versions.keys()]
+    const keys = [...this.versions.keys()]
       .map((hex) => Buffer.from(hex, 'hex'))
       .filter((k) => compareKeys(k, start) >= 0 && (end.length === 0 || compareKeys(k, end) < 0))
-      .sort(compareKeys)
-      .map((k) => [k, this.get(k, ts)] as const)
-      .filter((pair): pair is readonly [Buffer, Buffer] => pair[1] !== undefined)
-      .map(([k, v]) => [k.toString('hex'), v.toString('hex')]);
+      .sort(compareKeys);
+    const out: Array<[string, string]> = [];
+    for (const key of keys) {
+      const value = this.get(key, ts);
+      if (value !== undefined) out.push([key.toString('hex'), value.toString('hex')]);
+    }
+    return out;
   }
 }
 
