@@ -1,0 +1,48 @@
+import type { Readable } from 'node:stream';
+import { NotFoundError, StorageError } from '@regionstore/core';
+import { checkObjectName } from './object-name';
+import type { ExternalStorage, StorageObject, WriteOptions } from './storage';
+
+/** Accepts every write and keeps nothing, like TiKV's noop backend: for measuring the read side alone. */
+export class NoopStorage implements ExternalStorage {
+  async write(
+    name: string,
+    data: Readable | AsyncIterable<Buffer>,
+    options: WriteOptions = {},
+  ): Promise<{ size: number }> {
+    checkObjectName(name);
+    let size = 0;
+    for await (const chunk of data) size += (chunk as Buffer).length;
+    if (options.size !== undefined && size !== options.size) {
+      throw new StorageError(`write of ${name}: got ${size} bytes, expected ${options.size}`, { name });
+    }
+    return { size };
+  }
+
+  async read(name: string): Promise<Readable> {
+    throw new NotFoundError(`object ${checkObjectName(name)} not found: noop storage keeps nothing`, {
+      name,
+    });
+  }
+
+  readRange(name: string): Promise<Readable> {
+    return this.read(name);
+  }
+
+  async *list(): AsyncIterable<StorageObject> {
+    // nothing is ever stored
+  }
+
+  async exists(name: string): Promise<boolean> {
+    checkObjectName(name);
+    return false;
+  }
+
+  async delete(name: string): Promise<void> {
+    checkObjectName(name);
+  }
+
+  url(): string {
+    return 'noop://';
+  }
+}

@@ -1,0 +1,130 @@
+import { Transform, type Readable } from 'node:stream';
+import { InvalidArgumentError } from '@regionstore/core';
+import { TokenBucket } from 'limiter';
+import type { ExternalStorage, StorageObject, WriteOptions } from './storage';
+
+const MIN_BURST = 16 * 1024;
+
+/**
+ * A token bucket in bytes per second shared by every stream it wraps, so all of them together stay
+ * under the rate. `Infinity` or 0 means unlimited. Waiting streams are served in arrival order.
+ */
+export class RateLimiter {
+  private bucket: TokenBucket | undefined;
+  private bytesPerSecond = Infinity;
+
+  constructor(bytesPerSecond: number = Infinity) {
+    this.setRate(bytesPerSecond);
+  }
+
+  get rate(): number {
+    return this.bytesPerSecond;
+  }
+
+  /** Changes the rate for every stream, including the ones already running. */
+  setRate(bytesPerSecond: number): void {
+    if (Number.isNaN(bytesPerSecond) || bytesPerSecond < 0) {
+      throw new InvalidArgumentError(
+        `rate limit must be a non-negative number of bytes/s, got ${bytesPerSecond}`,
+      );
+    }
+    this.bytesPerSecond = bytesPerSecond === 0 ? Infinity : bytesPerSecond;
+    if (!Number.isFinite(this.bytesPerSecond)) {
+      this.bucket = undefined;
+      return;
+    }
+    // A tenth of a second of burst keeps streams smooth without a visible spike.
+    const burst = Math.max(MIN_BURST, Math.floor(this.bytesPerSecond / 10));
+    if (this.bucket) {
+      this.bucket.tokensPerInterval = this.bytesPerSecond;
+      this.bucket.bucketSize = burst;
+      this.bucket.content = Math.min(this.bucket.content, burst);
+    } else {
+      this.bucket = new TokenBucket({
+        bucketSize: burst,
+        tokensPerInterval: this.bytesPerSecond,
+        interval: 1000,
+      });
+    }
+  }
+
+  /** Waits until `bytes` may pass. */
+  async acquire(bytes: number): Promise<void> {
+    let left = bytes;
+    while (left > 0) {
+      const bucket = this.bucket;
+      if (!bucket) return;
+      const take = Math.min(left, bucket.bucketSize);
+      await bucket.removeTokens(take);
+      left -= take;
+    }
+  }
+
+  /** A pass-through stream that holds each chunk until the limiter lets it go. */
+  limit(): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        this.acquire(chunk.length).then(
+          () => done(null, chunk),
+          (err: Error) => done(err),
+        );
+      },
+    });
+  }
+
+  /** `source` piped through `limit()`. */
+  wrap(source: Readable | AsyncIterable<Buffer>): Readable {
+    const limited = this.limit();
+    (async () => {
+      try {
+        for await (const chunk of source) {
+          if (!limited.write(chunk)) await new Promise((r) => limited.once('drain', r));
+        }
+        limited.end();
+      } catch (err) {
+        limited.destroy(err as Error);
+      }
+    })();
+    return limited;
+  }
+}
+
+/** A storage whose writes and reads all pass through one shared limiter. */
+export class RateLimitedStorage implements ExternalStorage {
+  constructor(
+    private readonly inner: ExternalStorage,
+    readonly limiter: RateLimiter,
+  ) {}
+
+  write(
+    name: string,
+    data: Readable | AsyncIterable<Buffer>,
+    options?: WriteOptions,
+  ): Promise<{ size: number }> {
+    return this.inner.write(name, this.limiter.wrap(data), options);
+  }
+
+  async read(name: string): Promise<Readable> {
+    return this.limiter.wrap(await this.inner.read(name));
+  }
+
+  async readRange(name: string, offset: number, length: number): Promise<Readable> {
+    return this.limiter.wrap(await this.inner.readRange(name, offset, length));
+  }
+
+  list(prefix?: string): AsyncIterable<StorageObject> {
+    return this.inner.list(prefix);
+  }
+
+  exists(name: string): Promise<boolean> {
+    return this.inner.exists(name);
+  }
+
+  delete(name: string): Promise<void> {
+    return this.inner.delete(name);
+  }
+
+  url(): string {
+    return this.inner.url();
+  }
+}
