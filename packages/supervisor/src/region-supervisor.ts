@@ -1,0 +1,172 @@
+import {
+  RealTimeProvider,
+  isRegionStoreError,
+  silentLogger,
+  type Logger,
+  type RegionId,
+  type TimeProvider,
+} from '@regionstore/core';
+import { EventChannel } from './event-channel';
+import { SUPERVISOR_CHANNEL_CAPACITY, type DatanodeHeartbeat, type SupervisorEvent } from './events';
+import type { MaintenanceModeManager } from './maintenance-mode';
+import type { PeerLookup, RegionMigrationSubmitter } from './migration';
+import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
+import { RegionFailureDetector, type DetectingRegion } from './region-failure-detector';
+import type { Selector } from './selector';
+
+export const FAILOVER_MIGRATION_TIMEOUT_MS = 60_000;
+
+export interface RegionSupervisorDeps {
+  channel: EventChannel<SupervisorEvent>;
+  selector: Selector;
+  migrations: RegionMigrationSubmitter;
+  maintenance: Pick<MaintenanceModeManager, 'isEnabled'>;
+  peers: PeerLookup;
+  detectorOptions?: Partial<PhiAccrualFailureDetectorOptions>;
+  time?: TimeProvider;
+  logger?: Logger;
+}
+
+/**
+ * Watches every (node, region) pair through heartbeats and fails regions over when their detector says
+ * they are gone. One event loop owns all state, so events never race each other.
+ */
+export class RegionSupervisor {
+  readonly detectors: RegionFailureDetector;
+  private readonly channel: EventChannel<SupervisorEvent>;
+  private readonly time: TimeProvider;
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: RegionSupervisorDeps) {
+    this.channel = deps.channel;
+    this.detectors = new RegionFailureDetector(deps.detectorOptions);
+    this.time = deps.time ?? new RealTimeProvider();
+    this.logger = deps.logger ?? silentLogger();
+  }
+
+  static channel(): EventChannel<SupervisorEvent> {
+    return new EventChannel<SupervisorEvent>(SUPERVISOR_CHANNEL_CAPACITY);
+  }
+
+  /** Runs until the channel is closed. */
+  async run(): Promise<void> {
+    for (;;) {
+      const event = await this.channel.recv();
+      if (!event) break;
+      try {
+        await this.handle(event);
+      } catch (err) {
+        this.logger.error({ err, event: event.type }, 'supervisor event failed');
+      }
+    }
+    this.logger.info('region supervisor stopped');
+  }
+
+  private async handle(event: SupervisorEvent): Promise<void> {
+    switch (event.type) {
+      case 'Tick':
+        return this.handleRegionFailures(this.detectRegionFailures());
+      case 'RegisterFailureDetectors': {
+        // Each region gets the acceptable pause from now to send its first heartbeat.
+        const now = this.time.now();
+        for (const region of event.regions) this.detectors.maybeInitRegionFailureDetector(region, now);
+        return;
+      }
+      case 'DeregisterFailureDetectors':
+        for (const region of event.regions) this.detectors.remove(region);
+        return;
+      case 'HeartbeatArrived':
+        return this.onHeartbeat(event.heartbeat);
+      case 'Clear':
+        this.detectors.clear();
+        return;
+      case 'Dump':
+        event.reply(this.detectors.dump());
+        return;
+    }
+  }
+
+  private onHeartbeat(heartbeat: DatanodeHeartbeat): void {
+    for (const regionId of heartbeat.regions) {
+      this.detectors
+        .regionFailureDetector({ nodeId: heartbeat.nodeId, regionId })
+        .heartbeat(heartbeat.timestampMs);
+    }
+  }
+
+  /** Pairs whose detector says unavailable, each judged against the clock at the moment it is checked. */
+  detectRegionFailures(): DetectingRegion[] {
+    const failed: DetectingRegion[] = [];
+    for (const entry of this.detectors) {
+      // Read the clock per entry: heartbeats keep arriving during a long scan.
+      if (!entry.detector.isAvailable(this.time.now())) failed.push(entry.ident);
+    }
+    return failed;
+  }
+
+  private async handleRegionFailures(failed: DetectingRegion[]): Promise<void> {
+    if (failed.length === 0) return;
+    let maintenance: boolean;
+    try {
+      maintenance = await this.deps.maintenance.isEnabled();
+    } catch (err) {
+      this.logger.error({ err }, 'cannot read maintenance mode; skipping failover this tick');
+      return;
+    }
+    if (maintenance) {
+      this.logger.info(
+        { regions: failed.length },
+        'maintenance mode is on: region failures detected, no failover',
+      );
+      return;
+    }
+    const toFailOver: DetectingRegion[] = [];
+    for (const ident of failed) {
+      // A region already moving has a procedure in charge; its detector would only fire again.
+      if (this.deps.migrations.isMigrating(ident.regionId)) this.detectors.remove(ident);
+      else toFailOver.push(ident);
+    }
+    if (toFailOver.length === 0) return;
+    this.logger.warn(
+      { regions: toFailOver.map((r) => `${r.nodeId}/${r.regionId}`) },
+      'region failures detected',
+    );
+    for (const ident of toFailOver) {
+      try {
+        await this.failover(ident.nodeId, ident.regionId);
+        this.detectors.remove(ident);
+      } catch (err) {
+        this.logger.error(
+          { err, nodeId: ident.nodeId, regionId: ident.regionId.toString() },
+          'region failover failed',
+        );
+      }
+    }
+  }
+
+  private async failover(nodeId: string, regionId: RegionId): Promise<void> {
+    const fromPeer = await this.deps.peers.node(nodeId);
+    if (!fromPeer) throw new Error(`node ${nodeId} is unknown; cannot fail over region ${regionId}`);
+    const [toPeer] = await this.deps.selector.select({ minRequiredItems: 1, allowDuplication: false });
+    if (!toPeer || toPeer.id === fromPeer.id) {
+      this.logger.warn(
+        { regionId: regionId.toString(), nodeId },
+        'skip failover: the only target is the failed node',
+      );
+      return;
+    }
+    try {
+      await this.deps.migrations.submit({
+        regionId,
+        fromPeer,
+        toPeer,
+        timeoutMs: FAILOVER_MIGRATION_TIMEOUT_MS,
+      });
+    } catch (err) {
+      // Already moving, or dropped: either way nothing is left to do for this region.
+      if (isRegionStoreError(err, 'MigrationRunning') || isRegionStoreError(err, 'TableRouteNotFound'))
+        return;
+      throw err;
+    }
+  }
+}

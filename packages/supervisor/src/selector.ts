@@ -1,0 +1,43 @@
+import { ServerIsBusyError } from '@regionstore/core';
+import type { Peer } from './migration';
+
+export interface SelectorOptions {
+  minRequiredItems: number;
+  allowDuplication: boolean;
+}
+
+/** Picks nodes to place regions on. */
+export interface Selector {
+  select(options: SelectorOptions): Promise<Peer[]>;
+}
+
+/** A node the selector may choose, with what it currently serves. */
+export interface NodeCandidate extends Peer {
+  alive: boolean;
+  regionCount: number;
+}
+
+/** Alive nodes, those serving the fewest regions first (ties by id, so the choice is stable). */
+export class LeastRegionsSelector implements Selector {
+  constructor(private readonly candidates: () => Promise<NodeCandidate[]>) {}
+
+  async select(options: SelectorOptions): Promise<Peer[]> {
+    const alive = (await this.candidates())
+      .filter((node) => node.alive)
+      .sort((a, b) => a.regionCount - b.regionCount || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (alive.length === 0) throw new ServerIsBusyError('no alive node to select');
+    const picked: Peer[] = [];
+    for (let i = 0; picked.length < options.minRequiredItems; i++) {
+      if (i >= alive.length && !options.allowDuplication) break;
+      const node = alive[i % alive.length]!;
+      picked.push({ id: node.id, address: node.address });
+    }
+    if (picked.length < options.minRequiredItems) {
+      throw new ServerIsBusyError(`need ${options.minRequiredItems} nodes, only ${alive.length} alive`, {
+        required: options.minRequiredItems,
+        alive: alive.length,
+      });
+    }
+    return picked;
+  }
+}

@@ -1,0 +1,221 @@
+import {
+  InternalError,
+  ManualTimeProvider,
+  MigrationRunningError,
+  RegionId,
+  ServerIsBusyError,
+  TableRouteNotFoundError,
+} from '@regionstore/core';
+import {
+  EventChannel,
+  LeastRegionsSelector,
+  MaintenanceModeManager,
+  RegionSupervisor,
+  type Peer,
+  type RegionMigrationTask,
+  type SupervisorEvent,
+} from '@regionstore/supervisor';
+import { useRedisNamespace } from '@regionstore/testing';
+
+const redisNs = useRedisNamespace('supervisor');
+
+const nodes: Record<string, Peer> = {
+  a: { id: 'a', address: 'http://127.0.0.1:4101' },
+  b: { id: 'b', address: 'http://127.0.0.1:4102' },
+  c: { id: 'c', address: 'http://127.0.0.1:4103' },
+};
+
+/** The procedure side as the supervisor sees it: records submissions, answers like a real manager. */
+class RecordingMigrations {
+  readonly submitted: RegionMigrationTask[] = [];
+  readonly migrating = new Set<string>();
+  failWith: Error | undefined;
+
+  async submit(task: RegionMigrationTask): Promise<void> {
+    this.submitted.push(task);
+    if (this.failWith) throw this.failWith;
+    this.migrating.add(task.regionId.toString());
+  }
+
+  isMigrating(regionId: RegionId): boolean {
+    return this.migrating.has(regionId.toString());
+  }
+}
+
+async function setup(options: { target?: string; maintenance?: MaintenanceModeManager } = {}) {
+  const time = new ManualTimeProvider(1_000_000);
+  const channel = RegionSupervisor.channel();
+  const migrations = new RecordingMigrations();
+  const supervisor = new RegionSupervisor({
+    channel,
+    time,
+    migrations,
+    selector: { select: async () => [nodes[options.target ?? 'c']!] },
+    maintenance: options.maintenance ?? { isEnabled: async () => false },
+    peers: { node: async (id) => nodes[id] },
+    // The metasrv's tuning: 500 ms heartbeats, about 2 s of tolerated silence.
+    detectorOptions: { acceptableHeartbeatPauseMillis: 2000, firstHeartbeatEstimateMillis: 500 },
+  });
+  const running = supervisor.run();
+  const send = (event: SupervisorEvent) => channel.send(event);
+  /** Sends an event and waits until the loop has handled it. */
+  const settle = () =>
+    new Promise<void>((reply) => void channel.send({ type: 'Dump', reply: () => reply() }));
+  const beat = async (nodeId: string, regions: RegionId[]) => {
+    await send({ type: 'HeartbeatArrived', heartbeat: { nodeId, regions, timestampMs: time.now() } });
+  };
+  const tick = async () => {
+    await send({ type: 'Tick' });
+    await settle();
+  };
+  const stop = async () => {
+    channel.close();
+    await running;
+  };
+  return { time, supervisor, migrations, beat, tick, settle, stop };
+}
+
+const r1 = new RegionId(1, 1);
+const r2 = new RegionId(1, 2);
+const r3 = new RegionId(1, 3);
+
+/** Node a serves r1 and r2, node b serves r3; both beat every 500 ms for 10 s, then a goes silent. */
+async function healthyThenSilent(env: Awaited<ReturnType<typeof setup>>) {
+  for (let i = 0; i < 20; i++) {
+    await env.beat('a', [r1, r2]);
+    await env.beat('b', [r3]);
+    await env.time.advance(500);
+  }
+  for (let i = 0; i < 12; i++) {
+    await env.beat('b', [r3]);
+    await env.time.advance(500);
+  }
+  await env.settle();
+}
+
+describe('RegionSupervisor failover', () => {
+  it('submits exactly one migration per failed region, to the selected node, and forgets it', async () => {
+    const env = await setup();
+    await healthyThenSilent(env);
+    expect(
+      env.supervisor
+        .detectRegionFailures()
+        .map((r) => `${r.nodeId}/${r.regionId}`)
+        .sort(),
+    ).toEqual(['a/1:1', 'a/1:2']);
+    await env.tick();
+    await env.tick();
+    expect(
+      env.migrations.submitted
+        .map((t) => `${t.regionId}:${t.fromPeer.id}->${t.toPeer.id}:${t.timeoutMs}`)
+        .sort(),
+    ).toEqual(['1:1:a->c:60000', '1:2:a->c:60000']);
+    expect(env.supervisor.detectors.contains({ nodeId: 'a', regionId: r1 })).toBe(false);
+    expect(env.supervisor.detectors.contains({ nodeId: 'b', regionId: r3 })).toBe(true);
+    await env.stop();
+  });
+
+  it('does nothing while every node beats', async () => {
+    const env = await setup();
+    for (let i = 0; i < 40; i++) {
+      await env.beat('a', [r1, r2]);
+      await env.beat('b', [r3]);
+      await env.time.advance(500);
+      if (i % 4 === 0) await env.tick();
+    }
+    expect(env.migrations.submitted).toEqual([]);
+    await env.stop();
+  });
+
+  it('detects but does not fail over in maintenance mode (kept in Redis)', async () => {
+    const redis = await redisNs.connect();
+    const maintenance = new MaintenanceModeManager(redis, redisNs.key('cluster'));
+    await maintenance.enable();
+    expect(await maintenance.isEnabled()).toBe(true);
+    const env = await setup({ maintenance });
+    await healthyThenSilent(env);
+    await env.tick();
+    expect(env.migrations.submitted).toEqual([]);
+    expect(env.supervisor.detectors.contains({ nodeId: 'a', regionId: r1 })).toBe(true);
+    await maintenance.disable();
+    await env.tick();
+    expect(env.migrations.submitted).toHaveLength(2);
+    await env.stop();
+  });
+
+  it('drops detectors of regions already migrating instead of failing them over', async () => {
+    const env = await setup();
+    env.migrations.migrating.add(r1.toString());
+    await healthyThenSilent(env);
+    await env.tick();
+    expect(env.migrations.submitted.map((t) => t.regionId.toString())).toEqual(['1:2']);
+    expect(env.supervisor.detectors.contains({ nodeId: 'a', regionId: r1 })).toBe(false);
+    await env.stop();
+  });
+
+  it('skips when the only target is the failed node itself', async () => {
+    const env = await setup({ target: 'a' });
+    await healthyThenSilent(env);
+    await env.tick();
+    expect(env.migrations.submitted).toEqual([]);
+    await env.stop();
+  });
+
+  it.each([
+    ['MigrationRunning', false, new MigrationRunningError('already moving')],
+    ['TableRouteNotFound', false, new TableRouteNotFoundError('dropped')],
+    ['another error', true, new InternalError('procedure store down')],
+  ])('after %s, the detector is kept: %s', async (_name, kept, error) => {
+    const env = await setup();
+    env.migrations.failWith = error;
+    await healthyThenSilent(env);
+    await env.tick();
+    expect(env.supervisor.detectors.contains({ nodeId: 'a', regionId: r1 })).toBe(kept);
+    await env.stop();
+  });
+});
+
+describe('LeastRegionsSelector', () => {
+  it('picks alive nodes with the fewest regions first', async () => {
+    const selector = new LeastRegionsSelector(async () => [
+      { ...nodes.a!, alive: true, regionCount: 5 },
+      { ...nodes.b!, alive: false, regionCount: 0 },
+      { ...nodes.c!, alive: true, regionCount: 2 },
+    ]);
+    expect(
+      (await selector.select({ minRequiredItems: 1, allowDuplication: false })).map((p) => p.id),
+    ).toEqual(['c']);
+    expect(
+      (await selector.select({ minRequiredItems: 2, allowDuplication: false })).map((p) => p.id),
+    ).toEqual(['c', 'a']);
+    await expect(selector.select({ minRequiredItems: 3, allowDuplication: false })).rejects.toThrow(
+      ServerIsBusyError,
+    );
+    expect((await selector.select({ minRequiredItems: 3, allowDuplication: true })).map((p) => p.id)).toEqual(
+      ['c', 'a', 'c'],
+    );
+    await expect(
+      new LeastRegionsSelector(async () => []).select({ minRequiredItems: 1, allowDuplication: false }),
+    ).rejects.toThrow(/no alive node/);
+  });
+});
+
+describe('EventChannel', () => {
+  it('blocks senders at capacity and releases them in order as the consumer reads', async () => {
+    const channel = new EventChannel<number>(2);
+    await channel.send(1);
+    await channel.send(2);
+    let thirdSent = false;
+    const third = channel.send(3).then(() => {
+      thirdSent = true;
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(thirdSent).toBe(false);
+    expect(await channel.recv()).toBe(1);
+    await third;
+    expect([await channel.recv(), await channel.recv()]).toEqual([2, 3]);
+    channel.close();
+    expect(await channel.recv()).toBeUndefined();
+    await expect(channel.send(4)).rejects.toThrow(/closed/);
+  });
+});
