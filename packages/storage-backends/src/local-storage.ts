@@ -11,7 +11,7 @@ import {
   StorageError,
   failpoint,
 } from '@regionstore/core';
-import { checkObjectName, checkRange } from './object-name';
+import { checkObjectName, checkRange, sizeMismatch } from './object-name';
 import type { ExternalStorage, StorageObject, WriteOptions } from './storage';
 
 /** Names of in-flight writes; never listed, never read. */
@@ -74,10 +74,7 @@ export class LocalStorage implements ExternalStorage {
     try {
       await pipeline(data, counter, createWriteStream(temp, { flags: 'wx' }));
       if (options.size !== undefined && size !== options.size) {
-        throw new StorageError(`write of ${name}: got ${size} bytes, expected ${options.size}`, {
-          name,
-          size,
-        });
+        throw sizeMismatch(name, size, options.size);
       }
       await fsyncPath(temp);
       // Tests stop the process here to prove a crash leaves no object under the final name.

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import { NotFoundError, StorageError } from '@regionstore/core';
-import { checkObjectName, checkRange } from './object-name';
+import { NotFoundError } from '@regionstore/core';
+import { checkObjectName, checkRange, consumeWrite } from './object-name';
 import type { ExternalStorage, StorageObject, WriteOptions } from './storage';
 
 const stores = new Map<string, Map<string, Buffer>>();
@@ -30,15 +30,9 @@ export class MemoryStorage implements ExternalStorage {
   ): Promise<{ size: number }> {
     checkObjectName(name);
     const chunks: Buffer[] = [];
-    for await (const chunk of data) chunks.push(Buffer.from(chunk));
-    const body = Buffer.concat(chunks);
-    if (options.size !== undefined && body.length !== options.size) {
-      throw new StorageError(`write of ${name}: got ${body.length} bytes, expected ${options.size}`, {
-        name,
-      });
-    }
-    this.objects.set(name, body);
-    return { size: body.length };
+    const size = await consumeWrite(name, data, options.size, (chunk) => chunks.push(chunk));
+    this.objects.set(name, Buffer.concat(chunks, size));
+    return { size };
   }
 
   private get(name: string): Buffer {

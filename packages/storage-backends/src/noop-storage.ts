@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import { NotFoundError, StorageError } from '@regionstore/core';
-import { checkObjectName } from './object-name';
+import { NotFoundError } from '@regionstore/core';
+import { checkObjectName, consumeWrite } from './object-name';
 import type { ExternalStorage, StorageObject, WriteOptions } from './storage';
 
 /** Accepts every write and keeps nothing, like TiKV's noop backend: for measuring the read side alone. */
@@ -11,12 +11,7 @@ export class NoopStorage implements ExternalStorage {
     options: WriteOptions = {},
   ): Promise<{ size: number }> {
     checkObjectName(name);
-    let size = 0;
-    for await (const chunk of data) size += (chunk as Buffer).length;
-    if (options.size !== undefined && size !== options.size) {
-      throw new StorageError(`write of ${name}: got ${size} bytes, expected ${options.size}`, { name });
-    }
-    return { size };
+    return { size: await consumeWrite(name, data, options.size) };
   }
 
   async read(name: string): Promise<Readable> {

@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from '@regionstore/core';
+import type { Readable } from 'node:stream';
+import { InvalidArgumentError, StorageError } from '@regionstore/core';
 
 const MAX_NAME = 1024;
 
@@ -36,4 +37,30 @@ export function checkRange(offset: number, length: number): void {
       length,
     });
   }
+}
+
+/** The error of a write whose stream length differs from the size the caller declared. */
+export function sizeMismatch(name: string, got: number, expected: number): StorageError {
+  return new StorageError(`write of ${name}: got ${got} bytes, expected ${expected}`, {
+    name,
+    size: got,
+    expected,
+  });
+}
+
+/** Reads a write's source to the end, handing each chunk to `onChunk`; checks the declared size. */
+export async function consumeWrite(
+  name: string,
+  data: Readable | AsyncIterable<Buffer>,
+  expectedSize: number | undefined,
+  onChunk: (chunk: Buffer) => void = () => undefined,
+): Promise<number> {
+  let size = 0;
+  for await (const chunk of data) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    size += buf.length;
+    onChunk(buf);
+  }
+  if (expectedSize !== undefined && size !== expectedSize) throw sizeMismatch(name, size, expectedSize);
+  return size;
 }

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NotFoundError, RegionStoreError, StorageError } from '@regionstore/core';
-import { checkObjectName, checkRange } from './object-name';
+import { checkObjectName, checkRange, sizeMismatch } from './object-name';
 import type { ExternalStorage, StorageObject, WriteOptions } from './storage';
 
 export interface S3StorageOptions {
@@ -89,10 +89,7 @@ export class S3Storage implements ExternalStorage {
         }
         // Failing the body makes the SDK abort the upload, so an object of the wrong size never lands.
         if (options.size !== undefined && size !== options.size) {
-          throw new StorageError(`write of ${name}: got ${size} bytes, expected ${options.size}`, {
-            name,
-            size,
-          });
+          throw sizeMismatch(name, size, options.size);
         }
       })(),
     );
