@@ -1,4 +1,5 @@
 import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError } from '@regionstore/core';
 import { TokenBucket } from 'limiter';
 import type { ExternalStorage, StorageObject, WriteOptions } from './storage';
@@ -72,19 +73,10 @@ export class RateLimiter {
     });
   }
 
-  /** `source` piped through `limit()`. */
+  /** `source` piped through `limit()`; destroying the result also stops the source. */
   wrap(source: Readable | AsyncIterable<Buffer>): Readable {
     const limited = this.limit();
-    (async () => {
-      try {
-        for await (const chunk of source) {
-          if (!limited.write(chunk)) await new Promise((r) => limited.once('drain', r));
-        }
-        limited.end();
-      } catch (err) {
-        limited.destroy(err as Error);
-      }
-    })();
+    pipeline(source, limited).catch((err: Error) => limited.destroy(err));
     return limited;
   }
 }

@@ -2,6 +2,7 @@
 // test_supervisor_ticker, test_region_failure_detector_controller.
 import { RegionId } from '@regionstore/core';
 import {
+  HeartbeatAcceptor,
   RegionFailureDetectorControl,
   RegionSupervisor,
   RegionSupervisorTicker,
@@ -32,9 +33,10 @@ describe('seed: test_heartbeat', () => {
     const { supervisor, channel } = newTestSupervisor();
     const running = supervisor.run();
 
-    await channel.send({
-      type: 'HeartbeatArrived',
-      heartbeat: { nodeId: '0', regions: [new RegionId(1, 1)], timestampMs: 100 },
+    await new HeartbeatAcceptor(channel).accept({
+      nodeId: '0',
+      regions: [new RegionId(1, 1)],
+      timestampMs: 100,
     });
     expect((await dump(channel)).contains({ nodeId: '0', regionId: new RegionId(1, 1) })).toBe(true);
     await channel.send({ type: 'Clear' });
