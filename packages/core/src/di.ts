@@ -13,6 +13,10 @@ export const TOKENS = {
   Metrics: Symbol.for('regionstore.Metrics'),
   TimeProvider: Symbol.for('regionstore.TimeProvider'),
   TimestampAllocator: Symbol.for('regionstore.TimestampAllocator'),
+  /** The node's KvEngine. */
+  Engine: Symbol.for('regionstore.Engine'),
+  /** The ExternalStorage region snapshots and flushes go to. */
+  SnapshotStorage: Symbol.for('regionstore.SnapshotStorage'),
 } as const;
 
 /**

@@ -1,0 +1,48 @@
+import { TOKENS, type Logger, type Plugin, type Registry, type TimeProvider } from '@regionstore/core';
+import type { KvEngine } from '@regionstore/engine';
+import type { ExternalStorage } from '@regionstore/storage-backends';
+import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import type { RegionRunnerConfigInput } from './config';
+import { RegionRunner, type SnapshotRouter } from './region-runner';
+
+export const REGION_RUNNER = Symbol.for('regionstore.RegionRunner');
+/** Optional: where SnapshotGenerated messages go (the storage node's region router). */
+export const SNAPSHOT_ROUTER = Symbol.for('regionstore.SnapshotRouter');
+
+function optional<T>(container: DependencyContainer, token: symbol): T | undefined {
+  return container.isRegistered(token, true) ? container.resolve<T>(token) : undefined;
+}
+
+/**
+ * Binds a RegionRunner over the container's engine and snapshot storage; reads the `regionRunner`
+ * section of the app config. Starts its timer with the app and stops it (letting running tasks end)
+ * before the engine closes.
+ */
+export const regionRunnerPlugin: Plugin<{ regionRunner?: RegionRunnerConfigInput }> = {
+  name: 'region-runner',
+  register(container, config) {
+    container.register(REGION_RUNNER, {
+      useFactory: instanceCachingFactory((c) => {
+        const time = optional<TimeProvider>(c, TOKENS.TimeProvider);
+        const logger = optional<Logger>(c, TOKENS.Logger);
+        const metrics = optional<Registry>(c, TOKENS.Metrics);
+        const router = optional<SnapshotRouter>(c, SNAPSHOT_ROUTER);
+        return new RegionRunner({
+          engine: c.resolve<KvEngine>(TOKENS.Engine),
+          storage: c.resolve<ExternalStorage>(TOKENS.SnapshotStorage),
+          config: config.regionRunner ?? {},
+          ...(time ? { time } : {}),
+          ...(logger ? { logger: logger.child({ component: 'region-runner' }) } : {}),
+          ...(metrics ? { metrics } : {}),
+          ...(router ? { router } : {}),
+        });
+      }),
+    });
+  },
+  start(container) {
+    container.resolve<RegionRunner>(REGION_RUNNER).start();
+  },
+  async stop(container) {
+    await container.resolve<RegionRunner>(REGION_RUNNER).stop();
+  },
+};

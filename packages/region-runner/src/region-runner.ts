@@ -1,0 +1,369 @@
+import {
+  NotFoundError,
+  RealTimeProvider,
+  WorkerStoppedError,
+  createMetricsRegistry,
+  escapeKey,
+  failpoint,
+  isRegionStoreError,
+  parseConfig,
+  silentLogger,
+  type KeyRange,
+  type Logger,
+  type RegionId,
+  type Registry,
+  type TimeProvider,
+} from '@regionstore/core';
+import {
+  CF_LOCK,
+  DATA_CFS,
+  WriteBatch,
+  clearSnapshotRaftState,
+  readApplyState,
+  writeRegionLocalState,
+  applyStateKey,
+  type DeleteStrategy,
+  type KvEngine,
+} from '@regionstore/engine';
+import type { ExternalStorage } from '@regionstore/storage-backends';
+import PQueue from 'p-queue';
+import { ApplyStatus } from './apply-status';
+import { regionRunnerConfigSchema, type RegionRunnerConfig, type RegionRunnerConfigInput } from './config';
+import { regionRunnerMetrics, type RegionRunnerMetrics } from './metrics';
+import { PendingDeleteRanges } from './pending-delete-ranges';
+import {
+  generateRegionSnapshot,
+  loadRegionSnapshot,
+  regionDataBounds,
+  requireRegionLocalState,
+  snapshotName,
+  verifyRegionSnapshot,
+  type GeneratedSnapshot,
+} from './region-snapshot';
+import type { ApplyTask, DestroyTask, GenTask, RegionTask } from './task';
+
+/** At most this many stale ranges are deleted in one cleanup pass. */
+export const CLEANUP_MAX_REGION_COUNT = 128;
+
+/** Where the runner reports finished generations (the node's region router). */
+export interface SnapshotRouter {
+  send(regionId: RegionId, message: { type: 'SnapshotGenerated'; snapshot: GeneratedSnapshot }): void;
+}
+
+export interface RegionRunnerOptions {
+  engine: KvEngine;
+  /** Where snapshots are written and read. */
+  storage: ExternalStorage;
+  router?: SnapshotRouter;
+  config?: RegionRunnerConfigInput;
+  time?: TimeProvider;
+  logger?: Logger;
+  metrics?: Registry;
+}
+
+/**
+ * The storage node's region worker, after TiKV's: generates region snapshots on a small pool, applies
+ * snapshots strictly in arrival order (holding them back while an apply could stall writes), and
+ * deletes destroyed regions' data once no snapshot can still read it.
+ *
+ * Applies, destroys and timer ticks run one at a time on a serial queue; generations run beside them.
+ */
+export class RegionRunner {
+  readonly pendingDeleteRanges = new PendingDeleteRanges();
+  readonly config: RegionRunnerConfig;
+  private readonly engine: KvEngine;
+  private readonly storage: ExternalStorage;
+  private readonly router: SnapshotRouter | undefined;
+  private readonly time: TimeProvider;
+  private readonly logger: Logger;
+  private readonly metrics: RegionRunnerMetrics;
+  private readonly serial = new PQueue({ concurrency: 1 });
+  private readonly generators: PQueue;
+  private readonly pendingApplies: ApplyTask[] = [];
+  private cleanStaleTicks = 0;
+  private timer: AbortController | undefined;
+  private stopped = false;
+
+  constructor(options: RegionRunnerOptions) {
+    this.engine = options.engine;
+    this.storage = options.storage;
+    this.router = options.router;
+    this.config = parseConfig(regionRunnerConfigSchema, options.config ?? {});
+    this.time = options.time ?? new RealTimeProvider();
+    this.logger = options.logger ?? silentLogger();
+    this.metrics = regionRunnerMetrics(options.metrics ?? createMetricsRegistry({ defaultMetrics: false }));
+    this.generators = new PQueue({ concurrency: this.config.snapGeneratorPoolSize });
+  }
+
+  /** Applies waiting for L0 to shrink, oldest first. */
+  get pendingApplyCount(): number {
+    return this.pendingApplies.length;
+  }
+
+  /** Generations running or queued. */
+  get generatingCount(): number {
+    return this.generators.pending + this.generators.size;
+  }
+
+  /** Starts the timer that retries delayed applies and cleans stale ranges. */
+  start(): void {
+    if (this.timer || this.stopped) return;
+    const controller = new AbortController();
+    this.timer = controller;
+    void this.tickLoop(controller.signal).catch((err: unknown) => {
+      if (!controller.signal.aborted) this.logger.error({ err }, 'region runner timer stopped');
+    });
+  }
+
+  /**
+   * Stops the timer, lets running tasks finish, and cancels applies still waiting. Tasks scheduled
+   * afterwards fail with WorkerStopped.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timer?.abort();
+    this.timer = undefined;
+    await Promise.all([this.serial.onIdle(), this.generators.onIdle()]);
+    for (const task of this.pendingApplies.splice(0)) task.handle.finish(ApplyStatus.Cancelled);
+  }
+
+  schedule(task: GenTask): Promise<GeneratedSnapshot | undefined>;
+  schedule(task: ApplyTask): Promise<ApplyStatus>;
+  schedule(task: DestroyTask): Promise<void>;
+  schedule(task: RegionTask): Promise<GeneratedSnapshot | ApplyStatus | undefined | void>;
+  schedule(task: RegionTask): Promise<GeneratedSnapshot | ApplyStatus | undefined | void> {
+    if (this.stopped) {
+      if (task.type === 'Gen') void task.snapshot.release();
+      return Promise.reject(new WorkerStoppedError('region runner is stopped'));
+    }
+    switch (task.type) {
+      case 'Gen':
+        return this.generators.add(() => this.handleGen(task));
+      case 'Apply':
+        return this.serial.add(() => this.enqueueApply(task)).then(() => task.handle.done);
+      case 'Destroy':
+        return this.serial.add(() => this.handleDestroy(task));
+    }
+  }
+
+  /** One timer tick: retry delayed applies; every `cleanStaleTick` ticks, clean stale ranges. */
+  tick(): Promise<void> {
+    return this.serial.add(async () => {
+      await this.handlePendingApplies();
+      this.cleanStaleTicks += 1;
+      if (this.cleanStaleTicks >= this.config.cleanStaleTick) {
+        this.cleanStaleTicks = 0;
+        await this.cleanStaleRanges();
+      }
+    });
+  }
+
+  private async tickLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.time.sleep(this.config.tickIntervalMs, signal);
+      await this.tick().catch((err: unknown) => this.logger.warn({ err }, 'region runner tick failed'));
+    }
+  }
+
+  // --- Gen ---------------------------------------------------------------------------------------
+
+  private async handleGen(task: GenTask): Promise<GeneratedSnapshot | undefined> {
+    const region = task.regionId.toString();
+    try {
+      if (await failpoint('before_region_gen_snap')) return undefined;
+      this.metrics.snapshots.inc({ task: 'generate', outcome: 'all' });
+      if (task.signal?.aborted) {
+        this.logger.info({ region }, 'snapshot generation cancelled before it started');
+        return undefined;
+      }
+      const stopTimer = this.metrics.durations.startTimer({ task: 'generate' });
+      let snapshot: GeneratedSnapshot;
+      try {
+        snapshot = await generateRegionSnapshot(task.snapshot, this.storage, {
+          regionId: task.regionId,
+          term: task.term,
+          applyState: task.applyState,
+          compression: this.config.snapshotCompression,
+          ...(task.signal ? { signal: task.signal } : {}),
+        });
+      } catch (err) {
+        if (task.signal?.aborted) {
+          this.logger.info({ region }, 'snapshot generation cancelled');
+          return undefined;
+        }
+        this.metrics.snapshots.inc({ task: 'generate', outcome: 'fail' });
+        this.logger.error({ region, err }, 'snapshot generation failed');
+        throw err;
+      }
+      if (await failpoint('region_gen_snap')) return undefined;
+      // The requester may have gone (leadership moved); the router still learns of the snapshot.
+      this.router?.send(task.regionId, { type: 'SnapshotGenerated', snapshot });
+      this.metrics.snapshots.inc({ task: 'generate', outcome: 'success' });
+      stopTimer();
+      this.logger.info({ region, name: snapshot.name, kvCount: snapshot.kvCount }, 'snapshot generated');
+      return snapshot;
+    } finally {
+      await task.snapshot.release();
+    }
+  }
+
+  // --- Apply -------------------------------------------------------------------------------------
+
+  private async enqueueApply(task: ApplyTask): Promise<void> {
+    if (await failpoint('on_region_worker_apply')) return;
+    // Applies run in arrival order: a new one always queues behind those already waiting.
+    this.pendingApplies.push(task);
+    await this.handlePendingApplies();
+    if (this.pendingApplies.length > 0) this.metrics.snapshots.inc({ task: 'apply', outcome: 'delay' });
+  }
+
+  private async handlePendingApplies(): Promise<void> {
+    if (await failpoint('apply_pending_snapshot')) return;
+    while (this.pendingApplies.length > 0) {
+      // L0 changes under us (flushes, compactions, our own loads), so it is checked before each apply.
+      if (await this.ingestMaybeStall()) return;
+      await this.handleApply(this.pendingApplies.shift()!);
+    }
+  }
+
+  private async handleApply(task: ApplyTask): Promise<void> {
+    const { handle, regionId } = task;
+    handle.start();
+    this.metrics.snapshots.inc({ task: 'apply', outcome: 'all' });
+    const stopTimer = this.metrics.durations.startTimer({ task: 'apply' });
+    try {
+      await this.applySnapshot(task);
+      handle.finish(ApplyStatus.Finished);
+      this.metrics.snapshots.inc({ task: 'apply', outcome: 'success' });
+    } catch (err) {
+      if (err instanceof Error && isRegionStoreError(err, 'Cancelled')) {
+        this.logger.warn({ region: regionId.toString() }, 'snapshot apply cancelled');
+        handle.finish(ApplyStatus.Cancelled);
+        this.metrics.snapshots.inc({ task: 'apply', outcome: 'abort' });
+      } else {
+        this.logger.error({ region: regionId.toString(), err }, 'snapshot apply failed');
+        handle.finish(ApplyStatus.Failed, err as Error);
+        this.metrics.snapshots.inc({ task: 'apply', outcome: 'fail' });
+      }
+    } finally {
+      stopTimer();
+    }
+  }
+
+  private async applySnapshot({ regionId, handle }: ApplyTask): Promise<void> {
+    if (await failpoint('region_apply_snap')) return;
+    handle.checkAbort();
+    const local = await requireRegionLocalState(this.engine, regionId);
+    const applyState = await readApplyState(this.engine, regionId);
+    if (!applyState) {
+      const key = applyStateKey(regionId).toString('hex');
+      throw new NotFoundError(`failed to get apply state of ${regionId.toString()} from key ${key}`, { key });
+    }
+    const name = snapshotName({
+      regionId,
+      term: applyState.truncatedTerm,
+      index: applyState.truncatedIndex,
+    });
+    // Verified in full before the region's old data goes, so a damaged file leaves the region as it was.
+    await verifyRegionSnapshot(this.storage, name, regionId);
+    handle.checkAbort();
+    const bounds = regionDataBounds(local.range);
+    await this.cleanupOverlapRanges(bounds);
+    await this.deleteAllInRange([bounds]);
+    handle.checkAbort();
+    await loadRegionSnapshot(this.engine, this.storage, name, this.config.applyBatchBytes, () =>
+      handle.checkAbort(),
+    );
+    const batch = new WriteBatch();
+    writeRegionLocalState(batch, { ...local, state: 'Normal' });
+    clearSnapshotRaftState(batch, regionId);
+    await this.engine.write(batch);
+    this.logger.info({ region: regionId.toString(), name }, 'snapshot applied');
+  }
+
+  /** True when adding files to L0 of a data CF could slow writes down. */
+  private async ingestMaybeStall(): Promise<boolean> {
+    for (const cf of DATA_CFS) {
+      // The lock CF holds a few short-lived keys; its L0 never decides a stall (as in TiKV).
+      if (cf === CF_LOCK) continue;
+      if (await this.engine.ingestMaybeSlowdownWrites(cf)) return true;
+    }
+    return false;
+  }
+
+  // --- Destroy and stale ranges ------------------------------------------------------------------
+
+  private async handleDestroy(task: DestroyTask): Promise<void> {
+    if (await failpoint('on_region_worker_destroy')) return;
+    const bounds = regionDataBounds(task.range);
+    // Deletion is delayed: a snapshot taken before now may still be read by a scan or a backup.
+    try {
+      await this.cleanupOverlapRanges(bounds);
+    } catch (err) {
+      this.logger.warn({ region: task.regionId.toString(), err }, 'cleanup of overlapping ranges failed');
+    }
+    this.pendingDeleteRanges.insert(task.regionId, bounds.start, bounds.end, this.engine.latestSequence());
+    this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
+    this.logger.info(
+      { region: task.regionId.toString(), start: escapeKey(bounds.start), end: escapeKey(bounds.end) },
+      'registered range for deletion',
+    );
+    if (!(await this.ingestMaybeStall())) await this.cleanStaleRanges();
+  }
+
+  /** Deletes the pending ranges overlapping `bounds` now (a new region needs the space). */
+  private async cleanupOverlapRanges(bounds: KeyRange): Promise<void> {
+    const overlaps = this.pendingDeleteRanges.drainOverlapRanges(bounds.start, bounds.end);
+    this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
+    if (overlaps.length === 0) return;
+    const oldest = this.engine.oldestSnapshotSequence() ?? Number.MAX_SAFE_INTEGER;
+    const ranges: KeyRange[] = [];
+    const fileRanges: KeyRange[] = [];
+    for (const overlap of overlaps) {
+      const range = { start: overlap.startKey, end: overlap.endKey };
+      // Dropping files breaks the consistency of snapshots that still read the range.
+      if (overlap.staleSequence < oldest) fileRanges.push(range);
+      else this.metrics.overlapWithoutDeleteFiles.inc();
+      ranges.push(range);
+    }
+    await this.deleteFiles(fileRanges);
+    await this.deleteAllInRange(ranges);
+  }
+
+  private async cleanStaleRanges(): Promise<void> {
+    this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
+    const oldest = this.engine.oldestSnapshotSequence() ?? Number.MAX_SAFE_INTEGER;
+    // staleRanges is in start-key order already.
+    const stale = this.pendingDeleteRanges.staleRanges(oldest).slice(0, CLEANUP_MAX_REGION_COUNT);
+    if (stale.length === 0) return;
+    const ranges = stale.map((r) => ({ start: r.startKey, end: r.endKey }));
+    try {
+      await this.deleteFiles(ranges);
+      await this.deleteAllInRange(ranges);
+    } catch (err) {
+      this.logger.error({ err }, 'cleanup of stale ranges failed');
+      return;
+    }
+    for (const range of stale) this.pendingDeleteRanges.remove(range.startKey);
+    this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
+  }
+
+  /** Best effort: frees space fast; the exact deletion that follows is what guarantees the result. */
+  private async deleteFiles(ranges: KeyRange[]): Promise<void> {
+    if (ranges.length === 0) return;
+    for (const cf of DATA_CFS) {
+      await this.engine
+        .deleteRanges(cf, 'DeleteFiles', ranges)
+        .catch((err: unknown) => this.logger.error({ cf, err }, 'delete files in range failed'));
+    }
+  }
+
+  private async deleteAllInRange(ranges: KeyRange[]): Promise<void> {
+    if (ranges.length === 0) return;
+    for (const cf of DATA_CFS) {
+      const strategy: DeleteStrategy =
+        cf === CF_LOCK ? 'DeleteByKey' : this.config.useDeleteRange ? 'DeleteByRange' : 'DeleteByWriter';
+      await this.engine.deleteRanges(cf, strategy, ranges);
+    }
+  }
+}

@@ -1,0 +1,58 @@
+import { keyRange, type KeyRange, type RegionId } from '@regionstore/core';
+import type { EngineSnapshot, RegionApplyState } from '@regionstore/engine';
+import { ApplyHandle } from './apply-status';
+
+/** Generate a region snapshot from a consistent engine view and write it to snapshot storage. */
+export interface GenTask {
+  type: 'Gen';
+  regionId: RegionId;
+  /** Term of the last applied WAL entry (the leader epoch that wrote it). */
+  term: number;
+  /** Apply state at the snapshot; its `appliedIndex` names the snapshot. */
+  applyState: RegionApplyState;
+  /** The view to read; the runner releases it when the generation ends. */
+  snapshot: EngineSnapshot;
+  /** Checked before the generation starts and between blocks. */
+  signal?: AbortSignal;
+  /** Generated to move the region to another node rather than to catch a follower up. */
+  forBalance?: boolean;
+}
+
+/** Replace the region's data with the snapshot named by its apply state's truncated term and index. */
+export interface ApplyTask {
+  type: 'Apply';
+  regionId: RegionId;
+  handle: ApplyHandle;
+}
+
+/** Delete the data of `[range.start, range.end)` once no reader can see it any more. */
+export interface DestroyTask {
+  type: 'Destroy';
+  regionId: RegionId;
+  range: KeyRange;
+}
+
+export type RegionTask = GenTask | ApplyTask | DestroyTask;
+
+export const RegionTask = {
+  gen(fields: Omit<GenTask, 'type'>): GenTask {
+    return { type: 'Gen', ...fields };
+  },
+  apply(regionId: RegionId, handle: ApplyHandle = new ApplyHandle()): ApplyTask {
+    return { type: 'Apply', regionId, handle };
+  },
+  destroy(regionId: RegionId, startKey: Buffer, endKey: Buffer): DestroyTask {
+    return { type: 'Destroy', regionId, range: keyRange(startKey, endKey) };
+  },
+  describe(task: RegionTask): string {
+    const region = task.regionId.toString();
+    switch (task.type) {
+      case 'Gen':
+        return `snapshot gen for region ${region}`;
+      case 'Apply':
+        return `snapshot apply for region ${region}`;
+      case 'Destroy':
+        return `destroy of region ${region}`;
+    }
+  },
+};
