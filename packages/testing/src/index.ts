@@ -1,2 +1,3 @@
 export * from './redis-namespace';
 export * from './temp-dir';
+export * from './redis-server';

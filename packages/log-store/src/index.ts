@@ -1,0 +1,2 @@
+export * from './log-store';
+export * from './redis-log-store';

@@ -1,0 +1,48 @@
+/*
+ * Lua run atomically by Redis. Each touches only one region's two keys, which share a hash tag, so
+ * the scripts work unchanged on Redis Cluster. Stream ids are `<entry id>-0`, so entry ids are plain
+ * integers and XRANGE/XTRIM address them directly.
+ */
+
+/** KEYS: log, meta. ARGV: node, epoch, batch token, entry… → last entry id. */
+export const APPEND = `
+local m = redis.call('HMGET', KEYS[2], 'node', 'epoch', 'last', 'batch', 'batchLast')
+if not m[1] then return redis.error_reply('NOFENCE') end
+if m[1] ~= ARGV[1] or m[2] ~= ARGV[2] then
+  return redis.error_reply('NOTLEADER ' .. m[1] .. ' ' .. m[2])
+end
+-- The same token again is a client resend after a lost reply: answer it, do not append twice.
+if m[4] == ARGV[3] then return tonumber(m[5]) end
+local last = tonumber(m[3] or '0')
+for i = 4, #ARGV do
+  last = last + 1
+  redis.call('XADD', KEYS[1], last .. '-0', 'd', ARGV[i])
+end
+redis.call('HSET', KEYS[2], 'last', last, 'batch', ARGV[3], 'batchLast', last)
+return last
+`;
+
+/** KEYS: meta. ARGV: node, epoch. */
+export const SET_FENCE = `
+local m = redis.call('HMGET', KEYS[1], 'node', 'epoch')
+if m[2] then
+  local current = tonumber(m[2])
+  local wanted = tonumber(ARGV[2])
+  if wanted < current or (wanted == current and m[1] ~= ARGV[1]) then
+    return redis.error_reply('STALEFENCE ' .. m[1] .. ' ' .. m[2])
+  end
+end
+redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', ARGV[2])
+return 1
+`;
+
+/** KEYS: log, meta. ARGV: upto → the trimmed id after the call. */
+export const OBSOLETE = `
+local m = redis.call('HMGET', KEYS[2], 'last', 'trimmed')
+local upto = math.min(tonumber(ARGV[1]), tonumber(m[1] or '0'))
+local trimmed = tonumber(m[2] or '0')
+if upto <= trimmed then return trimmed end
+redis.call('XTRIM', KEYS[1], 'MINID', (upto + 1) .. '-0')
+redis.call('HSET', KEYS[2], 'trimmed', upto)
+return upto
+`;

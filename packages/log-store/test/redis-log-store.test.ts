@@ -1,0 +1,182 @@
+import { RegionId, createRegistry, isRegionStoreError } from './support';
+import { RedisLogStore, type WalEntry } from '@regionstore/log-store';
+import { useRedisNamespace } from '@regionstore/testing';
+
+const ns = useRedisNamespace('log-store');
+const b = (text: string) => Buffer.from(text);
+const NODE_A = { nodeId: 'node-a', epoch: 1 };
+
+async function store(): Promise<RedisLogStore> {
+  return new RedisLogStore(await ns.connect('client'), { prefix: ns.prefix, metrics: createRegistry() });
+}
+
+async function readAll(log: RedisLogStore, region: RegionId, from: number, batchSize?: number) {
+  const batches: WalEntry[][] = [];
+  for await (const batch of log.read(region, from, batchSize ? { batchSize } : {})) batches.push(batch);
+  return batches;
+}
+
+let next = 1;
+const freshRegion = () => new RegionId(7, next++);
+
+describe('RedisLogStore', () => {
+  it('appends a batch in one call with consecutive ids and reads it back in order', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    expect(await log.lastEntryId(region)).toBe(0);
+    expect(await log.append(region, [b('a'), b('b'), b('c')], NODE_A)).toBe(3);
+    expect(await log.append(region, [b('d')], NODE_A)).toBe(4);
+    expect(await log.append(region, [Buffer.from([0, 255, 1])], NODE_A)).toBe(5);
+    expect(await log.lastEntryId(region)).toBe(5);
+    const batches = await readAll(log, region, 1, 2);
+    expect(batches.map((batch) => batch.map((e) => e.id))).toEqual([[1, 2], [3, 4], [5]]);
+    const flat = batches.flat();
+    expect(flat.slice(0, 4).map((e) => e.data.toString())).toEqual(['a', 'b', 'c', 'd']);
+    expect(flat[4]!.data).toEqual(Buffer.from([0, 255, 1]));
+    expect((await readAll(log, region, 4)).flat().map((e) => e.id)).toEqual([4, 5]);
+    const upTo = [];
+    for await (const batch of log.read(region, 2, { toId: 3 })) upTo.push(...batch.map((e) => e.id));
+    expect(upTo).toEqual([2, 3]);
+    expect(await readAll(log, region, 6)).toEqual([]);
+  });
+
+  it('keeps one region per hash slot and regions apart', async () => {
+    const log = await store();
+    const one = freshRegion();
+    const two = freshRegion();
+    expect(log.keys(one).log).toMatch(/\{\d+\}:log$/);
+    expect(log.keys(one).meta.replace(':meta', '')).toBe(log.keys(one).log.replace(':log', ''));
+    await log.setFence(one, NODE_A);
+    await log.setFence(two, NODE_A);
+    await log.append(one, [b('x')], NODE_A);
+    expect(await log.append(two, [b('y'), b('z')], NODE_A)).toBe(2);
+    expect((await readAll(log, one, 1)).flat().map((e) => e.data.toString())).toEqual(['x']);
+  });
+
+  it('rejects appends from a node the fence does not name, or at another epoch, with NotLeader', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await expect(log.append(region, [b('x')], NODE_A)).rejects.toMatchObject({ code: 'NotLeader' });
+    await log.setFence(region, NODE_A);
+    await log.append(region, [b('1')], NODE_A);
+    // failover: the metasrv hands the region to node-b at epoch 2
+    await log.setFence(region, { nodeId: 'node-b', epoch: 2 });
+    const stale = log.append(region, [b('2')], NODE_A);
+    await expect(stale).rejects.toMatchObject({ code: 'NotLeader', details: { leader: 'node-b', epoch: 2 } });
+    await expect(log.append(region, [b('2')], { nodeId: 'node-b', epoch: 1 })).rejects.toMatchObject({
+      code: 'NotLeader',
+    });
+    expect(await log.append(region, [b('2')], { nodeId: 'node-b', epoch: 2 })).toBe(2);
+    expect((await readAll(log, region, 1)).flat().map((e) => e.data.toString())).toEqual(['1', '2']);
+  });
+
+  it('refuses a fence at an older epoch or for another node at the same epoch', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, { nodeId: 'node-b', epoch: 5 });
+    for (const bad of [
+      { nodeId: 'node-a', epoch: 4 },
+      { nodeId: 'node-a', epoch: 5 },
+    ]) {
+      let caught: unknown;
+      await log.setFence(region, bad).catch((err: unknown) => (caught = err));
+      expect(isRegionStoreError(caught, 'EpochNotMatch')).toBe(true);
+    }
+    await log.setFence(region, { nodeId: 'node-b', epoch: 5 }); // idempotent
+    await log.setFence(region, { nodeId: 'node-a', epoch: 6 });
+    expect(await log.fence(region)).toEqual({ nodeId: 'node-a', epoch: 6 });
+    await expect(log.setFence(region, { nodeId: '', epoch: 7 })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+  });
+
+  it('trims obsolete entries, keeps ids going, and refuses to read from inside the trimmed part', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    await log.append(region, ['1', '2', '3', '4', '5'].map(b), NODE_A);
+    await log.obsolete(region, 3);
+    expect(await log.trimmedEntryId(region)).toBe(3);
+    expect((await readAll(log, region, 4)).flat().map((e) => e.id)).toEqual([4, 5]);
+    let caught: unknown;
+    await readAll(log, region, 2).catch((err: unknown) => (caught = err));
+    expect(isRegionStoreError(caught, 'NotFound')).toBe(true);
+    expect((caught as Error).message).toContain('WAL entries 2..3');
+    // trimming past the end stops at the last id; trimming backwards does nothing
+    await log.obsolete(region, 100);
+    expect(await log.trimmedEntryId(region)).toBe(5);
+    await log.obsolete(region, 1);
+    expect(await log.trimmedEntryId(region)).toBe(5);
+    expect(await log.append(region, [b('6')], NODE_A)).toBe(6);
+    expect((await readAll(log, region, 6)).flat().map((e) => e.data.toString())).toEqual(['6']);
+  });
+
+  it('fails a read whose next batch was trimmed while it was reading', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    await log.append(
+      region,
+      Array.from({ length: 10 }, (_, i) => b(String(i + 1))),
+      NODE_A,
+    );
+    const seen: number[] = [];
+    let caught: unknown;
+    try {
+      for await (const batch of log.read(region, 1, { batchSize: 3 })) {
+        seen.push(...batch.map((e) => e.id));
+        if (seen.length === 3) await log.obsolete(region, 6);
+      }
+    } catch (err) {
+      caught = err;
+    }
+    expect(seen).toEqual([1, 2, 3]);
+    expect((caught as Error).message).toContain('WAL entries 4..6');
+  });
+
+  it('answers a resent append (same batch token) without appending it twice', async () => {
+    const redis = await ns.connect('client');
+    const log = new RedisLogStore(redis, { prefix: ns.prefix });
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    const { log: stream, meta } = log.keys(region);
+    const resend = () =>
+      (redis as unknown as { rsWalAppend(...args: unknown[]): Promise<number> }).rsWalAppend(
+        stream,
+        meta,
+        NODE_A.nodeId,
+        String(NODE_A.epoch),
+        'token-1',
+        b('once'),
+        b('twice?'),
+      );
+    expect(await resend()).toBe(2);
+    expect(await resend()).toBe(2);
+    expect(await log.append(region, [b('next')], NODE_A)).toBe(3);
+    expect((await readAll(log, region, 1)).flat().map((e) => e.data.toString())).toEqual([
+      'once',
+      'twice?',
+      'next',
+    ]);
+  });
+
+  it('destroy removes the log and its fence', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    await log.append(region, [b('x')], NODE_A);
+    await log.destroy(region);
+    expect(await log.fence(region)).toBeUndefined();
+    expect(await log.lastEntryId(region)).toBe(0);
+  });
+
+  it('checks its arguments', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await expect(log.append(region, [b('x')], { nodeId: 'a', epoch: -1 })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    await expect(readAll(log, region, 1.5)).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+});

@@ -1,0 +1,4 @@
+export { RegionId, createMetricsRegistry, isRegionStoreError } from '@regionstore/core';
+import { createMetricsRegistry } from '@regionstore/core';
+
+export const createRegistry = () => createMetricsRegistry({ defaultMetrics: false });
