@@ -1,3 +1,4 @@
+export * from './channel';
 export * from './config';
 export * from './di';
 export * from './errors';

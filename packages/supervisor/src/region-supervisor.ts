@@ -45,7 +45,7 @@ export class RegionSupervisor {
   }
 
   static channel(): EventChannel<SupervisorEvent> {
-    return new EventChannel<SupervisorEvent>(SUPERVISOR_CHANNEL_CAPACITY);
+    return new EventChannel<SupervisorEvent>(SUPERVISOR_CHANNEL_CAPACITY, 'supervisor event channel');
   }
 
   /** Runs until the channel is closed. */

@@ -7,7 +7,6 @@ import {
   TableRouteNotFoundError,
 } from '@regionstore/core';
 import {
-  EventChannel,
   LeastRegionsSelector,
   MaintenanceModeManager,
   RegionSupervisor,
@@ -197,25 +196,5 @@ describe('LeastRegionsSelector', () => {
     await expect(
       new LeastRegionsSelector(async () => []).select({ minRequiredItems: 1, allowDuplication: false }),
     ).rejects.toThrow(/no alive node/);
-  });
-});
-
-describe('EventChannel', () => {
-  it('blocks senders at capacity and releases them in order as the consumer reads', async () => {
-    const channel = new EventChannel<number>(2);
-    await channel.send(1);
-    await channel.send(2);
-    let thirdSent = false;
-    const third = channel.send(3).then(() => {
-      thirdSent = true;
-    });
-    await new Promise((r) => setTimeout(r, 10));
-    expect(thirdSent).toBe(false);
-    expect(await channel.recv()).toBe(1);
-    await third;
-    expect([await channel.recv(), await channel.recv()]).toEqual([2, 3]);
-    channel.close();
-    expect(await channel.recv()).toBeUndefined();
-    await expect(channel.send(4)).rejects.toThrow(/closed/);
   });
 });
