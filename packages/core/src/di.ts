@@ -15,6 +15,10 @@ export const TOKENS = {
   TimestampAllocator: Symbol.for('regionstore.TimestampAllocator'),
   /** The node's KvEngine. */
   Engine: Symbol.for('regionstore.Engine'),
+  /** The node's ConcurrencyManager (commit timestamps and write intents), shared by writers and backup. */
+  ConcurrencyManager: Symbol.for('regionstore.ConcurrencyManager'),
+  /** The node's LogStore (the regions' WAL). */
+  LogStore: Symbol.for('regionstore.LogStore'),
   /** The ExternalStorage region snapshots and flushes go to. */
   SnapshotStorage: Symbol.for('regionstore.SnapshotStorage'),
 } as const;

@@ -1,5 +1,6 @@
 export * from './cf';
 export * from './compression';
+export * from './concurrency-manager';
 export * from './data-key';
 export * from './kv-engine';
 export * from './mvcc';

@@ -1,2 +1,3 @@
 export * from './log-store';
 export * from './redis-log-store';
+export * from './plugin';

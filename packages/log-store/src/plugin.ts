@@ -1,0 +1,47 @@
+import { TOKENS, createRedis, waitForRedis, type Plugin, type Redis, type Registry } from '@regionstore/core';
+import { instanceCachingFactory } from 'tsyringe';
+import { RedisLogStore } from './redis-log-store';
+
+export interface LogStorePluginConfig {
+  redisUrl: string;
+  /** The cluster's Redis key prefix. */
+  keyPrefix: string;
+  wal?: { minReplicas?: number; replicaTimeoutMs?: number };
+}
+
+const WAL_REDIS = Symbol.for('regionstore.WalRedis');
+
+/**
+ * Binds TOKENS.LogStore to a RedisLogStore on a fail-fast connection of its own; waits for it on start
+ * and closes it on stop.
+ */
+export const logStorePlugin: Plugin<LogStorePluginConfig> = {
+  name: 'log-store',
+  register(container, config) {
+    container.register(WAL_REDIS, {
+      useFactory: instanceCachingFactory(() => createRedis(config.redisUrl, 'client')),
+    });
+    container.register(TOKENS.LogStore, {
+      useFactory: instanceCachingFactory((c) => {
+        const metrics = c.isRegistered(TOKENS.Metrics, true)
+          ? c.resolve<Registry>(TOKENS.Metrics)
+          : undefined;
+        return new RedisLogStore(c.resolve<Redis>(WAL_REDIS), {
+          prefix: config.keyPrefix,
+          ...(config.wal ?? {}),
+          ...(metrics ? { metrics } : {}),
+        });
+      }),
+    });
+  },
+  async start(container) {
+    // The connection fails fast, so it must be up before the first append.
+    await waitForRedis(container.resolve<Redis>(WAL_REDIS), 10_000);
+  },
+  async stop(container) {
+    await container
+      .resolve<Redis>(WAL_REDIS)
+      .quit()
+      .catch(() => undefined);
+  },
+};

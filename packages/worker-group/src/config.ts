@@ -1,0 +1,64 @@
+import { totalmem } from 'node:os';
+import { z } from 'zod';
+
+const GiB = 1024 * 1024 * 1024;
+const MiB = 1024 * 1024;
+
+/** GreptimeDB's default: a eighth of the machine's memory, at most 1 GiB. */
+export function defaultGlobalWriteBufferSize(): number {
+  return Math.min(Math.floor(totalmem() / 8), GiB);
+}
+
+export const workerGroupConfigSchema = z
+  .object({
+    /** Workers in the group; a power of two. */
+    numWorkers: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .refine((n) => (n & (n - 1)) === 0, 'must be a power of two')
+      .default(4),
+    workerChannelSize: z.number().int().min(1).default(128),
+    workerRequestBatchSize: z.number().int().min(1).default(64),
+    checkRegionIntervalMs: z.number().int().positive().default(60_000),
+    maxInitialCheckDelayMs: z.number().int().nonnegative().default(180_000),
+    /** Regions with unflushed writes older than this are flushed by the periodic check. */
+    autoFlushIntervalMs: z
+      .number()
+      .int()
+      .positive()
+      .default(30 * 60_000),
+    globalWriteBufferSize: z.number().int().positive().optional(),
+    globalWriteBufferRejectSize: z.number().int().positive().optional(),
+    maxBackgroundFlushes: z.number().int().min(1).default(2),
+    maxBackgroundCompactions: z.number().int().min(1).default(1),
+    maxBackgroundPurges: z.number().int().min(1).default(2),
+    maxKeyBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * 1024),
+    maxValueBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * MiB),
+    /** MVCC versions older than this (behind the newest visible one) are collected by compaction. */
+    gcRetentionMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(10 * 60_000),
+  })
+  .transform((config) => {
+    const globalWriteBufferSize = config.globalWriteBufferSize ?? defaultGlobalWriteBufferSize();
+    return {
+      ...config,
+      globalWriteBufferSize,
+      globalWriteBufferRejectSize: config.globalWriteBufferRejectSize ?? 2 * globalWriteBufferSize,
+    };
+  });
+
+export type WorkerGroupConfig = z.output<typeof workerGroupConfigSchema>;
+export type WorkerGroupConfigInput = z.input<typeof workerGroupConfigSchema>;

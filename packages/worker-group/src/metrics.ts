@@ -1,0 +1,49 @@
+import { counter, gauge, histogram, type Registry } from '@regionstore/core';
+
+export function workerGroupMetrics(registry: Registry) {
+  return {
+    regionCount: gauge<'worker'>(registry, {
+      component: 'worker_group',
+      what: 'regions',
+      unit: 'count',
+      help: 'Regions open per worker',
+      labelNames: ['worker'],
+    }),
+    writeStalls: counter<'worker'>(registry, {
+      component: 'worker_group',
+      what: 'write_stall',
+      unit: 'total',
+      help: 'Writes held back because the write buffer was full',
+      labelNames: ['worker'],
+    }),
+    stalledRequests: gauge<'worker'>(registry, {
+      component: 'worker_group',
+      what: 'stalled_requests',
+      unit: 'count',
+      help: 'Writes currently held back',
+      labelNames: ['worker'],
+    }),
+    rejectedWrites: counter(registry, {
+      component: 'worker_group',
+      what: 'rejected_writes',
+      unit: 'total',
+      help: 'Writes refused with WriteBufferFull',
+    }),
+    writeBufferBytes: gauge(registry, {
+      component: 'worker_group',
+      what: 'write_buffer',
+      unit: 'bytes',
+      help: 'Bytes written since their regions were last flushed',
+    }),
+    jobDuration: histogram<'job' | 'outcome'>(registry, {
+      component: 'worker_group',
+      what: 'job_duration',
+      unit: 'seconds',
+      help: 'Flush and compaction durations',
+      labelNames: ['job', 'outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300],
+    }),
+  };
+}
+
+export type WorkerGroupMetrics = ReturnType<typeof workerGroupMetrics>;

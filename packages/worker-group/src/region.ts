@@ -1,0 +1,74 @@
+import type { KeyRange, RegionId } from '@regionstore/core';
+import type { RegionEpoch } from '@regionstore/engine';
+import type { Reply } from './reply';
+import type { DdlResult, RegionOptions, RegionRole } from './requests';
+
+/** The WAL fence epoch of a region epoch: it grows with every placement change. */
+export function fenceEpochOf(epoch: RegionEpoch): number {
+  return epoch.confVer;
+}
+
+/** A region open on this node, owned by one worker. */
+export class WorkerRegion {
+  /** Last WAL entry applied to the engine. */
+  lastEntryId: number;
+  /** Last WAL entry covered by a flushed snapshot. */
+  flushedEntryId: number;
+  /** Bytes written since the last flush (they live only in the WAL until then). */
+  writtenBytes = 0;
+  /** Bytes the running flush will cover. */
+  flushingBytes = 0;
+  flushing = false;
+  lastFlushMs: number;
+  /** Flush requests waiting for the running (or next) flush. */
+  readonly flushWaiters: Array<Reply<DdlResult>> = [];
+  readonly compactWaiters: Array<Reply<DdlResult>> = [];
+
+  constructor(
+    readonly regionId: RegionId,
+    public range: KeyRange,
+    public epoch: RegionEpoch,
+    public role: RegionRole,
+    public options: RegionOptions,
+    lastEntryId: number,
+    flushedEntryId: number,
+    nowMs: number,
+  ) {
+    this.lastEntryId = lastEntryId;
+    this.flushedEntryId = flushedEntryId;
+    this.lastFlushMs = nowMs;
+  }
+
+  get isWritable(): boolean {
+    return this.role === 'Leader';
+  }
+}
+
+/** The regions of one worker, by region id. */
+export class RegionMap {
+  private readonly regions = new Map<bigint, WorkerRegion>();
+
+  get(regionId: RegionId): WorkerRegion | undefined {
+    return this.regions.get(regionId.value);
+  }
+
+  has(regionId: RegionId): boolean {
+    return this.regions.has(regionId.value);
+  }
+
+  set(region: WorkerRegion): void {
+    this.regions.set(region.regionId.value, region);
+  }
+
+  delete(regionId: RegionId): void {
+    this.regions.delete(regionId.value);
+  }
+
+  list(): WorkerRegion[] {
+    return [...this.regions.values()];
+  }
+
+  get size(): number {
+    return this.regions.size;
+  }
+}

@@ -1,0 +1,73 @@
+import type { KeyRange, RegionId, Timestamp } from '@regionstore/core';
+import type { RegionEpoch } from '@regionstore/engine';
+import type { Reply } from './reply';
+
+export type Mutation = { op: 'put'; key: Buffer; value: Buffer } | { op: 'delete'; key: Buffer };
+
+export interface WriteRequest {
+  regionId: RegionId;
+  /** The epoch the client routed with; a mismatch fails with EpochNotMatch. */
+  epoch?: RegionEpoch;
+  mutations: Mutation[];
+}
+
+export interface WriteResult {
+  commitTs: Timestamp;
+  /** The WAL entry holding the write. */
+  entryId: number;
+}
+
+export type RegionRole = 'Leader' | 'Follower' | 'DowngradingLeader';
+
+export interface RegionOptions {
+  /** Overrides the group's autoFlushIntervalMs for this region. */
+  autoFlushIntervalMs?: number;
+  /** Overrides the group's gcRetentionMs for this region. */
+  gcRetentionMs?: number;
+}
+
+export type DdlRequest =
+  | { type: 'create'; range: KeyRange; epoch: RegionEpoch; options?: RegionOptions }
+  | { type: 'drop' }
+  | {
+      type: 'open';
+      range: KeyRange;
+      epoch: RegionEpoch;
+      role: 'Leader' | 'Follower';
+      options?: RegionOptions;
+    }
+  | { type: 'close' }
+  | { type: 'alter'; options: RegionOptions }
+  | { type: 'flush' }
+  | { type: 'compact' }
+  | { type: 'truncate' }
+  /** Replays the WAL as a follower up to `entryId` (default: its end); `writable` then makes it leader. */
+  | { type: 'catchup'; entryId?: number; writable?: boolean; epoch?: RegionEpoch };
+
+export type DdlResult = { lastEntryId: number };
+
+/** What a finished background job tells the region's worker. */
+export type BackgroundNotify =
+  | { type: 'flushFinished'; walEntryId: number; flushedBytes: number }
+  | { type: 'flushFailed'; error: Error }
+  | { type: 'compactionFinished'; deleted: number }
+  | { type: 'compactionFailed'; error: Error };
+
+export type WorkerRequest =
+  | { kind: 'write'; request: WriteRequest; reply: Reply<WriteResult> }
+  | { kind: 'ddl'; regionId: RegionId; request: DdlRequest; reply: Reply<DdlResult> }
+  | {
+      kind: 'setRoleStateGracefully';
+      regionId: RegionId;
+      role: 'Follower' | 'DowngradingLeader';
+      reply: Reply<{ lastEntryId: number }>;
+    }
+  | { kind: 'background'; regionId: RegionId; notify: BackgroundNotify }
+  | { kind: 'stop' };
+
+/** Bytes a write adds to the write buffer (keys and values; what the WAL holds). */
+export function estimatedSize(request: WriteRequest): number {
+  let size = 0;
+  for (const m of request.mutations) size += m.key.length + (m.op === 'put' ? m.value.length : 0);
+  return size;
+}

@@ -1,0 +1,45 @@
+import { CorruptFileError, type Timestamp } from '@regionstore/core';
+import { Packr } from 'msgpackr';
+import type { Mutation } from './requests';
+
+const packr = new Packr({ useRecords: false });
+const PUT = 0;
+const DELETE = 1;
+
+export interface WalRecord {
+  ts: Timestamp;
+  mutations: Mutation[];
+}
+
+/** One write request as a WAL entry: msgpack `[ts as 8 bytes, [[op, key, value?], …]]`. */
+export function encodeWalRecord(record: WalRecord): Buffer {
+  const ts = Buffer.alloc(8);
+  ts.writeBigUInt64BE(record.ts);
+  return packr.pack([
+    ts,
+    record.mutations.map((m) => (m.op === 'put' ? [PUT, m.key, m.value] : [DELETE, m.key])),
+  ]);
+}
+
+export function decodeWalRecord(data: Buffer, entryId: number): WalRecord {
+  let raw: unknown;
+  try {
+    raw = packr.unpack(data);
+  } catch (err) {
+    throw new CorruptFileError(`WAL entry ${entryId} is not valid msgpack: ${(err as Error).message}`);
+  }
+  const bad = () => new CorruptFileError(`WAL entry ${entryId} is malformed`, { entryId });
+  if (!Array.isArray(raw) || raw.length !== 2 || !(raw[0] instanceof Uint8Array) || !Array.isArray(raw[1])) {
+    throw bad();
+  }
+  const ts = Buffer.from(raw[0]).readBigUInt64BE(0);
+  const mutations = (raw[1] as unknown[]).map((item): Mutation => {
+    if (!Array.isArray(item) || !(item[1] instanceof Uint8Array)) throw bad();
+    const key = Buffer.from(item[1]);
+    if (item[0] === PUT && item[2] instanceof Uint8Array)
+      return { op: 'put', key, value: Buffer.from(item[2]) };
+    if (item[0] === DELETE) return { op: 'delete', key };
+    throw bad();
+  });
+  return { ts, mutations };
+}

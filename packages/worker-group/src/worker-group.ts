@@ -1,0 +1,155 @@
+import {
+  RealTimeProvider,
+  TimestampAllocator,
+  createMetricsRegistry,
+  parseConfig,
+  silentLogger,
+  type Logger,
+  type RegionId,
+  type Registry,
+  type TimeProvider,
+} from '@regionstore/core';
+import { ConcurrencyManager, type KvEngine } from '@regionstore/engine';
+import type { LogStore } from '@regionstore/log-store';
+import type { RegionRunner } from '@regionstore/region-runner';
+import type { ExternalStorage } from '@regionstore/storage-backends';
+import { workerGroupConfigSchema, type WorkerGroupConfig, type WorkerGroupConfigInput } from './config';
+import type { WorkerContext } from './context';
+import { FlushNotifier } from './flush-notifier';
+import { workerGroupMetrics } from './metrics';
+import type { WorkerRegion } from './region';
+import { regionIdToIndex } from './region-index';
+import { RegionWorker } from './region-worker';
+import { Reply } from './reply';
+import type { DdlRequest, DdlResult, WorkerRequest, WriteRequest, WriteResult } from './requests';
+import { LocalScheduler } from './scheduler';
+import { WriteBufferManager } from './write-buffer-manager';
+
+export interface WorkerGroupOptions {
+  nodeId: string;
+  engine: KvEngine;
+  wal: LogStore;
+  /** Where flushed snapshots and manifests go (the region runner writes to the same storage). */
+  storage: ExternalStorage;
+  runner: RegionRunner;
+  config?: WorkerGroupConfigInput;
+  /** Shared with readers (backup) that check write intents; one per node. */
+  concurrency?: ConcurrencyManager;
+  time?: TimeProvider;
+  logger?: Logger;
+  metrics?: Registry;
+  /** The random part of each worker's first periodic check (tests pin it). */
+  random?: () => number;
+}
+
+/**
+ * The node's region workers (GreptimeDB's WorkerGroup): every region request goes to the worker
+ * `regionIdToIndex(region, numWorkers)`, which owns that region. Flush, compaction and purge jobs run
+ * on schedulers of their own, shared by the workers.
+ */
+export class WorkerGroup {
+  readonly config: WorkerGroupConfig;
+  readonly concurrency: ConcurrencyManager;
+  readonly writeBuffer: WriteBufferManager;
+  private readonly workers: RegionWorker[];
+  private readonly ctx: WorkerContext;
+
+  private constructor(options: WorkerGroupOptions) {
+    this.config = parseConfig(workerGroupConfigSchema, options.config ?? {});
+    const time = options.time ?? new RealTimeProvider();
+    this.concurrency = options.concurrency ?? new ConcurrencyManager(new TimestampAllocator(time));
+    this.writeBuffer = new WriteBufferManager(
+      this.config.globalWriteBufferSize,
+      this.config.globalWriteBufferRejectSize,
+    );
+    this.ctx = {
+      nodeId: options.nodeId,
+      config: this.config,
+      engine: options.engine,
+      wal: options.wal,
+      storage: options.storage,
+      runner: options.runner,
+      concurrency: this.concurrency,
+      writeBuffer: this.writeBuffer,
+      flushNotifier: new FlushNotifier(),
+      flushScheduler: new LocalScheduler('flush', this.config.maxBackgroundFlushes),
+      compactionScheduler: new LocalScheduler('compaction', this.config.maxBackgroundCompactions),
+      purgeScheduler: new LocalScheduler('purge', this.config.maxBackgroundPurges),
+      time,
+      logger: options.logger ?? silentLogger(),
+      metrics: workerGroupMetrics(options.metrics ?? createMetricsRegistry({ defaultMetrics: false })),
+      notifyWorker: (regionId, notify) => {
+        this.worker(regionId)
+          .submit({ kind: 'background', regionId, notify })
+          .catch(() => undefined); // the worker stopped; the region is closed anyway
+      },
+    };
+    const random = options.random ?? Math.random;
+    this.workers = Array.from(
+      { length: this.config.numWorkers },
+      (_, id) => new RegionWorker(id, this.ctx, Math.floor(random() * this.config.maxInitialCheckDelayMs)),
+    );
+  }
+
+  static start(options: WorkerGroupOptions): WorkerGroup {
+    const group = new WorkerGroup(options);
+    for (const worker of group.workers) worker.start();
+    return group;
+  }
+
+  /** Stops the schedulers (letting their jobs end), then every worker, which closes its regions. */
+  async stop(): Promise<void> {
+    await this.ctx.compactionScheduler.stop(true);
+    await this.ctx.flushScheduler.stop(true);
+    await this.ctx.purgeScheduler.stop(true);
+    await Promise.all(this.workers.map((worker) => worker.stop()));
+  }
+
+  worker(regionId: RegionId): RegionWorker {
+    return this.workers[regionIdToIndex(regionId, this.workers.length)]!;
+  }
+
+  async submitToWorker(regionId: RegionId, request: WorkerRequest): Promise<void> {
+    await this.worker(regionId).submit(request);
+  }
+
+  isRegionExists(regionId: RegionId): boolean {
+    return this.worker(regionId).regions.has(regionId);
+  }
+
+  isRegionOpening(regionId: RegionId): boolean {
+    return this.worker(regionId).openingRegions.has(regionId.value);
+  }
+
+  getRegion(regionId: RegionId): WorkerRegion | undefined {
+    return this.worker(regionId).regions.get(regionId);
+  }
+
+  /** Every open region of the node. */
+  regions(): WorkerRegion[] {
+    return this.workers.flatMap((worker) => worker.regions.list());
+  }
+
+  /** Submits a write; resolves once it is in the WAL and the engine. */
+  async write(request: WriteRequest): Promise<WriteResult> {
+    const reply = new Reply<WriteResult>();
+    await this.submitToWorker(request.regionId, { kind: 'write', request, reply });
+    return reply.promise;
+  }
+
+  async ddl(regionId: RegionId, request: DdlRequest): Promise<DdlResult> {
+    const reply = new Reply<DdlResult>();
+    await this.submitToWorker(regionId, { kind: 'ddl', regionId, request, reply });
+    return reply.promise;
+  }
+
+  /** Leader → follower or downgrading leader; resolves with the last WAL entry it wrote. */
+  async setRoleStateGracefully(
+    regionId: RegionId,
+    role: 'Follower' | 'DowngradingLeader',
+  ): Promise<{ lastEntryId: number }> {
+    const reply = new Reply<{ lastEntryId: number }>();
+    await this.submitToWorker(regionId, { kind: 'setRoleStateGracefully', regionId, role, reply });
+    return reply.promise;
+  }
+}

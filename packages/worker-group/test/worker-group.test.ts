@@ -1,0 +1,254 @@
+import { isRegionStoreError, keyRange } from '@regionstore/core';
+import { mvccGet } from '@regionstore/engine';
+import { WorkerGroup } from '@regionstore/worker-group';
+import { ALL, EPOCH, b, freshRegion, put, useCluster } from './helpers';
+
+const cluster = useCluster('worker-group');
+
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('WorkerGroup', () => {
+  // Counterpart of the seed's test_worker_group_start_stop.
+  it('starts four workers and stops them; a stopped group refuses requests with WorkerStopped', async () => {
+    const node = await cluster.node({ config: { numWorkers: 4 } });
+    expect(node.group.config.numWorkers).toBe(4);
+    await node.group.stop();
+    const err = await failure(node.group.write({ regionId: freshRegion(), mutations: [put('a', '1')] }));
+    expect(isRegionStoreError(err, 'WorkerStopped')).toBe(true);
+  });
+
+  it('refuses a worker count that is not a power of two', async () => {
+    await expect(cluster.node({ config: { numWorkers: 3 } })).rejects.toMatchObject({
+      code: 'InvalidConfig',
+    });
+  });
+
+  it('acknowledges a write only once it is in the WAL and the engine', async () => {
+    const node = await cluster.node();
+    const wal = await cluster.wal();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    expect(node.group.isRegionExists(region)).toBe(true);
+    const results = await Promise.all([
+      node.group.write({ regionId: region, mutations: [put('a', '1'), put('b', '2')] }),
+      node.group.write({
+        regionId: region,
+        epoch: EPOCH,
+        mutations: [put('c', '3'), { op: 'delete', key: b('a') }],
+      }),
+    ]);
+    expect(results.map((r) => r.entryId)).toEqual([1, 2]);
+    expect(results[1]!.commitTs).toBeGreaterThan(results[0]!.commitTs);
+    expect(await wal.lastEntryId(region)).toBe(2);
+    expect(await mvccGet(node.engine, b('a'))).toBeUndefined();
+    expect((await mvccGet(node.engine, b('a'), results[0]!.commitTs))?.toString()).toBe('1');
+    expect((await mvccGet(node.engine, b('c')))?.toString()).toBe('3');
+    expect(node.group.getRegion(region)!.lastEntryId).toBe(2);
+    expect(node.group.concurrency.intentCount).toBe(0);
+  });
+
+  it('answers bad writes with typed errors and writes nothing for them', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: keyRange(b('b'), b('m')), epoch: EPOCH });
+    const cases: Array<[string, Promise<unknown>]> = [
+      ['RegionNotFound', node.group.write({ regionId: freshRegion(), mutations: [put('c', '1')] })],
+      ['KeyNotInRange', node.group.write({ regionId: region, mutations: [put('c', '1'), put('z', '1')] })],
+      [
+        'EpochNotMatch',
+        node.group.write({ regionId: region, epoch: { version: 2, confVer: 1 }, mutations: [put('c', '1')] }),
+      ],
+      ['InvalidArgument', node.group.write({ regionId: region, mutations: [] })],
+      ['InvalidArgument', node.group.write({ regionId: region, mutations: [put('', 'x')] })],
+    ];
+    for (const [code, promise] of cases) expect((await failure(promise)) as unknown).toMatchObject({ code });
+    expect(await mvccGet(node.engine, b('c'))).toBeUndefined();
+    expect(node.group.getRegion(region)!.lastEntryId).toBe(0);
+  });
+
+  it('rejects the write, and leaves the engine alone, when the WAL append is fenced out', async () => {
+    const a = await cluster.node();
+    const b2 = await cluster.node();
+    const region = freshRegion();
+    await a.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await a.group.write({ regionId: region, mutations: [put('k', 'from-a')] });
+    // Failover: node b opens the region as leader at the next placement epoch.
+    const next = { version: 1, confVer: 2 };
+    await b2.group.ddl(region, { type: 'open', range: ALL, epoch: next, role: 'Leader' });
+    const err = await failure(a.group.write({ regionId: region, mutations: [put('k', 'late-a')] }));
+    expect(err).toMatchObject({ code: 'NotLeader', details: { leader: b2.nodeId } });
+    expect((await mvccGet(a.engine, b('k')))?.toString()).toBe('from-a');
+    // a knows now: the next write fails before touching the WAL
+    expect(await failure(a.group.write({ regionId: region, mutations: [put('k', 'x')] }))).toMatchObject({
+      code: 'NotLeader',
+    });
+    await b2.group.write({ regionId: region, epoch: next, mutations: [put('k', 'from-b')] });
+    expect((await mvccGet(b2.engine, b('k')))?.toString()).toBe('from-b');
+  });
+
+  it('recovers every acknowledged write on a fresh engine from the flushed snapshot and the WAL', async () => {
+    const first = await cluster.node();
+    const region = freshRegion();
+    await first.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    const acked: Array<[string, string]> = [];
+    for (let i = 0; i < 40; i++) {
+      const key = `key-${String(i).padStart(3, '0')}`;
+      await first.group.write({ regionId: region, mutations: [put(key, `v${i}`)] });
+      acked.push([key, `v${i}`]);
+      if (i === 19) expect((await first.group.ddl(region, { type: 'flush' })).lastEntryId).toBe(20);
+    }
+    const wal = await cluster.wal();
+    expect(await wal.trimmedEntryId(region)).toBe(20);
+    await first.crash();
+
+    const second = await cluster.node();
+    const opened = await second.group.ddl(region, {
+      type: 'open',
+      range: ALL,
+      epoch: { version: 1, confVer: 2 },
+      role: 'Leader',
+    });
+    expect(opened.lastEntryId).toBe(40);
+    for (const [key, value] of acked) expect((await mvccGet(second.engine, b(key)))?.toString()).toBe(value);
+    const more = await second.group.write({ regionId: region, mutations: [put('after', 'x')] });
+    expect(more.entryId).toBe(41);
+  });
+
+  it('reopens on the same engine from its own data when the WAL still reaches it', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+    await node.group.ddl(region, { type: 'close' });
+    expect(node.group.isRegionExists(region)).toBe(false);
+    const reopened = await node.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Leader' });
+    expect(reopened.lastEntryId).toBe(1);
+    const manifests = [];
+    for await (const o of cluster.storage.list(`manifests/${region.value}/`)) manifests.push(o.name);
+    expect(manifests).toEqual([]); // nothing was flushed: the data came from the engine
+    expect((await mvccGet(node.engine, b('a')))?.toString()).toBe('1');
+  });
+
+  it('handles the writes of a batch before its DDL', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    // Submitted in this order, but the close lands in the same batch as the write, which goes first.
+    const close = node.group.ddl(region, { type: 'close' });
+    const write = node.group.write({ regionId: region, mutations: [put('w', '1')] });
+    await expect(write).resolves.toMatchObject({ entryId: 1 });
+    await close;
+    expect(node.group.isRegionExists(region)).toBe(false);
+  });
+
+  it('downgrades gracefully, returning the last entry id, and then refuses writes', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+    const write = node.group.write({ regionId: region, mutations: [put('b', '2')] });
+    expect(await node.group.setRoleStateGracefully(region, 'DowngradingLeader')).toEqual({ lastEntryId: 2 });
+    await write;
+    expect(await failure(node.group.write({ regionId: region, mutations: [put('c', '3')] }))).toMatchObject({
+      code: 'NotLeader',
+    });
+    expect(await failure(node.group.setRoleStateGracefully(freshRegion(), 'Follower'))).toMatchObject({
+      code: 'RegionNotFound',
+    });
+  });
+
+  it('catches a follower up to an entry id, then makes it the writable leader', async () => {
+    const leader = await cluster.node();
+    const follower = await cluster.node();
+    const region = freshRegion();
+    await leader.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await follower.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' });
+    for (const i of [1, 2, 3])
+      await leader.group.write({ regionId: region, mutations: [put(`k${i}`, `v${i}`)] });
+    expect(
+      await failure(follower.group.write({ regionId: region, mutations: [put('x', '1')] })),
+    ).toMatchObject({
+      code: 'NotLeader',
+    });
+    expect((await follower.group.ddl(region, { type: 'catchup', entryId: 2 })).lastEntryId).toBe(2);
+    expect(await mvccGet(follower.engine, b('k3'))).toBeUndefined();
+    expect((await mvccGet(follower.engine, b('k2')))?.toString()).toBe('v2');
+    expect(await failure(follower.group.ddl(region, { type: 'catchup', entryId: 9 }))).toMatchObject({
+      code: 'NotFound',
+    });
+
+    const next = { version: 1, confVer: 2 };
+    await leader.group.setRoleStateGracefully(region, 'Follower');
+    const done = await follower.group.ddl(region, { type: 'catchup', writable: true, epoch: next });
+    expect(done.lastEntryId).toBe(3);
+    await follower.group.write({ regionId: region, mutations: [put('k4', 'v4')] });
+    expect((await mvccGet(follower.engine, b('k3')))?.toString()).toBe('v3');
+  });
+
+  it('drops a region: gone from the node, its WAL destroyed, its data deleted', async () => {
+    const node = await cluster.node();
+    const wal = await cluster.wal();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: keyRange(b('d'), b('e')), epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('d1', 'x')] });
+    await node.group.ddl(region, { type: 'flush' });
+    await node.group.ddl(region, { type: 'drop' });
+    expect(node.group.isRegionExists(region)).toBe(false);
+    expect(await wal.fence(region)).toBeUndefined();
+    for (let i = 0; i < 50 && (await mvccGet(node.engine, b('d1'))) !== undefined; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await mvccGet(node.engine, b('d1'))).toBeUndefined();
+    for (let i = 0; i < 50 && (await cluster.storage.exists(`regions/${region.value}/.dropping`)); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await cluster.storage.exists(`regions/${region.value}/.dropping`)).toBe(false);
+    const left = [];
+    for await (const o of cluster.storage.list(`manifests/${region.value}/`)) left.push(o.name);
+    expect(left).toEqual([]);
+  });
+
+  it('truncates a region: empty here and when opened elsewhere, and writes go on', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('t', '1')] });
+    await node.group.ddl(region, { type: 'flush' });
+    await node.group.write({ regionId: region, mutations: [put('u', '2')] });
+    expect((await node.group.ddl(region, { type: 'truncate' })).lastEntryId).toBe(2);
+    expect(await mvccGet(node.engine, b('t'))).toBeUndefined();
+    await node.group.write({ regionId: region, mutations: [put('v', '3')] });
+    await node.crash();
+    const other = await cluster.node();
+    await other.group.ddl(region, {
+      type: 'open',
+      range: ALL,
+      epoch: { version: 1, confVer: 2 },
+      role: 'Leader',
+    });
+    expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
+    expect(await mvccGet(other.engine, b('u'))).toBeUndefined();
+    expect((await mvccGet(other.engine, b('v')))?.toString()).toBe('3');
+  });
+
+  it('refuses to create a region whose WAL exists', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+    await node.group.ddl(region, { type: 'close' });
+    expect(await failure(node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH }))).toMatchObject(
+      {
+        code: 'InvalidArgument',
+      },
+    );
+    expect(WorkerGroup).toBeDefined();
+  });
+});

@@ -1,0 +1,171 @@
+import {
+  ManualTimeProvider,
+  clearFailPoints,
+  composeTimestamp,
+  configureFailPoint,
+  failPointHits,
+  removeFailPoint,
+  settle,
+} from '@regionstore/core';
+import { CF_DEFAULT, mvccGet } from '@regionstore/engine';
+import { regionDataBounds } from '@regionstore/region-runner';
+import { StalledRequests, listManifests, type StalledWrite } from '@regionstore/worker-group';
+import { Reply } from '@regionstore/worker-group';
+import { ALL, EPOCH, b, freshRegion, put, useCluster } from './helpers';
+
+const cluster = useCluster('write-buffer');
+afterEach(() => clearFailPoints());
+
+const value = (bytes: number) => 'x'.repeat(bytes);
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('StalledRequests', () => {
+  it('keeps stalled writes per region with their estimated size', () => {
+    const stalled = new StalledRequests();
+    const one = freshRegion();
+    const two = freshRegion();
+    const write = (regionId: typeof one, bytes: number): StalledWrite => ({
+      kind: 'write',
+      request: { regionId, mutations: [put('k', value(bytes - 1))] },
+      reply: new Reply(),
+    });
+    stalled.append([write(one, 10), write(two, 20)]);
+    stalled.push(write(one, 5));
+    expect(stalled.estimatedSize).toBe(35);
+    expect(stalled.stalledCount()).toBe(3);
+    expect(stalled.remove(one)).toHaveLength(2);
+    expect(stalled.estimatedSize).toBe(20);
+    expect(stalled.remove(one)).toEqual([]);
+    expect(stalled.takeAll()).toHaveLength(1);
+    expect(stalled.estimatedSize).toBe(0);
+    expect(stalled.stalledCount()).toBe(0);
+  });
+});
+
+describe('write buffer', () => {
+  it('stalls writes past the buffer size, flushes the largest region, and resumes them when it ends', async () => {
+    // One worker owns both regions, so its largest one is the one it flushes.
+    const node = await cluster.node({
+      config: { numWorkers: 1, globalWriteBufferSize: 1000, globalWriteBufferRejectSize: 100_000 },
+    });
+    const big = freshRegion();
+    const small = freshRegion();
+    for (const region of [big, small])
+      await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: small, mutations: [put('s', value(100))] });
+    await node.group.write({ regionId: big, mutations: [put('b', value(1200))] });
+    expect(node.group.writeBuffer.memoryUsage).toBeGreaterThan(1000);
+
+    configureFailPoint('before_region_gen_snap', 'pause'); // hold the flush
+    let done = false;
+    const stalled = node.group.write({ regionId: small, mutations: [put('s2', value(10))] }).then((r) => {
+      done = true;
+      return r;
+    });
+    await until(() => failPointHits('before_region_gen_snap') >= 1, 'the flush to start');
+    await settle();
+    expect(done).toBe(false);
+    expect(node.group.worker(small).stalled.stalledCount()).toBe(1);
+    expect(node.group.getRegion(big)!.flushing).toBe(true); // the largest region is the one flushed
+    expect(node.group.getRegion(small)!.flushing).toBe(false);
+
+    removeFailPoint('before_region_gen_snap');
+    const result = await stalled;
+    expect(result.entryId).toBe(2);
+    expect((await mvccGet(node.engine, b('s2')))?.toString()).toBe(value(10));
+    expect(node.group.getRegion(big)!.writtenBytes).toBe(0);
+    expect(await listManifests(cluster.storage, big)).toHaveLength(1);
+  });
+
+  it('resumes a stalled write even when only another worker holds data to flush', async () => {
+    const node = await cluster.node({ config: { numWorkers: 2, globalWriteBufferSize: 1000 } });
+    const big = freshRegion();
+    let empty = freshRegion();
+    while (node.group.worker(empty) === node.group.worker(big)) empty = freshRegion();
+    for (const region of [big, empty])
+      await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: big, mutations: [put('b', value(1500))] });
+    const result = await node.group.write({ regionId: empty, mutations: [put('e', '1')] });
+    expect(result.entryId).toBe(1);
+    expect(await listManifests(cluster.storage, big)).toHaveLength(1);
+    expect(await listManifests(cluster.storage, empty)).toHaveLength(0);
+  });
+
+  it('rejects writes with WriteBufferFull past the reject size', async () => {
+    const node = await cluster.node({
+      config: { globalWriteBufferSize: 100, globalWriteBufferRejectSize: 200 },
+    });
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    configureFailPoint('before_region_gen_snap', 'pause'); // no flush frees anything meanwhile
+    await node.group.write({ regionId: region, mutations: [put('a', value(300))] });
+    await expect(node.group.write({ regionId: region, mutations: [put('b', '1')] })).rejects.toMatchObject({
+      code: 'WriteBufferFull',
+    });
+    expect(await mvccGet(node.engine, b('b'))).toBeUndefined();
+  });
+
+  it('answers stalled writes of a region with the error when its flush fails', async () => {
+    const node = await cluster.node({
+      config: { globalWriteBufferSize: 100, globalWriteBufferRejectSize: 100_000 },
+    });
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    configureFailPoint('before_region_gen_snap', 'return'); // generations are dropped: flushes fail
+    await node.group.write({ regionId: region, mutations: [put('a', value(300))] });
+    const stalled = node.group.write({ regionId: region, mutations: [put('b', '1')] });
+    await expect(stalled).rejects.toMatchObject({ code: 'Cancelled' });
+    await expect(node.group.ddl(region, { type: 'flush' })).rejects.toMatchObject({ code: 'Cancelled' });
+  });
+
+  it('flushes idle regions with unflushed writes on the periodic check (manual clock)', async () => {
+    const time = new ManualTimeProvider(1_000_000);
+    const node = await cluster.node({
+      time,
+      config: { checkRegionIntervalMs: 1000, maxInitialCheckDelayMs: 0, autoFlushIntervalMs: 5000 },
+    });
+    const region = freshRegion();
+    const quiet = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.ddl(quiet, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('p', '1')] });
+    await time.advance(3000);
+    await settle();
+    expect(await listManifests(cluster.storage, region)).toHaveLength(0);
+    await time.advance(3000);
+    await until(
+      async () => (await listManifests(cluster.storage, region)).length === 1,
+      'the periodic flush',
+    );
+    await until(() => node.group.getRegion(region)!.writtenBytes === 0, 'the flush to be accounted');
+    expect(await listManifests(cluster.storage, quiet)).toHaveLength(0); // nothing to flush there
+  });
+
+  it('compacts: collects versions behind the retention window', async () => {
+    const time = new ManualTimeProvider(10_000_000);
+    const node = await cluster.node({ time, config: { gcRetentionMs: 1000 } });
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    for (const v of ['1', '2', '3']) {
+      await node.group.write({ regionId: region, mutations: [put('k', v)] });
+      time.setNow(time.now() + 10_000);
+    }
+    const count = async () => {
+      let n = 0;
+      for await (const _ of node.engine.iterate(CF_DEFAULT, regionDataBounds(ALL))) n++;
+      return n;
+    };
+    expect(await count()).toBe(3);
+    await node.group.ddl(region, { type: 'compact' });
+    expect(await count()).toBe(1);
+    expect((await mvccGet(node.engine, b('k')))?.toString()).toBe('3');
+    expect(composeTimestamp(1)).toBeGreaterThan(0n);
+  });
+});
