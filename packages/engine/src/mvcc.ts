@@ -25,15 +25,29 @@ export interface MvccVersion {
   value: Buffer | undefined;
 }
 
+/** Adds a version (a put, or a delete when `value` is undefined) to a batch. */
+export function writeVersion(batch: WriteBatch, version: MvccVersion): WriteBatch {
+  const { key, value } = encodeVersion(version);
+  return batch.put(CF_DEFAULT, key, value);
+}
+
 export function putVersion(batch: WriteBatch, key: Buffer, ts: Timestamp, value: Buffer): WriteBatch {
-  return batch.put(CF_DEFAULT, mvccKey(key, ts), Buffer.concat([Buffer.from([PUT]), value]));
+  return writeVersion(batch, { key, ts, value });
 }
 
 export function deleteVersion(batch: WriteBatch, key: Buffer, ts: Timestamp): WriteBatch {
-  return batch.put(CF_DEFAULT, mvccKey(key, ts), TOMBSTONE);
+  return writeVersion(batch, { key, ts, value: undefined });
 }
 
-function decodeVersion(rawKey: Buffer, rawValue: Buffer): MvccVersion {
+/** A version as the engine stores it in `default` (backups copy versions in this form). */
+export function encodeVersion(version: MvccVersion): { key: Buffer; value: Buffer } {
+  return {
+    key: mvccKey(version.key, version.ts),
+    value: version.value === undefined ? TOMBSTONE : Buffer.concat([Buffer.from([PUT]), version.value]),
+  };
+}
+
+export function decodeVersion(rawKey: Buffer, rawValue: Buffer): MvccVersion {
   const { key, ts } = decodeMvccKey(rawKey);
   const type = rawValue[0];
   if (type === PUT) return { key, ts, value: rawValue.subarray(1) };

@@ -1,3 +1,4 @@
+export * from './backup';
 export * from './codecs';
 export * from './http';
 export * from './jobs';

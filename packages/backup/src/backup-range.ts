@@ -1,0 +1,147 @@
+import { LockedError, escapeKey, type KeyRange, type Logger } from '@regionstore/core';
+import {
+  decodeMvccKey,
+  encodeVersion,
+  mvccIncrementalScan,
+  mvccScan,
+  writeSnapshotFile,
+  type CfName,
+  type CompressionType,
+  type ConcurrencyManager,
+  type EngineSnapshot,
+  type KvEngine,
+  type KvEntry,
+} from '@regionstore/engine';
+import type { BackupFile, BackupRequest } from '@regionstore/protocol';
+import type { ExternalStorage } from '@regionstore/storage-backends';
+import { backupFileName, sha256Hex } from './file-name';
+import type { BackupMetrics } from './metrics';
+import type { BackupRange } from './progress';
+
+export interface RangeContext {
+  storeId: string;
+  engine: KvEngine;
+  concurrency: ConcurrencyManager;
+  /** Already wrapped in the task's rate limiter. */
+  storage: ExternalStorage;
+  sstMaxSize: number;
+  metrics: BackupMetrics;
+  logger: Logger;
+  now(): number;
+}
+
+function compressionOf(request: BackupRequest): CompressionType {
+  // `unknown` means "the default", which for our files is lz4 (RocksDB's default for SSTs too).
+  return request.compressionType === 'unknown' ? 'lz4' : request.compressionType;
+}
+
+/** Versions of a transactional backup, as the engine stores them, in key order. */
+async function* txnEntries(
+  snapshot: EngineSnapshot,
+  range: KeyRange,
+  request: BackupRequest,
+): AsyncIterable<KvEntry> {
+  // Incremental backups carry deletes too, so a restore of base + increments ends in the later state.
+  const versions =
+    request.startVersion > 0n
+      ? mvccIncrementalScan(snapshot, range, request.startVersion, request.endVersion)
+      : mvccScan(snapshot, range, request.endVersion, { batchSize: 1024 });
+  for await (const version of versions) yield encodeVersion(version);
+}
+
+/**
+ * Writes `entries` as `.rsst` files of at most about `sstMaxSize` raw bytes each. Each file is named
+ * after the hash of its own first key and covers [its first key, the next file's first key).
+ */
+async function writeFiles(
+  ctx: RangeContext,
+  brange: BackupRange,
+  request: BackupRequest,
+  cf: CfName,
+  entries: AsyncIterable<KvEntry>,
+  userKey: (engineKey: Buffer) => Buffer,
+): Promise<BackupFile[]> {
+  const iterator = entries[Symbol.asyncIterator]();
+  let pending = await iterator.next();
+  const files: BackupFile[] = [];
+  let fileStart = brange.range.start;
+  const kind = request.isRawKv ? 'raw' : 'txn';
+  while (!pending.done) {
+    let bytes = 0;
+    async function* part(): AsyncIterable<KvEntry> {
+      while (!pending.done) {
+        const entry = pending.value;
+        const size = entry.key.length + entry.value.length;
+        if (bytes > 0 && bytes + size > ctx.sstMaxSize) return;
+        bytes += size;
+        yield entry;
+        pending = await iterator.next();
+      }
+    }
+    const name = `${backupFileName(ctx.storeId, brange.region, sha256Hex(fileStart), ctx.now())}_${cf}.rsst`;
+    const file = writeSnapshotFile(part(), {
+      compression: compressionOf(request),
+      ...(request.compressionLevel ? { compressionLevel: request.compressionLevel } : {}),
+      meta: { cf, kind, region: brange.region.regionId.toString() },
+    });
+    const { size } = await ctx.storage.write(name, file.stream);
+    const info = await file.info;
+    const fileEnd = pending.done ? brange.range.end : userKey(pending.value.key);
+    files.push({
+      name,
+      startKey: fileStart,
+      endKey: fileEnd,
+      startVersion: request.startVersion,
+      endVersion: request.endVersion,
+      cf,
+      kvCount: info.kvCount,
+      rawBytes: info.rawBytes,
+      size,
+      sha256: info.sha256,
+      kind,
+    });
+    ctx.metrics.bytes.inc(size);
+    ctx.metrics.kvs.inc(info.kvCount);
+    fileStart = fileEnd;
+  }
+  return files;
+}
+
+/**
+ * Backs up one range of one region. Transactional: raise `maxTs` to the backup ts so no later write
+ * commits at or below it, refuse if a write at or below it is still in flight (`Locked`), then read a
+ * snapshot at that ts. Raw: copy the CF's pairs as they are.
+ */
+export async function backupRange(
+  ctx: RangeContext,
+  brange: BackupRange,
+  request: BackupRequest,
+  cf: CfName,
+): Promise<BackupFile[]> {
+  const { range } = brange;
+  if (!request.isRawKv) {
+    ctx.concurrency.updateMaxTs(request.endVersion);
+    const intent = ctx.concurrency.findIntentInRange(range, request.endVersion);
+    if (intent) {
+      throw new LockedError(`key ${escapeKey(intent.key)} is locked by a write at ${intent.ts}`, {
+        key: intent.key.toString('base64'),
+        lockTs: intent.ts.toString(),
+      });
+    }
+  }
+  const stopSnapshot = ctx.metrics.rangeSeconds.startTimer({ phase: 'snapshot' });
+  const snapshot = ctx.engine.snapshot();
+  stopSnapshot();
+  const stopScan = ctx.metrics.rangeSeconds.startTimer({ phase: request.isRawKv ? 'raw_scan' : 'scan' });
+  try {
+    if (request.isRawKv) {
+      const entries = snapshot.iterate(cf, { start: range.start, end: range.end, batchSize: 1024 });
+      return await writeFiles(ctx, brange, request, cf, entries, (key) => key);
+    }
+    const entries = txnEntries(snapshot, range, request);
+    return await writeFiles(ctx, brange, request, cf, entries, (key) => decodeMvccKey(key).key);
+  } finally {
+    stopScan();
+    await snapshot.release();
+  }
+}
