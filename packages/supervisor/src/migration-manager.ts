@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import {
+  MigrationRunningError,
+  NotFoundError,
+  RealTimeProvider,
+  TableRouteNotFoundError,
+  silentLogger,
+  type Logger,
+  type RegionId,
+  type TimeProvider,
+} from '@regionstore/core';
+import type { Redis } from 'ioredis';
+import type { RegionMigrationSubmitter, RegionMigrationTask } from './migration';
+import { RegionMigrationProcedure, migrationStateSchema, type MigrationState } from './migration-procedure';
+import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
+
+export interface RegionMigrationManagerOptions {
+  redis: Redis;
+  /** The cluster's Redis key prefix. */
+  keyPrefix: string;
+  routes: RouteStore;
+  nodes: RegionNodeClient;
+  fences: FenceStore;
+  time?: TimeProvider;
+  logger?: Logger;
+  downgradeTimeoutMs?: number;
+  retryBaseMs?: number;
+}
+
+/**
+ * Starts, runs and resumes region migration procedures. At most one runs per region (a Redis lock
+ * that outlives a metasrv), their states live in Redis, and `resumeAll` lets a new metasrv leader
+ * finish what the previous one started. `stop` (leadership lost) halts them at once, leaving their
+ * saved state for the next leader.
+ */
+export class RegionMigrationManager implements RegionMigrationSubmitter {
+  private readonly running = new Map<string, { regionId: bigint; done: Promise<MigrationState> }>();
+  private controller = new AbortController();
+  private readonly time: TimeProvider;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: RegionMigrationManagerOptions) {
+    this.time = options.time ?? new RealTimeProvider();
+    this.logger = options.logger ?? silentLogger();
+  }
+
+  private key(id: string): string {
+    return `${this.options.keyPrefix}:procedure:${id}`;
+  }
+
+  private lockKey(regionId: RegionId | string): string {
+    return `${this.options.keyPrefix}:migration-lock:${regionId.toString()}`;
+  }
+
+  private get runningSet(): string {
+    return `${this.options.keyPrefix}:procedures:running`;
+  }
+
+  isMigrating(regionId: RegionId): boolean {
+    for (const entry of this.running.values()) if (entry.regionId === regionId.value) return true;
+    return false;
+  }
+
+  /** Starts a procedure; MigrationRunning if one runs for the region, TableRouteNotFound if it has no route. */
+  async submit(task: RegionMigrationTask): Promise<void> {
+    await this.start(task);
+  }
+
+  /** Like `submit`, returning the procedure id. */
+  async start(task: RegionMigrationTask): Promise<string> {
+    const { redis } = this.options;
+    if (task.fromPeer.id === task.toPeer.id) {
+      throw new MigrationRunningError(`region ${task.regionId.toString()} is already on ${task.toPeer.id}`);
+    }
+    const id = randomUUID();
+    const locked = await redis.set(this.lockKey(task.regionId), id, 'NX');
+    if (locked !== 'OK') {
+      const holder = await redis.get(this.lockKey(task.regionId));
+      throw new MigrationRunningError(
+        `a migration of region ${task.regionId.toString()} is running (${holder})`,
+        {
+          regionId: task.regionId.toString(),
+          procedureId: holder,
+        },
+      );
+    }
+    if (!(await this.options.routes.get(task.regionId))) {
+      await redis.del(this.lockKey(task.regionId));
+      throw new TableRouteNotFoundError(`region ${task.regionId.toString()} has no route`, {
+        regionId: task.regionId.toString(),
+      });
+    }
+    const now = this.time.now();
+    const state: MigrationState = {
+      id,
+      regionId: task.regionId.toString(),
+      from: task.fromPeer,
+      to: task.toPeer,
+      step: 'RegionMigrationStart',
+      status: 'Running',
+      createdMs: now,
+      deadlineMs: now + task.timeoutMs,
+      context: { fenceMoved: false },
+    };
+    await this.save(state);
+    this.launch(state);
+    return id;
+  }
+
+  /** Picks up every procedure the previous leader left running. */
+  async resumeAll(): Promise<string[]> {
+    if (this.controller.signal.aborted) this.controller = new AbortController();
+    const ids = await this.options.redis.smembers(this.runningSet);
+    const resumed: string[] = [];
+    for (const id of ids) {
+      if (this.running.has(id)) continue;
+      const state = await this.get(id);
+      if (state.status !== 'Running') continue;
+      this.logger.info(
+        { procedure: id, region: state.regionId, step: state.step },
+        'resuming region migration',
+      );
+      this.launch(state);
+      resumed.push(id);
+    }
+    return resumed;
+  }
+
+  /** Halts every procedure of this manager; their saved state stays for the next leader. */
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await Promise.allSettled([...this.running.values()].map((entry) => entry.done));
+  }
+
+  async get(id: string): Promise<MigrationState> {
+    const raw = await this.options.redis.get(this.key(id));
+    if (!raw) throw new NotFoundError(`no migration procedure ${id}`, { procedureId: id });
+    return migrationStateSchema.parse(JSON.parse(raw));
+  }
+
+  /** Resolves with the final state of a procedure this manager runs. */
+  async wait(id: string): Promise<MigrationState> {
+    const entry = this.running.get(id);
+    return entry ? entry.done : this.get(id);
+  }
+
+  private async save(state: MigrationState): Promise<void> {
+    const multi = this.options.redis.multi().set(this.key(state.id), JSON.stringify(state));
+    if (state.status === 'Running') multi.sadd(this.runningSet, state.id);
+    else multi.srem(this.runningSet, state.id).del(this.lockKey(state.regionId));
+    await multi.exec();
+  }
+
+  private launch(state: MigrationState): void {
+    const procedure = new RegionMigrationProcedure(state, {
+      routes: this.options.routes,
+      nodes: this.options.nodes,
+      fences: this.options.fences,
+      time: this.time,
+      logger: this.logger,
+      save: (s) => this.save(s),
+      downgradeTimeoutMs: this.options.downgradeTimeoutMs ?? 5000,
+      retryBaseMs: this.options.retryBaseMs ?? 200,
+    });
+    const done = procedure
+      .execute(this.controller.signal)
+      .then((final) => {
+        if (final.status !== 'Running') {
+          this.logger.info(
+            { procedure: final.id, region: final.regionId, status: final.status },
+            'region migration ended',
+          );
+        }
+        return final;
+      })
+      .finally(() => this.running.delete(state.id));
+    this.running.set(state.id, { regionId: procedure.regionId.value, done });
+  }
+}

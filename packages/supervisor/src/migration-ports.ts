@@ -1,0 +1,40 @@
+import type { KeyRange, RegionId } from '@regionstore/core';
+import type { Epoch } from '@regionstore/protocol';
+import type { Peer } from './migration';
+
+export type RouteState = 'Normal' | 'Downgrading';
+
+/** Where a region lives, as the metasrv records it. */
+export interface RegionRoute {
+  regionId: RegionId;
+  range: KeyRange;
+  leader: string;
+  epoch: Epoch;
+  state: RouteState;
+}
+
+/** The cluster's route table (Redis in the metasrv). */
+export interface RouteStore {
+  get(regionId: RegionId): Promise<RegionRoute | undefined>;
+  update(regionId: RegionId, change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state'>>): Promise<void>;
+}
+
+/**
+ * The node-side steps of a migration. The metasrv implements them as BullMQ jobs on the node's
+ * `node-<id>` queue; each must be idempotent, since a resumed procedure may repeat the last one.
+ */
+export interface RegionNodeClient {
+  /** Opens the region on the node as a follower (the candidate). */
+  openCandidate(peer: Peer, region: { regionId: RegionId; range: KeyRange; epoch: Epoch }): Promise<void>;
+  /** Stops the leader taking writes; resolves with its last WAL entry id. */
+  downgradeLeader(peer: Peer, regionId: RegionId): Promise<{ lastEntryId: number }>;
+  /** Replays the WAL to its end on the candidate and makes it the writable leader at `epoch`. */
+  upgradeCandidate(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<{ lastEntryId: number }>;
+  /** Closes the region on the node (its data is destroyed later). */
+  closeRegion(peer: Peer, regionId: RegionId): Promise<void>;
+}
+
+/** Moves a region's WAL fence (the LogStore's `setFence`). */
+export interface FenceStore {
+  setFence(regionId: RegionId, fence: { nodeId: string; epoch: number }): Promise<void>;
+}

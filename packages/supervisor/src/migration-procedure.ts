@@ -1,0 +1,243 @@
+import {
+  TableRouteNotFoundError,
+  InvalidArgumentError,
+  RegionId,
+  withTimeout,
+  failpoint,
+  type Logger,
+  type TimeProvider,
+} from '@regionstore/core';
+import { epochSchema } from '@regionstore/protocol';
+import { z } from 'zod';
+import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
+
+/** The steps, with GreptimeDB's names; `UpdateMetadataRollback` only after a deadline passed. */
+export const MIGRATION_STEPS = [
+  'RegionMigrationStart',
+  'OpenCandidateRegion',
+  'UpdateMetadataDowngrade',
+  'DowngradeLeaderRegion',
+  'UpgradeCandidateRegion',
+  'UpdateMetadataUpgrade',
+  'CloseDowngradedRegion',
+  'RegionMigrationEnd',
+  'UpdateMetadataRollback',
+] as const;
+export type MigrationStep = (typeof MIGRATION_STEPS)[number];
+
+const peerSchema = z.object({ id: z.string(), address: z.string() });
+
+/** Everything a procedure needs to continue, as persisted in Redis before each step acts. */
+export const migrationStateSchema = z.object({
+  id: z.string(),
+  regionId: z.string(),
+  from: peerSchema,
+  to: peerSchema,
+  step: z.enum(MIGRATION_STEPS),
+  status: z.enum(['Running', 'Done', 'Aborted', 'Failed']),
+  createdMs: z.number(),
+  deadlineMs: z.number(),
+  context: z.object({
+    range: z.object({ start: z.string(), end: z.string() }).optional(),
+    epoch: epochSchema.optional(),
+    newEpoch: epochSchema.optional(),
+    lastEntryId: z.number().int().nonnegative().optional(),
+    /** Once the WAL fence names the target, the migration can only go forward. */
+    fenceMoved: z.boolean().default(false),
+  }),
+  error: z.string().optional(),
+});
+export type MigrationState = z.output<typeof migrationStateSchema>;
+
+export interface ProcedureDeps {
+  routes: RouteStore;
+  nodes: RegionNodeClient;
+  fences: FenceStore;
+  time: TimeProvider;
+  logger: Logger;
+  /** Persists the state (before each step acts). */
+  save(state: MigrationState): Promise<void>;
+  /** How long to wait for an old leader (or a candidate being rolled back) that may be dead. */
+  downgradeTimeoutMs: number;
+  /** First retry delay of a failed step; doubles up to 2 s. */
+  retryBaseMs: number;
+}
+
+/**
+ * Moves one region's leadership from one node to another, step by step. The state is saved before
+ * each step acts, and every step may run twice, so a new metasrv leader resumes a procedure from its
+ * saved step. A failing step is retried; past the deadline, and only before the WAL fence moved, the
+ * procedure rolls back.
+ */
+export class RegionMigrationProcedure {
+  constructor(
+    public state: MigrationState,
+    private readonly deps: ProcedureDeps,
+  ) {}
+
+  get regionId(): RegionId {
+    return RegionId.parse(this.state.regionId);
+  }
+
+  /** Runs to a final status, or until `signal` aborts (the state stays where it was saved). */
+  async execute(signal: AbortSignal): Promise<MigrationState> {
+    let attempt = 0;
+    while (this.state.status === 'Running' && !signal.aborted) {
+      const step = this.state.step;
+      try {
+        const next = await this.runStep(step, signal);
+        attempt = 0;
+        if (signal.aborted || this.state.status !== 'Running') break;
+        // A test hook and a crash point: the step acted, the next one is not saved yet.
+        await failpoint(`region_migration_after_${step}`);
+        if (signal.aborted) break;
+        await this.transition(next);
+      } catch (err) {
+        if (err instanceof TableRouteNotFoundError || err instanceof InvalidArgumentError) {
+          await this.finish('Failed', (err as Error).message);
+          break;
+        }
+        attempt++;
+        this.deps.logger.warn(
+          { region: this.state.regionId, step, attempt, err },
+          'migration step failed; retrying',
+        );
+        const delay = Math.min(2000, this.deps.retryBaseMs * 2 ** (attempt - 1));
+        await this.deps.time.sleep(delay, signal).catch(() => undefined);
+        if (
+          !signal.aborted &&
+          this.pastDeadline() &&
+          !this.state.context.fenceMoved &&
+          step !== 'UpdateMetadataRollback'
+        ) {
+          await this.transition('UpdateMetadataRollback');
+        }
+      }
+    }
+    return this.state;
+  }
+
+  private pastDeadline(): boolean {
+    return this.deps.time.now() > this.state.deadlineMs;
+  }
+
+  private async transition(step: MigrationStep): Promise<void> {
+    this.state = { ...this.state, step };
+    await this.deps.save(this.state);
+  }
+
+  private async finish(status: 'Done' | 'Aborted' | 'Failed', error?: string): Promise<void> {
+    this.state = { ...this.state, status, ...(error ? { error } : {}) };
+    await this.deps.save(this.state);
+  }
+
+  private region() {
+    const { range, epoch } = this.state.context;
+    return {
+      regionId: this.regionId,
+      range: { start: Buffer.from(range!.start, 'base64'), end: Buffer.from(range!.end, 'base64') },
+      epoch: epoch!,
+    };
+  }
+
+  /** Acts for `step`; returns the step that follows. */
+  private async runStep(step: MigrationStep, signal: AbortSignal): Promise<MigrationStep> {
+    const { routes, nodes, fences } = this.deps;
+    const { from, to } = this.state;
+    const regionId = this.regionId;
+    if (step !== 'UpdateMetadataRollback' && !this.state.context.fenceMoved && this.pastDeadline()) {
+      return 'UpdateMetadataRollback';
+    }
+    switch (step) {
+      case 'RegionMigrationStart': {
+        const route = await routes.get(regionId);
+        if (!route) throw new TableRouteNotFoundError(`region ${regionId.toString()} has no route`);
+        if (route.leader === to.id && route.state === 'Normal') return 'RegionMigrationEnd';
+        if (route.leader !== from.id) {
+          throw new InvalidArgumentError(
+            `region ${regionId.toString()} is led by ${route.leader}, not ${from.id}`,
+          );
+        }
+        this.state.context = {
+          ...this.state.context,
+          range: { start: route.range.start.toString('base64'), end: route.range.end.toString('base64') },
+          epoch: route.epoch,
+        };
+        return 'OpenCandidateRegion';
+      }
+      case 'OpenCandidateRegion':
+        await nodes.openCandidate(to, this.region());
+        return 'UpdateMetadataDowngrade';
+      case 'UpdateMetadataDowngrade':
+        await routes.update(regionId, { state: 'Downgrading' });
+        return 'DowngradeLeaderRegion';
+      case 'DowngradeLeaderRegion': {
+        // The old leader may be the failed node; the fence move below cuts it off either way.
+        try {
+          const { lastEntryId } = await withTimeout(
+            nodes.downgradeLeader(from, regionId),
+            this.deps.downgradeTimeoutMs,
+            `downgrade of region ${regionId.toString()} on ${from.id}`,
+          );
+          this.state.context = { ...this.state.context, lastEntryId };
+        } catch (err) {
+          this.deps.logger.warn(
+            { region: this.state.regionId, node: from.id, err },
+            'old leader did not downgrade',
+          );
+        }
+        return 'UpgradeCandidateRegion';
+      }
+      case 'UpgradeCandidateRegion': {
+        const epoch = this.state.context.epoch!;
+        const newEpoch = this.state.context.newEpoch ?? {
+          version: epoch.version,
+          confVer: epoch.confVer + 1,
+        };
+        if (!this.state.context.fenceMoved) {
+          this.state.context = { ...this.state.context, newEpoch };
+          await this.deps.save(this.state);
+          await fences.setFence(regionId, { nodeId: to.id, epoch: newEpoch.confVer });
+          this.state.context = { ...this.state.context, fenceMoved: true };
+          await this.deps.save(this.state);
+        }
+        if (signal.aborted) return 'UpgradeCandidateRegion';
+        const { lastEntryId } = await nodes.upgradeCandidate(to, regionId, newEpoch);
+        this.state.context = { ...this.state.context, lastEntryId };
+        return 'UpdateMetadataUpgrade';
+      }
+      case 'UpdateMetadataUpgrade':
+        await routes.update(regionId, {
+          leader: to.id,
+          epoch: this.state.context.newEpoch!,
+          state: 'Normal',
+        });
+        return 'CloseDowngradedRegion';
+      case 'CloseDowngradedRegion':
+        // Best effort: a dead old node drops the region when it comes back and learns the route.
+        await withTimeout(
+          nodes.closeRegion(from, regionId),
+          this.deps.downgradeTimeoutMs,
+          `close on ${from.id}`,
+        ).catch((err: unknown) => {
+          this.deps.logger.warn(
+            { region: this.state.regionId, node: from.id, err },
+            'closing the old region failed',
+          );
+        });
+        return 'RegionMigrationEnd';
+      case 'RegionMigrationEnd':
+        await this.finish('Done');
+        return 'RegionMigrationEnd';
+      case 'UpdateMetadataRollback':
+        if (this.state.context.epoch) await routes.update(regionId, { leader: from.id, state: 'Normal' });
+        await withTimeout(
+          nodes.closeRegion(to, regionId),
+          this.deps.downgradeTimeoutMs,
+          `close on ${to.id}`,
+        ).catch(() => undefined);
+        await this.finish('Aborted', 'deadline passed before the region moved');
+        return 'UpdateMetadataRollback';
+    }
+  }
+}

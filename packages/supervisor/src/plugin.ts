@@ -1,0 +1,61 @@
+import { TOKENS, type Logger, type Plugin, type TimeProvider } from '@regionstore/core';
+import type { Redis } from 'ioredis';
+import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import type { PeerLookup } from './migration';
+import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
+import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
+import type { NodeCandidate } from './selector';
+import { SupervisorService } from './supervisor-service';
+
+export const SUPERVISOR = Symbol.for('regionstore.Supervisor');
+/** What the metasrv binds for the supervisor: its Redis, routes, node client, fences, node directory. */
+export const SUPERVISOR_PORTS = Symbol.for('regionstore.SupervisorPorts');
+
+export interface SupervisorPorts {
+  redis: Redis;
+  routes: RouteStore;
+  nodes: RegionNodeClient;
+  fences: FenceStore;
+  peers: PeerLookup;
+  candidates: () => Promise<NodeCandidate[]>;
+}
+
+export interface SupervisorPluginConfig {
+  keyPrefix: string;
+  supervisor?: { tickIntervalMs?: number; detector?: Partial<PhiAccrualFailureDetectorOptions> };
+}
+
+function optional<T>(container: DependencyContainer, token: symbol): T | undefined {
+  return container.isRegistered(token, true) ? container.resolve<T>(token) : undefined;
+}
+
+/**
+ * Binds the SupervisorService. Its event loop starts with the app; the metasrv calls
+ * `onLeaderStart` / `onLeaderStop` as it wins and loses leadership.
+ */
+export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
+  name: 'supervisor',
+  register(container, config) {
+    container.register(SUPERVISOR, {
+      useFactory: instanceCachingFactory((c) => {
+        const ports = c.resolve<SupervisorPorts>(SUPERVISOR_PORTS);
+        const time = optional<TimeProvider>(c, TOKENS.TimeProvider);
+        const logger = optional<Logger>(c, TOKENS.Logger);
+        return new SupervisorService({
+          ...ports,
+          keyPrefix: config.keyPrefix,
+          ...(config.supervisor?.tickIntervalMs ? { tickIntervalMs: config.supervisor.tickIntervalMs } : {}),
+          ...(config.supervisor?.detector ? { detectorOptions: config.supervisor.detector } : {}),
+          ...(time ? { time } : {}),
+          ...(logger ? { logger: logger.child({ component: 'supervisor' }) } : {}),
+        });
+      }),
+    });
+  },
+  start(container) {
+    container.resolve<SupervisorService>(SUPERVISOR).start();
+  },
+  async stop(container) {
+    await container.resolve<SupervisorService>(SUPERVISOR).stop();
+  },
+};

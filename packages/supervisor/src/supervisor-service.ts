@@ -1,0 +1,91 @@
+import { RealTimeProvider, silentLogger, type Logger, type TimeProvider } from '@regionstore/core';
+import type { Redis } from 'ioredis';
+import { HeartbeatAcceptor, RegionFailureDetectorControl } from './control';
+import { MaintenanceModeManager } from './maintenance-mode';
+import type { PeerLookup } from './migration';
+import { RegionMigrationManager } from './migration-manager';
+import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
+import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
+import { RegionSupervisor } from './region-supervisor';
+import { LeastRegionsSelector, type NodeCandidate } from './selector';
+import { RegionSupervisorTicker } from './ticker';
+
+export interface SupervisorServiceOptions {
+  redis: Redis;
+  keyPrefix: string;
+  routes: RouteStore;
+  nodes: RegionNodeClient;
+  fences: FenceStore;
+  peers: PeerLookup;
+  /** Alive nodes with their region counts, for the selector. */
+  candidates: () => Promise<NodeCandidate[]>;
+  tickIntervalMs?: number;
+  detectorOptions?: Partial<PhiAccrualFailureDetectorOptions>;
+  time?: TimeProvider;
+  logger?: Logger;
+}
+
+/**
+ * The metasrv side of failure handling, assembled: supervisor loop, ticker, detector control,
+ * heartbeat acceptor, migration manager, maintenance flag. Leader-only work (ticks, running
+ * procedures) starts in `onLeaderStart` and stops at once in `onLeaderStop`.
+ */
+export class SupervisorService {
+  readonly channel = RegionSupervisor.channel();
+  readonly supervisor: RegionSupervisor;
+  readonly ticker: RegionSupervisorTicker;
+  readonly control: RegionFailureDetectorControl;
+  readonly heartbeats: HeartbeatAcceptor;
+  readonly migrations: RegionMigrationManager;
+  readonly maintenance: MaintenanceModeManager;
+  private loop: Promise<void> | undefined;
+
+  constructor(options: SupervisorServiceOptions) {
+    const time = options.time ?? new RealTimeProvider();
+    const logger = options.logger ?? silentLogger();
+    this.maintenance = new MaintenanceModeManager(options.redis, options.keyPrefix);
+    this.migrations = new RegionMigrationManager({
+      redis: options.redis,
+      keyPrefix: options.keyPrefix,
+      routes: options.routes,
+      nodes: options.nodes,
+      fences: options.fences,
+      time,
+      logger,
+    });
+    this.supervisor = new RegionSupervisor({
+      channel: this.channel,
+      selector: new LeastRegionsSelector(options.candidates),
+      migrations: this.migrations,
+      maintenance: this.maintenance,
+      peers: options.peers,
+      time,
+      logger,
+      ...(options.detectorOptions ? { detectorOptions: options.detectorOptions } : {}),
+    });
+    this.ticker = new RegionSupervisorTicker(this.channel, options.tickIntervalMs, time, logger);
+    this.control = new RegionFailureDetectorControl(this.channel);
+    this.heartbeats = new HeartbeatAcceptor(this.channel);
+  }
+
+  /** Starts the event loop (every metasrv runs it; only the leader ticks). */
+  start(): void {
+    this.loop ??= this.supervisor.run();
+  }
+
+  async onLeaderStart(): Promise<string[]> {
+    this.ticker.start();
+    return this.migrations.resumeAll();
+  }
+
+  async onLeaderStop(): Promise<void> {
+    this.ticker.stop();
+    await this.migrations.stop();
+  }
+
+  async stop(): Promise<void> {
+    await this.onLeaderStop();
+    this.channel.close();
+    await this.loop;
+  }
+}

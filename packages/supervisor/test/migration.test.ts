@@ -1,0 +1,162 @@
+import {
+  ManualTimeProvider,
+  RegionId,
+  clearFailPoints,
+  configureFailPoint,
+  failPointHits,
+  removeFailPoint,
+} from '@regionstore/core';
+import { MIGRATION_STEPS, RegionMigrationManager } from '@regionstore/supervisor';
+import { useRedisNamespace } from '@regionstore/testing';
+import type { Redis } from 'ioredis';
+import { A, B, Cluster, RANGE } from './cluster-fake';
+
+const ns = useRedisNamespace('migration');
+afterEach(() => clearFailPoints());
+
+let nextRegion = 1;
+async function setup(redis: Redis, options: { time?: ManualTimeProvider } = {}) {
+  const cluster = new Cluster();
+  const regionId = new RegionId(9, nextRegion++);
+  cluster.addRegion(regionId, A);
+  const manager = (c = cluster) =>
+    new RegionMigrationManager({
+      redis,
+      keyPrefix: ns.prefix,
+      routes: c,
+      nodes: c,
+      fences: c,
+      retryBaseMs: 1,
+      downgradeTimeoutMs: 50,
+      ...(options.time ? { time: options.time } : {}),
+    });
+  return { cluster, regionId, manager };
+}
+
+describe('RegionMigrationManager', () => {
+  let redis: Redis;
+  beforeAll(async () => {
+    redis = await ns.connect();
+  });
+  const make = (options: Parameters<typeof setup>[1] = {}) => setup(redis, options);
+
+  it('moves a region: candidate opened, old leader downgraded, fence moved, candidate upgraded, route updated, old closed', async () => {
+    const { cluster, regionId, manager } = await make();
+    const m = manager();
+    const id = await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+    expect(m.isMigrating(regionId)).toBe(true);
+    const final = await m.wait(id);
+    expect(final.status).toBe('Done');
+    expect(cluster.calls).toEqual([
+      'open node-b',
+      'downgrade node-a',
+      'fence node-b 2',
+      'upgrade node-b 2',
+      'close node-a',
+    ]);
+    expect(cluster.endState(regionId)).toEqual({
+      route: {
+        regionId: regionId.toString(),
+        range: RANGE,
+        leader: B.id,
+        epoch: { version: 1, confVer: 2 },
+        state: 'Normal',
+      },
+      fence: { nodeId: B.id, epoch: 2 },
+      onA: undefined,
+      onB: 'Leader',
+    });
+    expect(m.isMigrating(regionId)).toBe(false);
+    expect(await redis.exists(`${ns.prefix}:migration-lock:${regionId.toString()}`)).toBe(0);
+    expect((await m.get(id)).status).toBe('Done');
+  });
+
+  it('runs one procedure per region: a second submit fails with MigrationRunning', async () => {
+    const { regionId, manager } = await make();
+    const m = manager();
+    configureFailPoint('region_migration_after_RegionMigrationStart', 'pause');
+    const id = await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+    await expect(m.submit({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 })).rejects.toMatchObject({
+      code: 'MigrationRunning',
+    });
+    // another metasrv sees the lock too
+    await expect(
+      manager().submit({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 }),
+    ).rejects.toMatchObject({
+      code: 'MigrationRunning',
+    });
+    removeFailPoint('region_migration_after_RegionMigrationStart');
+    expect((await m.wait(id)).status).toBe('Done');
+  });
+
+  it('fails with TableRouteNotFound for a region without a route', async () => {
+    const { manager } = await make();
+    await expect(
+      manager().submit({ regionId: new RegionId(404, 1), fromPeer: A, toPeer: B, timeoutMs: 60_000 }),
+    ).rejects.toMatchObject({ code: 'TableRouteNotFound' });
+  });
+
+  it('goes on without the old leader when it is dead (failover)', async () => {
+    const { cluster, regionId, manager } = await make();
+    cluster.deadNodes.add(A.id);
+    const m = manager();
+    const pid = await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+    const final = await m.wait(pid);
+    expect(final.status).toBe('Done');
+    expect(cluster.endState(regionId).route.leader).toBe(B.id);
+    expect(cluster.endState(regionId).fence).toEqual({ nodeId: B.id, epoch: 2 });
+  });
+
+  it('rolls back when the deadline passes before the fence moved', async () => {
+    const time = new ManualTimeProvider(1000);
+    const { cluster, regionId, manager } = await make({ time });
+    cluster.failOpen = true;
+    const m = manager();
+    const id = await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 100 });
+    for (let i = 0; i < 50 && (await m.get(id)).status === 'Running'; i++) await time.advance(50);
+    const final = await m.wait(id);
+    expect(final.status).toBe('Aborted');
+    expect(final.step).toBe('UpdateMetadataRollback');
+    expect(cluster.endState(regionId)).toMatchObject({
+      route: { leader: A.id, state: 'Normal' },
+      fence: { nodeId: A.id, epoch: 1 },
+      onA: 'Leader',
+    });
+    expect(cluster.calls).toContain('close node-b');
+  });
+
+  const forward = MIGRATION_STEPS.filter((s) => s !== 'RegionMigrationEnd' && s !== 'UpdateMetadataRollback');
+  it.each(forward)(
+    'resumes on a new leader after the runner dies right after %s, to the same end state',
+    async (step) => {
+      const { cluster, regionId, manager } = await make();
+      const point = `region_migration_after_${step}`;
+      configureFailPoint(point, '1*pause');
+      const first = manager();
+      const id = await first.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+      for (let i = 0; i < 200 && failPointHits(point) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(failPointHits(point)).toBe(1);
+      const stopping = first.stop(); // leadership lost: halt at once
+      removeFailPoint(point);
+      await stopping;
+      const saved = await first.get(id);
+      expect(saved.status).toBe('Running');
+
+      const second = manager();
+      expect(await second.resumeAll()).toContain(id);
+      expect((await second.wait(id)).status).toBe('Done');
+      expect(cluster.endState(regionId)).toEqual({
+        route: {
+          regionId: regionId.toString(),
+          range: RANGE,
+          leader: B.id,
+          epoch: { version: 1, confVer: 2 },
+          state: 'Normal',
+        },
+        fence: { nodeId: B.id, epoch: 2 },
+        onA: undefined,
+        onB: 'Leader',
+      });
+    },
+  );
+});

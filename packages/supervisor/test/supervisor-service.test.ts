@@ -1,0 +1,49 @@
+import { ManualTimeProvider, RegionId, settle } from '@regionstore/core';
+import { SupervisorService } from '@regionstore/supervisor';
+import { useRedisNamespace } from '@regionstore/testing';
+import { A, B, Cluster } from './cluster-fake';
+
+const ns = useRedisNamespace('supervisor-service');
+
+describe('SupervisorService', () => {
+  it('fails a silent node’s region over to the other node through one migration procedure', async () => {
+    const redis = await ns.connect();
+    const time = new ManualTimeProvider(1_000_000);
+    const cluster = new Cluster();
+    const regionId = new RegionId(5, 1);
+    cluster.addRegion(regionId, A);
+    const service = new SupervisorService({
+      redis,
+      keyPrefix: ns.prefix,
+      routes: cluster,
+      nodes: cluster,
+      fences: cluster,
+      peers: { node: async (id) => [A, B].find((p) => p.id === id) },
+      candidates: async () => [
+        { ...A, alive: false, regionCount: 1 },
+        { ...B, alive: true, regionCount: 0 },
+      ],
+      tickIntervalMs: 1000,
+      detectorOptions: { acceptableHeartbeatPauseMillis: 2000 },
+      time,
+    });
+    service.start();
+    await service.onLeaderStart();
+    for (let i = 0; i < 5; i++) {
+      await service.heartbeats.accept({ nodeId: A.id, regions: [regionId], timestampMs: time.now() });
+      await time.advance(500);
+    }
+    expect(cluster.endState(regionId).route.leader).toBe(A.id);
+    // node A falls silent
+    for (let i = 0; i < 10 && cluster.endState(regionId).route.leader === A.id; i++) {
+      await time.advance(1000);
+      for (let j = 0; j < 20; j++) await settle();
+    }
+    expect(cluster.endState(regionId)).toMatchObject({
+      route: { leader: B.id, state: 'Normal' },
+      fence: { nodeId: B.id },
+    });
+    expect(cluster.calls.filter((c) => c.startsWith('open'))).toEqual(['open node-b']);
+    await service.stop();
+  });
+});
