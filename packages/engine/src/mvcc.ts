@@ -80,9 +80,11 @@ export async function mvccGet(
 export interface MvccScanOptions {
   limit?: number;
   batchSize?: number;
+  /** Keys descending. */
+  reverse?: boolean;
 }
 
-/** Live key/value pairs of `[start, end)` as of `ts`, in key order. */
+/** Live key/value pairs of `[start, end)` as of `ts`, in key order (descending with `reverse`). */
 export async function* mvccScan(
   reader: KvReader,
   range: KeyRange,
@@ -91,15 +93,46 @@ export async function* mvccScan(
 ): AsyncIterable<{ key: Buffer; value: Buffer; ts: Timestamp }> {
   let remaining = options.limit ?? Infinity;
   if (remaining <= 0) return;
-  let decided: Buffer | undefined;
-  for await (const version of versions(reader, range, options.batchSize)) {
-    if (version.ts > ts) continue;
-    if (decided && compareKeys(decided, version.key) === 0) continue;
-    decided = version.key;
+  const source = options.reverse
+    ? reverseVisible(reader, range, ts, options.batchSize)
+    : forwardVisible(reader, range, ts, options.batchSize);
+  for await (const version of source) {
     if (version.value === undefined) continue;
     yield { key: version.key, value: version.value, ts: version.ts };
     if (--remaining <= 0) return;
   }
+}
+
+/** Per key, the newest version at or below `ts` (deletes included), keys ascending. */
+async function* forwardVisible(reader: KvReader, range: KeyRange, ts: Timestamp, batchSize?: number) {
+  let decided: Buffer | undefined;
+  for await (const version of versions(reader, range, batchSize)) {
+    if (version.ts > ts) continue;
+    if (decided && compareKeys(decided, version.key) === 0) continue;
+    decided = version.key;
+    yield version;
+  }
+}
+
+/** The same, keys descending: a reverse walk meets each key's versions oldest first. */
+async function* reverseVisible(reader: KvReader, range: KeyRange, ts: Timestamp, batchSize?: number) {
+  const bounds = mvccRange(range);
+  let candidate: MvccVersion | undefined;
+  let current: Buffer | undefined;
+  for await (const entry of reader.iterate(CF_DEFAULT, {
+    ...bounds,
+    reverse: true,
+    ...(batchSize ? { batchSize } : {}),
+  })) {
+    const version = decodeVersion(entry.key, entry.value);
+    if (current && compareKeys(current, version.key) !== 0) {
+      if (candidate) yield candidate;
+      candidate = undefined;
+    }
+    current = version.key;
+    if (version.ts <= ts) candidate = version;
+  }
+  if (candidate) yield candidate;
 }
 
 /**

@@ -125,6 +125,15 @@ describe('MVCC reads', () => {
             e.value.toString('hex'),
           ]);
           expect(scanned).toEqual(model.scan(range.start, range.end, readTs));
+          const reversed = (await collect(mvccScan(engine, range, readTs, { reverse: true }))).map((e) => [
+            e.key.toString('hex'),
+            e.value.toString('hex'),
+          ]);
+          expect(reversed).toEqual([...scanned].reverse());
+          const lastTwo = await collect(mvccScan(engine, range, readTs, { reverse: true, limit: 2 }));
+          expect(lastTwo.map((e) => e.key.toString('hex'))).toEqual(
+            [...scanned].reverse().slice(0, 2).map(([k]) => k),
+          );
 
           // Incremental (0, readTs]: per key the newest change at or below readTs, deletes included.
           const changes = await collect(mvccIncrementalScan(engine, range, 0n, readTs));

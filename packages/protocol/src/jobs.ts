@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '@regionstore/core';
 import { z } from 'zod';
+import { backupFileSchema, backupRequestSchema, backupResponseSchema } from './backup';
 import {
   entryIdSchema,
   epochSchema,
@@ -43,11 +44,45 @@ export const closeRegionPayload = z.object({
 });
 export const closeRegionResult = z.object({ regionId: regionIdCodec, closed: z.boolean() });
 
-/** Every job kind, with the schemas both sides validate against. Later work adds the other kinds. */
+export const createRegionPayload = z.object({
+  regionId: regionIdCodec,
+  range: keyRangeSchema,
+  epoch: epochSchema,
+});
+
+const regionOnly = z.object({ regionId: regionIdCodec });
+/** The answer of every job that changes a region: where its WAL stands afterwards. */
+export const regionEntryResult = z.object({ regionId: regionIdCodec, lastEntryId: entryIdSchema });
+
+export const upgradeRegionPayload = z.object({ regionId: regionIdCodec, epoch: epochSchema });
+
+export const backupPayload = z.object({ request: backupRequestSchema });
+export const backupResult = z.object({ responses: z.array(backupResponseSchema) });
+
+export const restorePayload = z.object({
+  /** Where the backup's files are. */
+  storage: z.string().min(1),
+  files: z.array(backupFileSchema),
+  /** Only data inside these ranges is written (the node's regions); empty = everything. */
+  ranges: z.array(keyRangeSchema).default([]),
+});
+export const restoreResult = z.object({
+  files: z.number().int().nonnegative(),
+  kvs: z.number().int().nonnegative(),
+});
+
+/** Every job kind, with the schemas both sides validate against. */
 export const JOBS = {
   heartbeat: { payload: heartbeatPayload, result: heartbeatResult },
+  'create-region': { payload: createRegionPayload, result: regionEntryResult },
   'open-region': { payload: openRegionPayload, result: openRegionResult },
   'close-region': { payload: closeRegionPayload, result: closeRegionResult },
+  'downgrade-region': { payload: regionOnly, result: regionEntryResult },
+  'upgrade-region': { payload: upgradeRegionPayload, result: regionEntryResult },
+  'flush-region': { payload: regionOnly, result: regionEntryResult },
+  'compact-region': { payload: regionOnly, result: regionEntryResult },
+  backup: { payload: backupPayload, result: backupResult },
+  restore: { payload: restorePayload, result: restoreResult },
 } as const;
 
 export type JobName = keyof typeof JOBS;

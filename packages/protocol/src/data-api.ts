@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import {
+  bytesCodec,
+  entryIdSchema,
+  epochSchema,
+  nodeIdSchema,
+  regionIdCodec,
+  timestampCodec,
+} from './codecs';
+
+/*
+ * The storage node's data-plane HTTP API (JSON; keys and values base64). The client routes each key
+ * to its region and sends the region id and the epoch it routed with; a stale route gets
+ * EpochNotMatch / NotLeader / RegionNotFound / KeyNotInRange and the client refreshes its routes.
+ */
+
+export const mutationSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('put'), key: bytesCodec, value: bytesCodec }),
+  z.object({ op: z.literal('delete'), key: bytesCodec }),
+]);
+
+export const writeRequestSchema = z.object({
+  regionId: regionIdCodec,
+  epoch: epochSchema.optional(),
+  mutations: z.array(mutationSchema).min(1).max(10_000),
+});
+export type WriteRequestWire = z.input<typeof writeRequestSchema>;
+export const writeResponseSchema = z.object({ commitTs: timestampCodec, entryId: entryIdSchema });
+
+export const getRequestSchema = z.object({
+  regionId: regionIdCodec,
+  key: bytesCodec,
+  /** Read as of this timestamp; default: latest. */
+  ts: timestampCodec.optional(),
+});
+export const getResponseSchema = z.object({ value: bytesCodec.nullable() });
+
+export const batchGetRequestSchema = z.object({
+  regionId: regionIdCodec,
+  keys: z.array(bytesCodec).min(1).max(10_000),
+  ts: timestampCodec.optional(),
+});
+export const batchGetResponseSchema = z.object({ values: z.array(bytesCodec.nullable()) });
+
+export const scanRequestSchema = z.object({
+  regionId: regionIdCodec,
+  start: bytesCodec.default(() => Buffer.alloc(0)),
+  end: bytesCodec.default(() => Buffer.alloc(0)),
+  limit: z.number().int().min(1).max(10_000).default(100),
+  reverse: z.boolean().default(false),
+  ts: timestampCodec.optional(),
+});
+export const scanResponseSchema = z.object({
+  entries: z.array(z.object({ key: bytesCodec, value: bytesCodec })),
+});
+
+/** A region's placement as the metasrv hands it to clients. */
+export const routeSchema = z.object({
+  regionId: regionIdCodec,
+  start: bytesCodec,
+  end: bytesCodec,
+  epoch: epochSchema,
+  leader: nodeIdSchema,
+  /** The leader's data-plane base URL. */
+  address: z.string(),
+  state: z.enum(['Normal', 'Downgrading']),
+});
+export type RouteWire = z.input<typeof routeSchema>;
+export type Route = z.output<typeof routeSchema>;
+export const routesResponseSchema = z.object({ routes: z.array(routeSchema) });
