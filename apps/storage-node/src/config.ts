@@ -1,0 +1,39 @@
+import { nodeIdSchema } from '@regionstore/protocol';
+import { z } from 'zod';
+
+const section = z.record(z.string(), z.unknown()).optional();
+
+/** A storage node's configuration: a JSON file and/or `REGIONSTORE_*` environment variables. */
+export const storageNodeConfigSchema = z.object({
+  nodeId: nodeIdSchema,
+  redisUrl: z.string().default('redis://127.0.0.1:6379'),
+  /** The cluster's Redis key prefix (queues, WAL, metadata). Every process of a cluster uses the same. */
+  keyPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('regionstore'),
+  /** Where this node's RocksDB lives. */
+  dataDir: z.string().min(1),
+  /** Where region snapshots and flush manifests go; every node of the cluster must reach the same one. */
+  snapshotStorage: z.string().min(1),
+  http: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(0),
+      /** The URL other processes use to reach this node (default: http://host:port). */
+      advertiseUrl: z.string().optional(),
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024),
+    })
+    .prefault({}),
+  heartbeatIntervalMs: z.number().int().positive().default(500),
+  /** How long SIGTERM may take before the process exits anyway. */
+  shutdownTimeoutMs: z.number().int().positive().default(15_000),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  workerGroup: section,
+  regionRunner: section,
+  backup: section,
+});
+
+export type StorageNodeConfig = z.output<typeof storageNodeConfigSchema>;
+export type StorageNodeConfigInput = z.input<typeof storageNodeConfigSchema>;

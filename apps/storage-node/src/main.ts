@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { configureFailPointsFrom, createLogger, loadConfig } from '@regionstore/core';
+import { storageNodeConfigSchema } from './config';
+import { StorageNode } from './storage-node';
+
+/** `regionstore-node [config.json]`; every key can also come from REGIONSTORE_* variables. */
+async function main(): Promise<void> {
+  const file = process.argv[2] ?? process.env.REGIONSTORE_CONFIG;
+  const config = loadConfig(storageNodeConfigSchema, file ? { file } : {});
+  const logger = createLogger({ level: config.logLevel, name: `node-${config.nodeId}` });
+  configureFailPointsFrom(process.env.REGIONSTORE_FAILPOINTS);
+  const node = await StorageNode.start(config, logger);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown deadline passed; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    force.unref();
+    node.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`storage node failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,79 @@
+import {
+  KeyNotInRangeError,
+  NotLeaderError,
+  RegionNotFoundError,
+  escapeKey,
+  formatRange,
+  intersectRanges,
+  keyRange,
+  rangeContains,
+  type RegionId,
+  type Timestamp,
+} from '@regionstore/core';
+import { mvccGet, mvccScan, type KvEngine } from '@regionstore/engine';
+import type { WorkerGroup, WorkerRegion } from '@regionstore/worker-group';
+
+/** Reads are served by the leader only: a follower may lag behind the WAL. */
+function leaderRegion(group: WorkerGroup, nodeId: string, regionId: RegionId): WorkerRegion {
+  const region = group.getRegion(regionId);
+  if (!region) {
+    throw new RegionNotFoundError(`region ${regionId.toString()} is not open on node ${nodeId}`, {
+      regionId: regionId.toString(),
+    });
+  }
+  if (region.role !== 'Leader') {
+    throw new NotLeaderError(`node ${nodeId} does not lead region ${regionId.toString()}`, {
+      regionId: regionId.toString(),
+    });
+  }
+  return region;
+}
+
+function checkKey(region: WorkerRegion, key: Buffer): void {
+  if (!rangeContains(region.range, key)) {
+    throw new KeyNotInRangeError(
+      `key ${escapeKey(key)} is not in region ${region.regionId.toString()} ${formatRange(region.range)}`,
+      { regionId: region.regionId.toString(), key: key.toString('base64') },
+    );
+  }
+}
+
+export class RegionReader {
+  constructor(
+    private readonly group: () => WorkerGroup,
+    private readonly engine: KvEngine,
+    private readonly nodeId: string,
+  ) {}
+
+  async get(regionId: RegionId, key: Buffer, ts?: Timestamp): Promise<Buffer | undefined> {
+    const region = leaderRegion(this.group(), this.nodeId, regionId);
+    checkKey(region, key);
+    return mvccGet(this.engine, key, ts);
+  }
+
+  async batchGet(regionId: RegionId, keys: Buffer[], ts?: Timestamp): Promise<Array<Buffer | undefined>> {
+    const region = leaderRegion(this.group(), this.nodeId, regionId);
+    for (const key of keys) checkKey(region, key);
+    // One engine snapshot, so every key is read at the same point.
+    const snapshot = this.engine.snapshot();
+    try {
+      return await Promise.all(keys.map((key) => mvccGet(snapshot, key, ts)));
+    } finally {
+      await snapshot.release();
+    }
+  }
+
+  async scan(
+    regionId: RegionId,
+    options: { start: Buffer; end: Buffer; limit: number; reverse: boolean; ts?: Timestamp },
+  ): Promise<Array<{ key: Buffer; value: Buffer }>> {
+    const region = leaderRegion(this.group(), this.nodeId, regionId);
+    const range = intersectRanges(region.range, keyRange(options.start, options.end));
+    if (!range) return [];
+    const out: Array<{ key: Buffer; value: Buffer }> = [];
+    for await (const entry of mvccScan(this.engine, range, options.ts, { limit: options.limit, reverse: options.reverse })) {
+      out.push({ key: entry.key, value: entry.value });
+    }
+    return out;
+  }
+}

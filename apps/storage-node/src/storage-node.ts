@@ -1,0 +1,138 @@
+import 'reflect-metadata';
+import {
+  PluginHost,
+  RealTimeProvider,
+  TOKENS,
+  checkEvictionPolicy,
+  createMetricsRegistry,
+  createRedis,
+  waitForRedis,
+  type Logger,
+} from '@regionstore/core';
+import { BACKUP_ENDPOINT, REGION_INFO_PROVIDER, backupPlugin, type BackupEndpoint } from '@regionstore/backup';
+import { RocksEngine } from '@regionstore/engine';
+import { logStorePlugin } from '@regionstore/log-store';
+import { QueueNames } from '@regionstore/protocol';
+import { REGION_RUNNER, regionRunnerPlugin, type RegionRunner } from '@regionstore/region-runner';
+import { createStorage } from '@regionstore/storage-backends';
+import { WORKER_GROUP, workerGroupPlugin, type WorkerGroup } from '@regionstore/worker-group';
+import { Queue } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import { container as root } from 'tsyringe';
+import type { StorageNodeConfig } from './config';
+import { HeartbeatLoop, buildHeartbeat } from './heartbeat';
+import { buildDataApi } from './http-api';
+import { RegionReader } from './reads';
+import { WorkerGroupRegionInfo } from './region-info';
+import { NodeTaskWorker } from './task-worker';
+
+type NodePluginConfig = StorageNodeConfig & { nodeId: string; redisUrl: string; keyPrefix: string };
+
+/**
+ * One storage node: RocksDB engine, WAL on Redis, region runner, worker group and backup endpoint
+ * (as plugins), the data-plane HTTP API, the task worker on `node-<id>`, and heartbeats to the
+ * metasrv. `stop` goes in the order that loses nothing: heartbeats and task intake, HTTP, the plugins
+ * (worker group → runner → WAL connection), then the engine.
+ */
+export class StorageNode {
+  private ready = false;
+
+  private constructor(
+    readonly config: StorageNodeConfig,
+    readonly address: string,
+    private readonly engine: RocksEngine,
+    private readonly host: PluginHost<NodePluginConfig>,
+    private readonly http: FastifyInstance,
+    private readonly tasks: NodeTaskWorker,
+    private readonly heartbeats: HeartbeatLoop,
+    private readonly heartbeatQueue: Queue,
+    private readonly logger: Logger,
+  ) {}
+
+  get group(): WorkerGroup {
+    return this.host.container.resolve<WorkerGroup>(WORKER_GROUP);
+  }
+
+  static async start(config: StorageNodeConfig, logger: Logger): Promise<StorageNode> {
+    const probe = createRedis(config.redisUrl, 'client');
+    try {
+      await waitForRedis(probe, 10_000);
+      await checkEvictionPolicy(probe, logger);
+    } finally {
+      probe.disconnect();
+    }
+    const container = root.createChildContainer();
+    const time = new RealTimeProvider();
+    const metrics = createMetricsRegistry({ labels: { node: config.nodeId } });
+    const engine = await RocksEngine.open({ path: config.dataDir });
+    container.register(TOKENS.Engine, { useValue: engine });
+    container.register(TOKENS.SnapshotStorage, { useValue: createStorage(config.snapshotStorage) });
+    container.register(TOKENS.Logger, { useValue: logger });
+    container.register(TOKENS.Metrics, { useValue: metrics });
+    container.register(TOKENS.TimeProvider, { useValue: time });
+    const group = () => container.resolve<WorkerGroup>(WORKER_GROUP);
+    container.register(REGION_INFO_PROVIDER, { useValue: new WorkerGroupRegionInfo(group) });
+
+    const host = new PluginHost<NodePluginConfig>(container, config, { logger });
+    await host.register(logStorePlugin, regionRunnerPlugin, workerGroupPlugin, backupPlugin);
+    try {
+      await host.start();
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+
+    const reader = new RegionReader(group, engine, config.nodeId);
+    let node: StorageNode | undefined;
+    const http = buildDataApi({
+      group,
+      reader,
+      metrics,
+      isReady: () => node?.ready ?? false,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+    });
+    await http.listen({ host: config.http.host, port: config.http.port });
+    const bound = http.server.address();
+    const port = typeof bound === 'object' && bound ? bound.port : config.http.port;
+    const address = config.http.advertiseUrl ?? `http://${config.http.host}:${port}`;
+
+    const queues = new QueueNames(config.keyPrefix);
+    const tasks = new NodeTaskWorker(queues.node(config.nodeId), config.keyPrefix, createRedis(config.redisUrl, 'worker'), {
+      nodeId: config.nodeId,
+      group: group(),
+      runner: container.resolve<RegionRunner>(REGION_RUNNER),
+      backup: container.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
+      logger,
+    });
+    const heartbeatQueue = new Queue(queues.metasrv, {
+      connection: createRedis(config.redisUrl, 'worker'),
+      prefix: config.keyPrefix,
+    });
+    const heartbeats = new HeartbeatLoop(
+      heartbeatQueue,
+      config.heartbeatIntervalMs,
+      () => buildHeartbeat(config.nodeId, address, group(), engine, time.now()),
+      time,
+      logger,
+    );
+    heartbeats.start();
+    node = new StorageNode(config, address, engine, host, http, tasks, heartbeats, heartbeatQueue, logger);
+    node.ready = true;
+    logger.info({ nodeId: config.nodeId, address }, 'storage node started');
+    return node;
+  }
+
+  async stop(): Promise<void> {
+    this.ready = false;
+    this.heartbeats.stop();
+    const deadline = this.config.shutdownTimeoutMs;
+    await this.tasks.close(Math.floor(deadline / 3));
+    await this.heartbeatQueue.close().catch(() => undefined);
+    await this.http.close();
+    // Flushing is not needed for safety (the WAL has every acknowledged write); it only makes the
+    // next open shorter. Regions close as the worker group stops.
+    await this.host.stop().catch((err: unknown) => this.logger.error({ err }, 'plugins failed to stop'));
+    await this.engine.close();
+    this.logger.info({ nodeId: this.config.nodeId }, 'storage node stopped');
+  }
+}
