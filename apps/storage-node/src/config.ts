@@ -8,7 +8,10 @@ export const storageNodeConfigSchema = z.object({
   nodeId: nodeIdSchema,
   redisUrl: z.string().default('redis://127.0.0.1:6379'),
   /** The cluster's Redis key prefix (queues, WAL, metadata). Every process of a cluster uses the same. */
-  keyPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('regionstore'),
+  keyPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .default('regionstore'),
   /** Where this node's RocksDB lives. */
   dataDir: z.string().min(1),
   /** Where region snapshots and flush manifests go; every node of the cluster must reach the same one. */

@@ -22,7 +22,9 @@ export async function buildHeartbeat(
         regionId: region.regionId,
         role: ROLE[region.role],
         epoch: region.epoch,
-        approximateSizeBytes: await engine.approximateSize(CF_DEFAULT, bounds.start, bounds.end).catch(() => 0),
+        approximateSizeBytes: await engine
+          .approximateSize(CF_DEFAULT, bounds.start, bounds.end)
+          .catch(() => 0),
         writtenBytesSinceFlush: region.writtenBytes,
         lastEntryId: region.lastEntryId,
       };

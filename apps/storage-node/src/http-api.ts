@@ -12,7 +12,7 @@ import {
 import type { WorkerGroup } from '@regionstore/worker-group';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { installErrorHandler, parseBody } from './http-errors';
+import { installErrorHandler, parseBody } from '@regionstore/http';
 import type { RegionReader } from './reads';
 
 export interface DataApiDeps {

@@ -71,7 +71,10 @@ export class RegionReader {
     const range = intersectRanges(region.range, keyRange(options.start, options.end));
     if (!range) return [];
     const out: Array<{ key: Buffer; value: Buffer }> = [];
-    for await (const entry of mvccScan(this.engine, range, options.ts, { limit: options.limit, reverse: options.reverse })) {
+    for await (const entry of mvccScan(this.engine, range, options.ts, {
+      limit: options.limit,
+      reverse: options.reverse,
+    })) {
       out.push({ key: entry.key, value: entry.value });
     }
     return out;

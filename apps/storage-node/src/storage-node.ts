@@ -9,7 +9,12 @@ import {
   waitForRedis,
   type Logger,
 } from '@regionstore/core';
-import { BACKUP_ENDPOINT, REGION_INFO_PROVIDER, backupPlugin, type BackupEndpoint } from '@regionstore/backup';
+import {
+  BACKUP_ENDPOINT,
+  REGION_INFO_PROVIDER,
+  backupPlugin,
+  type BackupEndpoint,
+} from '@regionstore/backup';
 import { RocksEngine } from '@regionstore/engine';
 import { logStorePlugin } from '@regionstore/log-store';
 import { QueueNames } from '@regionstore/protocol';
@@ -97,13 +102,18 @@ export class StorageNode {
     const address = config.http.advertiseUrl ?? `http://${config.http.host}:${port}`;
 
     const queues = new QueueNames(config.keyPrefix);
-    const tasks = new NodeTaskWorker(queues.node(config.nodeId), config.keyPrefix, createRedis(config.redisUrl, 'worker'), {
-      nodeId: config.nodeId,
-      group: group(),
-      runner: container.resolve<RegionRunner>(REGION_RUNNER),
-      backup: container.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
-      logger,
-    });
+    const tasks = new NodeTaskWorker(
+      queues.node(config.nodeId),
+      config.keyPrefix,
+      createRedis(config.redisUrl, 'worker'),
+      {
+        nodeId: config.nodeId,
+        group: group(),
+        runner: container.resolve<RegionRunner>(REGION_RUNNER),
+        backup: container.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
+        logger,
+      },
+    );
     const heartbeatQueue = new Queue(queues.metasrv, {
       connection: createRedis(config.redisUrl, 'worker'),
       prefix: config.keyPrefix,

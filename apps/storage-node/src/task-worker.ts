@@ -41,11 +41,15 @@ class RegionWriteSink implements RestoreSink {
     const byRegion = new Map<string, { regionId: RegionId; mutations: Mutation[] }>();
     for (const version of versions) {
       if (this.ranges.length > 0 && !this.ranges.some((r) => rangeContains(r, version.key))) continue;
-      const region = this.group.regions().find((r) => r.role === 'Leader' && rangeContains(r.range, version.key));
+      const region = this.group
+        .regions()
+        .find((r) => r.role === 'Leader' && rangeContains(r.range, version.key));
       if (!region) continue; // another node leads it and restores it
       const entry = byRegion.get(region.regionId.toString()) ?? { regionId: region.regionId, mutations: [] };
       entry.mutations.push(
-        version.value === undefined ? { op: 'delete', key: version.key } : { op: 'put', key: version.key, value: version.value },
+        version.value === undefined
+          ? { op: 'delete', key: version.key }
+          : { op: 'put', key: version.key, value: version.value },
       );
       byRegion.set(region.regionId.toString(), entry);
     }
@@ -53,7 +57,9 @@ class RegionWriteSink implements RestoreSink {
   }
 
   async writeRaw(cf: CfName, _entries: KvEntry[]): Promise<void> {
-    throw new InvalidArgumentError(`raw restore of CF '${cf}' through regions is not supported; restore into an engine`);
+    throw new InvalidArgumentError(
+      `raw restore of CF '${cf}' through regions is not supported; restore into an engine`,
+    );
   }
 }
 
@@ -93,7 +99,8 @@ export class NodeTaskWorker {
       'close-region': async ({ regionId, destroy }) => {
         const region = group.getRegion(regionId);
         await group.ddl(regionId, { type: 'close' });
-        if (destroy && region) await runner.schedule(RegionTask.destroy(regionId, region.range.start, region.range.end));
+        if (destroy && region)
+          await runner.schedule(RegionTask.destroy(regionId, region.range.start, region.range.end));
         return { regionId, closed: region !== undefined };
       },
       'downgrade-region': async ({ regionId }) => {
@@ -103,11 +110,15 @@ export class NodeTaskWorker {
       },
       'upgrade-region': async ({ regionId, epoch }) => {
         const region = group.getRegion(regionId);
-        if (region?.role === 'Leader' && region.epoch.confVer === epoch.confVer) return { regionId, lastEntryId: region.lastEntryId };
+        if (region?.role === 'Leader' && region.epoch.confVer === epoch.confVer)
+          return { regionId, lastEntryId: region.lastEntryId };
         const { lastEntryId } = await group.ddl(regionId, { type: 'catchup', writable: true, epoch });
         return { regionId, lastEntryId };
       },
-      'flush-region': async ({ regionId }) => ({ regionId, ...(await group.ddl(regionId, { type: 'flush' })) }),
+      'flush-region': async ({ regionId }) => ({
+        regionId,
+        ...(await group.ddl(regionId, { type: 'flush' })),
+      }),
       'compact-region': async ({ regionId }) => {
         await group.ddl(regionId, { type: 'compact' });
         return { regionId, lastEntryId: lastEntry(regionId) };
@@ -120,7 +131,10 @@ export class NodeTaskWorker {
         return { responses };
       },
       restore: async ({ storage, files, ranges }) => {
-        const runner = new RestoreRunner({ storage: createStorage(storage), sink: new RegionWriteSink(group, ranges) });
+        const runner = new RestoreRunner({
+          storage: createStorage(storage),
+          sink: new RegionWriteSink(group, ranges),
+        });
         return runner.run({
           version: 1,
           toolVersion: 'job',
@@ -146,7 +160,9 @@ export class NodeTaskWorker {
   private async process(job: Job): Promise<unknown> {
     const name = job.name;
     if (!isJobName(name) || !this.handlers[name]) {
-      throw new UnrecoverableError(JSON.stringify({ code: 'InvalidArgument', message: `unknown job '${name}'`, details: {} }));
+      throw new UnrecoverableError(
+        JSON.stringify({ code: 'InvalidArgument', message: `unknown job '${name}'`, details: {} }),
+      );
     }
     let payload;
     try {
@@ -162,7 +178,9 @@ export class NodeTaskWorker {
       const body = toRegionStoreError(err).toJSON();
       this.deps.logger.warn({ job: name, jobId: job.id, err: body }, 'node task failed');
       // Typed errors travel as JSON in the failure reason; the metasrv turns them back into classes.
-      const retryable = err instanceof Error && (isRegionStoreError(err, 'ServerIsBusy') || isRegionStoreError(err, 'StorageError'));
+      const retryable =
+        err instanceof Error &&
+        (isRegionStoreError(err, 'ServerIsBusy') || isRegionStoreError(err, 'StorageError'));
       throw retryable ? new Error(JSON.stringify(body)) : new UnrecoverableError(JSON.stringify(body));
     }
   }

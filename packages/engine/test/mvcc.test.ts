@@ -132,7 +132,10 @@ describe('MVCC reads', () => {
           expect(reversed).toEqual([...scanned].reverse());
           const lastTwo = await collect(mvccScan(engine, range, readTs, { reverse: true, limit: 2 }));
           expect(lastTwo.map((e) => e.key.toString('hex'))).toEqual(
-            [...scanned].reverse().slice(0, 2).map(([k]) => k),
+            [...scanned]
+              .reverse()
+              .slice(0, 2)
+              .map(([k]) => k),
           );
 
           // Incremental (0, readTs]: per key the newest change at or below readTs, deletes included.

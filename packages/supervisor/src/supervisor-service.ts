@@ -20,6 +20,8 @@ export interface SupervisorServiceOptions {
   /** Alive nodes with their region counts, for the selector. */
   candidates: () => Promise<NodeCandidate[]>;
   tickIntervalMs?: number;
+  /** How long a migration waits for a source node that may be dead (default 5 s). */
+  downgradeTimeoutMs?: number;
   detectorOptions?: Partial<PhiAccrualFailureDetectorOptions>;
   time?: TimeProvider;
   logger?: Logger;
@@ -52,6 +54,7 @@ export class SupervisorService {
       fences: options.fences,
       time,
       logger,
+      ...(options.downgradeTimeoutMs ? { downgradeTimeoutMs: options.downgradeTimeoutMs } : {}),
     });
     this.supervisor = new RegionSupervisor({
       channel: this.channel,

@@ -24,6 +24,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     void reply.status(status).send(err.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ code: 'NotFound', message: `no route ${request.method} ${request.url}`, details: {} });
+    void reply
+      .status(404)
+      .send({ code: 'NotFound', message: `no route ${request.method} ${request.url}`, details: {} });
   });
 }

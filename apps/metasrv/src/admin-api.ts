@@ -1,0 +1,175 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import { NotFoundError, NotLeaderError, UnauthorizedError, type Registry } from '@regionstore/core';
+import {
+  backupRequestSchema,
+  bytesCodec,
+  nodeIdSchema,
+  regionIdCodec,
+  routesResponseSchema,
+} from '@regionstore/protocol';
+import type { SupervisorService } from '@regionstore/supervisor';
+import type { Queue } from 'bullmq';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { installErrorHandler, parseBody } from '@regionstore/http';
+import type { ClusterBackup } from './cluster-backup';
+import type { ClusterStore } from './cluster-store';
+
+export interface AdminApiDeps {
+  store: ClusterStore;
+  supervisor: SupervisorService;
+  backups: ClusterBackup;
+  metrics: Registry;
+  adminToken: string | undefined;
+  boardReadOnly: boolean;
+  isLeader: () => boolean;
+  leaderId: () => Promise<string | null>;
+  queues: () => Queue[];
+  detectorPhi: (nodeId: string) => number | undefined;
+}
+
+const migrateSchema = z.object({
+  regionId: regionIdCodec,
+  to: nodeIdSchema,
+  timeoutMs: z.number().int().positive().default(60_000),
+});
+const maintenanceSchema = z.object({ enabled: z.boolean() });
+const restoreSchema = z.object({ storage: z.string().min(1) });
+
+/**
+ * The metasrv's HTTP API: `/v1/routes` for clients; `/admin/*` (bearer token when configured) for
+ * operators: cluster status, route lookup, maintenance, migration, backup and restore; Bull Board at
+ * `/admin/queues`; `/metrics`.
+ */
+export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({ bodyLimit: 16 * 1024 * 1024 });
+  installErrorHandler(app);
+
+  app.addHook('onRequest', async (request) => {
+    if (!deps.adminToken || !request.url.startsWith('/admin')) return;
+    if (request.headers.authorization !== `Bearer ${deps.adminToken}`) {
+      throw new UnauthorizedError('admin API needs "Authorization: Bearer <adminToken>"');
+    }
+  });
+
+  const leaderOnly = async () => {
+    if (!deps.isLeader()) {
+      throw new NotLeaderError('this metasrv is a standby; send this to the leader', {
+        leader: await deps.leaderId(),
+      });
+    }
+  };
+
+  app.get('/v1/routes', async () =>
+    z.encode(routesResponseSchema, { routes: await deps.store.clientRoutes() }),
+  );
+
+  app.get('/admin/status', async () => {
+    const [nodes, routes] = await Promise.all([deps.store.nodes(), deps.store.clientRoutes()]);
+    return {
+      leader: await deps.leaderId(),
+      maintenance: await deps.supervisor.maintenance.isEnabled(),
+      nodes: nodes.map((n) => ({
+        id: n.id,
+        address: n.address,
+        state: n.alive ? 'alive' : 'dead',
+        lastHeartbeatMs: n.lastHeartbeatMs,
+        regions: n.regions,
+        leaders: n.leaders,
+        phi: deps.detectorPhi(n.id) ?? null,
+      })),
+      regions: routes.map((r) => ({
+        regionId: r.regionId.toString(),
+        start: r.start.toString('base64'),
+        end: r.end.toString('base64'),
+        leader: r.leader,
+        epoch: r.epoch,
+        state: r.state,
+      })),
+    };
+  });
+
+  app.get('/admin/route', async (request) => {
+    const { key } = parseBody(z.object({ key: bytesCodec }), request.query);
+    const route = await deps.store.routeForKey(key);
+    if (!route) throw new NotFoundError(`no region holds key ${key.toString('base64')}`);
+    return {
+      regionId: route.regionId.toString(),
+      leader: route.leader,
+      epoch: route.epoch,
+      state: route.state,
+    };
+  });
+
+  app.post('/admin/maintenance', async (request) => {
+    const { enabled } = parseBody(maintenanceSchema, request.body);
+    if (enabled) await deps.supervisor.maintenance.enable();
+    else await deps.supervisor.maintenance.disable();
+    return { maintenance: enabled };
+  });
+
+  app.post('/admin/migrate', async (request) => {
+    await leaderOnly();
+    const body = parseBody(migrateSchema, request.body);
+    const route = await deps.store.get(body.regionId);
+    if (!route) throw new NotFoundError(`region ${body.regionId.toString()} has no route`);
+    const [from, to] = await Promise.all([deps.store.node(route.leader), deps.store.node(body.to)]);
+    if (!from || !to) throw new NotFoundError(`unknown node ${!from ? route.leader : body.to}`);
+    const id = await deps.supervisor.migrations.start({
+      regionId: body.regionId,
+      fromPeer: from,
+      toPeer: to,
+      timeoutMs: body.timeoutMs,
+    });
+    return { procedureId: id };
+  });
+
+  app.get('/admin/procedures/:id', async (request) =>
+    deps.supervisor.migrations.get((request.params as { id: string }).id),
+  );
+
+  app.post('/admin/backup', async (request) => {
+    await leaderOnly();
+    const body = parseBody(
+      backupRequestSchema.extend({
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+          .optional(),
+      }),
+      request.body,
+    );
+    const id = body.id ?? `backup-${Date.now()}`;
+    return deps.backups.run(id, body);
+  });
+  app.get('/admin/backups', async () => ({ backups: await deps.backups.list() }));
+  app.get('/admin/backups/:id', async (request) => {
+    const record = await deps.backups.get((request.params as { id: string }).id);
+    if (!record) throw new NotFoundError('no such backup');
+    return record;
+  });
+  app.post('/admin/restore', async (request) => {
+    await leaderOnly();
+    const { storage } = parseBody(restoreSchema, request.body);
+    return deps.backups.restore(storage);
+  });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', deps.metrics.contentType);
+    return deps.metrics.metrics();
+  });
+
+  const serverAdapter = new FastifyAdapter();
+  serverAdapter.setBasePath('/admin/queues');
+  const board = createBullBoard({ queues: [], serverAdapter });
+  const refreshBoard = () =>
+    board.replaceQueues(deps.queues().map((q) => new BullMQAdapter(q, { readOnlyMode: deps.boardReadOnly })));
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/admin/queues')) refreshBoard();
+  });
+  await app.register(serverAdapter.registerPlugin(), { prefix: '/admin/queues' });
+  return app;
+}

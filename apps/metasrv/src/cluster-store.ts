@@ -1,0 +1,135 @@
+import { compareKeys, rangeContains, RegionId, type Redis } from '@regionstore/core';
+import { epochSchema, type Route } from '@regionstore/protocol';
+import type { NodeCandidate, Peer, PeerLookup, RegionRoute, RouteStore } from '@regionstore/supervisor';
+import { z } from 'zod';
+
+const storedRouteSchema = z.object({
+  start: z.string(),
+  end: z.string(),
+  leader: z.string(),
+  epoch: epochSchema,
+  state: z.enum(['Normal', 'Downgrading']),
+});
+
+const storedNodeSchema = z.object({
+  address: z.string(),
+  lastHeartbeatMs: z.number(),
+  regions: z.number().int().nonnegative(),
+  leaders: z.number().int().nonnegative(),
+});
+export type StoredNode = z.output<typeof storedNodeSchema>;
+
+/**
+ * Cluster metadata in Redis (`<prefix>:meta:*`): registered nodes with their last heartbeat, and the
+ * route of every region (range, leader, epoch, state). Every metasrv reads the same data; only the
+ * leader writes routes.
+ */
+export class ClusterStore implements RouteStore, PeerLookup {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly nodeDeadAfterMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  private get routesKey(): string {
+    return `${this.prefix}:meta:routes`;
+  }
+
+  private get nodesKey(): string {
+    return `${this.prefix}:meta:nodes`;
+  }
+
+  async recordHeartbeat(nodeId: string, node: StoredNode): Promise<void> {
+    await this.redis.hset(this.nodesKey, nodeId, JSON.stringify(node));
+  }
+
+  async nodes(): Promise<Array<StoredNode & { id: string; alive: boolean }>> {
+    const raw = await this.redis.hgetall(this.nodesKey);
+    const now = this.now();
+    return Object.entries(raw)
+      .map(([id, json]) => ({ id, ...storedNodeSchema.parse(JSON.parse(json)) }))
+      .map((n) => ({ ...n, alive: now - n.lastHeartbeatMs < this.nodeDeadAfterMs }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  async node(nodeId: string): Promise<Peer | undefined> {
+    const raw = await this.redis.hget(this.nodesKey, nodeId);
+    return raw ? { id: nodeId, address: storedNodeSchema.parse(JSON.parse(raw)).address } : undefined;
+  }
+
+  /** Alive nodes with the number of regions they lead, for the selector. */
+  async candidates(): Promise<NodeCandidate[]> {
+    const routes = await this.routes();
+    return (await this.nodes()).map((n) => ({
+      id: n.id,
+      address: n.address,
+      alive: n.alive,
+      regionCount: routes.filter((r) => r.leader === n.id).length,
+    }));
+  }
+
+  async get(regionId: RegionId): Promise<RegionRoute | undefined> {
+    const raw = await this.redis.hget(this.routesKey, regionId.toString());
+    return raw ? this.decode(regionId.toString(), raw) : undefined;
+  }
+
+  async put(route: RegionRoute): Promise<void> {
+    await this.redis.hset(this.routesKey, route.regionId.toString(), this.encode(route));
+  }
+
+  async update(
+    regionId: RegionId,
+    change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state'>>,
+  ): Promise<void> {
+    const current = await this.get(regionId);
+    if (!current) return;
+    await this.put({ ...current, ...change });
+  }
+
+  async routes(): Promise<RegionRoute[]> {
+    const raw = await this.redis.hgetall(this.routesKey);
+    return Object.entries(raw)
+      .map(([id, json]) => this.decode(id, json))
+      .sort((a, b) => compareKeys(a.range.start, b.range.start));
+  }
+
+  /** Routes as clients get them, with each leader's address. */
+  async clientRoutes(): Promise<Route[]> {
+    const nodes = new Map((await this.nodes()).map((n) => [n.id, n.address]));
+    return (await this.routes()).map((r) => ({
+      regionId: r.regionId,
+      start: r.range.start,
+      end: r.range.end,
+      epoch: r.epoch,
+      leader: r.leader,
+      address: nodes.get(r.leader) ?? '',
+      state: r.state,
+    }));
+  }
+
+  async routeForKey(key: Buffer): Promise<RegionRoute | undefined> {
+    return (await this.routes()).find((r) => rangeContains(r.range, key));
+  }
+
+  private encode(route: RegionRoute): string {
+    return JSON.stringify({
+      start: route.range.start.toString('base64'),
+      end: route.range.end.toString('base64'),
+      leader: route.leader,
+      epoch: route.epoch,
+      state: route.state,
+    });
+  }
+
+  private decode(id: string, json: string): RegionRoute {
+    const stored = storedRouteSchema.parse(JSON.parse(json));
+    return {
+      regionId: RegionId.parse(id),
+      range: { start: Buffer.from(stored.start, 'base64'), end: Buffer.from(stored.end, 'base64') },
+      leader: stored.leader,
+      epoch: stored.epoch,
+      state: stored.state,
+    };
+  }
+}

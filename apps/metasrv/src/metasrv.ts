@@ -1,0 +1,189 @@
+import 'reflect-metadata';
+import { hostname } from 'node:os';
+import {
+  createMetricsRegistry,
+  createRedis,
+  checkEvictionPolicy,
+  waitForRedis,
+  type Logger,
+  type Redis,
+} from '@regionstore/core';
+import { RedisLogStore } from '@regionstore/log-store';
+import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
+import { SupervisorService } from '@regionstore/supervisor';
+import { Queue, Worker } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import { buildAdminApi } from './admin-api';
+import { bootstrapCluster } from './bootstrap';
+import { ClusterBackup } from './cluster-backup';
+import { ClusterStore } from './cluster-store';
+import type { MetasrvConfig } from './config';
+import { LeaderLease } from './leader-lease';
+import { NodeTaskClient } from './node-client';
+
+/**
+ * The metasrv: every instance serves the admin API and campaigns for the leader lease; the leader
+ * consumes heartbeats (so exactly one supervisor sees them), bootstraps an empty cluster, ticks the
+ * supervisor and runs migration procedures. Losing the lease stops all of that at once; a standby that
+ * wins it resumes the procedures left running.
+ */
+export class Metasrv {
+  private heartbeatWorker: Worker | undefined;
+  private bootstrapTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly config: MetasrvConfig,
+    readonly lease: LeaderLease,
+    readonly store: ClusterStore,
+    readonly supervisor: SupervisorService,
+    readonly nodes: NodeTaskClient,
+    private readonly redis: Redis,
+    private readonly metasrvQueue: Queue,
+    private readonly logger: Logger,
+    private http: FastifyInstance | undefined,
+  ) {}
+
+  get address(): string {
+    const bound = this.http?.server.address();
+    const port = typeof bound === 'object' && bound ? bound.port : this.config.http.port;
+    return `http://${this.config.http.host}:${port}`;
+  }
+
+  static async start(config: MetasrvConfig, logger: Logger): Promise<Metasrv> {
+    const redis = createRedis(config.redisUrl, 'client');
+    await waitForRedis(redis, 10_000);
+    await checkEvictionPolicy(redis, logger);
+    const names = new QueueNames(config.keyPrefix);
+    const store = new ClusterStore(redis, config.keyPrefix, config.nodeDeadAfterMs, () => Date.now());
+    const nodes = new NodeTaskClient(config.redisUrl, names, config.taskTimeoutMs);
+    const supervisor = new SupervisorService({
+      redis,
+      keyPrefix: config.keyPrefix,
+      routes: store,
+      nodes,
+      fences: new RedisLogStore(redis, { prefix: config.keyPrefix }),
+      peers: store,
+      candidates: () => store.candidates(),
+      tickIntervalMs: config.supervisor.tickIntervalMs,
+      downgradeTimeoutMs: config.supervisor.downgradeTimeoutMs,
+      detectorOptions: {
+        threshold: config.supervisor.threshold,
+        acceptableHeartbeatPauseMillis: config.supervisor.acceptableHeartbeatPauseMillis,
+        firstHeartbeatEstimateMillis: config.supervisor.firstHeartbeatEstimateMillis,
+      },
+      logger: logger.child({ component: 'supervisor' }),
+    });
+    supervisor.start();
+    const metasrvQueue = new Queue(names.metasrv, {
+      connection: createRedis(config.redisUrl, 'worker'),
+      prefix: names.prefix,
+    });
+    const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
+    let metasrv!: Metasrv;
+    const lease = new LeaderLease(
+      redis,
+      `${config.keyPrefix}:meta:leader`,
+      instanceId,
+      config.leaseMs,
+      { onElected: () => metasrv.onElected(), onLost: () => metasrv.onLost() },
+      logger,
+    );
+    metasrv = new Metasrv(config, lease, store, supervisor, nodes, redis, metasrvQueue, logger, undefined);
+    const metrics = createMetricsRegistry({ labels: { metasrv: instanceId } });
+    const backups = new ClusterBackup(redis, config.keyPrefix, store, nodes, logger);
+    metasrv.http = await buildAdminApi({
+      store,
+      supervisor,
+      backups,
+      metrics,
+      adminToken: config.adminToken,
+      boardReadOnly: config.boardReadOnly,
+      isLeader: () => lease.isLeader,
+      leaderId: () => redis.get(`${config.keyPrefix}:meta:leader`),
+      queues: () => [metasrvQueue, ...nodes.openQueues],
+      detectorPhi: (nodeId) => {
+        const now = Date.now();
+        let worst: number | undefined;
+        for (const { ident, detector } of supervisor.supervisor.detectors) {
+          if (ident.nodeId === nodeId) worst = Math.max(worst ?? 0, detector.phi(now));
+        }
+        return worst;
+      },
+    });
+    await metasrv.http.listen({ host: config.http.host, port: config.http.port });
+    lease.start();
+    logger.info({ instanceId, address: metasrv.address }, 'metasrv started');
+    return metasrv;
+  }
+
+  private async onElected(): Promise<void> {
+    const names = new QueueNames(this.config.keyPrefix);
+    this.heartbeatWorker = new Worker(
+      names.metasrv,
+      async (job) => {
+        if (job.name !== 'heartbeat') return { accepted: false };
+        const heartbeat = decodeJobPayload('heartbeat', job.data);
+        const leaders = heartbeat.regions.filter((r) => r.role === 'leader');
+        await this.store.recordHeartbeat(heartbeat.nodeId, {
+          address: heartbeat.address,
+          lastHeartbeatMs: Date.now(),
+          regions: heartbeat.regions.length,
+          leaders: leaders.length,
+        });
+        // Only regions the route table gives to this node count: a stale leader must not keep its detector alive.
+        const routes = await this.store.routes();
+        const owned = leaders.filter((r) =>
+          routes.some(
+            (route) => route.regionId.value === r.regionId.value && route.leader === heartbeat.nodeId,
+          ),
+        );
+        await this.supervisor.heartbeats.accept({
+          nodeId: heartbeat.nodeId,
+          regions: owned.map((r) => r.regionId),
+          timestampMs: Date.now(),
+        });
+        this.nodes.queueOf(heartbeat.nodeId); // so Bull Board lists the node's queue
+        return { accepted: true };
+      },
+      { connection: createRedis(this.config.redisUrl, 'worker'), prefix: names.prefix, concurrency: 4 },
+    );
+    this.heartbeatWorker.on('error', (err) => this.logger.warn({ err }, 'heartbeat worker error'));
+    await this.supervisor.onLeaderStart();
+    const tryBootstrap = () => {
+      void bootstrapCluster({
+        store: this.store,
+        nodes: this.nodes,
+        initialRegions: this.config.initialRegions,
+        ...(this.config.splitKeys ? { splitKeys: this.config.splitKeys } : {}),
+        minNodes: this.config.bootstrapNodes,
+        logger: this.logger,
+      })
+        .then((done) => {
+          if (!done && this.lease.isLeader) this.bootstrapTimer = setTimeout(tryBootstrap, 500);
+        })
+        .catch((err: unknown) => {
+          this.logger.warn({ err }, 'bootstrap failed; retrying');
+          if (this.lease.isLeader) this.bootstrapTimer = setTimeout(tryBootstrap, 1000);
+        });
+    };
+    tryBootstrap();
+  }
+
+  private async onLost(): Promise<void> {
+    clearTimeout(this.bootstrapTimer);
+    await this.supervisor.onLeaderStop();
+    const worker = this.heartbeatWorker;
+    this.heartbeatWorker = undefined;
+    await worker?.close(true);
+  }
+
+  async stop(): Promise<void> {
+    await this.lease.stop();
+    await this.http?.close();
+    await this.supervisor.stop();
+    await this.nodes.close();
+    await this.metasrvQueue.close().catch(() => undefined);
+    this.redis.disconnect();
+    this.logger.info('metasrv stopped');
+  }
+}

@@ -1,0 +1,126 @@
+import { TimeoutError, createRedis, errorFromBody, type KeyRange, type RegionId } from '@regionstore/core';
+import {
+  QueueNames,
+  decodeJobResult,
+  encodeJobPayload,
+  errorBodySchema,
+  type Epoch,
+  type JobName,
+  type JobPayload,
+  type JobResult,
+} from '@regionstore/protocol';
+import type { Peer, RegionNodeClient } from '@regionstore/supervisor';
+import { Queue, QueueEvents } from 'bullmq';
+
+/** Turns a failed job's reason (our error body as JSON) back into the typed error. */
+function jobError(reason: string | undefined, what: string): Error {
+  try {
+    const body = errorBodySchema.parse(JSON.parse(reason ?? ''));
+    return errorFromBody(body);
+  } catch {
+    return new Error(`${what} failed: ${reason ?? 'unknown reason'}`);
+  }
+}
+
+/**
+ * Sends tasks to storage nodes as BullMQ jobs on their `node-<id>` queues and waits for the result.
+ * Job ids make repeated calls (a resumed procedure) land on the same job instead of doing the work
+ * twice; finished jobs are kept a while for that reason.
+ */
+export class NodeTaskClient implements RegionNodeClient {
+  private readonly queues = new Map<string, { queue: Queue; events: QueueEvents }>();
+
+  constructor(
+    private readonly redisUrl: string,
+    private readonly names: QueueNames,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Every node queue opened so far (Bull Board shows them). */
+  get openQueues(): Queue[] {
+    return [...this.queues.values()].map((q) => q.queue);
+  }
+
+  queueOf(nodeId: string): Queue {
+    return this.open(nodeId).queue;
+  }
+
+  private open(nodeId: string) {
+    let entry = this.queues.get(nodeId);
+    if (!entry) {
+      const name = this.names.node(nodeId);
+      entry = {
+        queue: new Queue(name, {
+          connection: createRedis(this.redisUrl, 'worker'),
+          prefix: this.names.prefix,
+        }),
+        events: new QueueEvents(name, {
+          connection: createRedis(this.redisUrl, 'worker'),
+          prefix: this.names.prefix,
+        }),
+      };
+      this.queues.set(nodeId, entry);
+    }
+    return entry;
+  }
+
+  async call<N extends JobName>(
+    nodeId: string,
+    name: N,
+    payload: JobPayload<N>,
+    options: { jobId?: string; timeoutMs?: number } = {},
+  ): Promise<JobResult<N>> {
+    const { queue, events } = this.open(nodeId);
+    await events.waitUntilReady();
+    const job = await queue.add(name, encodeJobPayload(name, payload), {
+      // BullMQ reserves ':' in job ids; region ids contain one.
+      ...(options.jobId ? { jobId: options.jobId.replaceAll(':', '_') } : {}),
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 200 },
+      removeOnComplete: { age: 3600, count: 1000 },
+      removeOnFail: { age: 24 * 3600, count: 1000 },
+    });
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    let result: unknown;
+    try {
+      result = await job.waitUntilFinished(events, timeoutMs);
+    } catch (err) {
+      const message = (err as Error).message ?? '';
+      if (/timed out|ttl/i.test(message)) {
+        throw new TimeoutError(`${name} on ${nodeId} did not finish within ${timeoutMs} ms`, {
+          nodeId,
+          job: name,
+        });
+      }
+      throw jobError(message, `${name} on ${nodeId}`);
+    }
+    return decodeJobResult(name, result);
+  }
+
+  async openCandidate(
+    peer: Peer,
+    region: { regionId: RegionId; range: KeyRange; epoch: Epoch },
+  ): Promise<void> {
+    await this.call(peer.id, 'open-region', { ...region, role: 'follower' });
+  }
+
+  async downgradeLeader(peer: Peer, regionId: RegionId): Promise<{ lastEntryId: number }> {
+    return this.call(peer.id, 'downgrade-region', { regionId });
+  }
+
+  async upgradeCandidate(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<{ lastEntryId: number }> {
+    return this.call(peer.id, 'upgrade-region', { regionId, epoch });
+  }
+
+  async closeRegion(peer: Peer, regionId: RegionId): Promise<void> {
+    await this.call(peer.id, 'close-region', { regionId, destroy: true });
+  }
+
+  async close(): Promise<void> {
+    for (const { queue, events } of this.queues.values()) {
+      await events.close().catch(() => undefined);
+      await queue.close().catch(() => undefined);
+    }
+    this.queues.clear();
+  }
+}
