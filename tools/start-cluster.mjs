@@ -1,21 +1,51 @@
-// `npm start`: the local cluster (metasrv on :4000 and storage nodes on :4101-4103, separate processes).
-// The apps do not exist yet; until they do this says so and exits non-zero instead of pretending.
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ensureRedis } from './ensure-redis.mjs';
+// `npm start`: a local cluster — Redis (started if none answers), the metasrv on :7700 and three
+// storage nodes on :7701-7703, each a separate process, with data under .data/cluster. Ctrl-C stops
+// everything gracefully (SIGTERM to each process).
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { ensureRedis, stopStartedRedis } from './ensure-redis.mjs';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const apps = ['metasrv', 'storage-node'].map((name) => join(repoRoot, 'apps', name, 'package.json'));
+const require = createRequire(import.meta.url);
+const { startCluster, repoRoot } = require('./cluster.cjs');
 
-const missing = apps.filter((file) => !existsSync(file));
-if (missing.length > 0) {
-  console.error(
-    'npm start: the cluster apps (apps/metasrv, apps/storage-node) are not built yet in this version of ' +
-      'RegionStore, so there is no cluster to start. The packages can be used and tested on their own (npm test).',
-  );
-  process.exit(1);
-}
+const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--output-style=static'], {
+  stdio: 'inherit',
+  cwd: repoRoot,
+});
+if (build.status !== 0) process.exit(build.status ?? 1);
 
 const { url } = await ensureRedis((msg) => console.log(msg));
-console.log(`Redis: ${url}`);
+const metasrvPort = Number(process.env.METASRV_PORT ?? 7700);
+console.log(
+  `Redis: ${url}\nstarting metasrv on :${metasrvPort} and 3 storage nodes (logs in .data/cluster/*.log) …`,
+);
+const cluster = await startCluster({
+  dir: join(repoRoot, '.data', 'cluster'),
+  redisUrl: url,
+  prefix: process.env.REGIONSTORE_KEY_PREFIX ?? 'regionstore-local',
+  nodes: 3,
+  metasrvPort,
+  nodePorts: [metasrvPort + 1, metasrvPort + 2, metasrvPort + 3],
+});
+const routes = await cluster.routes();
+console.log(
+  `\nRegionStore is up: ${routes.length} regions on ${new Set(routes.map((r) => r.leader)).size} nodes.`,
+);
+console.log(`  routes:      curl ${cluster.metasrvUrl}/v1/routes`);
+console.log(`  status:      curl ${cluster.metasrvUrl}/admin/status`);
+console.log(`  Bull Board:  ${cluster.metasrvUrl}/admin/queues`);
+console.log(`  CLI:         npx regionstore --metasrv ${cluster.metasrvUrl} put hello world`);
+console.log('Ctrl-C stops the cluster.');
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  console.log('\nstopping …');
+  await cluster.stop();
+  await stopStartedRedis();
+  process.exit(0);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

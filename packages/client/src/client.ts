@@ -1,0 +1,227 @@
+import {
+  TimeoutError,
+  compareKeys,
+  intersectRanges,
+  isRegionStoreError,
+  keyRange,
+  rangeContains,
+  RegionNotFoundError,
+  type Timestamp,
+} from '@regionstore/core';
+import {
+  batchGetResponseSchema,
+  errorFromResponse,
+  getResponseSchema,
+  mutationSchema,
+  routesResponseSchema,
+  scanResponseSchema,
+  writeResponseSchema,
+  type Route,
+} from '@regionstore/protocol';
+import { z } from 'zod';
+
+export type Mutation = z.output<typeof mutationSchema>;
+
+export interface ClientOptions {
+  /** The metasrv's base URL, e.g. http://127.0.0.1:7700. */
+  metasrv: string;
+  /** How long an operation keeps retrying through failovers and route changes. */
+  retryTimeoutMs?: number;
+  /** Extra headers for the metasrv (e.g. an admin bearer token). */
+  headers?: Record<string, string>;
+}
+
+/** Errors that a fresh route (after a failover or a move) can cure. */
+const ROUTE_ERRORS = [
+  'NotLeader',
+  'EpochNotMatch',
+  'RegionNotFound',
+  'KeyNotInRange',
+  'WorkerStopped',
+  'ServerIsBusy',
+] as const;
+
+/** fetch's network failures (refused, reset), by shape: they may come from another realm (jest, vm). */
+function isNetworkError(err: unknown): boolean {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.name === 'TypeError' && e.message === 'fetch failed';
+}
+
+function retryable(err: unknown): boolean {
+  if (isNetworkError(err)) return true;
+  return ROUTE_ERRORS.some((code) => err instanceof Error && isRegionStoreError(err, code));
+}
+
+/**
+ * A RegionStore client: fetches the route table from the metasrv, sends each key to the leader of its
+ * region with the epoch it routed by, and on a route error refreshes the routes and retries until
+ * `retryTimeoutMs` (so a failover shows up as latency, not as an error).
+ */
+export class RegionStoreClient {
+  private routeCache: Route[] = [];
+  private readonly retryTimeoutMs: number;
+
+  constructor(private readonly options: ClientOptions) {
+    this.retryTimeoutMs = options.retryTimeoutMs ?? 30_000;
+  }
+
+  async routes(refresh = false): Promise<Route[]> {
+    if (refresh || this.routeCache.length === 0) {
+      const body = await this.request(`${this.options.metasrv}/v1/routes`, undefined, this.options.headers);
+      this.routeCache = routesResponseSchema.parse(body).routes;
+    }
+    return this.routeCache;
+  }
+
+  private async request(url: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+    const response = await fetch(url, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const json: unknown = await response.json().catch(() => ({}));
+    if (!response.ok) throw errorFromResponse(response.status, json);
+    return json;
+  }
+
+  private routeOf(routes: Route[], key: Buffer): Route | undefined {
+    return routes.find((r) => rangeContains(keyRange(r.start, r.end), key));
+  }
+
+  /** Runs `op` with current routes; on a route error refreshes them and tries again. */
+  private async withRetry<T>(op: (routes: Route[]) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.retryTimeoutMs;
+    let delay = 50;
+    let refresh = false;
+    for (;;) {
+      try {
+        return await op(await this.routes(refresh));
+      } catch (err) {
+        if (!retryable(err) || Date.now() > deadline) {
+          if (retryable(err)) {
+            throw new TimeoutError(
+              `gave up after ${this.retryTimeoutMs} ms: ${(err as Error).message}`,
+              {},
+              { cause: err },
+            );
+          }
+          throw err;
+        }
+        refresh = true;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(1000, delay * 2);
+      }
+    }
+  }
+
+  private leaderOf(routes: Route[], key: Buffer): Route {
+    const route = this.routeOf(routes, key);
+    if (!route || !route.address)
+      throw new RegionNotFoundError(`no region with a live leader holds key ${key.toString('base64')}`);
+    return route;
+  }
+
+  async put(key: Buffer, value: Buffer): Promise<{ commitTs: Timestamp }> {
+    return this.write([{ op: 'put', key, value }]);
+  }
+
+  async delete(key: Buffer): Promise<{ commitTs: Timestamp }> {
+    return this.write([{ op: 'delete', key }]);
+  }
+
+  /**
+   * Writes mutations; those of one region are applied atomically (one commit ts). Mutations of
+   * several regions are sent per region, and the largest commit ts is returned.
+   */
+  async write(mutations: Mutation[]): Promise<{ commitTs: Timestamp }> {
+    const routes = await this.routes();
+    const groups = new Map<string, Mutation[]>();
+    for (const m of mutations) {
+      const id = this.routeOf(routes, m.key)?.regionId.toString() ?? '?';
+      groups.set(id, [...(groups.get(id) ?? []), m]);
+    }
+    const results = await Promise.all(
+      [...groups.values()].map((group) =>
+        this.withRetry(async (current) => {
+          const route = this.leaderOf(current, group[0]!.key);
+          const body = {
+            regionId: route.regionId.toString(),
+            epoch: route.epoch,
+            mutations: group.map((m) => z.encode(mutationSchema, m)),
+          };
+          return writeResponseSchema.parse(await this.request(`${route.address}/v1/write`, body));
+        }),
+      ),
+    );
+    return { commitTs: results.reduce((max, r) => (r.commitTs > max ? r.commitTs : max), 0n) };
+  }
+
+  async get(key: Buffer, options: { ts?: Timestamp } = {}): Promise<Buffer | undefined> {
+    return this.withRetry(async (routes) => {
+      const route = this.leaderOf(routes, key);
+      const body = {
+        regionId: route.regionId.toString(),
+        key: key.toString('base64'),
+        ...(options.ts ? { ts: options.ts.toString() } : {}),
+      };
+      return getResponseSchema.parse(await this.request(`${route.address}/v1/get`, body)).value ?? undefined;
+    });
+  }
+
+  async batchGet(keys: Buffer[], options: { ts?: Timestamp } = {}): Promise<Array<Buffer | undefined>> {
+    const routes = await this.routes();
+    const byRegion = new Map<string, number[]>();
+    keys.forEach((key, i) => {
+      const id = this.routeOf(routes, key)?.regionId.toString() ?? '?';
+      byRegion.set(id, [...(byRegion.get(id) ?? []), i]);
+    });
+    const out: Array<Buffer | undefined> = new Array(keys.length);
+    await Promise.all(
+      [...byRegion.values()].map((indexes) =>
+        this.withRetry(async (current) => {
+          const route = this.leaderOf(current, keys[indexes[0]!]!);
+          const body = {
+            regionId: route.regionId.toString(),
+            keys: indexes.map((i) => keys[i]!.toString('base64')),
+            ...(options.ts ? { ts: options.ts.toString() } : {}),
+          };
+          const { values } = batchGetResponseSchema.parse(
+            await this.request(`${route.address}/v1/batch-get`, body),
+          );
+          indexes.forEach((i, at) => (out[i] = values[at] ?? undefined));
+        }),
+      ),
+    );
+    return out;
+  }
+
+  /** Live pairs of `[start, end)` across regions, in key order (descending with `reverse`). */
+  async scan(
+    options: { start?: Buffer; end?: Buffer; limit?: number; reverse?: boolean; ts?: Timestamp } = {},
+  ): Promise<Array<{ key: Buffer; value: Buffer }>> {
+    const wanted = keyRange(options.start ?? Buffer.alloc(0), options.end ?? Buffer.alloc(0));
+    const limit = options.limit ?? 100;
+    const routes = [...(await this.routes())].sort((a, b) => compareKeys(a.start, b.start));
+    if (options.reverse) routes.reverse();
+    const out: Array<{ key: Buffer; value: Buffer }> = [];
+    for (const initial of routes) {
+      const part = intersectRanges(keyRange(initial.start, initial.end), wanted);
+      if (!part) continue;
+      const entries = await this.withRetry(async (current) => {
+        const route = this.leaderOf(current, part.start.length > 0 ? part.start : initial.start);
+        const body = {
+          regionId: route.regionId.toString(),
+          start: part.start.toString('base64'),
+          end: part.end.toString('base64'),
+          limit: limit - out.length,
+          reverse: options.reverse ?? false,
+          ...(options.ts ? { ts: options.ts.toString() } : {}),
+        };
+        return scanResponseSchema.parse(await this.request(`${route.address}/v1/scan`, body)).entries;
+      });
+      out.push(...entries);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,66 @@
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { useRedisNamespace, useTempDir } from '@regionstore/testing';
+
+// The launcher is plain CommonJS shared with `npm start` and the benchmarks.
+const { startCluster } = createRequire(__filename)('../../tools/cluster.cjs') as {
+  startCluster: (options: object) => Promise<Cluster>;
+};
+
+export interface RouteJson {
+  regionId: string;
+  leader: string;
+  address: string;
+  epoch: { version: number; confVer: number };
+}
+
+export interface Cluster {
+  metasrvUrl: string;
+  dir: string;
+  routes(): Promise<RouteJson[]>;
+  kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  stop(): Promise<void>;
+  startNode(i: number): unknown;
+  startMetasrv(name: string, port: number): unknown;
+  waitFor<T>(check: () => Promise<T>, what: string, timeoutMs: number): Promise<T>;
+  processes: Map<string, ChildProcess>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** A real cluster (metasrv + storage node processes) per test file, under its own Redis prefix. */
+export function useCluster(label: string) {
+  const clusters: Cluster[] = [];
+  // Registered first so it runs first: the processes stop before their directory and keys are removed.
+  afterAll(async () => {
+    for (const cluster of clusters) await cluster.stop();
+  });
+  const dir = useTempDir(label);
+  const ns = useRedisNamespace(label);
+  return {
+    async start(options: { nodes?: number; initialRegions?: number } = {}): Promise<Cluster> {
+      const cluster = await startCluster({
+        // E2E_KEEP_DIR keeps the processes' data and logs somewhere you can look at.
+        dir: process.env.E2E_KEEP_DIR ?? dir.sub('cluster'),
+        redisUrl: ns.url,
+        prefix: ns.prefix,
+        nodes: options.nodes ?? 3,
+        initialRegions: options.initialRegions ?? 8,
+        metasrvPort: await freePort(),
+        logLevel: 'warn',
+      });
+      clusters.push(cluster);
+      return cluster;
+    },
+  };
+}

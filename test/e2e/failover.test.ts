@@ -1,0 +1,73 @@
+import { RegionStoreClient } from '@regionstore/client';
+import { useCluster } from './cluster';
+
+const clusters = useCluster('e2e-failover');
+
+const key = (i: number) => Buffer.from([i % 256, ...Buffer.from(`-key-${i}`)]);
+const value = (i: number, round: string) => Buffer.from(`${round}-value-${i}`);
+
+describe('a running cluster', () => {
+  it('serves writes and reads, survives kill -9 of a storage node with every acknowledged write, and keeps serving', async () => {
+    const cluster = await clusters.start({ nodes: 3 });
+    const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+
+    const routes = await cluster.routes();
+    expect(routes).toHaveLength(8);
+    expect(new Set(routes.map((r) => r.leader)).size).toBe(3);
+
+    for (let i = 0; i < 300; i++) await client.put(key(i), value(i, 'first'));
+    await client.delete(key(7));
+    const got = await client.batchGet([key(1), key(7), key(200)]);
+    expect(got.map((v) => v?.toString())).toEqual([
+      value(1, 'first').toString(),
+      undefined,
+      value(200, 'first').toString(),
+    ]);
+    const scanned = await client.scan({ limit: 1000 });
+    expect(scanned).toHaveLength(299);
+    expect(scanned.map((e) => e.key.toString('hex'))).toEqual(
+      [...scanned.map((e) => e.key.toString('hex'))].sort(),
+    );
+    const lastFive = await client.scan({ limit: 5, reverse: true });
+    expect(lastFive.map((e) => e.key.toString('hex'))).toEqual(
+      scanned
+        .slice(-5)
+        .reverse()
+        .map((e) => e.key.toString('hex')),
+    );
+
+    // kill -9 the node leading region 1:1, while writes keep coming
+    const victim = routes.find((r) => r.regionId === '1:1')!.leader;
+    const victimRegions = routes.filter((r) => r.leader === victim).map((r) => r.regionId);
+    await cluster.kill(victim, 'SIGKILL');
+    const during = [];
+    for (let i = 300; i < 340; i++) during.push(client.put(key(i), value(i, 'during')));
+    await Promise.all(during); // the client retries through the failover
+
+    const moved = await cluster.waitFor(
+      async () => {
+        const now = await cluster.routes();
+        return now.every((r) => r.leader !== victim) ? now : undefined;
+      },
+      'the dead node’s regions to move',
+      60_000,
+    );
+    for (const regionId of victimRegions) {
+      const route = moved!.find((r) => r.regionId === regionId)!;
+      expect(route.epoch.confVer).toBeGreaterThan(1); // a new placement epoch: the old leader is fenced out
+    }
+
+    const all = await client.batchGet(Array.from({ length: 340 }, (_, i) => key(i)));
+    all.forEach((v, i) => {
+      if (i === 7) expect(v).toBeUndefined();
+      else expect(v?.toString()).toBe(value(i, i < 300 ? 'first' : 'during').toString());
+    });
+    for (let i = 0; i < 20; i++) await client.put(key(i), value(i, 'after'));
+    expect((await client.get(key(3)))?.toString()).toBe(value(3, 'after').toString());
+
+    const status = (await (await fetch(`${cluster.metasrvUrl}/admin/status`)).json()) as {
+      nodes: Array<{ id: string; state: string }>;
+    };
+    expect(status.nodes.find((n) => n.id === victim)?.state).toBe('dead');
+  });
+});

@@ -1,0 +1,136 @@
+// Starts and stops a local RegionStore cluster as separate processes (the built apps): one metasrv and
+// N storage nodes sharing one Redis (under its own key prefix) and one local object store. Used by
+// `npm start`, the end-to-end tests and the system benchmarks.
+'use strict';
+const { spawn } = require('node:child_process');
+const { mkdirSync, openSync } = require('node:fs');
+const { join, resolve } = require('node:path');
+
+const repoRoot = resolve(__dirname, '..');
+const METASRV = join(repoRoot, 'apps', 'metasrv', 'dist', 'main.js');
+const NODE = join(repoRoot, 'apps', 'storage-node', 'dist', 'main.js');
+
+function spawnApp(script, env, logFile, inheritOutput) {
+  const out = inheritOutput ? 'inherit' : openSync(logFile, 'a');
+  return spawn(process.execPath, [script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', out, out],
+  });
+}
+
+async function waitFor(check, what, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+/**
+ * @param {{dir: string, redisUrl: string, prefix: string, nodes?: number, metasrvPort?: number,
+ *          nodePorts?: number[], initialRegions?: number, logLevel?: string, inheritOutput?: boolean,
+ *          nodeEnv?: Record<string,string>}} options
+ */
+async function startCluster(options) {
+  const nodes = options.nodes ?? 3;
+  mkdirSync(options.dir, { recursive: true });
+  const common = {
+    REGIONSTORE_REDIS_URL: options.redisUrl,
+    REGIONSTORE_KEY_PREFIX: options.prefix,
+    REGIONSTORE_LOG_LEVEL: options.logLevel ?? 'info',
+  };
+  const metasrvPort = options.metasrvPort ?? 0;
+  const procs = new Map();
+  const startMetasrv = (name, port) => {
+    const child = spawnApp(
+      METASRV,
+      {
+        ...common,
+        REGIONSTORE_INSTANCE_ID: name,
+        REGIONSTORE_HTTP__PORT: String(port),
+        REGIONSTORE_BOOTSTRAP_NODES: String(nodes),
+        REGIONSTORE_INITIAL_REGIONS: String(options.initialRegions ?? 8),
+      },
+      join(options.dir, `${name}.log`),
+      options.inheritOutput,
+    );
+    procs.set(name, child);
+    return child;
+  };
+  const startNode = (i) => {
+    const id = `node-${i}`;
+    const child = spawnApp(
+      NODE,
+      {
+        ...common,
+        ...(options.nodeEnv ?? {}),
+        REGIONSTORE_NODE_ID: id,
+        REGIONSTORE_DATA_DIR: join(options.dir, id),
+        REGIONSTORE_SNAPSHOT_STORAGE: `local://${join(options.dir, 'objects')}`,
+        REGIONSTORE_HTTP__PORT: String(options.nodePorts?.[i - 1] ?? 0),
+      },
+      join(options.dir, `${id}.log`),
+      options.inheritOutput,
+    );
+    procs.set(id, child);
+    return child;
+  };
+  if (!metasrvPort)
+    throw new Error('startCluster needs a fixed metasrvPort (clients find the cluster through it)');
+  startMetasrv('metasrv-1', metasrvPort);
+  for (let i = 1; i <= nodes; i++) startNode(i);
+  const metasrvUrl = `http://127.0.0.1:${metasrvPort}`;
+  const routes = async () => (await (await fetch(`${metasrvUrl}/v1/routes`)).json()).routes;
+  await waitFor(
+    async () => {
+      const r = await routes();
+      return r.length === (options.initialRegions ?? 8) && r.every((x) => x.address);
+    },
+    'the cluster to bootstrap',
+    60_000,
+  );
+
+  return {
+    metasrvUrl,
+    dir: options.dir,
+    routes,
+    processes: procs,
+    startNode,
+    startMetasrv,
+    waitFor,
+    /** Sends a signal to one process (`node-2`, `metasrv-1`) and waits for it to exit. */
+    async kill(name, signal = 'SIGKILL') {
+      const child = procs.get(name);
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      await new Promise((resolveExit) => {
+        child.once('exit', resolveExit);
+        child.kill(signal);
+      });
+    },
+    async stop() {
+      await Promise.all(
+        [...procs.values()].map(
+          (child) =>
+            new Promise((resolveExit) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolveExit();
+              const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+              child.once('exit', () => {
+                clearTimeout(force);
+                resolveExit();
+              });
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
+
+module.exports = { startCluster, waitFor, repoRoot };
