@@ -79,16 +79,28 @@ export class Metasrv {
       prefix: names.prefix,
     });
     const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
-    let metasrv!: Metasrv;
+    // The lease calls back into the metasrv, which holds the lease: tie the knot through a holder.
+    const self: { metasrv?: Metasrv } = {};
     const lease = new LeaderLease(
       redis,
       `${config.keyPrefix}:meta:leader`,
       instanceId,
       config.leaseMs,
-      { onElected: () => metasrv.onElected(), onLost: () => metasrv.onLost() },
+      { onElected: () => self.metasrv!.onElected(), onLost: () => self.metasrv!.onLost() },
       logger,
     );
-    metasrv = new Metasrv(config, lease, store, supervisor, nodes, redis, metasrvQueue, logger, undefined);
+    const metasrv = new Metasrv(
+      config,
+      lease,
+      store,
+      supervisor,
+      nodes,
+      redis,
+      metasrvQueue,
+      logger,
+      undefined,
+    );
+    self.metasrv = metasrv;
     const metrics = createMetricsRegistry({ labels: { metasrv: instanceId } });
     const backups = new ClusterBackup(redis, config.keyPrefix, store, nodes, logger);
     metasrv.http = await buildAdminApi({

@@ -88,12 +88,13 @@ export class StorageNode {
     }
 
     const reader = new RegionReader(group, engine, config.nodeId);
-    let node: StorageNode | undefined;
+    // The API starts before the node object exists (its address is part of the node); /ready waits.
+    const started: { node?: StorageNode } = {};
     const http = buildDataApi({
       group,
       reader,
       metrics,
-      isReady: () => node?.ready ?? false,
+      isReady: () => started.node?.ready ?? false,
       bodyLimitBytes: config.http.bodyLimitBytes,
     });
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -126,8 +127,19 @@ export class StorageNode {
       logger,
     );
     heartbeats.start();
-    node = new StorageNode(config, address, engine, host, http, tasks, heartbeats, heartbeatQueue, logger);
+    const node = new StorageNode(
+      config,
+      address,
+      engine,
+      host,
+      http,
+      tasks,
+      heartbeats,
+      heartbeatQueue,
+      logger,
+    );
     node.ready = true;
+    started.node = node;
     logger.info({ nodeId: config.nodeId, address }, 'storage node started');
     return node;
   }

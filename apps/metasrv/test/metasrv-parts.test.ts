@@ -1,0 +1,120 @@
+import { RegionId, keyRange, silentLogger } from '@regionstore/core';
+import { useRedisNamespace } from '@regionstore/testing';
+import { initialRanges } from '../src/bootstrap';
+import { ClusterStore } from '../src/cluster-store';
+import { LeaderLease } from '../src/leader-lease';
+
+const ns = useRedisNamespace('metasrv-parts');
+const b = (s: string) => Buffer.from(s);
+
+describe('initialRanges', () => {
+  it('splits the key space evenly by first byte into contiguous ranges', () => {
+    const ranges = initialRanges(4);
+    expect(ranges.map((r) => [r.start.toString('hex'), r.end.toString('hex')])).toEqual([
+      ['', '40'],
+      ['40', '80'],
+      ['80', 'c0'],
+      ['c0', ''],
+    ]);
+    expect(initialRanges(1)).toEqual([keyRange(Buffer.alloc(0), Buffer.alloc(0))]);
+  });
+
+  it('uses configured split keys, sorted and deduplicated', () => {
+    expect(initialRanges(8, ['m', 'f', 'm']).map((r) => [r.start.toString(), r.end.toString()])).toEqual([
+      ['', 'f'],
+      ['f', 'm'],
+      ['m', ''],
+    ]);
+  });
+});
+
+describe('LeaderLease', () => {
+  const until = async (check: () => boolean) => {
+    for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  it('elects one leader, hands over when it stops, and stops leader work at once when the lease is lost', async () => {
+    const redis = await ns.connect();
+    const events: string[] = [];
+    const lease = (id: string) =>
+      new LeaderLease(
+        redis,
+        ns.key('leader'),
+        id,
+        600,
+        {
+          onElected: async () => void events.push(`${id} elected`),
+          onLost: async () => void events.push(`${id} lost`),
+        },
+        silentLogger(),
+      );
+    const a = lease('a');
+    const b2 = lease('b');
+    a.start();
+    await until(() => a.isLeader);
+    b2.start();
+    await new Promise((r) => setTimeout(r, 300));
+    expect([a.isLeader, b2.isLeader]).toEqual([true, false]);
+
+    await a.stop(); // gives the lease up
+    await until(() => b2.isLeader);
+    expect(b2.isLeader).toBe(true);
+
+    // someone else holds the key now (the lease expired during a pause): b must notice on its next renewal
+    await redis.set(ns.key('leader'), 'intruder', 'PX', 5000);
+    await until(() => !b2.isLeader);
+    expect(b2.isLeader).toBe(false);
+    expect(events).toEqual(['a elected', 'a lost', 'b elected', 'b lost']);
+    await b2.stop();
+  });
+});
+
+describe('ClusterStore', () => {
+  it('keeps routes and nodes in Redis and tells alive from dead nodes by heartbeat age', async () => {
+    const redis = await ns.connect();
+    const now = 10_000;
+    const store = new ClusterStore(redis, ns.prefix, 3000, () => now);
+    const region = new RegionId(1, 0);
+    await store.put({
+      regionId: region,
+      range: keyRange(b(''), b('m')),
+      leader: 'n1',
+      epoch: { version: 1, confVer: 1 },
+      state: 'Normal',
+    });
+    await store.put({
+      regionId: new RegionId(1, 1),
+      range: keyRange(b('m'), b('')),
+      leader: 'n2',
+      epoch: { version: 1, confVer: 1 },
+      state: 'Normal',
+    });
+    await store.update(region, { leader: 'n2', epoch: { version: 1, confVer: 2 } });
+    expect(await store.get(region)).toMatchObject({ leader: 'n2', epoch: { confVer: 2 }, state: 'Normal' });
+    expect((await store.routeForKey(b('zebra')))?.regionId.toString()).toBe('1:1');
+    expect((await store.routes()).map((r) => r.regionId.toString())).toEqual(['1:0', '1:1']);
+
+    await store.recordHeartbeat('n1', {
+      address: 'http://n1',
+      lastHeartbeatMs: 9000,
+      regions: 0,
+      leaders: 0,
+    });
+    await store.recordHeartbeat('n2', {
+      address: 'http://n2',
+      lastHeartbeatMs: 5000,
+      regions: 2,
+      leaders: 2,
+    });
+    expect((await store.nodes()).map((n) => [n.id, n.alive])).toEqual([
+      ['n1', true],
+      ['n2', false],
+    ]);
+    expect(await store.candidates()).toEqual([
+      { id: 'n1', address: 'http://n1', alive: true, regionCount: 0 },
+      { id: 'n2', address: 'http://n2', alive: false, regionCount: 2 },
+    ]);
+    expect(await store.node('n3')).toBeUndefined();
+    expect((await store.clientRoutes())[0]).toMatchObject({ leader: 'n2', address: 'http://n2' });
+  });
+});

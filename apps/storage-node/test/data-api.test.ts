@@ -1,0 +1,147 @@
+import { join } from 'node:path';
+import { RegionId, createMetricsRegistry, keyRange } from '@regionstore/core';
+import { RocksEngine } from '@regionstore/engine';
+import { RedisLogStore } from '@regionstore/log-store';
+import { RegionRunner } from '@regionstore/region-runner';
+import { LocalStorage } from '@regionstore/storage-backends';
+import { useRedisNamespace, useTempDir } from '@regionstore/testing';
+import { WorkerGroup } from '@regionstore/worker-group';
+import type { FastifyInstance } from 'fastify';
+import { buildDataApi } from '../src/http-api';
+import { RegionReader } from '../src/reads';
+
+const dir = useTempDir('data-api');
+const ns = useRedisNamespace('data-api');
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const EPOCH = { version: 1, confVer: 1 };
+const LEADER = new RegionId(2, 1);
+const FOLLOWER = new RegionId(2, 2);
+
+describe('storage node data API', () => {
+  let engine: RocksEngine;
+  let runner: RegionRunner;
+  let group: WorkerGroup;
+  let app: FastifyInstance;
+
+  const metrics = createMetricsRegistry({ defaultMetrics: false });
+
+  beforeAll(async () => {
+    engine = await RocksEngine.open({ path: join(dir.path, 'db') });
+    const storage = new LocalStorage(join(dir.path, 'objects'));
+    runner = new RegionRunner({ engine, storage });
+    group = WorkerGroup.start({
+      nodeId: 'n1',
+      engine,
+      wal: new RedisLogStore(await ns.connect(), { prefix: ns.prefix }),
+      storage,
+      runner,
+      metrics,
+    });
+    await group.ddl(LEADER, {
+      type: 'create',
+      range: keyRange(Buffer.from('a'), Buffer.from('m')),
+      epoch: EPOCH,
+    });
+    await group.ddl(FOLLOWER, {
+      type: 'open',
+      range: keyRange(Buffer.from('m'), Buffer.alloc(0)),
+      epoch: EPOCH,
+      role: 'Follower',
+    });
+    app = buildDataApi({
+      group: () => group,
+      reader: new RegionReader(() => group, engine, 'n1'),
+      metrics,
+      isReady: () => true,
+      bodyLimitBytes: 4096,
+    });
+  });
+  afterAll(async () => {
+    await app.close();
+    await group.stop();
+    await runner.stop();
+    await engine.close();
+  });
+
+  const post = (url: string, payload: unknown) =>
+    app.inject({ method: 'POST', url, payload: payload as object });
+
+  it('writes, then reads with get, batch get and scan in both directions', async () => {
+    const write = await post('/v1/write', {
+      regionId: '2:1',
+      epoch: EPOCH,
+      mutations: ['apple', 'banana', 'cherry'].map((k) => ({ op: 'put', key: b64(k), value: b64(`${k}!`) })),
+    });
+    expect(write.statusCode).toBe(200);
+    expect(write.json()).toMatchObject({ entryId: 1 });
+    const commitTs = BigInt(write.json().commitTs);
+    await post('/v1/write', { regionId: '2:1', mutations: [{ op: 'delete', key: b64('banana') }] });
+
+    expect((await post('/v1/get', { regionId: '2:1', key: b64('apple') })).json()).toEqual({
+      value: b64('apple!'),
+    });
+    expect((await post('/v1/get', { regionId: '2:1', key: b64('banana') })).json()).toEqual({ value: null });
+    // as of the first write, banana was there
+    expect(
+      (await post('/v1/get', { regionId: '2:1', key: b64('banana'), ts: commitTs.toString() })).json(),
+    ).toEqual({
+      value: b64('banana!'),
+    });
+    expect(
+      (await post('/v1/batch-get', { regionId: '2:1', keys: [b64('cherry'), b64('kiwi')] })).json(),
+    ).toEqual({
+      values: [b64('cherry!'), null],
+    });
+    const scan = await post('/v1/scan', { regionId: '2:1', limit: 10 });
+    expect(scan.json().entries.map((e: { key: string }) => Buffer.from(e.key, 'base64').toString())).toEqual([
+      'apple',
+      'cherry',
+    ]);
+    const reverse = await post('/v1/scan', { regionId: '2:1', limit: 1, reverse: true });
+    expect(
+      reverse.json().entries.map((e: { key: string }) => Buffer.from(e.key, 'base64').toString()),
+    ).toEqual(['cherry']);
+  });
+
+  it('answers routing errors with typed bodies the client can act on', async () => {
+    const cases: Array<[unknown, number, string]> = [
+      [{ regionId: '9:9', key: b64('a') }, 404, 'RegionNotFound'],
+      [{ regionId: '2:1', key: b64('zzz') }, 409, 'KeyNotInRange'],
+      [{ regionId: '2:2', key: b64('zzz') }, 421, 'NotLeader'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await post('/v1/get', body);
+      expect([res.statusCode, res.json().code]).toEqual([status, code]);
+    }
+    const stale = await post('/v1/write', {
+      regionId: '2:1',
+      epoch: { version: 1, confVer: 0 },
+      mutations: [{ op: 'put', key: b64('b'), value: b64('x') }],
+    });
+    expect([stale.statusCode, stale.json().code]).toEqual([409, 'EpochNotMatch']);
+  });
+
+  it('refuses bad input without crashing: malformed JSON, wrong types, oversized bodies', async () => {
+    const malformed = await app.inject({
+      method: 'POST',
+      url: '/v1/write',
+      payload: '{"regionId":',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect([malformed.statusCode, malformed.json().code]).toEqual([400, 'InvalidArgument']);
+    const wrong = await post('/v1/write', { regionId: 'x', mutations: [] });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().message).toMatch(/regionId/);
+    const big = await post('/v1/write', {
+      regionId: '2:1',
+      mutations: [{ op: 'put', key: b64('b'), value: 'A'.repeat(8000) }],
+    });
+    expect(big.statusCode).toBe(413);
+    expect((await app.inject({ method: 'GET', url: '/health' })).json()).toEqual({ status: 'ok' });
+    expect((await app.inject({ method: 'GET', url: '/ready' })).json()).toMatchObject({
+      status: 'ready',
+      regions: 2,
+    });
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toContain('regionstore_worker_group');
+  });
+});

@@ -1,0 +1,85 @@
+import { RegionStoreClient } from '@regionstore/client';
+import Fastify, { type FastifyInstance } from 'fastify';
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/**
+ * A stand-in cluster on one HTTP server: `/v1/routes` like the metasrv, `/v1/*` like a node. The test
+ * moves the region between "nodes" (URL prefixes) to check the client's routing and retries.
+ */
+async function fakeCluster() {
+  const app: FastifyInstance = Fastify();
+  const state = {
+    leader: 'a',
+    confVer: 1,
+    data: new Map<string, string>(),
+    routeCalls: 0,
+    failWith: undefined as undefined | string,
+  };
+  const base = () => `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  app.get('/v1/routes', async () => {
+    state.routeCalls++;
+    return {
+      routes: [
+        {
+          regionId: '1:0',
+          start: '',
+          end: '',
+          epoch: { version: 1, confVer: state.confVer },
+          leader: state.leader,
+          address: `${base()}/${state.leader}`,
+          state: 'Normal',
+        },
+      ],
+    };
+  });
+  app.post('/:node/v1/:op', async (request, reply) => {
+    const { node, op } = request.params as { node: string; op: string };
+    const body = request.body as {
+      epoch?: { confVer: number };
+      mutations?: Array<{ key: string; value?: string }>;
+      key?: string;
+    };
+    if (state.failWith) return reply.status(400).send({ code: state.failWith, message: 'bad', details: {} });
+    if (node !== state.leader)
+      return reply.status(421).send({ code: 'NotLeader', message: 'moved', details: {} });
+    if (body.epoch && body.epoch.confVer !== state.confVer)
+      return reply.status(409).send({ code: 'EpochNotMatch', message: 'stale', details: {} });
+    if (op === 'write') {
+      for (const m of body.mutations ?? []) state.data.set(m.key, m.value ?? '');
+      return { commitTs: '42', entryId: 1 };
+    }
+    return { value: state.data.get(body.key ?? '') ?? null };
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, state, url: base() };
+}
+
+describe('RegionStoreClient', () => {
+  it('routes to the leader and follows a moved region by refreshing its routes', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000 });
+    expect(await client.put(Buffer.from('k'), Buffer.from('v'))).toEqual({ commitTs: 42n });
+    // failover: the region moves to node b at a new epoch; the client still has the old route
+    cluster.state.leader = 'b';
+    cluster.state.confVer = 2;
+    const calls = cluster.state.routeCalls;
+    expect((await client.get(Buffer.from('k')))?.toString()).toBe('v');
+    expect(cluster.state.routeCalls).toBeGreaterThan(calls);
+    await client.put(Buffer.from('k2'), Buffer.from('v2'));
+    expect(cluster.state.data.get(b64('k2'))).toBe(b64('v2'));
+    await cluster.app.close();
+  });
+
+  it('does not retry errors a new route cannot fix, and gives up with Timeout after retryTimeoutMs', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 300 });
+    cluster.state.failWith = 'InvalidArgument';
+    await expect(client.get(Buffer.from('k'))).rejects.toMatchObject({ code: 'InvalidArgument' });
+    cluster.state.failWith = undefined;
+    await client.routes(true);
+    await cluster.app.close(); // every node and the metasrv gone: network errors until the deadline
+    const stuck = client;
+    await expect(stuck.get(Buffer.from('k'))).rejects.toMatchObject({ code: 'Timeout' });
+  });
+});
