@@ -53,11 +53,11 @@ export function useCluster(label: string) {
         // E2E_KEEP_DIR keeps the processes' data and logs somewhere you can look at.
         dir: process.env.E2E_KEEP_DIR ?? dir.sub('cluster'),
         redisUrl: ns.url,
-        prefix: ns.prefix,
+        prefix: `${ns.prefix}-c${clusters.length}`, // one namespace per cluster, all under the file's
         nodes: options.nodes ?? 3,
         initialRegions: options.initialRegions ?? 8,
         metasrvPort: await freePort(),
-        logLevel: 'warn',
+        logLevel: process.env.E2E_LOG_LEVEL ?? 'warn',
       });
       clusters.push(cluster);
       return cluster;

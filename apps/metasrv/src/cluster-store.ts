@@ -25,6 +25,9 @@ export type StoredNode = z.output<typeof storedNodeSchema>;
  * leader writes routes.
  */
 export class ClusterStore implements RouteStore, PeerLookup {
+  /** Told of every route written (the metasrv watches the new leader of a moved region at once). */
+  onRouteWritten: ((route: RegionRoute) => void) | undefined;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
@@ -76,6 +79,7 @@ export class ClusterStore implements RouteStore, PeerLookup {
 
   async put(route: RegionRoute): Promise<void> {
     await this.redis.hset(this.routesKey, route.regionId.toString(), this.encode(route));
+    this.onRouteWritten?.(route);
   }
 
   async update(

@@ -10,7 +10,7 @@ import {
 } from '@regionstore/core';
 import { RedisLogStore } from '@regionstore/log-store';
 import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
-import { SupervisorService } from '@regionstore/supervisor';
+import { SupervisorService, type RegionRoute } from '@regionstore/supervisor';
 import { Queue, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApi } from './admin-api';
@@ -161,6 +161,26 @@ export class Metasrv {
     );
     this.heartbeatWorker.on('error', (err) => this.logger.warn({ err }, 'heartbeat worker error'));
     await this.supervisor.onLeaderStart();
+    // A leader that dies before its first heartbeat must still be detected: watch every placed region
+    // from the moment it is placed (now, for the routes we inherit; on every route change later), and
+    // stop watching it on the nodes that no longer lead it.
+    const watch = async (routes: RegionRoute[]) => {
+      const placed = routes.filter((r) => r.state === 'Normal');
+      const nodes = await this.store.nodes();
+      await this.supervisor.control.deregisterFailureDetectors(
+        placed.flatMap((r) =>
+          nodes.filter((n) => n.id !== r.leader).map((n) => ({ nodeId: n.id, regionId: r.regionId })),
+        ),
+      );
+      await this.supervisor.control.registerFailureDetectors(
+        placed.map((r) => ({ nodeId: r.leader, regionId: r.regionId })),
+      );
+    };
+    this.store.onRouteWritten = (route) =>
+      void watch([route]).catch((err: unknown) =>
+        this.logger.warn({ err }, 'watching a moved region failed'),
+      );
+    await watch(await this.store.routes());
     const tryBootstrap = () => {
       void bootstrapCluster({
         store: this.store,
@@ -183,6 +203,7 @@ export class Metasrv {
 
   private async onLost(): Promise<void> {
     clearTimeout(this.bootstrapTimer);
+    this.store.onRouteWritten = undefined;
     await this.supervisor.onLeaderStop();
     const worker = this.heartbeatWorker;
     this.heartbeatWorker = undefined;

@@ -32,6 +32,9 @@ export interface NodeTaskDeps {
 
 /** Restored data goes through the write path of the regions this node leads (so it is in the WAL). */
 class RegionWriteSink implements RestoreSink {
+  /** Versions written here (the rest belong to other nodes). */
+  written = 0;
+
   constructor(
     private readonly group: WorkerGroup,
     private readonly ranges: KeyRange[],
@@ -54,6 +57,7 @@ class RegionWriteSink implements RestoreSink {
       byRegion.set(region.regionId.toString(), entry);
     }
     await Promise.all([...byRegion.values()].map((w) => this.group.write(w)));
+    for (const w of byRegion.values()) this.written += w.mutations.length;
   }
 
   async writeRaw(cf: CfName, _entries: KvEntry[]): Promise<void> {
@@ -131,21 +135,9 @@ export class NodeTaskWorker {
         return { responses };
       },
       restore: async ({ storage, files, ranges }) => {
-        const runner = new RestoreRunner({
-          storage: createStorage(storage),
-          sink: new RegionWriteSink(group, ranges),
-        });
-        return runner.run({
-          version: 1,
-          toolVersion: 'job',
-          createdAt: new Date().toISOString(),
-          startVersion: 0n,
-          endVersion: 0n,
-          isRawKv: false,
-          cf: 'default',
-          ranges: [],
-          files,
-        });
+        const sink = new RegionWriteSink(group, ranges);
+        const restored = await new RestoreRunner({ storage: createStorage(storage), sink }).run({ files });
+        return { files: restored.files, kvs: sink.written };
       },
     };
     this.worker = new Worker(queueName, (job) => this.process(job), {

@@ -65,7 +65,8 @@ export class RestoreRunner {
     this.batchSize = options.batchSize ?? 1024;
   }
 
-  async run(meta: BackupMeta): Promise<{ files: number; kvs: number }> {
+  /** Restores the files of a backup (its meta, or the part of it a node was given). */
+  async run(meta: Pick<BackupMeta, 'files'>): Promise<{ files: number; kvs: number }> {
     const { storage, onProgress } = this.options;
     const total = meta.files.length;
     for (const [done, file] of meta.files.entries()) {

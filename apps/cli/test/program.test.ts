@@ -1,0 +1,46 @@
+import { buildProgram } from '../src/program';
+
+async function run(args: string[]) {
+  let output = '';
+  const program = buildProgram({ out: (text) => (output += text) });
+  let exitCode = 0;
+  try {
+    await program.parseAsync(['node', 'regionstore', ...args]);
+  } catch (err) {
+    exitCode = (err as { exitCode?: number }).exitCode ?? 1;
+  }
+  return { output, exitCode };
+}
+
+describe('regionstore CLI', () => {
+  it('lists its commands', async () => {
+    const { output } = await run(['--help']);
+    for (const command of [
+      'put',
+      'get',
+      'delete',
+      'scan',
+      'status',
+      'migrate',
+      'maintenance',
+      'backup',
+      'restore',
+    ]) {
+      expect(output).toContain(command);
+    }
+  });
+
+  it('refuses unknown commands and missing arguments with a non-zero exit', async () => {
+    expect((await run(['frobnicate'])).exitCode).not.toBe(0);
+    const missing = await run(['put', 'only-a-key']);
+    expect(missing.exitCode).not.toBe(0);
+    expect(missing.output).toMatch(/missing required argument/);
+  });
+
+  it('reports a cluster it cannot reach as an error, not a crash', async () => {
+    const program = buildProgram({ out: () => undefined });
+    await expect(
+      program.parseAsync(['node', 'regionstore', '--metasrv', 'http://127.0.0.1:1', 'status']),
+    ).rejects.toThrow(/fetch failed/);
+  });
+});
