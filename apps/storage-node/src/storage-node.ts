@@ -103,18 +103,13 @@ export class StorageNode {
     const address = config.http.advertiseUrl ?? `http://${config.http.host}:${port}`;
 
     const queues = new QueueNames(config.keyPrefix);
-    const tasks = new NodeTaskWorker(
-      queues.node(config.nodeId),
-      config.keyPrefix,
-      createRedis(config.redisUrl, 'worker'),
-      {
-        nodeId: config.nodeId,
-        group: group(),
-        runner: container.resolve<RegionRunner>(REGION_RUNNER),
-        backup: container.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
-        logger,
-      },
-    );
+    const tasks = new NodeTaskWorker(queues.node(config.nodeId), config.keyPrefix, config.redisUrl, {
+      nodeId: config.nodeId,
+      group: group(),
+      runner: container.resolve<RegionRunner>(REGION_RUNNER),
+      backup: container.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
+      logger,
+    });
     const heartbeatQueue = new Queue(queues.metasrv, {
       connection: createRedis(config.redisUrl, 'worker'),
       prefix: config.keyPrefix,

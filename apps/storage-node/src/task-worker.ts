@@ -1,5 +1,7 @@
 import {
+  createRedis,
   InvalidArgumentError,
+  type Redis,
   isRegionStoreError,
   toRegionStoreError,
   type KeyRange,
@@ -20,7 +22,7 @@ import {
 import { RegionTask, type RegionRunner } from '@regionstore/region-runner';
 import { createStorage } from '@regionstore/storage-backends';
 import type { Mutation, WorkerGroup } from '@regionstore/worker-group';
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 
 export interface NodeTaskDeps {
   nodeId: string;
@@ -78,12 +80,17 @@ export class NodeTaskWorker {
   private readonly worker: Worker;
   private readonly handlers: Handlers;
 
+  private readonly connection: Redis;
+
   constructor(
     queueName: string,
     prefix: string,
-    connection: ConnectionOptions,
+    redisUrl: string,
     private readonly deps: NodeTaskDeps,
   ) {
+    // A connection of its own (commands wait through a Redis restart), closed with the worker.
+    this.connection = createRedis(redisUrl, 'worker');
+    const connection = this.connection;
     const { group, runner } = deps;
     const lastEntry = (regionId: RegionId) => group.getRegion(regionId)?.lastEntryId ?? 0;
     this.handlers = {
@@ -190,5 +197,6 @@ export class NodeTaskWorker {
       }),
     ]);
     clearTimeout(timer);
+    this.connection.disconnect();
   }
 }

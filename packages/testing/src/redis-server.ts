@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createRedis, waitForRedis } from '@regionstore/core';
 
@@ -26,6 +27,7 @@ export class PrivateRedisServer {
   ) {}
 
   static async start(dir: string): Promise<PrivateRedisServer> {
+    mkdirSync(dir, { recursive: true });
     const server = new PrivateRedisServer(dir, await freePort());
     await server.restart();
     return server;
