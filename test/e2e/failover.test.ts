@@ -1,5 +1,5 @@
 import { RegionStoreClient } from '@regionstore/client';
-import { useCluster } from './cluster';
+import { freePort, useCluster } from './cluster';
 
 const clusters = useCluster('e2e-failover');
 
@@ -69,5 +69,41 @@ describe('a running cluster', () => {
       nodes: Array<{ id: string; state: string }>;
     };
     expect(status.nodes.find((n) => n.id === victim)?.state).toBe('dead');
+    await cluster.stop();
+  });
+});
+
+describe('metasrv standby', () => {
+  it('takes over when the leader metasrv is killed, then handles the next node failure', async () => {
+    const cluster = await clusters.start({ nodes: 2, initialRegions: 2 });
+    const standbyPort = await freePort();
+    cluster.startMetasrv('metasrv-2', standbyPort);
+    const standby = `http://127.0.0.1:${standbyPort}`;
+    const status = async (url: string) =>
+      (await (await fetch(`${url}/admin/status`)).json()) as { leader: string };
+    await cluster.waitFor(
+      async () => (await status(standby)).leader === 'metasrv-1',
+      'the standby to answer',
+      30_000,
+    );
+
+    await cluster.kill('metasrv-1', 'SIGKILL');
+    await cluster.waitFor(
+      async () => (await status(standby)).leader === 'metasrv-2',
+      'the standby to win the lease',
+      30_000,
+    );
+
+    const client = new RegionStoreClient({ metasrv: standby, retryTimeoutMs: 60_000 });
+    await client.put(Buffer.from([0x10, 1]), Buffer.from('before'));
+    const routes = await client.routes(true);
+    const victim = routes[0]!.leader;
+    await cluster.kill(victim, 'SIGKILL');
+    await cluster.waitFor(
+      async () => (await client.routes(true)).every((r) => r.leader !== victim),
+      'the new leader metasrv to fail the node over',
+      60_000,
+    );
+    expect((await client.get(Buffer.from([0x10, 1])))?.toString()).toBe('before');
   });
 });
