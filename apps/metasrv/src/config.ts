@@ -1,3 +1,4 @@
+import { InvalidConfigError } from '@regionstore/core';
 import { z } from 'zod';
 
 export const metasrvConfigSchema = z.object({
@@ -43,6 +44,17 @@ export const metasrvConfigSchema = z.object({
     .prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
+
+/** An admin API reachable from other machines must not be open. */
+export function checkAdminExposure(config: MetasrvConfig): void {
+  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.http.host);
+  if (!loopback && !config.adminToken) {
+    throw new InvalidConfigError(
+      `http.host ${config.http.host} is not a loopback address: set adminToken (REGIONSTORE_ADMIN_TOKEN) to protect the admin API and Bull Board`,
+      { host: config.http.host },
+    );
+  }
+}
 
 export type MetasrvConfig = z.output<typeof metasrvConfigSchema>;
 export type MetasrvConfigInput = z.input<typeof metasrvConfigSchema>;

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
 import { createLogger, loadConfig } from '@regionstore/core';
-import { metasrvConfigSchema } from './config';
+import { checkAdminExposure, metasrvConfigSchema } from './config';
 import { Metasrv } from './metasrv';
 
 /** `regionstore-metasrv [config.json]`; every key can also come from REGIONSTORE_* variables. */
 async function main(): Promise<void> {
   const file = process.argv[2] ?? process.env.REGIONSTORE_CONFIG;
   const config = loadConfig(metasrvConfigSchema, file ? { file } : {});
+  checkAdminExposure(config);
   const logger = createLogger({ level: config.logLevel, name: 'metasrv' });
   const metasrv = await Metasrv.start(config, logger);
   let stopping = false;

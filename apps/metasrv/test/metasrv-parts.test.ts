@@ -1,6 +1,7 @@
 import { RegionId, keyRange, silentLogger } from '@regionstore/core';
 import { useRedisNamespace } from '@regionstore/testing';
 import { initialRanges } from '../src/bootstrap';
+import { checkAdminExposure, metasrvConfigSchema } from '../src/config';
 import { ClusterStore } from '../src/cluster-store';
 import { LeaderLease } from '../src/leader-lease';
 
@@ -116,5 +117,19 @@ describe('ClusterStore', () => {
     ]);
     expect(await store.node('n3')).toBeUndefined();
     expect((await store.clientRoutes())[0]).toMatchObject({ leader: 'n2', address: 'http://n2' });
+  });
+});
+
+describe('admin exposure', () => {
+  it('refuses an admin API on a non-loopback address without a token', () => {
+    expect(() => checkAdminExposure(metasrvConfigSchema.parse({ http: { host: '0.0.0.0' } }))).toThrow(
+      /adminToken/,
+    );
+    expect(() =>
+      checkAdminExposure(
+        metasrvConfigSchema.parse({ http: { host: '0.0.0.0' }, adminToken: 'a-long-token' }),
+      ),
+    ).not.toThrow();
+    expect(() => checkAdminExposure(metasrvConfigSchema.parse({}))).not.toThrow();
   });
 });

@@ -1,3 +1,5 @@
+// tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
+import 'reflect-metadata';
 import { TOKENS, type Logger, type Plugin, type Registry, type TimeProvider } from '@regionstore/core';
 import type { ConcurrencyManager, KvEngine } from '@regionstore/engine';
 import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';

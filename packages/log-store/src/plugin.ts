@@ -1,3 +1,5 @@
+// tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
+import 'reflect-metadata';
 import { TOKENS, createRedis, waitForRedis, type Plugin, type Redis, type Registry } from '@regionstore/core';
 import { instanceCachingFactory } from 'tsyringe';
 import { RedisLogStore } from './redis-log-store';

@@ -1,0 +1,372 @@
+// System benchmark: a running local cluster (metasrv + 3 storage nodes, separate processes) against
+// same-run baselines: raw RocksDB through the binding, raw Redis (XADD pipeline, BullMQ job round trip
+// with a no-op worker), raw fsync'd disk. `npm run bench -- cluster`
+import 'reflect-metadata';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, createWriteStream, openSync, fsyncSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import RocksDB from 'rocksdb-native';
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import { RegionStoreClient } from '@regionstore/client';
+import { composeTimestamp, createRedis, waitForRedis } from '@regionstore/core';
+import { figure, median, printTable, timed, writeResults } from '../lib/report.mjs';
+
+const require = createRequire(import.meta.url);
+const { startCluster } = require('../../tools/cluster.cjs');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CONCURRENCY = 64;
+const OPS = Number(process.env.BENCH_OPS ?? 40_000);
+const VALUE = Buffer.alloc(100, 7);
+const FAILOVER_RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 5);
+const prefix = `rs-bench-cluster-${process.pid}`;
+const root = mkdtempSync(join(tmpdir(), 'regionstore-bench-cluster-'));
+let dirs = 0;
+const dir = () => join(root, String(dirs++));
+const key = (w, i, j) => Buffer.from([(w * 37 + i * 11 + j) % 256, ...Buffer.from(`-${w}-${i}-${j}`)]);
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+async function concurrently(total, perRequest, request) {
+  const perWriter = Math.max(1, Math.floor(total / perRequest / CONCURRENCY));
+  const seconds = await timed(() =>
+    Promise.all(
+      Array.from({ length: CONCURRENCY }, async (_, w) => {
+        for (let i = 0; i < perWriter; i++) await request(w, i);
+      }),
+    ),
+  );
+  return (perWriter * CONCURRENCY * perRequest) / seconds;
+}
+
+function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function rawRocks() {
+  const db = new RocksDB(dir());
+  await db.ready();
+  const put = {};
+  for (const batch of [1, 16, 128]) {
+    put[batch] = await concurrently(OPS, batch, async (w, i) => {
+      const b = db.write({ capacity: batch });
+      for (let j = 0; j < batch; j++) b.tryPut(key(w, i, j), VALUE);
+      await b.flush();
+      b.destroy();
+    });
+  }
+  step('raw get');
+  const keys = Array.from({ length: 5000 }, (_, i) => key(i % 64, i, 0));
+  const get = await concurrently(20_000, 1, async (w, i) => {
+    const r = db.read({ capacity: 1 });
+    const p = r.get(keys[(w * 131 + i) % keys.length]);
+    r.tryFlush();
+    await p;
+    r.destroy();
+  });
+  step('raw batch get');
+  const batchGet = await concurrently(40_000, 128, async (w, i) => {
+    const r = db.read({ capacity: 128 });
+    const ps = [];
+    for (let j = 0; j < 128; j++) ps.push(r.get(keys[(w * 131 + i * 128 + j) % keys.length]));
+    r.tryFlush();
+    await Promise.all(ps);
+    r.destroy();
+  });
+  step('raw scan');
+  let scanned = 0;
+  const scanSeconds = await timed(async () => {
+    for await (const _ of db.iterator({}, { capacity: 256 })) scanned++;
+  });
+  await db.close();
+  return { put, get, batchGet, scan: scanned / scanSeconds };
+}
+
+async function rawXadd(redis) {
+  const out = {};
+  for (const batch of [1, 16, 128]) {
+    out[batch] = await concurrently(OPS, batch, async (w, i) => {
+      const p = redis.pipeline();
+      for (let j = 0; j < batch; j++) p.xadd(`${prefix}:raw:${w % 8}`, '*', 'd', key(w, i, j));
+      await p.exec();
+    });
+  }
+  return out;
+}
+
+async function bullmqRoundTrip(count) {
+  const conn = () => createRedis(REDIS_URL, 'worker');
+  const queue = new Queue('noop', { connection: conn(), prefix });
+  const events = new QueueEvents('noop', { connection: conn(), prefix });
+  const worker = new Worker('noop', async () => ({ ok: true }), {
+    connection: conn(),
+    prefix,
+    concurrency: 8,
+  });
+  await events.waitUntilReady();
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    const start = process.hrtime.bigint();
+    const job = await queue.add('noop', {}, { removeOnComplete: { age: 60 } });
+    await job.waitUntilFinished(events, 10_000);
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  await worker.close();
+  await events.close();
+  await queue.close();
+  return times;
+}
+
+async function rawDiskWrite(bytes) {
+  const file = join(dir(), 'raw.bin');
+  await import('node:fs/promises').then((fs) => fs.mkdir(join(file, '..'), { recursive: true }));
+  const chunk = Buffer.alloc(1024 * 1024, 5);
+  const seconds = await timed(async () => {
+    await pipeline(
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < bytes; i += chunk.length) yield chunk;
+        })(),
+      ),
+      createWriteStream(file),
+    );
+    const fd = openSync(file, 'r+');
+    fsyncSync(fd);
+    closeSync(fd);
+  });
+  return bytes / 1e6 / seconds;
+}
+
+const redis = createRedis(REDIS_URL, 'client');
+await waitForRedis(redis);
+const figures = [];
+const step = (what) => console.error(`… ${what}`);
+const metasrvPort = await freePort();
+const cluster = await startCluster({
+  dir: dir(),
+  redisUrl: REDIS_URL,
+  prefix,
+  nodes: 3,
+  metasrvPort,
+  logLevel: 'warn',
+});
+try {
+  const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+  step('raw RocksDB baselines');
+  const raw = await rawRocks();
+  step('raw XADD baselines');
+  const xadd = await rawXadd(redis);
+
+  step('write path');
+  // write path: client → HTTP → worker group → WAL → RocksDB
+  for (const batch of [1, 16, 128]) {
+    const ours = await median(3, () =>
+      concurrently(OPS, batch, (w, i) =>
+        client.write(
+          Array.from({ length: batch }, (_, j) => ({ op: 'put', key: key(w, i, j), value: VALUE })),
+        ),
+      ),
+    );
+    figures.push(
+      figure(
+        `cluster write, ${batch} op(s)/request`,
+        'ops/s',
+        ours,
+        `raw RocksDB batch of ${batch}`,
+        raw.put[batch],
+      ),
+    );
+    figures.push(
+      figure(
+        `cluster write, ${batch} op(s)/request`,
+        'ops/s',
+        ours,
+        `raw Redis XADD pipeline of ${batch}`,
+        xadd[batch],
+      ),
+    );
+  }
+
+  step('read path');
+  // read path
+  const keys = Array.from({ length: 5000 }, (_, i) => key(i % 64, i % 10, 0));
+  const get = await concurrently(10_000, 1, (w, i) => client.get(keys[(w * 131 + i) % keys.length]));
+  figures.push(figure('cluster point get', 'keys/s', get, 'raw RocksDB get', raw.get));
+  const batchGet = await concurrently(40_000, 128, (w, i) =>
+    client.batchGet(Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length])),
+  );
+  figures.push(
+    figure('cluster batch get (128 keys)', 'keys/s', batchGet, 'raw RocksDB batched get', raw.batchGet),
+  );
+  let scanned = 0;
+  const scanSeconds = await timed(async () => {
+    scanned = (await client.scan({ limit: 10_000 })).length;
+  });
+  figures.push(figure('cluster scan', 'keys/s', scanned / scanSeconds, 'raw RocksDB iterator', raw.scan));
+
+  step('task round trip');
+  // task round trip metasrv → node → metasrv, measured from a NodeTaskClient like the metasrv's
+  const { NodeTaskClient } = require('../../apps/metasrv/dist/node-client.js');
+  const { QueueNames } = await import('@regionstore/protocol');
+  const { RegionId } = await import('@regionstore/core');
+  const tasks = new NodeTaskClient(REDIS_URL, new QueueNames(prefix), 10_000);
+  const taskTimes = [];
+  for (let i = 0; i < 300; i++) {
+    const start = process.hrtime.bigint();
+    await tasks.call('node-1', 'downgrade-region', { regionId: new RegionId(999, i) });
+    taskTimes.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  await tasks.close();
+  const noop = await bullmqRoundTrip(300);
+  figures.push({
+    ...figure(
+      'task round trip p50',
+      'ms',
+      percentile(taskTimes, 50),
+      'BullMQ no-op job p50',
+      percentile(noop, 50),
+    ),
+    lowerIsBetter: true,
+  });
+  figures.push({
+    ...figure(
+      'task round trip p99',
+      'ms',
+      percentile(taskTimes, 99),
+      'BullMQ no-op job p99',
+      percentile(noop, 99),
+    ),
+    lowerIsBetter: true,
+  });
+
+  step('backup and restore');
+  // backup and restore through the admin API, against raw disk writes of the same bytes
+  const target = `local://${dir()}`;
+  let record;
+  const backupSeconds = await timed(async () => {
+    record = await (
+      await fetch(`${cluster.metasrvUrl}/admin/backup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          storage: target,
+          endVersion: composeTimestamp(Date.now()).toString(),
+          compressionType: 'zstd',
+        }),
+      })
+    ).json();
+  });
+  if (record.status !== 'Done') throw new Error(`backup failed: ${JSON.stringify(record)}`);
+  const disk = await rawDiskWrite(record.bytes);
+  figures.push(
+    figure(
+      'cluster backup (zstd)',
+      'MB/s of files',
+      record.bytes / 1e6 / backupSeconds,
+      'raw fs write + fsync',
+      disk,
+    ),
+  );
+  const restoreSeconds = await timed(async () => {
+    const res = await fetch(`${cluster.metasrvUrl}/admin/restore`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ storage: target }),
+    });
+    if (!res.ok) throw new Error(`restore failed: ${await res.text()}`);
+  });
+  figures.push(
+    figure(
+      'cluster restore (zstd)',
+      'MB/s of files',
+      record.bytes / 1e6 / restoreSeconds,
+      'raw fs write + fsync',
+      disk,
+    ),
+  );
+
+  step('failover');
+  // failover: kill -9 a node, time until every region is writable again; the node then rejoins
+  const failovers = [];
+  for (let run = 0; run < FAILOVER_RUNS; run++) {
+    const routes = await cluster.routes();
+    const victim = routes[0].leader;
+    const start = Date.now();
+    await cluster.kill(victim, 'SIGKILL');
+    await cluster.waitFor(
+      async () => (await cluster.routes()).every((r) => r.leader !== victim),
+      'failover',
+      120_000,
+    );
+    await Promise.all(
+      routes.map((r, i) =>
+        client.put(Buffer.concat([Buffer.from(r.start, 'base64'), Buffer.from(`fo-${run}-${i}`)]), VALUE),
+      ),
+    );
+    failovers.push((Date.now() - start) / 1000);
+    cluster.startNode(Number(victim.split('-')[1]));
+    await cluster.waitFor(
+      async () => {
+        const status = await (await fetch(`${cluster.metasrvUrl}/admin/status`)).json();
+        return status.nodes.every((n) => n.state === 'alive');
+      },
+      'the node to rejoin',
+      60_000,
+    );
+  }
+  // The floor for detection: the acceptable heartbeat pause (2 s) plus one supervisor tick (0.5 s).
+  const floor = 2.5;
+  figures.push({
+    ...figure(
+      `failover median of ${FAILOVER_RUNS} (kill -9 → all regions writable)`,
+      's',
+      percentile(failovers, 50),
+      'detection floor (pause + tick)',
+      floor,
+    ),
+    lowerIsBetter: true,
+  });
+  figures.push({
+    ...figure(
+      `failover max of ${FAILOVER_RUNS}`,
+      's',
+      Math.max(...failovers),
+      'detection floor (pause + tick)',
+      floor,
+    ),
+    lowerIsBetter: true,
+  });
+} finally {
+  await cluster.stop();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  rmSync(root, { recursive: true, force: true });
+}
+printTable(
+  'cluster: metasrv + 3 storage nodes on this machine, 64 concurrent clients, 100-byte values',
+  figures,
+);
+console.log('(ms and s rows: lower is better; the ratio is ours ÷ baseline)');
+const file = writeResults(
+  'cluster',
+  'npm run bench -- cluster',
+  { ops: OPS, concurrency: CONCURRENCY, nodes: 3, failoverRuns: FAILOVER_RUNS },
+  figures,
+);
+console.log(`\nresults: ${file}`);
