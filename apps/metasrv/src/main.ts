@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { createLogger, loadConfig } from '@regionstore/core';
+import { createLogger, loadConfig, stopOnSignals } from '@regionstore/core';
 import { checkAdminExposure, metasrvConfigSchema } from './config';
 import { Metasrv } from './metasrv';
 
@@ -11,23 +11,7 @@ async function main(): Promise<void> {
   checkAdminExposure(config);
   const logger = createLogger({ level: config.logLevel, name: 'metasrv' });
   const metasrv = await Metasrv.start(config, logger);
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    metasrv.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(() => metasrv.stop(), { timeoutMs: 10_000, logger });
 }
 
 main().catch((err: unknown) => {

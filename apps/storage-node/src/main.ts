@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { configureFailPointsFrom, createLogger, loadConfig } from '@regionstore/core';
+import { configureFailPointsFrom, createLogger, loadConfig, stopOnSignals } from '@regionstore/core';
 import { storageNodeConfigSchema } from './config';
 import { StorageNode } from './storage-node';
 
@@ -11,26 +11,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: `node-${config.nodeId}` });
   configureFailPointsFrom(process.env.REGIONSTORE_FAILPOINTS);
   const node = await StorageNode.start(config, logger);
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      logger.error('shutdown deadline passed; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    force.unref();
-    node.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(() => node.stop(), { timeoutMs: config.shutdownTimeoutMs, logger });
 }
 
 main().catch((err: unknown) => {

@@ -14,8 +14,8 @@ import { decodeJobResult, encodeJobPayload } from '@regionstore/protocol';
 const dir = useTempDir('task-worker-restart');
 
 // BullMQ's known weakness: a worker that silently stops consuming after Redis restarts.
-describe('node task worker across a Redis restart', () => {
-  it('keeps consuming jobs after Redis is killed and comes back', async () => {
+describe('node task worker', () => {
+  it('keeps consuming jobs after Redis is killed and comes back, and refuses malformed jobs', async () => {
     const server = await PrivateRedisServer.start(dir.sub('redis'));
     const engine = await RocksEngine.open({ path: join(dir.path, 'db') });
     const storage = new LocalStorage(join(dir.path, 'objects'));
@@ -67,6 +67,18 @@ describe('node task worker across a Redis restart', () => {
       // the worker must pick this up without being restarted itself
       expect((await create(2)).regionId.toString()).toBe('4:2');
       expect(group.isRegionExists(new RegionId(4, 2))).toBe(true);
+
+      // a malformed payload fails its job at once with a typed reason, and the worker goes on
+      const bad = await queue.add('create-region', { regionId: 'not-a-region', range: 42 });
+      const reason = await bad.waitUntilFinished(events, 20_000).then(
+        () => 'completed',
+        (err: Error) => err.message,
+      );
+      expect(JSON.parse(reason)).toMatchObject({ code: 'InvalidArgument' });
+      expect(JSON.parse(reason).message).toMatch(/regionId/);
+      const unknown = await queue.add('format-disk', {});
+      await expect(unknown.waitUntilFinished(events, 20_000)).rejects.toThrow(/unknown job 'format-disk'/);
+      expect((await create(3)).regionId.toString()).toBe('4:3');
     } finally {
       await worker.close(2000);
       await events.close();

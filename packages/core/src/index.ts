@@ -8,5 +8,6 @@ export * from './logger';
 export * from './metrics';
 export * from './redis';
 export * from './region-id';
+export * from './shutdown';
 export * from './time';
 export * from './timestamp';
