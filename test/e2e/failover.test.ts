@@ -17,20 +17,36 @@ describe('a running cluster', () => {
 
     for (let i = 0; i < 300; i++) await client.put(key(i), value(i, 'first'));
     await client.delete(key(7));
+    // 10,000 more keys in batches (the client splits each batch by region), read back from the leaders
+    const bulkKey = (i: number) => Buffer.from(`bulk-${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < 10_000; i += 500) {
+      await client.write(
+        Array.from({ length: 500 }, (_, j) => ({
+          op: 'put' as const,
+          key: bulkKey(i + j),
+          value: bulkKey(i + j),
+        })),
+      );
+    }
+    const bulk = await client.batchGet(Array.from({ length: 10_000 }, (_, i) => bulkKey(i)));
+    expect(bulk.filter((v, i) => !v?.equals(bulkKey(i)))).toHaveLength(0);
     const got = await client.batchGet([key(1), key(7), key(200)]);
     expect(got.map((v) => v?.toString())).toEqual([
       value(1, 'first').toString(),
       undefined,
       value(200, 'first').toString(),
     ]);
-    const scanned = await client.scan({ limit: 1000 });
+    const scanned = (await client.scan({ limit: 20_000 })).filter(
+      (e) => !e.key.toString().startsWith('bulk-'),
+    );
     expect(scanned).toHaveLength(299);
     expect(scanned.map((e) => e.key.toString('hex'))).toEqual(
       [...scanned.map((e) => e.key.toString('hex'))].sort(),
     );
     const lastFive = await client.scan({ limit: 5, reverse: true });
+    const everything = await client.scan({ limit: 20_000 });
     expect(lastFive.map((e) => e.key.toString('hex'))).toEqual(
-      scanned
+      everything
         .slice(-5)
         .reverse()
         .map((e) => e.key.toString('hex')),
@@ -39,6 +55,7 @@ describe('a running cluster', () => {
     // kill -9 the node leading region 1:1, while writes keep coming
     const victim = routes.find((r) => r.regionId === '1:1')!.leader;
     const victimRegions = routes.filter((r) => r.leader === victim).map((r) => r.regionId);
+    const killedAt = Date.now();
     await cluster.kill(victim, 'SIGKILL');
     const during = [];
     for (let i = 300; i < 340; i++) during.push(client.put(key(i), value(i, 'during')));
@@ -51,6 +68,9 @@ describe('a running cluster', () => {
       },
       'the dead node’s regions to move',
       60_000,
+    );
+    console.log(
+      `failover: kill -9 of ${victim} → all its regions led elsewhere in ${((Date.now() - killedAt) / 1000).toFixed(1)} s`,
     );
     for (const regionId of victimRegions) {
       const route = moved!.find((r) => r.regionId === regionId)!;

@@ -31,6 +31,9 @@ export interface ClientOptions {
   headers?: Record<string, string>;
 }
 
+/** The most a node returns for one scan request. */
+const MAX_SCAN_PAGE = 10_000;
+
 /** Errors that a fresh route (after a failover or a move) can cure. */
 const ROUTE_ERRORS = [
   'NotLeader',
@@ -205,21 +208,30 @@ export class RegionStoreClient {
     if (options.reverse) routes.reverse();
     const out: Array<{ key: Buffer; value: Buffer }> = [];
     for (const initial of routes) {
-      const part = intersectRanges(keyRange(initial.start, initial.end), wanted);
-      if (!part) continue;
-      const entries = await this.withRetry(async (current) => {
-        const route = this.leaderOf(current, part.start.length > 0 ? part.start : initial.start);
-        const body = {
-          regionId: route.regionId.toString(),
-          start: part.start.toString('base64'),
-          end: part.end.toString('base64'),
-          limit: limit - out.length,
-          reverse: options.reverse ?? false,
-          ...(options.ts ? { ts: options.ts.toString() } : {}),
-        };
-        return scanResponseSchema.parse(await this.request(`${route.address}/v1/scan`, body)).entries;
-      });
-      out.push(...entries);
+      let part = intersectRanges(keyRange(initial.start, initial.end), wanted);
+      // A region may hold more than one request returns: page through it.
+      while (part && out.length < limit) {
+        const current = part;
+        const want = Math.min(limit - out.length, MAX_SCAN_PAGE);
+        const entries = await this.withRetry(async (now) => {
+          const route = this.leaderOf(now, current.start.length > 0 ? current.start : initial.start);
+          const body = {
+            regionId: route.regionId.toString(),
+            start: current.start.toString('base64'),
+            end: current.end.toString('base64'),
+            limit: want,
+            reverse: options.reverse ?? false,
+            ...(options.ts ? { ts: options.ts.toString() } : {}),
+          };
+          return scanResponseSchema.parse(await this.request(`${route.address}/v1/scan`, body)).entries;
+        });
+        out.push(...entries);
+        const last = entries.at(-1);
+        if (entries.length < want || !last) break;
+        part = options.reverse
+          ? keyRange(current.start, last.key)
+          : keyRange(Buffer.concat([last.key, Buffer.from([0])]), current.end);
+      }
       if (out.length >= limit) break;
     }
     return out;
