@@ -35,7 +35,7 @@ console.log(
 console.log(`  routes:      curl ${cluster.metasrvUrl}/v1/routes`);
 console.log(`  status:      curl ${cluster.metasrvUrl}/admin/status`);
 console.log(`  Bull Board:  ${cluster.metasrvUrl}/admin/queues`);
-console.log(`  CLI:         npm run regionstore -- --metasrv ${cluster.metasrvUrl} put hello world`);
+console.log(`  CLI:         npm run regionctl -- --metasrv ${cluster.metasrvUrl} put hello world`);
 console.log('Ctrl-C stops the cluster.');
 
 let stopping = false;

@@ -7,16 +7,33 @@ export interface Output {
   out(text: string): void;
 }
 
-/** The `regionstore` command: data operations through the client, admin operations on the metasrv. */
+/** Rows as an aligned text table (the default output); `--json` prints the raw value instead. */
+export function table(rows: Array<Record<string, unknown>>): string {
+  if (rows.length === 0) return '(none)';
+  const columns = Object.keys(rows[0]!);
+  const cells = rows.map((row) =>
+    columns.map((c) => (typeof row[c] === 'object' ? JSON.stringify(row[c]) : String(row[c] ?? ''))),
+  );
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(columns), ...cells.map(line)].join('\n');
+}
+
+/** `regionctl`: data operations through the client, admin operations on the metasrv. */
 export function buildProgram(io: Output): Command {
-  const program = new Command('regionstore')
+  const program = new Command('regionctl')
     .description('Talk to a RegionStore cluster')
     .option('--metasrv <url>', 'metasrv base URL', process.env.REGIONSTORE_METASRV ?? 'http://127.0.0.1:7700')
     .option('--token <token>', 'admin bearer token', process.env.REGIONSTORE_ADMIN_TOKEN)
+    .option('--json', 'print JSON instead of tables', false)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.out(s) });
 
-  const opts = () => program.opts<{ metasrv: string; token?: string }>();
+  const opts = () => program.opts<{ metasrv: string; token?: string; json: boolean }>();
   const client = () => new RegionStoreClient({ metasrv: opts().metasrv });
   const admin = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
     const response = await fetch(`${opts().metasrv}${path}`, {
@@ -31,29 +48,31 @@ export function buildProgram(io: Output): Command {
     if (!response.ok) throw errorFromResponse(response.status, json);
     return json;
   };
-  const print = (value: unknown) =>
-    io.out(`${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}\n`);
+  const print = (value: unknown, human?: () => string) =>
+    io.out(`${opts().json || !human ? JSON.stringify(value, null, 2) : human()}\n`);
 
   program
     .command('put <key> <value>')
     .description('write a UTF-8 key and value')
     .action(async (key: string, value: string) => {
       const { commitTs } = await client().put(Buffer.from(key), Buffer.from(value));
-      print(`OK commitTs=${commitTs}`);
+      print({ commitTs: commitTs.toString() }, () => `OK commitTs=${commitTs}`);
     });
   program
     .command('get <key>')
     .description('read a key (latest)')
     .action(async (key: string) => {
       const value = await client().get(Buffer.from(key));
-      print(value === undefined ? '(not found)' : value.toString());
+      print({ key, value: value?.toString() ?? null }, () =>
+        value === undefined ? '(not found)' : value.toString(),
+      );
     });
   program
     .command('delete <key>')
     .description('delete a key')
     .action(async (key: string) => {
       const { commitTs } = await client().delete(Buffer.from(key));
-      print(`OK commitTs=${commitTs}`);
+      print({ commitTs: commitTs.toString() }, () => `OK commitTs=${commitTs}`);
     });
   program
     .command('scan')
@@ -69,41 +88,105 @@ export function buildProgram(io: Output): Command {
         limit: Number(options.limit),
         reverse: options.reverse,
       });
-      print(entries.map((e) => `${e.key.toString()}\t${e.value.toString()}`).join('\n') || '(empty)');
+      const rows = entries.map((e) => ({ key: e.key.toString(), value: e.value.toString() }));
+      print(rows, () => table(rows));
     });
-  program
+
+  const cluster = program.command('cluster').description('the cluster as a whole');
+  cluster
     .command('status')
     .description('nodes and regions')
-    .action(async () => print(await admin('GET', '/admin/status')));
-  program
+    .action(async () => {
+      const status = (await admin('GET', '/admin/status')) as {
+        leader: string;
+        maintenance: boolean;
+        nodes: Array<Record<string, unknown>>;
+        regions: Array<Record<string, unknown>>;
+      };
+      print(status, () =>
+        [
+          `metasrv leader: ${status.leader}   maintenance: ${status.maintenance ? 'on' : 'off'}`,
+          '',
+          table(
+            status.nodes.map(({ id, address, state, leaders, phi }) => ({
+              node: id,
+              address,
+              state,
+              leaders,
+              phi,
+            })),
+          ),
+          '',
+          table(
+            status.regions.map(({ regionId, leader, epoch, state }) => ({
+              region: regionId,
+              leader,
+              epoch,
+              state,
+            })),
+          ),
+        ].join('\n'),
+      );
+    });
+
+  const region = program.command('region').description('one region');
+  region
     .command('migrate <regionId> <toNode>')
     .description('move a region to another node')
-    .action(async (regionId: string, to: string) =>
-      print(await admin('POST', '/admin/migrate', { regionId, to })),
-    );
+    .action(async (regionId: string, to: string) => {
+      const result = (await admin('POST', '/admin/migrate', { regionId, to })) as { procedureId: string };
+      print(result, () => `migration started: procedure ${result.procedureId}`);
+    });
+
   program
     .command('maintenance <state>')
     .description('on: detect failures but move nothing; off: normal')
-    .action(async (state: string) =>
-      print(await admin('POST', '/admin/maintenance', { enabled: state === 'on' })),
-    );
-  program
-    .command('backup <storage>')
+    .action(async (state: string) => {
+      if (state !== 'on' && state !== 'off') throw new Error(`maintenance takes on or off, not '${state}'`);
+      const result = await admin('POST', '/admin/maintenance', { enabled: state === 'on' });
+      print(result, () => `maintenance ${state}`);
+    });
+
+  const backup = program.command('backup').description('cluster backups');
+  backup
+    .command('create <storage>')
     .description('back up the whole cluster to a storage URL (local:///dir, s3://bucket/prefix?…)')
     .option('--since <ts>', 'incremental: changes after this timestamp (a previous backup’s endVersion)')
     .action(async (storage: string, options: { since?: string }) => {
       const endVersion = composeTimestamp(Date.now()).toString();
-      print(
-        await admin('POST', '/admin/backup', {
-          storage,
-          endVersion,
-          ...(options.since ? { startVersion: options.since } : {}),
-        }),
-      );
+      const record = (await admin('POST', '/admin/backup', {
+        storage,
+        endVersion,
+        ...(options.since ? { startVersion: options.since } : {}),
+      })) as Record<string, unknown>;
+      print(record, () => table([record]));
+      if (record['status'] !== 'Done') process.exitCode = 1;
+    });
+  backup
+    .command('list')
+    .description('backups this cluster made')
+    .action(async () => {
+      const { backups } = (await admin('GET', '/admin/backups')) as {
+        backups: Array<Record<string, unknown>>;
+      };
+      print(backups, () => table(backups));
+    });
+  backup
+    .command('status <id>')
+    .description('one backup')
+    .action(async (id: string) => {
+      const record = (await admin('GET', `/admin/backups/${encodeURIComponent(id)}`)) as Record<
+        string,
+        unknown
+      >;
+      print(record, () => table([record]));
     });
   program
     .command('restore <storage>')
     .description('restore a backup into the cluster')
-    .action(async (storage: string) => print(await admin('POST', '/admin/restore', { storage })));
+    .action(async (storage: string) => {
+      const result = (await admin('POST', '/admin/restore', { storage })) as Record<string, unknown>;
+      print(result, () => table([result]));
+    });
   return program;
 }

@@ -1,18 +1,30 @@
-import { buildProgram } from '../src/program';
+import { buildProgram, table } from '../src/program';
 
 async function run(args: string[]) {
   let output = '';
   const program = buildProgram({ out: (text) => (output += text) });
   let exitCode = 0;
   try {
-    await program.parseAsync(['node', 'regionstore', ...args]);
+    await program.parseAsync(['node', 'regionctl', ...args]);
   } catch (err) {
     exitCode = (err as { exitCode?: number }).exitCode ?? 1;
   }
   return { output, exitCode };
 }
 
-describe('regionstore CLI', () => {
+describe('table', () => {
+  it('aligns columns and prints objects as JSON', () => {
+    expect(
+      table([
+        { a: 1, long_name: 'x' },
+        { a: 22, long_name: { y: 1 } },
+      ]),
+    ).toBe('a   long_name\n1   x\n22  {"y":1}');
+    expect(table([])).toBe('(none)');
+  });
+});
+
+describe('regionctl', () => {
   it('lists its commands', async () => {
     const { output } = await run(['--help']);
     for (const command of [
@@ -20,8 +32,8 @@ describe('regionstore CLI', () => {
       'get',
       'delete',
       'scan',
-      'status',
-      'migrate',
+      'cluster',
+      'region',
       'maintenance',
       'backup',
       'restore',
@@ -40,7 +52,7 @@ describe('regionstore CLI', () => {
   it('reports a cluster it cannot reach as an error, not a crash', async () => {
     const program = buildProgram({ out: () => undefined });
     await expect(
-      program.parseAsync(['node', 'regionstore', '--metasrv', 'http://127.0.0.1:1', 'status']),
+      program.parseAsync(['node', 'regionctl', '--metasrv', 'http://127.0.0.1:1', 'cluster', 'status']),
     ).rejects.toThrow(/fetch failed/);
   });
 });
