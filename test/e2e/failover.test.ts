@@ -30,6 +30,16 @@ describe('a running cluster', () => {
     }
     const bulk = await client.batchGet(Array.from({ length: 10_000 }, (_, i) => bulkKey(i)));
     expect(bulk.filter((v, i) => !v?.equals(bulkKey(i)))).toHaveLength(0);
+    let paged = 0;
+    for await (const entry of client.iterate({
+      start: Buffer.from('bulk-'),
+      end: Buffer.from('bulk.'),
+      pageSize: 700,
+    })) {
+      expect(entry.key.equals(bulkKey(paged))).toBe(true);
+      paged++;
+    }
+    expect(paged).toBe(10_000);
     const got = await client.batchGet([key(1), key(7), key(200)]);
     expect(got.map((v) => v?.toString())).toEqual([
       value(1, 'first').toString(),
@@ -85,7 +95,7 @@ describe('a running cluster', () => {
     for (let i = 0; i < 20; i++) await client.put(key(i), value(i, 'after'));
     expect((await client.get(key(3)))?.toString()).toBe(value(3, 'after').toString());
 
-    const status = (await (await fetch(`${cluster.metasrvUrl}/admin/status`)).json()) as {
+    const status = (await client.status()) as {
       nodes: Array<{ id: string; state: string }>;
     };
     expect(status.nodes.find((n) => n.id === victim)?.state).toBe('dead');

@@ -1,5 +1,6 @@
 import {
   TimeoutError,
+  composeTimestamp,
   compareKeys,
   intersectRanges,
   isRegionStoreError,
@@ -29,6 +30,16 @@ export interface ClientOptions {
   retryTimeoutMs?: number;
   /** Extra headers for the metasrv (e.g. an admin bearer token). */
   headers?: Record<string, string>;
+}
+
+export interface ScanOptions {
+  start?: Buffer;
+  end?: Buffer;
+  limit?: number;
+  reverse?: boolean;
+  ts?: Timestamp;
+  /** Pairs per request (at most 10,000). */
+  pageSize?: number;
 }
 
 /** The most a node returns for one scan request. */
@@ -198,21 +209,27 @@ export class RegionStoreClient {
     return out;
   }
 
-  /** Live pairs of `[start, end)` across regions, in key order (descending with `reverse`). */
-  async scan(
-    options: { start?: Buffer; end?: Buffer; limit?: number; reverse?: boolean; ts?: Timestamp } = {},
-  ): Promise<Array<{ key: Buffer; value: Buffer }>> {
+  /** Live pairs of `[start, end)` across regions, in key order (descending with `reverse`), at most `limit`. */
+  async scan(options: ScanOptions = {}): Promise<Array<{ key: Buffer; value: Buffer }>> {
+    const out: Array<{ key: Buffer; value: Buffer }> = [];
+    for await (const entry of this.iterate(options)) out.push(entry);
+    return out;
+  }
+
+  /**
+   * The same pairs as an async iterator that fetches a page at a time (a region larger than one
+   * response is paged through), so a caller can stop early or walk the whole key space.
+   */
+  async *iterate(options: ScanOptions = {}): AsyncIterable<{ key: Buffer; value: Buffer }> {
     const wanted = keyRange(options.start ?? Buffer.alloc(0), options.end ?? Buffer.alloc(0));
-    const limit = options.limit ?? 100;
+    let remaining = options.limit ?? Infinity;
     const routes = [...(await this.routes())].sort((a, b) => compareKeys(a.start, b.start));
     if (options.reverse) routes.reverse();
-    const out: Array<{ key: Buffer; value: Buffer }> = [];
     for (const initial of routes) {
       let part = intersectRanges(keyRange(initial.start, initial.end), wanted);
-      // A region may hold more than one request returns: page through it.
-      while (part && out.length < limit) {
+      while (part && remaining > 0) {
         const current = part;
-        const want = Math.min(limit - out.length, MAX_SCAN_PAGE);
+        const want = Math.min(remaining, options.pageSize ?? MAX_SCAN_PAGE);
         const entries = await this.withRetry(async (now) => {
           const route = this.leaderOf(now, current.start.length > 0 ? current.start : initial.start);
           const body = {
@@ -225,15 +242,40 @@ export class RegionStoreClient {
           };
           return scanResponseSchema.parse(await this.request(`${route.address}/v1/scan`, body)).entries;
         });
-        out.push(...entries);
+        for (const entry of entries) yield entry;
+        remaining -= entries.length;
         const last = entries.at(-1);
         if (entries.length < want || !last) break;
         part = options.reverse
           ? keyRange(current.start, last.key)
           : keyRange(Buffer.concat([last.key, Buffer.from([0])]), current.end);
       }
-      if (out.length >= limit) break;
+      if (remaining <= 0) return;
     }
-    return out;
+  }
+
+  /** Cluster status from the metasrv (nodes, regions, maintenance). */
+  async status(): Promise<unknown> {
+    return this.request(`${this.options.metasrv}/admin/status`, undefined, this.options.headers);
+  }
+
+  /** Backs the whole cluster up (the metasrv coordinates it); resolves with the backup record. */
+  async backup(request: {
+    storage: string;
+    endVersion?: Timestamp;
+    startVersion?: Timestamp;
+    compressionType?: string;
+  }): Promise<unknown> {
+    const body = {
+      ...request,
+      endVersion: (request.endVersion ?? composeTimestamp(Date.now())).toString(),
+      ...(request.startVersion === undefined ? {} : { startVersion: request.startVersion.toString() }),
+    };
+    return this.request(`${this.options.metasrv}/admin/backup`, body, this.options.headers);
+  }
+
+  /** Restores a backup (a storage URL holding a `backupmeta`) into the cluster. */
+  async restore(storage: string): Promise<unknown> {
+    return this.request(`${this.options.metasrv}/admin/restore`, { storage }, this.options.headers);
   }
 }
