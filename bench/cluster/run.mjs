@@ -4,15 +4,14 @@
 import 'reflect-metadata';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync, createWriteStream, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import RocksDB from 'rocksdb-native';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { RegionStoreClient } from '@regionstore/client';
 import { composeTimestamp, createRedis, waitForRedis } from '@regionstore/core';
+import { concurrently as concurrentLoad, rawDiskWrite } from '../lib/load.mjs';
 import { figure, median, printTable, timed, writeResults } from '../lib/report.mjs';
 
 const require = createRequire(import.meta.url);
@@ -37,17 +36,7 @@ const freePort = () =>
     });
   });
 
-async function concurrently(total, perRequest, request) {
-  const perWriter = Math.max(1, Math.floor(total / perRequest / CONCURRENCY));
-  const seconds = await timed(() =>
-    Promise.all(
-      Array.from({ length: CONCURRENCY }, async (_, w) => {
-        for (let i = 0; i < perWriter; i++) await request(w, i);
-      }),
-    ),
-  );
-  return (perWriter * CONCURRENCY * perRequest) / seconds;
-}
+const concurrently = (total, perRequest, request) => concurrentLoad(total, perRequest, CONCURRENCY, request);
 
 function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -126,26 +115,6 @@ async function bullmqRoundTrip(count) {
   await events.close();
   await queue.close();
   return times;
-}
-
-async function rawDiskWrite(bytes) {
-  const file = join(dir(), 'raw.bin');
-  await import('node:fs/promises').then((fs) => fs.mkdir(join(file, '..'), { recursive: true }));
-  const chunk = Buffer.alloc(1024 * 1024, 5);
-  const seconds = await timed(async () => {
-    await pipeline(
-      Readable.from(
-        (function* () {
-          for (let i = 0; i < bytes; i += chunk.length) yield chunk;
-        })(),
-      ),
-      createWriteStream(file),
-    );
-    const fd = openSync(file, 'r+');
-    fsyncSync(fd);
-    closeSync(fd);
-  });
-  return bytes / 1e6 / seconds;
 }
 
 const redis = createRedis(REDIS_URL, 'client');
@@ -268,7 +237,7 @@ try {
     ).json();
   });
   if (record.status !== 'Done') throw new Error(`backup failed: ${JSON.stringify(record)}`);
-  const disk = await rawDiskWrite(record.bytes);
+  const disk = await rawDiskWrite(join(dir(), 'raw.bin'), record.bytes);
   figures.push(
     figure(
       'cluster backup (zstd)',

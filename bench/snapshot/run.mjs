@@ -1,19 +1,9 @@
 // Region snapshot benchmark: region-runner Gen (engine snapshot → .rsst object) and Apply (object →
 // engine) against raw fsync'd disk writes and reads of the same byte count, in the same run.
 // `npm run bench -- snapshot`
-import {
-  closeSync,
-  createReadStream,
-  createWriteStream,
-  fsyncSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-} from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import { RegionId, keyRange } from '@regionstore/core';
 import {
   RocksEngine,
@@ -25,6 +15,7 @@ import {
 } from '@regionstore/engine';
 import { RegionRunner, RegionTask, prepareSnapshotApply } from '@regionstore/region-runner';
 import { LocalStorage } from '@regionstore/storage-backends';
+import { rawDiskRead, rawDiskWrite } from '../lib/load.mjs';
 import { figure, median, printTable, timed, writeResults } from '../lib/report.mjs';
 
 const MB = Number(process.env.BENCH_SNAPSHOT_MB ?? 128);
@@ -56,25 +47,7 @@ async function seed(engine) {
 
 async function rawDisk(bytes) {
   const file = join(dir(), 'raw.bin');
-  const chunk = Buffer.alloc(1024 * 1024, 3);
-  const write = await timed(async () => {
-    await import('node:fs/promises').then((fs) => fs.mkdir(join(file, '..'), { recursive: true }));
-    await pipeline(
-      Readable.from(
-        (function* () {
-          for (let i = 0; i < bytes; i += chunk.length) yield chunk;
-        })(),
-      ),
-      createWriteStream(file),
-    );
-    const fd = openSync(file, 'r+');
-    fsyncSync(fd);
-    closeSync(fd);
-  });
-  const read = await timed(async () => {
-    for await (const _ of createReadStream(file, { highWaterMark: 1024 * 1024 })) void _;
-  });
-  return { write: bytes / 1e6 / write, read: bytes / 1e6 / read };
+  return { write: await rawDiskWrite(file, bytes), read: await rawDiskRead(file, bytes) };
 }
 
 const source = await RocksEngine.open({ path: dir() });

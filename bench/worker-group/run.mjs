@@ -12,7 +12,8 @@ import { RedisLogStore } from '@regionstore/log-store';
 import { RegionRunner } from '@regionstore/region-runner';
 import { LocalStorage } from '@regionstore/storage-backends';
 import { WorkerGroup } from '@regionstore/worker-group';
-import { figure, median, printTable, timed, writeResults } from '../lib/report.mjs';
+import { concurrently as concurrentLoad } from '../lib/load.mjs';
+import { figure, median, printTable, writeResults } from '../lib/report.mjs';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CONCURRENCY = 64;
@@ -28,18 +29,7 @@ const dir = () => join(root, String(dirs++));
 const key = (writer, i, j) =>
   Buffer.from(`w${String(writer).padStart(3, '0')}-${String(i).padStart(8, '0')}-${j}`);
 
-/** Runs CONCURRENCY loops that together issue OPS operations in requests of `batch`; returns ops/s. */
-async function concurrently(batch, request) {
-  const requestsPerWriter = Math.max(1, Math.floor(OPS / batch / CONCURRENCY));
-  const seconds = await timed(() =>
-    Promise.all(
-      Array.from({ length: CONCURRENCY }, async (_, writer) => {
-        for (let i = 0; i < requestsPerWriter; i++) await request(writer, i);
-      }),
-    ),
-  );
-  return (requestsPerWriter * CONCURRENCY * batch) / seconds;
-}
+const concurrently = (batch, request) => concurrentLoad(OPS, batch, CONCURRENCY, request);
 
 async function rawRocks(batch) {
   const db = new RocksDB(dir());
