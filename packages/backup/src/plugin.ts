@@ -1,8 +1,15 @@
 // tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
 import 'reflect-metadata';
-import { TOKENS, type Logger, type Plugin, type Registry, type TimeProvider } from '@regionstore/core';
+import {
+  TOKENS,
+  resolveOptional,
+  type Logger,
+  type Plugin,
+  type Registry,
+  type TimeProvider,
+} from '@regionstore/core';
 import type { ConcurrencyManager, KvEngine } from '@regionstore/engine';
-import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import { instanceCachingFactory } from 'tsyringe';
 import type { BackupConfigInput } from './config';
 import { BackupEndpoint } from './endpoint';
 import type { RegionInfoProvider } from './region-info';
@@ -11,19 +18,15 @@ export const BACKUP_ENDPOINT = Symbol.for('regionstore.BackupEndpoint');
 /** The node's region map for backup; the storage node binds it (from its worker group). */
 export const REGION_INFO_PROVIDER = Symbol.for('regionstore.RegionInfoProvider');
 
-function optional<T>(container: DependencyContainer, token: symbol): T | undefined {
-  return container.isRegistered(token, true) ? container.resolve<T>(token) : undefined;
-}
-
 /** Binds a BackupEndpoint over the node's engine, concurrency manager and region map. */
 export const backupPlugin: Plugin<{ nodeId: string; backup?: BackupConfigInput }> = {
   name: 'backup',
   register(container, config) {
     container.register(BACKUP_ENDPOINT, {
       useFactory: instanceCachingFactory((c) => {
-        const time = optional<TimeProvider>(c, TOKENS.TimeProvider);
-        const logger = optional<Logger>(c, TOKENS.Logger);
-        const metrics = optional<Registry>(c, TOKENS.Metrics);
+        const time = resolveOptional<TimeProvider>(c, TOKENS.TimeProvider);
+        const logger = resolveOptional<Logger>(c, TOKENS.Logger);
+        const metrics = resolveOptional<Registry>(c, TOKENS.Metrics);
         return new BackupEndpoint({
           storeId: config.nodeId,
           engine: c.resolve<KvEngine>(TOKENS.Engine),

@@ -23,6 +23,11 @@ export const TOKENS = {
   SnapshotStorage: Symbol.for('regionstore.SnapshotStorage'),
 } as const;
 
+/** Resolves a token if the app bound it (logger, metrics, clock, …), else undefined. */
+export function resolveOptional<T>(container: DependencyContainer, token: symbol): T | undefined {
+  return container.isRegistered(token, true) ? container.resolve<T>(token) : undefined;
+}
+
 /**
  * A package's entry into an app: `register` binds its services in the container; `start` and `stop`
  * bring them up and down. An app is a list of plugins plus config.

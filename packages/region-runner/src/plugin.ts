@@ -1,19 +1,22 @@
 // tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
 import 'reflect-metadata';
-import { TOKENS, type Logger, type Plugin, type Registry, type TimeProvider } from '@regionstore/core';
+import {
+  TOKENS,
+  resolveOptional,
+  type Logger,
+  type Plugin,
+  type Registry,
+  type TimeProvider,
+} from '@regionstore/core';
 import type { KvEngine } from '@regionstore/engine';
 import type { ExternalStorage } from '@regionstore/storage-backends';
-import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import { instanceCachingFactory } from 'tsyringe';
 import type { RegionRunnerConfigInput } from './config';
 import { RegionRunner, type SnapshotRouter } from './region-runner';
 
 export const REGION_RUNNER = Symbol.for('regionstore.RegionRunner');
 /** Optional: where SnapshotGenerated messages go (the storage node's region router). */
 export const SNAPSHOT_ROUTER = Symbol.for('regionstore.SnapshotRouter');
-
-function optional<T>(container: DependencyContainer, token: symbol): T | undefined {
-  return container.isRegistered(token, true) ? container.resolve<T>(token) : undefined;
-}
 
 /**
  * Binds a RegionRunner over the container's engine and snapshot storage; reads the `regionRunner`
@@ -25,10 +28,10 @@ export const regionRunnerPlugin: Plugin<{ regionRunner?: RegionRunnerConfigInput
   register(container, config) {
     container.register(REGION_RUNNER, {
       useFactory: instanceCachingFactory((c) => {
-        const time = optional<TimeProvider>(c, TOKENS.TimeProvider);
-        const logger = optional<Logger>(c, TOKENS.Logger);
-        const metrics = optional<Registry>(c, TOKENS.Metrics);
-        const router = optional<SnapshotRouter>(c, SNAPSHOT_ROUTER);
+        const time = resolveOptional<TimeProvider>(c, TOKENS.TimeProvider);
+        const logger = resolveOptional<Logger>(c, TOKENS.Logger);
+        const metrics = resolveOptional<Registry>(c, TOKENS.Metrics);
+        const router = resolveOptional<SnapshotRouter>(c, SNAPSHOT_ROUTER);
         return new RegionRunner({
           engine: c.resolve<KvEngine>(TOKENS.Engine),
           storage: c.resolve<ExternalStorage>(TOKENS.SnapshotStorage),

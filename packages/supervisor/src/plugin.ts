@@ -1,8 +1,8 @@
 // tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
 import 'reflect-metadata';
-import { TOKENS, type Logger, type Plugin, type TimeProvider } from '@regionstore/core';
+import { TOKENS, resolveOptional, type Logger, type Plugin, type TimeProvider } from '@regionstore/core';
 import type { Redis } from 'ioredis';
-import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import { instanceCachingFactory } from 'tsyringe';
 import type { PeerLookup } from './migration';
 import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
 import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
@@ -27,10 +27,6 @@ export interface SupervisorPluginConfig {
   supervisor?: { tickIntervalMs?: number; detector?: Partial<PhiAccrualFailureDetectorOptions> };
 }
 
-function optional<T>(container: DependencyContainer, token: symbol): T | undefined {
-  return container.isRegistered(token, true) ? container.resolve<T>(token) : undefined;
-}
-
 /**
  * Binds the SupervisorService. Its event loop starts with the app; the metasrv calls
  * `onLeaderStart` / `onLeaderStop` as it wins and loses leadership.
@@ -41,8 +37,8 @@ export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
     container.register(SUPERVISOR, {
       useFactory: instanceCachingFactory((c) => {
         const ports = c.resolve<SupervisorPorts>(SUPERVISOR_PORTS);
-        const time = optional<TimeProvider>(c, TOKENS.TimeProvider);
-        const logger = optional<Logger>(c, TOKENS.Logger);
+        const time = resolveOptional<TimeProvider>(c, TOKENS.TimeProvider);
+        const logger = resolveOptional<Logger>(c, TOKENS.Logger);
         return new SupervisorService({
           ...ports,
           keyPrefix: config.keyPrefix,

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import {
   RealTimeProvider,
   TOKENS,
+  resolveOptional,
   TimestampAllocator,
   type Logger,
   type Plugin,
@@ -13,15 +14,11 @@ import { ConcurrencyManager, type KvEngine } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
 import { REGION_RUNNER, type RegionRunner } from '@regionstore/region-runner';
 import type { ExternalStorage } from '@regionstore/storage-backends';
-import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import { instanceCachingFactory } from 'tsyringe';
 import type { WorkerGroupConfigInput } from './config';
 import { WorkerGroup } from './worker-group';
 
 export const WORKER_GROUP = Symbol.for('regionstore.WorkerGroup');
-
-function optional<T>(container: DependencyContainer, token: symbol): T | undefined {
-  return container.isRegistered(token, true) ? container.resolve<T>(token) : undefined;
-}
 
 /**
  * Binds the node's WorkerGroup over the container's engine, log store, snapshot storage and region
@@ -36,17 +33,19 @@ export const workerGroupPlugin: Plugin<{ nodeId: string; workerGroup?: WorkerGro
       container.register(TOKENS.ConcurrencyManager, {
         useFactory: instanceCachingFactory((c) => {
           const allocator =
-            optional<TimestampAllocator>(c, TOKENS.TimestampAllocator) ??
-            new TimestampAllocator(optional<TimeProvider>(c, TOKENS.TimeProvider) ?? new RealTimeProvider());
+            resolveOptional<TimestampAllocator>(c, TOKENS.TimestampAllocator) ??
+            new TimestampAllocator(
+              resolveOptional<TimeProvider>(c, TOKENS.TimeProvider) ?? new RealTimeProvider(),
+            );
           return new ConcurrencyManager(allocator);
         }),
       });
     }
     container.register(WORKER_GROUP, {
       useFactory: instanceCachingFactory((c) => {
-        const time = optional<TimeProvider>(c, TOKENS.TimeProvider);
-        const logger = optional<Logger>(c, TOKENS.Logger);
-        const metrics = optional<Registry>(c, TOKENS.Metrics);
+        const time = resolveOptional<TimeProvider>(c, TOKENS.TimeProvider);
+        const logger = resolveOptional<Logger>(c, TOKENS.Logger);
+        const metrics = resolveOptional<Registry>(c, TOKENS.Metrics);
         return WorkerGroup.start({
           nodeId: config.nodeId,
           engine: c.resolve<KvEngine>(TOKENS.Engine),
