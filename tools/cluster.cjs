@@ -100,6 +100,7 @@ async function startCluster(options) {
   return {
     metasrvUrl,
     dir: options.dir,
+    prefix: options.prefix,
     routes,
     processes: procs,
     startNode,

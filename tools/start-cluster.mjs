@@ -35,7 +35,11 @@ console.log(
 console.log(`  routes:      curl ${cluster.metasrvUrl}/v1/routes`);
 console.log(`  status:      curl ${cluster.metasrvUrl}/admin/status`);
 console.log(`  Bull Board:  ${cluster.metasrvUrl}/admin/queues`);
+console.log(`  metrics:     curl ${cluster.metasrvUrl}/metrics`);
 console.log(`  CLI:         npm run regionctl -- --metasrv ${cluster.metasrvUrl} put hello world`);
+console.log(
+  `               npm run regionctl -- cluster status | bench | backup create local:///tmp/rs-backup`,
+);
 console.log('Ctrl-C stops the cluster.');
 
 let stopping = false;

@@ -75,7 +75,7 @@ async function leveldownRun(dir) {
   let n = 0;
   const scan = await time(async () => {
     const it = db.iterator({ gte: key(0) });
-    const next = promisify((cb) => it.next((e, k, v) => cb(e, k)));
+    const next = promisify((cb) => it.next((e, k) => cb(e, k)));
     for (;;) {
       const k = await next();
       if (k === undefined) break;

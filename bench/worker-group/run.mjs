@@ -14,6 +14,7 @@ import { LocalStorage } from '@regionstore/storage-backends';
 import { WorkerGroup } from '@regionstore/worker-group';
 import { concurrently as concurrentLoad } from '../lib/load.mjs';
 import { figure, median, printTable, writeResults } from '../lib/report.mjs';
+import { dropKeys } from '../lib/cluster.mjs';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CONCURRENCY = 64;
@@ -45,8 +46,7 @@ async function rawRocks(batch) {
 }
 
 async function rawRedis(redis, batch) {
-  let run = 0;
-  const stream = `${prefix}:raw:${run++}`;
+  const stream = `${prefix}:raw:${batch}`;
   const result = await concurrently(batch, async (writer, i) => {
     const pipeline = redis.pipeline();
     for (let j = 0; j < batch; j++)
@@ -87,15 +87,6 @@ async function workerGroup(redis, batch, round) {
   return result;
 }
 
-async function cleanup(redis) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
 const redis = createRedis(REDIS_URL, 'client');
 await waitForRedis(redis);
 const figures = [];
@@ -117,10 +108,10 @@ try {
         xadd,
       ),
     );
-    await cleanup(redis);
+    await dropKeys(redis, prefix);
   }
 } finally {
-  await cleanup(redis);
+  await dropKeys(redis, prefix);
   redis.disconnect();
   rmSync(root, { recursive: true, force: true });
 }

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 
 // The launcher is plain CommonJS shared with `npm start` and the benchmarks.
@@ -18,6 +19,8 @@ export interface RouteJson {
 export interface Cluster {
   metasrvUrl: string;
   dir: string;
+  /** The cluster's Redis key prefix (also its BullMQ prefix). */
+  prefix: string;
   routes(): Promise<RouteJson[]>;
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
@@ -48,11 +51,17 @@ export function useCluster(label: string) {
   const dir = useTempDir(label);
   const ns = useRedisNamespace(label);
   return {
-    async start(options: { nodes?: number; initialRegions?: number } = {}): Promise<Cluster> {
+    /** A fresh directory outside every cluster's (a backup target that survives a wipe). */
+    scratch: (name: string) => dir.sub(name),
+    async start(
+      options: { nodes?: number; initialRegions?: number; redisUrl?: string } = {},
+    ): Promise<Cluster> {
       const cluster = await startCluster({
         // E2E_KEEP_DIR keeps the processes' data and logs somewhere you can look at.
-        dir: process.env.E2E_KEEP_DIR ?? dir.sub('cluster'),
-        redisUrl: ns.url,
+        dir: process.env.E2E_KEEP_DIR
+          ? join(process.env.E2E_KEEP_DIR, `cluster-${clusters.length}`)
+          : dir.sub('cluster'),
+        redisUrl: options.redisUrl ?? ns.url,
         prefix: `${ns.prefix}-c${clusters.length}`, // one namespace per cluster, all under the file's
         nodes: options.nodes ?? 3,
         initialRegions: options.initialRegions ?? 8,

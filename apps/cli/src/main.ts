@@ -2,7 +2,10 @@
 import { CommanderError } from 'commander';
 import { buildProgram } from './program';
 
-buildProgram({ out: (text) => process.stdout.write(text) })
+buildProgram({
+  out: (text) => process.stdout.write(text),
+  ...(process.stderr.isTTY ? { progress: process.stderr } : {}),
+})
   .parseAsync(process.argv)
   .catch((err: unknown) => {
     if (err instanceof CommanderError) process.exit(err.exitCode);

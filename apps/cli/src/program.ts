@@ -1,10 +1,14 @@
 import { RegionStoreClient } from '@regionstore/client';
 import { composeTimestamp } from '@regionstore/core';
 import { errorFromResponse } from '@regionstore/protocol';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { runBench } from './bench';
+import { followOperation, progressBar } from './progress';
 
 export interface Output {
   out(text: string): void;
+  /** Where progress bars go (the terminal's stderr); none = no bars. */
+  progress?: NodeJS.WritableStream;
 }
 
 /** Rows as an aligned text table (the default output); `--json` prints the raw value instead. */
@@ -50,6 +54,30 @@ export function buildProgram(io: Output): Command {
   };
   const print = (value: unknown, human?: () => string) =>
     io.out(`${opts().json || !human ? JSON.stringify(value, null, 2) : human()}\n`);
+  const bar = (title: string) => progressBar(opts().json ? undefined : io.progress, title);
+  /** Starts a backup or restore without waiting, then follows its record with a progress bar. */
+  const follow = async (
+    start: () => Promise<unknown>,
+    statusPath: (id: string) => string,
+    title: string,
+    count: (record: Record<string, unknown>) => [number, number, string],
+  ) => {
+    const { id } = (await start()) as { id: string };
+    const progress = bar(title);
+    try {
+      return await followOperation(
+        async () => (await admin('GET', statusPath(id))) as Record<string, unknown>,
+        (record) => progress.update(...count(record)),
+      );
+    } finally {
+      progress.stop();
+    }
+  };
+  const positive = (name: string) => (raw: string) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
 
   program
     .command('put <key> <value>')
@@ -154,11 +182,18 @@ export function buildProgram(io: Output): Command {
     .option('--since <ts>', 'incremental: changes after this timestamp (a previous backup’s endVersion)')
     .action(async (storage: string, options: { since?: string }) => {
       const endVersion = composeTimestamp(Date.now()).toString();
-      const record = (await admin('POST', '/admin/backup', {
-        storage,
-        endVersion,
-        ...(options.since ? { startVersion: options.since } : {}),
-      })) as Record<string, unknown>;
+      const record = await follow(
+        () =>
+          admin('POST', '/admin/backup', {
+            storage,
+            endVersion,
+            wait: false,
+            ...(options.since ? { startVersion: options.since } : {}),
+          }),
+        (id) => `/admin/backups/${encodeURIComponent(id)}`,
+        'backup',
+        (r) => [Number(r['regionsDone'] ?? 0), Number(r['regionsTotal'] ?? 0), 'regions'],
+      );
       print(record, () => table([record]));
       if (record['status'] !== 'Done') process.exitCode = 1;
     });
@@ -185,8 +220,40 @@ export function buildProgram(io: Output): Command {
     .command('restore <storage>')
     .description('restore a backup into the cluster')
     .action(async (storage: string) => {
-      const result = (await admin('POST', '/admin/restore', { storage })) as Record<string, unknown>;
-      print(result, () => table([result]));
+      const record = await follow(
+        () => admin('POST', '/admin/restore', { storage, wait: false }),
+        (id) => `/admin/restores/${encodeURIComponent(id)}`,
+        'restore',
+        (r) =>
+          r['phase'] === 'verify'
+            ? [Number(r['filesVerified']), Number(r['filesTotal'] ?? 0), 'files verified']
+            : [Number(r['regionsDone']), Number(r['regionsTotal'] ?? 0), 'regions written'],
+      );
+      print(record, () => table([record]));
+      if (record['status'] !== 'Done') process.exitCode = 1;
     });
+
+  program
+    .command('bench')
+    .description(
+      'load the cluster through the client: writes, gets, batch gets, a scan (then deletes its keys)',
+    )
+    .option('--keys <n>', 'keys to write and read', positive('--keys'), 20_000)
+    .option('--batch <n>', 'mutations per write, keys per batch get', positive('--batch'), 16)
+    .option('--concurrency <n>', 'requests in flight', positive('--concurrency'), 64)
+    .option('--value-size <bytes>', 'bytes per value', positive('--value-size'), 100)
+    .option('--keep', 'leave the keys in the cluster', false)
+    .action(
+      async (options: {
+        keys: number;
+        batch: number;
+        concurrency: number;
+        valueSize: number;
+        keep: boolean;
+      }) => {
+        const rows = await runBench(client(), options, bar);
+        print(rows, () => table(rows as unknown as Array<Record<string, unknown>>));
+      },
+    );
   return program;
 }

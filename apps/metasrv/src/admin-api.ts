@@ -15,12 +15,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { installErrorHandler, parseBody } from '@regionstore/http';
 import type { ClusterBackup } from './cluster-backup';
+import type { ClusterRestore } from './cluster-restore';
 import type { ClusterStore } from './cluster-store';
 
 export interface AdminApiDeps {
   store: ClusterStore;
   supervisor: SupervisorService;
   backups: ClusterBackup;
+  restores: ClusterRestore;
   metrics: Registry;
   adminToken: string | undefined;
   boardReadOnly: boolean;
@@ -36,7 +38,13 @@ const migrateSchema = z.object({
   timeoutMs: z.number().int().positive().default(60_000),
 });
 const maintenanceSchema = z.object({ enabled: z.boolean() });
-const restoreSchema = z.object({ storage: z.string().min(1) });
+const operationId = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+  .optional();
+/** `wait: false` answers at once with the Running record; poll its status for progress. */
+const waitField = z.boolean().default(true);
+const restoreSchema = z.object({ storage: z.string().min(1), id: operationId, wait: waitField });
 
 /**
  * The metasrv's HTTP API: `/v1/routes` for clients; `/admin/*` (bearer token when configured) for
@@ -132,28 +140,27 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
 
   app.post('/admin/backup', async (request) => {
     await leaderOnly();
-    const body = parseBody(
-      backupRequestSchema.extend({
-        id: z
-          .string()
-          .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-          .optional(),
-      }),
-      request.body,
-    );
-    const id = body.id ?? `backup-${Date.now()}`;
-    return deps.backups.run(id, body);
+    const body = parseBody(backupRequestSchema.extend({ id: operationId, wait: waitField }), request.body);
+    const { record, done } = await deps.backups.start(body.id ?? `backup-${Date.now()}`, body);
+    return body.wait ? done : record;
   });
-  app.get('/admin/backups', async () => ({ backups: await deps.backups.list() }));
+  app.get('/admin/backups', async () => ({ backups: await deps.backups.operations.list() }));
   app.get('/admin/backups/:id', async (request) => {
-    const record = await deps.backups.get((request.params as { id: string }).id);
+    const record = await deps.backups.operations.get((request.params as { id: string }).id);
     if (!record) throw new NotFoundError('no such backup');
     return record;
   });
   app.post('/admin/restore', async (request) => {
     await leaderOnly();
-    const { storage } = parseBody(restoreSchema, request.body);
-    return deps.backups.restore(storage);
+    const body = parseBody(restoreSchema, request.body);
+    const { record, done } = await deps.restores.start(body.id ?? `restore-${Date.now()}`, body.storage);
+    return body.wait ? done : record;
+  });
+  app.get('/admin/restores', async () => ({ restores: await deps.restores.operations.list() }));
+  app.get('/admin/restores/:id', async (request) => {
+    const record = await deps.restores.operations.get((request.params as { id: string }).id);
+    if (!record) throw new NotFoundError('no such restore');
+    return record;
   });
 
   app.get('/health', async () => ({ status: 'ok' }));

@@ -6,6 +6,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 `;
+// The key may still name this instance after it stepped down without releasing (Redis was unreachable,
+// or starting the leader work failed): no other instance can hold it then, so it takes the lease again
+// rather than waiting out the TTL while every reader of the key believes it leads.
+const CAMPAIGN = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -48,13 +58,12 @@ export class LeaderLease {
       if (this.leading) {
         const renewed = Number(await this.redis.eval(RENEW, 1, this.key, this.instanceId, this.leaseMs));
         if (renewed !== 1) await this.lose('lease taken or expired');
-      } else {
-        const won = await this.redis.set(this.key, this.instanceId, 'PX', this.leaseMs, 'NX');
-        if (won === 'OK') {
-          this.leading = true;
-          this.logger.info({ instance: this.instanceId }, 'became metasrv leader');
-          await this.callbacks.onElected();
-        }
+      } else if (Number(await this.redis.eval(CAMPAIGN, 1, this.key, this.instanceId, this.leaseMs)) === 1) {
+        this.leading = true;
+        this.logger.info({ instance: this.instanceId }, 'became metasrv leader');
+        await this.callbacks
+          .onElected()
+          .catch((err: unknown) => this.lose(`starting leader work failed: ${(err as Error).message}`));
       }
     } catch (err) {
       if (this.leading) await this.lose(`renewal failed: ${(err as Error).message}`);

@@ -15,7 +15,9 @@ import { Queue, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApi } from './admin-api';
 import { bootstrapCluster } from './bootstrap';
-import { ClusterBackup } from './cluster-backup';
+import { ClusterBackup, type BackupRecord } from './cluster-backup';
+import { ClusterRestore, type RestoreRecord } from './cluster-restore';
+import { Operations, type OperationRecord } from './operation-records';
 import { ClusterStore } from './cluster-store';
 import type { MetasrvConfig } from './config';
 import { LeaderLease } from './leader-lease';
@@ -79,6 +81,10 @@ export class Metasrv {
       prefix: names.prefix,
     });
     const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
+    const operations = <R extends OperationRecord>(kind: string) =>
+      new Operations<R>(redis, `${config.keyPrefix}:meta:${kind}`, logger);
+    const backups = new ClusterBackup(operations<BackupRecord>('backups'), store, nodes);
+    const restores = new ClusterRestore(operations<RestoreRecord>('restores'), store, nodes);
     // The lease calls back into the metasrv, which holds the lease: tie the knot through a holder.
     const self: { metasrv?: Metasrv } = {};
     const lease = new LeaderLease(
@@ -86,7 +92,17 @@ export class Metasrv {
       `${config.keyPrefix}:meta:leader`,
       instanceId,
       config.leaseMs,
-      { onElected: () => self.metasrv!.onElected(), onLost: () => self.metasrv!.onLost() },
+      {
+        onElected: async () => {
+          await self.metasrv!.onElected();
+          // A backup or restore its previous leader was running will not finish: say so.
+          for (const operations of [backups.operations, restores.operations]) {
+            const orphans = await operations.failOrphans();
+            if (orphans.length > 0) logger.warn({ orphans }, 'marked interrupted operations failed');
+          }
+        },
+        onLost: () => self.metasrv!.onLost(),
+      },
       logger,
     );
     const metasrv = new Metasrv(
@@ -102,11 +118,11 @@ export class Metasrv {
     );
     self.metasrv = metasrv;
     const metrics = createMetricsRegistry({ labels: { metasrv: instanceId } });
-    const backups = new ClusterBackup(redis, config.keyPrefix, store, nodes, logger);
     metasrv.http = await buildAdminApi({
       store,
       supervisor,
       backups,
+      restores,
       metrics,
       adminToken: config.adminToken,
       boardReadOnly: config.boardReadOnly,

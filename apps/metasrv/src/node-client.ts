@@ -1,4 +1,11 @@
-import { TimeoutError, createRedis, errorFromBody, type KeyRange, type RegionId } from '@regionstore/core';
+import {
+  TimeoutError,
+  createRedis,
+  errorFromBody,
+  type KeyRange,
+  type Redis,
+  type RegionId,
+} from '@regionstore/core';
 import {
   QueueNames,
   decodeJobResult,
@@ -28,7 +35,10 @@ function jobError(reason: string | undefined, what: string): Error {
  * twice; finished jobs are kept a while for that reason.
  */
 export class NodeTaskClient implements RegionNodeClient {
-  private readonly queues = new Map<string, { queue: Queue; events: QueueEvents }>();
+  private readonly queues = new Map<
+    string,
+    { queue: Queue; events: QueueEvents; connections: readonly Redis[] }
+  >();
 
   constructor(
     private readonly redisUrl: string,
@@ -49,15 +59,14 @@ export class NodeTaskClient implements RegionNodeClient {
     let entry = this.queues.get(nodeId);
     if (!entry) {
       const name = this.names.node(nodeId);
+      const connections = [
+        createRedis(this.redisUrl, 'worker'),
+        createRedis(this.redisUrl, 'worker'),
+      ] as const;
       entry = {
-        queue: new Queue(name, {
-          connection: createRedis(this.redisUrl, 'worker'),
-          prefix: this.names.prefix,
-        }),
-        events: new QueueEvents(name, {
-          connection: createRedis(this.redisUrl, 'worker'),
-          prefix: this.names.prefix,
-        }),
+        queue: new Queue(name, { connection: connections[0], prefix: this.names.prefix }),
+        events: new QueueEvents(name, { connection: connections[1], prefix: this.names.prefix }),
+        connections,
       };
       this.queues.set(nodeId, entry);
     }
@@ -117,9 +126,11 @@ export class NodeTaskClient implements RegionNodeClient {
   }
 
   async close(): Promise<void> {
-    for (const { queue, events } of this.queues.values()) {
+    for (const { queue, events, connections } of this.queues.values()) {
       await events.close().catch(() => undefined);
       await queue.close().catch(() => undefined);
+      // BullMQ leaves the connections it was given open
+      for (const connection of connections) connection.disconnect();
     }
     this.queues.clear();
   }

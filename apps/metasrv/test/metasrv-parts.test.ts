@@ -68,6 +68,38 @@ describe('LeaderLease', () => {
     expect(events).toEqual(['a elected', 'a lost', 'b elected', 'b lost']);
     await b2.stop();
   });
+
+  it('takes its own lease back at once after stepping down, and retries leader work that failed to start', async () => {
+    const redis = await ns.connect();
+    const key = ns.key('leader-retry');
+    const events: string[] = [];
+    const lease = new LeaderLease(
+      redis,
+      key,
+      'a',
+      300,
+      {
+        onElected: async () => {
+          events.push('elected');
+          if (events.length === 1) throw new Error('queue not reachable yet');
+        },
+        onLost: async () => void events.push('lost'),
+      },
+      silentLogger(),
+    );
+    // The key still names this instance with a long TTL left, as after a Redis outage that cost the
+    // renewal but kept the key: waiting out the TTL would leave the cluster without a leader for a minute.
+    await redis.set(key, 'a', 'PX', 60_000);
+    lease.start();
+    try {
+      await until(() => lease.isLeader && events.length === 3);
+      expect(events).toEqual(['elected', 'lost', 'elected']);
+      expect(lease.isLeader).toBe(true);
+      expect(Number(await redis.pttl(key))).toBeLessThanOrEqual(300);
+    } finally {
+      await lease.stop();
+    }
+  });
 });
 
 describe('ClusterStore', () => {

@@ -33,6 +33,17 @@ export const storageNodeConfigSchema = z.object({
   /** How long SIGTERM may take before the process exits anyway. */
   shutdownTimeoutMs: z.number().int().positive().default(15_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** RocksDB memory: memtable size and count per column family (RocksDB's defaults: 64 MiB, 2). */
+  engine: z
+    .object({
+      writeBufferSize: z
+        .number()
+        .int()
+        .min(1024 * 1024)
+        .optional(),
+      maxWriteBufferNumber: z.number().int().min(1).max(16).optional(),
+    })
+    .prefault({}),
   workerGroup: section,
   regionRunner: section,
   backup: section,

@@ -11,8 +11,7 @@ import {
 } from '@regionstore/protocol';
 import type { WorkerGroup } from '@regionstore/worker-group';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { z } from 'zod';
-import { installErrorHandler, parseBody } from '@regionstore/http';
+import { acceptMsgpack, installErrorHandler, parseBody, respond } from '@regionstore/http';
 import type { RegionReader } from './reads';
 
 export interface DataApiDeps {
@@ -23,34 +22,38 @@ export interface DataApiDeps {
   bodyLimitBytes: number;
 }
 
-/** The data plane: write, get, batch get, scan; plus health, readiness and metrics. */
+/**
+ * The data plane: write, get, batch get, scan (JSON with base64 bytes, or msgpack with raw bytes);
+ * plus health, readiness and metrics.
+ */
 export function buildDataApi(deps: DataApiDeps): FastifyInstance {
   const app = Fastify({ bodyLimit: deps.bodyLimitBytes });
   installErrorHandler(app);
+  acceptMsgpack(app);
 
-  app.post('/v1/write', async (request) => {
+  app.post('/v1/write', async (request, reply) => {
     const body = parseBody(writeRequestSchema, request.body);
     const result = await deps.group().write({
       regionId: body.regionId,
       mutations: body.mutations,
       ...(body.epoch ? { epoch: body.epoch } : {}),
     });
-    return z.encode(writeResponseSchema, result);
+    return respond(request, reply, writeResponseSchema, result);
   });
 
-  app.post('/v1/get', async (request) => {
+  app.post('/v1/get', async (request, reply) => {
     const body = parseBody(getRequestSchema, request.body);
     const value = await deps.reader.get(body.regionId, body.key, body.ts);
-    return z.encode(getResponseSchema, { value: value ?? null });
+    return respond(request, reply, getResponseSchema, { value: value ?? null });
   });
 
-  app.post('/v1/batch-get', async (request) => {
+  app.post('/v1/batch-get', async (request, reply) => {
     const body = parseBody(batchGetRequestSchema, request.body);
     const values = await deps.reader.batchGet(body.regionId, body.keys, body.ts);
-    return z.encode(batchGetResponseSchema, { values: values.map((v) => v ?? null) });
+    return respond(request, reply, batchGetResponseSchema, { values: values.map((v) => v ?? null) });
   });
 
-  app.post('/v1/scan', async (request) => {
+  app.post('/v1/scan', async (request, reply) => {
     const body = parseBody(scanRequestSchema, request.body);
     const entries = await deps.reader.scan(body.regionId, {
       start: body.start,
@@ -59,7 +62,7 @@ export function buildDataApi(deps: DataApiDeps): FastifyInstance {
       reverse: body.reverse,
       ...(body.ts === undefined ? {} : { ts: body.ts }),
     });
-    return z.encode(scanResponseSchema, { entries });
+    return respond(request, reply, scanResponseSchema, { entries });
   });
 
   app.get('/health', async () => ({ status: 'ok' }));

@@ -5,6 +5,7 @@ import {
   TOKENS,
   checkEvictionPolicy,
   createMetricsRegistry,
+  gauge,
   createRedis,
   waitForRedis,
   type Logger,
@@ -69,8 +70,21 @@ export class StorageNode {
     const container = root.createChildContainer();
     const time = new RealTimeProvider();
     const metrics = createMetricsRegistry({ labels: { node: config.nodeId } });
-    const engine = await RocksEngine.open({ path: config.dataDir });
+    const engine = await RocksEngine.open({ path: config.dataDir, ...config.engine });
     container.register(TOKENS.Engine, { useValue: engine });
+    gauge(metrics, {
+      component: 'engine',
+      what: 'memory',
+      unit: 'bytes',
+      help: "RocksDB's memory by kind (memtables, table_readers, block_cache), summed over column families",
+      labelNames: ['kind'],
+      collect: async (g) => {
+        const usage = await engine.memoryUsage();
+        g.set({ kind: 'memtables' }, usage.memtables);
+        g.set({ kind: 'table_readers' }, usage.tableReaders);
+        g.set({ kind: 'block_cache' }, usage.blockCache);
+      },
+    });
     container.register(TOKENS.SnapshotStorage, { useValue: createStorage(config.snapshotStorage) });
     container.register(TOKENS.Logger, { useValue: logger });
     container.register(TOKENS.Metrics, { useValue: metrics });
@@ -105,6 +119,8 @@ export class StorageNode {
     const queues = new QueueNames(config.keyPrefix);
     const tasks = new NodeTaskWorker(queues.node(config.nodeId), config.keyPrefix, config.redisUrl, {
       nodeId: config.nodeId,
+      engine,
+      snapshotStorage: container.resolve(TOKENS.SnapshotStorage),
       group: group(),
       runner: container.resolve<RegionRunner>(REGION_RUNNER),
       backup: container.resolve<BackupEndpoint>(BACKUP_ENDPOINT),

@@ -1,6 +1,10 @@
 import {
   createRedis,
   InvalidArgumentError,
+  NotLeaderError,
+  NotFoundError,
+  CancelledError,
+  rangesOverlap,
   type Redis,
   isRegionStoreError,
   toRegionStoreError,
@@ -10,7 +14,7 @@ import {
   rangeContains,
 } from '@regionstore/core';
 import { BackupTask, RestoreRunner, type BackupEndpoint, type RestoreSink } from '@regionstore/backup';
-import type { CfName, KvEntry, MvccVersion } from '@regionstore/engine';
+import type { CfName, KvEngine, KvEntry, MvccVersion } from '@regionstore/engine';
 import {
   decodeJobPayload,
   encodeJobResult,
@@ -19,47 +23,64 @@ import {
   type JobPayload,
   type JobResult,
 } from '@regionstore/protocol';
-import { RegionTask, type RegionRunner } from '@regionstore/region-runner';
-import { createStorage } from '@regionstore/storage-backends';
-import type { Mutation, WorkerGroup } from '@regionstore/worker-group';
+import { ApplyHandle, RegionTask, prepareSnapshotApply, type RegionRunner } from '@regionstore/region-runner';
+import { createStorage, type ExternalStorage } from '@regionstore/storage-backends';
+import { latestManifest, type Mutation, type WorkerGroup } from '@regionstore/worker-group';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 
 export interface NodeTaskDeps {
   nodeId: string;
+  engine: KvEngine;
+  /** Where region snapshots and flush manifests live (shared by every node). */
+  snapshotStorage: ExternalStorage;
   group: WorkerGroup;
   runner: RegionRunner;
   backup: BackupEndpoint;
   logger: Logger;
 }
 
-/** Restored data goes through the write path of the regions this node leads (so it is in the WAL). */
+/**
+ * Restored data goes through the write path of the regions this node leads (so it is in the WAL), at
+ * the versions' original commit timestamps. Keys outside `ranges` belong to another job; a key inside
+ * them whose region this node does not lead (any more) fails the job, so the metasrv retries it on the
+ * new leader instead of a key being dropped.
+ */
 class RegionWriteSink implements RestoreSink {
-  /** Versions written here (the rest belong to other nodes). */
   written = 0;
 
   constructor(
     private readonly group: WorkerGroup,
     private readonly ranges: KeyRange[],
+    private readonly nodeId: string,
   ) {}
 
   async writeVersions(versions: MvccVersion[]): Promise<void> {
-    const byRegion = new Map<string, { regionId: RegionId; mutations: Mutation[] }>();
+    // One write per region and commit ts: a WAL entry carries a single timestamp.
+    const writes = new Map<string, { regionId: RegionId; commitTs: bigint; mutations: Mutation[] }>();
     for (const version of versions) {
-      if (this.ranges.length > 0 && !this.ranges.some((r) => rangeContains(r, version.key))) continue;
+      if (!this.ranges.some((r) => rangeContains(r, version.key))) continue;
       const region = this.group
         .regions()
         .find((r) => r.role === 'Leader' && rangeContains(r.range, version.key));
-      if (!region) continue; // another node leads it and restores it
-      const entry = byRegion.get(region.regionId.toString()) ?? { regionId: region.regionId, mutations: [] };
-      entry.mutations.push(
+      if (!region) {
+        throw new NotLeaderError(
+          `node ${this.nodeId} leads no region holding a key it was asked to restore`,
+          {
+            key: version.key.toString('base64'),
+          },
+        );
+      }
+      const id = `${region.regionId}@${version.ts}`;
+      const write = writes.get(id) ?? { regionId: region.regionId, commitTs: version.ts, mutations: [] };
+      write.mutations.push(
         version.value === undefined
           ? { op: 'delete', key: version.key }
           : { op: 'put', key: version.key, value: version.value },
       );
-      byRegion.set(region.regionId.toString(), entry);
+      writes.set(id, write);
     }
-    await Promise.all([...byRegion.values()].map((w) => this.group.write(w)));
-    for (const w of byRegion.values()) this.written += w.mutations.length;
+    await Promise.all([...writes.values()].map((w) => this.group.write(w)));
+    for (const w of writes.values()) this.written += w.mutations.length;
   }
 
   async writeRaw(cf: CfName, _entries: KvEntry[]): Promise<void> {
@@ -134,6 +155,57 @@ export class NodeTaskWorker {
         await group.ddl(regionId, { type: 'compact' });
         return { regionId, lastEntryId: lastEntry(regionId) };
       },
+      'catchup-region': async ({ regionId, entryId }) => {
+        const { lastEntryId } = await group.ddl(regionId, {
+          type: 'catchup',
+          ...(entryId === undefined ? {} : { entryId }),
+        });
+        return { regionId, lastEntryId };
+      },
+      // A snapshot is what a flush writes: the region's data at its applied WAL entry, named by term
+      // and index, recorded in the region's newest manifest.
+      'generate-snapshot': async ({ regionId }) => {
+        await group.ddl(regionId, { type: 'flush' });
+        const manifest = await latestManifest(deps.snapshotStorage, regionId);
+        if (!manifest?.snapshot) {
+          throw new NotFoundError(`region ${regionId.toString()} has no snapshot after its flush`);
+        }
+        return {
+          regionId,
+          name: manifest.snapshot,
+          term: manifest.term,
+          index: manifest.walEntryId,
+          size: manifest.size,
+          kvCount: manifest.kvCount,
+          sha256: manifest.sha256 ?? '',
+        };
+      },
+      'apply-snapshot': async ({ regionId, range, epoch, term, index }) => {
+        if (group.getRegion(regionId)) {
+          throw new InvalidArgumentError(
+            `region ${regionId.toString()} is open on ${deps.nodeId}; close it before applying a snapshot`,
+          );
+        }
+        await prepareSnapshotApply(deps.engine, { regionId, range, epoch }, { regionId, term, index });
+        const handle = new ApplyHandle();
+        const status = await runner.schedule(RegionTask.apply(regionId, handle));
+        if (status !== 'Finished') {
+          throw (
+            handle.error ?? new CancelledError(`snapshot apply of region ${regionId.toString()} ${status}`)
+          );
+        }
+        return { regionId, status };
+      },
+      'destroy-range': async ({ regionId, range }) => {
+        const serving = group.regions().find((r) => rangesOverlap(r.range, range));
+        if (serving) {
+          throw new InvalidArgumentError(
+            `region ${serving.regionId.toString()} on ${deps.nodeId} still serves part of the range; close it first`,
+          );
+        }
+        await runner.schedule(RegionTask.destroy(regionId, range.start, range.end));
+        return { regionId };
+      },
       backup: async ({ request }) => {
         const task = BackupTask.create(request);
         deps.backup.run(task);
@@ -142,7 +214,7 @@ export class NodeTaskWorker {
         return { responses };
       },
       restore: async ({ storage, files, ranges }) => {
-        const sink = new RegionWriteSink(group, ranges);
+        const sink = new RegionWriteSink(group, ranges, deps.nodeId);
         const restored = await new RestoreRunner({ storage: createStorage(storage), sink }).run({ files });
         return { files: restored.files, kvs: sink.written };
       },

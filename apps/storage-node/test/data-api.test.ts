@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { RegionId, createMetricsRegistry, keyRange } from '@regionstore/core';
 import { RocksEngine } from '@regionstore/engine';
+import { MSGPACK_CONTENT_TYPE, packWire, unpackWire } from '@regionstore/protocol';
 import { RedisLogStore } from '@regionstore/log-store';
 import { RegionRunner } from '@regionstore/region-runner';
 import { LocalStorage } from '@regionstore/storage-backends';
@@ -119,6 +120,43 @@ describe('storage node data API', () => {
       mutations: [{ op: 'put', key: b64('b'), value: b64('x') }],
     });
     expect([stale.statusCode, stale.json().code]).toEqual([409, 'EpochNotMatch']);
+  });
+
+  it('speaks msgpack with raw bytes too, and answers in the format it was asked in', async () => {
+    const packed = (url: string, body: unknown) =>
+      app.inject({
+        method: 'POST',
+        url,
+        payload: packWire(body),
+        headers: { 'content-type': MSGPACK_CONTENT_TYPE },
+      });
+    const key = Buffer.from([0x62, 0x00, 0xff]); // 'b', then bytes JSON could not carry as text
+    const value = Buffer.from([0, 1, 2, 254, 255]);
+    const written = await packed('/v1/write', { regionId: '2:1', mutations: [{ op: 'put', key, value }] });
+    expect(written.statusCode).toBe(200);
+    expect(written.headers['content-type']).toBe(MSGPACK_CONTENT_TYPE);
+    expect(unpackWire(written.rawPayload)).toMatchObject({ commitTs: expect.stringMatching(/^\d+$/) });
+    const got = unpackWire(
+      (await packed('/v1/batch-get', { regionId: '2:1', keys: [key, Buffer.from('c-missing')] })).rawPayload,
+    );
+    expect(got).toEqual({ values: [value, null] });
+    const scanned = unpackWire(
+      (await packed('/v1/scan', { regionId: '2:1', start: key, limit: 1 })).rawPayload,
+    );
+    expect(scanned).toEqual({ entries: [{ key, value }] });
+    // the same value read over JSON comes back as base64
+    expect((await post('/v1/get', { regionId: '2:1', key: key.toString('base64') })).json()).toEqual({
+      value: value.toString('base64'),
+    });
+    const garbage = await app.inject({
+      method: 'POST',
+      url: '/v1/write',
+      payload: Buffer.from([0xc1, 0xc1]),
+      headers: { 'content-type': MSGPACK_CONTENT_TYPE },
+    });
+    expect([garbage.statusCode, garbage.json().code]).toEqual([400, 'InvalidArgument']);
+    const wrongTypes = await packed('/v1/get', { regionId: '2:1', key: 42 });
+    expect([wrongTypes.statusCode, wrongTypes.json().code]).toEqual([400, 'InvalidArgument']);
   });
 
   it('refuses bad input without crashing: malformed JSON, wrong types, oversized bodies', async () => {

@@ -31,6 +31,8 @@ describe('node task worker', () => {
     });
     const worker = new NodeTaskWorker('node-n1', 'p', server.url, {
       nodeId: 'n1',
+      engine,
+      snapshotStorage: storage,
       group,
       runner,
       backup: new BackupEndpoint({

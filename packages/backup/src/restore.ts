@@ -38,6 +38,23 @@ export class EngineRestoreSink implements RestoreSink {
   }
 }
 
+/**
+ * Checks one backup file against the meta: it exists, its blocks pass their checksums, and its sha256
+ * and KV count match. Throws `NotFound` or `ChecksumMismatch`/`CorruptFile`.
+ */
+export async function verifyBackupFile(storage: ExternalStorage, file: BackupFile): Promise<void> {
+  if (!(await storage.exists(file.name))) {
+    throw new NotFoundError(`backup file ${file.name} is missing`, { file: file.name });
+  }
+  const info = await verifySnapshotFile(await storage.read(file.name), file.name);
+  if (info.sha256 !== file.sha256 || info.kvCount !== file.kvCount) {
+    throw new ChecksumMismatchError(
+      `backup file ${file.name} does not match the backup meta (sha256 ${info.sha256} vs ${file.sha256}, ${info.kvCount} vs ${file.kvCount} KVs)`,
+      { file: file.name },
+    );
+  }
+}
+
 export interface RestoreProgress {
   phase: 'verify' | 'write';
   filesDone: number;
@@ -70,7 +87,7 @@ export class RestoreRunner {
     const { storage, onProgress } = this.options;
     const total = meta.files.length;
     for (const [done, file] of meta.files.entries()) {
-      await this.verify(file);
+      await verifyBackupFile(storage, file);
       onProgress?.({ phase: 'verify', filesDone: done + 1, filesTotal: total, kvs: 0 });
     }
     let kvs = 0;
@@ -79,20 +96,6 @@ export class RestoreRunner {
       onProgress?.({ phase: 'write', filesDone: done + 1, filesTotal: total, kvs });
     }
     return { files: total, kvs };
-  }
-
-  private async verify(file: BackupFile): Promise<void> {
-    const { storage } = this.options;
-    if (!(await storage.exists(file.name))) {
-      throw new NotFoundError(`backup file ${file.name} is missing`, { file: file.name });
-    }
-    const info = await verifySnapshotFile(await storage.read(file.name), file.name);
-    if (info.sha256 !== file.sha256 || info.kvCount !== file.kvCount) {
-      throw new ChecksumMismatchError(
-        `backup file ${file.name} does not match the backup meta (sha256 ${info.sha256} vs ${file.sha256}, ${info.kvCount} vs ${file.kvCount} KVs)`,
-        { file: file.name },
-      );
-    }
   }
 
   private async restoreFile(storage: ExternalStorage, file: BackupFile): Promise<number> {

@@ -1,14 +1,23 @@
 import { RegionStoreClient } from '@regionstore/client';
+import { acceptMsgpack } from '@regionstore/http';
+import { MSGPACK_CONTENT_TYPE, jsonWire, packWire } from '@regionstore/protocol';
 import Fastify, { type FastifyInstance } from 'fastify';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
+/** Bytes as the fake keeps them: base64, whichever format they came in. */
+const text = (bytes: string | Uint8Array) =>
+  typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('base64');
+
 /**
- * A stand-in cluster on one HTTP server: `/v1/routes` like the metasrv, `/v1/*` like a node. The test
- * moves the region between "nodes" (URL prefixes) to check the client's routing and retries.
+ * A stand-in cluster on one HTTP server: `/v1/routes` like the metasrv, `/v1/*` like a node (JSON or
+ * msgpack, answering in the format it was asked in). The test moves the region between "nodes" (URL
+ * prefixes) to check the client's routing and retries.
  */
 async function fakeCluster() {
   const app: FastifyInstance = Fastify();
+  acceptMsgpack(app);
+  const formats = new Set<string>();
   const state = {
     leader: 'a',
     confVer: 1,
@@ -37,28 +46,34 @@ async function fakeCluster() {
     const { node, op } = request.params as { node: string; op: string };
     const body = request.body as {
       epoch?: { confVer: number };
-      mutations?: Array<{ key: string; value?: string }>;
-      key?: string;
+      mutations?: Array<{ key: string | Uint8Array; value?: string | Uint8Array }>;
+      key?: string | Uint8Array;
     };
+    const msgpack = request.headers['content-type'] === MSGPACK_CONTENT_TYPE;
+    formats.add(msgpack ? 'msgpack' : 'json');
+    const answer = (value: Record<string, unknown>) =>
+      msgpack ? reply.type(MSGPACK_CONTENT_TYPE).send(packWire(value)) : jsonWire(value);
     if (state.failWith) return reply.status(400).send({ code: state.failWith, message: 'bad', details: {} });
     if (node !== state.leader)
       return reply.status(421).send({ code: 'NotLeader', message: 'moved', details: {} });
     if (body.epoch && body.epoch.confVer !== state.confVer)
       return reply.status(409).send({ code: 'EpochNotMatch', message: 'stale', details: {} });
     if (op === 'write') {
-      for (const m of body.mutations ?? []) state.data.set(m.key, m.value ?? '');
-      return { commitTs: '42', entryId: 1 };
+      for (const m of body.mutations ?? []) state.data.set(text(m.key), text(m.value ?? ''));
+      return answer({ commitTs: 42n, entryId: 1 });
     }
-    return { value: state.data.get(body.key ?? '') ?? null };
+    const stored = state.data.get(text(body.key ?? ''));
+    if (stored === undefined) return answer({ value: null });
+    return answer({ value: msgpack ? Buffer.from(stored, 'base64') : stored });
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  return { app, state, url: base() };
+  return { app, state, formats, url: base() };
 }
 
-describe('RegionStoreClient', () => {
+describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wire) => {
   it('routes to the leader and follows a moved region by refreshing its routes', async () => {
     const cluster = await fakeCluster();
-    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000 });
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000, wire });
     expect(await client.put(Buffer.from('k'), Buffer.from('v'))).toEqual({ commitTs: 42n });
     // failover: the region moves to node b at a new epoch; the client still has the old route
     cluster.state.leader = 'b';
@@ -68,12 +83,13 @@ describe('RegionStoreClient', () => {
     expect(cluster.state.routeCalls).toBeGreaterThan(calls);
     await client.put(Buffer.from('k2'), Buffer.from('v2'));
     expect(cluster.state.data.get(b64('k2'))).toBe(b64('v2'));
+    expect([...cluster.formats]).toEqual([wire]);
     await cluster.app.close();
   });
 
   it('does not retry errors a new route cannot fix, and gives up with Timeout after retryTimeoutMs', async () => {
     const cluster = await fakeCluster();
-    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 300 });
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 300, wire });
     cluster.state.failWith = 'InvalidArgument';
     await expect(client.get(Buffer.from('k'))).rejects.toMatchObject({ code: 'InvalidArgument' });
     cluster.state.failWith = undefined;

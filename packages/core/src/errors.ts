@@ -2,6 +2,7 @@
  * Every failure that crosses a component boundary is a RegionStoreError with a stable `code`.
  * Codes are part of the wire protocol (HTTP bodies, job results), so they never change meaning.
  */
+import { isRedisUnreachable } from './redis';
 
 /** Stable error codes and the HTTP status each one maps to. */
 export const ERROR_HTTP_STATUS = {
@@ -181,6 +182,9 @@ export function errorFromBody(body: {
 export function toRegionStoreError(err: unknown): RegionStoreError {
   if (err instanceof RegionStoreError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  // A Redis outage is transient: callers (the client) retry ServerIsBusy.
+  if (isRedisUnreachable(err))
+    return new ServerIsBusyError(`Redis is unreachable: ${message}`, {}, { cause: err });
   return new InternalError(message, {}, { cause: err });
 }
 

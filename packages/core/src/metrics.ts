@@ -82,13 +82,27 @@ export function counter<L extends string = string>(registry: Registry, spec: Met
   return getOrCreate(registry, name, () => new Counter(config));
 }
 
-export function gauge<L extends string = string>(registry: Registry, spec: MetricSpec<L>): Gauge<L> {
+export function gauge<L extends string = string>(
+  registry: Registry,
+  spec: MetricSpec<L> & {
+    /** Sets the values when the registry is read (for figures that are cheaper to ask than to track). */
+    collect?: (gauge: Gauge<L>) => void | Promise<void>;
+  },
+): Gauge<L> {
   const name = metricName(spec.component, spec.what, spec.unit);
+  const collect = spec.collect;
   const config: GaugeConfiguration<L> = {
     name,
     help: spec.help,
     labelNames: spec.labelNames ?? [],
     registers: [registry],
+    ...(collect
+      ? {
+          collect(this: Gauge<L>) {
+            return collect(this);
+          },
+        }
+      : {}),
   };
   return getOrCreate(registry, name, () => new Gauge(config));
 }

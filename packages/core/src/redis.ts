@@ -14,11 +14,23 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
     role === 'worker'
       ? { maxRetriesPerRequest: null, enableReadyCheck: true }
       : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000 };
-  return new Redis(url, {
+  const redis = new Redis(url, {
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
     ...options,
     ...extra,
   });
+  // A lost connection already fails the commands that need it, and their callers report it; without a
+  // listener ioredis also prints every reconnect attempt to stderr as an unhandled error.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/**
+ * Whether an ioredis error says the command was never sent: Redis is down and the connection does not
+ * queue (`client` role), or the connect failed. Nothing was written, so retrying is safe.
+ */
+export function isRedisUnreachable(err: unknown): boolean {
+  return err instanceof Error && /enableOfflineQueue|ECONNREFUSED/.test(err.message);
 }
 
 /** Waits until a fail-fast connection is ready; ioredis does not queue commands before that. */

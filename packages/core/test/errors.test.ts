@@ -52,4 +52,11 @@ describe('errors', () => {
     expect(wrapped.message).toBe('boom');
     expect(toRegionStoreError('plain').message).toBe('plain');
   });
+
+  it('turns a command Redis never received into the retryable ServerIsBusy', () => {
+    const offline = new Error("Stream isn't writeable and enableOfflineQueue options is false");
+    expect(toRegionStoreError(offline)).toMatchObject({ code: 'ServerIsBusy' });
+    expect(toRegionStoreError(new Error('connect ECONNREFUSED 127.0.0.1:1')).code).toBe('ServerIsBusy');
+    expect(toRegionStoreError(new Error('Connection is closed.')).code).toBe('Internal');
+  });
 });

@@ -50,6 +50,24 @@ describe('metrics', () => {
     expect(text).toContain('process_cpu_seconds_total');
   });
 
+  it('asks a collected gauge for its values each time the registry is read', async () => {
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    let reads = 0;
+    gauge(registry, {
+      component: 'engine',
+      what: 'memory',
+      unit: 'bytes',
+      help: 'x',
+      labelNames: ['kind'],
+      collect: async (g) => {
+        reads++;
+        g.set({ kind: 'memtables' }, reads * 100);
+      },
+    });
+    expect(await registry.metrics()).toContain('regionstore_engine_memory_bytes{kind="memtables"} 100');
+    expect(await registry.metrics()).toContain('regionstore_engine_memory_bytes{kind="memtables"} 200');
+  });
+
   it('keeps registries apart', async () => {
     const one = createMetricsRegistry({ defaultMetrics: false });
     const two = createMetricsRegistry({ defaultMetrics: false });

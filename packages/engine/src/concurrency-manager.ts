@@ -25,8 +25,14 @@ export class ConcurrencyManager {
 
   constructor(readonly timestamps: TimestampAllocator) {}
 
-  beginWrite(keys: Buffer[]): WriteGuard {
-    const ts = this.timestamps.next();
+  /**
+   * Takes a commit timestamp for a write of `keys` and registers their intents. `at` keeps a given
+   * timestamp instead (a restore writing versions at their original commit ts); `maxTs` is raised to
+   * it, so every write allocated afterwards commits above the restored versions.
+   */
+  beginWrite(keys: Buffer[], at?: Timestamp): WriteGuard {
+    if (at !== undefined) this.timestamps.updateMaxTs(at);
+    const ts = at ?? this.timestamps.next();
     const mine: Array<[string, WriteIntent]> = keys.map((key) => [key.toString('hex'), { key, ts }]);
     for (const [id, intent] of mine) {
       const list = this.intents.get(id);

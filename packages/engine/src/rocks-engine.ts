@@ -23,8 +23,10 @@ import { WriteBatch } from './write-batch';
 
 export interface RocksEngineOptions {
   path: string;
-  /** Memtable size per CF; smaller means more frequent flushes (tests use it to make L0 files). */
+  /** Memtable size per CF (RocksDB's default, 64 MiB); smaller means more frequent flushes. */
   writeBufferSize?: number;
+  /** Memtables per CF, the one being written and those waiting to flush (RocksDB's default, 2). */
+  maxWriteBufferNumber?: number;
   /** RocksDB's `level0_slowdown_writes_trigger` (its default, 20); used by ingestMaybeSlowdownWrites. */
   level0SlowdownWritesTrigger?: number;
   /** RocksDB's `level0_file_num_compaction_trigger` (its default, 4). */
@@ -148,7 +150,10 @@ export class RocksEngine extends SessionReader implements KvEngine {
     mkdirSync(options.path, { recursive: true });
     const db = new RocksDB(options.path, {
       columnFamilies: ALL_CFS.filter((cf) => cf !== CF_DEFAULT),
+      // Given to the database, these apply to every column family: memtables are most of the
+      // engine's memory, at most CFs × maxWriteBufferNumber × writeBufferSize.
       ...(options.writeBufferSize ? { writeBufferSize: options.writeBufferSize } : {}),
+      ...(options.maxWriteBufferNumber ? { maxWriteBufferNumber: options.maxWriteBufferNumber } : {}),
     });
     try {
       await db.ready();
@@ -294,6 +299,24 @@ export class RocksEngine extends SessionReader implements KvEngine {
     if (compact) {
       for (const range of concrete) await this.compactRange(cf, range.start, range.end);
     }
+  }
+
+  /**
+   * RocksDB's own memory, summed over the column families: memtables, table readers (index and filter
+   * blocks outside the block cache) and the block cache.
+   */
+  async memoryUsage(): Promise<{ memtables: number; tableReaders: number; blockCache: number }> {
+    this.checkAvailable();
+    const sum = async (property: string) => {
+      let total = 0;
+      for (const cf of ALL_CFS) total += Number((await this.cfSession(cf).getProperty(property)) ?? 0);
+      return total;
+    };
+    return {
+      memtables: await sum('rocksdb.cur-size-all-mem-tables'),
+      tableReaders: await sum('rocksdb.estimate-table-readers-mem'),
+      blockCache: await sum('rocksdb.block-cache-usage'),
+    };
   }
 
   async numFilesAtLevel(cf: CfName, level: number): Promise<number> {

@@ -137,6 +137,19 @@ describe('RocksEngine', () => {
     expect(await engine.ingestMaybeSlowdownWrites(CF_DEFAULT)).toBe(false);
   });
 
+  it('reports its memory: memtables fill with writes and empty on flush, reads fill the block cache', async () => {
+    const engine = await engines.open();
+    const before = await engine.memoryUsage();
+    for (let i = 0; i < 2000; i++) await engine.put(CF_DEFAULT, b(`k${i}`), Buffer.alloc(100, 1));
+    const written = await engine.memoryUsage();
+    expect(written.memtables).toBeGreaterThan(before.memtables + 200_000);
+    await engine.flush(CF_DEFAULT);
+    for (let i = 0; i < 2000; i += 10) await engine.get(CF_DEFAULT, b(`k${i}`));
+    const flushed = await engine.memoryUsage();
+    expect(flushed.memtables).toBeLessThan(written.memtables);
+    expect(flushed.blockCache).toBeGreaterThan(before.blockCache);
+  });
+
   it('estimates the size of a range', async () => {
     const engine = await engines.open();
     const batch = new WriteBatch();

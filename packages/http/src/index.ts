@@ -1,1 +1,2 @@
 export * from './http-errors';
+export * from './wire-format';

@@ -4,6 +4,8 @@ import {
   InvalidArgumentError,
   NotFoundError,
   NotLeaderError,
+  ServerIsBusyError,
+  isRedisUnreachable,
   StorageError,
   counter,
   histogram,
@@ -220,6 +222,14 @@ export class RedisLogStore implements LogStore {
       return new NotLeaderError(`region ${region} has no WAL fence: no node may write it yet`, {
         regionId: region,
       });
+    }
+    if (isRedisUnreachable(err)) {
+      // The command never left this process, so nothing was written: safe for the client to retry.
+      return new ServerIsBusyError(
+        `WAL of region ${region} is unreachable (Redis): ${message}`,
+        { regionId: region },
+        { cause: err },
+      );
     }
     return new StorageError(`WAL of region ${region}: ${message}`, { regionId: region }, { cause: err });
   }

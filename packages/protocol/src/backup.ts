@@ -21,7 +21,8 @@ export const backupRequestSchema = z.object({
   cf: z.string().default('default'),
   /** Copy the CF's raw pairs instead of reading MVCC versions. */
   isRawKv: z.boolean().default(false),
-  compressionType: z.enum(['lz4', 'snappy', 'zstd', 'unknown']).default('unknown'),
+  /** `unknown` = the default (lz4); `none` stores blocks uncompressed. */
+  compressionType: z.enum(['none', 'lz4', 'snappy', 'zstd', 'unknown']).default('unknown'),
   compressionLevel: z.number().int().default(0),
   /** Workers for this backup; 0 = the endpoint's `numThreads`. */
   concurrency: z.number().int().nonnegative().default(0),

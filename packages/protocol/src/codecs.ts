@@ -6,9 +6,13 @@ import { z } from 'zod';
  * `encode` the reverse, so one definition serves both ends of a queue or HTTP call.
  */
 
-/** Bytes as base64. */
-export const bytesCodec = z.codec(z.base64(), z.instanceof(Buffer), {
-  decode: (text) => Buffer.from(text, 'base64'),
+/** Bytes: base64 in JSON, raw in msgpack. */
+export const bytesCodec = z.codec(z.union([z.base64(), z.instanceof(Uint8Array)]), z.instanceof(Buffer), {
+  // base64 in JSON bodies; raw bytes in msgpack ones (MSGPACK_CONTENT_TYPE)
+  decode: (input) =>
+    typeof input === 'string'
+      ? Buffer.from(input, 'base64')
+      : Buffer.from(input.buffer, input.byteOffset, input.byteLength),
   encode: (buf) => buf.toString('base64'),
 });
 

@@ -4,3 +4,4 @@ export * from './data-api';
 export * from './http';
 export * from './jobs';
 export * from './queues';
+export * from './wire';

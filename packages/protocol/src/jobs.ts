@@ -56,6 +56,33 @@ export const regionEntryResult = z.object({ regionId: regionIdCodec, lastEntryId
 
 export const upgradeRegionPayload = z.object({ regionId: regionIdCodec, epoch: epochSchema });
 
+/** Catch a follower up to `entryId` (default: the WAL's end) without making it writable. */
+export const catchupRegionPayload = z.object({ regionId: regionIdCodec, entryId: entryIdSchema.optional() });
+
+/** A region snapshot in snapshot storage, named by the term and WAL index it was taken at. */
+export const snapshotResult = z.object({
+  regionId: regionIdCodec,
+  name: z.string(),
+  term: z.number().int().nonnegative(),
+  index: entryIdSchema,
+  size: z.number().int().nonnegative(),
+  kvCount: z.number().int().nonnegative(),
+  sha256: z.string(),
+});
+
+/** Replace a region's local data (the region not open on the node) with a generated snapshot. */
+export const applySnapshotPayload = z.object({
+  regionId: regionIdCodec,
+  range: keyRangeSchema,
+  epoch: epochSchema,
+  term: z.number().int().nonnegative(),
+  index: entryIdSchema,
+});
+export const applySnapshotResult = z.object({ regionId: regionIdCodec, status: z.literal('Finished') });
+
+/** Delete a range's local data (no open region may still serve any of it). */
+export const destroyRangePayload = z.object({ regionId: regionIdCodec, range: keyRangeSchema });
+
 export const backupPayload = z.object({ request: backupRequestSchema });
 export const backupResult = z.object({ responses: z.array(backupResponseSchema) });
 
@@ -63,8 +90,8 @@ export const restorePayload = z.object({
   /** Where the backup's files are. */
   storage: z.string().min(1),
   files: z.array(backupFileSchema),
-  /** Only data inside these ranges is written (the node's regions); empty = everything. */
-  ranges: z.array(keyRangeSchema).default([]),
+  /** The region ranges this job restores; data outside them belongs to other jobs. */
+  ranges: z.array(keyRangeSchema).min(1),
 });
 export const restoreResult = z.object({
   files: z.number().int().nonnegative(),
@@ -81,6 +108,10 @@ export const JOBS = {
   'upgrade-region': { payload: upgradeRegionPayload, result: regionEntryResult },
   'flush-region': { payload: regionOnly, result: regionEntryResult },
   'compact-region': { payload: regionOnly, result: regionEntryResult },
+  'catchup-region': { payload: catchupRegionPayload, result: regionEntryResult },
+  'generate-snapshot': { payload: regionOnly, result: snapshotResult },
+  'apply-snapshot': { payload: applySnapshotPayload, result: applySnapshotResult },
+  'destroy-range': { payload: destroyRangePayload, result: regionOnly },
   backup: { payload: backupPayload, result: backupResult },
   restore: { payload: restorePayload, result: restoreResult },
 } as const;

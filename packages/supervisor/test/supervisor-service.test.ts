@@ -1,4 +1,5 @@
-import { ManualTimeProvider, RegionId, settle } from '@regionstore/core';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ManualTimeProvider, RegionId } from '@regionstore/core';
 import { SupervisorService } from '@regionstore/supervisor';
 import { useRedisNamespace } from '@regionstore/testing';
 import { A, B, Cluster } from './cluster-fake';
@@ -34,10 +35,15 @@ describe('SupervisorService', () => {
       await time.advance(500);
     }
     expect(cluster.endState(regionId).route.leader).toBe(A.id);
-    // node A falls silent
-    for (let i = 0; i < 10 && cluster.endState(regionId).route.leader === A.id; i++) {
+    // node A falls silent. The procedure's steps go through real Redis, so each tick of the manual
+    // clock gets real time to finish them; a loaded machine needs more than a few event-loop turns.
+    const movedToB = () => {
+      const { route, fence } = cluster.endState(regionId);
+      return route.leader === B.id && route.state === 'Normal' && fence?.nodeId === B.id;
+    };
+    for (let i = 0; i < 10 && !movedToB(); i++) {
       await time.advance(1000);
-      for (let j = 0; j < 20; j++) await settle();
+      for (let waited = 0; waited < 2000 && !movedToB(); waited += 20) await delay(20);
     }
     expect(cluster.endState(regionId)).toMatchObject({
       route: { leader: B.id, state: 'Normal' },

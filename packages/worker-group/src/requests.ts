@@ -9,6 +9,11 @@ export interface WriteRequest {
   /** The epoch the client routed with; a mismatch fails with EpochNotMatch. */
   epoch?: RegionEpoch;
   mutations: Mutation[];
+  /**
+   * Only for restores: write the versions at this (original) commit timestamp instead of a new one.
+   * Versions newer than it stay visible over the restored ones.
+   */
+  commitTs?: Timestamp;
 }
 
 export interface WriteResult {

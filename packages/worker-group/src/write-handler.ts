@@ -122,7 +122,10 @@ export async function handleWrites(
       write.reply.fail(err);
       continue;
     }
-    const guard = ctx.concurrency.beginWrite(write.request.mutations.map((m) => m.key));
+    const guard = ctx.concurrency.beginWrite(
+      write.request.mutations.map((m) => m.key),
+      write.request.commitTs,
+    );
     const entry = encodeWalRecord({ ts: guard.ts, mutations: write.request.mutations });
     accepted.push({ write, region, guard, entry, size: estimatedSize(write.request) });
   }

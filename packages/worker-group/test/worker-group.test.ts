@@ -54,6 +54,30 @@ describe('WorkerGroup', () => {
     expect(node.group.concurrency.intentCount).toBe(0);
   });
 
+  it('writes a restore at its original commit ts, through the WAL, and later writes commit above it', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    const future = node.group.concurrency.timestamps.maxTs() + (1000n << 18n);
+    const restored = await node.group.write({
+      regionId: region,
+      commitTs: future,
+      mutations: [put('r', 'old')],
+    });
+    expect(restored.commitTs).toBe(future);
+    expect(await mvccGet(node.engine, b('r'), future - 1n)).toBeUndefined();
+    expect((await mvccGet(node.engine, b('r'), future))?.toString()).toBe('old');
+    const later = await node.group.write({ regionId: region, mutations: [put('r', 'new')] });
+    expect(later.commitTs).toBeGreaterThan(future);
+    // recovering the region elsewhere from the WAL gives the same version, and the same floor
+    const other = await cluster.node();
+    const next = { version: 1, confVer: 2 };
+    await other.group.ddl(region, { type: 'open', range: ALL, epoch: next, role: 'Leader' });
+    expect((await mvccGet(other.engine, b('r'), future))?.toString()).toBe('old');
+    const there = await other.group.write({ regionId: region, epoch: next, mutations: [put('s', 'x')] });
+    expect(there.commitTs).toBeGreaterThan(future);
+  });
+
   it('answers bad writes with typed errors and writes nothing for them', async () => {
     const node = await cluster.node();
     const region = freshRegion();

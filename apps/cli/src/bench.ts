@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import type { RegionStoreClient } from '@regionstore/client';
+import type { ProgressBar } from './progress';
+
+export interface BenchOptions {
+  /** Keys written (and then read). */
+  keys: number;
+  /** Mutations per write request and keys per batch get. */
+  batch: number;
+  /** Requests in flight. */
+  concurrency: number;
+  valueSize: number;
+  /** Leave the keys in the cluster instead of deleting them at the end. */
+  keep: boolean;
+}
+
+export interface BenchRow {
+  phase: string;
+  keys: number;
+  seconds: number;
+  keysPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/**
+ * Runs `requests` requests of `perRequest` keys each, `concurrency` at a time, and measures throughput
+ * and per-request latency.
+ */
+async function phase(
+  name: string,
+  requests: number,
+  perRequest: number,
+  concurrency: number,
+  bar: ProgressBar,
+  request: (i: number) => Promise<unknown>,
+): Promise<BenchRow> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, requests) }, async () => {
+      while (next < requests) {
+        const i = next++;
+        const t = performance.now();
+        await request(i);
+        latencies.push(performance.now() - t);
+        bar.update(latencies.length * perRequest, requests * perRequest, `keys ${name}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return {
+    phase: name,
+    keys: requests * perRequest,
+    seconds: round(seconds),
+    keysPerSec: Math.round((requests * perRequest) / seconds),
+    p50Ms: round(percentile(latencies, 0.5)),
+    p99Ms: round(percentile(latencies, 0.99)),
+  };
+}
+
+/**
+ * A load test through the client against a running cluster: batched writes, point gets, batch gets and
+ * a scan of keys under a prefix of its own, which it deletes afterwards unless `keep`.
+ */
+export async function runBench(
+  client: RegionStoreClient,
+  options: BenchOptions,
+  bar: (title: string) => ProgressBar,
+): Promise<BenchRow[]> {
+  const prefix = `__bench/${randomBytes(4).toString('hex')}/`;
+  const key = (i: number) => Buffer.from(`${prefix}${String(i).padStart(10, '0')}`);
+  const value = randomBytes(options.valueSize);
+  const requests = Math.ceil(options.keys / options.batch);
+  const keysOf = (r: number) =>
+    Array.from({ length: Math.min(options.batch, options.keys - r * options.batch) }, (_, j) =>
+      key(r * options.batch + j),
+    );
+  const run = async (name: string, count: number, per: number, request: (i: number) => Promise<unknown>) => {
+    const progress = bar(name);
+    try {
+      return await phase(name, count, per, options.concurrency, progress, request);
+    } finally {
+      progress.stop();
+    }
+  };
+
+  const rows: BenchRow[] = [];
+  rows.push(
+    await run('write', requests, options.batch, (r) =>
+      client.write(keysOf(r).map((k) => ({ op: 'put' as const, key: k, value }))),
+    ),
+  );
+  const check = (got: Buffer | undefined) => {
+    if (!got?.equals(value)) throw new Error('bench read back a value it did not write');
+  };
+  rows.push(await run('get', options.keys, 1, async (i) => check(await client.get(key(i)))));
+  rows.push(
+    await run('batch-get', requests, options.batch, async (r) =>
+      (await client.batchGet(keysOf(r))).forEach(check),
+    ),
+  );
+  rows.push(
+    await run('scan', 1, options.keys, async () => {
+      let seen = 0;
+      for await (const _ of client.iterate({ start: Buffer.from(prefix), end: key(options.keys) })) seen++;
+      if (seen !== options.keys) throw new Error(`scan saw ${seen} of the ${options.keys} keys written`);
+    }),
+  );
+  if (!options.keep) {
+    rows.push(
+      await run('cleanup', requests, options.batch, (r) =>
+        client.write(keysOf(r).map((k) => ({ op: 'delete' as const, key: k }))),
+      ),
+    );
+  }
+  return rows;
+}

@@ -1,0 +1,77 @@
+import type { Logger, Redis } from '@regionstore/core';
+
+/** What every long-running admin operation (a backup, a restore) records about itself. */
+export interface OperationRecord {
+  id: string;
+  status: 'Running' | 'Done' | 'Failed';
+  startedAt: string;
+  finishedAt?: string;
+  error?: string;
+}
+
+/**
+ * Long-running admin operations of one kind, one JSON record per id in a Redis hash. `launch` saves
+ * the Running record, runs the work in the background (the work saves progress into the record as it
+ * goes) and ends the record Done or Failed.
+ */
+export class Operations<R extends OperationRecord> {
+  /** Ids this process is running (a record Running in Redis but not here was orphaned). */
+  private readonly running = new Set<string>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async save(record: R): Promise<void> {
+    await this.redis.hset(this.key, record.id, JSON.stringify(record));
+  }
+
+  async list(): Promise<R[]> {
+    return Object.values(await this.redis.hgetall(this.key)).map((json) => JSON.parse(json) as R);
+  }
+
+  async get(id: string): Promise<R | undefined> {
+    const json = await this.redis.hget(this.key, id);
+    return json ? (JSON.parse(json) as R) : undefined;
+  }
+
+  /** Resolves once the Running record is saved; `done` settles with the final one. */
+  async launch(record: R, work: (record: R) => Promise<void>): Promise<{ record: R; done: Promise<R> }> {
+    await this.save(record);
+    const started = { ...record };
+    this.running.add(record.id);
+    const done = (async () => {
+      try {
+        await work(record);
+        record.status = 'Done';
+      } catch (err) {
+        Object.assign(record, { status: 'Failed', error: (err as Error).message });
+        this.logger.error({ operation: record.id, err }, `${record.id} failed`);
+      }
+      record.finishedAt = new Date().toISOString();
+      await this.save(record);
+      this.running.delete(record.id);
+      return record;
+    })();
+    return { record: started, done };
+  }
+
+  /**
+   * Marks Failed every record still Running that no live process runs: its metasrv died or lost the
+   * lease for good. A new leader calls it; the operation can be started again.
+   */
+  async failOrphans(): Promise<string[]> {
+    const orphans = (await this.list()).filter((r) => r.status === 'Running' && !this.running.has(r.id));
+    for (const record of orphans) {
+      Object.assign(record, {
+        status: 'Failed',
+        error: 'interrupted: the metasrv running it stopped before it finished; start it again',
+        finishedAt: new Date().toISOString(),
+      });
+      await this.save(record);
+    }
+    return orphans.map((r) => r.id);
+  }
+}

@@ -1,0 +1,54 @@
+import { silentLogger } from '@regionstore/core';
+import { useRedisNamespace } from '@regionstore/testing';
+import { Operations, type OperationRecord } from '../src/operation-records';
+
+const ns = useRedisNamespace('metasrv-operations');
+
+const record = (id: string): OperationRecord => ({
+  id,
+  status: 'Running',
+  startedAt: new Date().toISOString(),
+});
+
+describe('Operations', () => {
+  it('records progress and the outcome of background work', async () => {
+    const ops = new Operations<OperationRecord & { done?: number }>(
+      await ns.connect(),
+      ns.key('ops'),
+      silentLogger(),
+    );
+    const ok = await ops.launch({ ...record('a'), done: 0 }, async (r) => {
+      r.done = 1;
+      await ops.save(r);
+    });
+    expect(ok.record.status).toBe('Running');
+    expect(await ok.done).toMatchObject({ status: 'Done', done: 1 });
+    const failed = await ops.launch(record('b'), async () => {
+      throw new Error('disk full');
+    });
+    expect(await failed.done).toMatchObject({ status: 'Failed', error: 'disk full' });
+    expect((await ops.list()).map((r) => [r.id, r.status]).sort()).toEqual([
+      ['a', 'Done'],
+      ['b', 'Failed'],
+    ]);
+  });
+
+  it('lets a new leader fail the operations nobody runs any more, but not its own', async () => {
+    const key = ns.key('orphans');
+    const oldLeader = new Operations(await ns.connect(), key, silentLogger());
+    const newLeader = new Operations(await ns.connect(), key, silentLogger());
+    let finish!: () => void;
+    const running = await oldLeader.launch(record('backup-1'), () => new Promise<void>((r) => (finish = r)));
+    await newLeader.launch(record('backup-2'), () => new Promise<void>(() => undefined));
+
+    expect(await newLeader.failOrphans()).toEqual(['backup-1']);
+    expect(await newLeader.get('backup-1')).toMatchObject({
+      status: 'Failed',
+      error: expect.stringMatching(/interrupted/),
+    });
+    expect(await newLeader.get('backup-2')).toMatchObject({ status: 'Running' });
+    expect(await oldLeader.failOrphans()).toEqual(['backup-2']); // from the other side, the same rule
+    finish();
+    expect((await running.done).status).toBe('Done');
+  });
+});

@@ -1,0 +1,137 @@
+import { join } from 'node:path';
+import { BackupEndpoint, StaticRegionInfoProvider } from '@regionstore/backup';
+import { RegionId, keyRange, silentLogger } from '@regionstore/core';
+import { RocksEngine, mvccGet } from '@regionstore/engine';
+import { RedisLogStore } from '@regionstore/log-store';
+import { decodeJobResult, encodeJobPayload, type JobName, type JobPayload } from '@regionstore/protocol';
+import { RegionRunner } from '@regionstore/region-runner';
+import { LocalStorage } from '@regionstore/storage-backends';
+import { useRedisNamespace, useTempDir } from '@regionstore/testing';
+import { WorkerGroup } from '@regionstore/worker-group';
+import { Queue, QueueEvents } from 'bullmq';
+import { NodeTaskWorker } from '../src/task-worker';
+
+const stops: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const stop of stops.reverse()) await stop();
+});
+const dir = useTempDir('task-worker-jobs');
+const ns = useRedisNamespace('task-worker-jobs');
+
+const REGION = new RegionId(7, 1);
+const RANGE = keyRange(Buffer.from('a'), Buffer.from('n'));
+const EPOCH = { version: 1, confVer: 1 };
+const b = (s: string) => Buffer.from(s);
+
+/** A storage node's job side: its own RocksDB, runner, worker group and task worker on `node-<id>`. */
+async function node(id: string, storage: LocalStorage) {
+  const engine = await RocksEngine.open({ path: join(dir.path, id) });
+  const runner = new RegionRunner({ engine, storage });
+  const group = WorkerGroup.start({
+    nodeId: id,
+    engine,
+    wal: new RedisLogStore(await ns.connect(), { prefix: ns.prefix }),
+    storage,
+    runner,
+  });
+  const worker = new NodeTaskWorker(`node-${id}`, ns.prefix, ns.url, {
+    nodeId: id,
+    engine,
+    snapshotStorage: storage,
+    group,
+    runner,
+    backup: new BackupEndpoint({
+      storeId: id,
+      engine,
+      regionInfo: new StaticRegionInfoProvider(),
+      concurrency: group.concurrency,
+    }),
+    logger: silentLogger(),
+  });
+  const queue = new Queue(`node-${id}`, { connection: await ns.connect('worker'), prefix: ns.prefix });
+  const events = new QueueEvents(`node-${id}`, { connection: await ns.connect('worker'), prefix: ns.prefix });
+  await events.waitUntilReady();
+  stops.push(async () => {
+    await worker.close(2000);
+    await events.close();
+    await queue.close();
+    await group.stop();
+    await runner.stop();
+    await engine.close();
+  });
+  return {
+    engine,
+    group,
+    async run<N extends JobName>(name: N, payload: JobPayload<N>) {
+      const job = await queue.add(name, encodeJobPayload(name, payload));
+      return decodeJobResult(name, await job.waitUntilFinished(events, 20_000));
+    },
+    async failure<N extends JobName>(name: N, payload: JobPayload<N>): Promise<string> {
+      const job = await queue.add(name, encodeJobPayload(name, payload));
+      return job.waitUntilFinished(events, 20_000).then(
+        () => 'completed',
+        (err: Error) => err.message,
+      );
+    },
+  };
+}
+
+describe('node task worker: snapshot, catch-up and destroy jobs', () => {
+  it('generates a snapshot on one node, applies it on another, catches it up and destroys it', async () => {
+    const storage = new LocalStorage(join(dir.path, 'objects'));
+    const a = await node('a', storage);
+    const bNode = await node('b', storage);
+    await a.run('create-region', { regionId: REGION, range: RANGE, epoch: EPOCH });
+    for (let i = 0; i < 20; i++) {
+      await a.group.write({
+        regionId: REGION,
+        mutations: [{ op: 'put', key: b(`k${i}`), value: b(`v${i}`) }],
+      });
+    }
+
+    const snapshot = await a.run('generate-snapshot', { regionId: REGION });
+    expect(snapshot).toMatchObject({ index: 20, kvCount: 20 });
+    expect(await storage.exists(snapshot.name)).toBe(true);
+
+    // an open region's data is not replaced under it
+    expect(
+      JSON.parse(
+        await a.failure('apply-snapshot', {
+          regionId: REGION,
+          range: RANGE,
+          epoch: EPOCH,
+          term: snapshot.term,
+          index: snapshot.index,
+        }),
+      ),
+    ).toMatchObject({ code: 'InvalidArgument' });
+
+    expect(
+      await bNode.run('apply-snapshot', {
+        regionId: REGION,
+        range: RANGE,
+        epoch: EPOCH,
+        term: snapshot.term,
+        index: snapshot.index,
+      }),
+    ).toMatchObject({ status: 'Finished' });
+    expect((await mvccGet(bNode.engine, b('k7')))?.toString()).toBe('v7');
+
+    // b follows a's WAL: open as a follower, then catch up to the entries a writes next
+    await bNode.run('open-region', { regionId: REGION, range: RANGE, epoch: EPOCH, role: 'follower' });
+    await a.group.write({ regionId: REGION, mutations: [{ op: 'put', key: b('later'), value: b('x') }] });
+    const caught = await bNode.run('catchup-region', { regionId: REGION });
+    expect(caught.lastEntryId).toBe(21);
+    expect((await mvccGet(bNode.engine, b('later')))?.toString()).toBe('x');
+
+    // destroy refuses a range a region still serves; once closed, the data goes
+    expect(
+      JSON.parse(await bNode.failure('destroy-range', { regionId: REGION, range: RANGE })),
+    ).toMatchObject({ code: 'InvalidArgument' });
+    await bNode.run('close-region', { regionId: REGION, destroy: false });
+    expect((await mvccGet(bNode.engine, b('k7')))?.toString()).toBe('v7');
+    await bNode.run('destroy-range', { regionId: REGION, range: RANGE });
+    expect(await mvccGet(bNode.engine, b('k7'))).toBeUndefined();
+    expect((await mvccGet(a.engine, b('k7')))?.toString()).toBe('v7');
+  });
+});

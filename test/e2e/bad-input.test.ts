@@ -1,0 +1,70 @@
+import { RegionStoreClient } from '@regionstore/client';
+import { createRedis } from '@regionstore/core';
+import { QueueNames } from '@regionstore/protocol';
+import { Queue, QueueEvents } from 'bullmq';
+import { testRedisUrl } from '@regionstore/testing';
+import { useCluster } from './cluster';
+
+const clusters = useCluster('e2e-bad-input');
+
+const post = (url: string, body: string, contentType = 'application/json') =>
+  fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body });
+
+describe('bad input to running processes', () => {
+  it('answers malformed HTTP bodies and job payloads with typed errors, and every process stays up', async () => {
+    const cluster = await clusters.start({ nodes: 1, initialRegions: 1 });
+    const [route] = await cluster.routes();
+    const node = route!.address;
+    const m = cluster.metasrvUrl;
+
+    const cases: Array<[string, Promise<Response>]> = [
+      ['node: not JSON', post(`${node}/v1/write`, '{"regionId": ')],
+      ['node: wrong types', post(`${node}/v1/write`, JSON.stringify({ regionId: 7, mutations: 'x' }))],
+      [
+        'node: key not base64',
+        post(`${node}/v1/get`, JSON.stringify({ regionId: route!.regionId, key: '%%%' })),
+      ],
+      ['node: wrong content type', post(`${node}/v1/scan`, 'hello', 'text/plain')],
+      ['metasrv: not JSON', post(`${m}/admin/backup`, '[')],
+      ['metasrv: bad migrate', post(`${m}/admin/migrate`, JSON.stringify({ regionId: 'x', to: '' }))],
+      ['metasrv: bad restore', post(`${m}/admin/restore`, JSON.stringify({ storage: 5 }))],
+    ];
+    for (const [name, pending] of cases) {
+      const response = await pending;
+      expect([name, response.status]).toEqual([name, expect.any(Number)]);
+      expect(response.status).toBeGreaterThanOrEqual(400);
+      expect(response.status).toBeLessThan(500);
+      expect(((await response.json()) as { code: string }).code).toBe('InvalidArgument');
+    }
+
+    // job payloads the node's task worker cannot use fail at once, with the reason
+    const connection = createRedis(testRedisUrl(), 'worker');
+    const queueName = new QueueNames(cluster.prefix).node(route!.leader);
+    const queue = new Queue(queueName, { connection, prefix: cluster.prefix });
+    const eventsConnection = connection.duplicate();
+    const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: cluster.prefix });
+    try {
+      await events.waitUntilReady();
+      const bad = await queue.add('open-region', { regionId: 'nope', range: [] });
+      const reason = await bad.waitUntilFinished(events, 20_000).then(
+        () => 'completed',
+        (err: Error) => err.message,
+      );
+      expect(JSON.parse(reason)).toMatchObject({ code: 'InvalidArgument' });
+      const unknown = await queue.add('format-disk', {});
+      await expect(unknown.waitUntilFinished(events, 20_000)).rejects.toThrow(/unknown job 'format-disk'/);
+    } finally {
+      await events.close();
+      await queue.close();
+      connection.disconnect();
+      eventsConnection.disconnect();
+    }
+
+    for (const name of ['metasrv-1', 'node-1']) expect(cluster.processes.get(name)!.exitCode).toBeNull();
+    expect((await fetch(`${node}/health`)).ok).toBe(true);
+    const client = new RegionStoreClient({ metasrv: m });
+    await client.put(Buffer.from('still'), Buffer.from('serving'));
+    expect((await client.get(Buffer.from('still')))?.toString()).toBe('serving');
+    await cluster.stop();
+  });
+});
