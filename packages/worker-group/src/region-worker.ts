@@ -13,6 +13,7 @@ import type { WorkerContext } from './context';
 import { writeManifest } from './manifest';
 import { clearRegionData, recoverRegion } from './recover';
 import { RegionMap, WorkerRegion, fenceEpochOf } from './region';
+import { catchUpWithWal } from './replay';
 import type { Reply } from './reply';
 import type { BackgroundNotify, DdlRequest, DdlResult, WorkerRequest } from './requests';
 import { StalledRequests, type StalledWrite } from './stalled-requests';
@@ -318,6 +319,8 @@ export class RegionWorker {
   }
 
   private async truncateRegion(region: WorkerRegion): Promise<DdlResult> {
+    // Entries an uncertain append left past `last` would otherwise come back on the next open.
+    if (region.walUncertain) await catchUpWithWal(this.ctx, region);
     const last = region.lastEntryId;
     // A manifest without snapshot first: an open anywhere now starts empty at `last`.
     await writeManifest(this.ctx.storage, {

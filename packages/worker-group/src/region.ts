@@ -12,6 +12,12 @@ export function fenceEpochOf(epoch: RegionEpoch): number {
 export class WorkerRegion {
   /** Last WAL entry applied to the engine. */
   lastEntryId: number;
+  /**
+   * An append failed without saying whether its entries reached the WAL (the connection dropped after
+   * the command was sent). The WAL may then hold entries the engine lacks; they are applied before the
+   * region takes its next write, or the next append's ids would skip them for good.
+   */
+  walUncertain = false;
   /** Last WAL entry covered by a flushed snapshot. */
   flushedEntryId: number;
   /** Bytes written since the last flush (they live only in the WAL until then). */

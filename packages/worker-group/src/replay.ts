@@ -8,6 +8,8 @@ import {
   type RegionApplyState,
 } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
+import type { WorkerContext } from './context';
+import { fenceEpochOf, type WorkerRegion } from './region';
 import type { Mutation } from './requests';
 import { decodeWalRecord } from './wal-entry';
 
@@ -56,4 +58,20 @@ export async function replayWal(options: {
     await engine.write(batch);
   }
   return last;
+}
+
+/** Applies what an uncertain append may have left in the WAL, so the engine matches the WAL again. */
+export async function catchUpWithWal(ctx: WorkerContext, region: WorkerRegion): Promise<void> {
+  region.lastEntryId = await replayWal({
+    engine: ctx.engine,
+    wal: ctx.wal,
+    regionId: region.regionId,
+    applied: {
+      appliedIndex: region.lastEntryId,
+      truncatedIndex: region.flushedEntryId,
+      truncatedTerm: fenceEpochOf(region.epoch),
+    },
+    timestamps: ctx.concurrency.timestamps,
+  });
+  region.walUncertain = false;
 }

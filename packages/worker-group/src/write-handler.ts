@@ -7,6 +7,7 @@ import {
   WriteBufferFullError,
   escapeKey,
   formatRange,
+  failpoint,
   isRegionStoreError,
   rangeContains,
   type RegionStoreError,
@@ -14,7 +15,7 @@ import {
 import { WriteBatch, writeApplyState, type WriteGuard } from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import { fenceEpochOf, type RegionMap, type WorkerRegion } from './region';
-import { addMutations } from './replay';
+import { addMutations, catchUpWithWal } from './replay';
 import { estimatedSize, type WriteRequest } from './requests';
 import type { StalledRequests, StalledWrite } from './stalled-requests';
 import { encodeWalRecord } from './wal-entry';
@@ -137,17 +138,21 @@ export async function handleWrites(
     const appended = await Promise.all(
       [...byRegion].map(async ([region, items]) => {
         try {
+          if (region.walUncertain) await catchUpWithWal(ctx, region);
           const fence = { nodeId: ctx.nodeId, epoch: fenceEpochOf(region.epoch) };
           const last = await ctx.wal.append(
             region.regionId,
             items.map((i) => i.entry),
             fence,
           );
+          await failpoint('wal_append_reply_lost'); // `throw`: the entries are in, the reply is lost
           items.forEach((item, at) => (item.entryId = last - items.length + 1 + at));
           return { region, items, last };
         } catch (err) {
-          // Fenced out: another node leads now; stop taking writes at once.
+          // Fenced out: another node leads now; stop taking writes at once. Any other failure may
+          // have come after Redis took the entries.
           if (err instanceof Error && isRegionStoreError(err, 'NotLeader')) region.role = 'Follower';
+          else region.walUncertain = true;
           for (const item of items) item.write.reply.fail(err);
           return undefined;
         }

@@ -1,5 +1,5 @@
-import { isRegionStoreError, keyRange } from '@regionstore/core';
-import { mvccGet } from '@regionstore/engine';
+import { configureFailPoint, isRegionStoreError, keyRange } from '@regionstore/core';
+import { mvccGet, readApplyState } from '@regionstore/engine';
 import { WorkerGroup } from '@regionstore/worker-group';
 import { ALL, EPOCH, b, freshRegion, put, useCluster } from './helpers';
 
@@ -115,6 +115,29 @@ describe('WorkerGroup', () => {
     });
     await b2.group.write({ regionId: region, epoch: next, mutations: [put('k', 'from-b')] });
     expect((await mvccGet(b2.engine, b('k')))?.toString()).toBe('from-b');
+  });
+
+  it('applies an append whose reply was lost before the next write, so no WAL entry is skipped', async () => {
+    const node = await cluster.node();
+    const wal = await cluster.wal();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+    configureFailPoint('wal_append_reply_lost', '1*throw(connection reset)');
+    const lost = await failure(node.group.write({ regionId: region, mutations: [put('b', '2')] }));
+    expect(lost).toMatchObject({ code: 'FailPoint' });
+    expect(await wal.lastEntryId(region)).toBe(2); // Redis took it; the node could not know
+    const next = await node.group.write({ regionId: region, mutations: [put('c', '3')] });
+    expect(next.entryId).toBe(3);
+    expect(node.group.getRegion(region)!.lastEntryId).toBe(3);
+    // the lost-reply write is there now, on this node as on any node that replays the WAL
+    expect((await mvccGet(node.engine, b('b')))?.toString()).toBe('2');
+    expect((await readApplyState(node.engine, region))?.appliedIndex).toBe(3);
+    const other = await cluster.node();
+    const epoch2 = { version: 1, confVer: 2 };
+    await other.group.ddl(region, { type: 'open', range: ALL, epoch: epoch2, role: 'Leader' });
+    for (const [k, v] of [['a', '1'], ['b', '2'], ['c', '3']] as const)
+      expect((await mvccGet(other.engine, b(k)))?.toString()).toBe(v);
   });
 
   it('recovers every acknowledged write on a fresh engine from the flushed snapshot and the WAL', async () => {
