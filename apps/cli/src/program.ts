@@ -1,6 +1,5 @@
 import { RegionStoreClient } from '@regionstore/client';
 import { composeTimestamp } from '@regionstore/core';
-import { errorFromResponse } from '@regionstore/protocol';
 import { Command, InvalidArgumentError } from 'commander';
 import { runBench } from './bench';
 import { followOperation, progressBar } from './progress';
@@ -38,20 +37,12 @@ export function buildProgram(io: Output): Command {
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.out(s) });
 
   const opts = () => program.opts<{ metasrv: string; token?: string; json: boolean }>();
-  const client = () => new RegionStoreClient({ metasrv: opts().metasrv });
-  const admin = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
-    const response = await fetch(`${opts().metasrv}${path}`, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(opts().token ? { authorization: `Bearer ${opts().token}` } : {}),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  const client = () =>
+    new RegionStoreClient({
+      metasrv: opts().metasrv,
+      ...(opts().token ? { headers: { authorization: `Bearer ${opts().token}` } } : {}),
     });
-    const json: unknown = await response.json().catch(() => ({}));
-    if (!response.ok) throw errorFromResponse(response.status, json);
-    return json;
-  };
+  const admin = (path: string, body?: unknown) => client().admin(path, body);
   const print = (value: unknown, human?: () => string) =>
     io.out(`${opts().json || !human ? JSON.stringify(value, null, 2) : human()}\n`);
   const bar = (title: string) => progressBar(opts().json ? undefined : io.progress, title);
@@ -66,7 +57,7 @@ export function buildProgram(io: Output): Command {
     const progress = bar(title);
     try {
       return await followOperation(
-        async () => (await admin('GET', statusPath(id))) as Record<string, unknown>,
+        async () => (await admin(statusPath(id))) as Record<string, unknown>,
         (record) => progress.update(...count(record)),
       );
     } finally {
@@ -125,7 +116,7 @@ export function buildProgram(io: Output): Command {
     .command('status')
     .description('nodes and regions')
     .action(async () => {
-      const status = (await admin('GET', '/admin/status')) as {
+      const status = (await admin('/admin/status')) as {
         leader: string;
         maintenance: boolean;
         nodes: Array<Record<string, unknown>>;
@@ -162,7 +153,7 @@ export function buildProgram(io: Output): Command {
     .command('migrate <regionId> <toNode>')
     .description('move a region to another node')
     .action(async (regionId: string, to: string) => {
-      const result = (await admin('POST', '/admin/migrate', { regionId, to })) as { procedureId: string };
+      const result = (await admin('/admin/migrate', { regionId, to })) as { procedureId: string };
       print(result, () => `migration started: procedure ${result.procedureId}`);
     });
 
@@ -171,7 +162,7 @@ export function buildProgram(io: Output): Command {
     .description('on: detect failures but move nothing; off: normal')
     .action(async (state: string) => {
       if (state !== 'on' && state !== 'off') throw new Error(`maintenance takes on or off, not '${state}'`);
-      const result = await admin('POST', '/admin/maintenance', { enabled: state === 'on' });
+      const result = await admin('/admin/maintenance', { enabled: state === 'on' });
       print(result, () => `maintenance ${state}`);
     });
 
@@ -184,7 +175,7 @@ export function buildProgram(io: Output): Command {
       const endVersion = composeTimestamp(Date.now()).toString();
       const record = await follow(
         () =>
-          admin('POST', '/admin/backup', {
+          admin('/admin/backup', {
             storage,
             endVersion,
             wait: false,
@@ -201,7 +192,7 @@ export function buildProgram(io: Output): Command {
     .command('list')
     .description('backups this cluster made')
     .action(async () => {
-      const { backups } = (await admin('GET', '/admin/backups')) as {
+      const { backups } = (await admin('/admin/backups')) as {
         backups: Array<Record<string, unknown>>;
       };
       print(backups, () => table(backups));
@@ -210,10 +201,7 @@ export function buildProgram(io: Output): Command {
     .command('status <id>')
     .description('one backup')
     .action(async (id: string) => {
-      const record = (await admin('GET', `/admin/backups/${encodeURIComponent(id)}`)) as Record<
-        string,
-        unknown
-      >;
+      const record = (await admin(`/admin/backups/${encodeURIComponent(id)}`)) as Record<string, unknown>;
       print(record, () => table([record]));
     });
   program
@@ -221,7 +209,7 @@ export function buildProgram(io: Output): Command {
     .description('restore a backup into the cluster')
     .action(async (storage: string) => {
       const record = await follow(
-        () => admin('POST', '/admin/restore', { storage, wait: false }),
+        () => admin('/admin/restore', { storage, wait: false }),
         (id) => `/admin/restores/${encodeURIComponent(id)}`,
         'restore',
         (r) =>

@@ -64,6 +64,9 @@ const ROUTE_ERRORS = [
   'ServerIsBusy',
 ] as const;
 
+/** What a metasrv says while no instance holds the leader lease. */
+const ADMIN_RETRY = ['NotLeader', 'ServerIsBusy'] as const;
+
 /** fetch's network failures (refused, reset), by shape: they may come from another realm (jest, vm). */
 function isNetworkError(err: unknown): boolean {
   const e = err as { name?: unknown; message?: unknown } | null;
@@ -133,30 +136,51 @@ export class RegionStoreClient {
     return routes.find((r) => rangeContains(keyRange(r.start, r.end), key));
   }
 
-  /** Runs `op` with current routes; on a route error refreshes them and tries again. */
-  private async withRetry<T>(op: (routes: Route[]) => Promise<T>): Promise<T> {
+  /**
+   * Runs `op` until it succeeds, fails with an error `shouldRetry` rejects, or `retryTimeoutMs` has
+   * passed (then `Timeout`); `op` learns whether it is a retry.
+   */
+  private async retrying<T>(
+    op: (retry: boolean) => Promise<T>,
+    shouldRetry: (err: unknown) => boolean,
+  ): Promise<T> {
     const deadline = Date.now() + this.retryTimeoutMs;
     let delay = 50;
-    let refresh = false;
+    let retry = false;
     for (;;) {
       try {
-        return await op(await this.routes(refresh));
+        return await op(retry);
       } catch (err) {
-        if (!retryable(err) || Date.now() > deadline) {
-          if (retryable(err)) {
-            throw new TimeoutError(
-              `gave up after ${this.retryTimeoutMs} ms: ${(err as Error).message}`,
-              {},
-              { cause: err },
-            );
-          }
-          throw err;
+        if (!shouldRetry(err)) throw err;
+        if (Date.now() > deadline) {
+          throw new TimeoutError(
+            `gave up after ${this.retryTimeoutMs} ms: ${(err as Error).message}`,
+            {},
+            { cause: err },
+          );
         }
-        refresh = true;
+        retry = true;
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(1000, delay * 2);
       }
     }
+  }
+
+  /** Runs `op` with current routes; on a route error refreshes them and tries again. */
+  private withRetry<T>(op: (routes: Route[]) => Promise<T>): Promise<T> {
+    return this.retrying(async (refresh) => op(await this.routes(refresh)), retryable);
+  }
+
+  /**
+   * A metasrv admin API call: GET `path`, or POST `body` to it. Retried while the metasrv answers
+   * `NotLeader` or `ServerIsBusy`, which it does before doing anything: its lease is changing hands
+   * (after a Redis outage it takes the lease back within a few seconds).
+   */
+  async admin(path: string, body?: unknown): Promise<unknown> {
+    return this.retrying(
+      () => this.request(`${this.options.metasrv}${path}`, body, this.options.headers),
+      (err) => ADMIN_RETRY.some((code) => err instanceof Error && isRegionStoreError(err, code)),
+    );
   }
 
   private leaderOf(routes: Route[], key: Buffer): Route {
@@ -287,7 +311,7 @@ export class RegionStoreClient {
 
   /** Cluster status from the metasrv (nodes, regions, maintenance). */
   async status(): Promise<unknown> {
-    return this.request(`${this.options.metasrv}/admin/status`, undefined, this.options.headers);
+    return this.admin('/admin/status');
   }
 
   /** Backs the whole cluster up (the metasrv coordinates it); resolves with the backup record. */
@@ -302,11 +326,11 @@ export class RegionStoreClient {
       endVersion: (request.endVersion ?? composeTimestamp(Date.now())).toString(),
       ...(request.startVersion === undefined ? {} : { startVersion: request.startVersion.toString() }),
     };
-    return this.request(`${this.options.metasrv}/admin/backup`, body, this.options.headers);
+    return this.admin('/admin/backup', body);
   }
 
   /** Restores a backup (a storage URL holding a `backupmeta`) into the cluster. */
   async restore(storage: string): Promise<unknown> {
-    return this.request(`${this.options.metasrv}/admin/restore`, { storage }, this.options.headers);
+    return this.admin('/admin/restore', { storage });
   }
 }

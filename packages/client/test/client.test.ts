@@ -99,3 +99,62 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
     await expect(stuck.get(Buffer.from('k'))).rejects.toMatchObject({ code: 'Timeout' });
   });
 });
+
+describe('RegionStoreClient admin calls', () => {
+  /** A metasrv whose lease is changing hands for the first `standbyAnswers` calls. */
+  async function metasrv(standbyAnswers: number) {
+    const app = Fastify();
+    const seen: Array<{ method: string; body: unknown; auth: unknown }> = [];
+    app.route({
+      method: ['GET', 'POST'],
+      url: '/admin/maintenance',
+      handler: async (request, reply) => {
+        seen.push({ method: request.method, body: request.body, auth: request.headers.authorization });
+        if (request.method === 'POST' && typeof (request.body as { enabled?: unknown }).enabled !== 'boolean')
+          return reply
+            .status(400)
+            .send({ code: 'InvalidArgument', message: 'enabled: boolean', details: {} });
+        if (seen.length <= standbyAnswers) {
+          return reply
+            .status(421)
+            .send({ code: 'NotLeader', message: 'this metasrv is a standby', details: { leader: null } });
+        }
+        return { enabled: true };
+      },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    return { app, seen, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
+  }
+
+  it('retries while the metasrv has no leader, with the configured headers, then answers', async () => {
+    const m = await metasrv(3);
+    try {
+      const client = new RegionStoreClient({
+        metasrv: m.url,
+        retryTimeoutMs: 10_000,
+        headers: { authorization: 'Bearer t' },
+      });
+      expect(await client.admin('/admin/maintenance', { enabled: true })).toEqual({ enabled: true });
+      expect(m.seen).toHaveLength(4);
+      expect(m.seen.every((s) => s.method === 'POST' && s.auth === 'Bearer t')).toBe(true);
+      expect(m.seen[3]!.body).toEqual({ enabled: true });
+    } finally {
+      await m.app.close();
+    }
+  });
+
+  it('gives up with Timeout when no leader appears, and does not retry other errors', async () => {
+    const m = await metasrv(Infinity);
+    try {
+      const client = new RegionStoreClient({ metasrv: m.url, retryTimeoutMs: 300 });
+      await expect(client.admin('/admin/maintenance')).rejects.toMatchObject({ code: 'Timeout' });
+      const calls = m.seen.length;
+      await expect(client.admin('/admin/maintenance', { enabled: 'maybe' })).rejects.toMatchObject({
+        code: 'InvalidArgument',
+      });
+      expect(m.seen).toHaveLength(calls + 1);
+    } finally {
+      await m.app.close();
+    }
+  });
+});

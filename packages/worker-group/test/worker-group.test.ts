@@ -136,7 +136,11 @@ describe('WorkerGroup', () => {
     const other = await cluster.node();
     const epoch2 = { version: 1, confVer: 2 };
     await other.group.ddl(region, { type: 'open', range: ALL, epoch: epoch2, role: 'Leader' });
-    for (const [k, v] of [['a', '1'], ['b', '2'], ['c', '3']] as const)
+    for (const [k, v] of [
+      ['a', '1'],
+      ['b', '2'],
+      ['c', '3'],
+    ] as const)
       expect((await mvccGet(other.engine, b(k)))?.toString()).toBe(v);
   });
 
