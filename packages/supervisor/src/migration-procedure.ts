@@ -66,8 +66,9 @@ export interface ProcedureDeps {
 /**
  * Moves one region's leadership from one node to another, step by step. The state is saved before
  * each step acts, and every step may run twice, so a new metasrv leader resumes a procedure from its
- * saved step. A failing step is retried; past the deadline, and only before the WAL fence moved, the
- * procedure rolls back.
+ * saved step. A failing step is retried. Past the deadline, before the WAL fence moved, the procedure
+ * rolls back; after it, a target that still has not taken the region gets it in the route anyway
+ * (see `handOver`).
  */
 export class RegionMigrationProcedure {
   constructor(
@@ -104,17 +105,36 @@ export class RegionMigrationProcedure {
         );
         const delay = Math.min(2000, this.deps.retryBaseMs * 2 ** (attempt - 1));
         await this.deps.time.sleep(delay, signal).catch(() => undefined);
-        if (
-          !signal.aborted &&
-          this.pastDeadline() &&
-          !this.state.context.fenceMoved &&
-          step !== 'UpdateMetadataRollback'
-        ) {
-          await this.transition('UpdateMetadataRollback');
-        }
+        if (signal.aborted || !this.pastDeadline() || step === 'UpdateMetadataRollback') continue;
+        if (!this.state.context.fenceMoved) await this.transition('UpdateMetadataRollback');
+        else if (step === 'UpgradeCandidateRegion') await this.handOver();
       }
     }
     return this.state;
+  }
+
+  /**
+   * Past the deadline, with the fence on a target that does not take the region (it died after the
+   * fence moved): nobody can write the region, and retrying the upgrade could go on for as long as
+   * the target stays down. So the route names the target, as the fence does; its failure detector
+   * then fails the region over to a live node like any region of a dead node.
+   */
+  private async handOver(): Promise<void> {
+    const { to } = this.state;
+    try {
+      await this.deps.routes.update(this.regionId, {
+        leader: to.id,
+        epoch: this.state.context.newEpoch!,
+        state: 'Normal',
+      });
+      await this.finish(
+        'Failed',
+        `${to.id} did not take region ${this.state.regionId} before the deadline; the route names it, so failover moves the region on`,
+      );
+    } catch (err) {
+      // Still Running: the upgrade is retried, and the hand-over with it.
+      this.deps.logger.warn({ region: this.state.regionId, err }, 'handing the region over failed');
+    }
   }
 
   private pastDeadline(): boolean {

@@ -16,6 +16,8 @@ export class Cluster implements RouteStore, RegionNodeClient, FenceStore {
   readonly calls: string[] = [];
   deadNodes = new Set<string>();
   failOpen = false;
+  /** The target's node task fails (as a dead node's job times out). */
+  failUpgrade = false;
 
   addRegion(regionId: RegionId, leader: Peer): void {
     this.routes.set(regionId.toString(), {
@@ -54,6 +56,7 @@ export class Cluster implements RouteStore, RegionNodeClient, FenceStore {
   }
   async upgradeCandidate(peer: Peer, regionId: RegionId, epoch: { confVer: number }) {
     this.calls.push(`upgrade ${peer.id} ${epoch.confVer}`);
+    if (this.failUpgrade) throw new Error(`upgrade on ${peer.id} did not finish`);
     const regions = await this.node(peer);
     if (!regions.has(regionId.toString())) throw new Error('not open');
     regions.set(regionId.toString(), 'Leader');

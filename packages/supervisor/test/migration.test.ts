@@ -125,6 +125,33 @@ describe('RegionMigrationManager', () => {
     expect(cluster.calls).toContain('close node-b');
   });
 
+  it('past the deadline with the fence moved, names the target that will not upgrade in the route, for failover to move on', async () => {
+    const time = new ManualTimeProvider(1000);
+    const { cluster, regionId, manager } = await make({ time });
+    cluster.failUpgrade = true; // the target died once the fence named it
+    const m = manager();
+    const id = await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 10_000 });
+    const fenceMoved = () => cluster.endState(regionId).fence?.nodeId === B.id;
+    for (let i = 0; i < 200 && !fenceMoved(); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(fenceMoved()).toBe(true);
+    expect((await m.get(id)).status).toBe('Running'); // retrying the upgrade, before the deadline
+    for (let i = 0; i < 50 && (await m.get(id)).status === 'Running'; i++) await time.advance(500);
+    const final = await m.wait(id);
+    expect(final).toMatchObject({ status: 'Failed', step: 'UpgradeCandidateRegion' });
+    expect(final.error).toMatch(/node-b did not take region .* failover moves the region on/);
+    // route and fence agree on the target at the new epoch: the old leader stays cut off
+    expect(cluster.endState(regionId)).toMatchObject({
+      route: { leader: B.id, epoch: { version: 1, confVer: 2 }, state: 'Normal' },
+      fence: { nodeId: B.id, epoch: 2 },
+      onA: 'Follower',
+    });
+    // a failover of the target's regions can start at once: the region is no longer locked
+    cluster.failUpgrade = false;
+    const next = await m.start({ regionId, fromPeer: B, toPeer: A, timeoutMs: 60_000 });
+    expect((await m.wait(next)).status).toBe('Done');
+    expect(cluster.endState(regionId).route.leader).toBe(A.id);
+  });
+
   const forward = MIGRATION_STEPS.filter((s) => s !== 'RegionMigrationEnd' && s !== 'UpdateMetadataRollback');
   it.each(forward)(
     'resumes on a new leader after the runner dies right after %s, to the same end state',
