@@ -159,12 +159,8 @@ export class Metasrv {
           leaders: leaders.length,
         });
         // Only regions the route table gives to this node count: a stale leader must not keep its detector alive.
-        const routes = await this.store.routes();
-        const owned = leaders.filter((r) =>
-          routes.some(
-            (route) => route.regionId.value === r.regionId.value && route.leader === heartbeat.nodeId,
-          ),
-        );
+        const routes = await this.store.routesOf(leaders.map((r) => r.regionId));
+        const owned = leaders.filter((_, i) => routes[i]?.leader === heartbeat.nodeId);
         await this.supervisor.heartbeats.accept({
           nodeId: heartbeat.nodeId,
           regions: owned.map((r) => r.regionId),
