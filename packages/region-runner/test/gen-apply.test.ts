@@ -163,8 +163,9 @@ describe('RegionRunner gen and apply', () => {
     });
     configureFailPoint('before_region_gen_snap', 'pause');
     const results = [1, 2, 3].map((n) => genFrom(runner, engine, n));
-    for (let i = 0; i < 20 && failPointHits('before_region_gen_snap') < 2; i++) await settle();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let i = 0; i < 200 && failPointHits('before_region_gen_snap') < 2; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // a third generation would arrive by now
     expect(failPointHits('before_region_gen_snap')).toBe(2);
     expect(runner.generatingCount).toBe(3);
     removeFailPoint('before_region_gen_snap');
