@@ -1,12 +1,16 @@
 // Node memory under a sustained write load: a local cluster (metasrv + 3 storage nodes) takes writes
 // from 64 concurrent clients for BENCH_MEMORY_SECONDS (default 300); every node's RSS is sampled
-// throughout. The figure is each node's peak RSS against its RSS when the load started (SPEC §8: it
-// stays within 20 %). `npm run bench -- memory`
+// throughout. The figures: each node's peak RSS against its RSS when the load started (SPEC §8: it
+// stays within 20 %), and that growth against raw rocksdb-native's for the same puts (a process of
+// its own, run after the cluster). `npm run bench -- memory`
 import 'reflect-metadata';
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { RegionStoreClient } from '@regionstore/client';
 import { createRedis, waitForRedis } from '@regionstore/core';
 import { dropKeys, freePort } from '../lib/cluster.mjs';
@@ -49,12 +53,40 @@ async function memoryOf(cluster, name) {
   );
 }
 
+/**
+ * Raw rocksdb-native taking the same puts as one node (after the same warm-up), in a process of its
+ * own: its RSS peak ÷ start is what the engine alone grows by for the same work.
+ */
+async function rawBaseline(warmupPuts, puts) {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./raw-writer.mjs', import.meta.url))], {
+    env: { ...process.env, WARMUP_PUTS: String(warmupPuts), PUTS: String(puts) },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  let sampler;
+  let seconds;
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (line === 'measuring') sampler = sampleRss(child.pid, 200);
+    if (line.startsWith('done ')) {
+      seconds = Number(line.slice(5));
+      break;
+    }
+  }
+  if (!sampler || seconds === undefined) throw new Error('the raw writer stopped before it was done');
+  const result = sampler.stop();
+  child.stdin.end();
+  await exited;
+  return { ...result, seconds };
+}
+
 const redis = createRedis(REDIS_URL, 'client');
 await waitForRedis(redis);
 const figures = [];
 let writes = 0;
 let timelines;
 let memory;
+let nodeRss;
+let putsPerNode;
 const cluster = await startCluster({
   dir: root,
   redisUrl: REDIS_URL,
@@ -103,6 +135,8 @@ try {
     );
   }
   await Promise.all(load);
+  nodeRss = Object.fromEntries(nodes.map((name, i) => [name, results[i]]));
+  putsPerNode = { warmup: writesAtStart / nodes.length, measured: (writes - writesAtStart) / nodes.length };
   nodes.forEach((name, i) => {
     figures.push({
       ...figure(
@@ -127,11 +161,28 @@ try {
   redis.disconnect();
   rmSync(root, { recursive: true, force: true });
 }
+// After the cluster stopped, so the baseline has the machine to itself, as each node had its share.
+console.error(
+  `… raw RocksDB baseline: ${Math.round(putsPerNode.measured)} puts after ${Math.round(putsPerNode.warmup)}`,
+);
+const raw = await rawBaseline(Math.round(putsPerNode.warmup), Math.round(putsPerNode.measured));
+for (const [name, rss] of Object.entries(nodeRss)) {
+  figures.push({
+    ...figure(
+      `${name} RSS growth (peak ÷ start)`,
+      '×',
+      rss.peak / rss.start,
+      `raw rocksdb-native, same puts (${MB(raw.start).toFixed(0)} → ${MB(raw.peak).toFixed(0)} MB in ${raw.seconds.toFixed(0)} s)`,
+      raw.peak / raw.start,
+    ),
+    lowerIsBetter: true,
+  });
+}
 printTable(
   `memory: 3 storage nodes under ${CONCURRENCY} concurrent writers (${BATCH} × ${VALUE.length}-byte puts), ${SECONDS} s after ${WARMUP_SECONDS} s of warm-up`,
   figures,
 );
-console.log('(lower is better; the ratio is peak ÷ start)');
+console.log('(lower is better; RSS peak: the ratio is peak ÷ start; growth: node growth ÷ raw growth)');
 const parameters = {
   seconds: SECONDS,
   warmupSeconds: WARMUP_SECONDS,
@@ -140,6 +191,7 @@ const parameters = {
   keySpace: KEY_SPACE,
   writes,
   rssTimelineMB: timelines,
+  rawBaseline: { startMB: MB(raw.start), peakMB: MB(raw.peak), seconds: raw.seconds, putsPerNode },
   memoryMB: memory,
 };
 console.log(`\nresults: ${writeResults('memory', 'npm run bench -- memory', parameters, figures)}`);
