@@ -36,7 +36,8 @@ async function waitFor(check, what, timeoutMs) {
 /**
  * @param {{dir: string, redisUrl: string, prefix: string, nodes?: number, metasrvPort?: number,
  *          nodePorts?: number[], initialRegions?: number, logLevel?: string, inheritOutput?: boolean,
- *          nodeEnv?: Record<string,string>}} options
+ *          nodeEnv?: Record<string,string>, token?: string}} options
+ * `token`: the metasrv's adminToken and every node's apiToken.
  */
 async function startCluster(options) {
   const nodes = options.nodes ?? 3;
@@ -57,6 +58,7 @@ async function startCluster(options) {
         REGIONSTORE_HTTP__PORT: String(port),
         REGIONSTORE_BOOTSTRAP_NODES: String(nodes),
         REGIONSTORE_INITIAL_REGIONS: String(options.initialRegions ?? 8),
+        ...(options.token ? { REGIONSTORE_ADMIN_TOKEN: options.token } : {}),
       },
       join(options.dir, `${name}.log`),
       options.inheritOutput,
@@ -71,6 +73,7 @@ async function startCluster(options) {
       {
         ...common,
         ...(options.nodeEnv ?? {}),
+        ...(options.token ? { REGIONSTORE_API_TOKEN: options.token } : {}),
         REGIONSTORE_NODE_ID: id,
         REGIONSTORE_DATA_DIR: join(options.dir, id),
         REGIONSTORE_SNAPSHOT_STORAGE: `local://${join(options.dir, 'objects')}`,

@@ -54,7 +54,7 @@ export function useCluster(label: string) {
     /** A fresh directory outside every cluster's (a backup target that survives a wipe). */
     scratch: (name: string) => dir.sub(name),
     async start(
-      options: { nodes?: number; initialRegions?: number; redisUrl?: string } = {},
+      options: { nodes?: number; initialRegions?: number; redisUrl?: string; token?: string } = {},
     ): Promise<Cluster> {
       const cluster = await startCluster({
         // E2E_KEEP_DIR keeps the processes' data and logs somewhere you can look at.
@@ -67,6 +67,7 @@ export function useCluster(label: string) {
         initialRegions: options.initialRegions ?? 8,
         metasrvPort: await freePort(),
         logLevel: process.env.E2E_LOG_LEVEL ?? 'warn',
+        ...(options.token ? { token: options.token } : {}),
       });
       clusters.push(cluster);
       return cluster;

@@ -31,17 +31,18 @@ export function buildProgram(io: Output): Command {
   const program = new Command('regionctl')
     .description('Talk to a RegionStore cluster')
     .option('--metasrv <url>', 'metasrv base URL', process.env.REGIONSTORE_METASRV ?? 'http://127.0.0.1:7700')
-    .option('--token <token>', 'admin bearer token', process.env.REGIONSTORE_ADMIN_TOKEN)
+    .option(
+      '--token <token>',
+      "bearer token for the metasrv admin API and the nodes' data API",
+      process.env.REGIONSTORE_TOKEN ?? process.env.REGIONSTORE_ADMIN_TOKEN,
+    )
     .option('--json', 'print JSON instead of tables', false)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.out(s) });
 
   const opts = () => program.opts<{ metasrv: string; token?: string; json: boolean }>();
   const client = () =>
-    new RegionStoreClient({
-      metasrv: opts().metasrv,
-      ...(opts().token ? { headers: { authorization: `Bearer ${opts().token}` } } : {}),
-    });
+    new RegionStoreClient({ metasrv: opts().metasrv, ...(opts().token ? { token: opts().token } : {}) });
   const admin = (path: string, body?: unknown) => client().admin(path, body);
   const print = (value: unknown, human?: () => string) =>
     io.out(`${opts().json || !human ? JSON.stringify(value, null, 2) : human()}\n`);

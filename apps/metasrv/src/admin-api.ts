@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { NotFoundError, NotLeaderError, UnauthorizedError, type Registry } from '@regionstore/core';
+import { NotFoundError, NotLeaderError, type Registry } from '@regionstore/core';
 import {
   backupRequestSchema,
   bytesCodec,
@@ -13,7 +13,7 @@ import type { SupervisorService } from '@regionstore/supervisor';
 import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { installErrorHandler, parseBody } from '@regionstore/http';
+import { installErrorHandler, parseBody, requireBearerToken } from '@regionstore/http';
 import type { ClusterBackup } from './cluster-backup';
 import type { ClusterRestore } from './cluster-restore';
 import type { ClusterStore } from './cluster-store';
@@ -55,12 +55,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   const app = Fastify({ bodyLimit: 16 * 1024 * 1024 });
   installErrorHandler(app);
 
-  app.addHook('onRequest', async (request) => {
-    if (!deps.adminToken || !request.url.startsWith('/admin')) return;
-    if (request.headers.authorization !== `Bearer ${deps.adminToken}`) {
-      throw new UnauthorizedError('admin API needs "Authorization: Bearer <adminToken>"');
-    }
-  });
+  requireBearerToken(app, deps.adminToken, (url) => url.startsWith('/admin'), 'the admin API (adminToken)');
 
   const leaderOnly = async () => {
     if (!deps.isLeader()) {

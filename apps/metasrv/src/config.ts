@@ -1,4 +1,5 @@
 import { InvalidConfigError } from '@regionstore/core';
+import { isLoopbackHost } from '@regionstore/http';
 import { z } from 'zod';
 
 export const metasrvConfigSchema = z.object({
@@ -47,8 +48,7 @@ export const metasrvConfigSchema = z.object({
 
 /** An admin API reachable from other machines must not be open. */
 export function checkAdminExposure(config: MetasrvConfig): void {
-  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.http.host);
-  if (!loopback && !config.adminToken) {
+  if (!isLoopbackHost(config.http.host) && !config.adminToken) {
     throw new InvalidConfigError(
       `http.host ${config.http.host} is not a loopback address: set adminToken (REGIONSTORE_ADMIN_TOKEN) to protect the admin API and Bull Board`,
       { host: config.http.host },

@@ -1,3 +1,5 @@
+import { InvalidConfigError } from '@regionstore/core';
+import { isLoopbackHost } from '@regionstore/http';
 import { nodeIdSchema } from '@regionstore/protocol';
 import { z } from 'zod';
 
@@ -29,6 +31,11 @@ export const storageNodeConfigSchema = z.object({
         .default(64 * 1024 * 1024),
     })
     .prefault({}),
+  /**
+   * Bearer token the data API (`/v1/*`) requires; unset = open, allowed on a loopback address only.
+   * `/health`, `/ready` and `/metrics` stay open, as on the metasrv.
+   */
+  apiToken: z.string().min(8).optional(),
   heartbeatIntervalMs: z.number().int().positive().default(500),
   /** How long SIGTERM may take before the process exits anyway. */
   shutdownTimeoutMs: z.number().int().positive().default(15_000),
@@ -51,3 +58,13 @@ export const storageNodeConfigSchema = z.object({
 
 export type StorageNodeConfig = z.output<typeof storageNodeConfigSchema>;
 export type StorageNodeConfigInput = z.input<typeof storageNodeConfigSchema>;
+
+/** An open data API only on a loopback address: anywhere else anyone who reaches it reads and writes. */
+export function checkApiExposure(config: StorageNodeConfig): void {
+  if (!isLoopbackHost(config.http.host) && !config.apiToken) {
+    throw new InvalidConfigError(
+      `http.host ${config.http.host} is not a loopback address: set apiToken (REGIONSTORE_API_TOKEN) to protect the data API`,
+      { host: config.http.host },
+    );
+  }
+}

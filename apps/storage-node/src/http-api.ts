@@ -11,7 +11,13 @@ import {
 } from '@regionstore/protocol';
 import type { WorkerGroup } from '@regionstore/worker-group';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { acceptMsgpack, installErrorHandler, parseBody, respond } from '@regionstore/http';
+import {
+  acceptMsgpack,
+  installErrorHandler,
+  parseBody,
+  requireBearerToken,
+  respond,
+} from '@regionstore/http';
 import type { RegionReader } from './reads';
 
 export interface DataApiDeps {
@@ -20,16 +26,19 @@ export interface DataApiDeps {
   metrics: Registry;
   isReady: () => boolean;
   bodyLimitBytes: number;
+  /** Required on `/v1/*` when set. */
+  apiToken?: string | undefined;
 }
 
 /**
- * The data plane: write, get, batch get, scan (JSON with base64 bytes, or msgpack with raw bytes);
- * plus health, readiness and metrics.
+ * The data plane: write, get, batch get, scan (JSON with base64 bytes, or msgpack with raw bytes),
+ * behind `apiToken` when one is set; plus health, readiness and metrics.
  */
 export function buildDataApi(deps: DataApiDeps): FastifyInstance {
   const app = Fastify({ bodyLimit: deps.bodyLimitBytes });
   installErrorHandler(app);
   acceptMsgpack(app);
+  requireBearerToken(app, deps.apiToken, (url) => url.startsWith('/v1/'), 'the data API (apiToken)');
 
   app.post('/v1/write', async (request, reply) => {
     const body = parseBody(writeRequestSchema, request.body);

@@ -25,7 +25,7 @@ import { WORKER_GROUP, workerGroupPlugin, type WorkerGroup } from '@regionstore/
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { container as root } from 'tsyringe';
-import type { StorageNodeConfig } from './config';
+import { checkApiExposure, type StorageNodeConfig } from './config';
 import { HeartbeatLoop, buildHeartbeat } from './heartbeat';
 import { buildDataApi } from './http-api';
 import { RegionReader } from './reads';
@@ -60,6 +60,7 @@ export class StorageNode {
   }
 
   static async start(config: StorageNodeConfig, logger: Logger): Promise<StorageNode> {
+    checkApiExposure(config);
     const probe = createRedis(config.redisUrl, 'client');
     try {
       await waitForRedis(probe, 10_000);
@@ -110,6 +111,7 @@ export class StorageNode {
       metrics,
       isReady: () => started.node?.ready ?? false,
       bodyLimitBytes: config.http.bodyLimitBytes,
+      apiToken: config.apiToken,
     });
     await http.listen({ host: config.http.host, port: config.http.port });
     const bound = http.server.address();

@@ -1,5 +1,5 @@
 import { loadConfig } from '@regionstore/core';
-import { storageNodeConfigSchema } from '../src/config';
+import { checkApiExposure, storageNodeConfigSchema } from '../src/config';
 
 const base = {
   REGIONSTORE_NODE_ID: 'node-1',
@@ -29,5 +29,19 @@ describe('storage node config', () => {
         env: { ...base, REGIONSTORE_ENGINE__MAX_WRITE_BUFFER_NUMBER: '0' },
       }),
     ).toThrow(/engine\.maxWriteBufferNumber/);
+  });
+
+  it('refuses an open data API on a non-loopback address, and takes the token from the environment', () => {
+    const open = loadConfig(storageNodeConfigSchema, { env: { ...base, REGIONSTORE_HTTP__HOST: '0.0.0.0' } });
+    expect(() => checkApiExposure(open)).toThrow(/0\.0\.0\.0 is not a loopback address: set apiToken/);
+    const guarded = loadConfig(storageNodeConfigSchema, {
+      env: { ...base, REGIONSTORE_HTTP__HOST: '0.0.0.0', REGIONSTORE_API_TOKEN: 'long-enough-token' },
+    });
+    expect(guarded.apiToken).toBe('long-enough-token');
+    expect(() => checkApiExposure(guarded)).not.toThrow();
+    expect(() => checkApiExposure(loadConfig(storageNodeConfigSchema, { env: base }))).not.toThrow();
+    expect(() =>
+      loadConfig(storageNodeConfigSchema, { env: { ...base, REGIONSTORE_API_TOKEN: 'short' } }),
+    ).toThrow(/apiToken/);
   });
 });

@@ -159,6 +159,39 @@ describe('storage node data API', () => {
     expect([wrongTypes.statusCode, wrongTypes.json().code]).toEqual([400, 'InvalidArgument']);
   });
 
+  it('requires the apiToken on the data API when one is set, and leaves health and metrics open', async () => {
+    const guarded = buildDataApi({
+      group: () => group,
+      reader: new RegionReader(() => group, engine, 'n1'),
+      metrics,
+      isReady: () => true,
+      bodyLimitBytes: 4096,
+      apiToken: 'secret-token',
+    });
+    try {
+      const get = (authorization?: string) =>
+        guarded.inject({
+          method: 'POST',
+          url: '/v1/get',
+          payload: { regionId: LEADER.toString(), key: b64('apple') },
+          ...(authorization ? { headers: { authorization } } : {}),
+        });
+      for (const wrong of [undefined, 'Bearer nope', 'secret-token', 'Bearer secret-token-and-more']) {
+        const refused = await get(wrong);
+        expect(refused.statusCode).toBe(401);
+        expect(refused.json()).toMatchObject({
+          code: 'Unauthorized',
+          message: expect.stringMatching(/apiToken/),
+        });
+      }
+      expect((await get('Bearer secret-token')).statusCode).toBe(200);
+      expect((await guarded.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+      expect((await guarded.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('refuses bad input without crashing: malformed JSON, wrong types, oversized bodies', async () => {
     const malformed = await app.inject({
       method: 'POST',

@@ -32,7 +32,12 @@ export interface ClientOptions {
   metasrv: string;
   /** How long an operation keeps retrying through failovers and route changes. */
   retryTimeoutMs?: number;
-  /** Extra headers for the metasrv (e.g. an admin bearer token). */
+  /**
+   * Bearer token for the storage nodes' data API (their `apiToken`) and the metasrv's admin API (its
+   * `adminToken`), for a cluster that shares one secret.
+   */
+  token?: string;
+  /** Extra headers for the metasrv; an `authorization` here wins over `token` (a separate admin token). */
   headers?: Record<string, string>;
   /**
    * Body format for the storage nodes: `msgpack` (default; raw bytes, far less codec work) or `json`
@@ -89,14 +94,21 @@ export class RegionStoreClient {
 
   private readonly wire: 'msgpack' | 'json';
 
+  /** Sent to the storage nodes. */
+  private readonly nodeHeaders: Record<string, string>;
+  /** Sent to the metasrv. */
+  private readonly metasrvHeaders: Record<string, string>;
+
   constructor(private readonly options: ClientOptions) {
     this.retryTimeoutMs = options.retryTimeoutMs ?? 30_000;
     this.wire = options.wire ?? 'msgpack';
+    this.nodeHeaders = options.token ? { authorization: `Bearer ${options.token}` } : {};
+    this.metasrvHeaders = { ...this.nodeHeaders, ...options.headers };
   }
 
   async routes(refresh = false): Promise<Route[]> {
     if (refresh || this.routeCache.length === 0) {
-      const body = await this.request(`${this.options.metasrv}/v1/routes`, undefined, this.options.headers);
+      const body = await this.request(`${this.options.metasrv}/v1/routes`, undefined, this.metasrvHeaders);
       this.routeCache = routesResponseSchema.parse(body).routes;
     }
     return this.routeCache;
@@ -122,11 +134,11 @@ export class RegionStoreClient {
 
   /** A data API call to a storage node; `body` holds keys and values as Buffers. */
   private async call(url: string, body: Record<string, unknown>): Promise<unknown> {
-    if (this.wire === 'json') return this.request(url, jsonWire(body));
+    if (this.wire === 'json') return this.request(url, jsonWire(body), this.nodeHeaders);
     return this.answer(
       await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': MSGPACK_CONTENT_TYPE, accept: MSGPACK_CONTENT_TYPE },
+        headers: { 'content-type': MSGPACK_CONTENT_TYPE, accept: MSGPACK_CONTENT_TYPE, ...this.nodeHeaders },
         body: packWire(body),
       }),
     );
@@ -178,7 +190,7 @@ export class RegionStoreClient {
    */
   async admin(path: string, body?: unknown): Promise<unknown> {
     return this.retrying(
-      () => this.request(`${this.options.metasrv}${path}`, body, this.options.headers),
+      () => this.request(`${this.options.metasrv}${path}`, body, this.metasrvHeaders),
       (err) => ADMIN_RETRY.some((code) => err instanceof Error && isRegionStoreError(err, code)),
     );
   }

@@ -18,6 +18,8 @@ async function fakeCluster() {
   const app: FastifyInstance = Fastify();
   acceptMsgpack(app);
   const formats = new Set<string>();
+  /** The authorization header of every call, by who got it. */
+  const auth = { routes: new Set<string>(), nodes: new Set<string>() };
   const state = {
     leader: 'a',
     confVer: 1,
@@ -26,7 +28,8 @@ async function fakeCluster() {
     failWith: undefined as undefined | string,
   };
   const base = () => `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  app.get('/v1/routes', async () => {
+  app.get('/v1/routes', async (request) => {
+    auth.routes.add(request.headers.authorization ?? '');
     state.routeCalls++;
     return {
       routes: [
@@ -49,6 +52,7 @@ async function fakeCluster() {
       mutations?: Array<{ key: string | Uint8Array; value?: string | Uint8Array }>;
       key?: string | Uint8Array;
     };
+    auth.nodes.add(request.headers.authorization ?? '');
     const msgpack = request.headers['content-type'] === MSGPACK_CONTENT_TYPE;
     formats.add(msgpack ? 'msgpack' : 'json');
     const answer = (value: Record<string, unknown>) =>
@@ -67,7 +71,7 @@ async function fakeCluster() {
     return answer({ value: msgpack ? Buffer.from(stored, 'base64') : stored });
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  return { app, state, formats, url: base() };
+  return { app, state, formats, auth, url: base() };
 }
 
 describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wire) => {
@@ -85,6 +89,29 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
     expect(cluster.state.data.get(b64('k2'))).toBe(b64('v2'));
     expect([...cluster.formats]).toEqual([wire]);
     await cluster.app.close();
+  });
+
+  it('sends its token to the nodes and the metasrv; headers override it for the metasrv', async () => {
+    const cluster = await fakeCluster();
+    try {
+      const client = new RegionStoreClient({ metasrv: cluster.url, token: 'shared-secret', wire });
+      await client.put(Buffer.from('k'), Buffer.from('v'));
+      expect((await client.get(Buffer.from('k')))?.toString()).toBe('v');
+      expect([...cluster.auth.nodes]).toEqual(['Bearer shared-secret']);
+      expect([...cluster.auth.routes]).toEqual(['Bearer shared-secret']);
+      const separate = new RegionStoreClient({
+        metasrv: cluster.url,
+        token: 'data-secret',
+        headers: { authorization: 'Bearer admin-secret' },
+        wire,
+      });
+      await separate.get(Buffer.from('k'));
+      expect(cluster.auth.nodes).toContain('Bearer data-secret');
+      expect(cluster.auth.routes).toContain('Bearer admin-secret');
+      expect(cluster.auth.routes).not.toContain('Bearer data-secret');
+    } finally {
+      await cluster.app.close();
+    }
   });
 
   it('does not retry errors a new route cannot fix, and gives up with Timeout after retryTimeoutMs', async () => {

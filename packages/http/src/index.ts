@@ -1,2 +1,3 @@
+export * from './bearer-token';
 export * from './http-errors';
 export * from './wire-format';

@@ -1,0 +1,30 @@
+import { timingSafeEqual } from 'node:crypto';
+import { UnauthorizedError } from '@regionstore/core';
+import type { FastifyInstance } from 'fastify';
+
+/** Whether an API bound to `host` is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return ['127.0.0.1', '::1', 'localhost'].includes(host);
+}
+
+/**
+ * Answers `Unauthorized` to the requests `guarded` selects unless they carry
+ * `Authorization: Bearer <token>`. Without a token nothing is checked (loopback-only development).
+ */
+export function requireBearerToken(
+  app: FastifyInstance,
+  token: string | undefined,
+  guarded: (url: string) => boolean,
+  what: string,
+): void {
+  if (!token) return;
+  const expected = Buffer.from(`Bearer ${token}`);
+  app.addHook('onRequest', async (request) => {
+    if (!guarded(request.url)) return;
+    const given = Buffer.from(request.headers.authorization ?? '');
+    // Constant time, so response timing does not reveal how much of a guess was right.
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new UnauthorizedError(`${what} needs "Authorization: Bearer <token>"`);
+    }
+  });
+}
