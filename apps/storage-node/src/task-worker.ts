@@ -213,9 +213,11 @@ export class NodeTaskWorker {
         for await (const response of task.responses()) responses.push(response);
         return { responses };
       },
-      restore: async ({ storage, files, ranges }) => {
+      restore: async ({ storage, files, ranges, verified }) => {
         const sink = new RegionWriteSink(group, ranges, deps.nodeId);
-        const restored = await new RestoreRunner({ storage: createStorage(storage), sink }).run({ files });
+        const restored = await new RestoreRunner({ storage: createStorage(storage), sink, verified }).run({
+          files,
+        });
         return { files: restored.files, kvs: sink.written };
       },
     };

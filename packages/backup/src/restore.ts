@@ -9,6 +9,7 @@ import {
   type KvEngine,
   type KvEntry,
   type MvccVersion,
+  type SnapshotFileInfo,
 } from '@regionstore/engine';
 import type { BackupFile, BackupMeta } from '@regionstore/protocol';
 import type { ExternalStorage } from '@regionstore/storage-backends';
@@ -46,7 +47,10 @@ export async function verifyBackupFile(storage: ExternalStorage, file: BackupFil
   if (!(await storage.exists(file.name))) {
     throw new NotFoundError(`backup file ${file.name} is missing`, { file: file.name });
   }
-  const info = await verifySnapshotFile(await storage.read(file.name), file.name);
+  checkAgainstMeta(file, await verifySnapshotFile(await storage.read(file.name), file.name));
+}
+
+function checkAgainstMeta(file: BackupFile, info: SnapshotFileInfo): void {
   if (info.sha256 !== file.sha256 || info.kvCount !== file.kvCount) {
     throw new ChecksumMismatchError(
       `backup file ${file.name} does not match the backup meta (sha256 ${info.sha256} vs ${file.sha256}, ${info.kvCount} vs ${file.kvCount} KVs)`,
@@ -68,11 +72,19 @@ export interface RestoreOptions {
   /** Entries handed to the sink per call. */
   batchSize?: number;
   onProgress?: (progress: RestoreProgress) => void;
+  /**
+   * The caller verified every file against the meta just before (the metasrv does, for the whole
+   * backup, before it sends any restore job), so the separate verification pass is skipped. The write
+   * pass still checks each block's checksum before writing its entries, and each file's sha256 and KV
+   * count at its end.
+   */
+  verified?: boolean;
 }
 
 /**
  * Restores a backup: first verifies every file (block checksums, sha256 and KV count against the
- * meta) and writes nothing if one fails, then writes each file through the sink. Versions keep their
+ * meta) and writes nothing if one fails (unless the caller did, see `verified`), then writes each
+ * file through the sink. Versions keep their
  * commit timestamps, so running it again writes the same bytes.
  */
 export class RestoreRunner {
@@ -86,7 +98,7 @@ export class RestoreRunner {
   async run(meta: Pick<BackupMeta, 'files'>): Promise<{ files: number; kvs: number }> {
     const { storage, onProgress } = this.options;
     const total = meta.files.length;
-    for (const [done, file] of meta.files.entries()) {
+    for (const [done, file] of this.options.verified ? [] : meta.files.entries()) {
       await verifyBackupFile(storage, file);
       onProgress?.({ phase: 'verify', filesDone: done + 1, filesTotal: total, kvs: 0 });
     }
@@ -114,6 +126,9 @@ export class RestoreRunner {
       pending.push(entry);
       if (pending.length >= this.batchSize) await flush();
     }
+    // The footer is checked before the last batch goes out, so a file changed since its verification
+    // cannot finish as if it were whole.
+    checkAgainstMeta(file, reader.info!);
     await flush();
     return count;
   }

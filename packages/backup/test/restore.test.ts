@@ -152,6 +152,51 @@ describe('backup and restore', () => {
     });
   });
 
+  it('reads each file once when the caller verified it, and still refuses one that differs from the meta', async () => {
+    const { engine, endpoint, regionInfo } = await fixtures.endpoint();
+    regionInfo.setRegions(leaderRegions([['', '', 1]]));
+    await writeVersions(
+      engine,
+      Array.from({ length: 50 }, (_, i): [string, number, string] => [
+        `k${String(i).padStart(2, '0')}`,
+        1,
+        `v${i}`,
+      ]),
+    );
+    const { meta, storage } = await backup(endpoint, {
+      endVersion: ts(5).toString(),
+      storage: fixtures.storageUrl(),
+    });
+    const reads: string[] = [];
+    const counting = Object.create(storage) as typeof storage;
+    counting.read = (name) => {
+      reads.push(name);
+      return storage.read(name);
+    };
+    const target = await fixtures.engine();
+    const progress: RestoreProgress[] = [];
+    const runner = new RestoreRunner({
+      storage: counting,
+      sink: new EngineRestoreSink(target),
+      verified: true,
+      onProgress: (p) => progress.push(p),
+    });
+    expect(await runner.run(meta)).toEqual({ files: 1, kvs: 50 });
+    expect(reads).toEqual([meta.files[0]!.name]);
+    expect(progress.map((p) => p.phase)).toEqual(['write']);
+    expect(await scan(target)).toEqual(await scan(engine, ts(5)));
+
+    // the file's own checks still run in the write pass: a meta it does not match fails it at its end
+    const forged = { ...meta, files: meta.files.map((f) => ({ ...f, sha256: '0'.repeat(64) })) };
+    const small = new RestoreRunner({
+      storage,
+      sink: new EngineRestoreSink(await fixtures.engine()),
+      verified: true,
+      batchSize: 10,
+    });
+    await expect(small.run(forged)).rejects.toMatchObject({ code: 'ChecksumMismatch' });
+  });
+
   it('backs up and restores the raw pairs of a CF', async () => {
     const { engine, endpoint, regionInfo } = await fixtures.endpoint();
     regionInfo.setRegions(leaderRegions([['', '', 1]]));

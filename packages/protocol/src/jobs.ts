@@ -92,6 +92,8 @@ export const restorePayload = z.object({
   files: z.array(backupFileSchema),
   /** The region ranges this job restores; data outside them belongs to other jobs. */
   ranges: z.array(keyRangeSchema).min(1),
+  /** The sender verified the files against the backup meta; the node checks them as it writes. */
+  verified: z.boolean().default(false),
 });
 export const restoreResult = z.object({
   files: z.number().int().nonnegative(),
