@@ -1,5 +1,4 @@
-import { InvalidConfigError } from '@regionstore/core';
-import { isLoopbackHost } from '@regionstore/http';
+import { checkExposure } from '@regionstore/http';
 import { z } from 'zod';
 
 export const metasrvConfigSchema = z.object({
@@ -48,12 +47,12 @@ export const metasrvConfigSchema = z.object({
 
 /** An admin API reachable from other machines must not be open. */
 export function checkAdminExposure(config: MetasrvConfig): void {
-  if (!isLoopbackHost(config.http.host) && !config.adminToken) {
-    throw new InvalidConfigError(
-      `http.host ${config.http.host} is not a loopback address: set adminToken (REGIONSTORE_ADMIN_TOKEN) to protect the admin API and Bull Board`,
-      { host: config.http.host },
-    );
-  }
+  checkExposure(
+    config.http.host,
+    config.adminToken,
+    'adminToken (REGIONSTORE_ADMIN_TOKEN)',
+    'the admin API and Bull Board',
+  );
 }
 
 export type MetasrvConfig = z.output<typeof metasrvConfigSchema>;

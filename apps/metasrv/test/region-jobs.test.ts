@@ -36,32 +36,23 @@ describe('forEachRegion', () => {
 
   it('fails at once on other errors, and after the attempts on region errors', async () => {
     const store = { get: async () => route(1, 'node-2') };
-    let calls = 0;
-    await expect(
-      forEachRegion(
-        store,
-        [route(1, 'node-1')],
-        async () => {
-          calls++;
-          throw new InternalError('disk on fire');
-        },
-        () => undefined,
-      ),
-    ).rejects.toThrow('disk on fire');
-    expect(calls).toBe(1);
-    calls = 0;
-    await expect(
-      forEachRegion(
-        store,
-        [route(1, 'node-1')],
-        async () => {
-          calls++;
-          throw new NotLeaderError('still moving');
-        },
-        () => undefined,
-        { attempts: 3, retryDelayMs: 1 },
-      ),
-    ).rejects.toMatchObject({ code: 'NotLeader' });
-    expect(calls).toBe(3);
+    /** Runs one region whose job always throws `err`; returns how many times the job ran. */
+    const attemptsUntilFailure = async (err: Error, expected: object | string) => {
+      let calls = 0;
+      const job = async () => {
+        calls++;
+        throw err;
+      };
+      const running = forEachRegion(store, [route(1, 'node-1')], job, () => undefined, {
+        attempts: 3,
+        retryDelayMs: 1,
+      });
+      await (typeof expected === 'string'
+        ? expect(running).rejects.toThrow(expected)
+        : expect(running).rejects.toMatchObject(expected));
+      return calls;
+    };
+    expect(await attemptsUntilFailure(new InternalError('disk on fire'), 'disk on fire')).toBe(1);
+    expect(await attemptsUntilFailure(new NotLeaderError('still moving'), { code: 'NotLeader' })).toBe(3);
   });
 });

@@ -1,5 +1,4 @@
-import { InvalidConfigError } from '@regionstore/core';
-import { isLoopbackHost } from '@regionstore/http';
+import { checkExposure } from '@regionstore/http';
 import { nodeIdSchema } from '@regionstore/protocol';
 import { z } from 'zod';
 
@@ -61,10 +60,5 @@ export type StorageNodeConfigInput = z.input<typeof storageNodeConfigSchema>;
 
 /** An open data API only on a loopback address: anywhere else anyone who reaches it reads and writes. */
 export function checkApiExposure(config: StorageNodeConfig): void {
-  if (!isLoopbackHost(config.http.host) && !config.apiToken) {
-    throw new InvalidConfigError(
-      `http.host ${config.http.host} is not a loopback address: set apiToken (REGIONSTORE_API_TOKEN) to protect the data API`,
-      { host: config.http.host },
-    );
-  }
+  checkExposure(config.http.host, config.apiToken, 'apiToken (REGIONSTORE_API_TOKEN)', 'the data API');
 }

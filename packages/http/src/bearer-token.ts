@@ -1,10 +1,23 @@
 import { timingSafeEqual } from 'node:crypto';
-import { UnauthorizedError } from '@regionstore/core';
+import { InvalidConfigError, UnauthorizedError } from '@regionstore/core';
 import type { FastifyInstance } from 'fastify';
 
 /** Whether an API bound to `host` is reachable from this machine only. */
 export function isLoopbackHost(host: string): boolean {
   return ['127.0.0.1', '::1', 'localhost'].includes(host);
+}
+
+/**
+ * Refuses an API without a token on an address other machines reach. `setting` names the config key
+ * (and its variable), `what` the API it protects.
+ */
+export function checkExposure(host: string, token: string | undefined, setting: string, what: string): void {
+  if (!isLoopbackHost(host) && !token) {
+    throw new InvalidConfigError(
+      `http.host ${host} is not a loopback address: set ${setting} to protect ${what}`,
+      { host },
+    );
+  }
 }
 
 /**
