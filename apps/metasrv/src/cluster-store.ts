@@ -77,14 +77,6 @@ export class ClusterStore implements RouteStore, PeerLookup {
     return raw ? this.decode(regionId.toString(), raw) : undefined;
   }
 
-  /** The routes of some regions, in their order (undefined where a region has none): one round trip. */
-  async routesOf(regionIds: RegionId[]): Promise<Array<RegionRoute | undefined>> {
-    if (regionIds.length === 0) return [];
-    const ids = regionIds.map((id) => id.toString());
-    const raw = await this.redis.hmget(this.routesKey, ...ids);
-    return raw.map((json, i) => (json === null ? undefined : this.decode(ids[i]!, json)));
-  }
-
   async put(route: RegionRoute): Promise<void> {
     await this.redis.hset(this.routesKey, route.regionId.toString(), this.encode(route));
     this.onRouteWritten?.(route);

@@ -1,49 +1,69 @@
 import { checkExposure } from '@regionstore/http';
 import { z } from 'zod';
 
-export const metasrvConfigSchema = z.object({
-  /** Names this process in the leader lease and logs (default: host-pid). */
-  instanceId: z.string().optional(),
-  redisUrl: z.string().default('redis://127.0.0.1:6379'),
-  keyPrefix: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-    .default('regionstore'),
-  http: z
-    .object({
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(0).max(65535).default(7700),
-    })
-    .prefault({}),
-  /** Bearer token for the admin API and Bull Board; unset = open (local development only). */
-  adminToken: z.string().min(8).optional(),
-  /** Lets Bull Board retry/remove jobs; read-only by default. */
-  boardReadOnly: z.boolean().default(true),
-  /** Leader lease; renewed every third of it. Losing it stops leader work at once. */
-  leaseMs: z.number().int().min(500).default(3000),
-  /** Regions created on an empty cluster, spread evenly over the key space. */
-  initialRegions: z.number().int().min(1).max(256).default(8),
-  /** Or explicit split keys (UTF-8), which take precedence. */
-  splitKeys: z.array(z.string().min(1)).optional(),
-  /** Nodes that must be registered before the cluster is bootstrapped. */
-  bootstrapNodes: z.number().int().min(1).default(1),
-  /** A node whose last heartbeat is older than this counts as dead for placement. */
-  nodeDeadAfterMs: z.number().int().positive().default(3000),
-  /** Timeout of one node task (job) sent by the metasrv. */
-  taskTimeoutMs: z.number().int().positive().default(30_000),
-  supervisor: z
-    .object({
-      tickIntervalMs: z.number().int().positive().default(500),
-      /** Tuned to 500 ms heartbeats: failover in seconds without false positives. */
-      acceptableHeartbeatPauseMillis: z.number().int().nonnegative().default(2000),
-      firstHeartbeatEstimateMillis: z.number().int().positive().default(500),
-      threshold: z.number().positive().default(8),
-      /** A failover waits this long for the failed node to downgrade before moving the fence anyway. */
-      downgradeTimeoutMs: z.number().int().positive().default(1500),
-    })
-    .prefault({}),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+export const metasrvConfigSchema = z
+  .object({
+    /** Names this process in the leader lease and logs (default: host-pid). */
+    instanceId: z.string().optional(),
+    redisUrl: z.string().default('redis://127.0.0.1:6379'),
+    keyPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+      .default('regionstore'),
+    http: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(7700),
+      })
+      .prefault({}),
+    /** Bearer token for the admin API and Bull Board; unset = open (local development only). */
+    adminToken: z.string().min(8).optional(),
+    /** Lets Bull Board retry/remove jobs; read-only by default. */
+    boardReadOnly: z.boolean().default(true),
+    /** Leader lease; renewed every third of it. Losing it stops leader work at once. */
+    leaseMs: z.number().int().min(500).default(3000),
+    /** Regions created on an empty cluster, spread evenly over the key space. */
+    initialRegions: z.number().int().min(1).max(256).default(8),
+    /** Or explicit split keys (UTF-8), which take precedence. */
+    splitKeys: z.array(z.string().min(1)).optional(),
+    /** Nodes that must be registered before the cluster is bootstrapped. */
+    bootstrapNodes: z.number().int().min(1).default(1),
+    /** A node whose last heartbeat is older than this counts as dead for placement. */
+    nodeDeadAfterMs: z.number().int().positive().default(3000),
+    /** Timeout of one node task (job) sent by the metasrv. */
+    taskTimeoutMs: z.number().int().positive().default(30_000),
+    supervisor: z
+      .object({
+        tickIntervalMs: z.number().int().positive().default(500),
+        /** Tuned to 500 ms heartbeats: failover in seconds without false positives. */
+        acceptableHeartbeatPauseMillis: z.number().int().nonnegative().default(2000),
+        firstHeartbeatEstimateMillis: z.number().int().positive().default(500),
+        threshold: z.number().positive().default(8),
+        /** A failover waits this long for the failed node to downgrade before moving the fence anyway. */
+        downgradeTimeoutMs: z.number().int().positive().default(1500),
+      })
+      .prefault({}),
+    /**
+     * How long a node may serve a region after the heartbeat the metasrv's grant answers. Shorter than
+     * failure detection, so a failover rarely waits for it; a node that cannot renew (paused, cut off,
+     * no metasrv leader) stops serving reads after it.
+     */
+    regionLeaseMs: z.number().int().min(200).default(2000),
+    /** Added to every lease the metasrv waits out, for clock-rate drift between processes. */
+    leaseMarginMs: z.number().int().nonnegative().default(250),
+    /**
+     * No failover for this long after becoming leader: restarted nodes report and get their regions
+     * reopened, and leases granted by a previous leader run out. Longer than `regionLeaseMs`.
+     */
+    failoverGraceMs: z.number().int().nonnegative().default(6000),
+    /** At most one reopen or close of a region on a node in this period. */
+    repairIntervalMs: z.number().int().positive().default(5000),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .refine((c) => c.failoverGraceMs > c.regionLeaseMs + c.leaseMarginMs, {
+    message: 'failoverGraceMs must be longer than regionLeaseMs + leaseMarginMs',
+    path: ['failoverGraceMs'],
+  });
 
 /** An admin API reachable from other machines must not be open. */
 export function checkAdminExposure(config: MetasrvConfig): void {

@@ -9,7 +9,7 @@ import {
   type Redis,
 } from '@regionstore/core';
 import { RedisLogStore } from '@regionstore/log-store';
-import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
+import { QueueNames, decodeJobPayload, metasrvLeaderKey } from '@regionstore/protocol';
 import { SupervisorService, type RegionRoute } from '@regionstore/supervisor';
 import { Queue, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -20,8 +20,10 @@ import { ClusterRestore, type RestoreRecord } from './cluster-restore';
 import { Operations, type OperationRecord } from './operation-records';
 import { ClusterStore } from './cluster-store';
 import type { MetasrvConfig } from './config';
+import { HeartbeatIntake } from './heartbeat-intake';
 import { LeaderLease } from './leader-lease';
 import { NodeTaskClient } from './node-client';
+import { RegionLeaseGrants } from './region-leases';
 
 /**
  * The metasrv: every instance serves the admin API and campaigns for the leader lease; the leader
@@ -39,6 +41,8 @@ export class Metasrv {
     readonly store: ClusterStore,
     readonly supervisor: SupervisorService,
     readonly nodes: NodeTaskClient,
+    readonly leases: RegionLeaseGrants,
+    private readonly intake: HeartbeatIntake,
     private readonly redis: Redis,
     private readonly metasrvQueue: Queue,
     private readonly logger: Logger,
@@ -58,6 +62,15 @@ export class Metasrv {
     const names = new QueueNames(config.keyPrefix);
     const store = new ClusterStore(redis, config.keyPrefix, config.nodeDeadAfterMs, () => Date.now());
     const nodes = new NodeTaskClient(config.redisUrl, names, config.taskTimeoutMs);
+    const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
+    const leases = new RegionLeaseGrants(
+      redis,
+      config.keyPrefix,
+      instanceId,
+      config.regionLeaseMs,
+      config.leaseMarginMs,
+    );
+    const metrics = createMetricsRegistry({ labels: { metasrv: instanceId } });
     const supervisor = new SupervisorService({
       redis,
       keyPrefix: config.keyPrefix,
@@ -68,6 +81,9 @@ export class Metasrv {
       candidates: () => store.candidates(),
       tickIntervalMs: config.supervisor.tickIntervalMs,
       downgradeTimeoutMs: config.supervisor.downgradeTimeoutMs,
+      leases,
+      failoverGraceMs: config.failoverGraceMs,
+      metrics,
       detectorOptions: {
         threshold: config.supervisor.threshold,
         acceptableHeartbeatPauseMillis: config.supervisor.acceptableHeartbeatPauseMillis,
@@ -80,7 +96,6 @@ export class Metasrv {
       connection: createRedis(config.redisUrl, 'worker'),
       prefix: names.prefix,
     });
-    const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
     const operations = <R extends OperationRecord>(kind: string) =>
       new Operations<R>(redis, `${config.keyPrefix}:meta:${kind}`, logger);
     const backups = new ClusterBackup(operations<BackupRecord>('backups'), store, nodes);
@@ -89,7 +104,7 @@ export class Metasrv {
     const self: { metasrv?: Metasrv } = {};
     const lease = new LeaderLease(
       redis,
-      `${config.keyPrefix}:meta:leader`,
+      metasrvLeaderKey(config.keyPrefix),
       instanceId,
       config.leaseMs,
       {
@@ -111,13 +126,21 @@ export class Metasrv {
       store,
       supervisor,
       nodes,
+      leases,
+      new HeartbeatIntake({
+        store,
+        supervisor,
+        nodes,
+        leases,
+        logger: logger.child({ component: 'heartbeats' }),
+        repairIntervalMs: config.repairIntervalMs,
+      }),
       redis,
       metasrvQueue,
       logger,
       undefined,
     );
     self.metasrv = metasrv;
-    const metrics = createMetricsRegistry({ labels: { metasrv: instanceId } });
     metasrv.http = await buildAdminApi({
       store,
       supervisor,
@@ -127,7 +150,7 @@ export class Metasrv {
       adminToken: config.adminToken,
       boardReadOnly: config.boardReadOnly,
       isLeader: () => lease.isLeader,
-      leaderId: () => redis.get(`${config.keyPrefix}:meta:leader`),
+      leaderId: () => redis.get(metasrvLeaderKey(config.keyPrefix)),
       queues: () => [metasrvQueue, ...nodes.openQueues],
       detectorPhi: (nodeId) => {
         const now = Date.now();
@@ -145,34 +168,22 @@ export class Metasrv {
   }
 
   private async onElected(): Promise<void> {
+    this.leases.onElected();
+    // Procedures left running resume first, so no heartbeat repairs a region one of them is moving.
+    await this.supervisor.onLeaderStart();
     const names = new QueueNames(this.config.keyPrefix);
     this.heartbeatWorker = new Worker(
       names.metasrv,
       async (job) => {
         if (job.name !== 'heartbeat') return { accepted: false };
         const heartbeat = decodeJobPayload('heartbeat', job.data);
-        const leaders = heartbeat.regions.filter((r) => r.role === 'leader');
-        await this.store.recordHeartbeat(heartbeat.nodeId, {
-          address: heartbeat.address,
-          lastHeartbeatMs: Date.now(),
-          regions: heartbeat.regions.length,
-          leaders: leaders.length,
-        });
-        // Only regions the route table gives to this node count: a stale leader must not keep its detector alive.
-        const routes = await this.store.routesOf(leaders.map((r) => r.regionId));
-        const owned = leaders.filter((_, i) => routes[i]?.leader === heartbeat.nodeId);
-        await this.supervisor.heartbeats.accept({
-          nodeId: heartbeat.nodeId,
-          regions: owned.map((r) => r.regionId),
-          timestampMs: Date.now(),
-        });
+        await this.intake.accept(heartbeat);
         this.nodes.queueOf(heartbeat.nodeId); // so Bull Board lists the node's queue
         return { accepted: true };
       },
       { connection: createRedis(this.config.redisUrl, 'worker'), prefix: names.prefix, concurrency: 4 },
     );
     this.heartbeatWorker.on('error', (err) => this.logger.warn({ err }, 'heartbeat worker error'));
-    await this.supervisor.onLeaderStart();
     // A leader that dies before its first heartbeat must still be detected: watch every placed region
     // from the moment it is placed (now, for the routes we inherit; on every route change later), and
     // stop watching it on the nodes that no longer lead it.

@@ -121,8 +121,8 @@ export class NodeTaskClient implements RegionNodeClient {
     return this.call(peer.id, 'upgrade-region', { regionId, epoch });
   }
 
-  async closeRegion(peer: Peer, regionId: RegionId): Promise<void> {
-    await this.call(peer.id, 'close-region', { regionId, destroy: true });
+  async closeRegion(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<void> {
+    await this.call(peer.id, 'close-region', { regionId, destroy: true, epoch });
   }
 
   async close(): Promise<void> {

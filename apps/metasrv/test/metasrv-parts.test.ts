@@ -126,13 +126,6 @@ describe('ClusterStore', () => {
     expect(await store.get(region)).toMatchObject({ leader: 'n2', epoch: { confVer: 2 }, state: 'Normal' });
     expect((await store.routeForKey(b('zebra')))?.regionId.toString()).toBe('1:1');
     expect((await store.routes()).map((r) => r.regionId.toString())).toEqual(['1:0', '1:1']);
-    const some = await store.routesOf([new RegionId(1, 1), new RegionId(7, 7), region]);
-    expect(some.map((r) => r && `${r.regionId.toString()}@${r.leader}`)).toEqual([
-      '1:1@n2',
-      undefined,
-      '1:0@n2',
-    ]);
-    expect(await store.routesOf([])).toEqual([]);
 
     await store.recordHeartbeat('n1', {
       address: 'http://n1',

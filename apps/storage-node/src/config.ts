@@ -36,6 +36,11 @@ export const storageNodeConfigSchema = z.object({
    */
   apiToken: z.string().min(8).optional(),
   heartbeatIntervalMs: z.number().int().positive().default(500),
+  /**
+   * How long after each heartbeat the node reads the metasrv's lease grant that answers it. Region
+   * leases (their length is the metasrv's `regionLeaseMs`) run from the heartbeat's send time.
+   */
+  leaseGrantDelayMs: z.number().int().nonnegative().default(50),
   /** How long SIGTERM may take before the process exits anyway. */
   shutdownTimeoutMs: z.number().int().positive().default(15_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,5 +1,5 @@
 import { CF_DEFAULT, type KvEngine } from '@regionstore/engine';
-import { encodeJobPayload, type JobPayload } from '@regionstore/protocol';
+import { encodeJobPayload, type JobPayload, type LeaseGrant } from '@regionstore/protocol';
 import { regionDataBounds } from '@regionstore/region-runner';
 import type { Logger, TimeProvider } from '@regionstore/core';
 import type { WorkerGroup } from '@regionstore/worker-group';
@@ -14,6 +14,7 @@ export async function buildHeartbeat(
   group: WorkerGroup,
   engine: KvEngine,
   now: number,
+  seq?: string,
 ): Promise<JobPayload<'heartbeat'>> {
   const regions = await Promise.all(
     group.regions().map(async (region) => {
@@ -30,12 +31,32 @@ export async function buildHeartbeat(
       };
     }),
   );
-  return { nodeId, address, timestampMs: now, regions };
+  return {
+    nodeId,
+    address,
+    timestampMs: now,
+    regions,
+    opening: group.openingRegionIds(),
+    ...(seq ? { seq } : {}),
+  };
 }
 
-/** Sends heartbeats through the `metasrv` queue until stopped; a failed send is logged and retried next time. */
+/** How the loop learns the metasrv's answer to its heartbeats (see RegionLeases). */
+export interface LeaseRenewal {
+  /** The node's latest grant, or undefined when there is none. */
+  read(): Promise<LeaseGrant | undefined>;
+  accept(grant: LeaseGrant): void;
+  /** How long after a heartbeat the grant is read (the metasrv answers within milliseconds). */
+  delayMs: number;
+}
+
+/**
+ * Sends heartbeats through the `metasrv` queue until stopped, and renews the node's region leases
+ * from the grants that answer them; a failed send or read is logged and retried next time.
+ */
 export class HeartbeatLoop {
   private controller: AbortController | undefined;
+  private nap: AbortController | undefined;
 
   constructor(
     private readonly queue: Queue,
@@ -43,6 +64,7 @@ export class HeartbeatLoop {
     private readonly payload: () => Promise<JobPayload<'heartbeat'>>,
     private readonly time: TimeProvider,
     private readonly logger: Logger,
+    private readonly leases?: LeaseRenewal,
   ) {}
 
   start(): void {
@@ -60,9 +82,37 @@ export class HeartbeatLoop {
         } catch (err) {
           this.logger.warn({ err }, 'heartbeat failed');
         }
-        await this.time.sleep(this.intervalMs, controller.signal).catch(() => undefined);
+        const delayMs = Math.min(this.leases?.delayMs ?? 0, this.intervalMs);
+        if (this.leases) {
+          await this.sleep(delayMs, controller.signal);
+          await this.renewLeases(this.leases);
+        }
+        await this.sleep(this.intervalMs - delayMs, controller.signal);
       }
     })();
+  }
+
+  /** Sends the next heartbeat now (the node just took a region and wants its lease). */
+  kick(): void {
+    this.nap?.abort();
+  }
+
+  private async renewLeases(leases: LeaseRenewal): Promise<void> {
+    try {
+      const grant = await leases.read();
+      if (grant) leases.accept(grant);
+    } catch (err) {
+      this.logger.warn({ err }, 'reading the lease grant failed');
+    }
+  }
+
+  private async sleep(ms: number, stop: AbortSignal): Promise<void> {
+    const nap = new AbortController();
+    this.nap = nap;
+    const onStop = () => nap.abort();
+    stop.addEventListener('abort', onStop, { once: true });
+    await this.time.sleep(ms, nap.signal).catch(() => undefined);
+    stop.removeEventListener('abort', onStop);
   }
 
   stop(): void {

@@ -12,6 +12,7 @@ import {
 } from '@regionstore/core';
 import { mvccGet, mvccScan, type KvEngine } from '@regionstore/engine';
 import type { WorkerGroup, WorkerRegion } from '@regionstore/worker-group';
+import type { RegionLeases } from './region-leases';
 
 /** Reads are served by the leader only: a follower may lag behind the WAL. */
 function leaderRegion(group: WorkerGroup, nodeId: string, regionId: RegionId): WorkerRegion {
@@ -38,26 +39,43 @@ function checkKey(region: WorkerRegion, key: Buffer): void {
   }
 }
 
+/**
+ * Reads of the regions this node leads. Each is answered only if the node still holds the region's
+ * lease *after* reading: a node paused between the check and the read (or anywhere before the reply
+ * leaves) may have been replaced meanwhile, and its data may be stale.
+ */
 export class RegionReader {
   constructor(
     private readonly group: () => WorkerGroup,
     private readonly engine: KvEngine,
     private readonly nodeId: string,
+    private readonly leases: Pick<RegionLeases, 'check'>,
   ) {}
 
-  async get(regionId: RegionId, key: Buffer, ts?: Timestamp): Promise<Buffer | undefined> {
+  private leader(regionId: RegionId): WorkerRegion {
     const region = leaderRegion(this.group(), this.nodeId, regionId);
-    checkKey(region, key);
-    return mvccGet(this.engine, key, ts);
+    this.leases.check(regionId, this.nodeId);
+    return region;
+  }
+
+  /** The read's answer, if the lease still held once it was read. */
+  private served<T>(regionId: RegionId, value: T): T {
+    this.leader(regionId);
+    return value;
+  }
+
+  async get(regionId: RegionId, key: Buffer, ts?: Timestamp): Promise<Buffer | undefined> {
+    checkKey(this.leader(regionId), key);
+    return this.served(regionId, await mvccGet(this.engine, key, ts));
   }
 
   async batchGet(regionId: RegionId, keys: Buffer[], ts?: Timestamp): Promise<Array<Buffer | undefined>> {
-    const region = leaderRegion(this.group(), this.nodeId, regionId);
+    const region = this.leader(regionId);
     for (const key of keys) checkKey(region, key);
     // One engine snapshot, so every key is read at the same point.
     const snapshot = this.engine.snapshot();
     try {
-      return await Promise.all(keys.map((key) => mvccGet(snapshot, key, ts)));
+      return this.served(regionId, await Promise.all(keys.map((key) => mvccGet(snapshot, key, ts))));
     } finally {
       await snapshot.release();
     }
@@ -67,7 +85,7 @@ export class RegionReader {
     regionId: RegionId,
     options: { start: Buffer; end: Buffer; limit: number; reverse: boolean; ts?: Timestamp },
   ): Promise<Array<{ key: Buffer; value: Buffer }>> {
-    const region = leaderRegion(this.group(), this.nodeId, regionId);
+    const region = this.leader(regionId);
     const range = intersectRanges(region.range, keyRange(options.start, options.end));
     if (!range) return [];
     const out: Array<{ key: Buffer; value: Buffer }> = [];
@@ -77,6 +95,6 @@ export class RegionReader {
     })) {
       out.push({ key: entry.key, value: entry.value });
     }
-    return out;
+    return this.served(regionId, out);
   }
 }

@@ -9,6 +9,7 @@ import {
   createRedis,
   waitForRedis,
   type Logger,
+  type Redis,
 } from '@regionstore/core';
 import {
   BACKUP_ENDPOINT,
@@ -18,7 +19,7 @@ import {
 } from '@regionstore/backup';
 import { RocksEngine } from '@regionstore/engine';
 import { logStorePlugin } from '@regionstore/log-store';
-import { QueueNames } from '@regionstore/protocol';
+import { QueueNames, leaseGrantKey, leaseGrantSchema } from '@regionstore/protocol';
 import { REGION_RUNNER, regionRunnerPlugin, type RegionRunner } from '@regionstore/region-runner';
 import { createStorage } from '@regionstore/storage-backends';
 import { WORKER_GROUP, workerGroupPlugin, type WorkerGroup } from '@regionstore/worker-group';
@@ -29,6 +30,7 @@ import { checkApiExposure, type StorageNodeConfig } from './config';
 import { HeartbeatLoop, buildHeartbeat } from './heartbeat';
 import { buildDataApi } from './http-api';
 import { RegionReader } from './reads';
+import { RegionLeases } from './region-leases';
 import { WorkerGroupRegionInfo } from './region-info';
 import { NodeTaskWorker } from './task-worker';
 
@@ -52,6 +54,7 @@ export class StorageNode {
     private readonly tasks: NodeTaskWorker,
     private readonly heartbeats: HeartbeatLoop,
     private readonly heartbeatQueue: Queue,
+    private readonly metaRedis: Redis,
     private readonly logger: Logger,
   ) {}
 
@@ -102,7 +105,8 @@ export class StorageNode {
       throw err;
     }
 
-    const reader = new RegionReader(group, engine, config.nodeId);
+    const leases = new RegionLeases();
+    const reader = new RegionReader(group, engine, config.nodeId, leases);
     // The API starts before the node object exists (its address is part of the node); /ready waits.
     const started: { node?: StorageNode } = {};
     const http = buildDataApi({
@@ -119,7 +123,30 @@ export class StorageNode {
     const address = config.http.advertiseUrl ?? `http://${config.http.host}:${port}`;
 
     const queues = new QueueNames(config.keyPrefix);
+    // Heartbeats and lease reads share one fail-fast connection: a lease is never waited for.
+    const metaRedis = createRedis(config.redisUrl, 'client');
+    const heartbeatQueue = new Queue(queues.metasrv, {
+      connection: createRedis(config.redisUrl, 'worker'),
+      prefix: config.keyPrefix,
+    });
+    const heartbeats = new HeartbeatLoop(
+      heartbeatQueue,
+      config.heartbeatIntervalMs,
+      () => buildHeartbeat(config.nodeId, address, group(), engine, time.now(), leases.nextHeartbeat()),
+      time,
+      logger,
+      {
+        delayMs: config.leaseGrantDelayMs,
+        read: async () => {
+          const raw = await metaRedis.get(leaseGrantKey(config.keyPrefix, config.nodeId));
+          return raw === null ? undefined : leaseGrantSchema.parse(JSON.parse(raw));
+        },
+        accept: (grant) => leases.accept(grant),
+      },
+    );
     const tasks = new NodeTaskWorker(queues.node(config.nodeId), config.keyPrefix, config.redisUrl, {
+      // A region this node now leads wants its lease soon: heartbeat at once.
+      onRegionTaken: () => heartbeats.kick(),
       nodeId: config.nodeId,
       engine,
       snapshotStorage: container.resolve(TOKENS.SnapshotStorage),
@@ -128,17 +155,6 @@ export class StorageNode {
       backup: container.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
       logger,
     });
-    const heartbeatQueue = new Queue(queues.metasrv, {
-      connection: createRedis(config.redisUrl, 'worker'),
-      prefix: config.keyPrefix,
-    });
-    const heartbeats = new HeartbeatLoop(
-      heartbeatQueue,
-      config.heartbeatIntervalMs,
-      () => buildHeartbeat(config.nodeId, address, group(), engine, time.now()),
-      time,
-      logger,
-    );
     heartbeats.start();
     const node = new StorageNode(
       config,
@@ -149,6 +165,7 @@ export class StorageNode {
       tasks,
       heartbeats,
       heartbeatQueue,
+      metaRedis,
       logger,
     );
     node.ready = true;
@@ -163,6 +180,7 @@ export class StorageNode {
     const deadline = this.config.shutdownTimeoutMs;
     await this.tasks.close(Math.floor(deadline / 3));
     await this.heartbeatQueue.close().catch(() => undefined);
+    this.metaRedis.disconnect();
     await this.http.close();
     // Flushing is not needed for safety (the WAL has every acknowledged write); it only makes the
     // next open shorter. Regions close as the worker group stops.

@@ -37,6 +37,8 @@ export interface NodeTaskDeps {
   runner: RegionRunner;
   backup: BackupEndpoint;
   logger: Logger;
+  /** Called when this node took the lead of a region (it wants the region's lease soon). */
+  onRegionTaken?: () => void;
 }
 
 /**
@@ -126,14 +128,13 @@ export class NodeTaskWorker {
           epoch,
           role: role === 'leader' ? 'Leader' : 'Follower',
         });
+        if (role === 'leader') deps.onRegionTaken?.();
         return { regionId, lastEntryId };
       },
-      'close-region': async ({ regionId, destroy }) => {
-        const region = group.getRegion(regionId);
-        await group.ddl(regionId, { type: 'close' });
-        if (destroy && region)
-          await runner.schedule(RegionTask.destroy(regionId, region.range.start, region.range.end));
-        return { regionId, closed: region !== undefined };
+      'close-region': async ({ regionId, destroy, epoch }) => {
+        const open = group.getRegion(regionId) !== undefined;
+        await group.ddl(regionId, { type: 'close', destroy, ...(epoch ? { epoch } : {}) });
+        return { regionId, closed: open };
       },
       'downgrade-region': async ({ regionId }) => {
         if (!group.getRegion(regionId)) return { regionId, lastEntryId: 0 };
@@ -145,6 +146,7 @@ export class NodeTaskWorker {
         if (region?.role === 'Leader' && region.epoch.confVer === epoch.confVer)
           return { regionId, lastEntryId: region.lastEntryId };
         const { lastEntryId } = await group.ddl(regionId, { type: 'catchup', writable: true, epoch });
+        deps.onRegionTaken?.();
         return { regionId, lastEntryId };
       },
       'flush-region': async ({ regionId }) => ({

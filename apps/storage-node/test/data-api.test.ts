@@ -10,6 +10,7 @@ import { WorkerGroup } from '@regionstore/worker-group';
 import type { FastifyInstance } from 'fastify';
 import { buildDataApi } from '../src/http-api';
 import { RegionReader } from '../src/reads';
+import { RegionLeases } from '../src/region-leases';
 
 const dir = useTempDir('data-api');
 const ns = useRedisNamespace('data-api');
@@ -19,6 +20,9 @@ const LEADER = new RegionId(2, 1);
 const FOLLOWER = new RegionId(2, 2);
 
 describe('storage node data API', () => {
+  let clock = 0;
+  const leases = new RegionLeases(() => clock);
+  leases.accept({ seq: leases.nextHeartbeat(), leaseMs: 2000, regions: [LEADER.toString()] });
   let engine: RocksEngine;
   let runner: RegionRunner;
   let group: WorkerGroup;
@@ -51,7 +55,7 @@ describe('storage node data API', () => {
     });
     app = buildDataApi({
       group: () => group,
-      reader: new RegionReader(() => group, engine, 'n1'),
+      reader: new RegionReader(() => group, engine, 'n1', leases),
       metrics,
       isReady: () => true,
       bodyLimitBytes: 4096,
@@ -122,6 +126,28 @@ describe('storage node data API', () => {
     expect([stale.statusCode, stale.json().code]).toEqual([409, 'EpochNotMatch']);
   });
 
+  it('serves reads of a region it leads only while it holds the lease', async () => {
+    const read = () => post('/v1/get', { regionId: '2:1', key: b64('apple') });
+    clock = 1999;
+    expect((await read()).statusCode).toBe(200);
+    clock = 2000; // e.g. the process was paused past its lease: another node may lead the region now
+    for (const res of [
+      await read(),
+      await post('/v1/batch-get', { regionId: '2:1', keys: [b64('apple')] }),
+      await post('/v1/scan', { regionId: '2:1', limit: 5 }),
+    ]) {
+      expect([res.statusCode, res.json().code, res.json().details.reason]).toEqual([
+        421,
+        'NotLeader',
+        'LeaseExpired',
+      ]);
+    }
+    // the next grant, answering a heartbeat sent now, renews it
+    leases.accept({ seq: leases.nextHeartbeat(), leaseMs: 2000, regions: ['2:1'] });
+    expect((await read()).statusCode).toBe(200);
+    clock = 0;
+  });
+
   it('speaks msgpack with raw bytes too, and answers in the format it was asked in', async () => {
     const packed = (url: string, body: unknown) =>
       app.inject({
@@ -162,7 +188,7 @@ describe('storage node data API', () => {
   it('requires the apiToken on the data API when one is set, and leaves health and metrics open', async () => {
     const guarded = buildDataApi({
       group: () => group,
-      reader: new RegionReader(() => group, engine, 'n1'),
+      reader: new RegionReader(() => group, engine, 'n1', leases),
       metrics,
       isReady: () => true,
       bodyLimitBytes: 4096,

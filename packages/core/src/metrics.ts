@@ -12,6 +12,7 @@ import {
 import { InvalidArgumentError } from './errors';
 
 export { Registry } from 'prom-client';
+export type { Counter, Gauge, Histogram } from 'prom-client';
 
 export const METRIC_PREFIX = 'regionstore';
 

@@ -106,3 +106,19 @@ export function applyStateKey(regionId: RegionId): Buffer {
 export function snapshotRaftStateKey(regionId: RegionId): Buffer {
   return localKey(0x02, regionId, 0x04);
 }
+
+const PENDING_DELETE_KIND = 0x05;
+
+/**
+ * A destroyed region's range waiting for deletion, in the `raft` CF, keyed by its start (data) key so
+ * the records come back in start-key order after a restart.
+ */
+export function pendingDeleteKey(startKey: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([LOCAL_PREFIX, PENDING_DELETE_KIND]), startKey]);
+}
+
+/** Bounds of every `pendingDeleteKey`. */
+export const PENDING_DELETE_KEYS = {
+  start: Buffer.from([LOCAL_PREFIX, PENDING_DELETE_KIND]),
+  end: Buffer.from([LOCAL_PREFIX, PENDING_DELETE_KIND + 1]),
+};

@@ -5,3 +5,4 @@ export * from './http';
 export * from './jobs';
 export * from './queues';
 export * from './wire';
+export * from './lease';

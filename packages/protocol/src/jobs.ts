@@ -26,6 +26,10 @@ export const heartbeatPayload = z.object({
   address: z.url(),
   timestampMs: z.number().int().nonnegative(),
   regions: z.array(regionStatSchema),
+  /** Names this heartbeat in the lease grant that answers it (the node's process and a counter). */
+  seq: z.string().max(128).optional(),
+  /** Regions the node is opening (replaying): alive, though not serving yet. */
+  opening: z.array(regionIdCodec).max(100_000).default([]),
 });
 export const heartbeatResult = z.object({ accepted: z.boolean() });
 
@@ -41,6 +45,8 @@ export const closeRegionPayload = z.object({
   regionId: regionIdCodec,
   /** Also delete the region's local data (after a migration moved it away). */
   destroy: z.boolean().default(false),
+  /** The placement that replaces this node's (the node refuses opens at older epochs from then on). */
+  epoch: epochSchema.optional(),
 });
 export const closeRegionResult = z.object({ regionId: regionIdCodec, closed: z.boolean() });
 

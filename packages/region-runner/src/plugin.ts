@@ -44,8 +44,10 @@ export const regionRunnerPlugin: Plugin<{ regionRunner?: RegionRunnerConfigInput
       }),
     });
   },
-  start(container) {
-    container.resolve<RegionRunner>(REGION_RUNNER).start();
+  async start(container) {
+    const runner = container.resolve<RegionRunner>(REGION_RUNNER);
+    await runner.restorePendingDeletes();
+    runner.start();
   },
   async stop(container) {
     await container.resolve<RegionRunner>(REGION_RUNNER).stop();

@@ -31,6 +31,7 @@ import { ApplyStatus } from './apply-status';
 import { regionRunnerConfigSchema, type RegionRunnerConfig, type RegionRunnerConfigInput } from './config';
 import { regionRunnerMetrics, type RegionRunnerMetrics } from './metrics';
 import { PendingDeleteRanges } from './pending-delete-ranges';
+import { PersistedDeleteRanges } from './persisted-delete-ranges';
 import {
   generateRegionSnapshot,
   loadRegionSnapshot,
@@ -72,6 +73,7 @@ export class RegionRunner {
   readonly pendingDeleteRanges = new PendingDeleteRanges();
   readonly config: RegionRunnerConfig;
   private readonly engine: KvEngine;
+  private readonly persisted: PersistedDeleteRanges;
   private readonly storage: ExternalStorage;
   private readonly router: SnapshotRouter | undefined;
   private readonly time: TimeProvider;
@@ -86,6 +88,7 @@ export class RegionRunner {
 
   constructor(options: RegionRunnerOptions) {
     this.engine = options.engine;
+    this.persisted = new PersistedDeleteRanges(options.engine);
     this.storage = options.storage;
     this.router = options.router;
     this.config = parseConfig(regionRunnerConfigSchema, options.config ?? {});
@@ -103,6 +106,32 @@ export class RegionRunner {
   /** Generations running or queued. */
   get generatingCount(): number {
     return this.generators.pending + this.generators.size;
+  }
+
+  /**
+   * Takes back the deletions registered before a restart (they are kept in the engine); the first
+   * cleanup deletes them, unless a region opened over them drains them first.
+   */
+  async restorePendingDeletes(): Promise<number> {
+    return this.serial.add(async () => {
+      let restored = 0;
+      for (const range of await this.persisted.load()) {
+        if (this.pendingDeleteRanges.findOverlapRanges(range.startKey, range.endKey).length > 0) continue;
+        this.pendingDeleteRanges.insert(range.regionId, range.startKey, range.endKey, range.staleSequence);
+        restored++;
+      }
+      this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
+      return restored;
+    });
+  }
+
+  /**
+   * Deletes now every pending deletion overlapping a region's range, so none can run later over the
+   * region about to be opened there. Resolves with how many there were (their ranges are empty now).
+   */
+  drainOverlapRanges(range: KeyRange): Promise<number> {
+    if (this.stopped) return Promise.reject(new WorkerStoppedError('region runner is stopped'));
+    return this.serial.add(() => this.cleanupOverlapRanges(regionDataBounds(range)));
   }
 
   /** Starts the timer that retries delayed applies and cleans stale ranges. */
@@ -302,7 +331,15 @@ export class RegionRunner {
     } catch (err) {
       this.logger.warn({ region: task.regionId.toString(), err }, 'cleanup of overlapping ranges failed');
     }
-    this.pendingDeleteRanges.insert(task.regionId, bounds.start, bounds.end, this.engine.latestSequence());
+    const range = {
+      regionId: task.regionId,
+      startKey: bounds.start,
+      endKey: bounds.end,
+      staleSequence: this.engine.latestSequence(),
+    };
+    // Persisted first: once registered, a restart must still find it.
+    await this.persisted.save(range);
+    this.pendingDeleteRanges.insert(range.regionId, range.startKey, range.endKey, range.staleSequence);
     this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
     this.logger.info(
       { region: task.regionId.toString(), start: escapeKey(bounds.start), end: escapeKey(bounds.end) },
@@ -312,10 +349,10 @@ export class RegionRunner {
   }
 
   /** Deletes the pending ranges overlapping `bounds` now (a new region needs the space). */
-  private async cleanupOverlapRanges(bounds: KeyRange): Promise<void> {
+  private async cleanupOverlapRanges(bounds: KeyRange): Promise<number> {
     const overlaps = this.pendingDeleteRanges.drainOverlapRanges(bounds.start, bounds.end);
     this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
-    if (overlaps.length === 0) return;
+    if (overlaps.length === 0) return 0;
     const oldest = this.engine.oldestSnapshotSequence() ?? Number.MAX_SAFE_INTEGER;
     const ranges: KeyRange[] = [];
     const fileRanges: KeyRange[] = [];
@@ -328,6 +365,8 @@ export class RegionRunner {
     }
     await this.deleteFiles(fileRanges);
     await this.deleteAllInRange(ranges);
+    await this.persisted.remove(overlaps);
+    return overlaps.length;
   }
 
   private async cleanStaleRanges(): Promise<void> {
@@ -345,6 +384,11 @@ export class RegionRunner {
       return;
     }
     for (const range of stale) this.pendingDeleteRanges.remove(range.startKey);
+    await this.persisted
+      .remove(stale)
+      .catch((err: unknown) =>
+        this.logger.warn({ err }, 'forgetting deleted ranges failed; they are deleted again after a restart'),
+      );
     this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
   }
 

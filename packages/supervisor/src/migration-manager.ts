@@ -12,7 +12,7 @@ import {
 import type { Redis } from 'ioredis';
 import type { RegionMigrationSubmitter, RegionMigrationTask } from './migration';
 import { RegionMigrationProcedure, migrationStateSchema, type MigrationState } from './migration-procedure';
-import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
+import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';
 
 export interface RegionMigrationManagerOptions {
   redis: Redis;
@@ -25,6 +25,7 @@ export interface RegionMigrationManagerOptions {
   logger?: Logger;
   downgradeTimeoutMs?: number;
   retryBaseMs?: number;
+  leases?: LeaseExpiry;
 }
 
 /**
@@ -100,7 +101,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       status: 'Running',
       createdMs: now,
       deadlineMs: now + task.timeoutMs,
-      context: { fenceMoved: false },
+      context: { fenceMoved: false, downgraded: false },
     };
     await this.save(state);
     this.launch(state);
@@ -161,6 +162,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       save: (s) => this.save(s),
       downgradeTimeoutMs: this.options.downgradeTimeoutMs ?? 5000,
       retryBaseMs: this.options.retryBaseMs ?? 200,
+      ...(this.options.leases ? { leases: this.options.leases } : {}),
     });
     const done = procedure
       .execute(this.controller.signal)

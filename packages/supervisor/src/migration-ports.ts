@@ -30,8 +30,19 @@ export interface RegionNodeClient {
   downgradeLeader(peer: Peer, regionId: RegionId): Promise<{ lastEntryId: number }>;
   /** Replays the WAL to its end on the candidate and makes it the writable leader at `epoch`. */
   upgradeCandidate(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<{ lastEntryId: number }>;
-  /** Closes the region on the node (its data is destroyed later). */
-  closeRegion(peer: Peer, regionId: RegionId): Promise<void>;
+  /**
+   * Closes the region on the node and destroys its data there later; `epoch` is the placement that
+   * replaces the node's, below which the node refuses to open the region again.
+   */
+  closeRegion(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<void>;
+}
+
+/**
+ * The region leases the metasrv granted: how long a node may still serve a region it was told it
+ * leads. A region's new leader must not serve before the old leader's lease has run out.
+ */
+export interface LeaseExpiry {
+  remainingMs(nodeId: string, regionId: RegionId): number;
 }
 
 /** Moves a region's WAL fence (the LogStore's `setFence`). */

@@ -9,7 +9,7 @@ import {
 } from '@regionstore/core';
 import { epochSchema } from '@regionstore/protocol';
 import { z } from 'zod';
-import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
+import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';
 
 /** The steps, with GreptimeDB's names; `UpdateMetadataRollback` only after a deadline passed. */
 export const MIGRATION_STEPS = [
@@ -44,6 +44,8 @@ export const migrationStateSchema = z.object({
     lastEntryId: z.number().int().nonnegative().optional(),
     /** Once the WAL fence names the target, the migration can only go forward. */
     fenceMoved: z.boolean().default(false),
+    /** The old leader answered the downgrade: it serves nothing more, its lease is void. */
+    downgraded: z.boolean().default(false),
   }),
   error: z.string().optional(),
 });
@@ -61,6 +63,8 @@ export interface ProcedureDeps {
   downgradeTimeoutMs: number;
   /** First retry delay of a failed step; doubles up to 2 s. */
   retryBaseMs: number;
+  /** The leases granted to nodes; without it, no lease is waited for. */
+  leases?: LeaseExpiry;
 }
 
 /**
@@ -137,6 +141,28 @@ export class RegionMigrationProcedure {
     }
   }
 
+  /**
+   * An old leader that did not answer the downgrade (dead, paused, cut off) may still serve reads
+   * until its lease runs out; the candidate serves only after that, so no read ever sees the old
+   * data after the new leader acknowledged a write. Failovers rarely wait: detection takes longer
+   * than a lease.
+   */
+  private async waitOutLease(signal: AbortSignal): Promise<void> {
+    const leases = this.deps.leases;
+    if (!leases) return;
+    for (let waited = false; !signal.aborted; waited = true) {
+      const ms = leases.remainingMs(this.state.from.id, this.regionId);
+      if (ms <= 0) return;
+      if (!waited) {
+        this.deps.logger.info(
+          { region: this.state.regionId, node: this.state.from.id, waitMs: Math.ceil(ms) },
+          "waiting out the old leader's lease",
+        );
+      }
+      await this.deps.time.sleep(Math.ceil(ms), signal).catch(() => undefined);
+    }
+  }
+
   private pastDeadline(): boolean {
     return this.deps.time.now() > this.state.deadlineMs;
   }
@@ -199,7 +225,7 @@ export class RegionMigrationProcedure {
             this.deps.downgradeTimeoutMs,
             `downgrade of region ${regionId.toString()} on ${from.id}`,
           );
-          this.state.context = { ...this.state.context, lastEntryId };
+          this.state.context = { ...this.state.context, lastEntryId, downgraded: true };
         } catch (err) {
           this.deps.logger.warn(
             { region: this.state.regionId, node: from.id, err },
@@ -222,6 +248,8 @@ export class RegionMigrationProcedure {
           await this.deps.save(this.state);
         }
         if (signal.aborted) return 'UpgradeCandidateRegion';
+        if (!this.state.context.downgraded) await this.waitOutLease(signal);
+        if (signal.aborted) return 'UpgradeCandidateRegion';
         const { lastEntryId } = await nodes.upgradeCandidate(to, regionId, newEpoch);
         this.state.context = { ...this.state.context, lastEntryId };
         return 'UpdateMetadataUpgrade';
@@ -236,7 +264,7 @@ export class RegionMigrationProcedure {
       case 'CloseDowngradedRegion':
         // Best effort: a dead old node drops the region when it comes back and learns the route.
         await withTimeout(
-          nodes.closeRegion(from, regionId),
+          nodes.closeRegion(from, regionId, this.state.context.newEpoch!),
           this.deps.downgradeTimeoutMs,
           `close on ${from.id}`,
         ).catch((err: unknown) => {
@@ -252,7 +280,7 @@ export class RegionMigrationProcedure {
       case 'UpdateMetadataRollback':
         if (this.state.context.epoch) await routes.update(regionId, { leader: from.id, state: 'Normal' });
         await withTimeout(
-          nodes.closeRegion(to, regionId),
+          nodes.closeRegion(to, regionId, this.state.context.epoch ?? { version: 0, confVer: 0 }),
           this.deps.downgradeTimeoutMs,
           `close on ${to.id}`,
         ).catch(() => undefined);

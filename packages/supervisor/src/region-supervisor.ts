@@ -1,9 +1,13 @@
 import {
   RealTimeProvider,
+  counter,
+  createMetricsRegistry,
   isRegionStoreError,
   silentLogger,
+  type Counter,
   type Logger,
   type RegionId,
+  type Registry,
   type TimeProvider,
 } from '@regionstore/core';
 import { EventChannel } from './event-channel';
@@ -16,6 +20,9 @@ import type { Selector } from './selector';
 
 export const FAILOVER_MIGRATION_TIMEOUT_MS = 60_000;
 
+/** Why a tick found failed regions and moved none of them. */
+export type FailoverSuppression = 'grace' | 'maintenance' | 'mass_failure';
+
 export interface RegionSupervisorDeps {
   channel: EventChannel<SupervisorEvent>;
   selector: Selector;
@@ -25,6 +32,7 @@ export interface RegionSupervisorDeps {
   detectorOptions?: Partial<PhiAccrualFailureDetectorOptions>;
   time?: TimeProvider;
   logger?: Logger;
+  metrics?: Registry;
 }
 
 /**
@@ -36,12 +44,31 @@ export class RegionSupervisor {
   private readonly channel: EventChannel<SupervisorEvent>;
   private readonly time: TimeProvider;
   private readonly logger: Logger;
+  private readonly suppressed: Counter<'reason'>;
+  private holdUntilMs = 0;
+  /** The suppression last logged, so a long one is logged once, not every tick. */
+  private lastSuppression: FailoverSuppression | undefined;
 
   constructor(private readonly deps: RegionSupervisorDeps) {
     this.channel = deps.channel;
     this.detectors = new RegionFailureDetector(deps.detectorOptions);
     this.time = deps.time ?? new RealTimeProvider();
     this.logger = deps.logger ?? silentLogger();
+    this.suppressed = counter(deps.metrics ?? createMetricsRegistry({ defaultMetrics: false }), {
+      component: 'supervisor',
+      what: 'failover_suppressed',
+      unit: 'total',
+      help: 'Ticks that found failed regions and failed none over, by reason (grace, maintenance, mass_failure)',
+      labelNames: ['reason'],
+    });
+  }
+
+  /**
+   * No failover before `untilMs`. A metasrv that just became leader knows nothing of the heartbeats
+   * its predecessor saw, nor of the leases it granted; nodes restarting with it need time to report.
+   */
+  holdFailoverUntil(untilMs: number): void {
+    this.holdUntilMs = untilMs;
   }
 
   static channel(): EventChannel<SupervisorEvent> {
@@ -104,8 +131,53 @@ export class RegionSupervisor {
     return failed;
   }
 
+  /** Counts a tick that moves nothing, and logs it when the reason changes. */
+  private suppress(reason: FailoverSuppression, message: string, fields: object): void {
+    this.suppressed.inc({ reason });
+    if (this.lastSuppression !== reason) this.logger.warn({ ...fields, reason }, message);
+    this.lastSuppression = reason;
+  }
+
+  /**
+   * More than half of the nodes that lead regions failing in the same tick is more likely the
+   * metasrv's own trouble (paused, starved of CPU, cut off from the heartbeat queue) than theirs;
+   * moving everything would only make it worse (Kubernetes' node controller stops evicting in full
+   * disruption for the same reason). Nothing moves until heartbeats flow again.
+   */
+  private massFailure(failed: DetectingRegion[]): { failedNodes: string[]; nodes: number } | undefined {
+    const watched = new Set<string>();
+    for (const entry of this.detectors) watched.add(entry.ident.nodeId);
+    const failedNodes = [...new Set(failed.map((f) => f.nodeId))];
+    return failedNodes.length > 1 && failedNodes.length * 2 > watched.size
+      ? { failedNodes, nodes: watched.size }
+      : undefined;
+  }
+
   private async handleRegionFailures(failed: DetectingRegion[]): Promise<void> {
-    if (failed.length === 0) return;
+    if (failed.length === 0) {
+      this.lastSuppression = undefined;
+      return;
+    }
+    const now = this.time.now();
+    if (now < this.holdUntilMs) {
+      this.suppress(
+        'grace',
+        'region failures detected during the grace period after election; no failover yet',
+        {
+          regions: failed.length,
+          graceLeftMs: this.holdUntilMs - now,
+        },
+      );
+      return;
+    }
+    const mass = this.massFailure(failed);
+    if (mass) {
+      this.suppress('mass_failure', 'most nodes look failed at once; suspecting the metasrv, no failover', {
+        regions: failed.length,
+        ...mass,
+      });
+      return;
+    }
     let maintenance: boolean;
     try {
       maintenance = await this.deps.maintenance.isEnabled();
@@ -114,12 +186,12 @@ export class RegionSupervisor {
       return;
     }
     if (maintenance) {
-      this.logger.info(
-        { regions: failed.length },
-        'maintenance mode is on: region failures detected, no failover',
-      );
+      this.suppress('maintenance', 'maintenance mode is on: region failures detected, no failover', {
+        regions: failed.length,
+      });
       return;
     }
+    this.lastSuppression = undefined;
     const toFailOver: DetectingRegion[] = [];
     for (const ident of failed) {
       // A region already moving has a procedure in charge; its detector would only fire again.

@@ -1,10 +1,16 @@
-import { RealTimeProvider, silentLogger, type Logger, type TimeProvider } from '@regionstore/core';
+import {
+  RealTimeProvider,
+  silentLogger,
+  type Logger,
+  type Registry,
+  type TimeProvider,
+} from '@regionstore/core';
 import type { Redis } from 'ioredis';
 import { HeartbeatAcceptor, RegionFailureDetectorControl } from './control';
 import { MaintenanceModeManager } from './maintenance-mode';
 import type { PeerLookup } from './migration';
 import { RegionMigrationManager } from './migration-manager';
-import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
+import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';
 import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
 import { RegionSupervisor } from './region-supervisor';
 import { LeastRegionsSelector, type NodeCandidate } from './selector';
@@ -23,9 +29,19 @@ export interface SupervisorServiceOptions {
   /** How long a migration waits for a source node that may be dead (default 5 s). */
   downgradeTimeoutMs?: number;
   detectorOptions?: Partial<PhiAccrualFailureDetectorOptions>;
+  /** Region leases granted by this metasrv; a migration waits out the old leader's. */
+  leases?: LeaseExpiry;
+  /**
+   * No failover for this long after becoming leader (default 6 s): longer than a region lease plus a
+   * few heartbeats, so restarted nodes report, and leases granted by a previous leader run out.
+   */
+  failoverGraceMs?: number;
   time?: TimeProvider;
   logger?: Logger;
+  metrics?: Registry;
 }
+
+export const DEFAULT_FAILOVER_GRACE_MS = 6000;
 
 /**
  * The metasrv side of failure handling, assembled: supervisor loop, ticker, detector control,
@@ -41,9 +57,13 @@ export class SupervisorService {
   readonly migrations: RegionMigrationManager;
   readonly maintenance: MaintenanceModeManager;
   private loop: Promise<void> | undefined;
+  private readonly time: TimeProvider;
+  private readonly failoverGraceMs: number;
 
   constructor(options: SupervisorServiceOptions) {
     const time = options.time ?? new RealTimeProvider();
+    this.time = time;
+    this.failoverGraceMs = options.failoverGraceMs ?? DEFAULT_FAILOVER_GRACE_MS;
     const logger = options.logger ?? silentLogger();
     this.maintenance = new MaintenanceModeManager(options.redis, options.keyPrefix);
     this.migrations = new RegionMigrationManager({
@@ -55,6 +75,7 @@ export class SupervisorService {
       time,
       logger,
       ...(options.downgradeTimeoutMs ? { downgradeTimeoutMs: options.downgradeTimeoutMs } : {}),
+      ...(options.leases ? { leases: options.leases } : {}),
     });
     this.supervisor = new RegionSupervisor({
       channel: this.channel,
@@ -65,6 +86,7 @@ export class SupervisorService {
       time,
       logger,
       ...(options.detectorOptions ? { detectorOptions: options.detectorOptions } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     this.ticker = new RegionSupervisorTicker(this.channel, options.tickIntervalMs, time, logger);
     this.control = new RegionFailureDetectorControl(this.channel);
@@ -77,6 +99,7 @@ export class SupervisorService {
   }
 
   async onLeaderStart(): Promise<string[]> {
+    this.supervisor.holdFailoverUntil(this.time.now() + this.failoverGraceMs);
     this.ticker.start();
     return this.migrations.resumeAll();
   }

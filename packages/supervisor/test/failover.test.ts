@@ -1,6 +1,7 @@
 import {
   InternalError,
   ManualTimeProvider,
+  createMetricsRegistry,
   MigrationRunningError,
   RegionId,
   ServerIsBusyError,
@@ -43,6 +44,7 @@ class RecordingMigrations {
 
 async function setup(options: { target?: string; maintenance?: MaintenanceModeManager } = {}) {
   const time = new ManualTimeProvider(1_000_000);
+  const metrics = createMetricsRegistry({ defaultMetrics: false });
   const channel = RegionSupervisor.channel();
   const migrations = new RecordingMigrations();
   const supervisor = new RegionSupervisor({
@@ -52,6 +54,7 @@ async function setup(options: { target?: string; maintenance?: MaintenanceModeMa
     selector: { select: async () => [nodes[options.target ?? 'c']!] },
     maintenance: options.maintenance ?? { isEnabled: async () => false },
     peers: { node: async (id) => nodes[id] },
+    metrics,
     // The metasrv's tuning: 500 ms heartbeats, about 2 s of tolerated silence.
     detectorOptions: { acceptableHeartbeatPauseMillis: 2000, firstHeartbeatEstimateMillis: 500 },
   });
@@ -71,7 +74,11 @@ async function setup(options: { target?: string; maintenance?: MaintenanceModeMa
     channel.close();
     await running;
   };
-  return { time, supervisor, migrations, beat, tick, settle, stop };
+  const suppressed = async (reason: string) =>
+    (await metrics.getSingleMetric('regionstore_supervisor_failover_suppressed_total')!.get()).values.find(
+      (v) => v.labels.reason === reason,
+    )?.value ?? 0;
+  return { time, supervisor, migrations, beat, tick, settle, stop, suppressed };
 }
 
 const r1 = new RegionId(1, 1);
@@ -139,6 +146,53 @@ describe('RegionSupervisor failover', () => {
     await maintenance.disable();
     await env.tick();
     expect(env.migrations.submitted).toHaveLength(2);
+    await env.stop();
+  });
+
+  it('fails nothing over during the grace period after election, then fails over what is still silent', async () => {
+    const env = await setup();
+    env.supervisor.holdFailoverUntil(env.time.now() + 20_000);
+    await healthyThenSilent(env);
+    await env.tick();
+    await env.tick();
+    expect(env.migrations.submitted).toEqual([]);
+    expect(await env.suppressed('grace')).toBe(2);
+    for (let i = 0; i < 10; i++) {
+      await env.beat('b', [r3]);
+      await env.time.advance(500);
+    }
+    await env.tick();
+    expect(env.migrations.submitted.map((t) => t.regionId.toString()).sort()).toEqual(['1:1', '1:2']);
+    await env.stop();
+  });
+
+  it('fails nothing over when more than half of the nodes look failed in one tick, and resumes when they beat again', async () => {
+    const env = await setup();
+    const r4 = new RegionId(1, 4);
+    for (let i = 0; i < 20; i++) {
+      await env.beat('a', [r1]);
+      await env.beat('b', [r2]);
+      await env.beat('c', [r3, r4]);
+      await env.time.advance(500);
+    }
+    // a and b both go silent at once (the metasrv stalled, say): 2 of 3 nodes look failed
+    for (let i = 0; i < 12; i++) {
+      await env.beat('c', [r3, r4]);
+      await env.time.advance(500);
+    }
+    await env.tick();
+    await env.tick();
+    expect(env.migrations.submitted).toEqual([]);
+    expect(await env.suppressed('mass_failure')).toBe(2);
+    expect(env.supervisor.detectors.contains({ nodeId: 'a', regionId: r1 })).toBe(true);
+    // b's heartbeats flow again; a alone is failed now, a third of the nodes: it fails over
+    for (let i = 0; i < 4; i++) {
+      await env.beat('b', [r2]);
+      await env.beat('c', [r3, r4]);
+      await env.time.advance(100);
+    }
+    await env.tick();
+    expect(env.migrations.submitted.map((t) => `${t.regionId}:${t.fromPeer.id}`)).toEqual(['1:1:a']);
     await env.stop();
   });
 

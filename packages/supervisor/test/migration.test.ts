@@ -6,7 +6,7 @@ import {
   failPointHits,
   removeFailPoint,
 } from '@regionstore/core';
-import { MIGRATION_STEPS, RegionMigrationManager } from '@regionstore/supervisor';
+import { MIGRATION_STEPS, RegionMigrationManager, type LeaseExpiry } from '@regionstore/supervisor';
 import { useRedisNamespace } from '@regionstore/testing';
 import type { Redis } from 'ioredis';
 import { A, B, Cluster, RANGE } from './cluster-fake';
@@ -15,7 +15,7 @@ const ns = useRedisNamespace('migration');
 afterEach(() => clearFailPoints());
 
 let nextRegion = 1;
-async function setup(redis: Redis, options: { time?: ManualTimeProvider } = {}) {
+async function setup(redis: Redis, options: { time?: ManualTimeProvider; leases?: LeaseExpiry } = {}) {
   const cluster = new Cluster();
   const regionId = new RegionId(9, nextRegion++);
   cluster.addRegion(regionId, A);
@@ -29,6 +29,7 @@ async function setup(redis: Redis, options: { time?: ManualTimeProvider } = {}) 
       retryBaseMs: 1,
       downgradeTimeoutMs: 50,
       ...(options.time ? { time: options.time } : {}),
+      ...(options.leases ? { leases: options.leases } : {}),
     });
   return { cluster, regionId, manager };
 }
@@ -105,6 +106,38 @@ describe('RegionMigrationManager', () => {
     expect(final.status).toBe('Done');
     expect(cluster.endState(regionId).route.leader).toBe(B.id);
     expect(cluster.endState(regionId).fence).toEqual({ nodeId: B.id, epoch: 2 });
+  });
+
+  it("upgrades the candidate only once the old leader's lease ran out when it did not downgrade", async () => {
+    const expires = Date.now() + 400;
+    const asked: string[] = [];
+    const leases: LeaseExpiry = {
+      remainingMs: (nodeId) => {
+        asked.push(nodeId);
+        return Math.max(0, expires - Date.now());
+      },
+    };
+    const { cluster, regionId, manager } = await make({ leases });
+    cluster.deadNodes.add(A.id);
+    const upgradedAt: number[] = [];
+    const upgrade = cluster.upgradeCandidate.bind(cluster);
+    cluster.upgradeCandidate = async (...args) => {
+      upgradedAt.push(Date.now());
+      return upgrade(...args);
+    };
+    const m = manager();
+    const final = await m.wait(await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 }));
+    expect(final.status).toBe('Done');
+    expect(asked).toContain(A.id);
+    expect(upgradedAt[0]).toBeGreaterThanOrEqual(expires);
+  });
+
+  it('does not wait for the lease of an old leader that downgraded (the downgrade revoked it)', async () => {
+    const { cluster, regionId, manager } = await make({ leases: { remainingMs: () => 3_600_000 } });
+    const m = manager();
+    const final = await m.wait(await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 }));
+    expect(final).toMatchObject({ status: 'Done', context: { downgraded: true } });
+    expect(cluster.endState(regionId).onB).toBe('Leader');
   });
 
   it('rolls back when the deadline passes before the fence moved', async () => {

@@ -1,7 +1,15 @@
-import { InternalError, NotFoundError, type KeyRange, type RegionId } from '@regionstore/core';
 import {
+  EpochNotMatchError,
+  InternalError,
+  NotFoundError,
+  type KeyRange,
+  type RegionId,
+} from '@regionstore/core';
+import {
+  CF_RAFT,
   DATA_CFS,
   WriteBatch,
+  applyStateKey,
   readApplyState,
   readRegionLocalState,
   writeApplyState,
@@ -24,17 +32,23 @@ export async function clearRegionData(ctx: WorkerContext, range: KeyRange): Prom
   for (const cf of DATA_CFS) await ctx.engine.deleteRanges(cf, 'DeleteByRange', [regionDataBounds(range)]);
 }
 
-/** The apply state to continue from: local data if the WAL still reaches it, else the latest flush. */
+/**
+ * The apply state to continue from: the local data when this node kept the region (state Normal, no
+ * deletion pending over it) and the WAL still reaches it; otherwise the latest flush, opened fresh.
+ * Pending deletions over the range run first, so none can run later under the open region.
+ */
 async function startingPoint(
   ctx: WorkerContext,
   regionId: RegionId,
   range: KeyRange,
   epoch: RegionEpoch,
 ): Promise<RegionApplyState> {
+  const drained = await ctx.runner.drainOverlapRanges(range);
   const local = await readRegionLocalState(ctx.engine, regionId);
   const applied = await readApplyState(ctx.engine, regionId);
   const trimmed = await ctx.wal.trimmedEntryId(regionId);
-  if (local?.state === 'Normal' && applied && applied.appliedIndex >= trimmed) return applied;
+  if (drained === 0 && local?.state === 'Normal' && applied && applied.appliedIndex >= trimmed)
+    return applied;
 
   const manifest = await latestManifest(ctx.storage, regionId);
   if (manifest?.snapshot) {
@@ -65,6 +79,39 @@ async function startingPoint(
   // Empty as of `from` (a new region, or a truncate's manifest).
   await clearRegionData(ctx, range);
   return { appliedIndex: from, truncatedIndex: from, truncatedTerm: manifest?.term ?? 0 };
+}
+
+/**
+ * An open at an epoch older than the one the region had when it left this node is a stale request
+ * (a job of a procedure that has since moved on): opening it would bring back a placement that no
+ * longer exists.
+ */
+export async function checkNotTombstoned(ctx: WorkerContext, regionId: RegionId, epoch: RegionEpoch) {
+  const local = await readRegionLocalState(ctx.engine, regionId);
+  if (local?.state === 'Tombstone' && local.epoch.confVer > epoch.confVer) {
+    throw new EpochNotMatchError(
+      `region ${regionId.toString()} left node ${ctx.nodeId} at epoch ${local.epoch.confVer}; refusing to open it at older epoch ${epoch.confVer}`,
+      { regionId: regionId.toString(), tombstoneEpoch: local.epoch, requested: epoch },
+    );
+  }
+}
+
+/**
+ * The region leaves this node: its local state becomes Tombstone and its apply state goes, in one
+ * batch, before its range is registered for deletion. If the region comes back it is opened fresh
+ * (snapshot + WAL), never from what is left here.
+ */
+export async function tombstoneRegion(
+  ctx: WorkerContext,
+  regionId: RegionId,
+  range: KeyRange,
+  epoch: RegionEpoch,
+): Promise<void> {
+  const batch = new WriteBatch();
+  writeRegionLocalState(batch, { regionId, state: 'Tombstone', range, epoch });
+  batch.delete(CF_RAFT, applyStateKey(regionId));
+  await ctx.engine.write(batch);
+  await ctx.runner.schedule(RegionTask.destroy(regionId, range.start, range.end));
 }
 
 /**

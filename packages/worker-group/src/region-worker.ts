@@ -6,12 +6,18 @@ import {
   WorkerStoppedError,
   type RegionId,
 } from '@regionstore/core';
-import { CF_RAFT, WriteBatch, regionStateKey, writeRegionLocalState } from '@regionstore/engine';
+import {
+  CF_RAFT,
+  WriteBatch,
+  readRegionLocalState,
+  regionStateKey,
+  writeRegionLocalState,
+} from '@regionstore/engine';
 import { RegionTask } from '@regionstore/region-runner';
 import { compactRegion, flushRegion, schedulePurge } from './background-jobs';
 import type { WorkerContext } from './context';
 import { writeManifest } from './manifest';
-import { clearRegionData, recoverRegion } from './recover';
+import { checkNotTombstoned, clearRegionData, recoverRegion, tombstoneRegion } from './recover';
 import { RegionMap, WorkerRegion, fenceEpochOf } from './region';
 import { catchUpWithWal } from './replay';
 import type { Reply } from './reply';
@@ -204,6 +210,7 @@ export class RegionWorker {
         }
         this.openingRegions.add(regionId.value);
         try {
+          await checkNotTombstoned(ctx, regionId, request.epoch);
           if (request.role === 'Leader') {
             await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
           }
@@ -219,6 +226,15 @@ export class RegionWorker {
       case 'close': {
         const region = this.regions.get(regionId);
         if (region) this.removeRegion(region);
+        if (request.destroy) {
+          // Also when the region is not open here (the node restarted since): its local state stays.
+          const local = region ? undefined : await readRegionLocalState(ctx.engine, regionId);
+          const left = region ?? (local?.state === 'Tombstone' ? undefined : local);
+          if (left) {
+            const newer = request.epoch && request.epoch.confVer > left.epoch.confVer;
+            await tombstoneRegion(ctx, regionId, left.range, newer ? request.epoch! : left.epoch);
+          }
+        }
         return reply.send({ lastEntryId: region?.lastEntryId ?? 0 });
       }
       case 'drop':

@@ -41,7 +41,12 @@ export type DdlRequest =
       role: 'Leader' | 'Follower';
       options?: RegionOptions;
     }
-  | { type: 'close' }
+  /**
+   * `destroy`: the region leaves this node. Its local state becomes Tombstone (with its epoch) before
+   * its range is registered for deletion, so nothing local is trusted if it ever comes back. `epoch`:
+   * the placement that replaced this one; opens at an older epoch are refused from then on.
+   */
+  | { type: 'close'; destroy?: boolean; epoch?: RegionEpoch }
   | { type: 'alter'; options: RegionOptions }
   | { type: 'flush' }
   | { type: 'compact' }

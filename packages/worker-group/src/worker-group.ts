@@ -1,11 +1,11 @@
 import {
   RealTimeProvider,
+  RegionId,
   TimestampAllocator,
   createMetricsRegistry,
   parseConfig,
   silentLogger,
   type Logger,
-  type RegionId,
   type Registry,
   type TimeProvider,
 } from '@regionstore/core';
@@ -123,6 +123,13 @@ export class WorkerGroup {
 
   getRegion(regionId: RegionId): WorkerRegion | undefined {
     return this.worker(regionId).regions.get(regionId);
+  }
+
+  /** Regions being opened (replaying their WAL) right now. */
+  openingRegionIds(): RegionId[] {
+    return this.workers.flatMap((worker) =>
+      [...worker.openingRegions].map((value) => RegionId.fromBigInt(value)),
+    );
   }
 
   /** Every open region of the node. */

@@ -1,0 +1,129 @@
+import type { Logger, RegionId } from '@regionstore/core';
+import type { JobPayload } from '@regionstore/protocol';
+import type { RegionRoute, SupervisorService } from '@regionstore/supervisor';
+import type { ClusterStore } from './cluster-store';
+import type { NodeTaskClient } from './node-client';
+import type { RegionLeaseGrants } from './region-leases';
+
+type Heartbeat = JobPayload<'heartbeat'>;
+
+export interface HeartbeatIntakeDeps {
+  store: ClusterStore;
+  supervisor: SupervisorService;
+  nodes: NodeTaskClient;
+  leases: RegionLeaseGrants;
+  logger: Logger;
+  /** At most one reopen or close per node and region in this period. */
+  repairIntervalMs: number;
+  now?: () => number;
+}
+
+/**
+ * What the metasrv leader does with one node's heartbeat:
+ * - records the node (address, last heartbeat, region counts);
+ * - grants the node the leases of the regions it leads *and* the route gives it (state Normal, same
+ *   epoch), nothing else;
+ * - feeds the failure detectors of those regions, and of those it is opening (alive, replaying);
+ * - repairs placement: a region routed to the node that it does not serve is opened there as leader
+ *   (a restarted node, a downgraded leader whose migration rolled back); a region it holds that the
+ *   route gives to another node is closed and destroyed there (a paused old leader that resumed).
+ *   Regions with a migration running are the procedure's business and are left alone.
+ */
+export class HeartbeatIntake {
+  private readonly lastRepair = new Map<string, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: HeartbeatIntakeDeps) {
+    this.now = deps.now ?? (() => Date.now());
+  }
+
+  async accept(heartbeat: Heartbeat): Promise<void> {
+    const { store, supervisor, leases } = this.deps;
+    const claimed = heartbeat.regions.filter((r) => r.role === 'leader');
+    const pending = leases.begin(
+      heartbeat.nodeId,
+      claimed.map((r) => r.regionId),
+    );
+    try {
+      await store.recordHeartbeat(heartbeat.nodeId, {
+        address: heartbeat.address,
+        lastHeartbeatMs: this.now(),
+        regions: heartbeat.regions.length,
+        leaders: claimed.length,
+      });
+      const routes = new Map((await store.routes()).map((r) => [r.regionId.value, r]));
+      const routedHere = (id: RegionId) => routes.get(id.value)?.leader === heartbeat.nodeId;
+      const granted = claimed.filter((r) => {
+        const route = routes.get(r.regionId.value);
+        return route?.state === 'Normal' && routedHere(r.regionId) && route.epoch.confVer === r.epoch.confVer;
+      });
+      if (heartbeat.seq)
+        await leases.grant(
+          pending,
+          heartbeat.seq,
+          granted.map((r) => r.regionId),
+        );
+      // Only regions the route gives this node count: a stale leader must not keep its detector alive.
+      await supervisor.heartbeats.accept({
+        nodeId: heartbeat.nodeId,
+        regions: [...claimed.map((r) => r.regionId), ...heartbeat.opening].filter(routedHere),
+        timestampMs: this.now(),
+      });
+      this.repair(heartbeat, [...routes.values()]);
+    } finally {
+      leases.end(pending);
+    }
+  }
+
+  private repair(heartbeat: Heartbeat, routes: RegionRoute[]): void {
+    const node = heartbeat.nodeId;
+    const migrating = (id: RegionId) => this.deps.supervisor.migrations.isMigrating(id);
+    const serving = new Set([
+      ...heartbeat.regions.filter((r) => r.role === 'leader').map((r) => r.regionId.value),
+      ...heartbeat.opening.map((id) => id.value),
+    ]);
+    for (const route of routes) {
+      if (route.leader !== node || route.state !== 'Normal' || serving.has(route.regionId.value)) continue;
+      if (migrating(route.regionId) || !this.mayRepair(node, route.regionId)) continue;
+      this.run('reopened a region routed to its node', node, route.regionId, () =>
+        this.deps.nodes.call(node, 'open-region', {
+          regionId: route.regionId,
+          range: route.range,
+          epoch: route.epoch,
+          role: 'leader',
+        }),
+      );
+    }
+    const byId = new Map(routes.map((r) => [r.regionId.value, r]));
+    for (const held of heartbeat.regions) {
+      const route = byId.get(held.regionId.value);
+      if (!route || route.leader === node || migrating(held.regionId)) continue;
+      if (!this.mayRepair(node, held.regionId)) continue;
+      this.run('closed a region another node leads', node, held.regionId, () =>
+        this.deps.nodes.call(node, 'close-region', {
+          regionId: held.regionId,
+          destroy: true,
+          epoch: route.epoch,
+        }),
+      );
+    }
+  }
+
+  private mayRepair(nodeId: string, regionId: RegionId): boolean {
+    const key = `${nodeId}/${regionId.toString()}`;
+    const now = this.now();
+    if (now - (this.lastRepair.get(key) ?? Number.NEGATIVE_INFINITY) < this.deps.repairIntervalMs)
+      return false;
+    this.lastRepair.set(key, now);
+    return true;
+  }
+
+  /** Repairs run beside the intake: a heartbeat is never held up by a region opening. */
+  private run(what: string, nodeId: string, regionId: RegionId, action: () => Promise<unknown>): void {
+    const fields = { node: nodeId, region: regionId.toString() };
+    void action().then(
+      () => this.deps.logger.info(fields, what),
+      (err: unknown) => this.deps.logger.warn({ ...fields, err }, `failed: ${what}`),
+    );
+  }
+}

@@ -1,0 +1,90 @@
+import { isRegionStoreError } from '@regionstore/core';
+import { mvccGet, readApplyState, readRegionLocalState } from '@regionstore/engine';
+import { ALL, b, freshRegion, put, useCluster, type TestNode } from './helpers';
+
+const cluster = useCluster('region-lifecycle');
+
+/** A graceful migration as the metasrv runs it: candidate, downgrade, upgrade at the next epoch, close. */
+async function migrate(
+  region: ReturnType<typeof freshRegion>,
+  from: TestNode,
+  to: TestNode,
+  epoch: { version: number; confVer: number },
+) {
+  await to.group.ddl(region, { type: 'open', range: ALL, epoch, role: 'Follower' });
+  await from.group.setRoleStateGracefully(region, 'Follower');
+  const next = { version: epoch.version, confVer: epoch.confVer + 1 };
+  await to.group.ddl(region, { type: 'catchup', writable: true, epoch: next });
+  await from.group.ddl(region, { type: 'close', destroy: true, epoch: next });
+  return next;
+}
+
+async function cleanupRuns(node: TestNode) {
+  for (let i = 0; i < node.runner.config.cleanStaleTick; i++) await node.runner.tick();
+}
+
+describe('a region leaving a node and coming back', () => {
+  it.each([
+    ['without a flush (opened from the WAL)', false],
+    ['with a flush (opened from the snapshot and the WAL after it)', true],
+  ])('keeps every write %s, and no deletion runs over it', async (_label, flush) => {
+    const a = await cluster.node();
+    const bNode = await cluster.node();
+    const region = freshRegion();
+    let epoch = { version: 1, confVer: 1 };
+    await a.group.ddl(region, { type: 'create', range: ALL, epoch });
+    await a.group.write({ regionId: region, mutations: [put('hello', 'world')] });
+    if (flush) await a.group.ddl(region, { type: 'flush' });
+    // A reader on node A holds the deletion of the region's range back, as a scan or backup would.
+    const reader = a.engine.snapshot();
+    epoch = await migrate(region, a, bNode, epoch);
+
+    const left = await readRegionLocalState(a.engine, region);
+    expect(left).toMatchObject({ state: 'Tombstone', epoch });
+    expect(await readApplyState(a.engine, region)).toBeUndefined();
+    expect(a.runner.pendingDeleteRanges.size).toBe(1);
+
+    await bNode.group.write({ regionId: region, mutations: [put('hello2', 'v2')] });
+    await migrate(region, bNode, a, epoch);
+    expect(a.runner.pendingDeleteRanges.size).toBe(0); // drained by the open, not left to run later
+    await reader.release();
+    await cleanupRuns(a);
+
+    expect((await mvccGet(a.engine, b('hello')))?.toString()).toBe('world');
+    expect((await mvccGet(a.engine, b('hello2')))?.toString()).toBe('v2');
+    const write = await a.group.write({ regionId: region, mutations: [put('hello3', 'v3')] });
+    expect(write.entryId).toBe(3);
+  });
+
+  it('refuses to open a tombstoned region at an older epoch (a stale job), and opens it at the same or newer one', async () => {
+    const a = await cluster.node();
+    const other = await cluster.node();
+    const region = freshRegion();
+    const epoch = { version: 1, confVer: 1 };
+    await a.group.ddl(region, { type: 'create', range: ALL, epoch });
+    const next = await migrate(region, a, other, epoch);
+    let refused: unknown;
+    try {
+      await a.group.ddl(region, { type: 'open', range: ALL, epoch, role: 'Follower' });
+    } catch (err) {
+      refused = err;
+    }
+    expect(isRegionStoreError(refused, 'EpochNotMatch')).toBe(true);
+    expect(a.group.isRegionExists(region)).toBe(false);
+    await a.group.ddl(region, { type: 'open', range: ALL, epoch: next, role: 'Follower' });
+    expect(a.group.isRegionExists(region)).toBe(true);
+  });
+
+  it('tombstones a region that is not open here any more (the node restarted) when told to destroy it', async () => {
+    const a = await cluster.node();
+    const region = freshRegion();
+    await a.group.ddl(region, { type: 'create', range: ALL, epoch: { version: 1, confVer: 1 } });
+    await a.group.write({ regionId: region, mutations: [put('x', '1')] });
+    await a.group.ddl(region, { type: 'close' }); // a restart closes regions without destroying them
+    expect((await readRegionLocalState(a.engine, region))?.state).toBe('Normal');
+    await a.group.ddl(region, { type: 'close', destroy: true });
+    expect((await readRegionLocalState(a.engine, region))?.state).toBe('Tombstone');
+    await cleanupRuns(a);
+    expect(await mvccGet(a.engine, b('x'))).toBeUndefined();
+  });
+});
