@@ -100,6 +100,23 @@ async function startCluster(options) {
     60_000,
   );
 
+  const stopAll = (signal) =>
+    Promise.all(
+      [...procs.values()].map(
+        (child) =>
+          new Promise((resolveExit) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolveExit();
+            const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+            child.once('exit', () => {
+              clearTimeout(force);
+              resolveExit();
+            });
+            child.kill('SIGCONT'); // a stopped process would hold a SIGTERM until continued
+            child.kill(signal);
+          }),
+      ),
+    );
+
   return {
     metasrvUrl,
     dir: options.dir,
@@ -118,21 +135,21 @@ async function startCluster(options) {
         child.kill(signal);
       });
     },
+    /** Sends SIGSTOP or SIGCONT to one process (`node-2`, `metasrv-1`) without waiting. */
+    signal(name, signal) {
+      procs.get(name)?.kill(signal);
+    },
+    /**
+     * Stops every process (SIGTERM: Ctrl-C; SIGKILL: a power cut) and starts the metasrv and the nodes
+     * again on the same data, as `npm start` after Ctrl-C does.
+     */
+    async restart(signal = 'SIGTERM') {
+      await stopAll(signal);
+      startMetasrv('metasrv-1', metasrvPort);
+      for (let i = 1; i <= nodes; i++) startNode(i);
+    },
     async stop() {
-      await Promise.all(
-        [...procs.values()].map(
-          (child) =>
-            new Promise((resolveExit) => {
-              if (child.exitCode !== null || child.signalCode !== null) return resolveExit();
-              const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
-              child.once('exit', () => {
-                clearTimeout(force);
-                resolveExit();
-              });
-              child.kill('SIGTERM');
-            }),
-        ),
-      );
+      await stopAll('SIGTERM');
     },
   };
 }

@@ -23,6 +23,8 @@ export interface Cluster {
   prefix: string;
   routes(): Promise<RouteJson[]>;
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  signal(name: string, signal: NodeJS.Signals): void;
+  restart(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
   startNode(i: number): unknown;
   startMetasrv(name: string, port: number): unknown;

@@ -1,0 +1,160 @@
+// The faults of the chaos harness. Each takes the running cluster (tools/cluster.cjs) and its Redis,
+// does its damage, heals it, and returns what it did.
+'use strict';
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const pick = (items) => items[Math.floor(Math.random() * items.length)];
+
+async function routes(cluster) {
+  return cluster.waitFor(async () => cluster.routes(), 'the routes', 60_000);
+}
+
+async function admin(cluster, path, body) {
+  const response = await fetch(`${cluster.metasrvUrl}${path}`, {
+    method: body ? 'POST' : 'GET',
+    headers: body ? { 'content-type': 'application/json' } : {},
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const json = await response.json();
+  if (!response.ok) throw new Error(`${path}: ${json.code}: ${json.message}`);
+  return json;
+}
+
+/** Time from now until every region is led by a node other than `dead`, with an address. */
+async function waitForFailover(cluster, dead) {
+  const from = Date.now();
+  await cluster.waitFor(
+    async () => (await cluster.routes()).every((r) => r.leader !== dead && r.address),
+    `the regions of ${dead} to move`,
+    60_000,
+  );
+  return Date.now() - from;
+}
+
+async function migrate(cluster, regionId, to) {
+  const started = await cluster.waitFor(
+    () => admin(cluster, '/admin/migrate', { regionId, to }),
+    `a migration of ${regionId} to start`,
+    30_000,
+  );
+  return cluster.waitFor(
+    async () => {
+      const state = await admin(cluster, `/admin/procedures/${started.procedureId}`);
+      return state.status === 'Running' ? undefined : state.status;
+    },
+    `the migration of ${regionId}`,
+    90_000,
+  );
+}
+
+const nodeNames = (cluster) => [...cluster.processes.keys()].filter((n) => n.startsWith('node-'));
+
+/** Every fault by name: `run(ctx)` resolves with details once the fault has healed. */
+const FAULTS = {
+  /** kill -9 a node, wait for its regions to move, start it again. */
+  async kill({ cluster }) {
+    const name = pick(nodeNames(cluster));
+    const leads = (await routes(cluster)).some((r) => r.leader === name);
+    await cluster.kill(name, 'SIGKILL');
+    const failoverMs = leads ? await waitForFailover(cluster, name) : undefined;
+    cluster.startNode(Number(name.slice('node-'.length)));
+    return { node: name, ...(failoverMs === undefined ? {} : { failoverMs }) };
+  },
+
+  /** SIGSTOP a region's leader for 8 s (its regions fail over meanwhile), then SIGCONT. */
+  async pause({ cluster }) {
+    const route = pick(await routes(cluster));
+    cluster.signal(route.leader, 'SIGSTOP');
+    await sleep(8000);
+    cluster.signal(route.leader, 'SIGCONT');
+    return { node: route.leader, region: route.regionId };
+  },
+
+  /** Moves a region to another node and back (its first node keeps a tombstone meanwhile). */
+  async move({ cluster }) {
+    const route = pick(await routes(cluster));
+    const to = pick(nodeNames(cluster).filter((n) => n !== route.leader));
+    const away = await migrate(cluster, route.regionId, to);
+    const back = await migrate(cluster, route.regionId, route.leader);
+    return { region: route.regionId, from: route.leader, to, away, back };
+  },
+
+  /** Stops every process (kill -9 or SIGTERM) and starts them all again on the same data. */
+  async 'restart-cluster'({ cluster }) {
+    const signal = pick(['SIGKILL', 'SIGTERM']);
+    const from = Date.now();
+    await cluster.restart(signal);
+    await cluster.waitFor(
+      async () => (await cluster.routes()).every((r) => r.address),
+      'the cluster',
+      60_000,
+    );
+    return { signal, upAfterMs: Date.now() - from };
+  },
+
+  /** kill -9 the metasrv and start it again. */
+  async 'restart-metasrv'({ cluster, metasrvPort }) {
+    await cluster.kill('metasrv-1', 'SIGKILL');
+    await sleep(1000);
+    cluster.startMetasrv('metasrv-1', metasrvPort);
+    await routes(cluster);
+    return {};
+  },
+
+  /** kill -9 Redis (AOF, appendfsync always) and start it again after 2 s. */
+  async 'restart-redis'({ redis }) {
+    await redis.kill('SIGKILL');
+    await sleep(2000);
+    await redis.restart();
+    return {};
+  },
+};
+
+/** Every fault name; `all` in a list means all of them. */
+function faultNames(list) {
+  const names = list.flatMap((n) => (n === 'all' ? Object.keys(FAULTS) : [n]));
+  for (const name of names) {
+    if (!FAULTS[name])
+      throw new Error(`unknown nemesis '${name}' (known: all, ${Object.keys(FAULTS).join(', ')})`);
+  }
+  return [...new Set(names)];
+}
+
+/**
+ * Injects the faults one after another, in rounds (each round every fault once, in random order),
+ * with `quietMs` of normal operation between two faults, until `until()` says stop.
+ */
+async function runNemesis(ctx, names, { quietMs, until, log }) {
+  const done = [];
+  while (!until()) {
+    const round = [...names].sort(() => Math.random() - 0.5);
+    for (const name of round) {
+      if (until()) break;
+      await sleep(quietMs);
+      const started = Date.now();
+      try {
+        const details = await FAULTS[name](ctx);
+        done.push({ fault: name, ms: Date.now() - started, ...details });
+        log(`nemesis: ${name} ${JSON.stringify(details)}`);
+      } catch (err) {
+        done.push({ fault: name, ms: Date.now() - started, error: String(err.message ?? err) });
+        log(`nemesis: ${name} failed: ${err.message ?? err}`);
+      }
+    }
+  }
+  return done;
+}
+
+/** Continues every stopped process and starts every dead one again. */
+async function heal(cluster, metasrvPort) {
+  for (const [name, child] of cluster.processes) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT');
+      continue;
+    }
+    if (name === 'metasrv-1') cluster.startMetasrv(name, metasrvPort);
+    else cluster.startNode(Number(name.slice('node-'.length)));
+  }
+}
+
+module.exports = { FAULTS, faultNames, runNemesis, heal };

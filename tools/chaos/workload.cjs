@@ -1,0 +1,104 @@
+// The clients of the chaos harness: writers that own keys and write unique, numbered values to them,
+// and readers that read any key. Every operation is recorded with its invoke and complete times (on
+// this process's monotonic clock) and its outcome.
+'use strict';
+const { performance } = require('node:perf_hooks');
+const { RegionStoreClient } = require('@regionstore/client');
+
+/** Key `k<i>` as bytes: its first byte spreads the keys evenly over the bootstrap regions. */
+function keyBytes(i, keyCount) {
+  return Buffer.concat([Buffer.from([Math.floor((i * 256) / keyCount)]), Buffer.from(`k${i}`)]);
+}
+
+class Workload {
+  /**
+   * @param {{metasrv: string, keys: number, writers: number, readers: number, retryTimeoutMs?: number}} options
+   */
+  constructor(options) {
+    this.options = options;
+    this.history = [];
+    this.seqs = new Map();
+    this.running = false;
+    this.loops = [];
+  }
+
+  client() {
+    return new RegionStoreClient({
+      metasrv: this.options.metasrv,
+      retryTimeoutMs: this.options.retryTimeoutMs ?? 30_000,
+    });
+  }
+
+  async record(op, action) {
+    op.invoke = performance.now();
+    try {
+      await action(op);
+      op.outcome = 'ok';
+    } catch (err) {
+      // A write whose request failed may still have landed: its outcome is unknown, never "failed".
+      op.outcome = op.type === 'write' ? 'unknown' : 'fail';
+      op.error = err && err.code ? err.code : String(err && err.message).slice(0, 120);
+    }
+    op.complete = performance.now();
+    this.history.push(op);
+  }
+
+  async writer(w) {
+    const { keys, writers } = this.options;
+    const owned = [];
+    for (let i = w; i < keys; i += writers) owned.push(i);
+    const client = this.client();
+    while (this.running) {
+      const i = owned[Math.floor(Math.random() * owned.length)];
+      const key = `k${i}`;
+      const seq = (this.seqs.get(key) ?? 0) + 1;
+      this.seqs.set(key, seq);
+      await this.record({ type: 'write', key, seq, value: `${key}:${seq}` }, () =>
+        client.put(keyBytes(i, keys), Buffer.from(`${key}:${seq}`)),
+      );
+    }
+  }
+
+  async reader() {
+    const { keys } = this.options;
+    const client = this.client();
+    while (this.running) {
+      const i = Math.floor(Math.random() * keys);
+      await this.record({ type: 'read', key: `k${i}` }, async (op) => {
+        const value = await client.get(keyBytes(i, keys));
+        op.value = value === undefined ? null : value.toString();
+      });
+    }
+  }
+
+  start() {
+    this.running = true;
+    for (let w = 0; w < this.options.writers; w++) this.loops.push(this.writer(w));
+    for (let r = 0; r < this.options.readers; r++) this.loops.push(this.reader());
+  }
+
+  /** Stops issuing operations and waits for those in flight. */
+  async stop() {
+    this.running = false;
+    await Promise.all(this.loops);
+    this.loops = [];
+  }
+
+  /**
+   * Reads every key once more after the faults healed (all at once, so a region that never serves
+   * again costs one retry timeout, not one per key); these reads decide what was lost.
+   */
+  async finalReads(retryTimeoutMs = 90_000) {
+    const client = new RegionStoreClient({ metasrv: this.options.metasrv, retryTimeoutMs });
+    await Promise.all(
+      Array.from({ length: this.options.keys }, (_, i) =>
+        this.record({ type: 'read', key: `k${i}`, final: true }, async (op) => {
+          const value = await client.get(keyBytes(i, this.options.keys));
+          op.value = value === undefined ? null : value.toString();
+        }),
+      ),
+    );
+  }
+}
+
+module.exports = { Workload, keyBytes };
