@@ -4,6 +4,7 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const { mkdirSync, openSync } = require('node:fs');
+const { createServer } = require('node:net');
 const { join, resolve } = require('node:path');
 
 const repoRoot = resolve(__dirname, '..');
@@ -15,6 +16,18 @@ function spawnApp(script, env, logFile, inheritOutput) {
   return spawn(process.execPath, [script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
+  });
+}
+
+/** A TCP port free on the loopback address right now. */
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
   });
 }
 
@@ -154,4 +167,4 @@ async function startCluster(options) {
   };
 }
 
-module.exports = { startCluster, waitFor, repoRoot };
+module.exports = { startCluster, waitFor, freePort, repoRoot };

@@ -8,11 +8,12 @@
 // URL instead. Exit 2 means no Redis answers and none can be started (install Debian `redis-server`).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 
+const { freePort } = createRequire(import.meta.url)('./cluster.cjs');
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = join(repoRoot, '.data', 'redis');
 const stateFile = join(dataDir, 'started.json');
@@ -36,17 +37,6 @@ export async function ping(url, timeoutMs = 1500) {
   } finally {
     redis.disconnect();
   }
-}
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 function hasRedisServer() {

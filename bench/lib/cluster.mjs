@@ -1,15 +1,7 @@
 // Helpers for the benchmarks that run a local cluster (tools/cluster.cjs).
-import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
 
-export function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+export const { freePort } = createRequire(import.meta.url)('../../tools/cluster.cjs');
 
 /** Deletes every Redis key under `prefix` (a benchmark's namespace). */
 export async function dropKeys(redis, prefix) {

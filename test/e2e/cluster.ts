@@ -1,13 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 
 // The launcher is plain CommonJS shared with `npm start` and the benchmarks.
-const { startCluster } = createRequire(__filename)('../../tools/cluster.cjs') as {
+const { startCluster, freePort } = createRequire(__filename)('../../tools/cluster.cjs') as {
   startCluster: (options: object) => Promise<Cluster>;
+  freePort: () => Promise<number>;
 };
+export { freePort };
 
 export interface RouteJson {
   regionId: string;
@@ -30,17 +31,6 @@ export interface Cluster {
   startMetasrv(name: string, port: number): unknown;
   waitFor<T>(check: () => Promise<T>, what: string, timeoutMs: number): Promise<T>;
   processes: Map<string, ChildProcess>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** A real cluster (metasrv + storage node processes) per test file, under its own Redis prefix. */

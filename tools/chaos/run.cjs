@@ -3,24 +3,12 @@
 // a final read of every key, and the checker's verdict.
 'use strict';
 const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
-const { createServer } = require('node:net');
 const { join } = require('node:path');
 const { PrivateRedisServer } = require('@regionstore/testing');
-const { startCluster } = require('../cluster.cjs');
+const { freePort, startCluster } = require('../cluster.cjs');
 const { check } = require('./checker.cjs');
 const { faultNames, heal, runNemesis } = require('./nemesis.cjs');
 const { Workload } = require('./workload.cjs');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** What the checker reports; a run is ok when every one is empty. */
 const ANOMALIES = ['lost', 'stale', 'phantom', 'future', 'inversion', 'unreadable'];
