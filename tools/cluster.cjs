@@ -49,8 +49,9 @@ async function waitFor(check, what, timeoutMs) {
 /**
  * @param {{dir: string, redisUrl: string, prefix: string, nodes?: number, metasrvPort?: number,
  *          nodePorts?: number[], initialRegions?: number, logLevel?: string, inheritOutput?: boolean,
- *          nodeEnv?: Record<string,string>, token?: string}} options
- * `token`: the metasrv's adminToken and every node's apiToken.
+ *          nodeEnv?: Record<string,string>, token?: string, durability?: string}} options
+ * `token`: the metasrv's adminToken and every node's apiToken. `durability`: every node's
+ * `wal.durability` (default: the nodes' own default, `everysec`, which needs Redis with AOF).
  */
 async function startCluster(options) {
   const nodes = options.nodes ?? 3;
@@ -87,6 +88,7 @@ async function startCluster(options) {
         ...common,
         ...(options.nodeEnv ?? {}),
         ...(options.token ? { REGIONSTORE_API_TOKEN: options.token } : {}),
+        ...(options.durability ? { REGIONSTORE_WAL__DURABILITY: options.durability } : {}),
         REGIONSTORE_NODE_ID: id,
         REGIONSTORE_DATA_DIR: join(options.dir, id),
         REGIONSTORE_SNAPSHOT_STORAGE: `local://${join(options.dir, 'objects')}`,

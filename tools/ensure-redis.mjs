@@ -39,23 +39,52 @@ export async function ping(url, timeoutMs = 1500) {
   }
 }
 
+/** Whether the Redis at `url` keeps an AOF (what the nodes' default `wal.durability: everysec` needs). */
+export async function hasAof(url) {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    const [, appendonly] = await redis.config('GET', 'appendonly');
+    const [, appendfsync] = await redis.config('GET', 'appendfsync');
+    return appendonly === 'yes' && ['always', 'everysec'].includes(appendfsync);
+  } catch {
+    return false; // no CONFIG (managed Redis): the nodes say what to do
+  } finally {
+    redis.disconnect();
+  }
+}
+
 function hasRedisServer() {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Returns a URL where Redis answers, starting a local redis-server when needed. */
-export async function ensureRedis(log = (msg) => process.stderr.write(`${msg}\n`)) {
+/**
+ * Returns a URL where Redis answers, starting a local redis-server when needed. `durable`: a Redis
+ * without an AOF (Debian's default) does not do either; unless REGIONSTORE_WAL__DURABILITY says
+ * otherwise, a redis-server of our own with AOF is started beside it.
+ */
+export async function ensureRedis(log = (msg) => process.stderr.write(`${msg}\n`), { durable = false } = {}) {
   const url = process.env.REDIS_URL || DEFAULT_REDIS_URL;
-  if (await ping(url)) return { url, started: false };
+  const acceptable = async (candidate) =>
+    (await ping(candidate)) &&
+    (!durable || process.env.REGIONSTORE_WAL__DURABILITY || (await hasAof(candidate)));
+  if (await acceptable(url)) return { url, started: false };
+  if (durable && (await ping(url))) {
+    log(
+      `the Redis at ${url} keeps no AOF (appendonly no): the nodes would refuse it (wal.durability everysec); ` +
+        'starting a redis-server of our own with AOF (or set REGIONSTORE_WAL__DURABILITY=unsafe to use it anyway)',
+    );
+  }
   if (existsSync(stateFile)) {
     const previous = JSON.parse(readFileSync(stateFile, 'utf8'));
-    if (await ping(previous.url)) return { url: previous.url, started: false };
+    if (await acceptable(previous.url)) return { url: previous.url, started: false };
   }
   if (!hasRedisServer()) {
     const err = new Error(
-      `no Redis answers at ${url} and redis-server is not installed.\n` +
+      `${(await ping(url)) ? `the Redis at ${url} keeps no AOF` : `no Redis answers at ${url}`} and redis-server is not installed.\n` +
         'Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) ' +
-        'or set REDIS_URL to a running Redis 7.',
+        'or set REDIS_URL to a running Redis 7 (with appendonly yes, or REGIONSTORE_WAL__DURABILITY=unsafe).',
     );
     err.exitCode = 2;
     throw err;

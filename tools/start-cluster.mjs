@@ -15,7 +15,7 @@ const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--output-style
 });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-const { url } = await ensureRedis((msg) => console.log(msg));
+const { url } = await ensureRedis((msg) => console.log(msg), { durable: true });
 const metasrvPort = Number(process.env.METASRV_PORT ?? 7700);
 console.log(
   `Redis: ${url}\nstarting metasrv on :${metasrvPort} and 3 storage nodes (logs in .data/cluster/*.log) …`,

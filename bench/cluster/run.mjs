@@ -121,6 +121,7 @@ const figures = [];
 const step = (what) => console.error(`… ${what}`);
 const metasrvPort = await freePort();
 const cluster = await startCluster({
+  durability: 'unsafe', // REDIS_URL is whatever Redis runs here; bench/durability measures the modes
   dir: dir(),
   redisUrl: REDIS_URL,
   prefix,

@@ -46,7 +46,13 @@ export function useCluster(label: string) {
     /** A fresh directory outside every cluster's (a backup target that survives a wipe). */
     scratch: (name: string) => dir.sub(name),
     async start(
-      options: { nodes?: number; initialRegions?: number; redisUrl?: string; token?: string } = {},
+      options: {
+        nodes?: number;
+        initialRegions?: number;
+        redisUrl?: string;
+        token?: string;
+        durability?: 'fsync' | 'everysec' | 'replicas' | 'unsafe';
+      } = {},
     ): Promise<Cluster> {
       const cluster = await startCluster({
         // E2E_KEEP_DIR keeps the processes' data and logs somewhere you can look at.
@@ -60,6 +66,9 @@ export function useCluster(label: string) {
         metasrvPort: await freePort(),
         logLevel: process.env.E2E_LOG_LEVEL ?? 'warn',
         ...(options.token ? { token: options.token } : {}),
+        // The shared Redis is whatever the developer runs (Debian's default has no AOF); tests that
+        // depend on Redis keeping its data start a redis-server of their own and say which mode.
+        durability: options.durability ?? 'unsafe',
       });
       clusters.push(cluster);
       return cluster;

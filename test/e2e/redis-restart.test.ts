@@ -13,7 +13,12 @@ const key = (i: number) => Buffer.from(`restart-${String(i).padStart(4, '0')}`);
 describe('a Redis restart under a running cluster', () => {
   it('loses no acknowledged write, and every app reconnects and keeps consuming jobs', async () => {
     redis = await PrivateRedisServer.start(redisDir.sub('redis'));
-    const cluster = await clusters.start({ nodes: 2, initialRegions: 2, redisUrl: redis.url });
+    const cluster = await clusters.start({
+      nodes: 2,
+      initialRegions: 2,
+      redisUrl: redis.url,
+      durability: 'fsync',
+    });
     const m = cluster.metasrvUrl;
     const client = new RegionStoreClient({ metasrv: m, retryTimeoutMs: 60_000 });
     for (let i = 0; i < 100; i++) await client.put(key(i), Buffer.from(`before-${i}`));

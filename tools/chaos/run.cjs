@@ -46,6 +46,7 @@ async function runChaos(input) {
       initialRegions: options.regions,
       metasrvPort,
       logLevel: 'info',
+      durability: 'fsync', // its Redis runs AOF with appendfsync always
     });
     const workload = new Workload({
       metasrv: cluster.metasrvUrl,

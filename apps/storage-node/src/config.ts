@@ -1,4 +1,5 @@
 import { checkExposure } from '@regionstore/http';
+import { WAL_DURABILITY_MODES } from '@regionstore/log-store';
 import { nodeIdSchema } from '@regionstore/protocol';
 import { z } from 'zod';
 
@@ -53,6 +54,15 @@ export const storageNodeConfigSchema = z.object({
         .min(1024 * 1024)
         .optional(),
       maxWriteBufferNumber: z.number().int().min(1).max(16).optional(),
+    })
+    .prefault({}),
+  /** What an acknowledged write promises; checked against Redis at start (see @regionstore/log-store). */
+  wal: z
+    .object({
+      durability: z.enum(WAL_DURABILITY_MODES).default('everysec'),
+      minReplicas: z.number().int().min(1).max(16).default(1),
+      replicaTimeoutMs: z.number().int().positive().default(1000),
+      configCheck: z.enum(['config', 'skip']).default('config'),
     })
     .prefault({}),
   workerGroup: section,

@@ -18,6 +18,7 @@ import {
   requireBearerToken,
   respond,
 } from '@regionstore/http';
+import type { DurabilityReport } from '@regionstore/log-store';
 import type { RegionReader } from './reads';
 
 export interface DataApiDeps {
@@ -25,6 +26,8 @@ export interface DataApiDeps {
   reader: RegionReader;
   metrics: Registry;
   isReady: () => boolean;
+  /** What an acknowledged write promises here (shown by /ready). */
+  durability?: DurabilityReport;
   bodyLimitBytes: number;
   /** Required on `/v1/*` when set. */
   apiToken?: string | undefined;
@@ -77,7 +80,11 @@ export function buildDataApi(deps: DataApiDeps): FastifyInstance {
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_request, reply) => {
     if (!deps.isReady()) return reply.status(503).send({ status: 'starting' });
-    return { status: 'ready', regions: deps.group().regions().length };
+    return {
+      status: 'ready',
+      regions: deps.group().regions().length,
+      ...(deps.durability ? { wal: deps.durability } : {}),
+    };
   });
   app.get('/metrics', async (_request, reply) => {
     void reply.header('content-type', deps.metrics.contentType);

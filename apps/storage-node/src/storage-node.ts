@@ -18,7 +18,7 @@ import {
   type BackupEndpoint,
 } from '@regionstore/backup';
 import { RocksEngine } from '@regionstore/engine';
-import { logStorePlugin } from '@regionstore/log-store';
+import { checkWalDurability, logStorePlugin, type DurabilityReport } from '@regionstore/log-store';
 import { QueueNames, leaseGrantKey, leaseGrantSchema } from '@regionstore/protocol';
 import { REGION_RUNNER, regionRunnerPlugin, type RegionRunner } from '@regionstore/region-runner';
 import { createStorage } from '@regionstore/storage-backends';
@@ -65,9 +65,11 @@ export class StorageNode {
   static async start(config: StorageNodeConfig, logger: Logger): Promise<StorageNode> {
     checkApiExposure(config);
     const probe = createRedis(config.redisUrl, 'client');
+    let durability: DurabilityReport;
     try {
       await waitForRedis(probe, 10_000);
-      await checkEvictionPolicy(probe, logger);
+      if (config.wal.configCheck === 'config') await checkEvictionPolicy(probe, logger);
+      durability = await checkWalDurability(probe, config.wal, logger);
     } finally {
       probe.disconnect();
     }
@@ -89,6 +91,13 @@ export class StorageNode {
         g.set({ kind: 'block_cache' }, usage.blockCache);
       },
     });
+    gauge(metrics, {
+      component: 'log_store',
+      what: 'durability',
+      unit: 'info',
+      help: 'The WAL durability mode, and whether Redis was seen to keep its promise (verified="false": unsafe or unchecked)',
+      labelNames: ['mode', 'verified'],
+    }).set({ mode: durability.mode, verified: String(durability.verified) }, 1);
     container.register(TOKENS.SnapshotStorage, { useValue: createStorage(config.snapshotStorage) });
     container.register(TOKENS.Logger, { useValue: logger });
     container.register(TOKENS.Metrics, { useValue: metrics });
@@ -114,6 +123,7 @@ export class StorageNode {
       reader,
       metrics,
       isReady: () => started.node?.ready ?? false,
+      durability,
       bodyLimitBytes: config.http.bodyLimitBytes,
       apiToken: config.apiToken,
     });

@@ -33,6 +33,19 @@ export function isRedisUnreachable(err: unknown): boolean {
   return err instanceof Error && /enableOfflineQueue|ECONNREFUSED/.test(err.message);
 }
 
+/**
+ * Whether an ioredis error leaves the command's outcome unknown: it was sent, then the connection
+ * dropped (or gave up retrying) before the reply came. The command may have run.
+ */
+export function isRedisOutcomeUnknown(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    /max retries per request|Connection is closed|ECONNRESET|EPIPE|ETIMEDOUT|Command timed out|Socket closed/i.test(
+      err.message,
+    )
+  );
+}
+
 /** Waits until a fail-fast connection is ready; ioredis does not queue commands before that. */
 export async function waitForRedis(redis: Redis, timeoutMs = 5000): Promise<void> {
   if (redis.status === 'ready') return;

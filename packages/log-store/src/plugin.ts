@@ -2,13 +2,15 @@
 import 'reflect-metadata';
 import { TOKENS, createRedis, waitForRedis, type Plugin, type Redis, type Registry } from '@regionstore/core';
 import { instanceCachingFactory } from 'tsyringe';
+import { walMinReplicas, type WalDurabilityOptions } from './durability';
 import { RedisLogStore } from './redis-log-store';
 
 export interface LogStorePluginConfig {
   redisUrl: string;
   /** The cluster's Redis key prefix. */
   keyPrefix: string;
-  wal?: { minReplicas?: number; replicaTimeoutMs?: number };
+  /** Only `replicas` durability makes appends wait for replicas. */
+  wal?: Partial<Pick<WalDurabilityOptions, 'durability' | 'minReplicas' | 'replicaTimeoutMs'>>;
 }
 
 const WAL_REDIS = Symbol.for('regionstore.WalRedis');
@@ -28,9 +30,14 @@ export const logStorePlugin: Plugin<LogStorePluginConfig> = {
         const metrics = c.isRegistered(TOKENS.Metrics, true)
           ? c.resolve<Registry>(TOKENS.Metrics)
           : undefined;
+        const wal = config.wal ?? {};
         return new RedisLogStore(c.resolve<Redis>(WAL_REDIS), {
           prefix: config.keyPrefix,
-          ...(config.wal ?? {}),
+          minReplicas: walMinReplicas({
+            durability: wal.durability ?? 'unsafe',
+            minReplicas: wal.minReplicas ?? 1,
+          }),
+          ...(wal.replicaTimeoutMs ? { replicaTimeoutMs: wal.replicaTimeoutMs } : {}),
           ...(metrics ? { metrics } : {}),
         });
       }),

@@ -5,6 +5,8 @@ import {
   NotFoundError,
   NotLeaderError,
   ServerIsBusyError,
+  failpoint,
+  isRedisOutcomeUnknown,
   isRedisUnreachable,
   StorageError,
   counter,
@@ -39,6 +41,9 @@ interface WalCommands {
 }
 
 const DEFAULT_READ_BATCH = 512;
+/** Pauses before resending an append whose reply was lost (same token: Redis appends it at most once). */
+const RESEND_DELAYS_MS = [50, 200, 500, 1000];
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function checkEntryId(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
@@ -106,33 +111,60 @@ export class RedisLogStore implements LogStore {
     const stop = this.metrics?.appendSeconds.startTimer();
     const token = randomBytes(12).toString('base64');
     const args = [log, meta, fence.nodeId, String(fence.epoch), token, ...entries];
-    let last: number;
-    try {
-      if (this.minReplicas > 0) {
-        const replies = await this.redis
-          .pipeline()
-          .rsWalAppend(...args)
-          .wait(this.minReplicas, this.replicaTimeoutMs)
-          .exec();
-        const [appendReply, waitReply] = replies ?? [];
-        if (appendReply?.[0]) throw appendReply[0];
-        if (waitReply?.[0]) throw waitReply[0];
-        if (Number(waitReply?.[1]) < this.minReplicas) {
-          throw new StorageError(
-            `WAL append of region ${regionId.toString()} reached ${waitReply?.[1]} of ${this.minReplicas} replicas`,
-            { regionId: regionId.toString(), replicas: waitReply?.[1], minReplicas: this.minReplicas },
-          );
-        }
-        last = Number(appendReply?.[1]);
-      } else {
-        last = Number(await this.commands.rsWalAppend(...args));
+    let sent = false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const last = await this.appendOnce(regionId, args);
+        stop?.();
+        this.metrics?.entries.inc(entries.length);
+        return last;
+      } catch (err) {
+        if (isRegionStoreError(err)) throw err;
+        const unknown = isRedisOutcomeUnknown(err);
+        if (!unknown && !isRedisUnreachable(err)) throw this.translate(err, regionId);
+        sent ||= unknown;
+        // The batch token makes a resend safe: if the first try landed, Redis answers it again.
+        const delay = RESEND_DELAYS_MS[attempt];
+        if (delay === undefined)
+          throw sent ? this.outcomeUnknown(regionId, err) : this.translate(err, regionId);
+        await sleep(delay);
       }
-    } catch (err) {
-      throw this.translate(err, regionId);
     }
-    stop?.();
-    this.metrics?.entries.inc(entries.length);
-    return last;
+  }
+
+  /** One fenced append (and, in `replicas` mode, its WAIT): one round trip. */
+  private async appendOnce(regionId: RegionId, args: Array<string | Buffer>): Promise<number> {
+    if (this.minReplicas === 0) {
+      const last = Number(await this.commands.rsWalAppend(...args));
+      // `return`: the append ran, then the connection dropped before the reply arrived.
+      if (await failpoint('wal_append_connection_lost')) throw new Error('Connection is closed.');
+      return last;
+    }
+    const replies = await this.redis
+      .pipeline()
+      .rsWalAppend(...args)
+      .wait(this.minReplicas, this.replicaTimeoutMs)
+      .exec();
+    const [appendReply, waitReply] = replies ?? [];
+    if (appendReply?.[0]) throw appendReply[0];
+    if (waitReply?.[0]) throw waitReply[0];
+    const replicas = Number(waitReply?.[1]);
+    if (replicas < this.minReplicas) {
+      // In the primary's WAL but not on enough replicas: not acknowledged, and not known to be lost.
+      throw new ServerIsBusyError(
+        `WAL append of region ${regionId.toString()} reached ${replicas} of ${this.minReplicas} replicas within ${this.replicaTimeoutMs} ms; it may or may not persist`,
+        { regionId: regionId.toString(), replicas, minReplicas: this.minReplicas, outcome: 'unknown' },
+      );
+    }
+    return Number(appendReply?.[1]);
+  }
+
+  private outcomeUnknown(regionId: RegionId, cause: unknown): ServerIsBusyError {
+    return new ServerIsBusyError(
+      `WAL append of region ${regionId.toString()} may have reached Redis (the connection dropped before the reply): ${(cause as Error).message}`,
+      { regionId: regionId.toString(), outcome: 'unknown' },
+      { cause },
+    );
   }
 
   async *read(regionId: RegionId, fromId: number, options: ReadOptions = {}): AsyncIterable<WalEntry[]> {

@@ -17,6 +17,7 @@ function freePort(): Promise<number> {
 /**
  * A redis-server of the test's own (tests that kill and restart Redis must not touch the shared one).
  * AOF with `appendfsync always`, so what Redis acknowledged survives a kill -9 and comes back on restart.
+ * `settings` come after those and win (`['--appendonly', 'no']` is Debian's default persistence).
  */
 export class PrivateRedisServer {
   private process: ChildProcess | undefined;
@@ -24,11 +25,12 @@ export class PrivateRedisServer {
   private constructor(
     readonly dir: string,
     readonly port: number,
+    private readonly settings: string[],
   ) {}
 
-  static async start(dir: string): Promise<PrivateRedisServer> {
+  static async start(dir: string, settings: string[] = []): Promise<PrivateRedisServer> {
     mkdirSync(dir, { recursive: true });
-    const server = new PrivateRedisServer(dir, await freePort());
+    const server = new PrivateRedisServer(dir, await freePort(), settings);
     await server.restart();
     return server;
   }
@@ -54,6 +56,7 @@ export class PrivateRedisServer {
         'yes',
         '--appendfsync',
         'always',
+        ...this.settings,
       ],
       { stdio: 'ignore' },
     );
