@@ -255,10 +255,16 @@ try {
     let start = Date.now();
     await Promise.all(
       moving.map((r, i) =>
-        adminPost(cluster.metasrvUrl, '/admin/migrate', {
-          regionId: r.regionId,
-          to: others.length > 0 ? others[i % others.length] : 'node-2',
-        }),
+        // The previous failover's procedure may still be closing the region on the dead node.
+        cluster.waitFor(
+          () =>
+            adminPost(cluster.metasrvUrl, '/admin/migrate', {
+              regionId: r.regionId,
+              to: others.length > 0 ? others[i % others.length] : 'node-2',
+            }),
+          `a migration of ${r.regionId} to start`,
+          30_000,
+        ),
       ),
     );
     await cluster.waitFor(

@@ -218,6 +218,15 @@ export class RegionMigrationProcedure {
         await routes.update(regionId, { state: 'Downgrading' });
         return 'DowngradeLeaderRegion';
       case 'DowngradeLeaderRegion': {
+        // An old leader without a lease serves no read, and the fence move below stops its writes:
+        // waiting for it to answer (a failed node never does) would only delay the failover.
+        if (this.deps.leases && this.deps.leases.remainingMs(from.id, regionId) <= 0) {
+          this.deps.logger.info(
+            { region: this.state.regionId, node: from.id },
+            'old leader holds no lease; moving on without its downgrade',
+          );
+          return 'UpgradeCandidateRegion';
+        }
         // The old leader may be the failed node; the fence move below cuts it off either way.
         try {
           const { lastEntryId } = await withTimeout(

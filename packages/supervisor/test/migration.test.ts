@@ -132,6 +132,19 @@ describe('RegionMigrationManager', () => {
     expect(upgradedAt[0]).toBeGreaterThanOrEqual(expires);
   });
 
+  it('does not ask an old leader without a lease to downgrade (a failover then waits for nothing)', async () => {
+    const { cluster, regionId, manager } = await make({ leases: { remainingMs: () => 0 } });
+    cluster.deadNodes.add(A.id);
+    const m = manager();
+    const started = Date.now();
+    const final = await m.wait(await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 }));
+    expect(final).toMatchObject({ status: 'Done', context: { downgraded: false } });
+    expect(cluster.calls).not.toContain(`downgrade ${A.id}`);
+    expect(cluster.calls).toContain(`upgrade ${B.id} 2`);
+    // the dead node's close is still asked for, and times out (50 ms here) without holding anything up
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('does not wait for the lease of an old leader that downgraded (the downgrade revoked it)', async () => {
     const { cluster, regionId, manager } = await make({ leases: { remainingMs: () => 3_600_000 } });
     const m = manager();
