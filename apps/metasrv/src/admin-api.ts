@@ -55,7 +55,13 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   const app = Fastify({ bodyLimit: 16 * 1024 * 1024 });
   installErrorHandler(app);
 
-  requireBearerToken(app, deps.adminToken, (url) => url.startsWith('/admin'), 'the admin API (adminToken)');
+  // Clients read routes, and probes health and metrics, without the token; everything else needs it.
+  requireBearerToken(
+    app,
+    deps.adminToken,
+    ['/v1/routes', '/health', '/metrics'],
+    'the admin API (adminToken)',
+  );
 
   const leaderOnly = async () => {
     if (!deps.isLeader()) {

@@ -41,7 +41,7 @@ export function buildDataApi(deps: DataApiDeps): FastifyInstance {
   const app = Fastify({ bodyLimit: deps.bodyLimitBytes });
   installErrorHandler(app);
   acceptMsgpack(app);
-  requireBearerToken(app, deps.apiToken, (url) => url.startsWith('/v1/'), 'the data API (apiToken)');
+  requireBearerToken(app, deps.apiToken, ['/health', '/ready', '/metrics'], 'the data API (apiToken)');
 
   app.post('/v1/write', async (request, reply) => {
     const body = parseBody(writeRequestSchema, request.body);

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { InvalidConfigError, UnauthorizedError } from '@regionstore/core';
+import { InvalidConfigError, UnauthorizedError, httpStatusFor } from '@regionstore/core';
 import type { FastifyInstance } from 'fastify';
 
 /** Whether an API bound to `host` is reachable from this machine only. */
@@ -21,23 +21,35 @@ export function checkExposure(host: string, token: string | undefined, setting: 
 }
 
 /**
- * Answers `Unauthorized` to the requests `guarded` selects unless they carry
- * `Authorization: Bearer <token>`. Without a token nothing is checked (loopback-only development).
+ * Answers `Unauthorized` (401 with `WWW-Authenticate: Bearer`) to every request without
+ * `Authorization: Bearer <token>`, except those whose route is in `publicRoutes`. Without a token
+ * nothing is checked (loopback-only development).
+ *
+ * Decided on the route the router matched (its pattern, e.g. `/admin/procedures/:id`), never on the
+ * raw URL, which the router decodes and may read differently: `/%61dmin/status`, an absolute-form
+ * `http://host/admin/status` or `/admin/status/` reach the same handler as `/admin/status` and are
+ * guarded like it. A request that matches no route is guarded too, so it learns nothing.
  */
 export function requireBearerToken(
   app: FastifyInstance,
   token: string | undefined,
-  guarded: (url: string) => boolean,
+  publicRoutes: readonly string[],
   what: string,
 ): void {
   if (!token) return;
   const expected = Buffer.from(`Bearer ${token}`);
-  app.addHook('onRequest', async (request) => {
-    if (!guarded(request.url)) return;
+  app.addHook('onRequest', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route !== undefined && publicRoutes.includes(route)) return;
     const given = Buffer.from(request.headers.authorization ?? '');
     // Constant time, so response timing does not reveal how much of a guess was right.
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new UnauthorizedError(`${what} needs "Authorization: Bearer <token>"`);
+      // Answered here, not thrown: a plugin's own error handler (Bull Board's) would turn it into a 500.
+      const refused = new UnauthorizedError(`${what} needs "Authorization: Bearer <token>"`);
+      return reply
+        .code(httpStatusFor(refused.code))
+        .header('www-authenticate', 'Bearer realm="regionstore"')
+        .send(refused.toJSON());
     }
   });
 }
