@@ -7,6 +7,7 @@ import {
   failpoint,
   isRegionStoreError,
   parseConfig,
+  rangesOverlap,
   silentLogger,
   type KeyRange,
   type Logger,
@@ -82,6 +83,8 @@ export class RegionRunner {
   private readonly serial = new PQueue({ concurrency: 1 });
   private readonly generators: PQueue;
   private readonly pendingApplies: ApplyTask[] = [];
+  /** Deletions running now; a drain waits for those overlapping its range. */
+  private readonly deleting = new Set<{ range: KeyRange; done: Promise<void> }>();
   private cleanStaleTicks = 0;
   private timer: AbortController | undefined;
   private stopped = false;
@@ -126,12 +129,27 @@ export class RegionRunner {
   }
 
   /**
-   * Deletes now every pending deletion overlapping a region's range, so none can run later over the
-   * region about to be opened there. Resolves with how many there were (their ranges are empty now).
+   * Deletes now every pending deletion overlapping a region's range, and waits for those already
+   * running over it, so none can run later over the region about to be opened there. Resolves with
+   * how many there were (their ranges are empty now). It does not queue behind the runner's other
+   * work: an open never waits for an unrelated cleanup or apply.
    */
   drainOverlapRanges(range: KeyRange): Promise<number> {
     if (this.stopped) return Promise.reject(new WorkerStoppedError('region runner is stopped'));
-    return this.serial.add(() => this.cleanupOverlapRanges(regionDataBounds(range)));
+    return this.cleanupOverlapRanges(regionDataBounds(range));
+  }
+
+  /**
+   * Registers a destroyed region's range for deletion and resolves once it is registered (and
+   * persisted); the cleanup that may delete it follows on the runner's queue. For callers that must
+   * not wait for that cleanup (a worker whose other regions keep serving meanwhile).
+   */
+  async registerDestroy(task: DestroyTask): Promise<void> {
+    if (this.stopped) throw new WorkerStoppedError('region runner is stopped');
+    await this.registerRange(task);
+    void this.serial
+      .add(() => this.cleanAfterDestroy())
+      .catch((err: unknown) => this.logger.warn({ err }, 'cleanup after a destroy failed'));
   }
 
   /** Starts the timer that retries delayed applies and cleans stale ranges. */
@@ -324,6 +342,15 @@ export class RegionRunner {
 
   private async handleDestroy(task: DestroyTask): Promise<void> {
     if (await failpoint('on_region_worker_destroy')) return;
+    await this.registerRange(task);
+    await this.cleanAfterDestroy();
+  }
+
+  private async cleanAfterDestroy(): Promise<void> {
+    if (!(await this.ingestMaybeStall())) await this.cleanStaleRanges();
+  }
+
+  private async registerRange(task: DestroyTask): Promise<void> {
     const bounds = regionDataBounds(task.range);
     // Deletion is delayed: a snapshot taken before now may still be read by a scan or a backup.
     try {
@@ -345,13 +372,33 @@ export class RegionRunner {
       { region: task.regionId.toString(), start: escapeKey(bounds.start), end: escapeKey(bounds.end) },
       'registered range for deletion',
     );
-    if (!(await this.ingestMaybeStall())) await this.cleanStaleRanges();
   }
 
-  /** Deletes the pending ranges overlapping `bounds` now (a new region needs the space). */
+  /** Runs `work`, which deletes `ranges`, where drains see it until it ends. */
+  private async tracked(ranges: KeyRange[], work: () => Promise<void>): Promise<void> {
+    const done = work();
+    const settled = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    const entries = ranges.map((range) => ({ range, done: settled }));
+    for (const entry of entries) this.deleting.add(entry);
+    try {
+      await done;
+    } finally {
+      for (const entry of entries) this.deleting.delete(entry);
+    }
+  }
+
+  /**
+   * Deletes the pending ranges overlapping `bounds` now (a new region needs the space), after any
+   * deletion already running over them has ended.
+   */
   private async cleanupOverlapRanges(bounds: KeyRange): Promise<number> {
     const overlaps = this.pendingDeleteRanges.drainOverlapRanges(bounds.start, bounds.end);
     this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
+    const running = [...this.deleting].filter((d) => rangesOverlap(d.range, bounds));
+    await Promise.all(running.map((d) => d.done));
     if (overlaps.length === 0) return 0;
     const oldest = this.engine.oldestSnapshotSequence() ?? Number.MAX_SAFE_INTEGER;
     const ranges: KeyRange[] = [];
@@ -363,8 +410,10 @@ export class RegionRunner {
       else this.metrics.overlapWithoutDeleteFiles.inc();
       ranges.push(range);
     }
-    await this.deleteFiles(fileRanges);
-    await this.deleteAllInRange(ranges);
+    await this.tracked(ranges, async () => {
+      await this.deleteFiles(fileRanges);
+      await this.deleteAllInRange(ranges);
+    });
     await this.persisted.remove(overlaps);
     return overlaps.length;
   }
@@ -376,14 +425,21 @@ export class RegionRunner {
     const stale = this.pendingDeleteRanges.staleRanges(oldest).slice(0, CLEANUP_MAX_REGION_COUNT);
     if (stale.length === 0) return;
     const ranges = stale.map((r) => ({ start: r.startKey, end: r.endKey }));
+    // Taken out while they are deleted: a drain over one of them waits for this deletion instead.
+    for (const range of stale) this.pendingDeleteRanges.remove(range.startKey);
     try {
-      await this.deleteFiles(ranges);
-      await this.deleteAllInRange(ranges);
+      await this.tracked(ranges, async () => {
+        await this.deleteFiles(ranges);
+        await this.deleteAllInRange(ranges);
+      });
     } catch (err) {
       this.logger.error({ err }, 'cleanup of stale ranges failed');
+      for (const range of stale) {
+        if (this.pendingDeleteRanges.findOverlapRanges(range.startKey, range.endKey).length === 0)
+          this.pendingDeleteRanges.insert(range.regionId, range.startKey, range.endKey, range.staleSequence);
+      }
       return;
     }
-    for (const range of stale) this.pendingDeleteRanges.remove(range.startKey);
     await this.persisted
       .remove(stale)
       .catch((err: unknown) =>

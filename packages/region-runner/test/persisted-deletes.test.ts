@@ -1,4 +1,4 @@
-import { composeTimestamp } from '@regionstore/core';
+import { clearFailPoints, composeTimestamp, configureFailPoint } from '@regionstore/core';
 import {
   CF_RAFT,
   PENDING_DELETE_KEYS,
@@ -62,6 +62,27 @@ describe('pending deletions across a restart', () => {
     expect((await mvccGet(engine, b('k1')))?.toString()).toBe('new');
     expect(await runner.drainOverlapRanges({ start: b('a'), end: b('z') })).toBe(0);
     await runner.stop();
+  });
+
+  it('drains without queueing behind the runner’s other work, and registers a destroy without its cleanup', async () => {
+    const engine = await fixtures.engine();
+    const runner = new RegionRunner({ engine, storage: fixtures.storage() });
+    configureFailPoint('on_region_worker_destroy', 'pause'); // a queued task that does not end
+    const stuck = runner.schedule(RegionTask.destroy(region(1), b('a'), b('b')));
+    try {
+      const drained = await Promise.race([
+        runner.drainOverlapRanges({ start: b('x'), end: b('y') }),
+        new Promise((resolve) => setTimeout(() => resolve('queued behind the paused task'), 2000)),
+      ]);
+      expect(drained).toBe(0);
+      await runner.registerDestroy(RegionTask.destroy(region(2), b('k'), b('l')));
+      expect(runner.pendingDeleteRanges.findOverlapRanges(b('zk'), b('zl'))).toHaveLength(1);
+      expect(await records(engine)).toBe(1);
+    } finally {
+      clearFailPoints();
+      await stuck;
+      await runner.stop();
+    }
   });
 
   it('drops a record that does not decode instead of deleting anything', async () => {

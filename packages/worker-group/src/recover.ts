@@ -111,7 +111,7 @@ export async function tombstoneRegion(
   writeRegionLocalState(batch, { regionId, state: 'Tombstone', range, epoch });
   batch.delete(CF_RAFT, applyStateKey(regionId));
   await ctx.engine.write(batch);
-  await ctx.runner.schedule(RegionTask.destroy(regionId, range.start, range.end));
+  await ctx.runner.registerDestroy(RegionTask.destroy(regionId, range.start, range.end));
 }
 
 /**
