@@ -56,7 +56,6 @@ export interface LeaseRenewal {
  */
 export class HeartbeatLoop {
   private controller: AbortController | undefined;
-  private nap: AbortController | undefined;
 
   constructor(
     private readonly queue: Queue,
@@ -92,11 +91,6 @@ export class HeartbeatLoop {
     })();
   }
 
-  /** Sends the next heartbeat now (the node just took a region and wants its lease). */
-  kick(): void {
-    this.nap?.abort();
-  }
-
   private async renewLeases(leases: LeaseRenewal): Promise<void> {
     try {
       const grant = await leases.read();
@@ -107,12 +101,7 @@ export class HeartbeatLoop {
   }
 
   private async sleep(ms: number, stop: AbortSignal): Promise<void> {
-    const nap = new AbortController();
-    this.nap = nap;
-    const onStop = () => nap.abort();
-    stop.addEventListener('abort', onStop, { once: true });
-    await this.time.sleep(ms, nap.signal).catch(() => undefined);
-    stop.removeEventListener('abort', onStop);
+    await this.time.sleep(ms, stop).catch(() => undefined);
   }
 
   stop(): void {

@@ -54,7 +54,8 @@ export class StorageNode {
     private readonly tasks: NodeTaskWorker,
     private readonly heartbeats: HeartbeatLoop,
     private readonly heartbeatQueue: Queue,
-    private readonly metaRedis: Redis,
+    /** The heartbeat queue's connection and the lease reads' one. */
+    private readonly connections: readonly Redis[],
     private readonly logger: Logger,
   ) {}
 
@@ -135,8 +136,9 @@ export class StorageNode {
     const queues = new QueueNames(config.keyPrefix);
     // Heartbeats and lease reads share one fail-fast connection: a lease is never waited for.
     const metaRedis = createRedis(config.redisUrl, 'client');
+    const heartbeatRedis = createRedis(config.redisUrl, 'worker');
     const heartbeatQueue = new Queue(queues.metasrv, {
-      connection: createRedis(config.redisUrl, 'worker'),
+      connection: heartbeatRedis,
       prefix: config.keyPrefix,
     });
     const heartbeats = new HeartbeatLoop(
@@ -155,8 +157,6 @@ export class StorageNode {
       },
     );
     const tasks = new NodeTaskWorker(queues.node(config.nodeId), config.keyPrefix, config.redisUrl, {
-      // A region this node now leads wants its lease soon: heartbeat at once.
-      onRegionTaken: () => heartbeats.kick(),
       nodeId: config.nodeId,
       engine,
       snapshotStorage: container.resolve(TOKENS.SnapshotStorage),
@@ -175,7 +175,7 @@ export class StorageNode {
       tasks,
       heartbeats,
       heartbeatQueue,
-      metaRedis,
+      [heartbeatRedis, metaRedis],
       logger,
     );
     node.ready = true;
@@ -190,7 +190,8 @@ export class StorageNode {
     const deadline = this.config.shutdownTimeoutMs;
     await this.tasks.close(Math.floor(deadline / 3));
     await this.heartbeatQueue.close().catch(() => undefined);
-    this.metaRedis.disconnect();
+    // BullMQ leaves a connection it was given open: close ours, or it reconnects forever.
+    for (const connection of this.connections) connection.disconnect();
     await this.http.close();
     // Flushing is not needed for safety (the WAL has every acknowledged write); it only makes the
     // next open shorter. Regions close as the worker group stops.

@@ -37,8 +37,6 @@ export interface NodeTaskDeps {
   runner: RegionRunner;
   backup: BackupEndpoint;
   logger: Logger;
-  /** Called when this node took the lead of a region (it wants the region's lease soon). */
-  onRegionTaken?: () => void;
 }
 
 /**
@@ -128,7 +126,6 @@ export class NodeTaskWorker {
           epoch,
           role: role === 'leader' ? 'Leader' : 'Follower',
         });
-        if (role === 'leader') deps.onRegionTaken?.();
         return { regionId, lastEntryId };
       },
       'close-region': async ({ regionId, destroy, epoch }) => {
@@ -146,7 +143,6 @@ export class NodeTaskWorker {
         if (region?.role === 'Leader' && region.epoch.confVer === epoch.confVer)
           return { regionId, lastEntryId: region.lastEntryId };
         const { lastEntryId } = await group.ddl(regionId, { type: 'catchup', writable: true, epoch });
-        deps.onRegionTaken?.();
         return { regionId, lastEntryId };
       },
       'flush-region': async ({ regionId }) => ({

@@ -83,6 +83,8 @@ export class RegionRunner {
   private readonly serial = new PQueue({ concurrency: 1 });
   private readonly generators: PQueue;
   private readonly pendingApplies: ApplyTask[] = [];
+  /** Compactions of deleted ranges still running (stop waits for them). */
+  private readonly reclaiming = new Set<Promise<void>>();
   /** Deletions running now; a drain waits for those overlapping its range. */
   private readonly deleting = new Set<{ range: KeyRange; done: Promise<void> }>();
   private cleanStaleTicks = 0;
@@ -171,6 +173,7 @@ export class RegionRunner {
     this.timer?.abort();
     this.timer = undefined;
     await Promise.all([this.serial.onIdle(), this.generators.onIdle()]);
+    await Promise.all([...this.reclaiming]);
     for (const task of this.pendingApplies.splice(0)) task.handle.finish(ApplyStatus.Cancelled);
   }
 
@@ -410,10 +413,9 @@ export class RegionRunner {
       else this.metrics.overlapWithoutDeleteFiles.inc();
       ranges.push(range);
     }
-    await this.tracked(ranges, async () => {
-      await this.deleteFiles(fileRanges);
-      await this.deleteAllInRange(ranges);
-    });
+    await this.tracked(ranges, () => this.deleteAllInRange(ranges));
+    // The region about to open does not wait for its space to be reclaimed.
+    this.reclaimSpace(fileRanges);
     await this.persisted.remove(overlaps);
     return overlaps.length;
   }
@@ -428,10 +430,7 @@ export class RegionRunner {
     // Taken out while they are deleted: a drain over one of them waits for this deletion instead.
     for (const range of stale) this.pendingDeleteRanges.remove(range.startKey);
     try {
-      await this.tracked(ranges, async () => {
-        await this.deleteFiles(ranges);
-        await this.deleteAllInRange(ranges);
-      });
+      await this.tracked(ranges, () => this.deleteAllInRange(ranges));
     } catch (err) {
       this.logger.error({ err }, 'cleanup of stale ranges failed');
       for (const range of stale) {
@@ -440,6 +439,7 @@ export class RegionRunner {
       }
       return;
     }
+    this.reclaimSpace(ranges);
     await this.persisted
       .remove(stale)
       .catch((err: unknown) =>
@@ -448,14 +448,21 @@ export class RegionRunner {
     this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
   }
 
-  /** Best effort: frees space fast; the exact deletion that follows is what guarantees the result. */
-  private async deleteFiles(ranges: KeyRange[]): Promise<void> {
+  /**
+   * Best effort, after the deletion itself: compacts the deleted ranges so their space is freed (what
+   * TiKV's DeleteFiles is for). It is outside what drains wait for: a compaction never removes a
+   * version written after the deletion, so a region may already be open there again.
+   */
+  private reclaimSpace(ranges: KeyRange[]): void {
     if (ranges.length === 0) return;
-    for (const cf of DATA_CFS) {
-      await this.engine
-        .deleteRanges(cf, 'DeleteFiles', ranges)
-        .catch((err: unknown) => this.logger.error({ cf, err }, 'delete files in range failed'));
-    }
+    const done = (async () => {
+      for (const cf of DATA_CFS) {
+        for (const range of ranges) await this.engine.compactRange(cf, range.start, range.end);
+      }
+    })()
+      .catch((err: unknown) => this.logger.warn({ err }, 'reclaiming the space of deleted ranges failed'))
+      .finally(() => this.reclaiming.delete(done));
+    this.reclaiming.add(done);
   }
 
   private async deleteAllInRange(ranges: KeyRange[]): Promise<void> {
