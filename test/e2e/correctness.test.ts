@@ -78,7 +78,8 @@ describe('correctness under moves, restarts and pauses', () => {
         'every region to serve its data again',
         30_000,
       );
-      // what the issue asks for, with room for a loaded CI machine starting four processes
+      console.log(`whole-cluster restart (${signal}): every region served all its data after ${served} ms`);
+      // the issue asks for 10 s; room for a loaded CI machine starting four processes
       expect(served).toBeLessThan(15_000);
       await sleep(8_000); // past the failover grace period: still nothing moves
       expect(placement(await cluster.routes())).toEqual(before);
