@@ -133,7 +133,9 @@ describe('correctness under moves, restarts and pauses', () => {
       body: JSON.stringify({ regionId: '1:5', key: key.toString('base64') }),
     });
     const body = (await direct.json()) as { code?: string; value?: string | null };
-    expect(body.code).toBe('NotLeader');
+    // NotLeader (its lease ran out), or RegionNotFound once the metasrv has closed it there: never data
+    expect(body.value).toBeUndefined();
+    expect(['NotLeader', 'RegionNotFound']).toContain(body.code);
     expect((await warm.get(key))?.toString()).toBe('new');
   });
 });

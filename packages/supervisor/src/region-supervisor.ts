@@ -19,6 +19,12 @@ import { RegionFailureDetector, type DetectingRegion } from './region-failure-de
 import type { Selector } from './selector';
 
 export const FAILOVER_MIGRATION_TIMEOUT_MS = 60_000;
+/**
+ * Nodes that fell silent together cross the threshold a tick or two apart; for the mass-failure guard
+ * a node counts as failed if it will look failed this much later. A node still heartbeating (every
+ * 500 ms, with seconds of acceptable pause) never does.
+ */
+export const MASS_FAILURE_LOOKAHEAD_MS = 1500;
 
 /** Why a tick found failed regions and moved none of them. */
 export type FailoverSuppression = 'grace' | 'maintenance' | 'mass_failure';
@@ -146,8 +152,13 @@ export class RegionSupervisor {
    */
   private massFailure(failed: DetectingRegion[]): { failedNodes: string[]; nodes: number } | undefined {
     const watched = new Set<string>();
-    for (const entry of this.detectors) watched.add(entry.ident.nodeId);
-    const failedNodes = [...new Set(failed.map((f) => f.nodeId))];
+    const failing = new Set(failed.map((f) => f.nodeId));
+    const soon = this.time.now() + MASS_FAILURE_LOOKAHEAD_MS;
+    for (const entry of this.detectors) {
+      watched.add(entry.ident.nodeId);
+      if (!entry.detector.isAvailable(soon)) failing.add(entry.ident.nodeId);
+    }
+    const failedNodes = [...failing];
     return failedNodes.length > 1 && failedNodes.length * 2 > watched.size
       ? { failedNodes, nodes: watched.size }
       : undefined;

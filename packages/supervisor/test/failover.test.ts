@@ -196,6 +196,27 @@ describe('RegionSupervisor failover', () => {
     await env.stop();
   });
 
+  it('counts nodes that fell silent together even when their detectors cross the threshold in different ticks', async () => {
+    const env = await setup();
+    for (let i = 0; i < 20; i++) {
+      await env.beat('a', [r1]);
+      await env.beat('b', [r2]);
+      await env.beat('c', [r3]);
+      await env.time.advance(500);
+    }
+    await env.beat('b', [r2]); // b's last heartbeat comes half a second after a's
+    await env.beat('c', [r3]);
+    await env.time.advance(500);
+    for (let i = 0; i < 60; i++) {
+      await env.beat('c', [r3]);
+      await env.time.advance(100);
+      if (env.supervisor.detectRegionFailures().length > 0) await env.tick(); // every tick, from the first failure
+    }
+    expect(env.migrations.submitted).toEqual([]);
+    expect(await env.suppressed('mass_failure')).toBeGreaterThan(0);
+    await env.stop();
+  });
+
   it('drops detectors of regions already migrating instead of failing them over', async () => {
     const env = await setup();
     env.migrations.migrating.add(r1.toString());
