@@ -20,11 +20,12 @@ import type { Selector } from './selector';
 
 export const FAILOVER_MIGRATION_TIMEOUT_MS = 60_000;
 /**
- * Nodes that fell silent together cross the threshold a tick or two apart; for the mass-failure guard
- * a node counts as failed if it will look failed this much later. A node still heartbeating (every
- * 500 ms, with seconds of acceptable pause) never does.
+ * Nodes that fell silent together cross the failure threshold at different ticks (their detectors
+ * learned different interval histories); for the mass-failure guard a node that has not been heard
+ * for this long counts as failing too. A healthy node heartbeats every 500 ms; if one is merely late,
+ * a real single failure is moved a tick later, which is the side to err on.
  */
-export const MASS_FAILURE_LOOKAHEAD_MS = 1500;
+export const MASS_FAILURE_SILENCE_MS = 1000;
 
 /** Why a tick found failed regions and moved none of them. */
 export type FailoverSuppression = 'grace' | 'maintenance' | 'mass_failure';
@@ -153,10 +154,11 @@ export class RegionSupervisor {
   private massFailure(failed: DetectingRegion[]): { failedNodes: string[]; nodes: number } | undefined {
     const watched = new Set<string>();
     const failing = new Set(failed.map((f) => f.nodeId));
-    const soon = this.time.now() + MASS_FAILURE_LOOKAHEAD_MS;
+    const now = this.time.now();
     for (const entry of this.detectors) {
       watched.add(entry.ident.nodeId);
-      if (!entry.detector.isAvailable(soon)) failing.add(entry.ident.nodeId);
+      const last = entry.detector.lastHeartbeat;
+      if (last !== undefined && now - last > MASS_FAILURE_SILENCE_MS) failing.add(entry.ident.nodeId);
     }
     const failedNodes = [...failing];
     return failedNodes.length > 1 && failedNodes.length * 2 > watched.size
