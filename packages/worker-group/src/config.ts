@@ -29,6 +29,15 @@ export const workerGroupConfigSchema = z
       .int()
       .positive()
       .default(30 * 60_000),
+    /**
+     * A region is flushed once its unflushed WAL passes this and its last snapshot's size; bounds the
+     * WAL an open (failover, restart) replays.
+     */
+    regionWriteBufferSize: z
+      .number()
+      .int()
+      .positive()
+      .default(4 * MiB),
     globalWriteBufferSize: z.number().int().positive().optional(),
     globalWriteBufferRejectSize: z.number().int().positive().optional(),
     maxBackgroundFlushes: z.number().int().min(1).default(2),

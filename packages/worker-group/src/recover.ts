@@ -25,6 +25,10 @@ import { replayWal } from './replay';
 export interface RecoveredRegion {
   lastEntryId: number;
   flushedEntryId: number;
+  /** WAL bytes applied by this recovery; no flushed snapshot covers them yet. */
+  replayedBytes: number;
+  /** Size of the snapshot the region was loaded from; 0 when it was not loaded from one. */
+  snapshotBytes: number;
 }
 
 /** Removes whatever the engine holds in the region's range (leftovers of an earlier placement). */
@@ -42,13 +46,13 @@ async function startingPoint(
   regionId: RegionId,
   range: KeyRange,
   epoch: RegionEpoch,
-): Promise<RegionApplyState> {
+): Promise<{ applied: RegionApplyState; snapshotBytes: number }> {
   const drained = await ctx.runner.drainOverlapRanges(range);
   const local = await readRegionLocalState(ctx.engine, regionId);
   const applied = await readApplyState(ctx.engine, regionId);
   const trimmed = await ctx.wal.trimmedEntryId(regionId);
   if (drained === 0 && local?.state === 'Normal' && applied && applied.appliedIndex >= trimmed)
-    return applied;
+    return { applied, snapshotBytes: 0 };
 
   const manifest = await latestManifest(ctx.storage, regionId);
   if (manifest?.snapshot) {
@@ -64,9 +68,12 @@ async function startingPoint(
       );
     }
     return {
-      appliedIndex: manifest.walEntryId,
-      truncatedIndex: manifest.walEntryId,
-      truncatedTerm: manifest.term,
+      applied: {
+        appliedIndex: manifest.walEntryId,
+        truncatedIndex: manifest.walEntryId,
+        truncatedTerm: manifest.term,
+      },
+      snapshotBytes: manifest.size,
     };
   }
   const from = manifest?.walEntryId ?? 0;
@@ -78,7 +85,10 @@ async function startingPoint(
   }
   // Empty as of `from` (a new region, or a truncate's manifest).
   await clearRegionData(ctx, range);
-  return { appliedIndex: from, truncatedIndex: from, truncatedTerm: manifest?.term ?? 0 };
+  return {
+    applied: { appliedIndex: from, truncatedIndex: from, truncatedTerm: manifest?.term ?? 0 },
+    snapshotBytes: 0,
+  };
 }
 
 /**
@@ -126,12 +136,12 @@ export async function recoverRegion(
   epoch: RegionEpoch,
   toId?: number,
 ): Promise<RecoveredRegion> {
-  const applied = await startingPoint(ctx, regionId, range, epoch);
+  const { applied, snapshotBytes } = await startingPoint(ctx, regionId, range, epoch);
   const batch = new WriteBatch();
   writeRegionLocalState(batch, { regionId, state: 'Normal', range, epoch });
   writeApplyState(batch, regionId, applied);
   await ctx.engine.write(batch);
-  const lastEntryId = await replayWal({
+  const replayed = await replayWal({
     engine: ctx.engine,
     wal: ctx.wal,
     regionId,
@@ -139,5 +149,10 @@ export async function recoverRegion(
     timestamps: ctx.concurrency.timestamps,
     ...(toId === undefined ? {} : { toId }),
   });
-  return { lastEntryId, flushedEntryId: applied.truncatedIndex };
+  return {
+    lastEntryId: replayed.lastEntryId,
+    flushedEntryId: applied.truncatedIndex,
+    replayedBytes: replayed.bytes,
+    snapshotBytes,
+  };
 }

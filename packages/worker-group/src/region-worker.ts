@@ -17,9 +17,15 @@ import { RegionTask } from '@regionstore/region-runner';
 import { compactRegion, flushRegion, schedulePurge } from './background-jobs';
 import type { WorkerContext } from './context';
 import { writeManifest } from './manifest';
-import { checkNotTombstoned, clearRegionData, recoverRegion, tombstoneRegion } from './recover';
+import {
+  checkNotTombstoned,
+  clearRegionData,
+  recoverRegion,
+  tombstoneRegion,
+  type RecoveredRegion,
+} from './recover';
 import { RegionMap, WorkerRegion, fenceEpochOf } from './region';
-import { catchUpWithWal } from './replay';
+import { addUnflushed, catchUpWithWal } from './replay';
 import type { Reply } from './reply';
 import type { BackgroundNotify, DdlRequest, DdlResult, WorkerRequest } from './requests';
 import { StalledRequests, type StalledWrite } from './stalled-requests';
@@ -196,9 +202,7 @@ export class RegionWorker {
         await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
         await clearRegionData(ctx, request.range);
         const recovered = await recoverRegion(ctx, regionId, request.range, request.epoch);
-        this.addRegion(
-          this.newRegion(regionId, request, 'Leader', recovered.lastEntryId, recovered.flushedEntryId),
-        );
+        this.addRegion(this.newRegion(regionId, request, 'Leader', recovered));
         return reply.send({ lastEntryId: recovered.lastEntryId });
       }
       case 'open': {
@@ -215,9 +219,7 @@ export class RegionWorker {
             await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
           }
           const recovered = await recoverRegion(ctx, regionId, request.range, request.epoch);
-          this.addRegion(
-            this.newRegion(regionId, request, request.role, recovered.lastEntryId, recovered.flushedEntryId),
-          );
+          this.addRegion(this.newRegion(regionId, request, request.role, recovered));
           return reply.send({ lastEntryId: recovered.lastEntryId });
         } finally {
           this.openingRegions.delete(regionId.value);
@@ -269,6 +271,7 @@ export class RegionWorker {
           request.entryId,
         );
         region.lastEntryId = recovered.lastEntryId;
+        addUnflushed(ctx, region, recovered.replayedBytes);
         if (request.writable) await this.becomeLeader(region, request.epoch ?? region.epoch);
         return reply.send({ lastEntryId: region.lastEntryId });
       }
@@ -279,19 +282,21 @@ export class RegionWorker {
     regionId: RegionId,
     request: Extract<DdlRequest, { type: 'create' | 'open' }>,
     role: 'Leader' | 'Follower',
-    lastEntryId: number,
-    flushedEntryId: number,
+    recovered: RecoveredRegion,
   ): WorkerRegion {
-    return new WorkerRegion(
+    const region = new WorkerRegion(
       regionId,
       request.range,
       request.epoch,
       role,
       request.options ?? {},
-      lastEntryId,
-      flushedEntryId,
+      recovered.lastEntryId,
+      recovered.flushedEntryId,
       this.ctx.time.now(),
     );
+    region.snapshotBytes = recovered.snapshotBytes;
+    addUnflushed(this.ctx, region, recovered.replayedBytes);
+    return region;
   }
 
   /** Takes the WAL fence, then replays what was appended before it, then takes writes. */
@@ -300,6 +305,7 @@ export class RegionWorker {
     const recovered = await recoverRegion(this.ctx, region.regionId, region.range, epoch);
     region.epoch = epoch;
     region.lastEntryId = recovered.lastEntryId;
+    addUnflushed(this.ctx, region, recovered.replayedBytes);
     region.role = 'Leader';
   }
 
@@ -393,6 +399,7 @@ export class RegionWorker {
             type: 'flushFinished',
             walEntryId: manifest.walEntryId,
             flushedBytes: region.flushingBytes,
+            snapshotBytes: manifest.size,
           });
         },
         (err: unknown) => {
@@ -428,6 +435,7 @@ export class RegionWorker {
         region.flushing = false;
         region.flushedEntryId = Math.max(region.flushedEntryId, notify.walEntryId);
         region.writtenBytes = Math.max(0, region.writtenBytes - notify.flushedBytes);
+        region.snapshotBytes = notify.snapshotBytes;
         region.lastFlushMs = this.ctx.time.now();
         this.ctx.writeBuffer.free(notify.flushedBytes);
         this.ctx.metrics.writeBufferBytes.set(this.ctx.writeBuffer.memoryUsage);
@@ -472,6 +480,12 @@ export class RegionWorker {
     const largest = candidates[0];
     if (largest) this.scheduleFlush(largest);
     else if (askGroup && !regions.some((r) => r.flushing)) this.notifyGroup();
+  }
+
+  /** Flushes a region whose unflushed WAL has grown past its share (see `WorkerRegion.flushDue`). */
+  maybeFlushRegion(region: WorkerRegion): void {
+    if (!region.flushing && region.isWritable && region.flushDue(this.ctx.config.regionWriteBufferSize))
+      this.scheduleFlush(region);
   }
 
   private async handleStalledRequests(): Promise<void> {

@@ -22,6 +22,8 @@ export class WorkerRegion {
   flushedEntryId: number;
   /** Bytes written since the last flush (they live only in the WAL until then). */
   writtenBytes = 0;
+  /** Size of the region's latest flushed snapshot as this node knows it (0: not known here). */
+  snapshotBytes = 0;
   /** Bytes the running flush will cover. */
   flushingBytes = 0;
   flushing = false;
@@ -47,6 +49,15 @@ export class WorkerRegion {
 
   get isWritable(): boolean {
     return this.role === 'Leader';
+  }
+
+  /**
+   * Whether the WAL holds enough unflushed bytes to flush: at least `minBytes` and at least the last
+   * snapshot's size. An open then replays no more than the snapshot it loads, and each flush (a full
+   * snapshot of the region) is paid for by as many bytes written.
+   */
+  flushDue(minBytes: number): boolean {
+    return this.writtenBytes >= Math.max(minBytes, this.snapshotBytes);
   }
 }
 

@@ -21,11 +21,16 @@ export function addMutations(batch: WriteBatch, mutations: Mutation[], ts: bigin
   }
 }
 
+export interface ReplayedWal {
+  lastEntryId: number;
+  bytes: number;
+}
+
 /**
  * Applies WAL entries after `applied.appliedIndex` (up to `toId`, default the end) to the engine, one
  * write batch per WAL batch with the apply state in it, so a crash mid-replay resumes where it stopped.
  * Versions carry their original commit ts, so replaying an entry twice writes the same bytes.
- * Returns the last applied entry id.
+ * Returns the last applied entry id and the WAL bytes applied.
  */
 export async function replayWal(options: {
   engine: KvEngine;
@@ -34,9 +39,10 @@ export async function replayWal(options: {
   applied: RegionApplyState;
   toId?: number;
   timestamps: TimestampAllocator;
-}): Promise<number> {
+}): Promise<ReplayedWal> {
   const { engine, wal, regionId, timestamps } = options;
   let last = options.applied.appliedIndex;
+  let bytes = 0;
   const walLast = await wal.lastEntryId(regionId);
   if (options.toId !== undefined && options.toId > walLast) {
     throw new NotFoundError(
@@ -53,16 +59,23 @@ export async function replayWal(options: {
       // Later local writes must commit above anything the WAL holds.
       timestamps.updateMaxTs(record.ts);
       last = entry.id;
+      bytes += entry.data.length;
     }
     writeApplyState(batch, regionId, { ...options.applied, appliedIndex: last });
     await engine.write(batch);
   }
-  return last;
+  return { lastEntryId: last, bytes };
+}
+
+/** Counts bytes that live only in the WAL (no flushed snapshot covers them) against the region. */
+export function addUnflushed(ctx: WorkerContext, region: WorkerRegion, bytes: number): void {
+  region.writtenBytes += bytes;
+  ctx.writeBuffer.reserve(bytes);
 }
 
 /** Applies what an uncertain append may have left in the WAL, so the engine matches the WAL again. */
 export async function catchUpWithWal(ctx: WorkerContext, region: WorkerRegion): Promise<void> {
-  region.lastEntryId = await replayWal({
+  const replayed = await replayWal({
     engine: ctx.engine,
     wal: ctx.wal,
     regionId: region.regionId,
@@ -73,5 +86,7 @@ export async function catchUpWithWal(ctx: WorkerContext, region: WorkerRegion): 
     },
     timestamps: ctx.concurrency.timestamps,
   });
+  region.lastEntryId = replayed.lastEntryId;
+  addUnflushed(ctx, region, replayed.bytes);
   region.walUncertain = false;
 }

@@ -58,7 +58,7 @@ export type DdlResult = { lastEntryId: number };
 
 /** What a finished background job tells the region's worker. */
 export type BackgroundNotify =
-  | { type: 'flushFinished'; walEntryId: number; flushedBytes: number }
+  | { type: 'flushFinished'; walEntryId: number; flushedBytes: number; snapshotBytes: number }
   | { type: 'flushFailed'; error: Error }
   | { type: 'compactionFinished'; deleted: number }
   | { type: 'compactionFailed'; error: Error };

@@ -26,6 +26,8 @@ export interface WriteWorkerState {
   stalled: StalledRequests;
   /** Flushes this worker's largest region (the write buffer is over its limit), or asks the group to. */
   maybeFlushWorker(askGroup: boolean): void;
+  /** Flushes the region if its unflushed WAL has grown past its share. */
+  maybeFlushRegion(region: WorkerRegion): void;
   /** The region failed in a way only a reopen can mend. */
   closeRegion(region: WorkerRegion, reason: Error): void;
 }
@@ -187,6 +189,7 @@ export async function handleWrites(
         ctx.writeBuffer.reserve(item.size);
         item.write.reply.send({ commitTs: item.guard.ts, entryId: item.entryId! });
       }
+      worker.maybeFlushRegion(region);
     }
     ctx.metrics.writeBufferBytes.set(ctx.writeBuffer.memoryUsage);
   } finally {

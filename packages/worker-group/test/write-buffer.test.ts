@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   ManualTimeProvider,
   clearFailPoints,
@@ -146,6 +147,47 @@ describe('write buffer', () => {
     );
     await until(() => node.group.getRegion(region)!.writtenBytes === 0, 'the flush to be accounted');
     expect(await listManifests(cluster.storage, quiet)).toHaveLength(0); // nothing to flush there
+  });
+
+  it('flushes a region once its unflushed WAL passes regionWriteBufferSize, then once it passes its snapshot size', async () => {
+    const node = await cluster.node({ config: { regionWriteBufferSize: 500 } });
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', value(300))] });
+    await settle();
+    expect(node.group.getRegion(region)!.flushedEntryId).toBe(0); // under the threshold
+    // Random values: snapshots are compressed, and the sizes compared here must be real.
+    const many = Array.from({ length: 20 }, (_, i) => put(`m${i}`, randomBytes(100).toString('hex')));
+    await node.group.write({ regionId: region, mutations: many });
+    await until(() => node.group.getRegion(region)!.flushedEntryId === 2, 'the size-triggered flush');
+    const snapshotBytes = node.group.getRegion(region)!.snapshotBytes;
+    expect(snapshotBytes).toBeGreaterThan(1000);
+    expect(node.group.getRegion(region)!.writtenBytes).toBe(0);
+    // Past the minimum but under the snapshot's size: a flush now would rewrite the region for little.
+    await node.group.write({ regionId: region, mutations: [put('b', value(700))] });
+    await settle();
+    expect(node.group.getRegion(region)!.flushing).toBe(false);
+    expect(node.group.getRegion(region)!.flushedEntryId).toBe(2);
+    await node.group.write({ regionId: region, mutations: [put('c', value(snapshotBytes))] });
+    await until(() => node.group.getRegion(region)!.flushedEntryId === 4, 'the second flush');
+    expect(await cluster.wal().then((wal) => wal.trimmedEntryId(region))).toBe(4);
+  });
+
+  it('counts the WAL an open replays as unflushed, so a region bounced between nodes still flushes', async () => {
+    const first = await cluster.node();
+    const region = freshRegion();
+    await first.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await first.group.write({ regionId: region, mutations: [put('a', value(400))] });
+    await first.group.write({ regionId: region, mutations: [put('b', value(400))] });
+    await first.group.ddl(region, { type: 'close' });
+    const second = await cluster.node({ config: { regionWriteBufferSize: 1000 } });
+    const moved = { version: 1, confVer: 2 };
+    await second.group.ddl(region, { type: 'open', range: ALL, epoch: moved, role: 'Leader' });
+    const opened = second.group.getRegion(region)!;
+    expect(opened.writtenBytes).toBeGreaterThan(800);
+    expect(second.group.writeBuffer.memoryUsage).toBe(opened.writtenBytes);
+    await second.group.write({ regionId: region, mutations: [put('c', value(200))] });
+    await until(() => second.group.getRegion(region)!.flushedEntryId === 3, 'the flush');
   });
 
   it('compacts: collects versions behind the retention window', async () => {
