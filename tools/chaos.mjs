@@ -20,13 +20,15 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '60' },
     keys: { type: 'string', default: '200' },
     keep: { type: 'boolean', default: false },
+    out: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
   console.log(`npm run chaos -- [--runs N] [--nemesis all|kill,pause,move,restart-cluster,restart-metasrv,restart-redis]
-                     [--duration SECONDS per run] [--keys N] [--keep (keep each run's data and logs)]`);
+                     [--duration SECONDS per run] [--keys N] [--keep (keep each run's data and logs)]
+                     [--out FILE (default bench/results/<date>-chaos.json)]`);
   process.exit(0);
 }
 const positive = (name) => {
@@ -91,7 +93,9 @@ const summary = {
   },
   results: results.map(({ examples, ...rest }) => (rest.ok ? rest : { ...rest, examples })),
 };
-const out = join(repoRoot, 'bench', 'results', `${summary.date.slice(0, 10)}-chaos.json`);
+const out = values.out
+  ? resolve(values.out)
+  : join(repoRoot, 'bench', 'results', `${summary.date.slice(0, 10)}-chaos.json`);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
 console.log(

@@ -49,15 +49,18 @@ async function waitFor(check, what, timeoutMs) {
 /**
  * @param {{dir: string, redisUrl: string, prefix: string, nodes?: number, metasrvPort?: number,
  *          nodePorts?: number[], initialRegions?: number, logLevel?: string, inheritOutput?: boolean,
- *          nodeEnv?: Record<string,string>, token?: string, durability?: string}} options
+ *          nodeEnv?: Record<string,string>, token?: string, durability?: string,
+ *          redisCluster?: string[]}} options
  * `token`: the metasrv's adminToken and every node's apiToken. `durability`: every node's
  * `wal.durability` (default: the nodes' own default, `everysec`, which needs Redis with AOF).
+ * `redisCluster`: seed URLs of a Redis Cluster every process uses instead of `redisUrl`.
  */
 async function startCluster(options) {
   const nodes = options.nodes ?? 3;
   mkdirSync(options.dir, { recursive: true });
   const common = {
     REGIONSTORE_REDIS_URL: options.redisUrl,
+    ...(options.redisCluster ? { REGIONSTORE_REDIS__CLUSTER: JSON.stringify(options.redisCluster) } : {}),
     REGIONSTORE_KEY_PREFIX: options.prefix,
     REGIONSTORE_LOG_LEVEL: options.logLevel ?? 'info',
   };

@@ -3,11 +3,11 @@ import { createRequire } from 'node:module';
 
 export const { freePort } = createRequire(import.meta.url)('../../tools/cluster.cjs');
 
-/** Deletes every Redis key under `prefix` (a benchmark's namespace). */
+/** Deletes every Redis key of `prefix` (a benchmark's namespace: `prefix…` and `{prefix}…`). */
 export async function dropKeys(redis, prefix) {
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
     cursor = next;
     if (keys.length > 0) await redis.unlink(...keys);
   } while (cursor !== '0');

@@ -50,6 +50,8 @@ export function useCluster(label: string) {
         nodes?: number;
         initialRegions?: number;
         redisUrl?: string;
+        /** Seed URLs of a Redis Cluster, used instead of `redisUrl`. */
+        redisCluster?: string[];
         token?: string;
         durability?: 'fsync' | 'everysec' | 'replicas' | 'unsafe';
       } = {},
@@ -66,6 +68,7 @@ export function useCluster(label: string) {
         metasrvPort: await freePort(),
         logLevel: process.env.E2E_LOG_LEVEL ?? 'warn',
         ...(options.token ? { token: options.token } : {}),
+        ...(options.redisCluster ? { redisCluster: options.redisCluster } : {}),
         // The shared Redis is whatever the developer runs (Debian's default has no AOF); tests that
         // depend on Redis keeping its data start a redis-server of their own and say which mode.
         durability: options.durability ?? 'unsafe',

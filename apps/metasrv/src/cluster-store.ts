@@ -1,5 +1,5 @@
-import { compareKeys, rangeContains, RegionId, type Redis } from '@regionstore/core';
-import { epochSchema, type Route } from '@regionstore/protocol';
+import { compareKeys, rangeContains, RegionId, type RedisClient } from '@regionstore/core';
+import { clusterKey, epochSchema, type Route } from '@regionstore/protocol';
 import type { NodeCandidate, Peer, PeerLookup, RegionRoute, RouteStore } from '@regionstore/supervisor';
 import { z } from 'zod';
 
@@ -29,18 +29,18 @@ export class ClusterStore implements RouteStore, PeerLookup {
   onRouteWritten: ((route: RegionRoute) => void) | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly nodeDeadAfterMs: number,
     private readonly now: () => number,
   ) {}
 
   private get routesKey(): string {
-    return `${this.prefix}:meta:routes`;
+    return clusterKey(this.prefix, 'meta', 'routes');
   }
 
   private get nodesKey(): string {
-    return `${this.prefix}:meta:nodes`;
+    return clusterKey(this.prefix, 'meta', 'nodes');
   }
 
   async recordHeartbeat(nodeId: string, node: StoredNode): Promise<void> {

@@ -1,3 +1,4 @@
+import { redisSectionSchema } from '@regionstore/core';
 import { checkExposure } from '@regionstore/http';
 import { z } from 'zod';
 
@@ -6,6 +7,8 @@ export const metasrvConfigSchema = z
     /** Names this process in the leader lease and logs (default: host-pid). */
     instanceId: z.string().optional(),
     redisUrl: z.string().default('redis://127.0.0.1:6379'),
+    /** Redis Cluster (`cluster`: seed URLs) or Sentinel (`sentinels`, `sentinelName`) instead of `redisUrl`. */
+    redis: redisSectionSchema,
     keyPrefix: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/)

@@ -1,4 +1,4 @@
-import type { Logger, Redis } from '@regionstore/core';
+import type { Logger, RedisClient } from '@regionstore/core';
 
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -32,7 +32,7 @@ export class LeaderLease {
   private stopped = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     readonly instanceId: string,
     private readonly leaseMs: number,

@@ -3,13 +3,15 @@ import { hostname } from 'node:os';
 import {
   createMetricsRegistry,
   createRedis,
+  describeRedisTarget,
+  redisTarget,
   checkEvictionPolicy,
   waitForRedis,
   type Logger,
-  type Redis,
+  type RedisClient,
 } from '@regionstore/core';
 import { RedisLogStore } from '@regionstore/log-store';
-import { QueueNames, decodeJobPayload, metasrvLeaderKey } from '@regionstore/protocol';
+import { QueueNames, clusterKey, decodeJobPayload, metasrvLeaderKey } from '@regionstore/protocol';
 import { SupervisorService, type RegionRoute } from '@regionstore/supervisor';
 import { Queue, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -43,7 +45,7 @@ export class Metasrv {
     readonly nodes: NodeTaskClient,
     readonly leases: RegionLeaseGrants,
     private readonly intake: HeartbeatIntake,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly metasrvQueue: Queue,
     private readonly logger: Logger,
     private http: FastifyInstance | undefined,
@@ -56,12 +58,13 @@ export class Metasrv {
   }
 
   static async start(config: MetasrvConfig, logger: Logger): Promise<Metasrv> {
-    const redis = createRedis(config.redisUrl, 'client');
+    const target = redisTarget(config);
+    const redis = createRedis(target, 'client');
     await waitForRedis(redis, 10_000);
     await checkEvictionPolicy(redis, logger);
     const names = new QueueNames(config.keyPrefix);
     const store = new ClusterStore(redis, config.keyPrefix, config.nodeDeadAfterMs, () => Date.now());
-    const nodes = new NodeTaskClient(config.redisUrl, names, config.taskTimeoutMs);
+    const nodes = new NodeTaskClient(target, names, config.taskTimeoutMs);
     const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
     const leases = new RegionLeaseGrants(
       redis,
@@ -93,11 +96,11 @@ export class Metasrv {
     });
     supervisor.start();
     const metasrvQueue = new Queue(names.metasrv, {
-      connection: createRedis(config.redisUrl, 'worker'),
-      prefix: names.prefix,
+      connection: createRedis(target, 'worker'),
+      prefix: names.bullmqPrefix,
     });
     const operations = <R extends OperationRecord>(kind: string) =>
-      new Operations<R>(redis, `${config.keyPrefix}:meta:${kind}`, logger);
+      new Operations<R>(redis, clusterKey(config.keyPrefix, 'meta', kind), logger);
     const backups = new ClusterBackup(operations<BackupRecord>('backups'), store, nodes);
     const restores = new ClusterRestore(operations<RestoreRecord>('restores'), store, nodes);
     // The lease calls back into the metasrv, which holds the lease: tie the knot through a holder.
@@ -163,7 +166,10 @@ export class Metasrv {
     });
     await metasrv.http.listen({ host: config.http.host, port: config.http.port });
     lease.start();
-    logger.info({ instanceId, address: metasrv.address }, 'metasrv started');
+    logger.info(
+      { instanceId, address: metasrv.address, redis: describeRedisTarget(target) },
+      'metasrv started',
+    );
     return metasrv;
   }
 
@@ -181,7 +187,11 @@ export class Metasrv {
         this.nodes.queueOf(heartbeat.nodeId); // so Bull Board lists the node's queue
         return { accepted: true };
       },
-      { connection: createRedis(this.config.redisUrl, 'worker'), prefix: names.prefix, concurrency: 4 },
+      {
+        connection: createRedis(redisTarget(this.config), 'worker'),
+        prefix: names.bullmqPrefix,
+        concurrency: 4,
+      },
     );
     this.heartbeatWorker.on('error', (err) => this.logger.warn({ err }, 'heartbeat worker error'));
     // A leader that dies before its first heartbeat must still be detected: watch every placed region

@@ -3,7 +3,8 @@ import {
   createRedis,
   errorFromBody,
   type KeyRange,
-  type Redis,
+  type RedisClient,
+  type RedisTarget,
   type RegionId,
 } from '@regionstore/core';
 import {
@@ -37,11 +38,11 @@ function jobError(reason: string | undefined, what: string): Error {
 export class NodeTaskClient implements RegionNodeClient {
   private readonly queues = new Map<
     string,
-    { queue: Queue; events: QueueEvents; connections: readonly Redis[] }
+    { queue: Queue; events: QueueEvents; connections: readonly RedisClient[] }
   >();
 
   constructor(
-    private readonly redisUrl: string,
+    private readonly redis: RedisTarget | string,
     private readonly names: QueueNames,
     private readonly timeoutMs: number,
   ) {}
@@ -59,13 +60,10 @@ export class NodeTaskClient implements RegionNodeClient {
     let entry = this.queues.get(nodeId);
     if (!entry) {
       const name = this.names.node(nodeId);
-      const connections = [
-        createRedis(this.redisUrl, 'worker'),
-        createRedis(this.redisUrl, 'worker'),
-      ] as const;
+      const connections = [createRedis(this.redis, 'worker'), createRedis(this.redis, 'worker')] as const;
       entry = {
-        queue: new Queue(name, { connection: connections[0], prefix: this.names.prefix }),
-        events: new QueueEvents(name, { connection: connections[1], prefix: this.names.prefix }),
+        queue: new Queue(name, { connection: connections[0], prefix: this.names.bullmqPrefix }),
+        events: new QueueEvents(name, { connection: connections[1], prefix: this.names.bullmqPrefix }),
         connections,
       };
       this.queues.set(nodeId, entry);

@@ -1,4 +1,4 @@
-import type { Logger, Redis } from '@regionstore/core';
+import type { Logger, RedisClient } from '@regionstore/core';
 
 /** What every long-running admin operation (a backup, a restore) records about itself. */
 export interface OperationRecord {
@@ -19,7 +19,7 @@ export class Operations<R extends OperationRecord> {
   private readonly running = new Set<string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     private readonly logger: Logger,
   ) {}
@@ -29,7 +29,8 @@ export class Operations<R extends OperationRecord> {
   }
 
   async list(): Promise<R[]> {
-    return Object.values(await this.redis.hgetall(this.key)).map((json) => JSON.parse(json) as R);
+    const records: Record<string, string> = await this.redis.hgetall(this.key);
+    return Object.values(records).map((json) => JSON.parse(json) as R);
   }
 
   async get(id: string): Promise<R | undefined> {

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Redis, RegionId } from '@regionstore/core';
+import type { RedisClient, RegionId } from '@regionstore/core';
 import { leaseGrantKey, metasrvLeaderKey, type LeaseGrant } from '@regionstore/protocol';
 import type { LeaseExpiry } from '@regionstore/supervisor';
 
@@ -31,7 +31,7 @@ export class RegionLeaseGrants implements LeaseExpiry {
   private electedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly instanceId: string,
     readonly leaseMs: number,

@@ -1,3 +1,4 @@
+import { redisSectionSchema } from '@regionstore/core';
 import { checkExposure } from '@regionstore/http';
 import { WAL_DURABILITY_MODES } from '@regionstore/log-store';
 import { nodeIdSchema } from '@regionstore/protocol';
@@ -9,6 +10,8 @@ const section = z.record(z.string(), z.unknown()).optional();
 export const storageNodeConfigSchema = z.object({
   nodeId: nodeIdSchema,
   redisUrl: z.string().default('redis://127.0.0.1:6379'),
+  /** Redis Cluster (`cluster`: seed URLs) or Sentinel (`sentinels`, `sentinelName`) instead of `redisUrl`. */
+  redis: redisSectionSchema,
   /** The cluster's Redis key prefix (queues, WAL, metadata). Every process of a cluster uses the same. */
   keyPrefix: z
     .string()

@@ -7,9 +7,11 @@ import {
   createMetricsRegistry,
   gauge,
   createRedis,
+  describeRedisTarget,
+  redisTarget,
   waitForRedis,
   type Logger,
-  type Redis,
+  type RedisClient,
 } from '@regionstore/core';
 import {
   BACKUP_ENDPOINT,
@@ -34,7 +36,7 @@ import { RegionLeases } from './region-leases';
 import { WorkerGroupRegionInfo } from './region-info';
 import { NodeTaskWorker } from './task-worker';
 
-type NodePluginConfig = StorageNodeConfig & { nodeId: string; redisUrl: string; keyPrefix: string };
+type NodePluginConfig = StorageNodeConfig & { nodeId: string; keyPrefix: string };
 
 /**
  * One storage node: RocksDB engine, WAL on Redis, region runner, worker group and backup endpoint
@@ -55,7 +57,7 @@ export class StorageNode {
     private readonly heartbeats: HeartbeatLoop,
     private readonly heartbeatQueue: Queue,
     /** The heartbeat queue's connection and the lease reads' one. */
-    private readonly connections: readonly Redis[],
+    private readonly connections: readonly RedisClient[],
     private readonly logger: Logger,
   ) {}
 
@@ -65,7 +67,8 @@ export class StorageNode {
 
   static async start(config: StorageNodeConfig, logger: Logger): Promise<StorageNode> {
     checkApiExposure(config);
-    const probe = createRedis(config.redisUrl, 'client');
+    const target = redisTarget(config);
+    const probe = createRedis(target, 'client');
     let durability: DurabilityReport;
     try {
       await waitForRedis(probe, 10_000);
@@ -135,11 +138,11 @@ export class StorageNode {
 
     const queues = new QueueNames(config.keyPrefix);
     // Heartbeats and lease reads share one fail-fast connection: a lease is never waited for.
-    const metaRedis = createRedis(config.redisUrl, 'client');
-    const heartbeatRedis = createRedis(config.redisUrl, 'worker');
+    const metaRedis = createRedis(target, 'client');
+    const heartbeatRedis = createRedis(target, 'worker');
     const heartbeatQueue = new Queue(queues.metasrv, {
       connection: heartbeatRedis,
-      prefix: config.keyPrefix,
+      prefix: queues.bullmqPrefix,
     });
     const heartbeats = new HeartbeatLoop(
       heartbeatQueue,
@@ -156,7 +159,7 @@ export class StorageNode {
         accept: (grant) => leases.accept(grant),
       },
     );
-    const tasks = new NodeTaskWorker(queues.node(config.nodeId), config.keyPrefix, config.redisUrl, {
+    const tasks = new NodeTaskWorker(queues.node(config.nodeId), queues.bullmqPrefix, target, {
       nodeId: config.nodeId,
       engine,
       snapshotStorage: container.resolve(TOKENS.SnapshotStorage),
@@ -180,7 +183,10 @@ export class StorageNode {
     );
     node.ready = true;
     started.node = node;
-    logger.info({ nodeId: config.nodeId, address }, 'storage node started');
+    logger.info(
+      { nodeId: config.nodeId, address, redis: describeRedisTarget(target) },
+      'storage node started',
+    );
     return node;
   }
 

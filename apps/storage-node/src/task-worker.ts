@@ -5,7 +5,8 @@ import {
   NotFoundError,
   CancelledError,
   rangesOverlap,
-  type Redis,
+  type RedisClient,
+  type RedisTarget,
   isRegionStoreError,
   toRegionStoreError,
   type KeyRange,
@@ -101,16 +102,16 @@ export class NodeTaskWorker {
   private readonly worker: Worker;
   private readonly handlers: Handlers;
 
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
 
   constructor(
     queueName: string,
     prefix: string,
-    redisUrl: string,
+    redis: RedisTarget | string,
     private readonly deps: NodeTaskDeps,
   ) {
     // A connection of its own (commands wait through a Redis restart), closed with the worker.
-    this.connection = createRedis(redisUrl, 'worker');
+    this.connection = createRedis(redis, 'worker');
     const connection = this.connection;
     const { group, runner } = deps;
     const lastEntry = (regionId: RegionId) => group.getRegion(regionId)?.lastEntryId ?? 0;

@@ -7,6 +7,7 @@ export * from './keys';
 export * from './logger';
 export * from './metrics';
 export * from './redis';
+export * from './redis-target';
 export * from './region-id';
 export * from './shutdown';
 export * from './time';

@@ -1,7 +1,11 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from './logger';
+import type { RedisTarget } from './redis-target';
 
-export { Redis } from 'ioredis';
+export { Cluster, Redis } from 'ioredis';
+
+/** A connection to one Redis server or to a Redis Cluster; both speak the same commands. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * `worker`: blocking consumers (BullMQ workers, stream readers) that must ride out a Redis restart, so
@@ -9,20 +13,86 @@ export { Redis } from 'ioredis';
  */
 export type RedisRole = 'worker' | 'client';
 
-export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
-  const options: RedisOptions =
-    role === 'worker'
-      ? { maxRetriesPerRequest: null, enableReadyCheck: true }
-      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000 };
-  const redis = new Redis(url, {
+/** A connection for `role` (a URL means one server). */
+export function createRedis(url: string, role: RedisRole, extra?: RedisOptions): Redis;
+export function createRedis(target: RedisTarget | string, role: RedisRole, extra?: RedisOptions): RedisClient;
+export function createRedis(
+  target: RedisTarget | string,
+  role: RedisRole,
+  extra: RedisOptions = {},
+): RedisClient {
+  const resolved: RedisTarget = typeof target === 'string' ? { kind: 'single', url: target } : target;
+  const options: RedisOptions = {
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-    ...options,
+    ...(role === 'worker'
+      ? { maxRetriesPerRequest: null, enableReadyCheck: true }
+      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000 }),
     ...extra,
-  });
+  };
+  let redis: RedisClient;
+  switch (resolved.kind) {
+    case 'single':
+      redis = new Redis(resolved.url, options);
+      break;
+    case 'sentinel': {
+      const { password, username, db } = credentials(resolved.url);
+      redis = new Redis({
+        ...options,
+        sentinels: resolved.sentinels.map(hostAndPort),
+        name: resolved.name,
+        ...(password ? { password, sentinelPassword: password } : {}),
+        ...(username ? { username } : {}),
+        ...(db ? { db } : {}),
+      });
+      break;
+    }
+    case 'cluster': {
+      // Nodes found through CLUSTER SLOTS get the seeds' credentials.
+      const { password, username } = credentials(resolved.seeds[0]!);
+      redis = new Cluster(resolved.seeds, {
+        redisOptions: {
+          ...options,
+          ...(password ? { password } : {}),
+          ...(username ? { username } : {}),
+        },
+        enableOfflineQueue: options.enableOfflineQueue ?? true,
+        enableReadyCheck: true,
+        clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+        // A master kill: its replica takes over within a few seconds; commands wait and follow it.
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 200,
+        retryDelayOnTryAgain: 100,
+        maxRedirections: 32,
+      });
+      break;
+    }
+  }
   // A lost connection already fails the commands that need it, and their callers report it; without a
   // listener ioredis also prints every reconnect attempt to stderr as an unhandled error.
   redis.on('error', () => undefined);
   return redis;
+}
+
+function credentials(url: string): { password?: string; username?: string; db?: number } {
+  const parsed = new URL(url);
+  return {
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.pathname.length > 1 ? { db: Number(parsed.pathname.slice(1)) } : {}),
+  };
+}
+
+function hostAndPort(address: string): { host: string; port: number } {
+  const url = new URL(address.includes('://') ? address : `redis://${address}`);
+  return { host: url.hostname, port: Number(url.port || 26379) };
+}
+
+/**
+ * The servers that hold data: the masters of a Redis Cluster, or the one server. Settings that decide
+ * durability (CONFIG, replication) are per server, so checks run on each.
+ */
+export function redisMasters(redis: RedisClient): Redis[] {
+  return redis instanceof Cluster ? redis.nodes('master') : [redis];
 }
 
 /**
@@ -47,7 +117,7 @@ export function isRedisOutcomeUnknown(err: unknown): boolean {
 }
 
 /** Waits until a fail-fast connection is ready; ioredis does not queue commands before that. */
-export async function waitForRedis(redis: Redis, timeoutMs = 5000): Promise<void> {
+export async function waitForRedis(redis: RedisClient, timeoutMs = 5000): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -70,9 +140,13 @@ export async function waitForRedis(redis: Redis, timeoutMs = 5000): Promise<void
  * BullMQ jobs and WAL entries must never be evicted. Returns the policy and logs a warning when it is
  * not `noeviction`.
  */
-export async function checkEvictionPolicy(redis: Redis, logger?: Logger): Promise<string> {
-  const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
-  const policy = reply[1] ?? 'unknown';
+export async function checkEvictionPolicy(redis: RedisClient, logger?: Logger): Promise<string> {
+  const policies = new Set<string>();
+  for (const server of redisMasters(redis)) {
+    const reply = (await server.config('GET', 'maxmemory-policy')) as string[];
+    policies.add(reply[1] ?? 'unknown');
+  }
+  const policy = [...policies].join(',');
   if (policy !== 'noeviction') {
     logger?.warn({ policy }, 'Redis maxmemory-policy is not noeviction: jobs and WAL entries may be evicted');
   }

@@ -1,4 +1,13 @@
-import { checkEvictionPolicy, createRedis, waitForRedis } from '@regionstore/core';
+import {
+  Cluster,
+  checkEvictionPolicy,
+  createRedis,
+  describeRedisTarget,
+  redisMasters,
+  redisSectionSchema,
+  redisTarget,
+  waitForRedis,
+} from '@regionstore/core';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -23,5 +32,44 @@ describe('redis helpers', () => {
     await expect(waitForRedis(redis, 300)).rejects.toThrow(/not ready after 300 ms/);
     await expect(redis.ping()).rejects.toThrow();
     redis.disconnect();
+  });
+});
+
+describe('redis targets', () => {
+  it('reads one server, a Redis Cluster or Sentinel from config, cluster over sentinel never both', () => {
+    const redisUrl = 'redis://:secret@10.0.0.1:6380/2';
+    expect(redisTarget({ redisUrl })).toEqual({ kind: 'single', url: redisUrl });
+    const cluster = redisSectionSchema.parse({ cluster: ['redis://a:7000', 'redis://b:7001'] });
+    expect(redisTarget({ redisUrl, redis: cluster })).toEqual({
+      kind: 'cluster',
+      seeds: ['redis://a:7000', 'redis://b:7001'],
+    });
+    const sentinel = redisSectionSchema.parse({ sentinels: ['s1:26379'] });
+    expect(redisTarget({ redisUrl, redis: sentinel })).toEqual({
+      kind: 'sentinel',
+      sentinels: ['s1:26379'],
+      name: 'mymaster',
+      url: redisUrl,
+    });
+    expect(redisSectionSchema.safeParse({ cluster: ['redis://a'], sentinels: ['s'] }).success).toBe(false);
+    expect(redisSectionSchema.safeParse({ cluster: [] }).success).toBe(false);
+    expect(describeRedisTarget(redisUrl)).toBe('redis://10.0.0.1:6380/2');
+    expect(describeRedisTarget({ kind: 'cluster', seeds: ['redis://u:p@a:7000'] })).toBe(
+      'cluster redis://a:7000',
+    );
+  });
+
+  it('makes a Cluster connection for a cluster target, and counts a single server as its only master', async () => {
+    const cluster = createRedis({ kind: 'cluster', seeds: ['redis://127.0.0.1:1'] }, 'client', {
+      lazyConnect: true,
+    });
+    expect(cluster).toBeInstanceOf(Cluster);
+    cluster.disconnect();
+    const single = createRedis(url, 'client');
+    try {
+      expect(redisMasters(single)).toEqual([single]);
+    } finally {
+      single.disconnect();
+    }
   });
 });

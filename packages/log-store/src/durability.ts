@@ -1,8 +1,8 @@
-import { InvalidConfigError, type Logger, type Redis } from '@regionstore/core';
+import { InvalidConfigError, redisMasters, type Logger, type RedisClient } from '@regionstore/core';
 
 /**
  * What an acknowledged write promises, given where the WAL lives (Redis):
- * - `fsync`: Redis's AOF with `appendfsync always`; the write survives a Redis host crash.
+ * - `fsync`: RedisClient's AOF with `appendfsync always`; the write survives a Redis host crash.
  * - `everysec`: AOF with `appendfsync everysec` (or always); a Redis host crash may lose about the last
  *   second of acknowledged writes.
  * - `replicas`: each append waits (Redis WAIT) until `minReplicas` replicas have it; the write survives
@@ -47,14 +47,27 @@ export function walMinReplicas(options: Pick<WalDurabilityOptions, 'durability' 
   return options.durability === 'replicas' ? options.minReplicas : 0;
 }
 
-async function configValue(redis: Redis, name: string): Promise<string> {
-  const reply = (await redis.config('GET', name)) as string[];
-  return reply[1] ?? '';
+/**
+ * A setting as the weakest server has it: on Redis Cluster every master holds WAL streams, so each must
+ * keep the promise. Values that differ are reported joined, and fail the check.
+ */
+async function configValue(redis: RedisClient, name: string): Promise<string> {
+  const values = new Set<string>();
+  for (const server of redisMasters(redis)) {
+    const reply = (await server.config('GET', name)) as string[];
+    values.add(reply[1] ?? '');
+  }
+  return [...values].join(',');
 }
 
-async function connectedReplicas(redis: Redis): Promise<number> {
-  const info = await redis.info('replication');
-  return Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+/** The fewest replicas any master has connected. */
+async function connectedReplicas(redis: RedisClient): Promise<number> {
+  const counts: number[] = [];
+  for (const server of redisMasters(redis)) {
+    const info = await server.info('replication');
+    counts.push(Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0));
+  }
+  return Math.min(...counts);
 }
 
 /**
@@ -62,7 +75,7 @@ async function connectedReplicas(redis: Redis): Promise<number> {
  * exactly what to set when it cannot. `unsafe` and `configCheck: skip` pass unverified, with a warning.
  */
 export async function checkWalDurability(
-  redis: Redis,
+  redis: RedisClient,
   options: WalDurabilityOptions,
   logger?: Logger,
 ): Promise<DurabilityReport> {

@@ -1,12 +1,23 @@
 // tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
 import 'reflect-metadata';
-import { TOKENS, createRedis, waitForRedis, type Plugin, type Redis, type Registry } from '@regionstore/core';
+import {
+  TOKENS,
+  createRedis,
+  redisTarget,
+  waitForRedis,
+  type Plugin,
+  type RedisClient,
+  type RedisSection,
+  type Registry,
+} from '@regionstore/core';
 import { instanceCachingFactory } from 'tsyringe';
 import { walMinReplicas, type WalDurabilityOptions } from './durability';
 import { RedisLogStore } from './redis-log-store';
 
 export interface LogStorePluginConfig {
   redisUrl: string;
+  /** Redis Cluster or Sentinel instead of the one server at `redisUrl`. */
+  redis?: RedisSection;
   /** The cluster's Redis key prefix. */
   keyPrefix: string;
   /** Only `replicas` durability makes appends wait for replicas. */
@@ -23,7 +34,7 @@ export const logStorePlugin: Plugin<LogStorePluginConfig> = {
   name: 'log-store',
   register(container, config) {
     container.register(WAL_REDIS, {
-      useFactory: instanceCachingFactory(() => createRedis(config.redisUrl, 'client')),
+      useFactory: instanceCachingFactory(() => createRedis(redisTarget(config), 'client')),
     });
     container.register(TOKENS.LogStore, {
       useFactory: instanceCachingFactory((c) => {
@@ -31,7 +42,7 @@ export const logStorePlugin: Plugin<LogStorePluginConfig> = {
           ? c.resolve<Registry>(TOKENS.Metrics)
           : undefined;
         const wal = config.wal ?? {};
-        return new RedisLogStore(c.resolve<Redis>(WAL_REDIS), {
+        return new RedisLogStore(c.resolve<RedisClient>(WAL_REDIS), {
           prefix: config.keyPrefix,
           minReplicas: walMinReplicas({
             durability: wal.durability ?? 'unsafe',
@@ -45,11 +56,11 @@ export const logStorePlugin: Plugin<LogStorePluginConfig> = {
   },
   async start(container) {
     // The connection fails fast, so it must be up before the first append.
-    await waitForRedis(container.resolve<Redis>(WAL_REDIS), 10_000);
+    await waitForRedis(container.resolve<RedisClient>(WAL_REDIS), 10_000);
   },
   async stop(container) {
     await container
-      .resolve<Redis>(WAL_REDIS)
+      .resolve<RedisClient>(WAL_REDIS)
       .quit()
       .catch(() => undefined);
   },

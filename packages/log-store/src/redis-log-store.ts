@@ -13,7 +13,7 @@ import {
   histogram,
   isRegionStoreError,
   type RegionId,
-  type Redis,
+  type RedisClient,
   type Registry,
 } from '@regionstore/core';
 import type { Fence, LogStore, ReadOptions, WalEntry } from './log-store';
@@ -41,6 +41,15 @@ interface WalCommands {
 }
 
 const DEFAULT_READ_BATCH = 512;
+/**
+ * A region's WAL stream and its metadata hash. Both carry the region in a hash tag: they share one
+ * Redis Cluster slot (the append script needs both), and regions spread over the cluster's masters.
+ */
+export function walKeys(prefix: string, regionId: RegionId): { log: string; meta: string } {
+  const base = `${prefix}:wal:{${regionId.value}}`;
+  return { log: `${base}:log`, meta: `${base}:meta` };
+}
+
 /** Pauses before resending an append whose reply was lost (same token: Redis appends it at most once). */
 const RESEND_DELAYS_MS = [50, 200, 500, 1000];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -70,7 +79,7 @@ export class RedisLogStore implements LogStore {
   private readonly metrics;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: RedisLogStoreOptions,
   ) {
     this.minReplicas = options.minReplicas ?? 0;
@@ -98,10 +107,8 @@ export class RedisLogStore implements LogStore {
       : undefined;
   }
 
-  /** Both keys carry the region in a hash tag, so they live in one Redis Cluster slot. */
   keys(regionId: RegionId): { log: string; meta: string } {
-    const base = `${this.options.prefix}:wal:{${regionId.value}}`;
-    return { log: `${base}:log`, meta: `${base}:meta` };
+    return walKeys(this.options.prefix, regionId);
   }
 
   async append(regionId: RegionId, entries: Buffer[], fence: Fence): Promise<number> {

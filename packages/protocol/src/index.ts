@@ -6,3 +6,4 @@ export * from './jobs';
 export * from './queues';
 export * from './wire';
 export * from './lease';
+export * from './cluster-keys';

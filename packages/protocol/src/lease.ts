@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clusterKey } from './cluster-keys';
 
 /**
  * The metasrv's answer to a node's heartbeat: the regions the node may serve. The node holds each one
@@ -14,10 +15,10 @@ export type LeaseGrant = z.output<typeof leaseGrantSchema>;
 
 /** Where the metasrv leader writes a node's latest grant. */
 export function leaseGrantKey(prefix: string, nodeId: string): string {
-  return `${prefix}:meta:lease:${nodeId}`;
+  return clusterKey(prefix, 'meta', 'lease', nodeId);
 }
 
 /** The metasrv leader's election key; a grant is written only while it names the writer. */
 export function metasrvLeaderKey(prefix: string): string {
-  return `${prefix}:meta:leader`;
+  return clusterKey(prefix, 'meta', 'leader');
 }

@@ -4,12 +4,14 @@ import { nodeIdSchema } from './codecs';
 export const DEFAULT_QUEUE_PREFIX = 'regionstore';
 
 /**
- * The BullMQ queues of one cluster. The prefix becomes BullMQ's key prefix, so two clusters (or two
- * test files) on one Redis never share a queue.
+ * The BullMQ queues of one cluster. The cluster's prefix, as a hash tag, becomes BullMQ's key prefix
+ * (`bullmqPrefix`): two clusters (or two test files) on one Redis never share a queue, and on Redis
+ * Cluster every queue's keys share a slot, as BullMQ's scripts need.
  */
 export class QueueNames {
   readonly metasrv = 'metasrv';
   readonly procedures = 'procedures';
+  readonly bullmqPrefix: string;
 
   constructor(readonly prefix: string = DEFAULT_QUEUE_PREFIX) {
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(prefix)) {
@@ -17,6 +19,7 @@ export class QueueNames {
         prefix,
       });
     }
+    this.bullmqPrefix = `{${prefix}}`;
   }
 
   /** The task queue of one storage node. */

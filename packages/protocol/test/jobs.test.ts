@@ -1,11 +1,14 @@
 import { InvalidArgumentError, RegionId } from '@regionstore/core';
 import {
   QueueNames,
+  clusterKey,
   decodeJobPayload,
   decodeJobResult,
   encodeJobPayload,
   encodeJobResult,
   errorFromResponse,
+  leaseGrantKey,
+  metasrvLeaderKey,
   timestampCodec,
   type JobPayload,
 } from '@regionstore/protocol';
@@ -16,6 +19,14 @@ describe('queue names', () => {
     expect(names.prefix).toBe('ci-1');
     expect(names.node('n1')).toBe('node-n1');
     expect(names.all(['a', 'b'])).toEqual(['metasrv', 'procedures', 'node-a', 'node-b']);
+  });
+
+  it('hash-tags BullMQ and every cluster-wide key with the prefix, so on Redis Cluster they share a slot', () => {
+    expect(new QueueNames('ci-1').bullmqPrefix).toBe('{ci-1}');
+    expect(clusterKey('ci-1', 'meta', 'routes')).toBe('{ci-1}:meta:routes');
+    expect(leaseGrantKey('ci-1', 'n1')).toBe('{ci-1}:meta:lease:n1');
+    expect(metasrvLeaderKey('ci-1')).toBe('{ci-1}:meta:leader');
+    expect(() => new QueueNames('{ci-1}')).toThrow(/must be 1-128 of/);
   });
 
   it('rejects prefixes and node ids that would break Redis keys or queue names', () => {

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@regionstore/core';
+import { clusterKey } from '@regionstore/protocol';
 
 /**
  * Cluster-wide maintenance mode, kept in Redis so every metasrv (leader or standby) sees the same
@@ -8,10 +9,10 @@ export class MaintenanceModeManager {
   private readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keyPrefix: string,
   ) {
-    this.key = `${keyPrefix}:maintenance`;
+    this.key = clusterKey(keyPrefix, 'maintenance');
   }
 
   async enable(): Promise<void> {

@@ -7,15 +7,16 @@ import {
   silentLogger,
   type Logger,
   type RegionId,
+  type RedisClient,
   type TimeProvider,
 } from '@regionstore/core';
-import type { Redis } from 'ioredis';
+import { clusterKey } from '@regionstore/protocol';
 import type { RegionMigrationSubmitter, RegionMigrationTask } from './migration';
 import { RegionMigrationProcedure, migrationStateSchema, type MigrationState } from './migration-procedure';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';
 
 export interface RegionMigrationManagerOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** The cluster's Redis key prefix. */
   keyPrefix: string;
   routes: RouteStore;
@@ -46,15 +47,15 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
   }
 
   private key(id: string): string {
-    return `${this.options.keyPrefix}:procedure:${id}`;
+    return clusterKey(this.options.keyPrefix, 'procedure', id);
   }
 
   private lockKey(regionId: RegionId | string): string {
-    return `${this.options.keyPrefix}:migration-lock:${regionId.toString()}`;
+    return clusterKey(this.options.keyPrefix, 'migration-lock', regionId.toString());
   }
 
   private get runningSet(): string {
-    return `${this.options.keyPrefix}:procedures:running`;
+    return clusterKey(this.options.keyPrefix, 'procedures', 'running');
   }
 
   isMigrating(regionId: RegionId): boolean {

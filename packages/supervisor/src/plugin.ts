@@ -1,7 +1,7 @@
 // tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
 import 'reflect-metadata';
 import { TOKENS, resolveOptional, type Logger, type Plugin, type TimeProvider } from '@regionstore/core';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@regionstore/core';
 import { instanceCachingFactory } from 'tsyringe';
 import type { PeerLookup } from './migration';
 import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
@@ -14,7 +14,7 @@ export const SUPERVISOR = Symbol.for('regionstore.Supervisor');
 export const SUPERVISOR_PORTS = Symbol.for('regionstore.SupervisorPorts');
 
 export interface SupervisorPorts {
-  redis: Redis;
+  redis: RedisClient;
   routes: RouteStore;
   nodes: RegionNodeClient;
   fences: FenceStore;

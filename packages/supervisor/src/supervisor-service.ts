@@ -5,7 +5,7 @@ import {
   type Registry,
   type TimeProvider,
 } from '@regionstore/core';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@regionstore/core';
 import { HeartbeatAcceptor, RegionFailureDetectorControl } from './control';
 import { MaintenanceModeManager } from './maintenance-mode';
 import type { PeerLookup } from './migration';
@@ -17,7 +17,7 @@ import { LeastRegionsSelector, type NodeCandidate } from './selector';
 import { RegionSupervisorTicker } from './ticker';
 
 export interface SupervisorServiceOptions {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   routes: RouteStore;
   nodes: RegionNodeClient;

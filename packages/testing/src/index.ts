@@ -1,3 +1,4 @@
 export * from './redis-namespace';
 export * from './temp-dir';
 export * from './redis-server';
+export * from './redis-cluster';

@@ -37,7 +37,8 @@ export class RedisNamespace {
       await waitForRedis(admin);
       let cursor = '0';
       do {
-        const [next, keys] = await admin.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 500);
+        // Cluster-wide keys carry the prefix in a hash tag (`{prefix}:…`), WAL keys start with it.
+        const [next, keys] = await admin.scan(cursor, 'MATCH', `*${this.prefix}*`, 'COUNT', 500);
         cursor = next;
         if (keys.length > 0) await admin.unlink(...keys);
       } while (cursor !== '0');

@@ -1,0 +1,9 @@
+/**
+ * A cluster-wide key: metadata, leases, leader election, procedures, maintenance mode. They all carry
+ * the hash tag `{prefix}`, so on Redis Cluster they live in one slot and every script and transaction
+ * over them is single-slot. The BullMQ queues use the same tag (`QueueNames.bullmqPrefix`); WAL keys
+ * carry their region's tag instead (log-store), which spreads regions over the cluster's masters.
+ */
+export function clusterKey(prefix: string, ...parts: string[]): string {
+  return [`{${prefix}}`, ...parts].join(':');
+}
