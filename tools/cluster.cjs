@@ -50,10 +50,11 @@ async function waitFor(check, what, timeoutMs) {
  * @param {{dir: string, redisUrl: string, prefix: string, nodes?: number, metasrvPort?: number,
  *          nodePorts?: number[], initialRegions?: number, logLevel?: string, inheritOutput?: boolean,
  *          nodeEnv?: Record<string,string>, token?: string, durability?: string,
- *          redisCluster?: string[]}} options
+ *          redisCluster?: string[], redisSentinels?: {sentinels: string[], name: string}}} options
  * `token`: the metasrv's adminToken and every node's apiToken. `durability`: every node's
  * `wal.durability` (default: the nodes' own default, `everysec`, which needs Redis with AOF).
- * `redisCluster`: seed URLs of a Redis Cluster every process uses instead of `redisUrl`.
+ * `redisCluster`: seed URLs of a Redis Cluster every process uses instead of `redisUrl`;
+ * `redisSentinels`: the Sentinels (and the name) of the primary every process uses instead.
  */
 async function startCluster(options) {
   const nodes = options.nodes ?? 3;
@@ -61,6 +62,12 @@ async function startCluster(options) {
   const common = {
     REGIONSTORE_REDIS_URL: options.redisUrl,
     ...(options.redisCluster ? { REGIONSTORE_REDIS__CLUSTER: JSON.stringify(options.redisCluster) } : {}),
+    ...(options.redisSentinels
+      ? {
+          REGIONSTORE_REDIS__SENTINELS: JSON.stringify(options.redisSentinels.sentinels),
+          REGIONSTORE_REDIS__SENTINEL_NAME: options.redisSentinels.name,
+        }
+      : {}),
     REGIONSTORE_KEY_PREFIX: options.prefix,
     REGIONSTORE_LOG_LEVEL: options.logLevel ?? 'info',
   };

@@ -52,6 +52,8 @@ export function useCluster(label: string) {
         redisUrl?: string;
         /** Seed URLs of a Redis Cluster, used instead of `redisUrl`. */
         redisCluster?: string[];
+        /** Sentinels watching the primary to use instead of `redisUrl`. */
+        redisSentinels?: { sentinels: string[]; name: string };
         token?: string;
         durability?: 'fsync' | 'everysec' | 'replicas' | 'unsafe';
       } = {},
@@ -69,6 +71,7 @@ export function useCluster(label: string) {
         logLevel: process.env.E2E_LOG_LEVEL ?? 'warn',
         ...(options.token ? { token: options.token } : {}),
         ...(options.redisCluster ? { redisCluster: options.redisCluster } : {}),
+        ...(options.redisSentinels ? { redisSentinels: options.redisSentinels } : {}),
         // The shared Redis is whatever the developer runs (Debian's default has no AOF); tests that
         // depend on Redis keeping its data start a redis-server of their own and say which mode.
         durability: options.durability ?? 'unsafe',

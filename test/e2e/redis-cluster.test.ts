@@ -2,7 +2,8 @@ import { RegionStoreClient } from '@regionstore/client';
 import { RegionId } from '@regionstore/core';
 import { walKeys } from '@regionstore/log-store';
 import { PrivateRedisCluster, useTempDir } from '@regionstore/testing';
-import { useCluster, type Cluster } from './cluster';
+import { useCluster } from './cluster';
+import { loadKey, missing, writeLoad } from './write-load';
 
 // Every process on a real Redis Cluster of the file's own: 3 masters, one replica each.
 const clusters = useCluster('e2e-redis-cluster'); // registered first: the apps stop before Redis does
@@ -13,70 +14,31 @@ beforeAll(async () => {
 }, 90_000);
 afterAll(async () => redis?.stop());
 
-const key = (i: number) => Buffer.from([(i * 37) % 256, ...Buffer.from(`rc-${i}`)]);
-const value = (i: number, round: string) => Buffer.from(`${round}-${i}`);
-
 const start = (options: { nodes?: number; initialRegions?: number } = {}) =>
   clusters.start({ ...options, redisCluster: redis!.seeds, durability: 'replicas' });
-
-/** Writes unique keys from `writers` loops until stopped; returns what was acknowledged. */
-function writeLoad(cluster: Cluster, writers: number, from: number) {
-  const acked = new Map<number, string>();
-  let next = from;
-  let writing = true;
-  const loops = Array.from({ length: writers }, async () => {
-    const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
-    while (writing) {
-      const i = next++;
-      try {
-        await client.put(key(i), value(i, 'load'));
-        acked.set(i, value(i, 'load').toString());
-      } catch {
-        // not acknowledged: only acknowledged writes are held to account
-      }
-    }
-  });
-  return {
-    acked,
-    async stop() {
-      writing = false;
-      await Promise.all(loops);
-      return acked;
-    },
-  };
-}
-
-async function expectAll(cluster: Cluster, expected: Map<number, string>): Promise<void> {
-  const reader = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
-  const ids = [...expected.keys()];
-  const values = await reader.batchGet(ids.map(key));
-  expect(ids.filter((id, at) => values[at]?.toString() !== expected.get(id))).toEqual([]);
-}
 
 describe('a cluster on Redis Cluster (wal.durability: replicas)', () => {
   it('writes and reads, fails over a kill -9 of a storage node, and moves a region on request', async () => {
     const cluster = await start();
     const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
     const written = new Map<number, string>();
-    for (let i = 0; i < 200; i++) {
-      await client.put(key(i), value(i, 'first'));
-      written.set(i, value(i, 'first').toString());
-    }
-    await expectAll(cluster, written);
+    const put = async (i: number) => {
+      await client.put(loadKey(i), Buffer.from(`v${i}`));
+      written.set(i, `v${i}`);
+    };
+    for (let i = 0; i < 200; i++) await put(i);
+    expect(await missing(cluster, written)).toEqual([]);
 
     const routes = await cluster.routes();
     const victim = routes.find((r) => r.regionId === '1:1')!.leader;
     await cluster.kill(victim, 'SIGKILL');
-    for (let i = 200; i < 240; i++) {
-      await client.put(key(i), value(i, 'during'));
-      written.set(i, value(i, 'during').toString());
-    }
+    for (let i = 200; i < 240; i++) await put(i);
     await cluster.waitFor(
       async () => (await cluster.routes()).every((r) => r.leader !== victim),
       'the dead node’s regions to move',
       60_000,
     );
-    await expectAll(cluster, written);
+    expect(await missing(cluster, written)).toEqual([]);
 
     cluster.startNode(Number(victim.split('-')[1]));
     const moving = (await cluster.routes()).find((r) => r.regionId === '1:2')!;
@@ -91,30 +53,28 @@ describe('a cluster on Redis Cluster (wal.durability: replicas)', () => {
       'region 1:2 to move',
       60_000,
     );
-    await expectAll(cluster, written);
+    expect(await missing(cluster, written)).toEqual([]);
   });
 
   it('backs a cluster up and restores it into another one on the same Redis Cluster', async () => {
     const source = await start({ nodes: 2, initialRegions: 4 });
+    const load = writeLoad(source, 4);
+    await new Promise((r) => setTimeout(r, 1500));
+    const written = await load.stop();
     const client = new RegionStoreClient({ metasrv: source.metasrvUrl, retryTimeoutMs: 60_000 });
-    const written = new Map<number, string>();
-    for (let i = 0; i < 100; i++) {
-      await client.put(key(i), value(i, 'backed-up'));
-      written.set(i, value(i, 'backed-up').toString());
-    }
     const storage = `local://${clusters.scratch('backup')}`;
-    expect(await client.backup({ storage })).toMatchObject({ status: 'Done', kvs: 100 });
+    expect(await client.backup({ storage })).toMatchObject({ status: 'Done', kvs: written.size });
     await source.stop();
 
     const target = await start({ nodes: 2, initialRegions: 3 });
     const restorer = new RegionStoreClient({ metasrv: target.metasrvUrl, retryTimeoutMs: 60_000 });
     expect(await restorer.restore(storage)).toMatchObject({ status: 'Done' });
-    await expectAll(target, written);
+    expect(await missing(target, written)).toEqual([]);
   });
 
   it('loses no acknowledged write when a Redis master is killed -9 under writes (its replica takes over)', async () => {
     const cluster = await start();
-    const load = writeLoad(cluster, 8, 10_000);
+    const load = writeLoad(cluster, 8);
     await new Promise((r) => setTimeout(r, 3000));
     // The master holding region 1:0's WAL, and so a share of every write.
     const slot = await redis!.slotOf(walKeys(cluster.prefix, RegionId.parse('1:0')).log);
@@ -132,6 +92,6 @@ describe('a cluster on Redis Cluster (wal.durability: replicas)', () => {
     const acked = await load.stop();
     expect(before).toBeGreaterThan(50);
     expect(acked.size).toBeGreaterThan(before + 50); // writes went on after the promotion
-    await expectAll(cluster, acked);
+    expect(await missing(cluster, acked)).toEqual([]);
   });
 });
