@@ -28,6 +28,19 @@ describe('bad input to running processes', () => {
       ['metasrv: not JSON', post(`${m}/admin/backup`, '[')],
       ['metasrv: bad migrate', post(`${m}/admin/migrate`, JSON.stringify({ regionId: 'x', to: '' }))],
       ['metasrv: bad restore', post(`${m}/admin/restore`, JSON.stringify({ storage: 5 }))],
+      [
+        'metasrv: storage URL over 2048 characters',
+        post(`${m}/admin/restore`, JSON.stringify({ storage: `local:///${'x'.repeat(3000)}` })),
+      ],
+      [
+        'metasrv: unknown field',
+        post(`${m}/admin/backup`, JSON.stringify({ storage: 'noop://', endVersion: '1', evil: true })),
+      ],
+      [
+        // once 8 failed jobs of 11.5 MB each in Redis, and 31 MB answers from /admin/restores
+        'metasrv: a 4 MiB storage string',
+        post(`${m}/admin/restore`, JSON.stringify({ storage: `local:///${'x'.repeat(4 << 20)}` })),
+      ],
     ];
     for (const [name, pending] of cases) {
       const response = await pending;
@@ -39,10 +52,11 @@ describe('bad input to running processes', () => {
 
     // job payloads the node's task worker cannot use fail at once, with the reason
     const connection = createRedis(testRedisUrl(), 'worker');
-    const queueName = new QueueNames(cluster.prefix).node(route!.leader);
-    const queue = new Queue(queueName, { connection, prefix: cluster.prefix });
+    const names = new QueueNames(cluster.prefix);
+    const queueName = names.node(route!.leader);
+    const queue = new Queue(queueName, { connection, prefix: names.bullmqPrefix });
     const eventsConnection = connection.duplicate();
-    const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: cluster.prefix });
+    const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: names.bullmqPrefix });
     try {
       await events.waitUntilReady();
       const bad = await queue.add('open-region', { regionId: 'nope', range: [] });
@@ -53,6 +67,15 @@ describe('bad input to running processes', () => {
       expect(JSON.parse(reason)).toMatchObject({ code: 'InvalidArgument' });
       const unknown = await queue.add('format-disk', {});
       await expect(unknown.waitUntilFinished(events, 20_000)).rejects.toThrow(/unknown job 'format-disk'/);
+      // An unknown field is refused, not stripped: this job would otherwise close the region.
+      const misspelt = await queue.add('close-region', { regionId: route!.regionId, destory: true });
+      await expect(misspelt.waitUntilFinished(events, 20_000)).rejects.toThrow(/Unrecognized key/);
+      expect((await cluster.routes())[0]!.leader).toBe(route!.leader);
+      // Data that is not JSON (a broken producer) fails at once instead of staying active.
+      const broken = await queue.add('flush-region', { regionId: route!.regionId }, { delay: 60_000 });
+      await connection.hset(`${names.bullmqPrefix}:${queueName}:${broken.id}`, 'data', '{oops');
+      await broken.promote();
+      await expect(broken.waitUntilFinished(events, 20_000)).rejects.toThrow(/job data is not JSON/);
     } finally {
       await events.close();
       await queue.close();

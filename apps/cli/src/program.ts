@@ -31,18 +31,20 @@ export function buildProgram(io: Output): Command {
   const program = new Command('regionctl')
     .description('Talk to a RegionStore cluster')
     .option('--metasrv <url>', 'metasrv base URL', process.env.REGIONSTORE_METASRV ?? 'http://127.0.0.1:7700')
+    // No default value here: commander would print it in --help.
     .option(
       '--token <token>',
-      "bearer token for the metasrv admin API and the nodes' data API",
-      process.env.REGIONSTORE_TOKEN ?? process.env.REGIONSTORE_ADMIN_TOKEN,
+      "bearer token for the metasrv admin API and the nodes' data API (default: $REGIONSTORE_TOKEN or $REGIONSTORE_ADMIN_TOKEN)",
     )
     .option('--json', 'print JSON instead of tables', false)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.out(s) });
 
   const opts = () => program.opts<{ metasrv: string; token?: string; json: boolean }>();
-  const client = () =>
-    new RegionStoreClient({ metasrv: opts().metasrv, ...(opts().token ? { token: opts().token } : {}) });
+  const client = () => {
+    const token = opts().token ?? process.env.REGIONSTORE_TOKEN ?? process.env.REGIONSTORE_ADMIN_TOKEN;
+    return new RegionStoreClient({ metasrv: opts().metasrv, ...(token ? { token } : {}) });
+  };
   const admin = (path: string, body?: unknown) => client().admin(path, body);
   const print = (value: unknown, human?: () => string) =>
     io.out(`${opts().json || !human ? JSON.stringify(value, null, 2) : human()}\n`);

@@ -42,6 +42,17 @@ describe('regionctl', () => {
     }
   });
 
+  it('never prints the token from the environment in --help', async () => {
+    process.env.REGIONSTORE_TOKEN = 'very-secret-token';
+    try {
+      const { output } = await run(['--help']);
+      expect(output).toContain('REGIONSTORE_TOKEN');
+      expect(output).not.toContain('very-secret-token');
+    } finally {
+      delete process.env.REGIONSTORE_TOKEN;
+    }
+  });
+
   it('refuses unknown commands and missing arguments with a non-zero exit', async () => {
     expect((await run(['frobnicate'])).exitCode).not.toBe(0);
     const missing = await run(['put', 'only-a-key']);

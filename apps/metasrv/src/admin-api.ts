@@ -8,6 +8,7 @@ import {
   nodeIdSchema,
   regionIdCodec,
   routesResponseSchema,
+  storageUrlSchema,
 } from '@regionstore/protocol';
 import type { SupervisorService } from '@regionstore/supervisor';
 import type { Queue } from 'bullmq';
@@ -32,19 +33,19 @@ export interface AdminApiDeps {
   detectorPhi: (nodeId: string) => number | undefined;
 }
 
-const migrateSchema = z.object({
+const migrateSchema = z.strictObject({
   regionId: regionIdCodec,
   to: nodeIdSchema,
   timeoutMs: z.number().int().positive().default(60_000),
 });
-const maintenanceSchema = z.object({ enabled: z.boolean() });
+const maintenanceSchema = z.strictObject({ enabled: z.boolean() });
 const operationId = z
   .string()
   .regex(/^[A-Za-z0-9_.-]{1,64}$/)
   .optional();
 /** `wait: false` answers at once with the Running record; poll its status for progress. */
 const waitField = z.boolean().default(true);
-const restoreSchema = z.object({ storage: z.string().min(1), id: operationId, wait: waitField });
+const restoreSchema = z.strictObject({ storage: storageUrlSchema, id: operationId, wait: waitField });
 
 /**
  * The metasrv's HTTP API: `/v1/routes` for clients; `/admin/*` (bearer token when configured) for
@@ -52,7 +53,8 @@ const restoreSchema = z.object({ storage: z.string().min(1), id: operationId, wa
  * `/admin/queues`; `/metrics`.
  */
 export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ bodyLimit: 16 * 1024 * 1024 });
+  // Admin bodies are a few fields; nothing larger is legitimate (a 4 MiB string once filled Redis).
+  const app = Fastify({ bodyLimit: 64 * 1024 });
   installErrorHandler(app);
 
   // Clients read routes, and probes health and metrics, without the token; everything else needs it.

@@ -21,6 +21,17 @@ export const metasrvConfigSchema = z
       .prefault({}),
     /** Bearer token for the admin API and Bull Board; unset = open (local development only). */
     adminToken: z.string().min(8).optional(),
+    /** Finished backup and restore records kept: the newest `keep`, none older than `maxAgeMs`. */
+    operationRecords: z
+      .object({
+        keep: z.number().int().min(1).default(100),
+        maxAgeMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30 * 24 * 3600 * 1000),
+      })
+      .prefault({}),
     /** Lets Bull Board retry/remove jobs; read-only by default. */
     boardReadOnly: z.boolean().default(true),
     /** Leader lease; renewed every third of it. Losing it stops leader work at once. */

@@ -13,7 +13,8 @@ import {
 import { RedisLogStore } from '@regionstore/log-store';
 import { QueueNames, clusterKey, decodeJobPayload, metasrvLeaderKey } from '@regionstore/protocol';
 import { SupervisorService, type RegionRoute } from '@regionstore/supervisor';
-import { Queue, Worker } from 'bullmq';
+import { JobWorker } from '@regionstore/jobs';
+import { Queue, type Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApi } from './admin-api';
 import { bootstrapCluster } from './bootstrap';
@@ -100,7 +101,7 @@ export class Metasrv {
       prefix: names.bullmqPrefix,
     });
     const operations = <R extends OperationRecord>(kind: string) =>
-      new Operations<R>(redis, clusterKey(config.keyPrefix, 'meta', kind), logger);
+      new Operations<R>(redis, clusterKey(config.keyPrefix, 'meta', kind), logger, config.operationRecords);
     const backups = new ClusterBackup(operations<BackupRecord>('backups'), store, nodes);
     const restores = new ClusterRestore(operations<RestoreRecord>('restores'), store, nodes);
     // The lease calls back into the metasrv, which holds the lease: tie the knot through a holder.
@@ -178,7 +179,7 @@ export class Metasrv {
     // Procedures left running resume first, so no heartbeat repairs a region one of them is moving.
     await this.supervisor.onLeaderStart();
     const names = new QueueNames(this.config.keyPrefix);
-    this.heartbeatWorker = new Worker(
+    this.heartbeatWorker = new JobWorker(
       names.metasrv,
       async (job) => {
         if (job.name !== 'heartbeat') return { accepted: false };

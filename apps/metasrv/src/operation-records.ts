@@ -9,10 +9,19 @@ export interface OperationRecord {
   error?: string;
 }
 
+/** How many finished records of a kind are kept, and for how long. */
+export interface RecordRetention {
+  keep: number;
+  maxAgeMs: number;
+}
+
+export const DEFAULT_RETENTION: RecordRetention = { keep: 100, maxAgeMs: 30 * 24 * 3600 * 1000 };
+
 /**
  * Long-running admin operations of one kind, one JSON record per id in a Redis hash. `launch` saves
  * the Running record, runs the work in the background (the work saves progress into the record as it
- * goes) and ends the record Done or Failed.
+ * goes) and ends the record Done or Failed. Finished records beyond the newest `retention.keep`, or
+ * older than `retention.maxAgeMs`, are deleted whenever an operation finishes.
  */
 export class Operations<R extends OperationRecord> {
   /** Ids this process is running (a record Running in Redis but not here was orphaned). */
@@ -22,6 +31,8 @@ export class Operations<R extends OperationRecord> {
     private readonly redis: RedisClient,
     private readonly key: string,
     private readonly logger: Logger,
+    private readonly retention: RecordRetention = DEFAULT_RETENTION,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async save(record: R): Promise<void> {
@@ -51,12 +62,28 @@ export class Operations<R extends OperationRecord> {
         Object.assign(record, { status: 'Failed', error: (err as Error).message });
         this.logger.error({ operation: record.id, err }, `${record.id} failed`);
       }
-      record.finishedAt = new Date().toISOString();
+      record.finishedAt = new Date(this.now()).toISOString();
       await this.save(record);
       this.running.delete(record.id);
+      await this.prune().catch((err: unknown) =>
+        this.logger.warn({ err }, 'pruning old operation records failed'),
+      );
       return record;
     })();
     return { record: started, done };
+  }
+
+  /** Deletes finished records past the retention; returns their ids. */
+  async prune(): Promise<string[]> {
+    const finished = (await this.list())
+      .filter((r) => r.status !== 'Running')
+      .sort((a, b) => Date.parse(b.finishedAt ?? b.startedAt) - Date.parse(a.finishedAt ?? a.startedAt));
+    const oldest = this.now() - this.retention.maxAgeMs;
+    const doomed = finished
+      .filter((r, at) => at >= this.retention.keep || Date.parse(r.finishedAt ?? r.startedAt) < oldest)
+      .map((r) => r.id);
+    if (doomed.length > 0) await this.redis.hdel(this.key, ...doomed);
+    return doomed;
   }
 
   /**

@@ -33,6 +33,30 @@ describe('Operations', () => {
     ]);
   });
 
+  it('keeps the newest finished records, drops older and expired ones, never a running one', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const ops = new Operations(
+      await ns.connect(),
+      ns.key('retention'),
+      silentLogger(),
+      { keep: 3, maxAgeMs: 60_000 },
+      () => now,
+    );
+    let release!: () => void;
+    const running = await ops.launch(record('running'), () => new Promise<void>((r) => (release = r)));
+    for (const id of ['r1', 'r2', 'r3', 'r4', 'r5']) {
+      now += 1000;
+      await (
+        await ops.launch(record(id), async () => undefined)
+      ).done;
+    }
+    expect((await ops.list()).map((r) => r.id).sort()).toEqual(['r3', 'r4', 'r5', 'running']);
+    now += 61_000; // r3..r5 expire
+    release();
+    await running.done;
+    expect((await ops.list()).map((r) => r.id)).toEqual(['running']);
+  });
+
   it('lets a new leader fail the operations nobody runs any more, but not its own', async () => {
     const key = ns.key('orphans');
     const oldLeader = new Operations(await ns.connect(), key, silentLogger());

@@ -27,7 +27,8 @@ import {
 import { ApplyHandle, RegionTask, prepareSnapshotApply, type RegionRunner } from '@regionstore/region-runner';
 import { createStorage, type ExternalStorage } from '@regionstore/storage-backends';
 import { latestManifest, type Mutation, type WorkerGroup } from '@regionstore/worker-group';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { JobWorker } from '@regionstore/jobs';
+import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 
 export interface NodeTaskDeps {
   nodeId: string;
@@ -220,7 +221,7 @@ export class NodeTaskWorker {
         return { files: restored.files, kvs: sink.written };
       },
     };
-    this.worker = new Worker(queueName, (job) => this.process(job), {
+    this.worker = new JobWorker(queueName, (job) => this.process(job), {
       connection,
       prefix,
       concurrency: 8,

@@ -4,8 +4,13 @@ import { errorBodySchema } from './http';
 
 const emptyBytes = () => Buffer.alloc(0);
 
+/**
+ * A storage URL. Bounded: it travels in jobs and operation records, and nothing legitimate is longer.
+ */
+export const storageUrlSchema = z.string().min(1).max(2048);
+
 /** What a node is asked to back up (TiKV's BackupRequest, our names). */
-export const backupRequestSchema = z.object({
+export const backupRequestSchema = z.strictObject({
   /** Inclusive; empty = from the first key. */
   startKey: bytesCodec.default(emptyBytes),
   /** Exclusive; empty = to the last key. */
@@ -17,8 +22,8 @@ export const backupRequestSchema = z.object({
   /** Bytes per second to storage; 0 = unlimited. */
   rateLimit: z.number().int().nonnegative().default(0),
   /** Where the files go: `local:///dir`, `s3://bucket/prefix?…`, `memory://name`, `noop://`. */
-  storage: z.string().min(1),
-  cf: z.string().default('default'),
+  storage: storageUrlSchema,
+  cf: z.string().max(64).default('default'),
   /** Copy the CF's raw pairs instead of reading MVCC versions. */
   isRawKv: z.boolean().default(false),
   /** `unknown` = the default (lz4); `none` stores blocks uncompressed. */
@@ -30,7 +35,7 @@ export const backupRequestSchema = z.object({
 export type BackupRequest = z.output<typeof backupRequestSchema>;
 export type BackupRequestWire = z.input<typeof backupRequestSchema>;
 
-export const backupFileSchema = z.object({
+export const backupFileSchema = z.strictObject({
   name: z.string(),
   startKey: bytesCodec,
   endKey: bytesCodec,

@@ -55,13 +55,13 @@ export const timestampCodec = z.codec(
 export const nodeIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'node id: 1-64 of A-Z a-z 0-9 _ -');
 
 /** A region's epoch: `version` grows on range changes, `confVer` on placement changes. */
-export const epochSchema = z.object({
+export const epochSchema = z.strictObject({
   version: z.number().int().nonnegative(),
   confVer: z.number().int().nonnegative(),
 });
 export type Epoch = z.output<typeof epochSchema>;
 
-export const keyRangeSchema = z.object({ start: bytesCodec, end: bytesCodec });
+export const keyRangeSchema = z.strictObject({ start: bytesCodec, end: bytesCodec });
 
 /** A WAL entry id: the region's log index, 1 for the first entry; 0 means "before the first entry". */
 export const entryIdSchema = z.number().int().nonnegative();

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '@regionstore/core';
 import { z } from 'zod';
-import { backupFileSchema, backupRequestSchema, backupResponseSchema } from './backup';
+import { backupFileSchema, backupRequestSchema, backupResponseSchema, storageUrlSchema } from './backup';
 import {
   entryIdSchema,
   epochSchema,
@@ -11,7 +11,7 @@ import {
 } from './codecs';
 
 /** What a node reports about one region in every heartbeat. */
-export const regionStatSchema = z.object({
+export const regionStatSchema = z.strictObject({
   regionId: regionIdCodec,
   role: regionRoleSchema,
   epoch: epochSchema,
@@ -20,7 +20,7 @@ export const regionStatSchema = z.object({
   lastEntryId: entryIdSchema,
 });
 
-export const heartbeatPayload = z.object({
+export const heartbeatPayload = z.strictObject({
   nodeId: nodeIdSchema,
   /** The node's data-plane base URL. */
   address: z.url(),
@@ -33,7 +33,7 @@ export const heartbeatPayload = z.object({
 });
 export const heartbeatResult = z.object({ accepted: z.boolean() });
 
-export const openRegionPayload = z.object({
+export const openRegionPayload = z.strictObject({
   regionId: regionIdCodec,
   range: keyRangeSchema,
   epoch: epochSchema,
@@ -41,7 +41,7 @@ export const openRegionPayload = z.object({
 });
 export const openRegionResult = z.object({ regionId: regionIdCodec, lastEntryId: entryIdSchema });
 
-export const closeRegionPayload = z.object({
+export const closeRegionPayload = z.strictObject({
   regionId: regionIdCodec,
   /** Also delete the region's local data (after a migration moved it away). */
   destroy: z.boolean().default(false),
@@ -50,20 +50,23 @@ export const closeRegionPayload = z.object({
 });
 export const closeRegionResult = z.object({ regionId: regionIdCodec, closed: z.boolean() });
 
-export const createRegionPayload = z.object({
+export const createRegionPayload = z.strictObject({
   regionId: regionIdCodec,
   range: keyRangeSchema,
   epoch: epochSchema,
 });
 
-const regionOnly = z.object({ regionId: regionIdCodec });
+const regionOnly = z.strictObject({ regionId: regionIdCodec });
 /** The answer of every job that changes a region: where its WAL stands afterwards. */
 export const regionEntryResult = z.object({ regionId: regionIdCodec, lastEntryId: entryIdSchema });
 
-export const upgradeRegionPayload = z.object({ regionId: regionIdCodec, epoch: epochSchema });
+export const upgradeRegionPayload = z.strictObject({ regionId: regionIdCodec, epoch: epochSchema });
 
 /** Catch a follower up to `entryId` (default: the WAL's end) without making it writable. */
-export const catchupRegionPayload = z.object({ regionId: regionIdCodec, entryId: entryIdSchema.optional() });
+export const catchupRegionPayload = z.strictObject({
+  regionId: regionIdCodec,
+  entryId: entryIdSchema.optional(),
+});
 
 /** A region snapshot in snapshot storage, named by the term and WAL index it was taken at. */
 export const snapshotResult = z.object({
@@ -77,7 +80,7 @@ export const snapshotResult = z.object({
 });
 
 /** Replace a region's local data (the region not open on the node) with a generated snapshot. */
-export const applySnapshotPayload = z.object({
+export const applySnapshotPayload = z.strictObject({
   regionId: regionIdCodec,
   range: keyRangeSchema,
   epoch: epochSchema,
@@ -87,14 +90,14 @@ export const applySnapshotPayload = z.object({
 export const applySnapshotResult = z.object({ regionId: regionIdCodec, status: z.literal('Finished') });
 
 /** Delete a range's local data (no open region may still serve any of it). */
-export const destroyRangePayload = z.object({ regionId: regionIdCodec, range: keyRangeSchema });
+export const destroyRangePayload = z.strictObject({ regionId: regionIdCodec, range: keyRangeSchema });
 
-export const backupPayload = z.object({ request: backupRequestSchema });
+export const backupPayload = z.strictObject({ request: backupRequestSchema });
 export const backupResult = z.object({ responses: z.array(backupResponseSchema) });
 
-export const restorePayload = z.object({
+export const restorePayload = z.strictObject({
   /** Where the backup's files are. */
-  storage: z.string().min(1),
+  storage: storageUrlSchema,
   files: z.array(backupFileSchema),
   /** The region ranges this job restores; data outside them belongs to other jobs. */
   ranges: z.array(keyRangeSchema).min(1),

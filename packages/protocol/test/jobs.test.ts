@@ -105,6 +105,20 @@ describe('job schemas', () => {
     );
   });
 
+  it('refuses unknown fields, at any depth, instead of stripping them (a malformed job must not act)', () => {
+    const wire = JSON.parse(JSON.stringify(encodeJobPayload('open-region', open))) as Record<string, unknown>;
+    expect(() => decodeJobPayload('open-region', { ...wire, destroy: true })).toThrow(
+      /invalid payload for job 'open-region': \(root\): Unrecognized key: "destroy"/,
+    );
+    expect(() =>
+      decodeJobPayload('open-region', { ...wire, epoch: { version: 1, confVer: 1, leader: 'me' } }),
+    ).toThrow(/epoch: Unrecognized key/);
+    // A close-region job with a misspelt field would have closed the region with defaults.
+    expect(() => decodeJobPayload('close-region', { regionId: '1:0', destory: true })).toThrow(
+      /Unrecognized key: "destory"/,
+    );
+  });
+
   it('rejects unknown jobs and non-object data', () => {
     expect(() => decodeJobPayload('launch-missiles' as never, {})).toThrow(/unknown job 'launch-missiles'/);
     expect(() => decodeJobPayload('close-region', null)).toThrow(InvalidArgumentError);
