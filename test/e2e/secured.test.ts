@@ -51,7 +51,10 @@ describe('a cluster with a token', () => {
     for (const [server, method, target, body] of attempts) {
       const { status, head } = await rawRequest(server, method, target, body);
       expect([`${method} ${target}`, status]).toEqual([`${method} ${target}`, 401]);
-      expect(head).toMatch(/www-authenticate: Bearer/i);
+      // Bull Board's routes ask a browser for Basic auth; everything else for a bearer token.
+      expect(head).toMatch(
+        target.includes('queues') ? /www-authenticate: (Basic|Bearer)/i : /www-authenticate: Bearer/i,
+      );
     }
     // nothing got through: maintenance is off and the key was never written
     const member = new RegionStoreClient({ metasrv: cluster.metasrvUrl, token: TOKEN });
@@ -60,6 +63,33 @@ describe('a cluster with a token', () => {
     // the public routes stay public
     expect((await rawRequest(cluster.metasrvUrl, 'GET', '/v1/routes')).status).toBe(200);
     expect((await rawRequest(node, 'GET', '/health')).status).toBe(200);
+    await cluster.stop();
+  });
+
+  it('lets a browser into Bull Board with Basic auth (the token as password), and nowhere else', async () => {
+    const cluster = await clusters.start({ nodes: 1, initialRegions: 1, token: TOKEN });
+    const m = cluster.metasrvUrl;
+    const basic = (password: string) => ({
+      authorization: `Basic ${Buffer.from(`operator:${password}`).toString('base64')}`,
+    });
+    const anonymous = await fetch(`${m}/admin/queues/`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm="regionstore"/); // a login prompt
+    expect((await fetch(`${m}/admin/queues/`, { headers: basic('wrong-password') })).status).toBe(401);
+
+    const page = await fetch(`${m}/admin/queues/`, { headers: basic(TOKEN) });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    // the board's own API calls carry the same credentials (a browser resends them)
+    const api = await fetch(`${m}/admin/queues/api/queues?page=1&jobsPerPage=10`, { headers: basic(TOKEN) });
+    expect(api.status).toBe(200);
+    expect(((await api.json()) as { queues: Array<{ name: string }> }).queues.map((q) => q.name)).toContain(
+      'metasrv',
+    );
+    // Basic auth opens the board only: the admin API still wants the bearer token
+    const status = await fetch(`${m}/admin/status`, { headers: basic(TOKEN) });
+    expect(status.status).toBe(401);
+    expect(status.headers.get('www-authenticate')).toMatch(/^Bearer/);
     await cluster.stop();
   });
 });

@@ -33,6 +33,9 @@ export interface AdminApiDeps {
   detectorPhi: (nodeId: string) => number | undefined;
 }
 
+/** Bull Board's pages and API; a browser logs in with Basic auth (the admin token as password). */
+const BOARD_PATH = '/admin/queues';
+
 const migrateSchema = z.strictObject({
   regionId: regionIdCodec,
   to: nodeIdSchema,
@@ -63,6 +66,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
     deps.adminToken,
     ['/v1/routes', '/health', '/metrics'],
     'the admin API (adminToken)',
+    { routePrefixes: [BOARD_PATH] },
   );
 
   const leaderOnly = async () => {
@@ -173,13 +177,13 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   });
 
   const serverAdapter = new FastifyAdapter();
-  serverAdapter.setBasePath('/admin/queues');
+  serverAdapter.setBasePath(BOARD_PATH);
   const board = createBullBoard({ queues: [], serverAdapter });
   const refreshBoard = () =>
     board.replaceQueues(deps.queues().map((q) => new BullMQAdapter(q, { readOnlyMode: deps.boardReadOnly })));
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/admin/queues')) refreshBoard();
+    if (request.routeOptions.url?.startsWith(BOARD_PATH)) refreshBoard();
   });
-  await app.register(serverAdapter.registerPlugin(), { prefix: '/admin/queues' });
+  await app.register(serverAdapter.registerPlugin(), { prefix: BOARD_PATH });
   return app;
 }
