@@ -3,7 +3,7 @@
 // `npm start`, the end-to-end tests and the system benchmarks.
 'use strict';
 const { spawn } = require('node:child_process');
-const { mkdirSync, openSync } = require('node:fs');
+const { mkdirSync, openSync, readFileSync } = require('node:fs');
 const { createServer } = require('node:net');
 const { join, resolve } = require('node:path');
 
@@ -29,6 +29,29 @@ function freePort() {
       server.close(() => resolvePort(port));
     });
   });
+}
+
+/** The last `count` lines of a log file, for an error message (pino JSON lines shown as their msg). */
+function lastLines(file, count) {
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return '(no log)';
+  }
+  return text
+    .trimEnd()
+    .split('\n')
+    .slice(-count)
+    .map((line) => {
+      try {
+        const { msg, err } = JSON.parse(line);
+        return `  ${msg ?? line}${err?.message ? `: ${err.message}` : ''}`;
+      } catch {
+        return `  ${line}`;
+      }
+    })
+    .join('\n');
 }
 
 async function waitFor(check, what, timeoutMs) {
@@ -116,14 +139,6 @@ async function startCluster(options) {
   for (let i = 1; i <= nodes; i++) startNode(i);
   const metasrvUrl = `http://127.0.0.1:${metasrvPort}`;
   const routes = async () => (await (await fetch(`${metasrvUrl}/v1/routes`)).json()).routes;
-  await waitFor(
-    async () => {
-      const r = await routes();
-      return r.length === (options.initialRegions ?? 8) && r.every((x) => x.address);
-    },
-    'the cluster to bootstrap',
-    60_000,
-  );
 
   const stopAll = (signal) =>
     Promise.all(
@@ -141,6 +156,40 @@ async function startCluster(options) {
           }),
       ),
     );
+
+  // A process that exits while the cluster starts (a bad setting, a port in use) fails the start at
+  // once, with its last log lines, and takes the others down: no orphan keeps a port.
+  let exited;
+  const onExit = (name) => (code, signal) => {
+    exited ??= { name, code, signal };
+  };
+  const listeners = [...procs].map(([name, child]) => [child, onExit(name)]);
+  for (const [child, listener] of listeners) child.once('exit', listener);
+  try {
+    await waitFor(
+      async () => {
+        if (exited) return true;
+        const r = await routes();
+        return r.length === (options.initialRegions ?? 8) && r.every((x) => x.address);
+      },
+      'the cluster to bootstrap',
+      60_000,
+    );
+  } catch (err) {
+    await stopAll('SIGTERM');
+    throw err;
+  } finally {
+    for (const [child, listener] of listeners) child.off('exit', listener);
+  }
+  if (exited) {
+    await stopAll('SIGTERM');
+    const how = exited.signal ? `signal ${exited.signal}` : `code ${exited.code}`;
+    const log = join(options.dir, `${exited.name}.log`);
+    throw new Error(
+      `${exited.name} exited during start-up (${how}); the others were stopped. Last lines of ${log}:\n` +
+        lastLines(log, 15),
+    );
+  }
 
   return {
     metasrvUrl,

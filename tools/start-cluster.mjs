@@ -20,14 +20,22 @@ const metasrvPort = Number(process.env.METASRV_PORT ?? 7700);
 console.log(
   `Redis: ${url}\nstarting metasrv on :${metasrvPort} and 3 storage nodes (logs in .data/cluster/*.log) …`,
 );
-const cluster = await startCluster({
-  dir: join(repoRoot, '.data', 'cluster'),
-  redisUrl: url,
-  prefix: process.env.REGIONSTORE_KEY_PREFIX ?? 'regionstore-local',
-  nodes: 3,
-  metasrvPort,
-  nodePorts: [metasrvPort + 1, metasrvPort + 2, metasrvPort + 3],
-});
+let cluster;
+try {
+  cluster = await startCluster({
+    dir: join(repoRoot, '.data', 'cluster'),
+    redisUrl: url,
+    prefix: process.env.REGIONSTORE_KEY_PREFIX ?? 'regionstore-local',
+    nodes: 3,
+    metasrvPort,
+    nodePorts: [metasrvPort + 1, metasrvPort + 2, metasrvPort + 3],
+  });
+} catch (err) {
+  // startCluster has stopped every process it started; say why here, not only in a log file.
+  console.error(`\nRegionStore did not start: ${err.message}`);
+  await stopStartedRedis();
+  process.exit(1);
+}
 const routes = await cluster.routes();
 console.log(
   `\nRegionStore is up: ${routes.length} regions on ${new Set(routes.map((r) => r.leader)).size} nodes.`,

@@ -1,0 +1,47 @@
+import { connect } from 'node:net';
+import { createRequire } from 'node:module';
+import { useRedisNamespace, useTempDir } from '@regionstore/testing';
+import { freePort } from './cluster';
+
+const { startCluster } = createRequire(__filename)('../../tools/cluster.cjs') as {
+  startCluster: (options: object) => Promise<unknown>;
+};
+const dir = useTempDir('e2e-launcher');
+const ns = useRedisNamespace('e2e-launcher');
+
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+
+describe('the launcher (npm start, tests, benchmarks)', () => {
+  it('fails at once when a process exits during start-up, says why, and leaves no process behind', async () => {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const started = Date.now();
+    // A token under 8 characters: every process refuses its configuration and exits.
+    const failure = await startCluster({
+      dir: dir.sub('cluster'),
+      redisUrl: ns.url,
+      prefix: ns.prefix,
+      nodes: 2,
+      metasrvPort: ports[0],
+      nodePorts: ports.slice(1),
+      logLevel: 'info',
+      token: 'secret',
+      durability: 'unsafe',
+    }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(failure?.message).toMatch(
+      /(metasrv-1|node-\d) exited during start-up \(code 1\); the others were stopped/,
+    );
+    expect(failure?.message).toMatch(/Token|too small|>=8|at least 8/i); // the reason, from its log
+    expect(Date.now() - started).toBeLessThan(30_000); // not the 60 s bootstrap timeout
+    for (const port of ports) expect(await listening(port)).toBe(false);
+  });
+});
