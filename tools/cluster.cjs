@@ -73,11 +73,13 @@ async function waitFor(check, what, timeoutMs) {
  * @param {{dir: string, redisUrl: string, prefix: string, nodes?: number, metasrvPort?: number,
  *          nodePorts?: number[], initialRegions?: number, logLevel?: string, inheritOutput?: boolean,
  *          nodeEnv?: Record<string,string>, token?: string, durability?: string,
- *          redisCluster?: string[], redisSentinels?: {sentinels: string[], name: string}}} options
+ *          redisCluster?: string[], redisSentinels?: {sentinels: string[], name: string},
+ *          allowedStorage?: string[]}} options
  * `token`: the metasrv's adminToken and every node's apiToken. `durability`: every node's
  * `wal.durability` (default: the nodes' own default, `everysec`, which needs Redis with AOF).
  * `redisCluster`: seed URLs of a Redis Cluster every process uses instead of `redisUrl`;
  * `redisSentinels`: the Sentinels (and the name) of the primary every process uses instead.
+ * `allowedStorage`: `backup.allowedStorage` of every process (default: `local://.data/backups`).
  */
 async function startCluster(options) {
   const nodes = options.nodes ?? 3;
@@ -93,6 +95,9 @@ async function startCluster(options) {
       : {}),
     REGIONSTORE_KEY_PREFIX: options.prefix,
     REGIONSTORE_LOG_LEVEL: options.logLevel ?? 'info',
+    ...(options.allowedStorage
+      ? { REGIONSTORE_BACKUP__ALLOWED_STORAGE: JSON.stringify(options.allowedStorage) }
+      : {}),
   };
   const metasrvPort = options.metasrvPort ?? 0;
   const procs = new Map();

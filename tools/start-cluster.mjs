@@ -46,7 +46,7 @@ console.log(`  Bull Board:  ${cluster.metasrvUrl}/admin/queues`);
 console.log(`  metrics:     curl ${cluster.metasrvUrl}/metrics`);
 console.log(`  CLI:         npm run regionctl -- --metasrv ${cluster.metasrvUrl} put hello world`);
 console.log(
-  `               npm run regionctl -- cluster status | bench | backup create local:///tmp/rs-backup`,
+  `               npm run regionctl -- cluster status | bench | backup create local://.data/backups/first`,
 );
 console.log('Ctrl-C stops the cluster.');
 

@@ -46,6 +46,7 @@ async function oneNodeCluster(n) {
     initialRegions: 1,
     metasrvPort: await freePort(),
     logLevel: 'warn',
+    allowedStorage: [`local://${root}`],
     nodeEnv: { REGIONSTORE_WORKER_GROUP__GLOBAL_WRITE_BUFFER_SIZE: String(BUDGET_MB * 1024 * 1024) },
   });
 }

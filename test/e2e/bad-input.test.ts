@@ -90,4 +90,55 @@ describe('bad input to running processes', () => {
     expect((await client.get(Buffer.from('still')))?.toString()).toBe('serving');
     await cluster.stop();
   });
+
+  it('keeps backups and restores inside backup.allowedStorage, on the metasrv and again on the node', async () => {
+    const cluster = await clusters.start({ nodes: 1, initialRegions: 1 });
+    const m = cluster.metasrvUrl;
+    const client = new RegionStoreClient({ metasrv: m });
+    await client.put(Buffer.from('k'), Buffer.from('v'));
+    for (const storage of ['local://../../etc', 'local:///etc', 'local:///tmp/elsewhere']) {
+      const backup = await post(`${m}/admin/backup`, JSON.stringify({ storage, endVersion: '1' }));
+      expect([storage, backup.status]).toEqual([storage, 403]);
+      expect(((await backup.json()) as { code: string; message: string }).message).not.toMatch(
+        /EEXIST|ENOENT/,
+      );
+      const restore = await post(`${m}/admin/restore`, JSON.stringify({ storage }));
+      expect([storage, restore.status]).toEqual([storage, 403]);
+    }
+    expect(await client.admin('/admin/backups')).toEqual({ backups: [] }); // no record for a refusal
+
+    // the node checks again: a restore job put straight on its queue cannot read /etc
+    const names = new QueueNames(cluster.prefix);
+    const connection = createRedis(testRedisUrl(), 'worker');
+    const queue = new Queue(names.node('node-1'), { connection, prefix: names.bullmqPrefix });
+    const eventsConnection = connection.duplicate();
+    const events = new QueueEvents(names.node('node-1'), {
+      connection: eventsConnection,
+      prefix: names.bullmqPrefix,
+    });
+    try {
+      await events.waitUntilReady();
+      const job = await queue.add('restore', {
+        storage: 'local:///etc',
+        files: [],
+        ranges: [{ start: '', end: '' }],
+        verified: true,
+      });
+      await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/"code":"Forbidden"/);
+    } finally {
+      await events.close();
+      await queue.close();
+      connection.disconnect();
+      eventsConnection.disconnect();
+    }
+
+    // a second backup to the same place would overwrite the first one's backupmeta: refused
+    const storage = `local://${clusters.scratch('twice')}`;
+    expect(await client.backup({ storage })).toMatchObject({ status: 'Done' });
+    await expect(client.backup({ storage })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/already holds a backup/),
+    });
+    await cluster.stop();
+  });
 });

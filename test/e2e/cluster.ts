@@ -72,6 +72,8 @@ export function useCluster(label: string) {
         ...(options.token ? { token: options.token } : {}),
         ...(options.redisCluster ? { redisCluster: options.redisCluster } : {}),
         ...(options.redisSentinels ? { redisSentinels: options.redisSentinels } : {}),
+        // Backups go to the file's own directory (its scratch dirs are in it), or nowhere real.
+        allowedStorage: [`local://${dir.path}`, 'noop://', 'memory://'],
         // The shared Redis is whatever the developer runs (Debian's default has no AOF); tests that
         // depend on Redis keeping its data start a redis-server of their own and say which mode.
         durability: options.durability ?? 'unsafe',

@@ -15,6 +15,7 @@ import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { installErrorHandler, parseBody, requireBearerToken } from '@regionstore/http';
+import { checkAllowedStorage, createStorage } from '@regionstore/storage-backends';
 import type { ClusterBackup } from './cluster-backup';
 import type { ClusterRestore } from './cluster-restore';
 import type { ClusterStore } from './cluster-store';
@@ -31,6 +32,14 @@ export interface AdminApiDeps {
   leaderId: () => Promise<string | null>;
   queues: () => Queue[];
   detectorPhi: (nodeId: string) => number | undefined;
+  /** `backup.allowedStorage`: where backups and restores may go. */
+  allowedStorage: readonly string[];
+}
+
+/** A storage URL a backup or restore may use: allowed by the config, and one the backends understand. */
+function checkStorage(url: string, allowed: readonly string[]): void {
+  checkAllowedStorage(url, allowed);
+  createStorage(url);
 }
 
 /** Bull Board's pages and API; a browser logs in with Basic auth (the admin token as password). */
@@ -148,8 +157,10 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   app.post('/admin/backup', async (request) => {
     await leaderOnly();
     const body = parseBody(backupRequestSchema.extend({ id: operationId, wait: waitField }), request.body);
-    const { record, done } = await deps.backups.start(body.id ?? `backup-${Date.now()}`, body);
-    return body.wait ? done : record;
+    checkStorage(body.storage, deps.allowedStorage);
+    const { id, wait, ...backup } = body;
+    const { record, done } = await deps.backups.start(id ?? `backup-${Date.now()}`, backup);
+    return wait ? done : record;
   });
   app.get('/admin/backups', async () => ({ backups: await deps.backups.operations.list() }));
   app.get('/admin/backups/:id', async (request) => {
@@ -160,6 +171,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   app.post('/admin/restore', async (request) => {
     await leaderOnly();
     const body = parseBody(restoreSchema, request.body);
+    checkStorage(body.storage, deps.allowedStorage);
     const { record, done } = await deps.restores.start(body.id ?? `restore-${Date.now()}`, body.storage);
     return body.wait ? done : record;
   });

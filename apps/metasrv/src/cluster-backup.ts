@@ -5,7 +5,7 @@ import {
   intersectRanges,
   keyRange,
 } from '@regionstore/core';
-import { buildBackupMeta, writeBackupMeta } from '@regionstore/backup';
+import { BACKUP_META_NAME, buildBackupMeta, writeBackupMeta } from '@regionstore/backup';
 import type { BackupMeta, BackupRequest, BackupResponse } from '@regionstore/protocol';
 import { createStorage } from '@regionstore/storage-backends';
 import type { ClusterStore } from './cluster-store';
@@ -35,7 +35,17 @@ export class ClusterBackup {
     private readonly nodes: NodeTaskClient,
   ) {}
 
-  start(id: string, request: BackupRequest): Promise<{ record: BackupRecord; done: Promise<BackupRecord> }> {
+  async start(
+    id: string,
+    request: BackupRequest,
+  ): Promise<{ record: BackupRecord; done: Promise<BackupRecord> }> {
+    // A second backup to the same place would overwrite the first one's backupmeta, and so lose it.
+    if (await createStorage(request.storage).exists(BACKUP_META_NAME)) {
+      throw new InvalidArgumentError(
+        `${request.storage} already holds a backup (${BACKUP_META_NAME}); back up to a new location`,
+        { storage: request.storage },
+      );
+    }
     const record: BackupRecord = {
       id,
       storage: request.storage,

@@ -1,3 +1,4 @@
+import { DEFAULT_ALLOWED_STORAGE } from '@regionstore/storage-backends';
 import { redisSectionSchema } from '@regionstore/core';
 import { checkExposure } from '@regionstore/http';
 import { z } from 'zod';
@@ -21,6 +22,15 @@ export const metasrvConfigSchema = z
       .prefault({}),
     /** Bearer token for the admin API and Bull Board; unset = open (local development only). */
     adminToken: z.string().min(8).optional(),
+    backup: z
+      .object({
+        /**
+         * The storage URL prefixes backups and restores may use (`local://` ones compared as resolved
+         * paths). The nodes check their own list again.
+         */
+        allowedStorage: z.array(z.string().min(1)).default([...DEFAULT_ALLOWED_STORAGE]),
+      })
+      .prefault({}),
     /** Finished backup and restore records kept: the newest `keep`, none older than `maxAgeMs`. */
     operationRecords: z
       .object({

@@ -153,6 +153,7 @@ export class Metasrv {
       metrics,
       adminToken: config.adminToken,
       boardReadOnly: config.boardReadOnly,
+      allowedStorage: config.backup.allowedStorage,
       isLeader: () => lease.isLeader,
       leaderId: () => redis.get(metasrvLeaderKey(config.keyPrefix)),
       queues: () => [metasrvQueue, ...nodes.openQueues],

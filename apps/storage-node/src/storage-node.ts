@@ -16,6 +16,7 @@ import {
 import {
   BACKUP_ENDPOINT,
   REGION_INFO_PROVIDER,
+  backupConfigSchema,
   backupPlugin,
   type BackupEndpoint,
 } from '@regionstore/backup';
@@ -166,6 +167,7 @@ export class StorageNode {
       group: group(),
       runner: container.resolve<RegionRunner>(REGION_RUNNER),
       backup: container.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
+      allowedStorage: backupConfigSchema.parse(config.backup ?? {}).allowedStorage,
       logger,
     });
     heartbeats.start();

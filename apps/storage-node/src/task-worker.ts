@@ -25,7 +25,7 @@ import {
   type JobResult,
 } from '@regionstore/protocol';
 import { ApplyHandle, RegionTask, prepareSnapshotApply, type RegionRunner } from '@regionstore/region-runner';
-import { createStorage, type ExternalStorage } from '@regionstore/storage-backends';
+import { checkAllowedStorage, createStorage, type ExternalStorage } from '@regionstore/storage-backends';
 import { latestManifest, type Mutation, type WorkerGroup } from '@regionstore/worker-group';
 import { JobWorker } from '@regionstore/jobs';
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
@@ -38,6 +38,8 @@ export interface NodeTaskDeps {
   group: WorkerGroup;
   runner: RegionRunner;
   backup: BackupEndpoint;
+  /** Storage URL prefixes backup and restore jobs may use (`backup.allowedStorage`). */
+  allowedStorage: readonly string[];
   logger: Logger;
 }
 
@@ -207,6 +209,7 @@ export class NodeTaskWorker {
         return { regionId };
       },
       backup: async ({ request }) => {
+        checkAllowedStorage(request.storage, deps.allowedStorage);
         const task = BackupTask.create(request);
         deps.backup.run(task);
         const responses = [];
@@ -214,6 +217,7 @@ export class NodeTaskWorker {
         return { responses };
       },
       restore: async ({ storage, files, ranges, verified }) => {
+        checkAllowedStorage(storage, deps.allowedStorage);
         const sink = new RegionWriteSink(group, ranges, deps.nodeId);
         const restored = await new RestoreRunner({ storage: createStorage(storage), sink, verified }).run({
           files,

@@ -35,6 +35,7 @@ async function node(id: string, storage: LocalStorage) {
     runner,
   });
   const worker = new NodeTaskWorker(`node-${id}`, ns.prefix, ns.url, {
+    allowedStorage: [],
     nodeId: id,
     engine,
     snapshotStorage: storage,

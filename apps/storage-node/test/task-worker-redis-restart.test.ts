@@ -30,6 +30,7 @@ describe('node task worker', () => {
       runner,
     });
     const worker = new NodeTaskWorker('node-n1', 'p', server.url, {
+      allowedStorage: [],
       nodeId: 'n1',
       engine,
       snapshotStorage: storage,

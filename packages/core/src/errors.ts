@@ -10,6 +10,7 @@ export const ERROR_HTTP_STATUS = {
   InvalidCf: 400,
   InvalidConfig: 400,
   Unauthorized: 401,
+  Forbidden: 403,
   NotFound: 404,
   RegionNotFound: 404,
   TableRouteNotFound: 404,
@@ -99,6 +100,10 @@ export const InvalidConfigError = defineError('InvalidConfig');
 export type InvalidConfigError = InstanceType<typeof InvalidConfigError>;
 export const UnauthorizedError = defineError('Unauthorized');
 export type UnauthorizedError = InstanceType<typeof UnauthorizedError>;
+/** Allowed to call, not allowed to do this (a storage URL outside the configured list). */
+export const ForbiddenError = defineError('Forbidden');
+export type ForbiddenError = InstanceType<typeof ForbiddenError>;
+
 export const NotFoundError = defineError('NotFound');
 export type NotFoundError = InstanceType<typeof NotFoundError>;
 export const RegionNotFoundError = defineError('RegionNotFound');
@@ -141,6 +146,7 @@ const CLASSES: { [C in ErrorCode]: ErrorClass<C> } = {
   InvalidCf: InvalidCfError,
   InvalidConfig: InvalidConfigError,
   Unauthorized: UnauthorizedError,
+  Forbidden: ForbiddenError,
   NotFound: NotFoundError,
   RegionNotFound: RegionNotFoundError,
   TableRouteNotFound: TableRouteNotFoundError,

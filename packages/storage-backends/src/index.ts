@@ -6,3 +6,4 @@ export * from './object-name';
 export * from './rate-limiter';
 export * from './s3-storage';
 export * from './storage';
+export * from './allowed-storage';

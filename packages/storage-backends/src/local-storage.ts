@@ -32,15 +32,22 @@ export class LocalStorage implements ExternalStorage {
 
   constructor(readonly root: string) {}
 
-  private async rootReal(): Promise<string> {
-    this.realRoot ??= mkdir(this.root, { recursive: true }).then(() => realpath(this.root));
+  /**
+   * The root, symlinks resolved. Only a write creates it: reading from a directory that does not exist
+   * (a restore from a mistyped path) finds nothing, and leaves no directory behind.
+   */
+  private async rootReal(create: boolean): Promise<string> {
+    if (this.realRoot) return this.realRoot;
+    if (create) await mkdir(this.root, { recursive: true });
+    else if (!(await stat(this.root).catch(() => undefined))) return this.root;
+    this.realRoot = realpath(this.root);
     return this.realRoot;
   }
 
   /** The path of `name`, after checking that neither the name nor a symlink leads outside the root. */
   private async resolve(name: string, createParents: boolean): Promise<string> {
     checkObjectName(name);
-    const root = await this.rootReal();
+    const root = await this.rootReal(createParents);
     const path = join(root, ...name.split('/'));
     const parent = dirname(path);
     if (createParents) await mkdir(parent, { recursive: true });
@@ -116,7 +123,7 @@ export class LocalStorage implements ExternalStorage {
   }
 
   async *list(prefix = ''): AsyncIterable<StorageObject> {
-    const root = await this.rootReal();
+    const root = await this.rootReal(false);
     const found: StorageObject[] = [];
     const walk = async (dir: string): Promise<void> => {
       const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {

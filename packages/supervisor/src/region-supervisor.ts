@@ -27,6 +27,13 @@ export const FAILOVER_MIGRATION_TIMEOUT_MS = 60_000;
  */
 export const MASS_FAILURE_SILENCE_MS = 1000;
 
+/**
+ * After a mass failure no failover for this long: the silent nodes come back one by one (their queued
+ * heartbeats, or their processes, resume in some order), and a tick in between would see a single
+ * failed node and move it. A node that really died stays failed past this and is moved then.
+ */
+export const MASS_FAILURE_RECOVERY_MS = 3000;
+
 /** Why a tick found failed regions and moved none of them. */
 export type FailoverSuppression = 'grace' | 'maintenance' | 'mass_failure';
 
@@ -53,6 +60,8 @@ export class RegionSupervisor {
   private readonly logger: Logger;
   private readonly suppressed: Counter<'reason'>;
   private holdUntilMs = 0;
+  /** No failover before this: a mass failure was seen (see MASS_FAILURE_RECOVERY_MS). */
+  private massFailureUntilMs = 0;
   /** The suppression last logged, so a long one is logged once, not every tick. */
   private lastSuppression: FailoverSuppression | undefined;
 
@@ -184,10 +193,11 @@ export class RegionSupervisor {
       return;
     }
     const mass = this.massFailure(failed);
-    if (mass) {
+    if (mass) this.massFailureUntilMs = now + MASS_FAILURE_RECOVERY_MS;
+    if (mass || now < this.massFailureUntilMs) {
       this.suppress('mass_failure', 'most nodes look failed at once; suspecting the metasrv, no failover', {
         regions: failed.length,
-        ...mass,
+        ...(mass ?? { recoveryLeftMs: this.massFailureUntilMs - now }),
       });
       return;
     }

@@ -9,6 +9,7 @@ import {
 } from '@regionstore/core';
 import {
   LeastRegionsSelector,
+  MASS_FAILURE_RECOVERY_MS,
   MaintenanceModeManager,
   RegionSupervisor,
   type Peer,
@@ -166,7 +167,7 @@ describe('RegionSupervisor failover', () => {
     await env.stop();
   });
 
-  it('fails nothing over when more than half of the nodes look failed in one tick, and resumes when they beat again', async () => {
+  it('fails nothing over when more than half of the nodes look failed in one tick, nor while they come back, then fails over what stays silent', async () => {
     const env = await setup();
     const r4 = new RegionId(1, 4);
     for (let i = 0; i < 20; i++) {
@@ -185,12 +186,21 @@ describe('RegionSupervisor failover', () => {
     expect(env.migrations.submitted).toEqual([]);
     expect(await env.suppressed('mass_failure')).toBe(2);
     expect(env.supervisor.detectors.contains({ nodeId: 'a', regionId: r1 })).toBe(true);
-    // b's heartbeats flow again; a alone is failed now, a third of the nodes: it fails over
-    for (let i = 0; i < 4; i++) {
-      await env.beat('b', [r2]);
-      await env.beat('c', [r3, r4]);
-      await env.time.advance(100);
-    }
+    // b's heartbeats flow again, a's not yet: a tick now sees a alone failed, but the silent nodes come
+    // back one by one, so nothing moves for MASS_FAILURE_RECOVERY_MS after the mass failure
+    const beatBC = async (ms: number) => {
+      for (let t = 0; t < ms; t += 100) {
+        await env.beat('b', [r2]);
+        await env.beat('c', [r3, r4]);
+        await env.time.advance(100);
+      }
+    };
+    await beatBC(400);
+    await env.tick();
+    expect(env.migrations.submitted).toEqual([]);
+    expect(await env.suppressed('mass_failure')).toBe(3);
+    // a stays silent past the recovery window: a third of the nodes, it fails over
+    await beatBC(MASS_FAILURE_RECOVERY_MS);
     await env.tick();
     expect(env.migrations.submitted.map((t) => `${t.regionId}:${t.fromPeer.id}`)).toEqual(['1:1:a']);
     await env.stop();
