@@ -18,14 +18,29 @@ describe('backup.allowedStorage', () => {
   const root = '/srv/backups';
   const allowed = [`local://${root}`, 's3://bucket/backups', 'noop://'];
 
-  it('allows local paths inside an allowed directory, compared after resolving', () => {
-    expect(refused('local:///srv/backups', allowed)).toBe('allowed');
-    expect(refused('local:///srv/backups/2026/monday', allowed)).toBe('allowed');
-    expect(refused('local:///srv/backups/../../etc', allowed)).toBe('Forbidden');
-    expect(refused('local:///srv/backups%2F..%2F..%2Fetc', allowed)).toBe('Forbidden');
-    expect(refused('local:///srv/backups-evil', allowed)).toBe('Forbidden');
-    expect(refused('local://../../etc', allowed)).toBe('Forbidden');
-    expect(refused('local:///etc/passwd', allowed)).toBe('Forbidden');
+  it.each([
+    ['local:///srv/backups', 'allowed'],
+    ['local:///srv/backups/2026/monday', 'allowed'],
+    ['local:///srv/backups/../../etc', 'Forbidden'],
+    ['local:///srv/backups%2F..%2F..%2Fetc', 'Forbidden'],
+    ['local:///srv/backups-evil', 'Forbidden'],
+    ['local://../../etc', 'Forbidden'],
+    ['local:///etc/passwd', 'Forbidden'],
+    // other URLs: under an allowed prefix at a / boundary, without dot segments
+    ['s3://bucket/backups/nightly?region=eu-west-1', 'allowed'],
+    ['s3://bucket/backups?region=eu-west-1', 'allowed'],
+    ['s3://bucket/backups2', 'Forbidden'],
+    ['s3://bucket/backups/../secrets', 'Forbidden'],
+    ['s3://other/backups', 'Forbidden'],
+    ['noop://', 'allowed'],
+    ['memory://x', 'Forbidden'],
+  ])('%s is %s (local paths compared after resolving)', (url, verdict) => {
+    expect(refused(url, allowed)).toBe(verdict);
+  });
+
+  it('refuses URLs without a scheme, and everything when the list is empty', () => {
+    expect(refused('/etc/passwd', allowed)).toMatch(/has no scheme/);
+    expect(refused('local:///srv/backups', [])).toBe('Forbidden');
   });
 
   it('relative local paths resolve against the working directory, as the storage does', () => {
@@ -34,18 +49,6 @@ describe('backup.allowedStorage', () => {
       'allowed',
     );
     expect(refused('local://.data/snapshots', ['local://.data/backups'])).toBe('Forbidden');
-  });
-
-  it('allows other URLs under an allowed prefix at a / boundary, without dot segments', () => {
-    expect(refused('s3://bucket/backups/nightly?region=eu-west-1', allowed)).toBe('allowed');
-    expect(refused('s3://bucket/backups?region=eu-west-1', allowed)).toBe('allowed');
-    expect(refused('s3://bucket/backups2', allowed)).toBe('Forbidden');
-    expect(refused('s3://bucket/backups/../secrets', allowed)).toBe('Forbidden');
-    expect(refused('s3://other/backups', allowed)).toBe('Forbidden');
-    expect(refused('noop://', allowed)).toBe('allowed');
-    expect(refused('memory://x', allowed)).toBe('Forbidden');
-    expect(refused('/etc/passwd', allowed)).toMatch(/has no scheme/);
-    expect(refused('local:///srv/backups', [])).toBe('Forbidden');
   });
 });
 
