@@ -2,6 +2,7 @@ import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { RegionStoreClient } from '@regionstore/client';
+import { keyRange, rangeContains } from '@regionstore/core';
 import { buildProgram } from '../../apps/cli/src/program';
 import { useCluster } from './cluster';
 
@@ -110,9 +111,19 @@ describe('operating a cluster', () => {
     }>;
     expect(rows.map((r) => r.phase)).toEqual(['write', 'get', 'batch-get', 'scan', 'cleanup']);
     expect(rows.every((r) => r.keys === 64 && r.keysPerSec > 0)).toBe(true);
-    expect(
-      JSON.parse(await cli(m, 'scan', '--start', '__bench', '--end', '__bench0', '--limit', '10')),
-    ).toEqual([]);
+    const client = new RegionStoreClient({ metasrv: m });
+    const benchKeys = async () =>
+      (await client.scan({ limit: 10_000 })).filter((e) => e.key.includes('__bench/'));
+    expect(await benchKeys()).toEqual([]); // cleaned up
+    // the keys go to every region (so to every node), not to the one region a common prefix falls in
+    await cli(m, 'bench', '--keys', '64', '--batch', '8', '--concurrency', '2', '--keep');
+    const kept = await benchKeys();
+    expect(kept).toHaveLength(64);
+    const routes = await client.routes(true);
+    for (const route of routes) {
+      const inRegion = kept.filter((e) => rangeContains(keyRange(route.start, route.end), e.key));
+      expect([route.regionId.toString(), inRegion.length]).toEqual([route.regionId.toString(), 32]);
+    }
     await expect(regionctl(m, 'bench', '--keys', '0')).rejects.toThrow(/positive integer/);
     await cluster.stop();
   });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RegionStoreClient } from '@regionstore/client';
+import { keyRange, rangeContains } from '@regionstore/core';
 import type { ProgressBar } from './progress';
 
 export interface BenchOptions {
@@ -67,16 +68,37 @@ async function phase(
 }
 
 /**
+ * One key prefix per region, inside the region: `<region start> 0x00 __bench/<run>/`. Key i goes to
+ * region i mod n, so the load reaches every region and every node, not the one region a common prefix
+ * would fall in. Regions too narrow to hold the prefix get no keys.
+ */
+async function regionPrefixes(client: RegionStoreClient, run: string): Promise<Buffer[]> {
+  const tag = Buffer.from(`\x00__bench/${run}/`);
+  return (await client.routes(true))
+    .map((route) => ({ route, prefix: Buffer.concat([route.start, tag]) }))
+    .filter(({ route, prefix }) => rangeContains(keyRange(route.start, route.end), prefix))
+    .map(({ prefix }) => prefix);
+}
+
+/** The first key after every key that starts with `prefix` (which ends in '/'). */
+const prefixEnd = (prefix: Buffer) => Buffer.concat([prefix.subarray(0, -1), Buffer.from('0')]);
+
+/**
  * A load test through the client against a running cluster: batched writes, point gets, batch gets and
- * a scan of keys under a prefix of its own, which it deletes afterwards unless `keep`.
+ * a scan of keys spread over every region under prefixes of its own, which it deletes afterwards unless
+ * `keep`.
  */
 export async function runBench(
   client: RegionStoreClient,
   options: BenchOptions,
   bar: (title: string) => ProgressBar,
 ): Promise<BenchRow[]> {
-  const prefix = `__bench/${randomBytes(4).toString('hex')}/`;
-  const key = (i: number) => Buffer.from(`${prefix}${String(i).padStart(10, '0')}`);
+  const prefixes = await regionPrefixes(client, randomBytes(4).toString('hex'));
+  const key = (i: number) =>
+    Buffer.concat([
+      prefixes[i % prefixes.length]!,
+      Buffer.from(String(Math.floor(i / prefixes.length)).padStart(10, '0')),
+    ]);
   const value = randomBytes(options.valueSize);
   const requests = Math.ceil(options.keys / options.batch);
   const keysOf = (r: number) =>
@@ -110,7 +132,8 @@ export async function runBench(
   rows.push(
     await run('scan', 1, options.keys, async () => {
       let seen = 0;
-      for await (const _ of client.iterate({ start: Buffer.from(prefix), end: key(options.keys) })) seen++;
+      for (const prefix of prefixes)
+        for await (const _ of client.iterate({ start: prefix, end: prefixEnd(prefix) })) seen++;
       if (seen !== options.keys) throw new Error(`scan saw ${seen} of the ${options.keys} keys written`);
     }),
   );

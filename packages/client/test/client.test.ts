@@ -26,6 +26,9 @@ async function fakeCluster() {
     data: new Map<string, string>(),
     routeCalls: 0,
     failWith: undefined as undefined | string,
+    /** Node calls answer only after this long (a stalled node). */
+    stallMs: 0,
+    nodeCalls: 0,
   };
   const base = () => `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   app.get('/v1/routes', async (request) => {
@@ -53,6 +56,8 @@ async function fakeCluster() {
       key?: string | Uint8Array;
     };
     auth.nodes.add(request.headers.authorization ?? '');
+    state.nodeCalls++;
+    if (state.stallMs > 0) await new Promise((r) => setTimeout(r, state.stallMs));
     const msgpack = request.headers['content-type'] === MSGPACK_CONTENT_TYPE;
     formats.add(msgpack ? 'msgpack' : 'json');
     const answer = (value: Record<string, unknown>) =>
@@ -109,6 +114,42 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
       expect(cluster.auth.nodes).toContain('Bearer data-secret');
       expect(cluster.auth.routes).toContain('Bearer admin-secret');
       expect(cluster.auth.routes).not.toContain('Bearer data-secret');
+    } finally {
+      await cluster.app.close();
+    }
+  });
+
+  it('abandons a request not answered within requestTimeoutMs and retries it like a lost connection', async () => {
+    const cluster = await fakeCluster();
+    try {
+      const client = new RegionStoreClient({ metasrv: cluster.url, requestTimeoutMs: 100, wire });
+      await client.put(Buffer.from('k'), Buffer.from('v'));
+      cluster.state.stallMs = 1000;
+      const calls = cluster.state.nodeCalls;
+      const got = client.get(Buffer.from('k'));
+      setTimeout(() => (cluster.state.stallMs = 0), 300);
+      expect((await got)?.toString()).toBe('v');
+      expect(cluster.state.nodeCalls - calls).toBeGreaterThan(1);
+      await client.close();
+    } finally {
+      cluster.state.stallMs = 0;
+      await cluster.app.close();
+    }
+  });
+
+  it('stops at once, with Cancelled, when the caller aborts', async () => {
+    const cluster = await fakeCluster();
+    try {
+      const abort = new AbortController();
+      const client = new RegionStoreClient({ metasrv: cluster.url, signal: abort.signal, wire });
+      await client.put(Buffer.from('k'), Buffer.from('v'));
+      cluster.state.stallMs = 1000;
+      const started = Date.now();
+      const got = client.get(Buffer.from('k'));
+      setTimeout(() => abort.abort(), 100);
+      await expect(got).rejects.toMatchObject({ code: 'Cancelled' });
+      expect(Date.now() - started).toBeLessThan(900);
+      await client.close();
     } finally {
       await cluster.app.close();
     }
