@@ -10,11 +10,24 @@ export class FlushNotifier {
     return this.current;
   }
 
+  private readonly listeners = new Set<() => void>();
+
   notify(): void {
     this.current += 1;
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.resolve();
+    for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * Calls `listener` on every notification until the returned function is called. For a loop that
+   * waits many times: awaiting `changed` in each wait would pile a reaction per wait onto one promise
+   * that may stay pending for a long time.
+   */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Resolves once the version is past `seen`; all waiters share one promise. */

@@ -48,6 +48,14 @@ export class RegionWorker {
   private loopDone: Promise<void> | undefined;
   private seenFlushVersion: number;
   private lastCheckMs: number;
+  /** Ends the loop's wait for work; set only while it waits. */
+  private wake: (() => void) | undefined;
+  /** A flush-finished notification came (from any worker) since the loop last looked. */
+  private flushSignalled = false;
+  /** The periodic check is due. */
+  private checkDue = false;
+  private checkTimer: AbortController | undefined;
+  private readonly unsubscribe: () => void;
 
   constructor(
     readonly id: number,
@@ -58,6 +66,10 @@ export class RegionWorker {
     this.seenFlushVersion = ctx.flushNotifier.version;
     // The first periodic check comes after a random delay, so workers do not all check at once.
     this.lastCheckMs = ctx.time.now() + initialCheckDelayMs;
+    this.unsubscribe = ctx.flushNotifier.subscribe(() => {
+      this.flushSignalled = true;
+      this.wake?.();
+    });
   }
 
   get isRunning(): boolean {
@@ -85,34 +97,35 @@ export class RegionWorker {
     await this.loopDone;
   }
 
+  /**
+   * The loop. A busy worker goes from batch to batch without waiting or allocating; an idle one waits
+   * for a request, a flush-finished notification or its periodic check, whichever comes first. Those
+   * two signal through callbacks (not promises raced in every wait), so waiting leaves nothing behind.
+   */
   private async run(): Promise<void> {
-    const { config, time, flushNotifier } = this.ctx;
+    const { config, flushNotifier } = this.ctx;
+    this.armCheckTimer();
     while (this.running) {
-      const timer = new AbortController();
-      const waitMs = Math.max(0, this.lastCheckMs + config.checkRegionIntervalMs - time.now());
-      const woke = await Promise.race([
-        this.channel.readable().then(() => 'request' as const),
-        flushNotifier.changed(this.seenFlushVersion).then(() => 'flush' as const),
-        time.sleep(waitMs, timer.signal).then(
-          () => 'timer' as const,
-          () => 'timer' as const,
-        ),
-      ]);
-      timer.abort();
-      if (woke === 'flush') {
-        // Another worker's flush may have freed the buffer; this worker may also hold large regions.
-        this.seenFlushVersion = flushNotifier.version;
-        this.maybeFlushWorker();
-        await this.handleStalledRequests();
-        continue;
+      if (this.channel.size === 0 && !this.flushSignalled && !this.checkDue) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          void this.channel.readable().then(resolve);
+        });
+        this.wake = undefined;
       }
-      if (woke === 'timer') {
-        this.handlePeriodicalTasks();
-        continue;
+      if (this.flushSignalled) {
+        this.flushSignalled = false;
+        if (flushNotifier.version !== this.seenFlushVersion) {
+          // Another worker's flush may have freed the buffer; this worker may also hold large regions.
+          this.seenFlushVersion = flushNotifier.version;
+          this.maybeFlushWorker();
+          await this.handleStalledRequests();
+        }
       }
-      if (flushNotifier.version !== this.seenFlushVersion) {
-        this.seenFlushVersion = flushNotifier.version;
-        await this.handleStalledRequests();
+      if (this.checkDue) {
+        this.checkDue = false;
+        // A timer may fire a hair early; then it waits again for the rest.
+        if (!this.handlePeriodicalTasks()) this.armCheckTimer();
       }
       const batch: WorkerRequest[] = [];
       for (
@@ -122,11 +135,32 @@ export class RegionWorker {
       ) {
         batch.push(item);
       }
-      if (batch.length === 0 && this.channel.isClosed) break;
+      if (batch.length === 0) {
+        if (this.channel.isClosed) break;
+        continue;
+      }
       await this.handleRequests(batch);
       this.handlePeriodicalTasks();
     }
+    this.checkTimer?.abort();
+    this.unsubscribe();
     await this.clean();
+  }
+
+  /** Arms the one timer of the periodic check, for `checkRegionIntervalMs` after the last check. */
+  private armCheckTimer(): void {
+    const { config, time } = this.ctx;
+    this.checkTimer?.abort();
+    const timer = new AbortController();
+    this.checkTimer = timer;
+    const waitMs = Math.max(0, this.lastCheckMs + config.checkRegionIntervalMs - time.now());
+    time.sleep(waitMs, timer.signal).then(
+      () => {
+        this.checkDue = true;
+        this.wake?.();
+      },
+      () => undefined, // re-armed or stopped
+    );
   }
 
   private async handleRequests(batch: WorkerRequest[]): Promise<void> {
@@ -494,16 +528,19 @@ export class RegionWorker {
     await handleWrites(this.ctx, this, writes, true);
   }
 
-  private handlePeriodicalTasks(): void {
+  /** Runs the periodic check if it is due; returns whether it ran. */
+  private handlePeriodicalTasks(): boolean {
     const now = this.ctx.time.now();
-    if (now - this.lastCheckMs < this.ctx.config.checkRegionIntervalMs) return;
+    if (now - this.lastCheckMs < this.ctx.config.checkRegionIntervalMs) return false;
     this.lastCheckMs = now;
+    this.armCheckTimer();
     for (const region of this.regions.list()) {
       const interval = region.options.autoFlushIntervalMs ?? this.ctx.config.autoFlushIntervalMs;
       if (region.writtenBytes > 0 && region.isWritable && now - region.lastFlushMs >= interval) {
         this.scheduleFlush(region);
       }
     }
+    return true;
   }
 
   /** On stop: answer what is still queued or stalled, and close every region. */
