@@ -41,6 +41,8 @@ describe('operating a cluster', () => {
     for (let i = 0; i < 50; i += 5) await cli(m, 'delete', pad(i));
     const { commitTs } = JSON.parse(await cli(m, 'put', 'k01', 'changed')) as { commitTs: string };
     expect(JSON.parse(await cli(m, 'get', 'k07'))).toEqual({ key: 'k07', value: 'v7' });
+    const missing = await regionctl(m, '--json', 'get', 'k05'); // deleted above
+    expect([JSON.parse(missing.output), missing.exitCode]).toEqual([{ key: 'k05', value: null }, 1]);
     expect(JSON.parse(await cli(m, 'scan', '--start', 'k10', '--limit', '3'))).toEqual([
       { key: 'k11', value: 'v11' },
       { key: 'k12', value: 'v12' },

@@ -1,8 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RegionStoreClient } from '@regionstore/client';
 import { composeTimestamp } from '@regionstore/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { runBench } from './bench';
 import { followOperation, progressBar } from './progress';
+
+/** The version of `@regionstore/cli` (its package.json sits next to src/ and dist/). */
+const CLI_VERSION = (
+  JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }
+).version;
 
 export interface Output {
   out(text: string): void;
@@ -30,6 +37,7 @@ export function table(rows: Array<Record<string, unknown>>): string {
 export function buildProgram(io: Output): Command {
   const program = new Command('regionctl')
     .description('Talk to a RegionStore cluster')
+    .version(CLI_VERSION, '-V, --version')
     .option('--metasrv <url>', 'metasrv base URL', process.env.REGIONSTORE_METASRV ?? 'http://127.0.0.1:7700')
     // No default value here: commander would print it in --help.
     .option(
@@ -88,6 +96,7 @@ export function buildProgram(io: Output): Command {
       print({ key, value: value?.toString() ?? null }, () =>
         value === undefined ? '(not found)' : value.toString(),
       );
+      if (value === undefined) process.exitCode = 1; // scripts can tell a missing key from a found one
     });
   program
     .command('delete <key>')
@@ -101,13 +110,13 @@ export function buildProgram(io: Output): Command {
     .description('list live keys in [start, end)')
     .option('--start <key>', 'first key (inclusive)', '')
     .option('--end <key>', 'end key (exclusive; empty = to the last key)', '')
-    .option('--limit <n>', 'at most this many', '20')
+    .option('--limit <n>', 'at most this many', positive('--limit'), 20)
     .option('--reverse', 'keys descending', false)
-    .action(async (options: { start: string; end: string; limit: string; reverse: boolean }) => {
+    .action(async (options: { start: string; end: string; limit: number; reverse: boolean }) => {
       const entries = await client().scan({
         start: Buffer.from(options.start),
         end: Buffer.from(options.end),
-        limit: Number(options.limit),
+        limit: options.limit,
         reverse: options.reverse,
       });
       const rows = entries.map((e) => ({ key: e.key.toString(), value: e.value.toString() }));

@@ -42,6 +42,14 @@ describe('regionctl', () => {
     }
   });
 
+  it('prints its version, and refuses a scan limit that is not a positive integer', async () => {
+    const version = await run(['--version']);
+    expect(version.output.trim()).toBe('0.1.0');
+    const scan = await run(['scan', '--limit', 'abc']);
+    expect(scan.exitCode).not.toBe(0);
+    expect(scan.output).toMatch(/--limit must be a positive integer/);
+  });
+
   it('never prints the token from the environment in --help', async () => {
     process.env.REGIONSTORE_TOKEN = 'very-secret-token';
     try {
@@ -64,6 +72,6 @@ describe('regionctl', () => {
     const program = buildProgram({ out: () => undefined });
     await expect(
       program.parseAsync(['node', 'regionctl', '--metasrv', 'http://127.0.0.1:1', 'cluster', 'status']),
-    ).rejects.toThrow(/fetch failed/);
+    ).rejects.toThrow(/cannot reach http:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
   });
 });

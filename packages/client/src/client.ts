@@ -162,6 +162,13 @@ export class RegionStoreClient {
             code: 'UND_ERR_REQUEST_TIMEOUT',
           });
         }
+        // Name the server: "connect ECONNREFUSED" alone does not say which one.
+        if (isNetworkError(err)) {
+          throw Object.assign(new Error(`cannot reach ${new URL(url).origin}: ${(err as Error).message}`), {
+            code: (err as { code: string }).code,
+            cause: err,
+          });
+        }
         throw err;
       },
     );
