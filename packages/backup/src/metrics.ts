@@ -13,7 +13,6 @@ export function backupMetrics(registry: Registry) {
     poolSize: gauge(registry, {
       component: 'backup',
       what: 'pool_size',
-      unit: 'count',
       help: 'Workers the backup pool may run at once',
     }),
     bytes: counter(registry, {

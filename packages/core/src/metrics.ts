@@ -16,23 +16,18 @@ export type { Counter, Gauge, Histogram } from 'prom-client';
 
 export const METRIC_PREFIX = 'regionstore';
 
-/** Units a metric name may end with (Prometheus base units, plus plain totals). */
-export const METRIC_UNITS = [
-  'seconds',
-  'bytes',
-  'total',
-  'ratio',
-  'count',
-  'info',
-  'keys',
-  'entries',
-] as const;
+/**
+ * Units a metric name may end with (Prometheus base units, plus plain totals). A count of things has
+ * no unit (`..._regions`, not `..._regions_count`: `_count` is a histogram's series, and promtool says
+ * so); a counter always ends in `_total`.
+ */
+export const METRIC_UNITS = ['seconds', 'bytes', 'total', 'ratio', 'info', 'keys', 'entries'] as const;
 export type MetricUnit = (typeof METRIC_UNITS)[number];
 
 const SNAKE = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
 
-/** `regionstore_<component>_<what>_<unit>`; every part lower snake case. */
-export function metricName(component: string, what: string, unit: MetricUnit): string {
+/** `regionstore_<component>_<what>[_<unit>]`; every part lower snake case. */
+export function metricName(component: string, what: string, unit?: MetricUnit): string {
   for (const [label, part] of [
     ['component', component],
     ['what', what],
@@ -41,12 +36,12 @@ export function metricName(component: string, what: string, unit: MetricUnit): s
       throw new InvalidArgumentError(`metric ${label} '${part}' must be lower snake case`, { [label]: part });
     }
   }
-  if (!METRIC_UNITS.includes(unit)) {
+  if (unit !== undefined && !METRIC_UNITS.includes(unit)) {
     throw new InvalidArgumentError(`metric unit '${unit}' is not one of ${METRIC_UNITS.join(', ')}`, {
       unit,
     });
   }
-  return `${METRIC_PREFIX}_${component}_${what}_${unit}`;
+  return [METRIC_PREFIX, component, what, ...(unit ? [unit] : [])].join('_');
 }
 
 /** One registry per process; default process metrics are collected unless turned off. */
@@ -62,7 +57,8 @@ export function createMetricsRegistry(
 interface MetricSpec<L extends string> {
   component: string;
   what: string;
-  unit: MetricUnit;
+  /** None for a plain count of things (a gauge of regions, say). */
+  unit?: MetricUnit;
   help: string;
   labelNames?: readonly L[];
 }
@@ -73,7 +69,8 @@ function getOrCreate<M extends Metric>(registry: Registry, name: string, create:
 }
 
 export function counter<L extends string = string>(registry: Registry, spec: MetricSpec<L>): Counter<L> {
-  const name = metricName(spec.component, spec.what, spec.unit);
+  const base = metricName(spec.component, spec.what, spec.unit);
+  const name = spec.unit === 'total' ? base : `${base}_total`;
   const config: CounterConfiguration<L> = {
     name,
     help: spec.help,

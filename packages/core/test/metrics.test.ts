@@ -15,6 +15,7 @@ describe('metrics', () => {
     expect(() => metricName('Region', 'x', 'total')).toThrow(InvalidArgumentError);
     expect(() => metricName('backup', 'range-size', 'bytes')).toThrow(InvalidArgumentError);
     expect(() => metricName('backup', 'range', 'furlongs' as never)).toThrow(/unit/);
+    expect(() => metricName('worker', 'regions', 'count' as never)).toThrow(/unit/);
   });
 
   it('registers metrics once per registry and exposes default process metrics', async () => {
@@ -35,7 +36,8 @@ describe('metrics', () => {
     });
     expect(a).toBe(b);
     a.inc({ outcome: 'ok' }, 2);
-    gauge(registry, { component: 'worker', what: 'regions', unit: 'count', help: 'regions' }).set(3);
+    gauge(registry, { component: 'worker', what: 'regions', help: 'regions' }).set(3);
+    counter(registry, { component: 'backup', what: 'written', unit: 'bytes', help: 'b' }).inc(5);
     histogram(registry, {
       component: 'backup',
       what: 'range_duration',
@@ -45,7 +47,8 @@ describe('metrics', () => {
     }).observe(0.5);
     const text = await registry.metrics();
     expect(text).toContain('regionstore_backup_ranges_total{outcome="ok",nodeId="n1"} 2');
-    expect(text).toContain('regionstore_worker_regions_count{nodeId="n1"} 3');
+    expect(text).toContain('regionstore_worker_regions{nodeId="n1"} 3'); // a count has no unit
+    expect(text).toContain('regionstore_backup_written_bytes_total{nodeId="n1"} 5'); // counters end in _total
     expect(text).toContain('regionstore_backup_range_duration_seconds_bucket{le="1",nodeId="n1"} 1');
     expect(text).toContain('process_cpu_seconds_total');
   });

@@ -24,7 +24,6 @@ export function regionRunnerMetrics(registry: Registry) {
     pendingDeleteRanges: gauge(registry, {
       component: 'region_runner',
       what: 'pending_delete_ranges',
-      unit: 'count',
       help: 'Ranges of destroyed regions waiting to be deleted',
     }),
     overlapWithoutDeleteFiles: counter(registry, {

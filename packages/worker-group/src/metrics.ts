@@ -5,7 +5,6 @@ export function workerGroupMetrics(registry: Registry) {
     regionCount: gauge<'worker'>(registry, {
       component: 'worker_group',
       what: 'regions',
-      unit: 'count',
       help: 'Regions open per worker',
       labelNames: ['worker'],
     }),
@@ -19,7 +18,6 @@ export function workerGroupMetrics(registry: Registry) {
     stalledRequests: gauge<'worker'>(registry, {
       component: 'worker_group',
       what: 'stalled_requests',
-      unit: 'count',
       help: 'Writes currently held back',
       labelNames: ['worker'],
     }),
