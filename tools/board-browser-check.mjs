@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 
 const run = promisify(execFile);
 const { startCluster, freePort } = createRequire(import.meta.url)('./cluster.cjs');
@@ -22,10 +23,12 @@ const dump = async (url) =>
     )
   ).stdout;
 
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `rs-board-check-${process.pid}`;
 const cluster = await startCluster({
   dir,
-  redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  prefix: `rs-board-check-${process.pid}`,
+  redisUrl,
+  prefix,
   nodes: 1,
   initialRegions: 1,
   metasrvPort: await freePort(),
@@ -53,5 +56,11 @@ try {
 } finally {
   await cluster.stop();
   rmSync(dir, { recursive: true, force: true });
+  // The cluster's keys: `{prefix}…` (metadata, queues) and `prefix:wal:…`.
+  const redis = new Redis(redisUrl);
+  for await (const keys of redis.scanStream({ match: `*${prefix}*`, count: 500 })) {
+    if (keys.length > 0) await redis.unlink(...keys);
+  }
+  redis.disconnect();
 }
 process.exit(failed ? 1 : 0);

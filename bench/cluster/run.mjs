@@ -257,11 +257,15 @@ try {
       moving.map((r, i) =>
         // The previous failover's procedure may still be closing the region on the dead node.
         cluster.waitFor(
-          () =>
-            adminPost(cluster.metasrvUrl, '/admin/migrate', {
+          async () => {
+            // The previous failover may still be settling: a region it already moved needs no move.
+            const now = (await cluster.routes()).find((x) => x.regionId === r.regionId);
+            if (now?.leader !== victim) return true;
+            return adminPost(cluster.metasrvUrl, '/admin/migrate', {
               regionId: r.regionId,
               to: others.length > 0 ? others[i % others.length] : 'node-2',
-            }),
+            });
+          },
           `a migration of ${r.regionId} to start`,
           30_000,
         ),
