@@ -14,7 +14,8 @@ const NODE = join(repoRoot, 'apps', 'storage-node', 'dist', 'main.js');
 function spawnApp(script, env, logFile, inheritOutput) {
   const out = inheritOutput ? 'inherit' : openSync(logFile, 'a');
   return spawn(process.execPath, [script], {
-    env: { ...process.env, ...env },
+    // Children stop by themselves if this process dies without stopping them (kill -9, a lost terminal).
+    env: { ...process.env, REGIONSTORE_EXIT_WITH_PARENT: '1', ...env },
     stdio: ['ignore', out, out],
   });
 }

@@ -15,12 +15,31 @@ const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--output-style
 });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
+// Stops whatever is up: the cluster once it started (its processes also stop by themselves if this
+// one dies), and the Redis this launcher started. On SIGINT (Ctrl-C), SIGTERM (systemd, a container
+// runtime), or when the parent (npm) is gone: npm does not pass SIGTERM on to its script.
+let cluster;
+let stopping = false;
+const stop = async (why) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\nstopping (${why}) …`);
+  await cluster?.stop();
+  await stopStartedRedis();
+  process.exit(0);
+};
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void stop('the parent process exited');
+}, 500).unref();
+
 const { url } = await ensureRedis((msg) => console.log(msg), { durable: true });
 const metasrvPort = Number(process.env.METASRV_PORT ?? 7700);
 console.log(
   `Redis: ${url}\nstarting metasrv on :${metasrvPort} and 3 storage nodes (logs in .data/cluster/*.log) …`,
 );
-let cluster;
 try {
   cluster = await startCluster({
     dir: join(repoRoot, '.data', 'cluster'),
@@ -49,15 +68,3 @@ console.log(
   `               npm run regionctl -- cluster status | bench | backup create local://.data/backups/first`,
 );
 console.log('Ctrl-C stops the cluster.');
-
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  console.log('\nstopping …');
-  await cluster.stop();
-  await stopStartedRedis();
-  process.exit(0);
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
@@ -42,6 +43,37 @@ describe('the launcher (npm start, tests, benchmarks)', () => {
     );
     expect(failure?.message).toMatch(/Token|too small|>=8|at least 8/i); // the reason, from its log
     expect(Date.now() - started).toBeLessThan(30_000); // not the 60 s bootstrap timeout
+    for (const port of ports) expect(await listening(port)).toBe(false);
+  });
+
+  it('leaves no process behind when the launcher itself is killed -9 (its children stop by themselves)', async () => {
+    const ports = [await freePort(), await freePort()];
+    // A launcher of its own, in a process this test can kill without the chance to clean up.
+    const script = `
+      const { startCluster } = require(${JSON.stringify(require.resolve('../../tools/cluster.cjs'))});
+      startCluster(${JSON.stringify({
+        dir: dir.sub('orphans'),
+        redisUrl: ns.url,
+        prefix: `${ns.prefix}-orphans`,
+        nodes: 1,
+        initialRegions: 1,
+        metasrvPort: ports[0],
+        nodePorts: [ports[1]],
+        logLevel: 'warn',
+        durability: 'unsafe',
+      })}).then(() => console.log('up'), (err) => { console.error(err); process.exit(1); });
+    `;
+    const launcher = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      launcher.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('up') && resolve());
+      launcher.once('exit', (code) => reject(new Error(`launcher exited with ${code}`)));
+    });
+    for (const port of ports) expect(await listening(port)).toBe(true);
+    launcher.kill('SIGKILL');
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && (await Promise.all(ports.map(listening))).some(Boolean)) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
     for (const port of ports) expect(await listening(port)).toBe(false);
   });
 });

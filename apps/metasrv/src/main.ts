@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { createLogger, loadConfig, stopOnSignals } from '@regionstore/core';
+import { createLogger, exitWithParentRequested, loadConfig, stopOnSignals } from '@regionstore/core';
 import { checkAdminExposure, metasrvConfigSchema } from './config';
 import { Metasrv } from './metasrv';
 
@@ -11,7 +11,11 @@ async function main(): Promise<void> {
   checkAdminExposure(config);
   const logger = createLogger({ level: config.logLevel, name: 'metasrv' });
   const metasrv = await Metasrv.start(config, logger);
-  stopOnSignals(() => metasrv.stop(), { timeoutMs: 10_000, logger });
+  stopOnSignals(() => metasrv.stop(), {
+    timeoutMs: 10_000,
+    logger,
+    exitWithParent: exitWithParentRequested(),
+  });
 }
 
 main().catch((err: unknown) => {

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { configureFailPointsFrom, createLogger, loadConfig, stopOnSignals } from '@regionstore/core';
+import {
+  configureFailPointsFrom,
+  createLogger,
+  exitWithParentRequested,
+  loadConfig,
+  stopOnSignals,
+} from '@regionstore/core';
 import { storageNodeConfigSchema } from './config';
 import { StorageNode } from './storage-node';
 
@@ -11,7 +17,11 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: `node-${config.nodeId}` });
   configureFailPointsFrom(process.env.REGIONSTORE_FAILPOINTS);
   const node = await StorageNode.start(config, logger);
-  stopOnSignals(() => node.stop(), { timeoutMs: config.shutdownTimeoutMs, logger });
+  stopOnSignals(() => node.stop(), {
+    timeoutMs: config.shutdownTimeoutMs,
+    logger,
+    exitWithParent: exitWithParentRequested(),
+  });
 }
 
 main().catch((err: unknown) => {

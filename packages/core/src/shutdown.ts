@@ -6,7 +6,15 @@ import type { Logger } from './logger';
  */
 export function stopOnSignals(
   stop: () => Promise<void>,
-  options: { timeoutMs: number; logger: Logger },
+  options: {
+    timeoutMs: number;
+    logger: Logger;
+    /**
+     * Also stop when the parent process is gone (this process was re-parented): a launcher killed
+     * without the chance to stop its children must not leave them running, holding their ports.
+     */
+    exitWithParent?: boolean;
+  },
 ): void {
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -28,4 +36,15 @@ export function stopOnSignals(
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  if (options.exitWithParent) {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) shutdown('parent exited');
+    }, 500).unref();
+  }
+}
+
+/** Whether a launcher asked this process to stop with it (`REGIONSTORE_EXIT_WITH_PARENT=1`). */
+export function exitWithParentRequested(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.REGIONSTORE_EXIT_WITH_PARENT === '1';
 }
