@@ -95,7 +95,8 @@ async function startCluster(options) {
         }
       : {}),
     REGIONSTORE_KEY_PREFIX: options.prefix,
-    REGIONSTORE_LOG_LEVEL: options.logLevel ?? 'info',
+    // An explicit option wins, then the environment (REGIONSTORE_LOG_LEVEL=debug npm start)
+    REGIONSTORE_LOG_LEVEL: options.logLevel ?? process.env.REGIONSTORE_LOG_LEVEL ?? 'info',
     ...(options.allowedStorage
       ? { REGIONSTORE_BACKUP__ALLOWED_STORAGE: JSON.stringify(options.allowedStorage) }
       : {}),

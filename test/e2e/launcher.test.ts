@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 import { freePort } from './cluster';
@@ -75,5 +77,28 @@ describe('the launcher (npm start, tests, benchmarks)', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     for (const port of ports) expect(await listening(port)).toBe(false);
+  });
+
+  it('takes the log level from REGIONSTORE_LOG_LEVEL when not told one (REGIONSTORE_LOG_LEVEL=debug npm start)', async () => {
+    process.env.REGIONSTORE_LOG_LEVEL = 'debug';
+    let cluster: { stop(): Promise<void>; dir: string } | undefined;
+    try {
+      cluster = (await startCluster({
+        dir: dir.sub('debug'),
+        redisUrl: ns.url,
+        prefix: `${ns.prefix}-debug`,
+        nodes: 1,
+        initialRegions: 1,
+        metasrvPort: await freePort(),
+        durability: 'unsafe',
+      })) as { stop(): Promise<void>; dir: string };
+    } finally {
+      delete process.env.REGIONSTORE_LOG_LEVEL;
+    }
+    await cluster.stop();
+    // 'plugin started' is logged at debug level
+    expect(readFileSync(join(cluster.dir, 'node-1.log'), 'utf8')).toMatch(
+      /"level":20,.*"msg":"plugin started"/,
+    );
   });
 });
