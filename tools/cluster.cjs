@@ -95,6 +95,8 @@ async function startCluster(options) {
         }
       : {}),
     REGIONSTORE_KEY_PREFIX: options.prefix,
+    // The nodes keep snapshots there; the metasrv knows it as a default backup target.
+    REGIONSTORE_SNAPSHOT_STORAGE: `local://${join(options.dir, 'objects')}`,
     // An explicit option wins, then the environment (REGIONSTORE_LOG_LEVEL=debug npm start)
     REGIONSTORE_LOG_LEVEL: options.logLevel ?? process.env.REGIONSTORE_LOG_LEVEL ?? 'info',
     ...(options.allowedStorage
@@ -131,7 +133,6 @@ async function startCluster(options) {
         ...(options.durability ? { REGIONSTORE_WAL__DURABILITY: options.durability } : {}),
         REGIONSTORE_NODE_ID: id,
         REGIONSTORE_DATA_DIR: join(options.dir, id),
-        REGIONSTORE_SNAPSHOT_STORAGE: `local://${join(options.dir, 'objects')}`,
         REGIONSTORE_HTTP__PORT: String(options.nodePorts?.[i - 1] ?? 0),
       },
       join(options.dir, `${id}.log`),

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { RegionStoreClient } from '@regionstore/client';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 import { freePort } from './cluster';
 
@@ -100,5 +101,29 @@ describe('the launcher (npm start, tests, benchmarks)', () => {
     expect(readFileSync(join(cluster.dir, 'node-1.log'), 'utf8')).toMatch(
       /"level":20,.*"msg":"plugin started"/,
     );
+  });
+
+  it("lets backups go to the cluster's own object store by default, and nowhere outside the defaults", async () => {
+    const cluster = (await startCluster({
+      dir: dir.sub('defaults'),
+      redisUrl: ns.url,
+      prefix: `${ns.prefix}-defaults`,
+      nodes: 1,
+      initialRegions: 1,
+      metasrvPort: await freePort(),
+      logLevel: 'warn',
+      durability: 'unsafe',
+    })) as { stop(): Promise<void>; dir: string; metasrvUrl: string };
+    try {
+      const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl });
+      await client.put(Buffer.from('k'), Buffer.from('v'));
+      const own = `local://${join(cluster.dir, 'objects', 'backups', 'first')}`;
+      expect(await client.backup({ storage: own })).toMatchObject({ status: 'Done', kvs: 1 });
+      await expect(client.backup({ storage: `local://${dir.sub('elsewhere')}` })).rejects.toMatchObject({
+        code: 'Forbidden',
+      });
+    } finally {
+      await cluster.stop();
+    }
   });
 });

@@ -1,4 +1,3 @@
-import { DEFAULT_ALLOWED_STORAGE } from '@regionstore/storage-backends';
 import { redisSectionSchema } from '@regionstore/core';
 import { checkExposure } from '@regionstore/http';
 import { z } from 'zod';
@@ -26,11 +25,14 @@ export const metasrvConfigSchema = z
       .object({
         /**
          * The storage URL prefixes backups and restores may use (`local://` ones compared as resolved
-         * paths). The nodes check their own list again.
+         * paths). The nodes check their own list again. Default: `local://.data/backups` and
+         * `snapshotStorage`.
          */
-        allowedStorage: z.array(z.string().min(1)).default([...DEFAULT_ALLOWED_STORAGE]),
+        allowedStorage: z.array(z.string().min(1)).optional(),
       })
       .prefault({}),
+    /** The cluster's object store, as the nodes have it; here only a default backup target. */
+    snapshotStorage: z.string().min(1).optional(),
     /** Finished backup and restore records kept: the newest `keep`, none older than `maxAgeMs`. */
     operationRecords: z
       .object({

@@ -11,6 +11,7 @@ import {
   type RedisClient,
 } from '@regionstore/core';
 import { RedisLogStore } from '@regionstore/log-store';
+import { defaultAllowedStorage } from '@regionstore/storage-backends';
 import { QueueNames, clusterKey, decodeJobPayload, metasrvLeaderKey } from '@regionstore/protocol';
 import { SupervisorService, type RegionRoute } from '@regionstore/supervisor';
 import { JobWorker } from '@regionstore/jobs';
@@ -153,7 +154,7 @@ export class Metasrv {
       metrics,
       adminToken: config.adminToken,
       boardReadOnly: config.boardReadOnly,
-      allowedStorage: config.backup.allowedStorage,
+      allowedStorage: config.backup.allowedStorage ?? defaultAllowedStorage(config.snapshotStorage),
       isLeader: () => lease.isLeader,
       leaderId: () => redis.get(metasrvLeaderKey(config.keyPrefix)),
       queues: () => [metasrvQueue, ...nodes.openQueues],

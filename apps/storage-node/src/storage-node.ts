@@ -24,7 +24,7 @@ import { RocksEngine } from '@regionstore/engine';
 import { checkWalDurability, logStorePlugin, type DurabilityReport } from '@regionstore/log-store';
 import { QueueNames, leaseGrantKey, leaseGrantSchema } from '@regionstore/protocol';
 import { REGION_RUNNER, regionRunnerPlugin, type RegionRunner } from '@regionstore/region-runner';
-import { createStorage } from '@regionstore/storage-backends';
+import { createStorage, defaultAllowedStorage } from '@regionstore/storage-backends';
 import { WORKER_GROUP, workerGroupPlugin, type WorkerGroup } from '@regionstore/worker-group';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -167,7 +167,9 @@ export class StorageNode {
       group: group(),
       runner: container.resolve<RegionRunner>(REGION_RUNNER),
       backup: container.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
-      allowedStorage: backupConfigSchema.parse(config.backup ?? {}).allowedStorage,
+      allowedStorage:
+        backupConfigSchema.parse(config.backup ?? {}).allowedStorage ??
+        defaultAllowedStorage(config.snapshotStorage),
       logger,
     });
     heartbeats.start();

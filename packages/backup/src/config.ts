@@ -1,13 +1,13 @@
-import { DEFAULT_ALLOWED_STORAGE } from '@regionstore/storage-backends';
 import { cpus } from 'node:os';
 import { z } from 'zod';
 
 export const backupConfigSchema = z.object({
   /**
    * Storage URL prefixes backup and restore jobs may use (`local://` ones compared as resolved paths);
-   * the metasrv checks its own list first.
+   * the metasrv checks its own list first. Default (the storage node's): `local://.data/backups` and
+   * the node's `snapshotStorage`.
    */
-  allowedStorage: z.array(z.string().min(1)).default([...DEFAULT_ALLOWED_STORAGE]),
+  allowedStorage: z.array(z.string().min(1)).optional(),
   /** Workers per backup task (the pool grows to it); runtime-adjustable with `setNumThreads`. */
   numThreads: z
     .number()

@@ -1,8 +1,13 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { ForbiddenError, InvalidArgumentError } from '@regionstore/core';
 
-/** The default for `backup.allowedStorage`: backups under `.data/backups` of the process's directory. */
-export const DEFAULT_ALLOWED_STORAGE: readonly string[] = ['local://.data/backups'];
+/**
+ * The default for `backup.allowedStorage`: `.data/backups` under the process's directory, and the
+ * cluster's own object store when the process knows it (`snapshotStorage`).
+ */
+export function defaultAllowedStorage(objectStore?: string): string[] {
+  return ['local://.data/backups', ...(objectStore ? [objectStore] : [])];
+}
 
 function localPath(url: string): string {
   const path = decodeURIComponent(url.slice('local://'.length));

@@ -3,7 +3,7 @@ import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRegionStoreError } from '@regionstore/core';
-import { LocalStorage, checkAllowedStorage } from '@regionstore/storage-backends';
+import { LocalStorage, checkAllowedStorage, defaultAllowedStorage } from '@regionstore/storage-backends';
 
 const refused = (url: string, allowed: string[]) => {
   try {
@@ -36,6 +36,17 @@ describe('backup.allowedStorage', () => {
     ['memory://x', 'Forbidden'],
   ])('%s is %s (local paths compared after resolving)', (url, verdict) => {
     expect(refused(url, allowed)).toBe(verdict);
+  });
+
+  it("defaults to .data/backups and the cluster's own object store", () => {
+    expect(defaultAllowedStorage()).toEqual(['local://.data/backups']);
+    expect(defaultAllowedStorage('s3://bucket/cluster')).toEqual([
+      'local://.data/backups',
+      's3://bucket/cluster',
+    ]);
+    expect(refused('s3://bucket/cluster/backups/1', defaultAllowedStorage('s3://bucket/cluster'))).toBe(
+      'allowed',
+    );
   });
 
   it('refuses URLs without a scheme, and everything when the list is empty', () => {
