@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 
 const run = promisify(execFile);
-const { startCluster, freePort } = createRequire(import.meta.url)('./cluster.cjs');
+const { startCluster, freePort, dropKeys } = createRequire(import.meta.url)('./cluster.cjs');
 const browser = process.env.CHROMIUM ?? 'chromium';
 const token = 'board-check-token';
 const dir = mkdtempSync(join(tmpdir(), 'regionstore-board-check-'));
@@ -58,9 +58,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
   // The cluster's keys: `{prefix}…` (metadata, queues) and `prefix:wal:…`.
   const redis = new Redis(redisUrl);
-  for await (const keys of redis.scanStream({ match: `*${prefix}*`, count: 500 })) {
-    if (keys.length > 0) await redis.unlink(...keys);
-  }
+  await dropKeys(redis, prefix);
   redis.disconnect();
 }
 process.exit(failed ? 1 : 0);

@@ -236,4 +236,17 @@ async function startCluster(options) {
   };
 }
 
-module.exports = { startCluster, waitFor, freePort, repoRoot };
+/**
+ * Deletes every Redis key of a cluster started with `prefix` (`{prefix}…` cluster-wide keys and queues,
+ * `prefix:wal:…` streams); `redis` is an ioredis connection to a single server.
+ */
+async function dropKeys(redis, prefix) {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+module.exports = { startCluster, waitFor, freePort, dropKeys, repoRoot };

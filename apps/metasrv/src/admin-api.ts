@@ -15,7 +15,7 @@ import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { installErrorHandler, parseBody, requireBearerToken } from '@regionstore/http';
-import { checkAllowedStorage, createStorage } from '@regionstore/storage-backends';
+import { checkAllowedStorage } from '@regionstore/storage-backends';
 import type { ClusterBackup } from './cluster-backup';
 import type { ClusterRestore } from './cluster-restore';
 import type { ClusterStore } from './cluster-store';
@@ -34,12 +34,6 @@ export interface AdminApiDeps {
   detectorPhi: (nodeId: string) => number | undefined;
   /** `backup.allowedStorage`: where backups and restores may go. */
   allowedStorage: readonly string[];
-}
-
-/** A storage URL a backup or restore may use: allowed by the config, and one the backends understand. */
-function checkStorage(url: string, allowed: readonly string[]): void {
-  checkAllowedStorage(url, allowed);
-  createStorage(url);
 }
 
 /** Bull Board's pages and API; a browser logs in with Basic auth (the admin token as password). */
@@ -157,7 +151,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   app.post('/admin/backup', async (request) => {
     await leaderOnly();
     const body = parseBody(backupRequestSchema.extend({ id: operationId, wait: waitField }), request.body);
-    checkStorage(body.storage, deps.allowedStorage);
+    checkAllowedStorage(body.storage, deps.allowedStorage);
     const { id, wait, ...backup } = body;
     const { record, done } = await deps.backups.start(id ?? `backup-${Date.now()}`, backup);
     return wait ? done : record;
@@ -171,7 +165,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   app.post('/admin/restore', async (request) => {
     await leaderOnly();
     const body = parseBody(restoreSchema, request.body);
-    checkStorage(body.storage, deps.allowedStorage);
+    checkAllowedStorage(body.storage, deps.allowedStorage);
     const { record, done } = await deps.restores.start(body.id ?? `restore-${Date.now()}`, body.storage);
     return body.wait ? done : record;
   });

@@ -1,6 +1,6 @@
 import { keyRange, rangesOverlap } from '@regionstore/core';
 import { readBackupMeta, verifyBackupFile } from '@regionstore/backup';
-import { createStorage } from '@regionstore/storage-backends';
+import { createStorage, type ExternalStorage } from '@regionstore/storage-backends';
 import type { ClusterStore } from './cluster-store';
 import type { NodeTaskClient } from './node-client';
 import type { Operations, OperationRecord } from './operation-records';
@@ -32,6 +32,8 @@ export class ClusterRestore {
   ) {}
 
   start(id: string, storageUrl: string): Promise<{ record: RestoreRecord; done: Promise<RestoreRecord> }> {
+    // A URL the backends cannot use fails here, before there is a record of it.
+    const storage = createStorage(storageUrl);
     const record: RestoreRecord = {
       id,
       storage: storageUrl,
@@ -42,12 +44,11 @@ export class ClusterRestore {
       regionsDone: 0,
       kvs: 0,
     };
-    return this.operations.launch(record, (r) => this.run(r));
+    return this.operations.launch(record, (r) => this.run(r, storage));
   }
 
-  private async run(record: RestoreRecord): Promise<void> {
+  private async run(record: RestoreRecord, storage: ExternalStorage): Promise<void> {
     const save = () => this.operations.save(record);
-    const storage = createStorage(record.storage);
     const meta = await readBackupMeta(storage);
     record.filesTotal = meta.files.length;
     await save();

@@ -96,6 +96,20 @@ export function redisMasters(redis: RedisClient): Redis[] {
 }
 
 /**
+ * A CONFIG setting as the masters have it: one value when they agree, the distinct values joined with
+ * commas when they do not (a check then sees a value it does not accept). On Redis Cluster every master
+ * holds data, so each must be set right.
+ */
+export async function configOnMasters(redis: RedisClient, name: string): Promise<string> {
+  const values = new Set<string>();
+  for (const server of redisMasters(redis)) {
+    const reply = (await server.config('GET', name)) as string[];
+    values.add(reply[1] ?? '');
+  }
+  return [...values].join(',');
+}
+
+/**
  * Whether an ioredis error says the command was never sent: Redis is down and the connection does not
  * queue (`client` role), or the connect failed. Nothing was written, so retrying is safe.
  */
@@ -141,12 +155,7 @@ export async function waitForRedis(redis: RedisClient, timeoutMs = 5000): Promis
  * not `noeviction`.
  */
 export async function checkEvictionPolicy(redis: RedisClient, logger?: Logger): Promise<string> {
-  const policies = new Set<string>();
-  for (const server of redisMasters(redis)) {
-    const reply = (await server.config('GET', 'maxmemory-policy')) as string[];
-    policies.add(reply[1] ?? 'unknown');
-  }
-  const policy = [...policies].join(',');
+  const policy = (await configOnMasters(redis, 'maxmemory-policy')) || 'unknown';
   if (policy !== 'noeviction') {
     logger?.warn({ policy }, 'Redis maxmemory-policy is not noeviction: jobs and WAL entries may be evicted');
   }

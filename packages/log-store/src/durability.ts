@@ -1,4 +1,10 @@
-import { InvalidConfigError, redisMasters, type Logger, type RedisClient } from '@regionstore/core';
+import {
+  InvalidConfigError,
+  configOnMasters,
+  redisMasters,
+  type Logger,
+  type RedisClient,
+} from '@regionstore/core';
 
 /**
  * What an acknowledged write promises, given where the WAL lives (Redis):
@@ -47,19 +53,6 @@ export function walMinReplicas(options: Pick<WalDurabilityOptions, 'durability' 
   return options.durability === 'replicas' ? options.minReplicas : 0;
 }
 
-/**
- * A setting as the weakest server has it: on Redis Cluster every master holds WAL streams, so each must
- * keep the promise. Values that differ are reported joined, and fail the check.
- */
-async function configValue(redis: RedisClient, name: string): Promise<string> {
-  const values = new Set<string>();
-  for (const server of redisMasters(redis)) {
-    const reply = (await server.config('GET', name)) as string[];
-    values.add(reply[1] ?? '');
-  }
-  return [...values].join(',');
-}
-
 /** The fewest replicas any master has connected. */
 async function connectedReplicas(redis: RedisClient): Promise<number> {
   const counts: number[] = [];
@@ -106,8 +99,8 @@ export async function checkWalDurability(
       mode === 'replicas'
         ? { connectedReplicas: String(await connectedReplicas(redis)) }
         : {
-            appendonly: await configValue(redis, 'appendonly'),
-            appendfsync: await configValue(redis, 'appendfsync'),
+            appendonly: await configOnMasters(redis, 'appendonly'),
+            appendfsync: await configOnMasters(redis, 'appendfsync'),
           };
   } catch (err) {
     throw new InvalidConfigError(

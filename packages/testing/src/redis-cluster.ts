@@ -1,21 +1,10 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createRedis, waitForRedis, type Redis } from '@regionstore/core';
-import { PrivateRedisServer } from './redis-server';
+import type { Redis } from '@regionstore/core';
+import { PrivateRedisServer, askRedis } from './redis-server';
 
 const run = promisify(execFile);
-
-/** Runs `fn` on a short-lived connection to one server. */
-async function ask<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = createRedis(url, 'client', { retryStrategy: () => null });
-  try {
-    await waitForRedis(redis, 2000);
-    return await fn(redis);
-  } finally {
-    redis.disconnect();
-  }
-}
 
 /** A slot range of CLUSTER SLOTS: `[start, end, [host, port, id], ...replicas]`. */
 type SlotRange = [number, number, [string, number, string], ...Array<[string, number, string]>];
@@ -77,11 +66,11 @@ export class PrivateRedisCluster {
     return this.servers.map((s) => s.url);
   }
 
-  /** The slot map as one live server reports it. */
-  async slots(): Promise<SlotRange[]> {
+  /** Runs `fn` on the first server that answers (some may be killed). */
+  private async askAny<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
     for (const server of this.servers) {
       try {
-        return await ask(server.url, async (redis) => (await redis.call('CLUSTER', 'SLOTS')) as SlotRange[]);
+        return await askRedis(server.url, fn);
       } catch {
         // that server is down; ask another
       }
@@ -89,16 +78,14 @@ export class PrivateRedisCluster {
     throw new Error('no server of the Redis Cluster answers');
   }
 
+  /** The slot map as one live server reports it. */
+  slots(): Promise<SlotRange[]> {
+    return this.askAny(async (redis) => (await redis.call('CLUSTER', 'SLOTS')) as SlotRange[]);
+  }
+
   /** The hash slot of `key`. */
-  async slotOf(key: string): Promise<number> {
-    for (const server of this.servers) {
-      try {
-        return await ask(server.url, async (redis) => Number(await redis.call('CLUSTER', 'KEYSLOT', key)));
-      } catch {
-        // that server is down; ask another
-      }
-    }
-    throw new Error('no server of the Redis Cluster answers');
+  slotOf(key: string): Promise<number> {
+    return this.askAny(async (redis) => Number(await redis.call('CLUSTER', 'KEYSLOT', key)));
   }
 
   /** The server that is master of `slot` now. */
@@ -124,7 +111,7 @@ export class PrivateRedisCluster {
         let ok = covered === 16384 && owners.size === masters;
         for (const port of owners) {
           const server = this.servers.find((s) => s.port === port)!;
-          const [info, replication] = await ask(server.url, async (redis) => [
+          const [info, replication] = await askRedis(server.url, async (redis) => [
             String(await redis.call('CLUSTER', 'INFO')),
             await redis.info('replication'),
           ]);

@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRedis, waitForRedis } from '@regionstore/core';
-import { PrivateRedisServer, freePort } from './redis-server';
+import { PrivateRedisServer, askRedis, freePort } from './redis-server';
 
 /**
  * A primary with one replica, watched by one Sentinel (quorum 1): the smallest Sentinel deployment,
@@ -46,11 +45,10 @@ export class PrivateRedisSentinel {
     const started = new PrivateRedisSentinel(primary, replica, sentinel, port, name);
     try {
       await started.waitForReplica();
-      const probe = createRedis(started.sentinelUrl, 'client', { retryStrategy: () => 50 });
-      try {
-        await waitForRedis(probe, 5000);
-      } finally {
-        probe.disconnect();
+      // the Sentinel answers (it may still be starting)
+      for (let attempt = 0; !(await started.primaryPort().catch(() => 0)); attempt++) {
+        if (attempt > 50) throw new Error('the Sentinel does not answer');
+        await new Promise((r) => setTimeout(r, 100));
       }
     } catch (err) {
       await started.stop();
@@ -66,14 +64,10 @@ export class PrivateRedisSentinel {
 
   /** The port of the server Sentinel names as primary now. */
   async primaryPort(): Promise<number> {
-    const sentinel = createRedis(this.sentinelUrl, 'client');
-    try {
-      await waitForRedis(sentinel, 2000);
+    return askRedis(this.sentinelUrl, async (sentinel) => {
       const [, port] = (await sentinel.call('SENTINEL', 'get-master-addr-by-name', this.name)) as string[];
       return Number(port);
-    } finally {
-      sentinel.disconnect();
-    }
+    });
   }
 
   /** Waits until the current primary has a replica in sync. */
@@ -81,16 +75,8 @@ export class PrivateRedisSentinel {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       for (const server of [this.primary, this.replica]) {
-        const redis = createRedis(server.url, 'client', { retryStrategy: () => null });
-        try {
-          await waitForRedis(redis, 1000);
-          const info = await redis.info('replication');
-          if (/role:master/.test(info) && /slave0:.*state=online/.test(info)) return;
-        } catch {
-          // down, or not ready yet
-        } finally {
-          redis.disconnect();
-        }
+        const info = await askRedis(server.url, (redis) => redis.info('replication')).catch(() => '');
+        if (/role:master/.test(info) && /slave0:.*state=online/.test(info)) return; // else down or not ready
       }
       await new Promise((r) => setTimeout(r, 200));
     }

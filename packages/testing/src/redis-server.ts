@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { createRedis, waitForRedis } from '@regionstore/core';
+import { createRedis, waitForRedis, type Redis } from '@regionstore/core';
 
 /** A TCP port nothing listens on now. */
 export function freePort(): Promise<number> {
@@ -13,6 +13,17 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+/** Runs `fn` on a short-lived connection to one server; fails at once when it does not answer. */
+export async function askRedis<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = createRedis(url, 'client', { retryStrategy: () => null });
+  try {
+    await waitForRedis(redis, 2000);
+    return await fn(redis);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /**

@@ -15,7 +15,7 @@ import {
 import { WriteBatch, writeApplyState, type WriteGuard } from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import { fenceEpochOf, type RegionMap, type WorkerRegion } from './region';
-import { addMutations, catchUpWithWal } from './replay';
+import { addMutations, addUnflushed, catchUpWithWal } from './replay';
 import { estimatedSize, type WriteRequest } from './requests';
 import type { StalledRequests, StalledWrite } from './stalled-requests';
 import { encodeWalRecord } from './wal-entry';
@@ -185,8 +185,7 @@ export async function handleWrites(
     for (const { region, items, last } of logged) {
       region.lastEntryId = last;
       for (const item of items) {
-        region.writtenBytes += item.size;
-        ctx.writeBuffer.reserve(item.size);
+        addUnflushed(ctx, region, item.size);
         item.write.reply.send({ commitTs: item.guard.ts, entryId: item.entryId! });
       }
       worker.maybeFlushRegion(region);
