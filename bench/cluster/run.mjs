@@ -1,14 +1,19 @@
 // System benchmark: a running local cluster (metasrv + 3 storage nodes, separate processes) against
-// same-run baselines: raw RocksDB through the binding, raw Redis (XADD pipeline, BullMQ job round trip
-// with a no-op worker), and for failover an operator migration of the same regions. Backup and restore
-// throughput and node memory have benchmarks of their own (backup, memory). `npm run bench -- cluster`
+// same-run baselines: the limit server (limit-server.mjs: the same bodies, WAL append and RocksDB
+// batches with nothing else, driven by a plain undici client), raw RocksDB through the binding, raw
+// Redis (XADD pipeline, BullMQ job round trip with a no-op worker), and for failover an operator
+// migration of the same regions. Backup and restore throughput and node memory have benchmarks of
+// their own (backup, memory). `npm run bench -- cluster`
 import 'reflect-metadata';
+import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import RocksDB from 'rocksdb-native';
 import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Packr } from 'msgpackr';
+import { Agent, request as httpRequest } from 'undici';
 import { RegionStoreClient } from '@regionstore/client';
 import { createRedis, waitForRedis } from '@regionstore/core';
 import { adminPost, dropKeys, freePort } from '../lib/cluster.mjs';
@@ -74,6 +79,71 @@ async function rawRocks() {
   return { put, get, batchGet, scan: scanned / scanSeconds };
 }
 
+/**
+ * The limit server's figures for the same load shapes as the cluster's: writes of 1, 16 and 128
+ * operations, point gets and 128-key batch gets, `CONCURRENCY` requests in flight.
+ */
+async function limitServer() {
+  const port = await freePort();
+  const child = fork(
+    new URL('./limit-server.mjs', import.meta.url),
+    [dir(), REDIS_URL, `${prefix}:limit`, String(port)],
+    { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+  );
+  await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`limit server exited with ${code}`)));
+  });
+  const packr = new Packr({ useRecords: false });
+  const agent = new Agent();
+  const call = async (path, body) => {
+    const response = await httpRequest(`http://127.0.0.1:${port}${path}`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/vnd.msgpack', accept: 'application/vnd.msgpack' },
+      body: packr.pack(body),
+    });
+    const out = packr.unpack(Buffer.from(await response.body.arrayBuffer()));
+    if (response.statusCode !== 200) throw new Error(`limit server: ${response.statusCode}`);
+    return out;
+  };
+  try {
+    const out = { put: {} };
+    for (const batch of [1, 16, 128]) {
+      out.put[batch] = await median(3, () =>
+        concurrently(OPS, batch, (w, i) =>
+          call('/v1/write', {
+            regionId: '1',
+            mutations: Array.from({ length: batch }, (_, j) => ({
+              op: 'put',
+              key: key(w, i, j),
+              value: VALUE,
+            })),
+          }),
+        ),
+      );
+    }
+    const keys = readKeys();
+    out.get = await concurrently(10_000, 1, (w, i) =>
+      call('/v1/get', { regionId: '1', key: keys[(w * 131 + i) % keys.length] }),
+    );
+    out.batchGet = await concurrently(40_000, 128, (w, i) =>
+      call('/v1/batch-get', {
+        regionId: '1',
+        keys: Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length]),
+      }),
+    );
+    return out;
+  } finally {
+    await agent.close();
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
+
+/** The keys the read loads ask for, all written by the 1-op write load. */
+const readKeys = () => Array.from({ length: 5000 }, (_, i) => key(i % 64, i % 10, 0));
+
 async function rawXadd(redis) {
   const out = {};
   for (const batch of [1, 16, 128]) {
@@ -115,130 +185,12 @@ async function bullmqRoundTrip(count) {
   return times;
 }
 
-const redis = createRedis(REDIS_URL, 'client');
-await waitForRedis(redis);
-const figures = [];
-const step = (what) => console.error(`… ${what}`);
-const metasrvPort = await freePort();
-const cluster = await startCluster({
-  durability: 'unsafe', // REDIS_URL is whatever Redis runs here; bench/durability measures the modes
-  dir: dir(),
-  redisUrl: REDIS_URL,
-  prefix,
-  nodes: 3,
-  metasrvPort,
-  logLevel: 'warn',
-});
-try {
-  const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
-  step('raw RocksDB baselines');
-  const raw = await rawRocks();
-  step('raw XADD baselines');
-  const xadd = await rawXadd(redis);
-
-  step('write path');
-  // write path: client → HTTP → worker group → WAL → RocksDB
-  for (const batch of [1, 16, 128]) {
-    const ours = await median(3, () =>
-      concurrently(OPS, batch, (w, i) =>
-        client.write(
-          Array.from({ length: batch }, (_, j) => ({ op: 'put', key: key(w, i, j), value: VALUE })),
-        ),
-      ),
-    );
-    figures.push(
-      figure(
-        `cluster write, ${batch} op(s)/request`,
-        'ops/s',
-        ours,
-        `raw RocksDB batch of ${batch}`,
-        raw.put[batch],
-      ),
-    );
-    figures.push(
-      figure(
-        `cluster write, ${batch} op(s)/request`,
-        'ops/s',
-        ours,
-        `raw Redis XADD pipeline of ${batch}`,
-        xadd[batch],
-      ),
-    );
-  }
-
-  step('read path');
-  // read path
-  const keys = Array.from({ length: 5000 }, (_, i) => key(i % 64, i % 10, 0));
-  const get = await concurrently(10_000, 1, (w, i) => client.get(keys[(w * 131 + i) % keys.length]));
-  figures.push(figure('cluster point get', 'keys/s', get, 'raw RocksDB get', raw.get));
-  const batchGet = await concurrently(40_000, 128, (w, i) =>
-    client.batchGet(Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length])),
-  );
-  figures.push(
-    figure('cluster batch get (128 keys)', 'keys/s', batchGet, 'raw RocksDB batched get', raw.batchGet),
-  );
-  // the same through JSON bodies (base64), against the default msgpack bodies
-  const jsonClient = new RegionStoreClient({
-    metasrv: cluster.metasrvUrl,
-    retryTimeoutMs: 60_000,
-    wire: 'json',
-  });
-  const batchGetJson = await concurrently(40_000, 128, (w, i) =>
-    jsonClient.batchGet(Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length])),
-  );
-  figures.push(
-    figure(
-      'cluster batch get (128 keys), msgpack bodies',
-      'keys/s',
-      batchGet,
-      'the same with JSON bodies',
-      batchGetJson,
-    ),
-  );
-  let scanned = 0;
-  const scanSeconds = await timed(async () => {
-    scanned = (await client.scan({ limit: 10_000 })).length;
-  });
-  figures.push(figure('cluster scan', 'keys/s', scanned / scanSeconds, 'raw RocksDB iterator', raw.scan));
-
-  step('task round trip');
-  // task round trip metasrv → node → metasrv, measured from a NodeTaskClient like the metasrv's
-  const { NodeTaskClient } = require('../../apps/metasrv/dist/node-client.js');
-  const { QueueNames } = await import('@regionstore/protocol');
-  const { RegionId } = await import('@regionstore/core');
-  const tasks = new NodeTaskClient(REDIS_URL, new QueueNames(prefix), 10_000);
-  const taskTimes = [];
-  for (let i = 0; i < 300; i++) {
-    const start = process.hrtime.bigint();
-    await tasks.call('node-1', 'downgrade-region', { regionId: new RegionId(999, i) });
-    taskTimes.push(Number(process.hrtime.bigint() - start) / 1e6);
-  }
-  await tasks.close();
-  const noop = await bullmqRoundTrip(300);
-  figures.push({
-    ...figure(
-      'task round trip p50',
-      'ms',
-      percentile(taskTimes, 50),
-      'BullMQ no-op job p50',
-      percentile(noop, 50),
-    ),
-    lowerIsBetter: true,
-  });
-  figures.push({
-    ...figure(
-      'task round trip p99',
-      'ms',
-      percentile(taskTimes, 99),
-      'BullMQ no-op job p99',
-      percentile(noop, 99),
-    ),
-    lowerIsBetter: true,
-  });
-
+/**
+ * Every region of one node writable elsewhere: after kill -9 (detection + failover procedure), and,
+ * as the baseline, after an operator migration of the same regions (the procedure alone).
+ */
+async function failover(client, figures) {
   step('failover');
-  // Every region of one node writable elsewhere: after kill -9 (detection + failover procedure), and,
-  // as the baseline, after an operator migration of the same regions (the procedure alone).
   const writable = (routes, tag) =>
     Promise.all(
       routes.map((r, i) =>
@@ -321,6 +273,137 @@ try {
     ),
     lowerIsBetter: true,
   });
+}
+
+const redis = createRedis(REDIS_URL, 'client');
+await waitForRedis(redis);
+const figures = [];
+const step = (what) => console.error(`… ${what}`);
+const metasrvPort = await freePort();
+const cluster = await startCluster({
+  durability: 'unsafe', // REDIS_URL is whatever Redis runs here; bench/durability measures the modes
+  dir: dir(),
+  redisUrl: REDIS_URL,
+  prefix,
+  nodes: 3,
+  metasrvPort,
+  logLevel: 'warn',
+});
+try {
+  const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+  step('raw RocksDB baselines');
+  const raw = await rawRocks();
+  step('raw XADD baselines');
+  const xadd = await rawXadd(redis);
+  step('limit server baselines');
+  const limit = await limitServer();
+
+  step('write path');
+  // write path: client → HTTP → worker group → WAL → RocksDB
+  for (const batch of [1, 16, 128]) {
+    const ours = await median(3, () =>
+      concurrently(OPS, batch, (w, i) =>
+        client.write(
+          Array.from({ length: batch }, (_, j) => ({ op: 'put', key: key(w, i, j), value: VALUE })),
+        ),
+      ),
+    );
+    figures.push(
+      figure(`cluster write, ${batch} op(s)/request`, 'ops/s', ours, 'limit server', limit.put[batch]),
+    );
+    figures.push(
+      figure(
+        `cluster write, ${batch} op(s)/request`,
+        'ops/s',
+        ours,
+        `raw RocksDB batch of ${batch}`,
+        raw.put[batch],
+      ),
+    );
+    figures.push(
+      figure(
+        `cluster write, ${batch} op(s)/request`,
+        'ops/s',
+        ours,
+        `raw Redis XADD pipeline of ${batch}`,
+        xadd[batch],
+      ),
+    );
+  }
+
+  step('read path');
+  // read path
+  const keys = readKeys();
+  const get = await concurrently(10_000, 1, (w, i) => client.get(keys[(w * 131 + i) % keys.length]));
+  figures.push(figure('cluster point get', 'keys/s', get, 'limit server', limit.get));
+  figures.push(figure('cluster point get', 'keys/s', get, 'raw RocksDB get', raw.get));
+  const batchGet = await concurrently(40_000, 128, (w, i) =>
+    client.batchGet(Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length])),
+  );
+  figures.push(figure('cluster batch get (128 keys)', 'keys/s', batchGet, 'limit server', limit.batchGet));
+  figures.push(
+    figure('cluster batch get (128 keys)', 'keys/s', batchGet, 'raw RocksDB batched get', raw.batchGet),
+  );
+  // the same through JSON bodies (base64), against the default msgpack bodies
+  const jsonClient = new RegionStoreClient({
+    metasrv: cluster.metasrvUrl,
+    retryTimeoutMs: 60_000,
+    wire: 'json',
+  });
+  const batchGetJson = await concurrently(40_000, 128, (w, i) =>
+    jsonClient.batchGet(Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length])),
+  );
+  figures.push(
+    figure(
+      'cluster batch get (128 keys), msgpack bodies',
+      'keys/s',
+      batchGet,
+      'the same with JSON bodies',
+      batchGetJson,
+    ),
+  );
+  let scanned = 0;
+  const scanSeconds = await timed(async () => {
+    scanned = (await client.scan({ limit: 10_000 })).length;
+  });
+  figures.push(figure('cluster scan', 'keys/s', scanned / scanSeconds, 'raw RocksDB iterator', raw.scan));
+
+  step('task round trip');
+  // task round trip metasrv → node → metasrv, measured from a NodeTaskClient like the metasrv's
+  const { NodeTaskClient } = require('../../apps/metasrv/dist/node-client.js');
+  const { QueueNames } = await import('@regionstore/protocol');
+  const { RegionId } = await import('@regionstore/core');
+  const tasks = new NodeTaskClient(REDIS_URL, new QueueNames(prefix), 10_000);
+  const taskTimes = [];
+  for (let i = 0; i < 300; i++) {
+    const start = process.hrtime.bigint();
+    await tasks.call('node-1', 'downgrade-region', { regionId: new RegionId(999, i) });
+    taskTimes.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  await tasks.close();
+  const noop = await bullmqRoundTrip(300);
+  figures.push({
+    ...figure(
+      'task round trip p50',
+      'ms',
+      percentile(taskTimes, 50),
+      'BullMQ no-op job p50',
+      percentile(noop, 50),
+    ),
+    lowerIsBetter: true,
+  });
+  figures.push({
+    ...figure(
+      'task round trip p99',
+      'ms',
+      percentile(taskTimes, 99),
+      'BullMQ no-op job p99',
+      percentile(noop, 99),
+    ),
+    lowerIsBetter: true,
+  });
+
+  if (FAILOVER_RUNS > 0) await failover(client, figures);
 } finally {
   await cluster.stop();
   await dropKeys(redis, prefix);

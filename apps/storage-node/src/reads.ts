@@ -10,7 +10,7 @@ import {
   type RegionId,
   type Timestamp,
 } from '@regionstore/core';
-import { mvccGet, mvccScan, type KvEngine } from '@regionstore/engine';
+import { mvccGet, mvccGetMany, mvccScan, type KvEngine } from '@regionstore/engine';
 import type { WorkerGroup, WorkerRegion } from '@regionstore/worker-group';
 import type { RegionLeases } from './region-leases';
 
@@ -75,7 +75,7 @@ export class RegionReader {
     // One engine snapshot, so every key is read at the same point.
     const snapshot = this.engine.snapshot();
     try {
-      return this.served(regionId, await Promise.all(keys.map((key) => mvccGet(snapshot, key, ts))));
+      return this.served(regionId, await mvccGetMany(snapshot, keys, ts));
     } finally {
       await snapshot.release();
     }

@@ -4,7 +4,7 @@ import {
   WriteBatch,
   decodeVersion,
   verifySnapshotFile,
-  writeVersion,
+  VersionWriter,
   type CfName,
   type KvEngine,
   type KvEntry,
@@ -27,9 +27,9 @@ export class EngineRestoreSink implements RestoreSink {
   constructor(private readonly engine: KvEngine) {}
 
   async writeVersions(versions: MvccVersion[]): Promise<void> {
-    const batch = new WriteBatch();
-    for (const version of versions) writeVersion(batch, version);
-    await this.engine.write(batch);
+    const writer = new VersionWriter(this.engine);
+    await writer.writeOlder(versions);
+    await this.engine.write(writer.batch);
   }
 
   async writeRaw(cf: CfName, entries: KvEntry[]): Promise<void> {

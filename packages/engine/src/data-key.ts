@@ -109,6 +109,9 @@ export function snapshotRaftStateKey(regionId: RegionId): Buffer {
 
 const PENDING_DELETE_KIND = 0x05;
 
+/** Set in the `raft` CF once the `latest` CF holds every key's newest version (see latest.ts). */
+export const LATEST_BUILT_KEY = Buffer.from([LOCAL_PREFIX, 0x06]);
+
 /**
  * A destroyed region's range waiting for deletion, in the `raft` CF, keyed by its start (data) key so
  * the records come back in start-key order after a restart.

@@ -5,9 +5,10 @@ import {
   type KeyRange,
   type Timestamp,
 } from '@regionstore/core';
-import { CF_DEFAULT } from './cf';
-import { decodeMvccKey, mvccKey, mvccRange } from './data-key';
+import { CF_DEFAULT, CF_LATEST } from './cf';
+import { DATA_PREFIX, decodeBytes, decodeMvccKey, mvccKey, mvccRange } from './data-key';
 import type { KvEngine, KvReader } from './kv-engine';
+import { decodeLatest, latestEntryOf, latestKey, latestTimestamps } from './latest';
 import { WriteBatch } from './write-batch';
 
 /**
@@ -25,10 +26,14 @@ export interface MvccVersion {
   value: Buffer | undefined;
 }
 
-/** Adds a version (a put, or a delete when `value` is undefined) to a batch. */
+/**
+ * Adds a version (a put, or a delete when `value` is undefined) to a batch, as the key's newest: the
+ * caller writes each key's versions in commit-ts order (see `VersionWriter` for older ones).
+ */
 export function writeVersion(batch: WriteBatch, version: MvccVersion): WriteBatch {
   const { key, value } = encodeVersion(version);
-  return batch.put(CF_DEFAULT, key, value);
+  const latest = latestEntryOf(key, value);
+  return batch.put(CF_DEFAULT, key, value).put(CF_LATEST, latest.key, latest.value);
 }
 
 export function putVersion(batch: WriteBatch, key: Buffer, ts: Timestamp, value: Buffer): WriteBatch {
@@ -49,10 +54,21 @@ export function encodeVersion(version: MvccVersion): { key: Buffer; value: Buffe
 
 export function decodeVersion(rawKey: Buffer, rawValue: Buffer): MvccVersion {
   const { key, ts } = decodeMvccKey(rawKey);
+  return { key, ts, value: versionValue(rawKey, rawValue) };
+}
+
+function versionValue(rawKey: Buffer, rawValue: Buffer): Buffer | undefined {
   const type = rawValue[0];
-  if (type === PUT) return { key, ts, value: rawValue.subarray(1) };
-  if (type === DELETE && rawValue.length === 1) return { key, ts, value: undefined };
+  if (type === PUT) return rawValue.subarray(1);
+  if (type === DELETE && rawValue.length === 1) return undefined;
   throw new CorruptFileError(`bad MVCC value for key ${rawKey.toString('hex')}`);
+}
+
+/** A `latest` entry as the version it copies. */
+function decodeLatestEntry(rawKey: Buffer, rawValue: Buffer): MvccVersion {
+  if (rawKey[0] !== DATA_PREFIX) throw new CorruptFileError(`not a data key: ${rawKey.toString('hex')}`);
+  const { ts, versionValue: raw } = decodeLatest(rawValue);
+  return { key: decodeBytes(rawKey, 1).key, ts, value: versionValue(rawKey, raw) };
 }
 
 /** Every stored version in the range, keys ascending and each key's versions newest first. */
@@ -69,12 +85,34 @@ export async function mvccGet(
   key: Buffer,
   ts: Timestamp = MAX_TIMESTAMP,
 ): Promise<Buffer | undefined> {
+  if (ts === MAX_TIMESTAMP) {
+    const raw = await reader.get(CF_LATEST, latestKey(key));
+    return raw === undefined ? undefined : latestValue(key, raw);
+  }
   // The first entry at or after (key, ts) is the newest version at or below ts, if it is this key's.
   const end = mvccRange({ start: key, end: Buffer.concat([key, Buffer.from([0])]) }).end;
   for await (const entry of reader.iterate(CF_DEFAULT, { start: mvccKey(key, ts), end, limit: 1 })) {
     return decodeVersion(entry.key, entry.value).value;
   }
   return undefined;
+}
+
+function latestValue(key: Buffer, raw: Buffer): Buffer | undefined {
+  return versionValue(key, decodeLatest(raw).versionValue);
+}
+
+/**
+ * `mvccGet` of many keys: at the latest timestamp one native read batch, else one seek per key. Pass
+ * a snapshot to read every key at the same point.
+ */
+export async function mvccGetMany(
+  reader: KvReader,
+  keys: Buffer[],
+  ts: Timestamp = MAX_TIMESTAMP,
+): Promise<Array<Buffer | undefined>> {
+  if (ts !== MAX_TIMESTAMP) return Promise.all(keys.map((key) => mvccGet(reader, key, ts)));
+  const raw = await reader.getMany(CF_LATEST, keys.map(latestKey));
+  return raw.map((value, i) => (value === undefined ? undefined : latestValue(keys[i]!, value)));
 }
 
 export interface MvccScanOptions {
@@ -93,13 +131,27 @@ export async function* mvccScan(
 ): AsyncIterable<{ key: Buffer; value: Buffer; ts: Timestamp }> {
   let remaining = options.limit ?? Infinity;
   if (remaining <= 0) return;
-  const source = options.reverse
-    ? reverseVisible(reader, range, ts, options.batchSize)
-    : forwardVisible(reader, range, ts, options.batchSize);
+  const source =
+    ts === MAX_TIMESTAMP
+      ? newestVersions(reader, range, options)
+      : options.reverse
+        ? reverseVisible(reader, range, ts, options.batchSize)
+        : forwardVisible(reader, range, ts, options.batchSize);
   for await (const version of source) {
     if (version.value === undefined) continue;
     yield { key: version.key, value: version.value, ts: version.ts };
     if (--remaining <= 0) return;
+  }
+}
+
+/** Per key, its newest version (deletes included), from the `latest` CF. */
+async function* newestVersions(reader: KvReader, range: KeyRange, options: MvccScanOptions) {
+  for await (const entry of reader.iterate(CF_LATEST, {
+    ...mvccRange(range),
+    ...(options.reverse ? { reverse: true } : {}),
+    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+  })) {
+    yield decodeLatestEntry(entry.key, entry.value);
   }
 }
 
@@ -154,28 +206,37 @@ export async function* mvccIncrementalScan(
   }
 }
 
+export interface MvccGcResult {
+  deleted: number;
+  /**
+   * Deletes GC removed that were their key's newest version when it looked: their copies in `latest`
+   * are for `dropLatestDeletes`, which must run where no write to the keys can interleave.
+   */
+  newestDeletes: Array<{ key: Buffer; ts: Timestamp }>;
+}
+
 /**
  * Drops the versions no reader at or above `safePoint` can see: per key, everything older than the
  * newest version at or below the safe point, and that version too when it is a delete.
  */
-export async function mvccGc(
-  engine: KvEngine,
-  range: KeyRange,
-  safePoint: Timestamp,
-): Promise<{ deleted: number }> {
+export async function mvccGc(engine: KvEngine, range: KeyRange, safePoint: Timestamp): Promise<MvccGcResult> {
   const snapshot = engine.snapshot();
   let batch = new WriteBatch();
   let deleted = 0;
+  const newestDeletes: MvccGcResult['newestDeletes'] = [];
   let current: Buffer | undefined;
   let seenVisible = false;
+  let newest = false;
   try {
     for await (const version of versions(snapshot, range, 1024)) {
-      if (!current || compareKeys(current, version.key) !== 0) {
+      newest = !current || compareKeys(current, version.key) !== 0;
+      if (newest) {
         current = version.key;
         seenVisible = false;
       }
       if (version.ts > safePoint) continue;
       if (seenVisible || version.value === undefined) {
+        if (newest) newestDeletes.push({ key: version.key, ts: version.ts });
         batch.delete(CF_DEFAULT, mvccKey(version.key, version.ts));
         deleted++;
         if (batch.count >= 1024) {
@@ -189,5 +250,27 @@ export async function mvccGc(
   } finally {
     await snapshot.release();
   }
-  return { deleted };
+  return { deleted, newestDeletes };
+}
+
+/**
+ * Removes the `latest` copies of deletes GC dropped, unless a newer version has replaced them since.
+ * The check and the removal are not atomic: call it only where no write to these keys can run in
+ * between (the region's worker, between write batches).
+ */
+export async function dropLatestDeletes(
+  engine: KvEngine,
+  deletes: MvccGcResult['newestDeletes'],
+): Promise<number> {
+  if (deletes.length === 0) return 0;
+  const now = await latestTimestamps(
+    engine,
+    deletes.map((d) => d.key),
+  );
+  const batch = new WriteBatch();
+  deletes.forEach((d, i) => {
+    if (now[i] === d.ts) batch.delete(CF_LATEST, latestKey(d.key));
+  });
+  await engine.write(batch);
+  return batch.count;
 }

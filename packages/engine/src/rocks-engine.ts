@@ -11,6 +11,7 @@ import {
   type KeyRange,
 } from '@regionstore/core';
 import { ALL_CFS, CF_DEFAULT, checkCf, type CfName } from './cf';
+import { ensureLatestBuilt } from './latest';
 import type {
   DeleteStrategy,
   EngineSnapshot,
@@ -162,7 +163,14 @@ export class RocksEngine extends SessionReader implements KvEngine {
     }
     const sessions = new Map<CfName, RocksDB>();
     for (const cf of ALL_CFS) sessions.set(cf, cf === CF_DEFAULT ? db : db.columnFamily(cf));
-    return new RocksEngine(db, sessions, options.path, options);
+    const engine = new RocksEngine(db, sessions, options.path, options);
+    try {
+      await ensureLatestBuilt(engine);
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+    return engine;
   }
 
   private checkAvailable(): void {

@@ -1,6 +1,19 @@
-import { compareKeys, keyRange, MAX_TIMESTAMP, type Timestamp } from '@regionstore/core';
+import { compareKeys, keyRange, MAX_TIMESTAMP, type KeyRange, type Timestamp } from '@regionstore/core';
 import {
+  CF_DEFAULT,
+  CF_LATEST,
+  CF_RAFT,
+  LATEST_BUILT_KEY,
+  encodeVersion,
+  ensureLatestBuilt,
+  VersionWriter,
   WriteBatch,
+  decodeLatest,
+  dropLatestDeletes,
+  latestEntryOf,
+  mvccGetMany,
+  mvccRange,
+  type KvEngine,
   decodeBytes,
   decodeMvccKey,
   deleteVersion,
@@ -20,6 +33,14 @@ const engines = useEngines('mvcc');
 /** The reference: every version ever written, per key. */
 class Model {
   readonly versions = new Map<string, Array<{ ts: bigint; value: Buffer | undefined }>>();
+
+  newestTs(key: Buffer): bigint | undefined {
+    const list = this.versions.get(key.toString('hex')) ?? [];
+    return list.reduce<bigint | undefined>(
+      (max, v) => (max === undefined || v.ts > max ? v.ts : max),
+      undefined,
+    );
+  }
 
   write(key: Buffer, ts: bigint, value: Buffer | undefined) {
     const list = this.versions.get(key.toString('hex')) ?? [];
@@ -44,6 +65,32 @@ class Model {
       if (value !== undefined) out.push([key.toString('hex'), value.toString('hex')]);
     }
     return out;
+  }
+}
+
+const pairs = (entries: Array<{ key: Buffer; value: Buffer }>) =>
+  entries.map((e) => [e.key.toString('hex'), e.value.toString('hex')]);
+
+/**
+ * The `latest` CF's invariant, checked on the raw CFs: per key, a copy of its newest version in
+ * `default`. Right after GC, a delete GC dropped may still be there (`gcPending`).
+ */
+async function expectLatestMatchesVersions(engine: KvEngine, range: KeyRange, gcPending: boolean) {
+  const expected = new Map<string, string>();
+  for await (const entry of engine.iterate(CF_DEFAULT, mvccRange(range))) {
+    const latest = latestEntryOf(entry.key, entry.value);
+    const id = latest.key.toString('hex');
+    if (!expected.has(id)) expected.set(id, latest.value.toString('hex'));
+  }
+  const actual = new Map<string, string>();
+  for await (const entry of engine.iterate(CF_LATEST, mvccRange(range))) {
+    actual.set(entry.key.toString('hex'), entry.value.toString('hex'));
+  }
+  for (const [id, value] of expected) expect(actual.get(id)).toBe(value);
+  for (const [id, value] of actual) {
+    if (expected.has(id)) continue;
+    expect(gcPending).toBe(true);
+    expect(decodeLatest(Buffer.from(value, 'hex')).versionValue).toEqual(Buffer.from([0x44]));
   }
 }
 
@@ -93,23 +140,33 @@ describe('MVCC reads', () => {
         fc.array(opArb, { minLength: 1, maxLength: 40 }),
         fc.bigInt({ min: 0n, max: 70n }),
         fc.bigInt({ min: 0n, max: 70n }),
-        async (ops, readTs, safePoint) => {
+        fc.integer({ min: 1, max: 8 }),
+        async (ops, readTs, safePoint, split) => {
           // Each run uses its own key prefix in one engine, so runs never see each other.
           const prefix = Buffer.from(`r${round++}/`);
           const model = new Model();
-          const batch = new WriteBatch();
           const seen = new Set<string>();
-          for (const op of ops) {
+          // Versions arrive in any ts order, a few batches at a time: a version above everything its
+          // key has is written as the newest (the write path), any other as an older one (a restore).
+          let writer = new VersionWriter(engine);
+          for (const [i, op] of ops.entries()) {
             const key = Buffer.concat([prefix, op.key]);
             const id = `${key.toString('hex')}@${op.ts}`;
             if (seen.has(id)) continue; // one version per (key, ts), as commit timestamps are unique
             seen.add(id);
+            const newest = model.newestTs(key) ?? -1n;
             model.write(key, op.ts, op.value);
-            if (op.value === undefined) deleteVersion(batch, key, op.ts);
-            else putVersion(batch, key, op.ts, op.value);
+            const version = { key, ts: op.ts, value: op.value };
+            if (op.ts > newest && i % 2 === 0) writer.write(version);
+            else await writer.writeOlder([version]);
+            if (i % split === 0) {
+              await engine.write(writer.batch);
+              writer = new VersionWriter(engine);
+            }
           }
-          await engine.write(batch);
+          await engine.write(writer.batch);
           const range = keyRange(prefix, Buffer.concat([prefix, Buffer.alloc(13, 0xff)]));
+          await expectLatestMatchesVersions(engine, range, false);
 
           for (const hex of model.versions.keys()) {
             const key = Buffer.from(hex, 'hex');
@@ -118,6 +175,22 @@ describe('MVCC reads', () => {
             );
             expect((await mvccGet(engine, key))?.toString('hex')).toBe(
               model.get(key, MAX_TIMESTAMP)?.toString('hex'),
+            );
+            // The seek path agrees with the latest-version path.
+            expect((await mvccGet(engine, key, MAX_TIMESTAMP - 1n))?.toString('hex')).toBe(
+              model.get(key, MAX_TIMESTAMP)?.toString('hex'),
+            );
+          }
+          const keys = [...model.versions.keys()].map((hex) => Buffer.from(hex, 'hex'));
+          expect((await mvccGetMany(engine, keys)).map((v) => v?.toString('hex'))).toEqual(
+            keys.map((key) => model.get(key, MAX_TIMESTAMP)?.toString('hex')),
+          );
+          expect((await mvccGetMany(engine, keys, readTs)).map((v) => v?.toString('hex'))).toEqual(
+            keys.map((key) => model.get(key, readTs)?.toString('hex')),
+          );
+          for (const reverse of [false, true]) {
+            expect(pairs(await collect(mvccScan(engine, range, MAX_TIMESTAMP, { reverse })))).toEqual(
+              pairs(await collect(mvccScan(engine, range, MAX_TIMESTAMP - 1n, { reverse }))),
             );
           }
           const scanned = (await collect(mvccScan(engine, range, readTs))).map((e) => [
@@ -148,7 +221,10 @@ describe('MVCC reads', () => {
           const before = new Map<bigint, unknown>();
           const probes: Timestamp[] = [safePoint, safePoint + 5n, MAX_TIMESTAMP];
           for (const ts of probes) before.set(ts, await collect(mvccScan(engine, range, ts)));
-          await mvccGc(engine, range, safePoint);
+          const gc = await mvccGc(engine, range, safePoint);
+          await expectLatestMatchesVersions(engine, range, true);
+          await dropLatestDeletes(engine, gc.newestDeletes);
+          await expectLatestMatchesVersions(engine, range, false);
           for (const ts of probes) {
             expect(
               (await collect(mvccScan(engine, range, ts))).map((e) => [
@@ -166,6 +242,33 @@ describe('MVCC reads', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('builds the latest versions once for an engine written before they existed', async () => {
+    const engine = await engines.open();
+    // What an older engine holds: versions in `default` only, and no marker.
+    const old = new WriteBatch();
+    for (const [key, ts, value] of [
+      ['a', 1n, 'a1'],
+      ['a', 3n, 'a3'],
+      ['b', 2n, undefined],
+      ['c', 1n, 'c1'],
+    ] as const) {
+      const raw = encodeVersion({ key: b(key), ts, value: value === undefined ? undefined : b(value) });
+      old.put(CF_DEFAULT, raw.key, raw.value);
+    }
+    old.delete(CF_RAFT, LATEST_BUILT_KEY);
+    await engine.write(old);
+    expect(await mvccGet(engine, b('a'))).toBeUndefined();
+    expect(await ensureLatestBuilt(engine)).toBe(3);
+    expect((await mvccGetMany(engine, [b('a'), b('b'), b('c')])).map((v) => v?.toString())).toEqual([
+      'a3',
+      undefined,
+      'c1',
+    ]);
+    await expectLatestMatchesVersions(engine, keyRange(b(''), b('')), false);
+    // Once built, never again.
+    expect(await ensureLatestBuilt(engine)).toBe(0);
   });
 
   it('scan honours limits and skips deleted keys', async () => {

@@ -1,13 +1,16 @@
 import { CorruptFileError, NotFoundError, type KeyRange, type RegionId } from '@regionstore/core';
 import {
   CF_DEFAULT,
+  CF_LATEST,
   CF_LOCK,
   CF_WRITE,
   WriteBatch,
+  latestEntryOf,
   mvccRange,
   readRegionLocalState,
   regionStateKey,
   verifySnapshotFile,
+  versionKeyPrefix,
   writeSnapshotFile,
   SnapshotFileReader,
   type CfName,
@@ -152,7 +155,8 @@ export async function verifyRegionSnapshot(
 /**
  * Writes a verified snapshot object into the engine in batches of about `batchBytes`, calling
  * `between` after each batch (the apply's abort check), then flushes the data CFs so the snapshot
- * lands in SST files, as TiKV's ingestion does.
+ * lands in SST files, as TiKV's ingestion does. The `latest` CF is not in the file: it is derived from
+ * the versions, which come per key newest first, so the first of each key is its newest.
  */
 export async function loadRegionSnapshot(
   engine: KvEngine,
@@ -164,10 +168,20 @@ export async function loadRegionSnapshot(
   const reader = new SnapshotFileReader(await storage.read(name), name);
   let batch = new WriteBatch();
   let count = 0;
+  let previous: Buffer | undefined;
   for await (const entry of reader.entries()) {
     const cf = SNAPSHOT_CFS[entry.key[0]!];
     if (!cf) throw new CorruptFileError(`${name}: entry with unknown CF tag ${entry.key[0]}`, { name });
-    batch.put(cf, entry.key.subarray(1), entry.value);
+    const key = entry.key.subarray(1);
+    batch.put(cf, key, entry.value);
+    if (cf === CF_DEFAULT) {
+      const prefix = versionKeyPrefix(key);
+      if (!previous || !previous.equals(prefix)) {
+        const latest = latestEntryOf(key, entry.value);
+        batch.put(CF_LATEST, latest.key, latest.value);
+      }
+      previous = prefix;
+    }
     count++;
     if (batch.dataSize >= batchBytes) {
       await engine.write(batch);
@@ -176,6 +190,6 @@ export async function loadRegionSnapshot(
     }
   }
   await engine.write(batch);
-  for (const cf of SNAPSHOT_CFS) await engine.flush(cf);
+  for (const cf of [...SNAPSHOT_CFS, CF_LATEST] as const) await engine.flush(cf);
   return count;
 }

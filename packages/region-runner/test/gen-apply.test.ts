@@ -11,6 +11,7 @@ import {
 } from '@regionstore/core';
 import {
   CF_DEFAULT,
+  CF_LATEST,
   CF_LOCK,
   CF_RAFT,
   mvccGet,
@@ -99,9 +100,12 @@ describe('RegionRunner gen and apply', () => {
     expect(handle.status).toBe('Finished');
 
     const bounds = regionDataBounds(RANGE);
-    for (const cf of [CF_DEFAULT, CF_LOCK] as const) {
+    // `latest` is not in the file; the apply derives the same copies the source's writes made.
+    for (const cf of [CF_DEFAULT, CF_LOCK, CF_LATEST] as const) {
       expect(await dump(target, cf, bounds)).toEqual(await dump(source, cf, bounds));
     }
+    expect(await dump(target, CF_LATEST, bounds)).toHaveLength(3);
+    expect((await mvccGet(target, b('c')))?.toString()).toBe('v3');
     expect(await mvccGet(target, b('d'))).toBeUndefined();
     expect(await mvccGet(target, b('a'))).toBeUndefined();
     expect((await mvccGet(target, b('n')))?.toString()).toBe('neighbour');

@@ -1,5 +1,5 @@
 import { CancelledError, InternalError, composeTimestamp, type RegionId } from '@regionstore/core';
-import { CF_DEFAULT, mvccGc, readApplyState } from '@regionstore/engine';
+import { CF_DEFAULT, mvccGc, readApplyState, type MvccGcResult } from '@regionstore/engine';
 import { RegionTask, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
 import { listManifests, readManifest, writeManifest, type FlushManifest } from './manifest';
@@ -76,11 +76,11 @@ export function schedulePurge(ctx: WorkerContext, regionId: RegionId, keep: numb
 }
 
 /** Compaction: RocksDB range compaction of the region, then MVCC GC below the retention window. */
-export async function compactRegion(ctx: WorkerContext, region: WorkerRegion): Promise<number> {
+export async function compactRegion(ctx: WorkerContext, region: WorkerRegion): Promise<MvccGcResult> {
   const retention = region.options.gcRetentionMs ?? ctx.config.gcRetentionMs;
   const safePoint = composeTimestamp(Math.max(0, Math.floor(ctx.time.now() - retention)));
-  const { deleted } = await mvccGc(ctx.engine, region.range, safePoint);
+  const gc = await mvccGc(ctx.engine, region.range, safePoint);
   const bounds = regionDataBounds(region.range);
   await ctx.engine.compactRange(CF_DEFAULT, bounds.start, bounds.end);
-  return deleted;
+  return gc;
 }

@@ -9,6 +9,7 @@ import {
 import {
   CF_RAFT,
   WriteBatch,
+  dropLatestDeletes,
   readRegionLocalState,
   regionStateKey,
   writeRegionLocalState,
@@ -450,9 +451,9 @@ export class RegionWorker {
     this.ctx.compactionScheduler
       .schedule(() => compactRegion(this.ctx, region))
       .then(
-        (deleted) => {
+        (gc) => {
           stop({ outcome: 'success' });
-          this.ctx.notifyWorker(region.regionId, { type: 'compactionFinished', deleted });
+          this.ctx.notifyWorker(region.regionId, { type: 'compactionFinished', gc });
         },
         (err: unknown) => {
           stop({ outcome: 'fail' });
@@ -486,6 +487,10 @@ export class RegionWorker {
         return;
       }
       case 'compactionFinished':
+        // Here, between this region's write batches, no write can replace a delete in between.
+        await dropLatestDeletes(this.ctx.engine, notify.gc.newestDeletes).catch((err: unknown) =>
+          this.ctx.logger.warn({ region: regionId.toString(), err }, 'dropping collected deletes failed'),
+        );
         for (const waiter of region.compactWaiters.splice(0))
           waiter.send({ lastEntryId: region.lastEntryId });
         return;

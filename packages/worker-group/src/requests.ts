@@ -1,5 +1,5 @@
 import type { KeyRange, RegionId, Timestamp } from '@regionstore/core';
-import type { RegionEpoch } from '@regionstore/engine';
+import type { MvccGcResult, RegionEpoch } from '@regionstore/engine';
 import type { Reply } from './reply';
 
 export type Mutation = { op: 'put'; key: Buffer; value: Buffer } | { op: 'delete'; key: Buffer };
@@ -60,7 +60,7 @@ export type DdlResult = { lastEntryId: number };
 export type BackgroundNotify =
   | { type: 'flushFinished'; walEntryId: number; flushedBytes: number; snapshotBytes: number }
   | { type: 'flushFailed'; error: Error }
-  | { type: 'compactionFinished'; deleted: number }
+  | { type: 'compactionFinished'; gc: MvccGcResult }
   | { type: 'compactionFailed'; error: Error };
 
 export type WorkerRequest =

@@ -5,20 +5,24 @@ import type { Mutation } from './requests';
 const packr = new Packr({ useRecords: false });
 const PUT = 0;
 const DELETE = 1;
+const RESTORED = 1;
 
 export interface WalRecord {
   ts: Timestamp;
   mutations: Mutation[];
+  /** Versions restored at their original commit ts, which may be below what the keys already hold. */
+  restored?: boolean;
 }
 
-/** One write request as a WAL entry: msgpack `[ts as 8 bytes, [[op, key, value?], …]]`. */
+/**
+ * One write request as a WAL entry: msgpack `[ts as 8 bytes, [[op, key, value?], …]]`, with a third
+ * element `1` for restored versions.
+ */
 export function encodeWalRecord(record: WalRecord): Buffer {
   const ts = Buffer.alloc(8);
   ts.writeBigUInt64BE(record.ts);
-  return packr.pack([
-    ts,
-    record.mutations.map((m) => (m.op === 'put' ? [PUT, m.key, m.value] : [DELETE, m.key])),
-  ]);
+  const mutations = record.mutations.map((m) => (m.op === 'put' ? [PUT, m.key, m.value] : [DELETE, m.key]));
+  return packr.pack(record.restored ? [ts, mutations, RESTORED] : [ts, mutations]);
 }
 
 export function decodeWalRecord(data: Buffer, entryId: number): WalRecord {
@@ -29,7 +33,12 @@ export function decodeWalRecord(data: Buffer, entryId: number): WalRecord {
     throw new CorruptFileError(`WAL entry ${entryId} is not valid msgpack: ${(err as Error).message}`);
   }
   const bad = () => new CorruptFileError(`WAL entry ${entryId} is malformed`, { entryId });
-  if (!Array.isArray(raw) || raw.length !== 2 || !(raw[0] instanceof Uint8Array) || !Array.isArray(raw[1])) {
+  if (
+    !Array.isArray(raw) ||
+    !(raw.length === 2 || (raw.length === 3 && raw[2] === RESTORED)) ||
+    !(raw[0] instanceof Uint8Array) ||
+    !Array.isArray(raw[1])
+  ) {
     throw bad();
   }
   const ts = Buffer.from(raw[0]).readBigUInt64BE(0);
@@ -41,5 +50,5 @@ export function decodeWalRecord(data: Buffer, entryId: number): WalRecord {
     if (item[0] === DELETE) return { op: 'delete', key };
     throw bad();
   });
-  return { ts, mutations };
+  return raw.length === 3 ? { ts, mutations, restored: true } : { ts, mutations };
 }

@@ -15,10 +15,10 @@ import {
 import { WriteBatch, writeApplyState, type WriteGuard } from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import { fenceEpochOf, type RegionMap, type WorkerRegion } from './region';
-import { addMutations, addUnflushed, catchUpWithWal } from './replay';
+import { addRecords, addUnflushed, catchUpWithWal } from './replay';
 import { estimatedSize, type WriteRequest } from './requests';
 import type { StalledRequests, StalledWrite } from './stalled-requests';
-import { encodeWalRecord } from './wal-entry';
+import { encodeWalRecord, type WalRecord } from './wal-entry';
 
 export interface WriteWorkerState {
   id: number;
@@ -81,6 +81,7 @@ interface Accepted {
   write: StalledWrite;
   region: WorkerRegion;
   guard: WriteGuard;
+  record: WalRecord;
   entry: Buffer;
   size: number;
   entryId?: number;
@@ -129,8 +130,16 @@ export async function handleWrites(
       write.request.mutations.map((m) => m.key),
       write.request.commitTs,
     );
-    const entry = encodeWalRecord({ ts: guard.ts, mutations: write.request.mutations });
-    accepted.push({ write, region, guard, entry, size: estimatedSize(write.request) });
+    const record: WalRecord = { ts: guard.ts, mutations: write.request.mutations };
+    if (write.request.commitTs !== undefined) record.restored = true;
+    accepted.push({
+      write,
+      region,
+      guard,
+      record,
+      entry: encodeWalRecord(record),
+      size: estimatedSize(write.request),
+    });
   }
   if (accepted.length === 0) return;
 
@@ -163,16 +172,20 @@ export async function handleWrites(
     const logged = appended.filter((r) => r !== undefined);
     if (logged.length === 0) return;
 
-    const batch = new WriteBatch();
-    for (const { region, items, last } of logged) {
-      for (const item of items) addMutations(batch, item.write.request.mutations, item.guard.ts);
-      writeApplyState(batch, region.regionId, {
-        appliedIndex: last,
-        truncatedIndex: region.flushedEntryId,
-        truncatedTerm: fenceEpochOf(region.epoch),
-      });
-    }
     try {
+      const batch = new WriteBatch();
+      for (const { region, items, last } of logged) {
+        await addRecords(
+          ctx.engine,
+          batch,
+          items.map((i) => i.record),
+        );
+        writeApplyState(batch, region.regionId, {
+          appliedIndex: last,
+          truncatedIndex: region.flushedEntryId,
+          truncatedTerm: fenceEpochOf(region.epoch),
+        });
+      }
       await ctx.engine.write(batch);
     } catch (err) {
       // The WAL has entries the engine lacks; only a reopen (replay) makes the region whole again.

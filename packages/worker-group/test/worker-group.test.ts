@@ -1,5 +1,5 @@
 import { configureFailPoint, isRegionStoreError, keyRange } from '@regionstore/core';
-import { mvccGet, readApplyState } from '@regionstore/engine';
+import { mvccGet, mvccGetMany, readApplyState, type KvEngine } from '@regionstore/engine';
 import { WorkerGroup } from '@regionstore/worker-group';
 import { ALL, EPOCH, b, freshRegion, put, useCluster } from './helpers';
 
@@ -76,6 +76,42 @@ describe('WorkerGroup', () => {
     expect((await mvccGet(other.engine, b('r'), future))?.toString()).toBe('old');
     const there = await other.group.write({ regionId: region, epoch: next, mutations: [put('s', 'x')] });
     expect(there.commitTs).toBeGreaterThan(future);
+  });
+
+  it('keeps the newer version as the latest when a restore writes below it, live and after replay', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    const newer = await node.group.write({
+      regionId: region,
+      mutations: [put('k', 'new'), put('d', 'kept')],
+    });
+    const old = newer.commitTs - 10n;
+    // One worker batch with a restore below the newer versions and a fresh write after it.
+    await Promise.all([
+      node.group.write({ regionId: region, commitTs: old, mutations: [put('k', 'old'), put('n', 'only')] }),
+      node.group.write({ regionId: region, mutations: [{ op: 'delete', key: b('d') }] }),
+    ]);
+    const check = async (engine: KvEngine) => {
+      expect((await mvccGet(engine, b('k')))?.toString()).toBe('new');
+      expect((await mvccGet(engine, b('k'), old))?.toString()).toBe('old');
+      expect((await mvccGet(engine, b('n')))?.toString()).toBe('only');
+      expect(await mvccGet(engine, b('d'))).toBeUndefined();
+      expect((await mvccGetMany(engine, [b('k'), b('n'), b('d')])).map((v) => v?.toString())).toEqual([
+        'new',
+        'only',
+        undefined,
+      ]);
+    };
+    await check(node.engine);
+    const other = await cluster.node();
+    await other.group.ddl(region, {
+      type: 'open',
+      range: ALL,
+      epoch: { version: 1, confVer: 2 },
+      role: 'Leader',
+    });
+    await check(other.engine);
   });
 
   it('answers bad writes with typed errors and writes nothing for them', async () => {

@@ -1,0 +1,79 @@
+import { CorruptFileError, MAX_TIMESTAMP, type Timestamp } from '@regionstore/core';
+import { CF_DEFAULT, CF_LATEST, CF_RAFT } from './cf';
+import { DATA_MAX_KEY, DATA_MIN_KEY, LATEST_BUILT_KEY, encodeBytes } from './data-key';
+import type { KvEngine, KvReader } from './kv-engine';
+import { WriteBatch } from './write-batch';
+
+/**
+ * The `latest` CF holds, per user key, a copy of its newest version: the key is the version key without
+ * its timestamp suffix, the value is that suffix (the inverted commit ts) followed by the version's
+ * value. A read at the latest timestamp is then one point get instead of an iterator seek, and a scan
+ * at the latest timestamp meets each key once.
+ *
+ * Invariant: for every user key with versions in `default`, `latest` holds the one with the highest
+ * commit ts (and nothing for a key without versions, except a delete GC has not yet dropped here).
+ * Every writer keeps it: the write path and WAL replay write versions in commit-ts order, so each
+ * overwrites `latest`; writes at older timestamps (a restore) go through `VersionWriter.writeOlder`; a
+ * snapshot load derives `latest` from the versions it loads; GC drops a `latest` delete only from the
+ * region's worker, between writes.
+ */
+const TS_BYTES = 8;
+
+export function latestKey(key: Buffer): Buffer {
+  return Buffer.concat([DATA_MIN_KEY, encodeBytes(key)]);
+}
+
+/** The `latest` entry for a version stored in `default` (its raw key and value). */
+export function latestEntryOf(versionKey: Buffer, versionValue: Buffer): { key: Buffer; value: Buffer } {
+  const split = versionKey.length - TS_BYTES;
+  return {
+    key: versionKey.subarray(0, split),
+    value: Buffer.concat([versionKey.subarray(split), versionValue]),
+  };
+}
+
+/** The user key part of a version key: equal for every version of one key. */
+export function versionKeyPrefix(versionKey: Buffer): Buffer {
+  return versionKey.subarray(0, versionKey.length - TS_BYTES);
+}
+
+/** A `latest` value: the commit ts and the raw version value (type byte first). */
+export function decodeLatest(raw: Buffer): { ts: Timestamp; versionValue: Buffer } {
+  if (raw.length <= TS_BYTES) throw new CorruptFileError(`bad latest-version value ${raw.toString('hex')}`);
+  return { ts: MAX_TIMESTAMP - raw.readBigUInt64BE(0), versionValue: raw.subarray(TS_BYTES) };
+}
+
+/** Each key's newest commit ts per the `latest` CF; undefined for a key with none. */
+export async function latestTimestamps(
+  reader: KvReader,
+  keys: Buffer[],
+): Promise<Array<Timestamp | undefined>> {
+  const raw = await reader.getMany(CF_LATEST, keys.map(latestKey));
+  return raw.map((value) => (value === undefined ? undefined : decodeLatest(value).ts));
+}
+
+/**
+ * Fills the `latest` CF from `default` once, for an engine written before the CF existed (a new
+ * engine only gets the marker). Runs at open, before anything reads or writes.
+ */
+export async function ensureLatestBuilt(engine: KvEngine): Promise<number> {
+  if (await engine.get(CF_RAFT, LATEST_BUILT_KEY)) return 0;
+  let batch = new WriteBatch();
+  let previous: Buffer | undefined;
+  let built = 0;
+  const bounds = { start: DATA_MIN_KEY, end: DATA_MAX_KEY, batchSize: 1024 };
+  for await (const entry of engine.iterate(CF_DEFAULT, bounds)) {
+    const prefix = versionKeyPrefix(entry.key);
+    if (previous?.equals(prefix)) continue;
+    previous = prefix;
+    const latest = latestEntryOf(entry.key, entry.value);
+    batch.put(CF_LATEST, latest.key, latest.value);
+    built++;
+    if (batch.count >= 1024) {
+      await engine.write(batch);
+      batch = new WriteBatch();
+    }
+  }
+  await engine.write(batch.put(CF_RAFT, LATEST_BUILT_KEY, Buffer.from([1])));
+  return built;
+}
