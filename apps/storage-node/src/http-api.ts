@@ -1,14 +1,18 @@
-import type { Registry } from '@regionstore/core';
+import { toRegionStoreError, type Registry } from '@regionstore/core';
 import {
   batchGetRequestSchema,
   batchGetResponseSchema,
+  batchRequestSchema,
+  batchResponseSchema,
   getRequestSchema,
   getResponseSchema,
   scanRequestSchema,
   scanResponseSchema,
   writeRequestSchema,
   writeResponseSchema,
+  type DataCommand,
 } from '@regionstore/protocol';
+import { z } from 'zod';
 import type { WorkerGroup } from '@regionstore/worker-group';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
@@ -17,6 +21,7 @@ import {
   parseBody,
   requireBearerToken,
   respond,
+  wantsMsgpack,
 } from '@regionstore/http';
 import type { DurabilityReport } from '@regionstore/log-store';
 import type { RegionReader } from './reads';
@@ -33,6 +38,33 @@ export interface DataApiDeps {
   apiToken?: string | undefined;
 }
 
+/** A command's answer and the schema it travels by. */
+type Answer = { schema: z.ZodType; value: unknown };
+
+const encodeAnswer = ({ schema, value }: Answer): unknown => z.encode(schema, value);
+
+/** A write, get or batch get, whether it came alone or in a batch. */
+async function runCommand(deps: DataApiDeps, command: DataCommand): Promise<Answer> {
+  switch (command.type) {
+    case 'write': {
+      const result = await deps.group().write({
+        regionId: command.regionId,
+        mutations: command.mutations,
+        ...(command.epoch ? { epoch: command.epoch } : {}),
+      });
+      return { schema: writeResponseSchema, value: result };
+    }
+    case 'get': {
+      const value = await deps.reader.get(command.regionId, command.key, command.ts);
+      return { schema: getResponseSchema, value: { value: value ?? null } };
+    }
+    case 'batch-get': {
+      const values = await deps.reader.batchGet(command.regionId, command.keys, command.ts);
+      return { schema: batchGetResponseSchema, value: { values: values.map((v) => v ?? null) } };
+    }
+  }
+}
+
 /**
  * The data plane: write, get, batch get, scan (JSON with base64 bytes, or msgpack with raw bytes),
  * behind `apiToken` when one is set; plus health, readiness and metrics.
@@ -44,25 +76,42 @@ export function buildDataApi(deps: DataApiDeps): FastifyInstance {
   requireBearerToken(app, deps.apiToken, ['/health', '/ready', '/metrics'], 'the data API (apiToken)');
 
   app.post('/v1/write', async (request, reply) => {
-    const body = parseBody(writeRequestSchema, request.body);
-    const result = await deps.group().write({
-      regionId: body.regionId,
-      mutations: body.mutations,
-      ...(body.epoch ? { epoch: body.epoch } : {}),
+    const { schema, value } = await runCommand(deps, {
+      ...parseBody(writeRequestSchema, request.body),
+      type: 'write',
     });
-    return respond(request, reply, writeResponseSchema, result);
+    return respond(request, reply, schema, value);
   });
 
   app.post('/v1/get', async (request, reply) => {
-    const body = parseBody(getRequestSchema, request.body);
-    const value = await deps.reader.get(body.regionId, body.key, body.ts);
-    return respond(request, reply, getResponseSchema, { value: value ?? null });
+    const { schema, value } = await runCommand(deps, {
+      ...parseBody(getRequestSchema, request.body),
+      type: 'get',
+    });
+    return respond(request, reply, schema, value);
   });
 
   app.post('/v1/batch-get', async (request, reply) => {
-    const body = parseBody(batchGetRequestSchema, request.body);
-    const values = await deps.reader.batchGet(body.regionId, body.keys, body.ts);
-    return respond(request, reply, batchGetResponseSchema, { values: values.map((v) => v ?? null) });
+    const { schema, value } = await runCommand(deps, {
+      ...parseBody(batchGetRequestSchema, request.body),
+      type: 'batch-get',
+    });
+    return respond(request, reply, schema, value);
+  });
+
+  app.post('/v1/batch', async (request, reply) => {
+    const { commands } = parseBody(batchRequestSchema, request.body);
+    // msgpack carries the values as they are; JSON needs each encoded by its own schema.
+    const encode = wantsMsgpack(request) ? (answer: Answer) => answer.value : encodeAnswer;
+    const results = await Promise.all(
+      commands.map((command) =>
+        runCommand(deps, command).then(
+          (answer) => ({ ok: encode(answer) }),
+          (err: unknown) => ({ error: toRegionStoreError(err).toJSON() }),
+        ),
+      ),
+    );
+    return respond(request, reply, batchResponseSchema, { results });
   });
 
   app.post('/v1/scan', async (request, reply) => {

@@ -12,6 +12,7 @@ import {
 } from '@regionstore/core';
 import { mvccGet, mvccGetMany, mvccScan, type KvEngine } from '@regionstore/engine';
 import type { WorkerGroup, WorkerRegion } from '@regionstore/worker-group';
+import { PointGets } from './point-gets';
 import type { RegionLeases } from './region-leases';
 
 /** Reads are served by the leader only: a follower may lag behind the WAL. */
@@ -45,12 +46,16 @@ function checkKey(region: WorkerRegion, key: Buffer): void {
  * leaves) may have been replaced meanwhile, and its data may be stale.
  */
 export class RegionReader {
+  private readonly pointGets: PointGets;
+
   constructor(
     private readonly group: () => WorkerGroup,
     private readonly engine: KvEngine,
     private readonly nodeId: string,
     private readonly leases: Pick<RegionLeases, 'check'>,
-  ) {}
+  ) {
+    this.pointGets = new PointGets(engine);
+  }
 
   private leader(regionId: RegionId): WorkerRegion {
     const region = leaderRegion(this.group(), this.nodeId, regionId);
@@ -66,7 +71,8 @@ export class RegionReader {
 
   async get(regionId: RegionId, key: Buffer, ts?: Timestamp): Promise<Buffer | undefined> {
     checkKey(this.leader(regionId), key);
-    return this.served(regionId, await mvccGet(this.engine, key, ts));
+    const value = ts === undefined ? await this.pointGets.get(key) : await mvccGet(this.engine, key, ts);
+    return this.served(regionId, value);
   }
 
   async batchGet(regionId: RegionId, keys: Buffer[], ts?: Timestamp): Promise<Array<Buffer | undefined>> {

@@ -185,6 +185,54 @@ describe('storage node data API', () => {
     expect([wrongTypes.statusCode, wrongTypes.json().code]).toEqual([400, 'InvalidArgument']);
   });
 
+  it('runs a batch of commands for several regions, each answered or failed on its own', async () => {
+    const commands = [
+      {
+        type: 'write',
+        regionId: '2:1',
+        mutations: [{ op: 'put', key: Buffer.from('bx'), value: Buffer.from('1') }],
+      },
+      {
+        type: 'write',
+        regionId: '2:1',
+        mutations: [{ op: 'put', key: Buffer.from('zz'), value: Buffer.from('2') }],
+      },
+      { type: 'get', regionId: '2:2', key: Buffer.from('n') },
+      { type: 'get', regionId: '9:9', key: Buffer.from('b') },
+    ];
+    const packed = await app.inject({
+      method: 'POST',
+      url: '/v1/batch',
+      payload: packWire({ commands }),
+      headers: { 'content-type': MSGPACK_CONTENT_TYPE },
+    });
+    expect(packed.statusCode).toBe(200);
+    const { results } = unpackWire(packed.rawPayload) as { results: Array<Record<string, unknown>> };
+    expect(results).toHaveLength(4);
+    expect(results[0]).toEqual({
+      ok: { commitTs: expect.stringMatching(/^\d+$/), entryId: expect.any(Number) },
+    });
+    expect(results.slice(1).map((r) => (r['error'] as { code: string }).code)).toEqual([
+      'KeyNotInRange',
+      'NotLeader',
+      'RegionNotFound',
+    ]);
+    // The write landed; reads in one batch (JSON this time) see it, values in base64.
+    const json = await post('/v1/batch', {
+      commands: [
+        { type: 'get', regionId: '2:1', key: b64('bx') },
+        { type: 'batch-get', regionId: '2:1', keys: [b64('bx'), b64('c-none')] },
+      ],
+    });
+    expect(json.json()).toEqual({
+      results: [{ ok: { value: b64('1') } }, { ok: { values: [b64('1'), null] } }],
+    });
+    // A malformed command fails the whole request, before any command runs.
+    const bad = await post('/v1/batch', { commands: [{ type: 'scan', regionId: '2:1' }] });
+    expect([bad.statusCode, bad.json().code]).toEqual([400, 'InvalidArgument']);
+    expect((await post('/v1/batch', { commands: [] })).statusCode).toBe(400);
+  });
+
   it('requires the apiToken on the data API when one is set, and leaves health and metrics open', async () => {
     const guarded = buildDataApi({
       group: () => group,

@@ -22,8 +22,10 @@ import {
   scanResponseSchema,
   writeResponseSchema,
   unpackWire,
+  type DataCommandType,
   type Route,
 } from '@regionstore/protocol';
+import { CommandBatcher } from './command-batcher';
 import { Agent, request as httpRequest, type Dispatcher } from 'undici';
 import { z } from 'zod';
 
@@ -50,6 +52,11 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Cancels every request of this client in flight and every retry still to come. */
   signal?: AbortSignal;
+  /**
+   * Coalesce the data calls made to one node within one tick into one request (default true; msgpack
+   * wire only). Each call keeps its own answer, error and retries.
+   */
+  batchCommands?: boolean;
 }
 
 export interface ScanOptions {
@@ -117,6 +124,7 @@ export class RegionStoreClient {
    */
   private readonly agent: Agent;
   private readonly requestTimeoutMs: number;
+  private readonly batcher: CommandBatcher | undefined;
 
   constructor(private readonly options: ClientOptions) {
     this.retryTimeoutMs = options.retryTimeoutMs ?? 30_000;
@@ -125,6 +133,10 @@ export class RegionStoreClient {
     this.wire = options.wire ?? 'msgpack';
     this.nodeHeaders = options.token ? { authorization: `Bearer ${options.token}` } : {};
     this.metasrvHeaders = { ...this.nodeHeaders, ...options.headers };
+    this.batcher =
+      this.wire === 'msgpack' && options.batchCommands !== false
+        ? new CommandBatcher((address, commands) => this.call(`${address}/v1/batch`, { commands }))
+        : undefined;
   }
 
   async routes(refresh = false): Promise<Route[]> {
@@ -190,6 +202,20 @@ export class RegionStoreClient {
     });
   }
 
+  /**
+   * A write, get or batch get to the node at `address`: in the next batch to that node, or alone.
+   * `bytes` (of keys and values) keeps batches small enough for the node's body limit.
+   */
+  private command(
+    address: string,
+    type: DataCommandType,
+    body: Record<string, unknown>,
+    bytes: number,
+  ): Promise<unknown> {
+    if (this.batcher) return this.batcher.call(address, { type, ...body }, bytes);
+    return this.call(`${address}/v1/${type}`, body);
+  }
+
   /** Closes this client's connections; requests after it fail. */
   async close(): Promise<void> {
     await this.agent.close();
@@ -246,11 +272,11 @@ export class RegionStoreClient {
     );
   }
 
-  private leaderOf(routes: Route[], key: Buffer): Route {
+  private leaderOf(routes: Route[], key: Buffer): Route & { address: string } {
     const route = this.routeOf(routes, key);
-    if (!route || !route.address)
+    if (!route?.address)
       throw new RegionNotFoundError(`no region with a live leader holds key ${key.toString('base64')}`);
-    return route;
+    return { ...route, address: route.address };
   }
 
   async put(key: Buffer, value: Buffer): Promise<{ commitTs: Timestamp }> {
@@ -281,7 +307,8 @@ export class RegionStoreClient {
             epoch: route.epoch,
             mutations: group,
           };
-          return writeResponseSchema.parse(await this.call(`${route.address}/v1/write`, body));
+          const bytes = group.reduce((n, m) => n + m.key.length + (m.op === 'put' ? m.value.length : 0), 0);
+          return writeResponseSchema.parse(await this.command(route.address, 'write', body, bytes));
         }),
       ),
     );
@@ -296,7 +323,8 @@ export class RegionStoreClient {
         key,
         ...(options.ts ? { ts: options.ts } : {}),
       };
-      return getResponseSchema.parse(await this.call(`${route.address}/v1/get`, body)).value ?? undefined;
+      const answer = await this.command(route.address, 'get', body, key.length);
+      return getResponseSchema.parse(answer).value ?? undefined;
     });
   }
 
@@ -317,8 +345,9 @@ export class RegionStoreClient {
             keys: indexes.map((i) => keys[i]!),
             ...(options.ts ? { ts: options.ts } : {}),
           };
+          const bytes = body.keys.reduce((n, key) => n + key.length, 0);
           const { values } = batchGetResponseSchema.parse(
-            await this.call(`${route.address}/v1/batch-get`, body),
+            await this.command(route.address, 'batch-get', body, bytes),
           );
           indexes.forEach((i, at) => (out[i] = values[at] ?? undefined));
         }),

@@ -29,6 +29,8 @@ async function fakeCluster() {
     /** Node calls answer only after this long (a stalled node). */
     stallMs: 0,
     nodeCalls: 0,
+    /** Commands per `/v1/batch` request. */
+    batchSizes: [] as number[],
   };
   const base = () => `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   app.get('/v1/routes', async (request) => {
@@ -48,13 +50,36 @@ async function fakeCluster() {
       ],
     };
   });
+  type Command = {
+    epoch?: { confVer: number };
+    mutations?: Array<{ key: string | Uint8Array; value?: string | Uint8Array }>;
+    key?: string | Uint8Array;
+  };
+  /** One command's answer as `[status, body]`, the same whether it came alone or in a batch. */
+  const run = (
+    node: string,
+    op: string,
+    body: Command,
+    msgpack: boolean,
+  ): [number, Record<string, unknown>] => {
+    const fail = (status: number, code: string, message: string) =>
+      [status, { code, message, details: {} }] as [number, Record<string, unknown>];
+    if (state.failWith) return fail(400, state.failWith, 'bad');
+    if (node !== state.leader) return fail(421, 'NotLeader', 'moved');
+    if (body.epoch && body.epoch.confVer !== state.confVer) return fail(409, 'EpochNotMatch', 'stale');
+    if (op === 'write') {
+      if ((body.mutations ?? []).some((m) => text(m.key) === b64('refused'))) {
+        return fail(400, 'InvalidArgument', 'refused key');
+      }
+      for (const m of body.mutations ?? []) state.data.set(text(m.key), text(m.value ?? ''));
+      return [200, { commitTs: 42n, entryId: 1 }];
+    }
+    const stored = state.data.get(text(body.key ?? ''));
+    if (stored === undefined) return [200, { value: null }];
+    return [200, { value: msgpack ? Buffer.from(stored, 'base64') : stored }];
+  };
   app.post('/:node/v1/:op', async (request, reply) => {
     const { node, op } = request.params as { node: string; op: string };
-    const body = request.body as {
-      epoch?: { confVer: number };
-      mutations?: Array<{ key: string | Uint8Array; value?: string | Uint8Array }>;
-      key?: string | Uint8Array;
-    };
     auth.nodes.add(request.headers.authorization ?? '');
     state.nodeCalls++;
     if (state.stallMs > 0) await new Promise((r) => setTimeout(r, state.stallMs));
@@ -62,18 +87,18 @@ async function fakeCluster() {
     formats.add(msgpack ? 'msgpack' : 'json');
     const answer = (value: Record<string, unknown>) =>
       msgpack ? reply.type(MSGPACK_CONTENT_TYPE).send(packWire(value)) : jsonWire(value);
-    if (state.failWith) return reply.status(400).send({ code: state.failWith, message: 'bad', details: {} });
-    if (node !== state.leader)
-      return reply.status(421).send({ code: 'NotLeader', message: 'moved', details: {} });
-    if (body.epoch && body.epoch.confVer !== state.confVer)
-      return reply.status(409).send({ code: 'EpochNotMatch', message: 'stale', details: {} });
-    if (op === 'write') {
-      for (const m of body.mutations ?? []) state.data.set(text(m.key), text(m.value ?? ''));
-      return answer({ commitTs: 42n, entryId: 1 });
+    if (op === 'batch') {
+      const { commands } = request.body as { commands: Array<Command & { type: string }> };
+      state.batchSizes.push(commands.length);
+      const results = commands.map((command) => {
+        const [status, body] = run(node, command.type, command, msgpack);
+        return status === 200 ? { ok: body } : { error: body };
+      });
+      return answer({ results });
     }
-    const stored = state.data.get(text(body.key ?? ''));
-    if (stored === undefined) return answer({ value: null });
-    return answer({ value: msgpack ? Buffer.from(stored, 'base64') : stored });
+    const [status, body] = run(node, op, request.body as Command, msgpack);
+    if (status !== 200) return reply.status(status).send(body);
+    return answer(body);
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, state, formats, auth, url: base() };
@@ -93,6 +118,27 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
     await client.put(Buffer.from('k2'), Buffer.from('v2'));
     expect(cluster.state.data.get(b64('k2'))).toBe(b64('v2'));
     expect([...cluster.formats]).toEqual([wire]);
+    await cluster.app.close();
+  });
+
+  it('coalesces concurrent calls to a node into one batch (msgpack); each call keeps its own answer', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000, wire });
+    await client.routes();
+    const calls = cluster.state.nodeCalls;
+    const outcomes = await Promise.allSettled([
+      ...Array.from({ length: 20 }, (_, i) => client.put(Buffer.from(`k${i}`), Buffer.from(`v${i}`))),
+      client.put(Buffer.from('refused'), Buffer.from('x')),
+      client.get(Buffer.from('missing')),
+    ]);
+    expect(outcomes.slice(0, 20).every((o) => o.status === 'fulfilled')).toBe(true);
+    expect(outcomes[20]).toMatchObject({ status: 'rejected', reason: { code: 'InvalidArgument' } });
+    expect(outcomes[21]).toEqual({ status: 'fulfilled', value: undefined });
+    expect(cluster.state.data.get(b64('k7'))).toBe(b64('v7'));
+    // msgpack: one request for all 22 calls; JSON: one request each.
+    expect(cluster.state.nodeCalls - calls).toBe(wire === 'msgpack' ? 1 : 22);
+    expect(cluster.state.batchSizes).toEqual(wire === 'msgpack' ? [22] : []);
+    await client.close();
     await cluster.app.close();
   });
 

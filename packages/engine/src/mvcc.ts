@@ -226,10 +226,9 @@ export async function mvccGc(engine: KvEngine, range: KeyRange, safePoint: Times
   const newestDeletes: MvccGcResult['newestDeletes'] = [];
   let current: Buffer | undefined;
   let seenVisible = false;
-  let newest = false;
   try {
     for await (const version of versions(snapshot, range, 1024)) {
-      newest = !current || compareKeys(current, version.key) !== 0;
+      const newest = !current || compareKeys(current, version.key) !== 0;
       if (newest) {
         current = version.key;
         seenVisible = false;

@@ -14,6 +14,14 @@ export function acceptMsgpack(app: FastifyInstance): void {
   });
 }
 
+/** True when the client sent or accepts msgpack. */
+export function wantsMsgpack(request: FastifyRequest): boolean {
+  return (
+    (request.headers['content-type'] ?? '').startsWith(MSGPACK_CONTENT_TYPE) ||
+    (request.headers.accept ?? '').includes(MSGPACK_CONTENT_TYPE)
+  );
+}
+
 /**
  * Answers in the request's format: msgpack (raw bytes) when the client sent or accepts msgpack,
  * JSON (the schema's wire encoding, base64 bytes) otherwise. Errors are always JSON.
@@ -24,9 +32,6 @@ export function respond<S extends z.ZodType>(
   schema: S,
   value: z.output<S>,
 ): unknown {
-  const msgpack =
-    (request.headers['content-type'] ?? '').startsWith(MSGPACK_CONTENT_TYPE) ||
-    (request.headers.accept ?? '').includes(MSGPACK_CONTENT_TYPE);
-  if (!msgpack) return z.encode(schema, value);
+  if (!wantsMsgpack(request)) return z.encode(schema, value);
   return reply.type(MSGPACK_CONTENT_TYPE).send(packWire(value));
 }

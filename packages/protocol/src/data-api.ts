@@ -7,6 +7,7 @@ import {
   regionIdCodec,
   timestampCodec,
 } from './codecs';
+import { errorBodySchema } from './http';
 
 /*
  * The storage node's data-plane HTTP API (JSON; keys and values base64). The client routes each key
@@ -41,6 +42,33 @@ export const batchGetRequestSchema = z.object({
   ts: timestampCodec.optional(),
 });
 export const batchGetResponseSchema = z.object({ values: z.array(bytesCodec.nullable()) });
+
+/** The most commands one `/v1/batch` request may carry. */
+export const MAX_BATCH_COMMANDS = 1024;
+
+/** A write, get or batch get inside a batch: its endpoint's body plus its type. */
+export const dataCommandSchema = z.discriminatedUnion('type', [
+  writeRequestSchema.extend({ type: z.literal('write') }),
+  getRequestSchema.extend({ type: z.literal('get') }),
+  batchGetRequestSchema.extend({ type: z.literal('batch-get') }),
+]);
+export type DataCommand = z.output<typeof dataCommandSchema>;
+export type DataCommandType = DataCommand['type'];
+
+/**
+ * `/v1/batch`: commands for any regions of one node, run concurrently and answered together (the
+ * client coalesces the calls it makes to one node within a tick, as TiKV's client does).
+ */
+export const batchRequestSchema = z.object({
+  commands: z.array(dataCommandSchema).min(1).max(MAX_BATCH_COMMANDS),
+});
+/**
+ * One result per command, in order: `ok` with what the command's own endpoint answers (parse it with
+ * that endpoint's response schema), or `error` with what it fails with.
+ */
+export const batchResponseSchema = z.object({
+  results: z.array(z.union([z.object({ error: errorBodySchema }), z.object({ ok: z.unknown() })])),
+});
 
 export const scanRequestSchema = z.object({
   regionId: regionIdCodec,
