@@ -2,6 +2,15 @@ import { randomBytes } from 'node:crypto';
 import type { RegionStoreClient } from '@regionstore/client';
 import { keyRange, rangeContains } from '@regionstore/core';
 import type { ProgressBar } from './progress';
+import {
+  YcsbKeys,
+  loadRecords,
+  runWorkload,
+  type WorkloadName,
+  type YcsbOptions,
+  type YcsbResult,
+  type YcsbStore,
+} from './ycsb';
 
 export interface BenchOptions {
   /** Keys written (and then read). */
@@ -72,7 +81,7 @@ async function phase(
  * region i mod n, so the load reaches every region and every node, not the one region a common prefix
  * would fall in. Regions too narrow to hold the prefix get no keys.
  */
-async function regionPrefixes(client: RegionStoreClient, run: string): Promise<Buffer[]> {
+export async function regionPrefixes(client: RegionStoreClient, run: string): Promise<Buffer[]> {
   const tag = Buffer.from(`\x00__bench/${run}/`);
   return (await client.routes(true))
     .map((route) => ({ route, prefix: Buffer.concat([route.start, tag]) }))
@@ -145,4 +154,65 @@ export async function runBench(
     );
   }
   return rows;
+}
+
+/** The cluster as a YCSB store: every call goes through the client. */
+export function clientStore(client: RegionStoreClient): YcsbStore {
+  return {
+    read: (key) => client.get(key),
+    write: async (entries) => {
+      await client.write(entries.map((e) => ({ op: 'put' as const, key: e.key, value: e.value })));
+    },
+    scan: async (start, end, limit) => (await client.scan({ start, end, limit, pageSize: limit })).length,
+  };
+}
+
+export interface YcsbBenchOptions extends YcsbOptions {
+  workloads: WorkloadName[];
+  keep: boolean;
+}
+
+/**
+ * YCSB against a running cluster: loads `records` records under prefixes of its own, runs each
+ * workload over them in turn, then deletes them (and what workload E inserted) unless `keep`.
+ */
+export async function runYcsbBench(
+  client: RegionStoreClient,
+  options: YcsbBenchOptions,
+  bar: (title: string) => ProgressBar,
+): Promise<YcsbResult[]> {
+  const keys = new YcsbKeys(await regionPrefixes(client, randomBytes(4).toString('hex')));
+  const store = clientStore(client);
+  const withBar = async <T>(
+    title: string,
+    total: number,
+    work: (tick: (n: number) => void) => Promise<T>,
+  ) => {
+    const progress = bar(title);
+    try {
+      return await work((n) => progress.update(n, total, 'records'));
+    } finally {
+      progress.stop();
+    }
+  };
+  await withBar('load', options.records, (tick) => loadRecords(store, keys, options, tick));
+  const results: YcsbResult[] = [];
+  for (const workload of options.workloads) {
+    results.push(
+      await withBar(`workload ${workload}`, options.operations, (tick) =>
+        runWorkload(store, keys, workload, options, tick),
+      ),
+    );
+  }
+  if (!options.keep) {
+    const total = options.records + results.reduce((n, r) => n + r.inserted, 0);
+    await withBar('cleanup', total, async (tick) => {
+      for (let first = 0; first < total; first += 1000) {
+        const records = Array.from({ length: Math.min(1000, total - first) }, (_, i) => first + i);
+        await client.write(records.map((r) => ({ op: 'delete' as const, key: keys.key(r) })));
+        tick(first + records.length);
+      }
+    });
+  }
+  return results;
 }

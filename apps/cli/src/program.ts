@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { RegionStoreClient } from '@regionstore/client';
 import { composeTimestamp } from '@regionstore/core';
 import { Command, InvalidArgumentError } from 'commander';
-import { runBench } from './bench';
+import { cpus } from 'node:os';
+import { runBench, runYcsbBench } from './bench';
+import { WORKLOADS, parseWorkloads, type WorkloadName, type YcsbResult } from './ycsb';
 import { followOperation, progressBar } from './progress';
 
 /** The version of `@regionstore/cli` (its package.json sits next to src/ and dist/). */
@@ -241,19 +243,69 @@ export function buildProgram(io: Output): Command {
     .option('--keys <n>', 'keys to write and read', positive('--keys'), 20_000)
     .option('--batch <n>', 'mutations per write, keys per batch get', positive('--batch'), 16)
     .option('--concurrency <n>', 'requests in flight', positive('--concurrency'), 64)
-    .option('--value-size <bytes>', 'bytes per value', positive('--value-size'), 100)
+    .option(
+      '--value-size <bytes>',
+      'bytes per value (default 100; 1000 with --workload)',
+      positive('--value-size'),
+    )
     .option('--keep', 'leave the keys in the cluster', false)
+    .option(
+      '--workload <list>',
+      `YCSB core workloads instead, comma-separated: ${Object.keys(WORKLOADS).join(', ')}`,
+      parseWorkloadOption,
+    )
+    .option('--records <n>', 'YCSB: records loaded first', positive('--records'), 100_000)
+    .option('--operations <n>', 'YCSB: operations per workload', positive('--operations'), 100_000)
+    .option(
+      '--cores <n>',
+      'YCSB: CPU cores serving the cluster (for ops/s per core)',
+      positive('--cores'),
+      cpus().length,
+    )
     .action(
       async (options: {
         keys: number;
         batch: number;
         concurrency: number;
-        valueSize: number;
+        valueSize?: number;
         keep: boolean;
+        workload?: WorkloadName[];
+        records: number;
+        operations: number;
+        cores: number;
       }) => {
-        const rows = await runBench(client(), options, bar);
+        if (options.workload) {
+          const results = await runYcsbBench(
+            client(),
+            { ...options, workloads: options.workload, valueSize: options.valueSize ?? 1000 },
+            bar,
+          );
+          print(results, () => table(results.map(ycsbRow)));
+          return;
+        }
+        const rows = await runBench(client(), { ...options, valueSize: options.valueSize ?? 100 }, bar);
         print(rows, () => table(rows as unknown as Array<Record<string, unknown>>));
       },
     );
   return program;
+}
+
+function parseWorkloadOption(text: string): WorkloadName[] {
+  try {
+    return parseWorkloads(text);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** One table row per workload: throughput, then p99 of each operation type it ran. */
+function ycsbRow(result: YcsbResult): Record<string, unknown> {
+  return {
+    workload: result.workload,
+    operations: result.operations,
+    seconds: result.seconds,
+    'ops/s': result.opsPerSec,
+    'ops/s/core': result.opsPerSecPerCore,
+    ...Object.fromEntries(Object.entries(result.latency).map(([op, l]) => [`${op} p99 ms`, l.p99Ms])),
+  };
 }

@@ -3,6 +3,7 @@ import {
   TimeoutError,
   composeTimestamp,
   compareKeys,
+  groupBy,
   intersectRanges,
   isRegionStoreError,
   keyRange,
@@ -293,11 +294,7 @@ export class RegionStoreClient {
    */
   async write(mutations: Mutation[]): Promise<{ commitTs: Timestamp }> {
     const routes = await this.routes();
-    const groups = new Map<string, Mutation[]>();
-    for (const m of mutations) {
-      const id = this.routeOf(routes, m.key)?.regionId.toString() ?? '?';
-      groups.set(id, [...(groups.get(id) ?? []), m]);
-    }
+    const groups = groupBy(mutations, (m) => this.routeOf(routes, m.key)?.regionId.toString() ?? '?');
     const results = await Promise.all(
       [...groups.values()].map((group) =>
         this.withRetry(async (current) => {
@@ -330,11 +327,10 @@ export class RegionStoreClient {
 
   async batchGet(keys: Buffer[], options: { ts?: Timestamp } = {}): Promise<Array<Buffer | undefined>> {
     const routes = await this.routes();
-    const byRegion = new Map<string, number[]>();
-    keys.forEach((key, i) => {
-      const id = this.routeOf(routes, key)?.regionId.toString() ?? '?';
-      byRegion.set(id, [...(byRegion.get(id) ?? []), i]);
-    });
+    const byRegion = groupBy(
+      keys.map((_, i) => i),
+      (i) => this.routeOf(routes, keys[i]!)?.regionId.toString() ?? '?',
+    );
     const out: Array<Buffer | undefined> = new Array(keys.length);
     await Promise.all(
       [...byRegion.values()].map((indexes) =>

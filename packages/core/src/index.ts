@@ -12,3 +12,4 @@ export * from './region-id';
 export * from './shutdown';
 export * from './time';
 export * from './timestamp';
+export * from './group-by';

@@ -6,8 +6,8 @@ import { WriteBatch } from './write-batch';
 
 /**
  * The `latest` CF holds, per user key, a copy of its newest version: the key is the version key without
- * its timestamp suffix, the value is that suffix (the inverted commit ts) followed by the version's
- * value. A read at the latest timestamp is then one point get instead of an iterator seek, and a scan
+ * its timestamp suffix, the value is the version's value followed by that suffix (the inverted
+ * commit ts), so one buffer can hold both values (see `writeVersion`). A read at the latest timestamp is then one point get instead of an iterator seek, and a scan
  * at the latest timestamp meets each key once.
  *
  * Invariant: for every user key with versions in `default`, `latest` holds the one with the highest
@@ -28,7 +28,7 @@ export function latestEntryOf(versionKey: Buffer, versionValue: Buffer): { key: 
   const split = versionKey.length - TS_BYTES;
   return {
     key: versionKey.subarray(0, split),
-    value: Buffer.concat([versionKey.subarray(split), versionValue]),
+    value: Buffer.concat([versionValue, versionKey.subarray(split)]),
   };
 }
 
@@ -39,8 +39,9 @@ export function versionKeyPrefix(versionKey: Buffer): Buffer {
 
 /** A `latest` value: the commit ts and the raw version value (type byte first). */
 export function decodeLatest(raw: Buffer): { ts: Timestamp; versionValue: Buffer } {
-  if (raw.length <= TS_BYTES) throw new CorruptFileError(`bad latest-version value ${raw.toString('hex')}`);
-  return { ts: MAX_TIMESTAMP - raw.readBigUInt64BE(0), versionValue: raw.subarray(TS_BYTES) };
+  const split = raw.length - TS_BYTES;
+  if (split <= 0) throw new CorruptFileError(`bad latest-version value ${raw.toString('hex')}`);
+  return { ts: MAX_TIMESTAMP - raw.readBigUInt64BE(split), versionValue: raw.subarray(0, split) };
 }
 
 /** Each key's newest commit ts per the `latest` CF; undefined for a key with none. */

@@ -8,6 +8,7 @@ import {
   escapeKey,
   formatRange,
   failpoint,
+  groupBy,
   isRegionStoreError,
   rangeContains,
   type RegionStoreError,
@@ -144,8 +145,7 @@ export async function handleWrites(
   if (accepted.length === 0) return;
 
   try {
-    const byRegion = new Map<WorkerRegion, Accepted[]>();
-    for (const item of accepted) byRegion.set(item.region, [...(byRegion.get(item.region) ?? []), item]);
+    const byRegion = groupBy(accepted, (item) => item.region);
     const appended = await Promise.all(
       [...byRegion].map(async ([region, items]) => {
         try {
