@@ -130,6 +130,41 @@ describe('operating a cluster', () => {
     await cluster.stop();
   });
 
+  it('runs YCSB workloads through regionctl bench --workload and cleans up after them', async () => {
+    const cluster = await clusters.start({ nodes: 2, initialRegions: 2 });
+    const m = cluster.metasrvUrl;
+    const results = JSON.parse(
+      await cli(
+        m,
+        'bench',
+        '--workload',
+        'a,e,f',
+        '--records',
+        '300',
+        '--operations',
+        '200',
+        '--concurrency',
+        '4',
+      ),
+    ) as Array<{
+      workload: string;
+      operations: number;
+      opsPerSec: number;
+      inserted: number;
+      latency: object;
+    }>;
+    expect(results.map((r) => r.workload)).toEqual(['a', 'e', 'f']);
+    expect(results.every((r) => r.operations === 200 && r.opsPerSec > 0)).toBe(true);
+    expect(Object.keys(results[0]!.latency).sort()).toEqual(['read', 'update']);
+    expect(Object.keys(results[1]!.latency).sort()).toEqual(['insert', 'scan']);
+    expect(Object.keys(results[2]!.latency).sort()).toEqual(['read', 'rmw']);
+    expect(results[1]!.inserted).toBeGreaterThan(0);
+    const client = new RegionStoreClient({ metasrv: m });
+    expect((await client.scan({ limit: 10_000 })).filter((e) => e.key.includes('__bench/'))).toEqual([]);
+    await expect(regionctl(m, 'bench', '--workload', 'd')).rejects.toThrow(/unknown workload 'd'/);
+    await cluster.stop();
+  });
+
   it('moves nothing in maintenance mode, and fails over once it is turned off', async () => {
     const cluster = await clusters.start({ nodes: 2, initialRegions: 2 });
     const m = cluster.metasrvUrl;

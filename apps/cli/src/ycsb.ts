@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '@regionstore/core';
-import { ScrambledZipfianGenerator, fnvhash64 } from './zipfian';
+import { ScrambledZipfianGenerator, fnvhash64, hashHex, hashModulo, type Hash64 } from './zipfian';
 
 /**
  * YCSB's core workloads (the operation mixes of YCSB's `workloads/workload{a,b,c,e,f}`), with
@@ -42,7 +42,7 @@ export interface YcsbStore {
 }
 
 /**
- * Record i's key: YCSB's hashed key (`user<fnvhash64(i)>`) under one of the per-region `prefixes`,
+ * Record i's key: YCSB's hashed key (`user<fnvhash64(i)>`, the hash in hex) under one of the per-region `prefixes`,
  * so the records spread over every region as YCSB's spread over a hash- or range-sharded store.
  */
 export class YcsbKeys {
@@ -50,13 +50,13 @@ export class YcsbKeys {
     if (prefixes.length === 0) throw new InvalidArgumentError('no region can hold benchmark keys');
   }
 
-  private prefixOf(hash: bigint): Buffer {
-    return this.prefixes[Number(hash % BigInt(this.prefixes.length))]!;
+  private prefixOf(hash: Hash64): Buffer {
+    return this.prefixes[hashModulo(hash, this.prefixes.length)]!;
   }
 
   key(record: number): Buffer {
     const hash = fnvhash64(record);
-    return Buffer.concat([this.prefixOf(hash), Buffer.from(`user${hash}`)]);
+    return Buffer.concat([this.prefixOf(hash), Buffer.from(`user${hashHex(hash)}`)]);
   }
 
   /** The end of the prefix record i's key lies under (a scan stays inside it). */

@@ -155,10 +155,13 @@ export async function* mvccScan(
 
 /** Per key, its newest version (deletes included), from the `latest` CF. */
 async function* newestVersions(reader: KvReader, range: KeyRange, options: MvccScanOptions) {
+  // One entry per key here, so a short scan needs about `limit` of them, not a default-sized fetch.
+  const batchSize =
+    options.batchSize ?? (options.limit ? Math.min(1024, Math.max(16, options.limit)) : undefined);
   for await (const entry of reader.iterate(CF_LATEST, {
     ...mvccRange(range),
     ...(options.reverse ? { reverse: true } : {}),
-    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+    ...(batchSize ? { batchSize } : {}),
   })) {
     yield decodeLatestEntry(entry.key, entry.value);
   }
