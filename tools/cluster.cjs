@@ -13,7 +13,7 @@ const NODE = join(repoRoot, 'apps', 'storage-node', 'dist', 'main.js');
 
 function spawnApp(script, env, logFile, inheritOutput) {
   const out = inheritOutput ? 'inherit' : openSync(logFile, 'a');
-  return spawn(process.execPath, [...(process.env.PROF_ARGS ? process.env.PROF_ARGS.split(' ') : []), script], {
+  return spawn(process.execPath, [script], {
     // Children stop by themselves if this process dies without stopping them (kill -9, a lost terminal).
     env: { ...process.env, REGIONSTORE_EXIT_WITH_PARENT: '1', ...env },
     stdio: ['ignore', out, out],

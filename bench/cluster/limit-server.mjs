@@ -26,12 +26,16 @@ for (const region of regions) await wal.setFence(region, FENCE);
 /** Writes waiting for their region's next append: all that arrive within one tick share it. */
 const pending = new Map();
 let scheduled = false;
+/** WAL appends and the writes they carried, for the writes-per-append figure. */
+const stats = { appends: 0, entries: 0 };
 
 function appendAll() {
   scheduled = false;
   const batches = [...pending];
   pending.clear();
   for (const [region, writes] of batches) {
+    stats.appends++;
+    stats.entries += writes.length;
     wal
       .append(
         region,
@@ -101,6 +105,7 @@ app.post('/v1/get', async (request, reply) => {
   const [value] = await read([request.body.key]);
   return send(reply, { value });
 });
+app.get('/stats', async () => stats);
 app.post('/v1/batch-get', async (request, reply) => {
   return send(reply, { values: await read(request.body.keys) });
 });

@@ -107,9 +107,11 @@ async function limitServer() {
     if (response.statusCode !== 200) throw new Error(`limit server: ${response.statusCode}`);
     return out;
   };
+  const stats = async () => (await fetch(`http://127.0.0.1:${port}/stats`)).json();
   try {
-    const out = { put: {} };
+    const out = { put: {}, writesPerAppend: {} };
     for (const batch of [1, 16, 128]) {
+      const before = await stats();
       out.put[batch] = await median(3, () =>
         concurrently(OPS, batch, (w, i) =>
           call('/v1/write', {
@@ -122,6 +124,8 @@ async function limitServer() {
           }),
         ),
       );
+      const after = await stats();
+      out.writesPerAppend[batch] = (after.entries - before.entries) / (after.appends - before.appends);
     }
     const keys = readKeys();
     out.get = await concurrently(10_000, 1, (w, i) =>
@@ -139,6 +143,20 @@ async function limitServer() {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
   }
+}
+
+/** WAL appends and the entries (write requests) they carried, summed over the nodes' /metrics. */
+async function clusterWalStats() {
+  const status = await (await fetch(`${cluster.metasrvUrl}/admin/status`)).json();
+  let appends = 0;
+  let entries = 0;
+  for (const node of status.nodes) {
+    const text = await (await fetch(`${node.address}/metrics`)).text();
+    const value = (name) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0);
+    appends += value('regionstore_log_store_append_duration_seconds_count');
+    entries += value('regionstore_log_store_appended_entries_total');
+  }
+  return { appends, entries };
 }
 
 /** The keys the read loads ask for, all written by the 1-op write load. */
@@ -301,6 +319,7 @@ try {
   step('write path');
   // write path: client → HTTP → worker group → WAL → RocksDB
   for (const batch of [1, 16, 128]) {
+    const walBefore = await clusterWalStats();
     const ours = await median(3, () =>
       concurrently(OPS, batch, (w, i) =>
         client.write(
@@ -308,8 +327,18 @@ try {
         ),
       ),
     );
+    const walAfter = await clusterWalStats();
     figures.push(
       figure(`cluster write, ${batch} op(s)/request`, 'ops/s', ours, 'limit server', limit.put[batch]),
+    );
+    figures.push(
+      figure(
+        `cluster WAL entries per append, ${batch}-op writes`,
+        'entries',
+        (walAfter.entries - walBefore.entries) / (walAfter.appends - walBefore.appends),
+        'limit server (one append per region per tick)',
+        limit.writesPerAppend[batch],
+      ),
     );
     figures.push(
       figure(

@@ -99,6 +99,39 @@ describe('a running cluster', () => {
       nodes: Array<{ id: string; state: string }>;
     };
     expect(status.nodes.find((n) => n.id === victim)?.state).toBe('dead');
+
+    // What an operator's Prometheus sees: the failover, the migrations it ran, the nodes, the leader.
+    /** The value of the series `name` whose labels include `labels` (e.g. 'status="Done"'). */
+    const sample = (text: string, name: string, labels = '') =>
+      Number(text.match(new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, 'm'))?.[1]);
+    // The routes name the new leaders a step before each migration ends.
+    const metasrvMetrics = await cluster.waitFor(
+      async () => {
+        const text = await (await fetch(`${cluster.metasrvUrl}/metrics`)).text();
+        const done = sample(text, 'regionstore_supervisor_migrations_total', 'status="Done"');
+        return done >= victimRegions.length ? text : undefined;
+      },
+      'the failover migrations to end',
+      30_000,
+    );
+    expect(sample(metasrvMetrics, 'regionstore_supervisor_failovers_total')).toBeGreaterThanOrEqual(
+      victimRegions.length,
+    );
+    expect(sample(metasrvMetrics, 'regionstore_metasrv_nodes', 'state="dead"')).toBe(1);
+    expect(sample(metasrvMetrics, 'regionstore_metasrv_leader')).toBe(1);
+    expect(sample(metasrvMetrics, 'regionstore_metasrv_region_leaders', `node="${victim}"`)).toBe(0);
+    const ready = await fetch(`${cluster.metasrvUrl}/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', isLeader: true });
+    const survivor = moved!.find((r) => r.leader !== victim)!;
+    const nodeMetrics = await (await fetch(`${survivor.address}/metrics`)).text();
+    expect(
+      sample(
+        nodeMetrics,
+        'regionstore_storage_node_request_duration_seconds_count',
+        'operation="write",outcome="ok"',
+      ),
+    ).toBeGreaterThan(0);
     await cluster.stop();
   });
 });

@@ -67,7 +67,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   requireBearerToken(
     app,
     deps.adminToken,
-    ['/v1/routes', '/health', '/metrics'],
+    ['/v1/routes', '/health', '/ready', '/metrics'],
     'the admin API (adminToken)',
     { routePrefixes: [BOARD_PATH] },
   );
@@ -177,6 +177,13 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   });
 
   app.get('/health', async () => ({ status: 'ok' }));
+  // Ready: Redis answers and some instance holds the leader lease (so heartbeats are consumed).
+  app.get('/ready', async (_request, reply) => {
+    const leader = await deps.leaderId().catch(() => undefined);
+    if (leader === undefined) return reply.status(503).send({ status: 'redis unreachable' });
+    if (leader === null) return reply.status(503).send({ status: 'no leader' });
+    return { status: 'ready', leader, isLeader: deps.isLeader() };
+  });
   app.get('/metrics', async (_request, reply) => {
     void reply.header('content-type', deps.metrics.contentType);
     return deps.metrics.metrics();

@@ -84,6 +84,16 @@ export const metasrvConfigSchema = z
     failoverGraceMs: z.number().int().nonnegative().default(6000),
     /** At most one reopen or close of a region on a node in this period. */
     repairIntervalMs: z.number().int().positive().default(5000),
+    /**
+     * Region balancing: while alive nodes' region counts differ by more than one, one region moves
+     * from the fullest to the emptiest per `intervalMs`.
+     */
+    balance: z
+      .object({
+        enabled: z.boolean().default(true),
+        intervalMs: z.number().int().positive().default(5000),
+      })
+      .prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((c) => c.failoverGraceMs > c.regionLeaseMs + c.leaseMarginMs, {

@@ -7,6 +7,7 @@ import {
   redisTarget,
   checkEvictionPolicy,
   waitForRedis,
+  type Counter,
   type Logger,
   type RedisClient,
 } from '@regionstore/core';
@@ -25,6 +26,7 @@ import { Operations, type OperationRecord } from './operation-records';
 import { ClusterStore } from './cluster-store';
 import type { MetasrvConfig } from './config';
 import { HeartbeatIntake } from './heartbeat-intake';
+import { metasrvMetrics } from './metasrv-metrics';
 import { LeaderLease } from './leader-lease';
 import { NodeTaskClient } from './node-client';
 import { RegionLeaseGrants } from './region-leases';
@@ -38,6 +40,7 @@ import { RegionLeaseGrants } from './region-leases';
 export class Metasrv {
   private heartbeatWorker: Worker | undefined;
   private bootstrapTimer: NodeJS.Timeout | undefined;
+  private leaderChanges: Counter<'change'> | undefined;
 
   private constructor(
     readonly config: MetasrvConfig,
@@ -88,6 +91,9 @@ export class Metasrv {
       downgradeTimeoutMs: config.supervisor.downgradeTimeoutMs,
       leases,
       failoverGraceMs: config.failoverGraceMs,
+      ...(config.balance.enabled
+        ? { balance: { routes: () => store.routes(), intervalMs: config.balance.intervalMs } }
+        : {}),
       metrics,
       detectorOptions: {
         threshold: config.supervisor.threshold,
@@ -158,15 +164,14 @@ export class Metasrv {
       isLeader: () => lease.isLeader,
       leaderId: () => redis.get(metasrvLeaderKey(config.keyPrefix)),
       queues: () => [metasrvQueue, ...nodes.openQueues],
-      detectorPhi: (nodeId) => {
-        const now = Date.now();
-        let worst: number | undefined;
-        for (const { ident, detector } of supervisor.supervisor.detectors) {
-          if (ident.nodeId === nodeId) worst = Math.max(worst ?? 0, detector.phi(now));
-        }
-        return worst;
-      },
+      detectorPhi: (nodeId) => metasrv.phiOf(nodeId),
     });
+    metasrv.leaderChanges = metasrvMetrics(metrics, {
+      store,
+      isLeader: () => lease.isLeader,
+      phi: (nodeId) => metasrv.phiOf(nodeId),
+      queues: () => [metasrvQueue, ...nodes.openQueues],
+    }).leaderChanges;
     await metasrv.http.listen({ host: config.http.host, port: config.http.port });
     lease.start();
     logger.info(
@@ -176,7 +181,18 @@ export class Metasrv {
     return metasrv;
   }
 
+  /** The highest phi of the node's region failure detectors; undefined when none watches it. */
+  phiOf(nodeId: string): number | undefined {
+    const now = Date.now();
+    let worst: number | undefined;
+    for (const { ident, detector } of this.supervisor.supervisor.detectors) {
+      if (ident.nodeId === nodeId) worst = Math.max(worst ?? 0, detector.phi(now));
+    }
+    return worst;
+  }
+
   private async onElected(): Promise<void> {
+    this.leaderChanges?.inc({ change: 'won' });
     this.leases.onElected();
     // Procedures left running resume first, so no heartbeat repairs a region one of them is moving.
     await this.supervisor.onLeaderStart();
@@ -238,6 +254,7 @@ export class Metasrv {
   }
 
   private async onLost(): Promise<void> {
+    this.leaderChanges?.inc({ change: 'lost' });
     clearTimeout(this.bootstrapTimer);
     this.store.onRouteWritten = undefined;
     await this.supervisor.onLeaderStop();

@@ -1,4 +1,4 @@
-import { toRegionStoreError, type Registry } from '@regionstore/core';
+import { histogram, toRegionStoreError, type Registry } from '@regionstore/core';
 import {
   batchGetRequestSchema,
   batchGetResponseSchema,
@@ -71,12 +71,33 @@ async function runCommand(deps: DataApiDeps, command: DataCommand): Promise<Answ
  */
 export function buildDataApi(deps: DataApiDeps): FastifyInstance {
   const app = Fastify({ bodyLimit: deps.bodyLimitBytes });
+  const requests = histogram<'operation' | 'outcome'>(deps.metrics, {
+    component: 'storage_node',
+    what: 'request_duration',
+    unit: 'seconds',
+    help: 'Data API commands (alone or in a batch) by operation and outcome (ok, or the error code)',
+    labelNames: ['operation', 'outcome'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  });
+  /** Runs a command (or a scan), timing it by operation and outcome. */
+  const timed = async <T>(operation: string, run: () => Promise<T>): Promise<T> => {
+    const stop = requests.startTimer({ operation });
+    try {
+      const result = await run();
+      stop({ outcome: 'ok' });
+      return result;
+    } catch (err) {
+      stop({ outcome: toRegionStoreError(err).code });
+      throw err;
+    }
+  };
+  const serve = (command: DataCommand) => timed(command.type, () => runCommand(deps, command));
   installErrorHandler(app);
   acceptMsgpack(app);
   requireBearerToken(app, deps.apiToken, ['/health', '/ready', '/metrics'], 'the data API (apiToken)');
 
   app.post('/v1/write', async (request, reply) => {
-    const { schema, value } = await runCommand(deps, {
+    const { schema, value } = await serve({
       ...parseBody(writeRequestSchema, request.body),
       type: 'write',
     });
@@ -84,7 +105,7 @@ export function buildDataApi(deps: DataApiDeps): FastifyInstance {
   });
 
   app.post('/v1/get', async (request, reply) => {
-    const { schema, value } = await runCommand(deps, {
+    const { schema, value } = await serve({
       ...parseBody(getRequestSchema, request.body),
       type: 'get',
     });
@@ -92,7 +113,7 @@ export function buildDataApi(deps: DataApiDeps): FastifyInstance {
   });
 
   app.post('/v1/batch-get', async (request, reply) => {
-    const { schema, value } = await runCommand(deps, {
+    const { schema, value } = await serve({
       ...parseBody(batchGetRequestSchema, request.body),
       type: 'batch-get',
     });
@@ -105,7 +126,7 @@ export function buildDataApi(deps: DataApiDeps): FastifyInstance {
     const encode = wantsMsgpack(request) ? (answer: Answer) => answer.value : encodeAnswer;
     const results = await Promise.all(
       commands.map((command) =>
-        runCommand(deps, command).then(
+        serve(command).then(
           (answer) => ({ ok: encode(answer) }),
           (err: unknown) => ({ error: toRegionStoreError(err).toJSON() }),
         ),
@@ -116,13 +137,15 @@ export function buildDataApi(deps: DataApiDeps): FastifyInstance {
 
   app.post('/v1/scan', async (request, reply) => {
     const body = parseBody(scanRequestSchema, request.body);
-    const entries = await deps.reader.scan(body.regionId, {
-      start: body.start,
-      end: body.end,
-      limit: body.limit,
-      reverse: body.reverse,
-      ...(body.ts === undefined ? {} : { ts: body.ts }),
-    });
+    const entries = await timed('scan', () =>
+      deps.reader.scan(body.regionId, {
+        start: body.start,
+        end: body.end,
+        limit: body.limit,
+        reverse: body.reverse,
+        ...(body.ts === undefined ? {} : { ts: body.ts }),
+      }),
+    );
     return respond(request, reply, scanResponseSchema, { entries });
   });
 

@@ -1,3 +1,4 @@
+export * from './balance-scheduler';
 export * from './control';
 export * from './event-channel';
 export * from './events';

@@ -4,6 +4,10 @@ import {
   NotFoundError,
   RealTimeProvider,
   TableRouteNotFoundError,
+  counter,
+  createMetricsRegistry,
+  histogram,
+  type Registry,
   silentLogger,
   type Logger,
   type RegionId,
@@ -27,6 +31,7 @@ export interface RegionMigrationManagerOptions {
   downgradeTimeoutMs?: number;
   retryBaseMs?: number;
   leases?: LeaseExpiry;
+  metrics?: Registry;
 }
 
 /**
@@ -40,10 +45,36 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
   private controller = new AbortController();
   private readonly time: TimeProvider;
   private readonly logger: Logger;
+  private readonly metrics;
 
   constructor(private readonly options: RegionMigrationManagerOptions) {
     this.time = options.time ?? new RealTimeProvider();
     this.logger = options.logger ?? silentLogger();
+    const registry = options.metrics ?? createMetricsRegistry({ defaultMetrics: false });
+    this.metrics = {
+      ended: counter<'status'>(registry, {
+        component: 'supervisor',
+        what: 'migrations',
+        unit: 'total',
+        help: 'Region migrations (failover, operator or balance) that ended, by final status',
+        labelNames: ['status'],
+      }),
+      duration: histogram(registry, {
+        component: 'supervisor',
+        what: 'migration_duration',
+        unit: 'seconds',
+        help: 'Time from a migration start to its end (Done, Aborted or Failed)',
+        buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      }),
+      step: histogram<'step'>(registry, {
+        component: 'supervisor',
+        what: 'migration_step_duration',
+        unit: 'seconds',
+        help: 'Time of each migration step that succeeded, by step',
+        labelNames: ['step'],
+        buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      }),
+    };
   }
 
   private key(id: string): string {
@@ -56,6 +87,11 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
 
   private get runningSet(): string {
     return clusterKey(this.options.keyPrefix, 'procedures', 'running');
+  }
+
+  /** Procedures this manager runs now. */
+  get runningCount(): number {
+    return this.running.size;
   }
 
   isMigrating(regionId: RegionId): boolean {
@@ -164,11 +200,14 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       downgradeTimeoutMs: this.options.downgradeTimeoutMs ?? 5000,
       retryBaseMs: this.options.retryBaseMs ?? 200,
       ...(this.options.leases ? { leases: this.options.leases } : {}),
+      observeStep: (step, seconds) => this.metrics.step.observe({ step }, seconds),
     });
     const done = procedure
       .execute(this.controller.signal)
       .then((final) => {
         if (final.status !== 'Running') {
+          this.metrics.ended.inc({ status: final.status });
+          this.metrics.duration.observe((this.time.now() - final.createdMs) / 1000);
           this.logger.info(
             { procedure: final.id, region: final.regionId, status: final.status },
             'region migration ended',

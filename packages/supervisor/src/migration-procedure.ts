@@ -65,6 +65,8 @@ export interface ProcedureDeps {
   retryBaseMs: number;
   /** The leases granted to nodes; without it, no lease is waited for. */
   leases?: LeaseExpiry;
+  /** Hears how long each step took that succeeded. */
+  observeStep?: (step: MigrationStep, seconds: number) => void;
 }
 
 /**
@@ -90,7 +92,9 @@ export class RegionMigrationProcedure {
     while (this.state.status === 'Running' && !signal.aborted) {
       const step = this.state.step;
       try {
+        const started = this.deps.time.now();
         const next = await this.runStep(step, signal);
+        this.deps.observeStep?.(step, (this.deps.time.now() - started) / 1000);
         attempt = 0;
         if (signal.aborted || this.state.status !== 'Running') break;
         // A test hook and a crash point: the step acted, the next one is not saved yet.

@@ -59,6 +59,7 @@ export class RegionSupervisor {
   private readonly time: TimeProvider;
   private readonly logger: Logger;
   private readonly suppressed: Counter<'reason'>;
+  private readonly failovers: Counter;
   private holdUntilMs = 0;
   /** No failover before this: a mass failure was seen (see MASS_FAILURE_RECOVERY_MS). */
   private massFailureUntilMs = 0;
@@ -70,7 +71,14 @@ export class RegionSupervisor {
     this.detectors = new RegionFailureDetector(deps.detectorOptions);
     this.time = deps.time ?? new RealTimeProvider();
     this.logger = deps.logger ?? silentLogger();
-    this.suppressed = counter(deps.metrics ?? createMetricsRegistry({ defaultMetrics: false }), {
+    const metrics = deps.metrics ?? createMetricsRegistry({ defaultMetrics: false });
+    this.failovers = counter(metrics, {
+      component: 'supervisor',
+      what: 'failovers',
+      unit: 'total',
+      help: 'Failover migrations started (a region moved off a node its detector judged failed)',
+    });
+    this.suppressed = counter(metrics, {
       component: 'supervisor',
       what: 'failover_suppressed',
       unit: 'total',
@@ -257,6 +265,7 @@ export class RegionSupervisor {
         toPeer,
         timeoutMs: FAILOVER_MIGRATION_TIMEOUT_MS,
       });
+      this.failovers.inc();
     } catch (err) {
       // Already moving, or dropped: either way nothing is left to do for this region.
       if (isRegionStoreError(err, 'MigrationRunning') || isRegionStoreError(err, 'TableRouteNotFound'))

@@ -10,7 +10,8 @@ import { HeartbeatAcceptor, RegionFailureDetectorControl } from './control';
 import { MaintenanceModeManager } from './maintenance-mode';
 import type { PeerLookup } from './migration';
 import { RegionMigrationManager } from './migration-manager';
-import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';
+import { BalanceScheduler } from './balance-scheduler';
+import type { FenceStore, LeaseExpiry, RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
 import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
 import { RegionSupervisor } from './region-supervisor';
 import { LeastRegionsSelector, type NodeCandidate } from './selector';
@@ -36,6 +37,13 @@ export interface SupervisorServiceOptions {
    * few heartbeats, so restarted nodes report, and leases granted by a previous leader run out.
    */
   failoverGraceMs?: number;
+  /** Region balancing (see BalanceScheduler); off without it. */
+  balance?: {
+    /** Every region's route. */
+    routes: () => Promise<RegionRoute[]>;
+    intervalMs: number;
+    migrationTimeoutMs?: number;
+  };
   time?: TimeProvider;
   logger?: Logger;
   metrics?: Registry;
@@ -56,6 +64,7 @@ export class SupervisorService {
   readonly heartbeats: HeartbeatAcceptor;
   readonly migrations: RegionMigrationManager;
   readonly maintenance: MaintenanceModeManager;
+  readonly balance: BalanceScheduler | undefined;
   private loop: Promise<void> | undefined;
   private readonly time: TimeProvider;
   private readonly failoverGraceMs: number;
@@ -76,6 +85,7 @@ export class SupervisorService {
       logger,
       ...(options.downgradeTimeoutMs ? { downgradeTimeoutMs: options.downgradeTimeoutMs } : {}),
       ...(options.leases ? { leases: options.leases } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     this.supervisor = new RegionSupervisor({
       channel: this.channel,
@@ -88,6 +98,19 @@ export class SupervisorService {
       ...(options.detectorOptions ? { detectorOptions: options.detectorOptions } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
+    this.balance = options.balance
+      ? new BalanceScheduler({
+          candidates: options.candidates,
+          routes: options.balance.routes,
+          migrations: this.migrations,
+          maintenance: this.maintenance,
+          intervalMs: options.balance.intervalMs,
+          migrationTimeoutMs: options.balance.migrationTimeoutMs ?? 60_000,
+          time,
+          logger,
+          ...(options.metrics ? { metrics: options.metrics } : {}),
+        })
+      : undefined;
     this.ticker = new RegionSupervisorTicker(this.channel, options.tickIntervalMs, time, logger);
     this.control = new RegionFailureDetectorControl(this.channel);
     this.heartbeats = new HeartbeatAcceptor(this.channel);
@@ -101,11 +124,14 @@ export class SupervisorService {
   async onLeaderStart(): Promise<string[]> {
     this.supervisor.holdFailoverUntil(this.time.now() + this.failoverGraceMs);
     this.ticker.start();
+    // Like failover, balancing waits for restarted nodes to report first.
+    this.balance?.start(this.failoverGraceMs);
     return this.migrations.resumeAll();
   }
 
   async onLeaderStop(): Promise<void> {
     this.ticker.stop();
+    this.balance?.stop();
     await this.migrations.stop();
   }
 

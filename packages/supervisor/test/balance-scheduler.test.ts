@@ -1,0 +1,99 @@
+import { MigrationRunningError, RegionId, createMetricsRegistry, keyRange } from '@regionstore/core';
+import {
+  BalanceScheduler,
+  type NodeCandidate,
+  type RegionMigrationTask,
+  type RegionRoute,
+} from '@regionstore/supervisor';
+
+/** A cluster as the scheduler sees it: node liveness and routes; moves recorded and applied. */
+function cluster(placement: Record<string, number>, dead: string[] = []) {
+  const routes: RegionRoute[] = [];
+  let n = 0;
+  for (const [node, count] of Object.entries(placement)) {
+    for (let i = 0; i < count; i++) {
+      routes.push({
+        regionId: new RegionId(1, ++n),
+        range: keyRange(Buffer.from([n]), Buffer.from([n + 1])),
+        leader: node,
+        epoch: { version: 1, confVer: 1 },
+        state: 'Normal',
+      });
+    }
+  }
+  const state = {
+    maintenance: false,
+    running: 0,
+    refuse: false,
+    submitted: [] as RegionMigrationTask[],
+  };
+  const metrics = createMetricsRegistry({ defaultMetrics: false });
+  const scheduler = new BalanceScheduler({
+    candidates: async (): Promise<NodeCandidate[]> =>
+      Object.keys(placement).map((id) => ({
+        id,
+        address: `http://${id}`,
+        alive: !dead.includes(id),
+        regionCount: routes.filter((r) => r.leader === id).length,
+      })),
+    routes: async () => routes,
+    migrations: {
+      get runningCount() {
+        return state.running;
+      },
+      isMigrating: () => false,
+      submit: async (task) => {
+        if (state.refuse) throw new MigrationRunningError('already moving');
+        state.submitted.push(task);
+        // The migration finishes at once here: the route names the new leader.
+        routes.find((r) => r.regionId.value === task.regionId.value)!.leader = task.toPeer.id;
+      },
+    },
+    maintenance: { isEnabled: async () => state.maintenance },
+    intervalMs: 1000,
+    migrationTimeoutMs: 30_000,
+    metrics,
+  });
+  const counts = () => Object.keys(placement).map((id) => routes.filter((r) => r.leader === id).length);
+  return { scheduler, state, counts, metrics };
+}
+
+describe('BalanceScheduler', () => {
+  it('moves one region per round from the fullest alive node to the emptiest until within one', async () => {
+    const { scheduler, state, counts, metrics } = cluster({ 'node-1': 8, 'node-2': 0, 'node-3': 0 });
+    expect(await scheduler.tick()).toEqual({ moved: '1:1', from: 'node-1', to: 'node-2' });
+    expect(state.submitted[0]).toMatchObject({ fromPeer: { id: 'node-1' }, toPeer: { id: 'node-2' } });
+    for (let round = 0; round < 10; round++) await scheduler.tick();
+    expect(counts().sort()).toEqual([2, 3, 3]);
+    expect(state.submitted).toHaveLength(5);
+    expect(await scheduler.tick()).toEqual({ skipped: 'balanced' });
+    const text = await metrics.metrics();
+    expect(text).toMatch(/regionstore_supervisor_balance_rounds_total\{result="moved"\} 5/);
+    expect(text).toMatch(/regionstore_supervisor_balance_rounds_total\{result="balanced"\} 7/);
+  });
+
+  it('gives a new or returning node its share', async () => {
+    const { scheduler, counts } = cluster({ 'node-1': 3, 'node-2': 3, 'node-3': 2, 'node-4': 0 });
+    for (let round = 0; round < 5; round++) await scheduler.tick();
+    expect(counts()).toEqual([2, 2, 2, 2]);
+  });
+
+  it('moves nothing in maintenance mode, while a migration runs, or while a dead node still leads regions', async () => {
+    const { scheduler, state } = cluster({ 'node-1': 6, 'node-2': 0 });
+    state.maintenance = true;
+    expect(await scheduler.tick()).toEqual({ skipped: 'maintenance' });
+    state.maintenance = false;
+    state.running = 1;
+    expect(await scheduler.tick()).toEqual({ skipped: 'migrating' });
+    state.running = 0;
+    state.refuse = true;
+    expect(await scheduler.tick()).toEqual({ skipped: 'migrating' });
+    expect(state.submitted).toHaveLength(0);
+
+    const pending = cluster({ 'node-1': 4, 'node-2': 0, 'node-3': 2 }, ['node-3']);
+    expect(await pending.scheduler.tick()).toEqual({ skipped: 'failover-pending' });
+    // A dead node that leads nothing does not hold balancing up, and gets nothing.
+    const gone = cluster({ 'node-1': 4, 'node-2': 0, 'node-3': 0 }, ['node-3']);
+    expect(await gone.scheduler.tick()).toMatchObject({ to: 'node-2' });
+  });
+});
