@@ -105,6 +105,16 @@ async function startCluster(options) {
   };
   const metasrvPort = options.metasrvPort ?? 0;
   const procs = new Map();
+  /** Children whose exit was asked for (stop, kill, restart): those are not reported as crashes. */
+  const expected = new WeakSet();
+  let onUnexpectedExit;
+  const track = (name, child) => {
+    child.once('exit', (code, signal) => {
+      if (expected.has(child) || !onUnexpectedExit) return;
+      const log = join(options.dir, `${name}.log`);
+      onUnexpectedExit({ name, code, signal, log, lines: lastLines(log, 15) });
+    });
+  };
   const startMetasrv = (name, port) => {
     const child = spawnApp(
       METASRV,
@@ -120,6 +130,7 @@ async function startCluster(options) {
       options.inheritOutput,
     );
     procs.set(name, child);
+    track(name, child);
     return child;
   };
   const startNode = (i) => {
@@ -139,6 +150,7 @@ async function startCluster(options) {
       options.inheritOutput,
     );
     procs.set(id, child);
+    track(id, child);
     return child;
   };
   if (!metasrvPort)
@@ -153,6 +165,7 @@ async function startCluster(options) {
       [...procs.values()].map(
         (child) =>
           new Promise((resolveExit) => {
+            expected.add(child);
             if (child.exitCode !== null || child.signalCode !== null) return resolveExit();
             const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
             child.once('exit', () => {
@@ -212,10 +225,18 @@ async function startCluster(options) {
     async kill(name, signal = 'SIGKILL') {
       const child = procs.get(name);
       if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      expected.add(child);
       await new Promise((resolveExit) => {
         child.once('exit', resolveExit);
         child.kill(signal);
       });
+    },
+    /**
+     * Hears of every process that exits without being asked to (a crash, a kill from outside):
+     * `{name, code, signal, log, lines}`, `lines` being the end of its log.
+     */
+    onUnexpectedExit(listener) {
+      onUnexpectedExit = listener;
     },
     /** Sends SIGSTOP or SIGCONT to one process (`node-2`, `metasrv-1`) without waiting. */
     signal(name, signal) {

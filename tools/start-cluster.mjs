@@ -1,6 +1,6 @@
 // `npm start`: a local cluster — Redis (started if none answers), the metasrv on :7700 and three
 // storage nodes on :7701-7703, each a separate process, with data under .data/cluster. Ctrl-C stops
-// everything gracefully (SIGTERM to each process).
+// everything gracefully (SIGTERM to each process); a process that exits by itself is started again.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -55,6 +55,22 @@ try {
   await stopStartedRedis();
   process.exit(1);
 }
+// A process that exits on its own is reported with the end of its log and started again, unless it
+// keeps exiting (then everything stops rather than loop).
+const crashes = new Map();
+cluster.onUnexpectedExit(({ name, code, signal, log, lines }) => {
+  if (stopping) return;
+  console.error(
+    `\n${name} exited (${signal ? `signal ${signal}` : `code ${code}`}); the end of ${log}:\n${lines}`,
+  );
+  const now = Date.now();
+  const recent = (crashes.get(name) ?? []).filter((at) => at > now - 60_000);
+  crashes.set(name, [...recent, now]);
+  if (recent.length >= 3) return void stop(`${name} exited 4 times within a minute`);
+  console.error(`starting ${name} again …`);
+  if (name.startsWith('metasrv')) cluster.startMetasrv(name, metasrvPort);
+  else cluster.startNode(Number(name.split('-')[1]));
+});
 const routes = await cluster.routes();
 console.log(
   `\nRegionStore is up: ${routes.length} regions on ${new Set(routes.map((r) => r.leader)).size} nodes.`,

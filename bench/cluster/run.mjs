@@ -18,7 +18,7 @@ import { RegionStoreClient } from '@regionstore/client';
 import { createRedis, waitForRedis } from '@regionstore/core';
 import { adminPost, dropKeys, freePort } from '../lib/cluster.mjs';
 import { concurrently as concurrentLoad } from '../lib/load.mjs';
-import { figure, median, printTable, timed, writeResults } from '../lib/report.mjs';
+import { figure, printTable, timed, writeResults } from '../lib/report.mjs';
 
 const require = createRequire(import.meta.url);
 const { startCluster } = require('../../tools/cluster.cjs');
@@ -80,10 +80,10 @@ async function rawRocks() {
 }
 
 /**
- * The limit server's figures for the same load shapes as the cluster's: writes of 1, 16 and 128
- * operations, point gets and 128-key batch gets, `CONCURRENCY` requests in flight.
+ * The limit server (limit-server.mjs) in a child process, and the same load shapes as the cluster's
+ * against it: `write(batch)`, `get()`, `batchGet()`, each returning ops (or keys) per second.
  */
-async function limitServer() {
+async function startLimitServer() {
   const port = await freePort();
   const child = fork(
     new URL('./limit-server.mjs', import.meta.url),
@@ -107,42 +107,49 @@ async function limitServer() {
     if (response.statusCode !== 200) throw new Error(`limit server: ${response.statusCode}`);
     return out;
   };
-  const stats = async () => (await fetch(`http://127.0.0.1:${port}/stats`)).json();
-  try {
-    const out = { put: {}, writesPerAppend: {} };
-    for (const batch of [1, 16, 128]) {
-      const before = await stats();
-      out.put[batch] = await median(3, () =>
-        concurrently(OPS, batch, (w, i) =>
-          call('/v1/write', {
-            regionId: '1',
-            mutations: Array.from({ length: batch }, (_, j) => ({
-              op: 'put',
-              key: key(w, i, j),
-              value: VALUE,
-            })),
-          }),
-        ),
-      );
-      const after = await stats();
-      out.writesPerAppend[batch] = (after.entries - before.entries) / (after.appends - before.appends);
-    }
-    const keys = readKeys();
-    out.get = await concurrently(10_000, 1, (w, i) =>
-      call('/v1/get', { regionId: '1', key: keys[(w * 131 + i) % keys.length] }),
-    );
-    out.batchGet = await concurrently(40_000, 128, (w, i) =>
-      call('/v1/batch-get', {
-        regionId: '1',
-        keys: Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length]),
-      }),
-    );
-    return out;
-  } finally {
-    await agent.close();
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+  const keys = readKeys();
+  return {
+    stats: async () => (await fetch(`http://127.0.0.1:${port}/stats`)).json(),
+    write: (batch) =>
+      concurrently(OPS, batch, (w, i) =>
+        call('/v1/write', {
+          regionId: '1',
+          mutations: Array.from({ length: batch }, (_, j) => ({
+            op: 'put',
+            key: key(w, i, j),
+            value: VALUE,
+          })),
+        }),
+      ),
+    get: () =>
+      concurrently(10_000, 1, (w, i) =>
+        call('/v1/get', { regionId: '1', key: keys[(w * 131 + i) % keys.length] }),
+      ),
+    batchGet: () =>
+      concurrently(40_000, 128, (w, i) =>
+        call('/v1/batch-get', {
+          regionId: '1',
+          keys: Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length]),
+        }),
+      ),
+    async stop() {
+      await agent.close();
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+/** Medians of three runs of each, interleaved (ours, theirs, ours, …), so load swings hit both. */
+async function interleaved(ours, theirs) {
+  const a = [];
+  const b = [];
+  for (let run = 0; run < 3; run++) {
+    a.push(await ours());
+    b.push(await theirs());
   }
+  const mid = (values) => [...values].sort((x, y) => x - y)[1];
+  return [mid(a), mid(b)];
 }
 
 /** WAL appends and the entries (write requests) they carried, summed over the nodes' /metrics. */
@@ -152,7 +159,7 @@ async function clusterWalStats() {
   let entries = 0;
   for (const node of status.nodes) {
     const text = await (await fetch(`${node.address}/metrics`)).text();
-    const value = (name) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0);
+    const value = (name) => Number(text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm'))?.[1] ?? 0);
     appends += value('regionstore_log_store_append_duration_seconds_count');
     entries += value('regionstore_log_store_appended_entries_total');
   }
@@ -160,7 +167,9 @@ async function clusterWalStats() {
 }
 
 /** The keys the read loads ask for, all written by the 1-op write load. */
-const readKeys = () => Array.from({ length: 5000 }, (_, i) => key(i % 64, i % 10, 0));
+function readKeys() {
+  return Array.from({ length: 5000 }, (_, i) => key(i % 64, i % 10, 0));
+}
 
 async function rawXadd(redis) {
   const out = {};
@@ -295,6 +304,8 @@ async function failover(client, figures) {
 
 const redis = createRedis(REDIS_URL, 'client');
 await waitForRedis(redis);
+/** The limit server, while it runs. */
+let limit;
 const figures = [];
 const step = (what) => console.error(`… ${what}`);
 const metasrvPort = await freePort();
@@ -313,31 +324,30 @@ try {
   const raw = await rawRocks();
   step('raw XADD baselines');
   const xadd = await rawXadd(redis);
-  step('limit server baselines');
-  const limit = await limitServer();
+  limit = await startLimitServer();
 
-  step('write path');
+  step('write path, against the limit server');
   // write path: client → HTTP → worker group → WAL → RocksDB
   for (const batch of [1, 16, 128]) {
-    const walBefore = await clusterWalStats();
-    const ours = await median(3, () =>
-      concurrently(OPS, batch, (w, i) =>
-        client.write(
-          Array.from({ length: batch }, (_, j) => ({ op: 'put', key: key(w, i, j), value: VALUE })),
+    const [walBefore, limitBefore] = [await clusterWalStats(), await limit.stats()];
+    const [ours, theirs] = await interleaved(
+      () =>
+        concurrently(OPS, batch, (w, i) =>
+          client.write(
+            Array.from({ length: batch }, (_, j) => ({ op: 'put', key: key(w, i, j), value: VALUE })),
+          ),
         ),
-      ),
+      () => limit.write(batch),
     );
-    const walAfter = await clusterWalStats();
-    figures.push(
-      figure(`cluster write, ${batch} op(s)/request`, 'ops/s', ours, 'limit server', limit.put[batch]),
-    );
+    const [walAfter, limitAfter] = [await clusterWalStats(), await limit.stats()];
+    figures.push(figure(`cluster write, ${batch} op(s)/request`, 'ops/s', ours, 'limit server', theirs));
     figures.push(
       figure(
         `cluster WAL entries per append, ${batch}-op writes`,
         'entries',
         (walAfter.entries - walBefore.entries) / (walAfter.appends - walBefore.appends),
         'limit server (one append per region per tick)',
-        limit.writesPerAppend[batch],
+        (limitAfter.entries - limitBefore.entries) / (limitAfter.appends - limitBefore.appends),
       ),
     );
     figures.push(
@@ -360,16 +370,22 @@ try {
     );
   }
 
-  step('read path');
-  // read path
+  step('read path, against the limit server');
   const keys = readKeys();
-  const get = await concurrently(10_000, 1, (w, i) => client.get(keys[(w * 131 + i) % keys.length]));
-  figures.push(figure('cluster point get', 'keys/s', get, 'limit server', limit.get));
-  figures.push(figure('cluster point get', 'keys/s', get, 'raw RocksDB get', raw.get));
-  const batchGet = await concurrently(40_000, 128, (w, i) =>
-    client.batchGet(Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length])),
+  const [get, limitGet] = await interleaved(
+    () => concurrently(10_000, 1, (w, i) => client.get(keys[(w * 131 + i) % keys.length])),
+    () => limit.get(),
   );
-  figures.push(figure('cluster batch get (128 keys)', 'keys/s', batchGet, 'limit server', limit.batchGet));
+  figures.push(figure('cluster point get', 'keys/s', get, 'limit server', limitGet));
+  figures.push(figure('cluster point get', 'keys/s', get, 'raw RocksDB get', raw.get));
+  const [batchGet, limitBatchGet] = await interleaved(
+    () =>
+      concurrently(40_000, 128, (w, i) =>
+        client.batchGet(Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length])),
+      ),
+    () => limit.batchGet(),
+  );
+  figures.push(figure('cluster batch get (128 keys)', 'keys/s', batchGet, 'limit server', limitBatchGet));
   figures.push(
     figure('cluster batch get (128 keys)', 'keys/s', batchGet, 'raw RocksDB batched get', raw.batchGet),
   );
@@ -434,6 +450,7 @@ try {
 
   if (FAILOVER_RUNS > 0) await failover(client, figures);
 } finally {
+  await limit?.stop();
   await cluster.stop();
   await dropKeys(redis, prefix);
   redis.disconnect();

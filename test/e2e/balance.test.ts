@@ -45,7 +45,7 @@ describe('region balancing', () => {
       'regions to spread over three nodes again',
       120_000,
     );
-    expect(Object.values(back).sort()).toEqual([2, 3, 3]);
+    expect(Object.values(back!).sort()).toEqual([2, 3, 3]);
 
     // a fourth node joins and gets its share: 8 regions, 2 each
     cluster.startNode(4);

@@ -105,7 +105,7 @@ describe('a running cluster', () => {
     const sample = (text: string, name: string, labels = '') =>
       Number(text.match(new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, 'm'))?.[1]);
     // The routes name the new leaders a step before each migration ends.
-    const metasrvMetrics = await cluster.waitFor(
+    const metasrvMetrics = (await cluster.waitFor(
       async () => {
         const text = await (await fetch(`${cluster.metasrvUrl}/metrics`)).text();
         const done = sample(text, 'regionstore_supervisor_migrations_total', 'status="Done"');
@@ -113,7 +113,7 @@ describe('a running cluster', () => {
       },
       'the failover migrations to end',
       30_000,
-    );
+    ))!;
     expect(sample(metasrvMetrics, 'regionstore_supervisor_failovers_total')).toBeGreaterThanOrEqual(
       victimRegions.length,
     );

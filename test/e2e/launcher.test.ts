@@ -80,6 +80,40 @@ describe('the launcher (npm start, tests, benchmarks)', () => {
     for (const port of ports) expect(await listening(port)).toBe(false);
   });
 
+  it('reports a process that exits by itself, with the end of its log, and not one it was told to stop', async () => {
+    type Exit = { name: string; code: number | null; signal: string | null; lines: string };
+    const cluster = (await startCluster({
+      dir: dir.sub('crash'),
+      redisUrl: ns.url,
+      prefix: `${ns.prefix}-crash`,
+      nodes: 2,
+      initialRegions: 2,
+      metasrvPort: await freePort(),
+      logLevel: 'info',
+      durability: 'unsafe',
+    })) as {
+      stop(): Promise<void>;
+      kill(name: string, signal?: string): Promise<void>;
+      processes: Map<string, { pid: number; once(event: 'exit', listener: () => void): void }>;
+      onUnexpectedExit(listener: (exit: Exit) => void): void;
+    };
+    const exits: Exit[] = [];
+    cluster.onUnexpectedExit((exit) => exits.push(exit));
+    // Killed from outside (an OOM killer, an operator): reported.
+    const node = cluster.processes.get('node-2')!;
+    const gone = new Promise<void>((resolve) => node.once('exit', resolve));
+    process.kill(node.pid, 'SIGKILL');
+    await gone;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(exits).toHaveLength(1);
+    expect(exits[0]).toMatchObject({ name: 'node-2', signal: 'SIGKILL' });
+    expect(exits[0]!.lines).toMatch(/storage node started|plugin started|listening/);
+    // Stopped through the launcher: not a crash.
+    await cluster.kill('node-1', 'SIGTERM');
+    await cluster.stop();
+    expect(exits).toHaveLength(1);
+  });
+
   it('takes the log level from REGIONSTORE_LOG_LEVEL when not told one (REGIONSTORE_LOG_LEVEL=debug npm start)', async () => {
     process.env.REGIONSTORE_LOG_LEVEL = 'debug';
     let cluster: { stop(): Promise<void>; dir: string } | undefined;

@@ -5,6 +5,7 @@ import { composeTimestamp } from '@regionstore/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { cpus } from 'node:os';
 import { runBench, runYcsbBench } from './bench';
+import { displayBytes, displayEpoch } from './display';
 import { WORKLOADS, parseWorkloads, type WorkloadName, type YcsbResult } from './ycsb';
 import { followOperation, progressBar } from './progress';
 
@@ -122,7 +123,9 @@ export function buildProgram(io: Output): Command {
         reverse: options.reverse,
       });
       const rows = entries.map((e) => ({ key: e.key.toString(), value: e.value.toString() }));
-      print(rows, () => table(rows));
+      print(rows, () =>
+        table(entries.map((e) => ({ key: displayBytes(e.key), value: displayBytes(e.value) }))),
+      );
     });
 
   const cluster = program.command('cluster').description('the cluster as a whole');
@@ -154,7 +157,7 @@ export function buildProgram(io: Output): Command {
             status.regions.map(({ regionId, leader, epoch, state }) => ({
               region: regionId,
               leader,
-              epoch,
+              epoch: displayEpoch(epoch),
               state,
             })),
           ),

@@ -1,4 +1,5 @@
 import { buildProgram, table } from '../src/program';
+import { displayBytes, displayEpoch } from '../src/display';
 
 async function run(args: string[]) {
   let output = '';
@@ -73,5 +74,17 @@ describe('regionctl', () => {
     await expect(
       program.parseAsync(['node', 'regionctl', '--metasrv', 'http://127.0.0.1:1', 'cluster', 'status']),
     ).rejects.toThrow(/cannot reach http:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
+  });
+});
+
+describe('table cells', () => {
+  it('show printable bytes as text, others as hex, long ones cut with their size', () => {
+    expect(displayBytes(Buffer.from('hello'))).toBe('hello');
+    expect(displayBytes(Buffer.from([0, 1, 0xff]))).toBe('0x0001ff');
+    expect(displayBytes(Buffer.from('line\nbreak'))).toBe('0x6c696e650a627265616b');
+    const long = displayBytes(Buffer.alloc(100_000, 0x61));
+    expect(long).toBe(`${'a'.repeat(48)}… (100000 bytes)`);
+    expect(displayBytes(Buffer.from([0xc3]))).toBe('0xc3'); // not valid UTF-8
+    expect(displayEpoch({ version: 2, confVer: 5 })).toBe('v2/c5');
   });
 });

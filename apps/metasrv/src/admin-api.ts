@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { NotFoundError, NotLeaderError, type Registry } from '@regionstore/core';
+import { NotFoundError, NotLeaderError, type Logger, type Registry } from '@regionstore/core';
 import {
   backupRequestSchema,
   bytesCodec,
@@ -14,7 +14,13 @@ import type { SupervisorService } from '@regionstore/supervisor';
 import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { installErrorHandler, parseBody, requireBearerToken } from '@regionstore/http';
+import {
+  installErrorHandler,
+  installRequestLogging,
+  parseBody,
+  requestIdOptions,
+  requireBearerToken,
+} from '@regionstore/http';
 import { checkAllowedStorage } from '@regionstore/storage-backends';
 import type { ClusterBackup } from './cluster-backup';
 import type { ClusterRestore } from './cluster-restore';
@@ -34,6 +40,8 @@ export interface AdminApiDeps {
   detectorPhi: (nodeId: string) => number | undefined;
   /** `backup.allowedStorage`: where backups and restores may go. */
   allowedStorage: readonly string[];
+  /** Access log (debug) and 5xx errors. */
+  logger?: Logger;
 }
 
 /** Bull Board's pages and API; a browser logs in with Basic auth (the admin token as password). */
@@ -60,7 +68,8 @@ const restoreSchema = z.strictObject({ storage: storageUrlSchema, id: operationI
  */
 export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance> {
   // Admin bodies are a few fields; nothing larger is legitimate (a 4 MiB string once filled Redis).
-  const app = Fastify({ bodyLimit: 64 * 1024 });
+  const app = Fastify({ bodyLimit: 64 * 1024, ...requestIdOptions });
+  if (deps.logger) installRequestLogging(app, deps.logger);
   installErrorHandler(app);
 
   // Clients read routes, and probes health and metrics, without the token; everything else needs it.

@@ -161,6 +161,7 @@ export class Metasrv {
       adminToken: config.adminToken,
       boardReadOnly: config.boardReadOnly,
       allowedStorage: config.backup.allowedStorage ?? defaultAllowedStorage(config.snapshotStorage),
+      logger: logger.child({ component: 'http' }),
       isLeader: () => lease.isLeader,
       leaderId: () => redis.get(metasrvLeaderKey(config.keyPrefix)),
       queues: () => [metasrvQueue, ...nodes.openQueues],
@@ -175,7 +176,7 @@ export class Metasrv {
     await metasrv.http.listen({ host: config.http.host, port: config.http.port });
     lease.start();
     logger.info(
-      { instanceId, address: metasrv.address, redis: describeRedisTarget(target) },
+      { instance: instanceId, address: metasrv.address, redis: describeRedisTarget(target) },
       'metasrv started',
     );
     return metasrv;

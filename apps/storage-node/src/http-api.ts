@@ -1,4 +1,4 @@
-import { histogram, toRegionStoreError, type Registry } from '@regionstore/core';
+import { histogram, toRegionStoreError, type Logger, type Registry } from '@regionstore/core';
 import {
   batchGetRequestSchema,
   batchGetResponseSchema,
@@ -18,7 +18,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import {
   acceptMsgpack,
   installErrorHandler,
+  installRequestLogging,
   parseBody,
+  requestIdOptions,
   requireBearerToken,
   respond,
   wantsMsgpack,
@@ -36,6 +38,8 @@ export interface DataApiDeps {
   bodyLimitBytes: number;
   /** Required on `/v1/*` when set. */
   apiToken?: string | undefined;
+  /** Access log (debug) and 5xx errors. */
+  logger?: Logger;
 }
 
 /** A command's answer and the schema it travels by. */
@@ -70,7 +74,8 @@ async function runCommand(deps: DataApiDeps, command: DataCommand): Promise<Answ
  * behind `apiToken` when one is set; plus health, readiness and metrics.
  */
 export function buildDataApi(deps: DataApiDeps): FastifyInstance {
-  const app = Fastify({ bodyLimit: deps.bodyLimitBytes });
+  const app = Fastify({ bodyLimit: deps.bodyLimitBytes, ...requestIdOptions });
+  if (deps.logger) installRequestLogging(app, deps.logger);
   const requests = histogram<'operation' | 'outcome'>(deps.metrics, {
     component: 'storage_node',
     what: 'request_duration',

@@ -131,6 +131,7 @@ export class StorageNode {
       durability,
       bodyLimitBytes: config.http.bodyLimitBytes,
       apiToken: config.apiToken,
+      logger: logger.child({ component: 'http' }),
     });
     await http.listen({ host: config.http.host, port: config.http.port });
     const bound = http.server.address();
@@ -187,10 +188,7 @@ export class StorageNode {
     );
     node.ready = true;
     started.node = node;
-    logger.info(
-      { nodeId: config.nodeId, address, redis: describeRedisTarget(target) },
-      'storage node started',
-    );
+    logger.info({ node: config.nodeId, address, redis: describeRedisTarget(target) }, 'storage node started');
     return node;
   }
 
@@ -207,6 +205,6 @@ export class StorageNode {
     // next open shorter. Regions close as the worker group stops.
     await this.host.stop().catch((err: unknown) => this.logger.error({ err }, 'plugins failed to stop'));
     await this.engine.close();
-    this.logger.info({ nodeId: this.config.nodeId }, 'storage node stopped');
+    this.logger.info({ node: this.config.nodeId }, 'storage node stopped');
   }
 }

@@ -240,7 +240,7 @@ export class RegionSupervisor {
         this.detectors.remove(ident);
       } catch (err) {
         this.logger.error(
-          { err, nodeId: ident.nodeId, regionId: ident.regionId.toString() },
+          { err, node: ident.nodeId, region: ident.regionId.toString() },
           'region failover failed',
         );
       }
@@ -253,7 +253,7 @@ export class RegionSupervisor {
     const [toPeer] = await this.deps.selector.select({ minRequiredItems: 1, allowDuplication: false });
     if (!toPeer || toPeer.id === fromPeer.id) {
       this.logger.warn(
-        { regionId: regionId.toString(), nodeId },
+        { region: regionId.toString(), node: nodeId },
         'skip failover: the only target is the failed node',
       );
       return;

@@ -1,0 +1,21 @@
+/** How much of a key or value a table cell shows. */
+const CELL_CHARS = 48;
+const PRINTABLE = /^[\P{Cc}\t]*$/u;
+
+/**
+ * Bytes for a table cell: printable UTF-8 as text, anything else as hex (`0x…`); long ones cut, with
+ * their full size (`--json` and `get` print them whole).
+ */
+export function displayBytes(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  const readable = PRINTABLE.test(text) && Buffer.from(text, 'utf8').equals(bytes);
+  const shown = readable ? text : `0x${bytes.toString('hex')}`;
+  if (shown.length <= CELL_CHARS) return shown;
+  return `${shown.slice(0, CELL_CHARS)}… (${bytes.length} bytes)`;
+}
+
+/** A region epoch as `v<version>/c<confVer>`. */
+export function displayEpoch(epoch: unknown): string {
+  const { version, confVer } = (epoch ?? {}) as { version?: number; confVer?: number };
+  return `v${version ?? '?'}/c${confVer ?? '?'}`;
+}
