@@ -1,10 +1,10 @@
-import type { EventChannel } from './event-channel';
+import type { Channel } from '@regionstore/core';
 import type { DatanodeHeartbeat, SupervisorEvent } from './events';
 import type { DetectingRegion } from './region-failure-detector';
 
 /** Lets DDL and migrations start or stop watching regions. */
 export class RegionFailureDetectorControl {
-  constructor(private readonly channel: EventChannel<SupervisorEvent>) {}
+  constructor(private readonly channel: Channel<SupervisorEvent>) {}
 
   registerFailureDetectors(regions: DetectingRegion[]): Promise<void> {
     return this.channel.send({ type: 'RegisterFailureDetectors', regions });
@@ -17,7 +17,7 @@ export class RegionFailureDetectorControl {
 
 /** Forwards node heartbeats (from the metasrv queue) to the supervisor. */
 export class HeartbeatAcceptor {
-  constructor(private readonly channel: EventChannel<SupervisorEvent>) {}
+  constructor(private readonly channel: Channel<SupervisorEvent>) {}
 
   accept(heartbeat: DatanodeHeartbeat): Promise<void> {
     return this.channel.send({ type: 'HeartbeatArrived', heartbeat });

@@ -1,6 +1,5 @@
 export * from './balance-scheduler';
 export * from './control';
-export * from './event-channel';
 export * from './events';
 export * from './maintenance-mode';
 export * from './migration';

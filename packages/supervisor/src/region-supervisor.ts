@@ -1,4 +1,5 @@
 import {
+  Channel,
   RealTimeProvider,
   counter,
   createMetricsRegistry,
@@ -10,7 +11,6 @@ import {
   type Registry,
   type TimeProvider,
 } from '@regionstore/core';
-import { EventChannel } from './event-channel';
 import { SUPERVISOR_CHANNEL_CAPACITY, type DatanodeHeartbeat, type SupervisorEvent } from './events';
 import type { MaintenanceModeManager } from './maintenance-mode';
 import type { PeerLookup, RegionMigrationSubmitter } from './migration';
@@ -38,7 +38,7 @@ export const MASS_FAILURE_RECOVERY_MS = 3000;
 export type FailoverSuppression = 'grace' | 'maintenance' | 'mass_failure';
 
 export interface RegionSupervisorDeps {
-  channel: EventChannel<SupervisorEvent>;
+  channel: Channel<SupervisorEvent>;
   selector: Selector;
   migrations: RegionMigrationSubmitter;
   maintenance: Pick<MaintenanceModeManager, 'isEnabled'>;
@@ -55,7 +55,7 @@ export interface RegionSupervisorDeps {
  */
 export class RegionSupervisor {
   readonly detectors: RegionFailureDetector;
-  private readonly channel: EventChannel<SupervisorEvent>;
+  private readonly channel: Channel<SupervisorEvent>;
   private readonly time: TimeProvider;
   private readonly logger: Logger;
   private readonly suppressed: Counter<'reason'>;
@@ -95,8 +95,8 @@ export class RegionSupervisor {
     this.holdUntilMs = untilMs;
   }
 
-  static channel(): EventChannel<SupervisorEvent> {
-    return new EventChannel<SupervisorEvent>(SUPERVISOR_CHANNEL_CAPACITY, 'supervisor event channel');
+  static channel(): Channel<SupervisorEvent> {
+    return new Channel<SupervisorEvent>(SUPERVISOR_CHANNEL_CAPACITY, 'supervisor event channel');
   }
 
   /** Runs until the channel is closed. */

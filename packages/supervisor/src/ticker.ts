@@ -1,5 +1,5 @@
 import { RealTimeProvider, silentLogger, type Logger, type TimeProvider } from '@regionstore/core';
-import type { EventChannel } from './event-channel';
+import type { Channel } from '@regionstore/core';
 import type { SupervisorEvent } from './events';
 
 export const DEFAULT_TICK_INTERVAL_MS = 1000;
@@ -13,7 +13,7 @@ export class RegionSupervisorTicker {
   private running: AbortController | undefined;
 
   constructor(
-    private readonly channel: EventChannel<SupervisorEvent>,
+    private readonly channel: Channel<SupervisorEvent>,
     readonly tickIntervalMs: number = DEFAULT_TICK_INTERVAL_MS,
     private readonly time: TimeProvider = new RealTimeProvider(),
     private readonly logger: Logger = silentLogger(),

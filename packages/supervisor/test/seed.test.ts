@@ -1,18 +1,17 @@
 // Counterparts of the seed's tests (greptime-metasrv-region-supervisor.rs): test_heartbeat,
 // test_supervisor_ticker, test_region_failure_detector_controller.
-import { RegionId } from '@regionstore/core';
+import { RegionId, type Channel } from '@regionstore/core';
 import {
   HeartbeatAcceptor,
   RegionFailureDetectorControl,
   RegionSupervisor,
   RegionSupervisorTicker,
   type DatanodeHeartbeat,
-  type EventChannel,
   type RegionFailureDetector,
   type SupervisorEvent,
 } from '@regionstore/supervisor';
 
-function newTestSupervisor(): { supervisor: RegionSupervisor; channel: EventChannel<SupervisorEvent> } {
+function newTestSupervisor(): { supervisor: RegionSupervisor; channel: Channel<SupervisorEvent> } {
   const channel = RegionSupervisor.channel();
   const supervisor = new RegionSupervisor({
     channel,
@@ -24,7 +23,7 @@ function newTestSupervisor(): { supervisor: RegionSupervisor; channel: EventChan
   return { supervisor, channel };
 }
 
-async function dump(channel: EventChannel<SupervisorEvent>): Promise<RegionFailureDetector> {
+async function dump(channel: Channel<SupervisorEvent>): Promise<RegionFailureDetector> {
   return new Promise((reply) => void channel.send({ type: 'Dump', reply }));
 }
 

@@ -16,7 +16,8 @@ import {
 import { WriteBatch, writeApplyState, type WriteGuard } from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import { fenceEpochOf, type RegionMap, type WorkerRegion } from './region';
-import { addRecords, addUnflushed, catchUpWithWal } from './replay';
+import { addUnflushed, catchUpWithWal } from './replay';
+import { addRecords } from './wal-apply';
 import { estimatedSize, type WriteRequest } from './requests';
 import type { StalledRequests, StalledWrite } from './stalled-requests';
 import { encodeWalRecord, type WalRecord } from './wal-entry';
