@@ -75,7 +75,7 @@ async function waitFor(check, what, timeoutMs) {
  *          nodePorts?: number[], initialRegions?: number, logLevel?: string, inheritOutput?: boolean,
  *          nodeEnv?: Record<string,string>, token?: string, durability?: string,
  *          redisCluster?: string[], redisSentinels?: {sentinels: string[], name: string},
- *          allowedStorage?: string[]}} options
+ *          allowedStorage?: string[], balance?: boolean}} options
  * `token`: the metasrv's adminToken and every node's apiToken. `durability`: every node's
  * `wal.durability` (default: the nodes' own default, `everysec`, which needs Redis with AOF).
  * `redisCluster`: seed URLs of a Redis Cluster every process uses instead of `redisUrl`;
@@ -124,6 +124,7 @@ async function startCluster(options) {
         REGIONSTORE_HTTP__PORT: String(port),
         REGIONSTORE_BOOTSTRAP_NODES: String(nodes),
         REGIONSTORE_INITIAL_REGIONS: String(options.initialRegions ?? 8),
+        ...(options.balance === false ? { REGIONSTORE_BALANCE__ENABLED: 'false' } : {}),
         ...(options.token ? { REGIONSTORE_ADMIN_TOKEN: options.token } : {}),
       },
       join(options.dir, `${name}.log`),
