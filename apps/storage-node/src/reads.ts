@@ -12,7 +12,7 @@ import {
 } from '@regionstore/core';
 import { mvccGet, mvccGetMany, mvccScan, type KvEngine } from '@regionstore/engine';
 import type { WorkerGroup, WorkerRegion } from '@regionstore/worker-group';
-import { PointGets } from './point-gets';
+import { LatestReads } from './latest-reads';
 import type { RegionLeases } from './region-leases';
 
 /** Reads are served by the leader only: a follower may lag behind the WAL. */
@@ -46,7 +46,7 @@ function checkKey(region: WorkerRegion, key: Buffer): void {
  * leaves) may have been replaced meanwhile, and its data may be stale.
  */
 export class RegionReader {
-  private readonly pointGets: PointGets;
+  private readonly latest: LatestReads;
 
   constructor(
     private readonly group: () => WorkerGroup,
@@ -54,7 +54,7 @@ export class RegionReader {
     private readonly nodeId: string,
     private readonly leases: Pick<RegionLeases, 'check'>,
   ) {
-    this.pointGets = new PointGets(engine);
+    this.latest = new LatestReads(engine);
   }
 
   private leader(regionId: RegionId): WorkerRegion {
@@ -71,13 +71,14 @@ export class RegionReader {
 
   async get(regionId: RegionId, key: Buffer, ts?: Timestamp): Promise<Buffer | undefined> {
     checkKey(this.leader(regionId), key);
-    const value = ts === undefined ? await this.pointGets.get(key) : await mvccGet(this.engine, key, ts);
+    const value = ts === undefined ? await this.latest.get(key) : await mvccGet(this.engine, key, ts);
     return this.served(regionId, value);
   }
 
   async batchGet(regionId: RegionId, keys: Buffer[], ts?: Timestamp): Promise<Array<Buffer | undefined>> {
     const region = this.leader(regionId);
     for (const key of keys) checkKey(region, key);
+    if (ts === undefined) return this.served(regionId, await this.latest.getMany(keys));
     // One engine snapshot, so every key is read at the same point.
     const snapshot = this.engine.snapshot();
     try {
