@@ -1,4 +1,4 @@
-import { mvccGetMany, type KvEngine } from '@regionstore/engine';
+import { mvccGetMany, type KvEngine, type KvReader } from '@regionstore/engine';
 
 interface Waiting {
   keys: Buffer[];
@@ -17,7 +17,7 @@ interface Waiting {
 export class LatestReads {
   private waiting: Waiting[] = [];
 
-  constructor(private readonly engine: Pick<KvEngine, 'getMany' | 'snapshot'>) {}
+  constructor(private readonly engine: KvReader & Pick<KvEngine, 'snapshot'>) {}
 
   async get(key: Buffer): Promise<Buffer | undefined> {
     return (await this.read([key], false))[0];

@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { CF_LATEST, RocksEngine, WriteBatch, putVersion, type KvEngine } from '@regionstore/engine';
+import {
+  CF_LATEST,
+  RocksEngine,
+  WriteBatch,
+  putVersion,
+  type KvEngine,
+  type KvReader,
+} from '@regionstore/engine';
 import { useTempDir } from '@regionstore/testing';
 import { LatestReads } from '../src/latest-reads';
 
@@ -16,7 +23,9 @@ describe('LatestReads', () => {
     const reads: string[] = [];
     let failing = false;
     // The real engine, noting the read batches it is asked for.
-    const noted: Pick<KvEngine, 'getMany' | 'snapshot'> = {
+    const noted: KvReader & Pick<KvEngine, 'snapshot'> = {
+      get: (cf, key) => engine.get(cf, key),
+      iterate: (cf, options) => engine.iterate(cf, options),
       getMany: (cf, keys) => {
         reads.push(`engine:${keys.length}`);
         return failing ? Promise.reject(new Error('engine gone')) : engine.getMany(cf, keys);
