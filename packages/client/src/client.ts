@@ -7,7 +7,6 @@ import {
   intersectRanges,
   isRegionStoreError,
   keyRange,
-  rangeContains,
   RegionNotFoundError,
   type Timestamp,
 } from '@regionstore/core';
@@ -143,7 +142,7 @@ export class RegionStoreClient {
   async routes(refresh = false): Promise<Route[]> {
     if (refresh || this.routeCache.length === 0) {
       const body = await this.request(`${this.options.metasrv}/v1/routes`, undefined, this.metasrvHeaders);
-      this.routeCache = routesResponseSchema.parse(body).routes;
+      this.routeCache = routesResponseSchema.parse(body).routes.sort((a, b) => compareKeys(a.start, b.start));
     }
     return this.routeCache;
   }
@@ -222,8 +221,18 @@ export class RegionStoreClient {
     await this.agent.close();
   }
 
+  /** The route whose range holds `key`: a binary search over routes sorted by start (as `routes` keeps them). */
   private routeOf(routes: Route[], key: Buffer): Route | undefined {
-    return routes.find((r) => rangeContains(keyRange(r.start, r.end), key));
+    let low = 0;
+    let high = routes.length - 1;
+    while (low <= high) {
+      const mid = (low + high) >> 1;
+      const route = routes[mid]!;
+      if (compareKeys(key, route.start) < 0) high = mid - 1;
+      else if (route.end.length > 0 && compareKeys(key, route.end) >= 0) low = mid + 1;
+      else return route;
+    }
+    return undefined;
   }
 
   /**
