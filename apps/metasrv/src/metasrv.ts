@@ -13,9 +13,8 @@ import {
 } from '@regionstore/core';
 import { RedisLogStore } from '@regionstore/log-store';
 import { defaultAllowedStorage } from '@regionstore/storage-backends';
-import { QueueNames, clusterKey, decodeJobPayload, metasrvLeaderKey } from '@regionstore/protocol';
+import { QueueNames, clusterKey, metasrvLeaderKey } from '@regionstore/protocol';
 import { SupervisorService, type RegionRoute } from '@regionstore/supervisor';
-import { JobWorker } from '@regionstore/jobs';
 import { Queue, type Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApi } from './admin-api';
@@ -26,6 +25,7 @@ import { Operations, type OperationRecord } from './operation-records';
 import { ClusterStore } from './cluster-store';
 import type { MetasrvConfig } from './config';
 import { HeartbeatIntake } from './heartbeat-intake';
+import { consumeHeartbeats } from './heartbeat-worker';
 import { metasrvMetrics } from './metasrv-metrics';
 import { LeaderLease } from './leader-lease';
 import { NodeTaskClient } from './node-client';
@@ -197,23 +197,7 @@ export class Metasrv {
     this.leases.onElected();
     // Procedures left running resume first, so no heartbeat repairs a region one of them is moving.
     await this.supervisor.onLeaderStart();
-    const names = new QueueNames(this.config.keyPrefix);
-    this.heartbeatWorker = new JobWorker(
-      names.metasrv,
-      async (job) => {
-        if (job.name !== 'heartbeat') return { accepted: false };
-        const heartbeat = decodeJobPayload('heartbeat', job.data);
-        await this.intake.accept(heartbeat);
-        this.nodes.queueOf(heartbeat.nodeId); // so Bull Board lists the node's queue
-        return { accepted: true };
-      },
-      {
-        connection: createRedis(redisTarget(this.config), 'worker'),
-        prefix: names.bullmqPrefix,
-        concurrency: 4,
-      },
-    );
-    this.heartbeatWorker.on('error', (err) => this.logger.warn({ err }, 'heartbeat worker error'));
+    this.heartbeatWorker = consumeHeartbeats(this.config, this.intake, this.nodes, this.logger);
     // A leader that dies before its first heartbeat must still be detected: watch every placed region
     // from the moment it is placed (now, for the routes we inherit; on every route change later), and
     // stop watching it on the nodes that no longer lead it.

@@ -1,7 +1,6 @@
 import {
   createRedis,
   InvalidArgumentError,
-  NotLeaderError,
   NotFoundError,
   CancelledError,
   rangesOverlap,
@@ -9,13 +8,11 @@ import {
   type RedisTarget,
   isRegionStoreError,
   toRegionStoreError,
-  type KeyRange,
   type Logger,
   type RegionId,
-  rangeContains,
 } from '@regionstore/core';
-import { BackupTask, RestoreRunner, type BackupEndpoint, type RestoreSink } from '@regionstore/backup';
-import type { CfName, KvEngine, KvEntry, MvccVersion } from '@regionstore/engine';
+import { BackupTask, RestoreRunner, type BackupEndpoint } from '@regionstore/backup';
+import type { KvEngine } from '@regionstore/engine';
 import {
   decodeJobPayload,
   encodeJobResult,
@@ -26,8 +23,9 @@ import {
 } from '@regionstore/protocol';
 import { ApplyHandle, RegionTask, prepareSnapshotApply, type RegionRunner } from '@regionstore/region-runner';
 import { checkAllowedStorage, createStorage, type ExternalStorage } from '@regionstore/storage-backends';
-import { latestManifest, type Mutation, type WorkerGroup } from '@regionstore/worker-group';
+import { latestManifest, type WorkerGroup } from '@regionstore/worker-group';
 import { JobWorker } from '@regionstore/jobs';
+import { RegionWriteSink } from './region-write-sink';
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 
 export interface NodeTaskDeps {
@@ -41,57 +39,6 @@ export interface NodeTaskDeps {
   /** Storage URL prefixes backup and restore jobs may use (`backup.allowedStorage`). */
   allowedStorage: readonly string[];
   logger: Logger;
-}
-
-/**
- * Restored data goes through the write path of the regions this node leads (so it is in the WAL), at
- * the versions' original commit timestamps. Keys outside `ranges` belong to another job; a key inside
- * them whose region this node does not lead (any more) fails the job, so the metasrv retries it on the
- * new leader instead of a key being dropped.
- */
-class RegionWriteSink implements RestoreSink {
-  written = 0;
-
-  constructor(
-    private readonly group: WorkerGroup,
-    private readonly ranges: KeyRange[],
-    private readonly nodeId: string,
-  ) {}
-
-  async writeVersions(versions: MvccVersion[]): Promise<void> {
-    // One write per region and commit ts: a WAL entry carries a single timestamp.
-    const writes = new Map<string, { regionId: RegionId; commitTs: bigint; mutations: Mutation[] }>();
-    for (const version of versions) {
-      if (!this.ranges.some((r) => rangeContains(r, version.key))) continue;
-      const region = this.group
-        .regions()
-        .find((r) => r.role === 'Leader' && rangeContains(r.range, version.key));
-      if (!region) {
-        throw new NotLeaderError(
-          `node ${this.nodeId} leads no region holding a key it was asked to restore`,
-          {
-            key: version.key.toString('base64'),
-          },
-        );
-      }
-      const id = `${region.regionId}@${version.ts}`;
-      const write = writes.get(id) ?? { regionId: region.regionId, commitTs: version.ts, mutations: [] };
-      write.mutations.push(
-        version.value === undefined
-          ? { op: 'delete', key: version.key }
-          : { op: 'put', key: version.key, value: version.value },
-      );
-      writes.set(id, write);
-    }
-    await Promise.all([...writes.values()].map((w) => this.group.write(w)));
-    for (const w of writes.values()) this.written += w.mutations.length;
-  }
-
-  async writeRaw(cf: CfName, _entries: KvEntry[]): Promise<void> {
-    throw new InvalidArgumentError(
-      `raw restore of CF '${cf}' through regions is not supported; restore into an engine`,
-    );
-  }
 }
 
 type Handlers = { [N in JobName]?: (payload: JobPayload<N>) => Promise<JobResult<N>> };

@@ -1,0 +1,38 @@
+import { createRedis, redisTarget, type Logger } from '@regionstore/core';
+import { JobWorker } from '@regionstore/jobs';
+import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
+import type { Worker } from 'bullmq';
+import type { MetasrvConfig } from './config';
+import type { HeartbeatIntake } from './heartbeat-intake';
+import type { NodeTaskClient } from './node-client';
+
+/**
+ * The metasrv leader's consumer of the `metasrv` queue: every node heartbeat goes to the intake (which
+ * answers it with the node's region leases and repairs). Only the leader runs it, so exactly one
+ * supervisor sees each heartbeat; close it when the lease is lost.
+ */
+export function consumeHeartbeats(
+  config: MetasrvConfig,
+  intake: HeartbeatIntake,
+  nodes: NodeTaskClient,
+  logger: Logger,
+): Worker {
+  const names = new QueueNames(config.keyPrefix);
+  const worker = new JobWorker(
+    names.metasrv,
+    async (job) => {
+      if (job.name !== 'heartbeat') return { accepted: false };
+      const heartbeat = decodeJobPayload('heartbeat', job.data);
+      await intake.accept(heartbeat);
+      nodes.queueOf(heartbeat.nodeId); // so Bull Board lists the node's queue
+      return { accepted: true };
+    },
+    {
+      connection: createRedis(redisTarget(config), 'worker'),
+      prefix: names.bullmqPrefix,
+      concurrency: 4,
+    },
+  );
+  worker.on('error', (err) => logger.warn({ err }, 'heartbeat worker error'));
+  return worker;
+}
