@@ -1,34 +1,18 @@
-import { Readable } from 'node:stream';
-import {
-  Channel,
-  InvalidArgumentError,
-  RegionNotFoundError,
-  WorkerStoppedError,
-  type RegionId,
-} from '@regionstore/core';
-import {
-  CF_RAFT,
-  WriteBatch,
-  dropLatestDeletes,
-  readRegionLocalState,
-  regionStateKey,
-  writeRegionLocalState,
-} from '@regionstore/engine';
-import { RegionTask } from '@regionstore/region-runner';
-import { compactRegion, flushRegion, schedulePurge } from './background-jobs';
+import { Channel, RegionNotFoundError, WorkerStoppedError, type RegionId } from '@regionstore/core';
 import type { WorkerContext } from './context';
-import { writeManifest } from './manifest';
+import { dropRegion, handleClose } from './handle-drop';
 import {
-  checkNotTombstoned,
-  clearRegionData,
-  recoverRegion,
-  tombstoneRegion,
-  type RecoveredRegion,
-} from './recover';
-import { RegionMap, WorkerRegion, fenceEpochOf } from './region';
-import { addUnflushed, catchUpWithWal } from './replay';
+  handleBackgroundNotify,
+  scheduleCompaction,
+  scheduleFlush,
+  type FlushWorkerState,
+} from './handle-flush';
+import { handleCatchup, handleCreate, handleOpen } from './handle-open';
+import { truncateRegion } from './handle-truncate';
+import { RegionMap, type WorkerRegion } from './region';
+import type { RegionOwner } from './region-owner';
 import type { Reply } from './reply';
-import type { BackgroundNotify, DdlRequest, DdlResult, WorkerRequest } from './requests';
+import type { WorkerRequest } from './requests';
 import { StalledRequests, type StalledWrite } from './stalled-requests';
 import { handleWrites } from './write-handler';
 
@@ -40,7 +24,7 @@ type DdlItem = Extract<WorkerRequest, { kind: 'ddl' }>;
  * flush-finished notification, or on its periodic timer; it takes up to `workerRequestBatchSize`
  * requests and handles writes first, then DDL, then the rest.
  */
-export class RegionWorker {
+export class RegionWorker implements RegionOwner, FlushWorkerState {
   readonly regions = new RegionMap();
   readonly openingRegions = new Set<bigint>();
   readonly stalled = new StalledRequests();
@@ -184,16 +168,17 @@ export class RegionWorker {
       }
     }
     for (const request of rest) {
-      if (request.kind === 'background') await this.handleBackgroundNotify(request.regionId, request.notify);
+      if (request.kind === 'background')
+        await handleBackgroundNotify(this.ctx, this, request.regionId, request.notify);
       else if (request.kind === 'setRoleStateGracefully') {
         this.setRoleStateGracefully(request.regionId, request.role, request.reply);
       }
     }
   }
 
-  // --- DDL ---------------------------------------------------------------------------------------
+  // --- regions -----------------------------------------------------------------------------------
 
-  private requireRegion(regionId: RegionId): WorkerRegion {
+  requireRegion(regionId: RegionId): WorkerRegion {
     const region = this.regions.get(regionId);
     if (!region) {
       throw new RegionNotFoundError(`region ${regionId.toString()} is not open on node ${this.ctx.nodeId}`, {
@@ -203,12 +188,12 @@ export class RegionWorker {
     return region;
   }
 
-  private addRegion(region: WorkerRegion): void {
+  addRegion(region: WorkerRegion): void {
     this.regions.set(region);
     this.ctx.metrics.regionCount.set({ worker: String(this.id) }, this.regions.size);
   }
 
-  private removeRegion(region: WorkerRegion): void {
+  removeRegion(region: WorkerRegion): void {
     this.regions.delete(region.regionId);
     this.ctx.writeBuffer.free(region.writtenBytes);
     this.ctx.metrics.regionCount.set({ worker: String(this.id) }, this.regions.size);
@@ -225,57 +210,22 @@ export class RegionWorker {
     this.removeRegion(region);
   }
 
+  /** One DDL request, by kind (handlers in handle-*.ts). */
   private async handleDdl({ regionId, request, reply }: DdlItem): Promise<void> {
     const ctx = this.ctx;
     switch (request.type) {
-      case 'create': {
-        if (this.regions.has(regionId))
-          return reply.send({ lastEntryId: this.requireRegion(regionId).lastEntryId });
-        if ((await ctx.wal.lastEntryId(regionId)) > 0) {
-          throw new InvalidArgumentError(`region ${regionId.toString()} already has a WAL; open it instead`);
-        }
-        await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
-        await clearRegionData(ctx, request.range);
-        const recovered = await recoverRegion(ctx, regionId, request.range, request.epoch);
-        this.addRegion(this.newRegion(regionId, request, 'Leader', recovered));
-        return reply.send({ lastEntryId: recovered.lastEntryId });
-      }
-      case 'open': {
-        const existing = this.regions.get(regionId);
-        if (existing) {
-          if (request.role === 'Leader' && existing.role !== 'Leader')
-            await this.becomeLeader(existing, request.epoch);
-          return reply.send({ lastEntryId: existing.lastEntryId });
-        }
-        this.openingRegions.add(regionId.value);
-        try {
-          await checkNotTombstoned(ctx, regionId, request.epoch);
-          if (request.role === 'Leader') {
-            await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
-          }
-          const recovered = await recoverRegion(ctx, regionId, request.range, request.epoch);
-          this.addRegion(this.newRegion(regionId, request, request.role, recovered));
-          return reply.send({ lastEntryId: recovered.lastEntryId });
-        } finally {
-          this.openingRegions.delete(regionId.value);
-        }
-      }
-      case 'close': {
-        const region = this.regions.get(regionId);
-        if (region) this.removeRegion(region);
-        if (request.destroy) {
-          // Also when the region is not open here (the node restarted since): its local state stays.
-          const local = region ? undefined : await readRegionLocalState(ctx.engine, regionId);
-          const left = region ?? (local?.state === 'Tombstone' ? undefined : local);
-          if (left) {
-            const newer = request.epoch && request.epoch.confVer > left.epoch.confVer;
-            await tombstoneRegion(ctx, regionId, left.range, newer ? request.epoch! : left.epoch);
-          }
-        }
-        return reply.send({ lastEntryId: region?.lastEntryId ?? 0 });
-      }
+      case 'create':
+        return reply.send(await handleCreate(ctx, this, regionId, request));
+      case 'open':
+        return reply.send(await handleOpen(ctx, this, regionId, request));
+      case 'catchup':
+        return reply.send(await handleCatchup(ctx, this, regionId, request));
+      case 'close':
+        return reply.send(await handleClose(ctx, this, regionId, request));
       case 'drop':
-        return reply.send(await this.dropRegion(this.requireRegion(regionId)));
+        return reply.send(await dropRegion(ctx, this, this.requireRegion(regionId)));
+      case 'truncate':
+        return reply.send(await truncateRegion(ctx, this.requireRegion(regionId)));
       case 'alter': {
         const region = this.requireRegion(regionId);
         region.options = { ...region.options, ...request.options };
@@ -284,121 +234,12 @@ export class RegionWorker {
       case 'flush': {
         const region = this.requireRegion(regionId);
         region.flushWaiters.push(reply);
-        this.scheduleFlush(region);
+        scheduleFlush(ctx, region);
         return;
       }
       case 'compact':
-        return this.scheduleCompaction(this.requireRegion(regionId), reply);
-      case 'truncate':
-        return reply.send(await this.truncateRegion(this.requireRegion(regionId)));
-      case 'catchup': {
-        const region = this.requireRegion(regionId);
-        if (region.role === 'Leader') {
-          throw new InvalidArgumentError(
-            `region ${regionId.toString()} leads here; catchup is for followers`,
-          );
-        }
-        const recovered = await recoverRegion(
-          ctx,
-          regionId,
-          region.range,
-          request.epoch ?? region.epoch,
-          request.entryId,
-        );
-        region.lastEntryId = recovered.lastEntryId;
-        addUnflushed(ctx, region, recovered.replayedBytes);
-        if (request.writable) await this.becomeLeader(region, request.epoch ?? region.epoch);
-        return reply.send({ lastEntryId: region.lastEntryId });
-      }
+        return scheduleCompaction(ctx, this.requireRegion(regionId), reply);
     }
-  }
-
-  private newRegion(
-    regionId: RegionId,
-    request: Extract<DdlRequest, { type: 'create' | 'open' }>,
-    role: 'Leader' | 'Follower',
-    recovered: RecoveredRegion,
-  ): WorkerRegion {
-    const region = new WorkerRegion(
-      regionId,
-      request.range,
-      request.epoch,
-      role,
-      request.options ?? {},
-      recovered.lastEntryId,
-      recovered.flushedEntryId,
-      this.ctx.time.now(),
-    );
-    region.snapshotBytes = recovered.snapshotBytes;
-    addUnflushed(this.ctx, region, recovered.replayedBytes);
-    return region;
-  }
-
-  /** Takes the WAL fence, then replays what was appended before it, then takes writes. */
-  private async becomeLeader(region: WorkerRegion, epoch: WorkerRegion['epoch']): Promise<void> {
-    await this.ctx.wal.setFence(region.regionId, { nodeId: this.ctx.nodeId, epoch: fenceEpochOf(epoch) });
-    const recovered = await recoverRegion(this.ctx, region.regionId, region.range, epoch);
-    region.epoch = epoch;
-    region.lastEntryId = recovered.lastEntryId;
-    addUnflushed(this.ctx, region, recovered.replayedBytes);
-    region.role = 'Leader';
-  }
-
-  private async dropRegion(region: WorkerRegion): Promise<DdlResult> {
-    const { regionId } = region;
-    const marker = `regions/${regionId.value}/.dropping`;
-    // The marker lets a restarted node finish a drop it was in the middle of.
-    await this.ctx.storage.write(marker, Readable.from([Buffer.from(String(this.ctx.time.now()))]));
-    const batch = new WriteBatch();
-    writeRegionLocalState(batch, { regionId, state: 'Tombstone', range: region.range, epoch: region.epoch });
-    await this.ctx.engine.write(batch);
-    this.removeRegion(region);
-    await this.ctx.wal.destroy(regionId);
-    // Data goes later, once no snapshot reads it.
-    void this.ctx.runner
-      .schedule(RegionTask.destroy(regionId, region.range.start, region.range.end))
-      .catch((err: unknown) =>
-        this.ctx.logger.warn({ region: regionId.toString(), err }, 'destroy of dropped region failed'),
-      );
-    void this.ctx.purgeScheduler
-      .schedule(async () => {
-        for await (const object of this.ctx.storage.list(`snapshots/${regionId.value}/`))
-          await this.ctx.storage.delete(object.name);
-        for await (const object of this.ctx.storage.list(`manifests/${regionId.value}/`))
-          await this.ctx.storage.delete(object.name);
-        await this.ctx.engine.delete(CF_RAFT, regionStateKey(regionId));
-        await this.ctx.storage.delete(marker);
-      })
-      .catch((err: unknown) =>
-        this.ctx.logger.warn({ region: regionId.toString(), err }, 'purge of dropped region failed'),
-      );
-    return { lastEntryId: region.lastEntryId };
-  }
-
-  private async truncateRegion(region: WorkerRegion): Promise<DdlResult> {
-    // Entries an uncertain append left past `last` would otherwise come back on the next open.
-    if (region.walUncertain) await catchUpWithWal(this.ctx, region);
-    const last = region.lastEntryId;
-    // A manifest without snapshot first: an open anywhere now starts empty at `last`.
-    await writeManifest(this.ctx.storage, {
-      version: 1,
-      regionId: region.regionId.toString(),
-      walEntryId: last,
-      term: fenceEpochOf(region.epoch),
-      snapshot: null,
-      sha256: null,
-      size: 0,
-      kvCount: 0,
-      epoch: { ...region.epoch },
-      createdAtMs: this.ctx.time.now(),
-    });
-    await clearRegionData(this.ctx, region.range);
-    await this.ctx.wal.obsolete(region.regionId, last);
-    this.ctx.writeBuffer.free(region.writtenBytes);
-    region.writtenBytes = 0;
-    region.flushedEntryId = last;
-    schedulePurge(this.ctx, region.regionId, 1);
-    return { lastEntryId: last };
   }
 
   private setRoleStateGracefully(
@@ -418,90 +259,8 @@ export class RegionWorker {
     reply.send({ lastEntryId: region.lastEntryId });
   }
 
-  // --- flush, compaction, stalls -----------------------------------------------------------------
-
-  private scheduleFlush(region: WorkerRegion): void {
-    if (region.flushing) return; // its waiters are answered when the running flush ends
-    region.flushing = true;
-    region.flushingBytes = region.writtenBytes;
-    const stop = this.ctx.metrics.jobDuration.startTimer({ job: 'flush' });
-    this.ctx.flushScheduler
-      .schedule(() => flushRegion(this.ctx, region))
-      .then(
-        (manifest) => {
-          stop({ outcome: 'success' });
-          this.ctx.notifyWorker(region.regionId, {
-            type: 'flushFinished',
-            walEntryId: manifest.walEntryId,
-            flushedBytes: region.flushingBytes,
-            snapshotBytes: manifest.size,
-          });
-        },
-        (err: unknown) => {
-          stop({ outcome: 'fail' });
-          this.ctx.notifyWorker(region.regionId, { type: 'flushFailed', error: err as Error });
-        },
-      );
-  }
-
-  private scheduleCompaction(region: WorkerRegion, reply: Reply<DdlResult>): void {
-    region.compactWaiters.push(reply);
-    if (region.compactWaiters.length > 1) return;
-    const stop = this.ctx.metrics.jobDuration.startTimer({ job: 'compaction' });
-    this.ctx.compactionScheduler
-      .schedule(() => compactRegion(this.ctx, region))
-      .then(
-        (gc) => {
-          stop({ outcome: 'success' });
-          this.ctx.notifyWorker(region.regionId, { type: 'compactionFinished', gc });
-        },
-        (err: unknown) => {
-          stop({ outcome: 'fail' });
-          this.ctx.notifyWorker(region.regionId, { type: 'compactionFailed', error: err as Error });
-        },
-      );
-  }
-
-  private async handleBackgroundNotify(regionId: RegionId, notify: BackgroundNotify): Promise<void> {
-    const region = this.regions.get(regionId);
-    if (!region) return; // closed meanwhile
-    switch (notify.type) {
-      case 'flushFinished': {
-        region.flushing = false;
-        region.flushedEntryId = Math.max(region.flushedEntryId, notify.walEntryId);
-        region.writtenBytes = Math.max(0, region.writtenBytes - notify.flushedBytes);
-        region.snapshotBytes = notify.snapshotBytes;
-        region.lastFlushMs = this.ctx.time.now();
-        this.ctx.writeBuffer.free(notify.flushedBytes);
-        this.ctx.metrics.writeBufferBytes.set(this.ctx.writeBuffer.memoryUsage);
-        for (const waiter of region.flushWaiters.splice(0)) waiter.send({ lastEntryId: notify.walEntryId });
-        this.notifyGroup();
-        await this.handleStalledRequests();
-        return;
-      }
-      case 'flushFailed': {
-        region.flushing = false;
-        for (const waiter of region.flushWaiters.splice(0)) waiter.fail(notify.error);
-        // Writes stalled on this region would wait for a flush that is not coming.
-        for (const write of this.stalled.remove(regionId)) write.reply.fail(notify.error);
-        return;
-      }
-      case 'compactionFinished':
-        // Here, between this region's write batches, no write can replace a delete in between.
-        await dropLatestDeletes(this.ctx.engine, notify.gc.newestDeletes).catch((err: unknown) =>
-          this.ctx.logger.warn({ region: regionId.toString(), err }, 'dropping collected deletes failed'),
-        );
-        for (const waiter of region.compactWaiters.splice(0))
-          waiter.send({ lastEntryId: region.lastEntryId });
-        return;
-      case 'compactionFailed':
-        for (const waiter of region.compactWaiters.splice(0)) waiter.fail(notify.error);
-        return;
-    }
-  }
-
   /** Tells every worker a flush finished; this worker has handled it already. */
-  private notifyGroup(): void {
+  notifyGroup(): void {
     this.ctx.flushNotifier.notify();
     this.seenFlushVersion = this.ctx.flushNotifier.version;
   }
@@ -517,17 +276,17 @@ export class RegionWorker {
     const candidates = regions.filter((r) => !r.flushing && r.writtenBytes > 0 && r.isWritable);
     candidates.sort((a, b) => b.writtenBytes - a.writtenBytes);
     const largest = candidates[0];
-    if (largest) this.scheduleFlush(largest);
+    if (largest) scheduleFlush(this.ctx, largest);
     else if (askGroup && !regions.some((r) => r.flushing)) this.notifyGroup();
   }
 
   /** Flushes a region whose unflushed WAL has grown past its share (see `WorkerRegion.flushDue`). */
   maybeFlushRegion(region: WorkerRegion): void {
     if (!region.flushing && region.isWritable && region.flushDue(this.ctx.config.regionWriteBufferSize))
-      this.scheduleFlush(region);
+      scheduleFlush(this.ctx, region);
   }
 
-  private async handleStalledRequests(): Promise<void> {
+  async handleStalledRequests(): Promise<void> {
     const writes = this.stalled.takeAll();
     this.ctx.metrics.stalledRequests.set({ worker: String(this.id) }, 0);
     await handleWrites(this.ctx, this, writes, true);
@@ -542,7 +301,7 @@ export class RegionWorker {
     for (const region of this.regions.list()) {
       const interval = region.options.autoFlushIntervalMs ?? this.ctx.config.autoFlushIntervalMs;
       if (region.writtenBytes > 0 && region.isWritable && now - region.lastFlushMs >= interval) {
-        this.scheduleFlush(region);
+        scheduleFlush(this.ctx, region);
       }
     }
     return true;

@@ -1,0 +1,108 @@
+import type { RegionId } from '@regionstore/core';
+import { dropLatestDeletes } from '@regionstore/engine';
+import { compactRegion, flushRegion } from './background-jobs';
+import type { WorkerContext } from './context';
+import type { RegionMap, WorkerRegion } from './region';
+import type { Reply } from './reply';
+import type { BackgroundNotify, DdlResult } from './requests';
+import type { StalledRequests } from './stalled-requests';
+
+/** What a flush or compaction ending needs of the worker. */
+export interface FlushWorkerState {
+  readonly regions: RegionMap;
+  readonly stalled: StalledRequests;
+  /** Tells every worker a flush finished (writes stalled on the write buffer may go on). */
+  notifyGroup(): void;
+  /** Retries the writes stalled on this worker. */
+  handleStalledRequests(): Promise<void>;
+}
+
+/** Starts a flush of the region unless one runs; its waiters hear when it ends. */
+export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
+  if (region.flushing) return; // its waiters are answered when the running flush ends
+  region.flushing = true;
+  region.flushingBytes = region.writtenBytes;
+  const stop = ctx.metrics.jobDuration.startTimer({ job: 'flush' });
+  ctx.flushScheduler
+    .schedule(() => flushRegion(ctx, region))
+    .then(
+      (manifest) => {
+        stop({ outcome: 'success' });
+        ctx.notifyWorker(region.regionId, {
+          type: 'flushFinished',
+          walEntryId: manifest.walEntryId,
+          flushedBytes: region.flushingBytes,
+          snapshotBytes: manifest.size,
+        });
+      },
+      (err: unknown) => {
+        stop({ outcome: 'fail' });
+        ctx.notifyWorker(region.regionId, { type: 'flushFailed', error: err as Error });
+      },
+    );
+}
+
+/** Compaction and MVCC GC of the region in the background; `reply` hears when it ends. */
+export function scheduleCompaction(ctx: WorkerContext, region: WorkerRegion, reply: Reply<DdlResult>): void {
+  region.compactWaiters.push(reply);
+  if (region.compactWaiters.length > 1) return;
+  const stop = ctx.metrics.jobDuration.startTimer({ job: 'compaction' });
+  ctx.compactionScheduler
+    .schedule(() => compactRegion(ctx, region))
+    .then(
+      (gc) => {
+        stop({ outcome: 'success' });
+        ctx.notifyWorker(region.regionId, { type: 'compactionFinished', gc });
+      },
+      (err: unknown) => {
+        stop({ outcome: 'fail' });
+        ctx.notifyWorker(region.regionId, { type: 'compactionFailed', error: err as Error });
+      },
+    );
+}
+
+/**
+ * A background job of one of the worker's regions ended. Runs in the worker's loop, between write
+ * batches, so nothing it changes races a write.
+ */
+export async function handleBackgroundNotify(
+  ctx: WorkerContext,
+  worker: FlushWorkerState,
+  regionId: RegionId,
+  notify: BackgroundNotify,
+): Promise<void> {
+  const region = worker.regions.get(regionId);
+  if (!region) return; // closed meanwhile
+  switch (notify.type) {
+    case 'flushFinished': {
+      region.flushing = false;
+      region.flushedEntryId = Math.max(region.flushedEntryId, notify.walEntryId);
+      region.writtenBytes = Math.max(0, region.writtenBytes - notify.flushedBytes);
+      region.snapshotBytes = notify.snapshotBytes;
+      region.lastFlushMs = ctx.time.now();
+      ctx.writeBuffer.free(notify.flushedBytes);
+      ctx.metrics.writeBufferBytes.set(ctx.writeBuffer.memoryUsage);
+      for (const waiter of region.flushWaiters.splice(0)) waiter.send({ lastEntryId: notify.walEntryId });
+      worker.notifyGroup();
+      await worker.handleStalledRequests();
+      return;
+    }
+    case 'flushFailed': {
+      region.flushing = false;
+      for (const waiter of region.flushWaiters.splice(0)) waiter.fail(notify.error);
+      // Writes stalled on this region would wait for a flush that is not coming.
+      for (const write of worker.stalled.remove(regionId)) write.reply.fail(notify.error);
+      return;
+    }
+    case 'compactionFinished':
+      // Here, between this region's write batches, no write can replace a delete in between.
+      await dropLatestDeletes(ctx.engine, notify.gc.newestDeletes).catch((err: unknown) =>
+        ctx.logger.warn({ region: regionId.toString(), err }, 'dropping collected deletes failed'),
+      );
+      for (const waiter of region.compactWaiters.splice(0)) waiter.send({ lastEntryId: region.lastEntryId });
+      return;
+    case 'compactionFailed':
+      for (const waiter of region.compactWaiters.splice(0)) waiter.fail(notify.error);
+      return;
+  }
+}

@@ -1,0 +1,114 @@
+import { InvalidArgumentError, type RegionId } from '@regionstore/core';
+import type { WorkerContext } from './context';
+import { checkNotTombstoned, clearRegionData, recoverRegion, type RecoveredRegion } from './recover';
+import { WorkerRegion, fenceEpochOf } from './region';
+import type { RegionOwner } from './region-owner';
+import { addUnflushed } from './replay';
+import type { DdlRequest, DdlResult } from './requests';
+
+type OpenRequest = Extract<DdlRequest, { type: 'create' | 'open' }>;
+
+/** A new region: fenced to this node, on an empty range, leading. */
+export async function handleCreate(
+  ctx: WorkerContext,
+  owner: RegionOwner,
+  regionId: RegionId,
+  request: Extract<DdlRequest, { type: 'create' }>,
+): Promise<DdlResult> {
+  if (owner.regions.has(regionId)) return { lastEntryId: owner.requireRegion(regionId).lastEntryId };
+  if ((await ctx.wal.lastEntryId(regionId)) > 0) {
+    throw new InvalidArgumentError(`region ${regionId.toString()} already has a WAL; open it instead`);
+  }
+  await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
+  await clearRegionData(ctx, request.range);
+  const recovered = await recoverRegion(ctx, regionId, request.range, request.epoch);
+  owner.addRegion(newRegion(ctx, regionId, request, 'Leader', recovered));
+  return { lastEntryId: recovered.lastEntryId };
+}
+
+/** An existing region, from its last flushed snapshot and the WAL after it; a leader takes the fence first. */
+export async function handleOpen(
+  ctx: WorkerContext,
+  owner: RegionOwner,
+  regionId: RegionId,
+  request: Extract<DdlRequest, { type: 'open' }>,
+): Promise<DdlResult> {
+  const existing = owner.regions.get(regionId);
+  if (existing) {
+    if (request.role === 'Leader' && existing.role !== 'Leader')
+      await becomeLeader(ctx, existing, request.epoch);
+    return { lastEntryId: existing.lastEntryId };
+  }
+  owner.openingRegions.add(regionId.value);
+  try {
+    await checkNotTombstoned(ctx, regionId, request.epoch);
+    if (request.role === 'Leader') {
+      await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
+    }
+    const recovered = await recoverRegion(ctx, regionId, request.range, request.epoch);
+    owner.addRegion(newRegion(ctx, regionId, request, request.role, recovered));
+    return { lastEntryId: recovered.lastEntryId };
+  } finally {
+    owner.openingRegions.delete(regionId.value);
+  }
+}
+
+/** A follower replays the WAL up to `entryId` (or its end); `writable` then makes it the leader. */
+export async function handleCatchup(
+  ctx: WorkerContext,
+  owner: RegionOwner,
+  regionId: RegionId,
+  request: Extract<DdlRequest, { type: 'catchup' }>,
+): Promise<DdlResult> {
+  const region = owner.requireRegion(regionId);
+  if (region.role === 'Leader') {
+    throw new InvalidArgumentError(`region ${regionId.toString()} leads here; catchup is for followers`);
+  }
+  const recovered = await recoverRegion(
+    ctx,
+    regionId,
+    region.range,
+    request.epoch ?? region.epoch,
+    request.entryId,
+  );
+  region.lastEntryId = recovered.lastEntryId;
+  addUnflushed(ctx, region, recovered.replayedBytes);
+  if (request.writable) await becomeLeader(ctx, region, request.epoch ?? region.epoch);
+  return { lastEntryId: region.lastEntryId };
+}
+
+function newRegion(
+  ctx: WorkerContext,
+  regionId: RegionId,
+  request: OpenRequest,
+  role: 'Leader' | 'Follower',
+  recovered: RecoveredRegion,
+): WorkerRegion {
+  const region = new WorkerRegion(
+    regionId,
+    request.range,
+    request.epoch,
+    role,
+    request.options ?? {},
+    recovered.lastEntryId,
+    recovered.flushedEntryId,
+    ctx.time.now(),
+  );
+  region.snapshotBytes = recovered.snapshotBytes;
+  addUnflushed(ctx, region, recovered.replayedBytes);
+  return region;
+}
+
+/** Takes the WAL fence, then replays what was appended before it, then takes writes. */
+async function becomeLeader(
+  ctx: WorkerContext,
+  region: WorkerRegion,
+  epoch: WorkerRegion['epoch'],
+): Promise<void> {
+  await ctx.wal.setFence(region.regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(epoch) });
+  const recovered = await recoverRegion(ctx, region.regionId, region.range, epoch);
+  region.epoch = epoch;
+  region.lastEntryId = recovered.lastEntryId;
+  addUnflushed(ctx, region, recovered.replayedBytes);
+  region.role = 'Leader';
+}

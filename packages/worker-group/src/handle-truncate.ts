@@ -1,0 +1,34 @@
+import { schedulePurge } from './background-jobs';
+import type { WorkerContext } from './context';
+import { writeManifest } from './manifest';
+import { clearRegionData } from './recover';
+import { fenceEpochOf, type WorkerRegion } from './region';
+import { catchUpWithWal } from './replay';
+import type { DdlResult } from './requests';
+
+/** Empties the region: a manifest without snapshot at its last entry, its data and WAL gone. */
+export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): Promise<DdlResult> {
+  // Entries an uncertain append left past `last` would otherwise come back on the next open.
+  if (region.walUncertain) await catchUpWithWal(ctx, region);
+  const last = region.lastEntryId;
+  // A manifest without snapshot first: an open anywhere now starts empty at `last`.
+  await writeManifest(ctx.storage, {
+    version: 1,
+    regionId: region.regionId.toString(),
+    walEntryId: last,
+    term: fenceEpochOf(region.epoch),
+    snapshot: null,
+    sha256: null,
+    size: 0,
+    kvCount: 0,
+    epoch: { ...region.epoch },
+    createdAtMs: ctx.time.now(),
+  });
+  await clearRegionData(ctx, region.range);
+  await ctx.wal.obsolete(region.regionId, last);
+  ctx.writeBuffer.free(region.writtenBytes);
+  region.writtenBytes = 0;
+  region.flushedEntryId = last;
+  schedulePurge(ctx, region.regionId, 1);
+  return { lastEntryId: last };
+}

@@ -1,0 +1,15 @@
+import type { RegionId } from '@regionstore/core';
+import type { RegionMap, WorkerRegion } from './region';
+
+/** What the DDL and background handlers need of the worker that owns the regions. */
+export interface RegionOwner {
+  readonly id: number;
+  readonly regions: RegionMap;
+  /** Regions being opened (not yet in `regions`). */
+  readonly openingRegions: Set<bigint>;
+  addRegion(region: WorkerRegion): void;
+  /** Forgets the region, frees its write-buffer share, fails writes stalled on it. */
+  removeRegion(region: WorkerRegion): void;
+  /** The open region, or RegionNotFound. */
+  requireRegion(regionId: RegionId): WorkerRegion;
+}
