@@ -37,7 +37,8 @@ export interface AdminApiDeps {
   isLeader: () => boolean;
   leaderId: () => Promise<string | null>;
   queues: () => Queue[];
-  detectorPhi: (nodeId: string) => number | undefined;
+  /** Per node, the highest phi of its regions' failure detectors. */
+  phiByNode: () => Promise<Map<string, number>>;
   /** `backup.allowedStorage`: where backups and restores may go. */
   allowedStorage: readonly string[];
   /** Access log (debug) and 5xx errors. */
@@ -94,7 +95,11 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
   );
 
   app.get('/admin/status', async () => {
-    const [nodes, routes] = await Promise.all([deps.store.nodes(), deps.store.clientRoutes()]);
+    const [nodes, routes, phi] = await Promise.all([
+      deps.store.nodes(),
+      deps.store.clientRoutes(),
+      deps.phiByNode(),
+    ]);
     return {
       leader: await deps.leaderId(),
       maintenance: await deps.supervisor.maintenance.isEnabled(),
@@ -105,7 +110,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
         lastHeartbeatMs: n.lastHeartbeatMs,
         regions: n.regions,
         leaders: n.leaders,
-        phi: deps.detectorPhi(n.id) ?? null,
+        phi: phi.get(n.id) ?? null,
       })),
       regions: routes.map((r) => ({
         regionId: r.regionId.toString(),

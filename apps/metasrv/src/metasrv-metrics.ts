@@ -5,8 +5,8 @@ import type { ClusterStore } from './cluster-store';
 export interface MetasrvMetricSources {
   store: Pick<ClusterStore, 'nodes' | 'routes'>;
   isLeader: () => boolean;
-  /** The highest phi of the node's region detectors (undefined: not watched by this instance). */
-  phi: (nodeId: string) => number | undefined;
+  /** Per node, the highest phi of its regions' failure detectors (nodes not watched are missing). */
+  phiByNode: () => Promise<Map<string, number>>;
   queues: () => Queue[];
 }
 
@@ -57,9 +57,8 @@ export function metasrvMetrics(
     labelNames: ['node'],
     collect: async (g) => {
       g.reset();
-      for (const node of await sources.store.nodes()) {
-        const phi = sources.phi(node.id);
-        if (phi !== undefined && Number.isFinite(phi)) g.set({ node: node.id }, phi);
+      for (const [node, phi] of await sources.phiByNode()) {
+        if (Number.isFinite(phi)) g.set({ node }, phi);
       }
     },
   });

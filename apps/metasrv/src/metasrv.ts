@@ -165,12 +165,12 @@ export class Metasrv {
       isLeader: () => lease.isLeader,
       leaderId: () => redis.get(metasrvLeaderKey(config.keyPrefix)),
       queues: () => [metasrvQueue, ...nodes.openQueues],
-      detectorPhi: (nodeId) => metasrv.phiOf(nodeId),
+      phiByNode: () => supervisor.control.phiByNode(Date.now()),
     });
     metasrv.leaderChanges = metasrvMetrics(metrics, {
       store,
       isLeader: () => lease.isLeader,
-      phi: (nodeId) => metasrv.phiOf(nodeId),
+      phiByNode: () => supervisor.control.phiByNode(Date.now()),
       queues: () => [metasrvQueue, ...nodes.openQueues],
     }).leaderChanges;
     await metasrv.http.listen({ host: config.http.host, port: config.http.port });
@@ -180,16 +180,6 @@ export class Metasrv {
       'metasrv started',
     );
     return metasrv;
-  }
-
-  /** The highest phi of the node's region failure detectors; undefined when none watches it. */
-  phiOf(nodeId: string): number | undefined {
-    const now = Date.now();
-    let worst: number | undefined;
-    for (const { ident, detector } of this.supervisor.supervisor.detectors) {
-      if (ident.nodeId === nodeId) worst = Math.max(worst ?? 0, detector.phi(now));
-    }
-    return worst;
   }
 
   private async onElected(): Promise<void> {

@@ -101,8 +101,27 @@ describe('seed: test_region_failure_detector_controller', () => {
     expect(second.phi(Date.now() + 5000)).toBe(first.phi(Date.now() + 5000));
     expect(supervisor.detectors.regionFailureDetector(region)).toBe(live);
 
-    await controller.deregisterFailureDetectors([region]);
+    // phi per node, read through the supervisor's loop: the worst of the node's regions.
+    const other = { nodeId: '1', regionId: new RegionId(1, 2) };
+    await controller.registerFailureDetectors([other, { nodeId: '2', regionId: new RegionId(1, 3) }]);
+    const later = Date.now() + 120_000;
+    const phi = await controller.phiByNode(later);
+    expect([...phi.keys()].sort()).toEqual(['1', '2']);
+    expect(phi.get('1')).toBe(
+      Math.max(
+        supervisor.detectors.regionFailureDetector(region).phi(later),
+        supervisor.detectors.regionFailureDetector(other).phi(later),
+      ),
+    );
+    expect(phi.get('1')).toBeGreaterThan(0);
+
+    await controller.deregisterFailureDetectors([
+      region,
+      other,
+      { nodeId: '2', regionId: new RegionId(1, 3) },
+    ]);
     expect((await dump(channel)).isEmpty()).toBe(true);
+    expect((await controller.phiByNode(Date.now())).size).toBe(0);
     channel.close();
     await running;
   });
