@@ -10,8 +10,8 @@ import tseslint from 'typescript-eslint';
  */
 export const LAYERS = [
   ['core'],
-  ['protocol', 'storage-backends', 'log-store', 'jobs', 'testing'],
-  ['engine', 'http', 'client'],
+  ['runtime', 'protocol', 'storage-backends', 'jobs'],
+  ['log-store', 'engine', 'http', 'client', 'testing'],
   ['region-runner'],
   ['worker-group', 'backup', 'supervisor'],
   ['cli', 'metasrv', 'storage-node'],

@@ -7,7 +7,8 @@
 import Fastify from 'fastify';
 import RocksDB from 'rocksdb-native';
 import { Packr } from 'msgpackr';
-import { RegionId, createRedis } from '@regionstore/core';
+import { RegionId } from '@regionstore/core';
+import { createRedis } from '@regionstore/runtime';
 import { RedisLogStore } from '@regionstore/log-store';
 
 const [dir, redisUrl, prefix, port] = process.argv.slice(2);

@@ -15,7 +15,7 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Packr } from 'msgpackr';
 import { Agent, request as httpRequest } from 'undici';
 import { RegionStoreClient } from '@regionstore/client';
-import { createRedis, waitForRedis } from '@regionstore/core';
+import { createRedis, waitForRedis } from '@regionstore/runtime';
 import { adminPost, dropKeys, freePort } from '../lib/cluster.mjs';
 import { concurrently as concurrentLoad } from '../lib/load.mjs';
 import { figure, printTable, timed, writeResults } from '../lib/report.mjs';

@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RegionId, createRedis, waitForRedis } from '@regionstore/core';
+import { RegionId } from '@regionstore/core';
+import { createRedis, waitForRedis } from '@regionstore/runtime';
 import { RedisLogStore, walMinReplicas } from '@regionstore/log-store';
 import { PrivateRedisServer } from '@regionstore/testing';
 import { concurrently as concurrentLoad } from '../lib/load.mjs';

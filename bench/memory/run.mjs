@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RegionStoreClient } from '@regionstore/client';
-import { createRedis, waitForRedis } from '@regionstore/core';
+import { createRedis, waitForRedis } from '@regionstore/runtime';
 import { dropKeys, freePort } from '../lib/cluster.mjs';
 import { sampleRss } from '../lib/memory.mjs';
 import { figure, printTable, writeResults } from '../lib/report.mjs';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import RocksDB from 'rocksdb-native';
 import { RegionStoreClient } from '@regionstore/client';
-import { createRedis } from '@regionstore/core';
+import { createRedis } from '@regionstore/runtime';
 import { dropKeys, freePort } from '../lib/cluster.mjs';
 import { figure, printTable, writeResults } from '../lib/report.mjs';
 

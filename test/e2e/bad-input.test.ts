@@ -1,5 +1,5 @@
 import { RegionStoreClient } from '@regionstore/client';
-import { createRedis } from '@regionstore/core';
+import { createRedis } from '@regionstore/runtime';
 import { QueueNames } from '@regionstore/protocol';
 import { Queue, QueueEvents } from 'bullmq';
 import { testRedisUrl } from '@regionstore/testing';

@@ -1,5 +1,5 @@
 import { RegionStoreClient } from '@regionstore/client';
-import { createRedis } from '@regionstore/core';
+import { createRedis } from '@regionstore/runtime';
 import { JOBS, QueueNames } from '@regionstore/protocol';
 import { testRedisUrl } from '@regionstore/testing';
 import { Queue, QueueEvents } from 'bullmq';

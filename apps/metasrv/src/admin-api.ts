@@ -1,7 +1,8 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { NotFoundError, NotLeaderError, type Logger, type Registry } from '@regionstore/core';
+import { NotFoundError, NotLeaderError } from '@regionstore/core';
+import { type Logger, type Registry } from '@regionstore/runtime';
 import {
   backupRequestSchema,
   bytesCodec,

@@ -1,4 +1,5 @@
-import { RegionId, keyRange, type KeyRange, type Logger } from '@regionstore/core';
+import { RegionId, keyRange, type KeyRange } from '@regionstore/core';
+import { type Logger } from '@regionstore/runtime';
 import type { ClusterStore } from './cluster-store';
 import type { NodeTaskClient } from './node-client';
 

@@ -1,4 +1,5 @@
-import { compareKeys, rangeContains, RegionId, type RedisClient } from '@regionstore/core';
+import { compareKeys, rangeContains, RegionId } from '@regionstore/core';
+import { type RedisClient } from '@regionstore/runtime';
 import { clusterKey, epochSchema, type Route } from '@regionstore/protocol';
 import type { NodeCandidate, Peer, PeerLookup, RegionRoute, RouteStore } from '@regionstore/supervisor';
 import { z } from 'zod';

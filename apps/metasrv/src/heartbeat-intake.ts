@@ -1,4 +1,5 @@
-import type { Logger, RegionId } from '@regionstore/core';
+import type { RegionId } from '@regionstore/core';
+import type { Logger } from '@regionstore/runtime';
 import type { JobPayload } from '@regionstore/protocol';
 import type { RegionRoute, SupervisorService } from '@regionstore/supervisor';
 import type { ClusterStore } from './cluster-store';

@@ -1,4 +1,4 @@
-import { createRedis, redisTarget, type Logger } from '@regionstore/core';
+import { createRedis, redisTarget, type Logger } from '@regionstore/runtime';
 import { JobWorker } from '@regionstore/jobs';
 import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
 import type { Worker } from 'bullmq';

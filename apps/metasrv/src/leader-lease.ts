@@ -1,4 +1,4 @@
-import type { Logger, RedisClient } from '@regionstore/core';
+import type { Logger, RedisClient } from '@regionstore/runtime';
 
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then

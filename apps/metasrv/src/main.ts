@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { createLogger, exitWithParentRequested, loadConfig, stopOnSignals } from '@regionstore/core';
+import { createLogger, exitWithParentRequested, loadConfig, stopOnSignals } from '@regionstore/runtime';
 import { checkAdminExposure, metasrvConfigSchema } from './config';
 import { Metasrv } from './metasrv';
 

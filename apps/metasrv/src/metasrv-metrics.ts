@@ -1,4 +1,4 @@
-import { counter, gauge, type Counter, type Registry } from '@regionstore/core';
+import { counter, gauge, type Counter, type Registry } from '@regionstore/runtime';
 import type { Queue } from 'bullmq';
 import type { ClusterStore } from './cluster-store';
 

@@ -10,7 +10,7 @@ import {
   type Counter,
   type Logger,
   type RedisClient,
-} from '@regionstore/core';
+} from '@regionstore/runtime';
 import { RedisLogStore } from '@regionstore/log-store';
 import { defaultAllowedStorage } from '@regionstore/storage-backends';
 import { QueueNames, clusterKey, metasrvLeaderKey } from '@regionstore/protocol';

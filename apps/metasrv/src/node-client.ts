@@ -1,12 +1,5 @@
-import {
-  TimeoutError,
-  createRedis,
-  errorFromBody,
-  type KeyRange,
-  type RedisClient,
-  type RedisTarget,
-  type RegionId,
-} from '@regionstore/core';
+import { TimeoutError, errorFromBody, type KeyRange, type RegionId } from '@regionstore/core';
+import { createRedis, type RedisClient, type RedisTarget } from '@regionstore/runtime';
 import {
   QueueNames,
   decodeJobResult,

@@ -1,4 +1,4 @@
-import type { Logger, RedisClient } from '@regionstore/core';
+import type { Logger, RedisClient } from '@regionstore/runtime';
 
 /** What every long-running admin operation (a backup, a restore) records about itself. */
 export interface OperationRecord {

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { RedisClient, RegionId } from '@regionstore/core';
+import type { RegionId } from '@regionstore/core';
+import type { RedisClient } from '@regionstore/runtime';
 import { leaseGrantKey, metasrvLeaderKey, type LeaseGrant } from '@regionstore/protocol';
 import type { LeaseExpiry } from '@regionstore/supervisor';
 

@@ -1,4 +1,5 @@
-import { RegionId, keyRange, silentLogger } from '@regionstore/core';
+import { RegionId, keyRange } from '@regionstore/core';
+import { silentLogger } from '@regionstore/runtime';
 import { useRedisNamespace } from '@regionstore/testing';
 import { initialRanges } from '../src/bootstrap';
 import { checkAdminExposure, metasrvConfigSchema } from '../src/config';

@@ -1,4 +1,4 @@
-import { silentLogger } from '@regionstore/core';
+import { silentLogger } from '@regionstore/runtime';
 import { useRedisNamespace } from '@regionstore/testing';
 import { Operations, type OperationRecord } from '../src/operation-records';
 

@@ -1,4 +1,4 @@
-import { redisSectionSchema } from '@regionstore/core';
+import { redisSectionSchema } from '@regionstore/runtime';
 import { checkExposure } from '@regionstore/http';
 import { WAL_DURABILITY_MODES } from '@regionstore/log-store';
 import { nodeIdSchema } from '@regionstore/protocol';

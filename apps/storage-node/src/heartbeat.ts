@@ -1,7 +1,8 @@
 import { CF_DEFAULT, type KvEngine } from '@regionstore/engine';
 import { encodeJobPayload, type JobPayload, type LeaseGrant } from '@regionstore/protocol';
 import { regionDataBounds } from '@regionstore/region-runner';
-import type { Logger, TimeProvider } from '@regionstore/core';
+import type { TimeProvider } from '@regionstore/core';
+import type { Logger } from '@regionstore/runtime';
 import type { WorkerGroup } from '@regionstore/worker-group';
 import type { Queue } from 'bullmq';
 

@@ -1,4 +1,5 @@
-import { histogram, toRegionStoreError, type Logger, type Registry } from '@regionstore/core';
+import { toRegionStoreError } from '@regionstore/core';
+import { histogram, type Logger, type Registry } from '@regionstore/runtime';
 import {
   batchGetRequestSchema,
   batchGetResponseSchema,

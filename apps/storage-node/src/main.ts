@@ -1,12 +1,7 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import {
-  configureFailPointsFrom,
-  createLogger,
-  exitWithParentRequested,
-  loadConfig,
-  stopOnSignals,
-} from '@regionstore/core';
+import { configureFailPointsFrom } from '@regionstore/core';
+import { createLogger, exitWithParentRequested, loadConfig, stopOnSignals } from '@regionstore/runtime';
 import { storageNodeConfigSchema } from './config';
 import { StorageNode } from './storage-node';
 

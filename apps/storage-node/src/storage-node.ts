@@ -1,7 +1,7 @@
 import 'reflect-metadata';
+import { RealTimeProvider } from '@regionstore/core';
 import {
   PluginHost,
-  RealTimeProvider,
   TOKENS,
   checkEvictionPolicy,
   createMetricsRegistry,
@@ -12,7 +12,7 @@ import {
   waitForRedis,
   type Logger,
   type RedisClient,
-} from '@regionstore/core';
+} from '@regionstore/runtime';
 import {
   BACKUP_ENDPOINT,
   REGION_INFO_PROVIDER,

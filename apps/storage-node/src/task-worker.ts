@@ -1,16 +1,13 @@
 import {
-  createRedis,
   InvalidArgumentError,
   NotFoundError,
   CancelledError,
   rangesOverlap,
-  type RedisClient,
-  type RedisTarget,
   isRegionStoreError,
   toRegionStoreError,
-  type Logger,
   type RegionId,
 } from '@regionstore/core';
+import { createRedis, type RedisClient, type RedisTarget, type Logger } from '@regionstore/runtime';
 import { BackupTask, RestoreRunner, type BackupEndpoint } from '@regionstore/backup';
 import type { KvEngine } from '@regionstore/engine';
 import {

@@ -1,4 +1,4 @@
-import { loadConfig } from '@regionstore/core';
+import { loadConfig } from '@regionstore/runtime';
 import { checkApiExposure, storageNodeConfigSchema } from '../src/config';
 
 const base = {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { RegionId, createMetricsRegistry, keyRange } from '@regionstore/core';
+import { RegionId, keyRange } from '@regionstore/core';
+import { createMetricsRegistry } from '@regionstore/runtime';
 import { RocksEngine } from '@regionstore/engine';
 import { MSGPACK_CONTENT_TYPE, packWire, unpackWire } from '@regionstore/protocol';
 import { RedisLogStore } from '@regionstore/log-store';

@@ -1,4 +1,5 @@
-import { isRegionStoreError, loadConfig, silentLogger } from '@regionstore/core';
+import { isRegionStoreError } from '@regionstore/core';
+import { loadConfig, silentLogger } from '@regionstore/runtime';
 import { PrivateRedisServer, useTempDir } from '@regionstore/testing';
 import { storageNodeConfigSchema } from '../src/config';
 import { StorageNode } from '../src/storage-node';

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { BackupEndpoint, StaticRegionInfoProvider } from '@regionstore/backup';
-import { RegionId, keyRange, silentLogger } from '@regionstore/core';
+import { RegionId, keyRange } from '@regionstore/core';
+import { silentLogger } from '@regionstore/runtime';
 import { RocksEngine, mvccGet } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { decodeJobResult, encodeJobPayload, type JobName, type JobPayload } from '@regionstore/protocol';

@@ -1,4 +1,5 @@
-import { RegionId, createRedis, keyRange, silentLogger, waitForRedis } from '@regionstore/core';
+import { RegionId, keyRange } from '@regionstore/core';
+import { createRedis, silentLogger, waitForRedis } from '@regionstore/runtime';
 import { join } from 'node:path';
 import { BackupEndpoint, StaticRegionInfoProvider } from '@regionstore/backup';
 import { RocksEngine } from '@regionstore/engine';

@@ -1,4 +1,5 @@
-import { LockedError, escapeKey, type KeyRange, type Logger } from '@regionstore/core';
+import { LockedError, escapeKey, type KeyRange } from '@regionstore/core';
+import { type Logger } from '@regionstore/runtime';
 import {
   decodeMvccKey,
   encodeVersion,

@@ -1,13 +1,11 @@
+import { RealTimeProvider, toRegionStoreError, type TimeProvider } from '@regionstore/core';
 import {
-  RealTimeProvider,
   createMetricsRegistry,
   parseConfig,
   silentLogger,
-  toRegionStoreError,
   type Logger,
   type Registry,
-  type TimeProvider,
-} from '@regionstore/core';
+} from '@regionstore/runtime';
 import type { ConcurrencyManager, KvEngine } from '@regionstore/engine';
 import type { BackupResponse } from '@regionstore/protocol';
 import {

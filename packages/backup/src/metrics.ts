@@ -1,4 +1,4 @@
-import { counter, gauge, histogram, type Registry } from '@regionstore/core';
+import { counter, gauge, histogram, type Registry } from '@regionstore/runtime';
 
 export function backupMetrics(registry: Registry) {
   return {

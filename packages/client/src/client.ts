@@ -31,6 +31,25 @@ import { z } from 'zod';
 
 export type Mutation = z.output<typeof mutationSchema>;
 
+/** A key or value: bytes, or a string (sent as its UTF-8 bytes). Reads always answer Buffers. */
+export type Bytes = Buffer | Uint8Array | string;
+
+/** A mutation whose key and value may be strings. */
+export type MutationInput = { op: 'put'; key: Bytes; value: Bytes } | { op: 'delete'; key: Bytes };
+
+const toBuffer = (bytes: Bytes): Buffer =>
+  typeof bytes === 'string'
+    ? Buffer.from(bytes, 'utf8')
+    : Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes);
+
+function toMutation(m: MutationInput): Mutation {
+  return m.op === 'put'
+    ? { op: 'put', key: toBuffer(m.key), value: toBuffer(m.value) }
+    : { op: 'delete', key: toBuffer(m.key) };
+}
+
 export interface ClientOptions {
   /** The metasrv's base URL, e.g. http://127.0.0.1:7700. */
   metasrv: string;
@@ -60,8 +79,8 @@ export interface ClientOptions {
 }
 
 export interface ScanOptions {
-  start?: Buffer;
-  end?: Buffer;
+  start?: Bytes;
+  end?: Bytes;
   limit?: number;
   reverse?: boolean;
   ts?: Timestamp;
@@ -289,11 +308,11 @@ export class RegionStoreClient {
     return { ...route, address: route.address };
   }
 
-  async put(key: Buffer, value: Buffer): Promise<{ commitTs: Timestamp }> {
+  async put(key: Bytes, value: Bytes): Promise<{ commitTs: Timestamp }> {
     return this.write([{ op: 'put', key, value }]);
   }
 
-  async delete(key: Buffer): Promise<{ commitTs: Timestamp }> {
+  async delete(key: Bytes): Promise<{ commitTs: Timestamp }> {
     return this.write([{ op: 'delete', key }]);
   }
 
@@ -301,7 +320,8 @@ export class RegionStoreClient {
    * Writes mutations; those of one region are applied atomically (one commit ts). Mutations of
    * several regions are sent per region, and the largest commit ts is returned.
    */
-  async write(mutations: Mutation[]): Promise<{ commitTs: Timestamp }> {
+  async write(input: MutationInput[]): Promise<{ commitTs: Timestamp }> {
+    const mutations = input.map(toMutation);
     const routes = await this.routes();
     const groups = groupBy(mutations, (m) => this.routeOf(routes, m.key)?.regionId.toString() ?? '?');
     const results = await Promise.all(
@@ -321,7 +341,8 @@ export class RegionStoreClient {
     return { commitTs: results.reduce((max, r) => (r.commitTs > max ? r.commitTs : max), 0n) };
   }
 
-  async get(key: Buffer, options: { ts?: Timestamp } = {}): Promise<Buffer | undefined> {
+  async get(input: Bytes, options: { ts?: Timestamp } = {}): Promise<Buffer | undefined> {
+    const key = toBuffer(input);
     return this.withRetry(async (routes) => {
       const route = this.leaderOf(routes, key);
       const body = {
@@ -334,7 +355,8 @@ export class RegionStoreClient {
     });
   }
 
-  async batchGet(keys: Buffer[], options: { ts?: Timestamp } = {}): Promise<Array<Buffer | undefined>> {
+  async batchGet(input: Bytes[], options: { ts?: Timestamp } = {}): Promise<Array<Buffer | undefined>> {
+    const keys = input.map(toBuffer);
     const routes = await this.routes();
     const byRegion = groupBy(
       keys.map((_, i) => i),
@@ -373,7 +395,7 @@ export class RegionStoreClient {
    * response is paged through), so a caller can stop early or walk the whole key space.
    */
   async *iterate(options: ScanOptions = {}): AsyncIterable<{ key: Buffer; value: Buffer }> {
-    const wanted = keyRange(options.start ?? Buffer.alloc(0), options.end ?? Buffer.alloc(0));
+    const wanted = keyRange(toBuffer(options.start ?? ''), toBuffer(options.end ?? ''));
     let remaining = options.limit ?? Infinity;
     const routes = [...(await this.routes())].sort((a, b) => compareKeys(a.start, b.start));
     if (options.reverse) routes.reverse();

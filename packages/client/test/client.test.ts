@@ -142,6 +142,22 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
     await cluster.app.close();
   });
 
+  it('takes strings and Uint8Arrays for keys and values (their UTF-8 bytes), and answers Buffers', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000, wire });
+    await client.put('greeting', 'héllo');
+    await client.write([
+      { op: 'put', key: new Uint8Array([1, 2]), value: 'bytes' },
+      { op: 'put', key: 'other', value: Buffer.from('buf') },
+    ]);
+    expect(cluster.state.data.get(b64('greeting'))).toBe(Buffer.from('héllo').toString('base64'));
+    const got = await client.get('greeting');
+    expect(Buffer.isBuffer(got) && got.toString()).toBe('héllo');
+    expect((await client.get(Buffer.from([1, 2])))?.toString()).toBe('bytes');
+    await client.close();
+    await cluster.app.close();
+  });
+
   it('sends its token to the nodes and the metasrv; headers override it for the metasrv', async () => {
     const cluster = await fakeCluster();
     try {

@@ -2,7 +2,7 @@
  * Every failure that crosses a component boundary is a RegionStoreError with a stable `code`.
  * Codes are part of the wire protocol (HTTP bodies, job results), so they never change meaning.
  */
-import { isRedisUnreachable } from './redis';
+import { isRedisUnreachable } from './redis-errors';
 
 /** Stable error codes and the HTTP status each one maps to. */
 export const ERROR_HTTP_STATUS = {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@regionstore/core';
+import type { Logger } from '@regionstore/runtime';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 
 /** The header a request id travels in, both ways: a caller's own id is kept, else one is made. */

@@ -1,4 +1,4 @@
-import { createLogger } from '@regionstore/core';
+import { createLogger } from '@regionstore/runtime';
 import {
   REQUEST_ID_HEADER,
   installErrorHandler,

@@ -1,10 +1,5 @@
-import {
-  InvalidConfigError,
-  configOnMasters,
-  redisMasters,
-  type Logger,
-  type RedisClient,
-} from '@regionstore/core';
+import { InvalidConfigError } from '@regionstore/core';
+import { configOnMasters, redisMasters, type Logger, type RedisClient } from '@regionstore/runtime';
 
 /**
  * What an acknowledged write promises, given where the WAL lives (Redis):

@@ -9,7 +9,7 @@ import {
   type RedisClient,
   type RedisSection,
   type Registry,
-} from '@regionstore/core';
+} from '@regionstore/runtime';
 import { instanceCachingFactory } from 'tsyringe';
 import { walMinReplicas, type WalDurabilityOptions } from './durability';
 import { RedisLogStore } from './redis-log-store';

@@ -9,13 +9,10 @@ import {
   isRedisOutcomeUnknown,
   isRedisUnreachable,
   StorageError,
-  counter,
-  histogram,
   isRegionStoreError,
   type RegionId,
-  type RedisClient,
-  type Registry,
 } from '@regionstore/core';
+import { counter, histogram, type RedisClient, type Registry } from '@regionstore/runtime';
 import type { Fence, LogStore, ReadOptions, WalEntry } from './log-store';
 import { APPEND, OBSOLETE, SET_FENCE } from './scripts';
 

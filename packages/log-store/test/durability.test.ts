@@ -1,12 +1,5 @@
-import {
-  RegionId,
-  clearFailPoints,
-  configureFailPoint,
-  createRedis,
-  isRegionStoreError,
-  waitForRedis,
-  type Redis,
-} from '@regionstore/core';
+import { RegionId, clearFailPoints, configureFailPoint, isRegionStoreError } from '@regionstore/core';
+import { createRedis, waitForRedis, type Redis } from '@regionstore/runtime';
 import { RedisLogStore, checkWalDurability, type WalDurabilityOptions } from '@regionstore/log-store';
 import { PrivateRedisServer, useTempDir } from '@regionstore/testing';
 

@@ -1,4 +1,5 @@
-import { Cluster, RegionId, createRedis, waitForRedis, type RedisClient } from '@regionstore/core';
+import { RegionId } from '@regionstore/core';
+import { Cluster, createRedis, waitForRedis, type RedisClient } from '@regionstore/runtime';
 import { RedisLogStore, checkWalDurability } from '@regionstore/log-store';
 import { PrivateRedisCluster, useTempDir } from '@regionstore/testing';
 

@@ -1,4 +1,5 @@
-import { RegionId, createRedis, waitForRedis } from '@regionstore/core';
+import { RegionId } from '@regionstore/core';
+import { createRedis, waitForRedis } from '@regionstore/runtime';
 import { RedisLogStore } from '@regionstore/log-store';
 import { PrivateRedisServer, useTempDir } from '@regionstore/testing';
 

@@ -1,4 +1,5 @@
-export { RegionId, createMetricsRegistry, isRegionStoreError } from '@regionstore/core';
-import { createMetricsRegistry } from '@regionstore/core';
+export { RegionId, isRegionStoreError } from '@regionstore/core';
+export { createMetricsRegistry } from '@regionstore/runtime';
+import { createMetricsRegistry } from '@regionstore/runtime';
 
 export const createRegistry = () => createMetricsRegistry({ defaultMetrics: false });

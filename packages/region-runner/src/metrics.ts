@@ -1,4 +1,4 @@
-import { counter, gauge, histogram, type Registry } from '@regionstore/core';
+import { counter, gauge, histogram, type Registry } from '@regionstore/runtime';
 
 export type SnapshotTaskKind = 'generate' | 'apply';
 /** Outcomes as TiKV counts them; `all` grows on every attempt, `delay` when an apply must wait. */

@@ -1,13 +1,7 @@
 // tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
 import 'reflect-metadata';
-import {
-  TOKENS,
-  resolveOptional,
-  type Logger,
-  type Plugin,
-  type Registry,
-  type TimeProvider,
-} from '@regionstore/core';
+import { type TimeProvider } from '@regionstore/core';
+import { TOKENS, resolveOptional, type Logger, type Plugin, type Registry } from '@regionstore/runtime';
 import type { KvEngine } from '@regionstore/engine';
 import type { ExternalStorage } from '@regionstore/storage-backends';
 import { instanceCachingFactory } from 'tsyringe';

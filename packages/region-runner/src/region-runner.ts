@@ -2,19 +2,21 @@ import {
   NotFoundError,
   RealTimeProvider,
   WorkerStoppedError,
-  createMetricsRegistry,
   escapeKey,
   failpoint,
   isRegionStoreError,
-  parseConfig,
   rangesOverlap,
-  silentLogger,
   type KeyRange,
-  type Logger,
   type RegionId,
-  type Registry,
   type TimeProvider,
 } from '@regionstore/core';
+import {
+  createMetricsRegistry,
+  parseConfig,
+  silentLogger,
+  type Logger,
+  type Registry,
+} from '@regionstore/runtime';
 import {
   CF_LOCK,
   DATA_CFS,

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { PluginHost, TOKENS } from '@regionstore/core';
+import { PluginHost, TOKENS } from '@regionstore/runtime';
 import { REGION_RUNNER, RegionRunner, RegionTask, regionRunnerPlugin } from '@regionstore/region-runner';
 import { container as root } from 'tsyringe';
 import { b, region, useRunnerFixtures } from './helpers';

@@ -1,14 +1,12 @@
+import { RealTimeProvider, isRegionStoreError, type TimeProvider } from '@regionstore/core';
 import {
-  RealTimeProvider,
   counter,
   createMetricsRegistry,
-  isRegionStoreError,
   silentLogger,
   type Counter,
   type Logger,
   type Registry,
-  type TimeProvider,
-} from '@regionstore/core';
+} from '@regionstore/runtime';
 import type { RegionMigrationSubmitter } from './migration';
 import type { RegionRoute } from './migration-ports';
 import type { NodeCandidate } from './selector';

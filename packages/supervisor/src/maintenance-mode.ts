@@ -1,4 +1,4 @@
-import type { RedisClient } from '@regionstore/core';
+import type { RedisClient } from '@regionstore/runtime';
 import { clusterKey } from '@regionstore/protocol';
 
 /**

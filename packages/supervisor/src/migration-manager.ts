@@ -4,16 +4,18 @@ import {
   NotFoundError,
   RealTimeProvider,
   TableRouteNotFoundError,
+  type RegionId,
+  type TimeProvider,
+} from '@regionstore/core';
+import {
   counter,
   createMetricsRegistry,
   histogram,
   type Registry,
   silentLogger,
   type Logger,
-  type RegionId,
   type RedisClient,
-  type TimeProvider,
-} from '@regionstore/core';
+} from '@regionstore/runtime';
 import { clusterKey } from '@regionstore/protocol';
 import type { RegionMigrationSubmitter, RegionMigrationTask } from './migration';
 import { RegionMigrationProcedure, migrationStateSchema, type MigrationState } from './migration-procedure';

@@ -4,9 +4,9 @@ import {
   RegionId,
   withTimeout,
   failpoint,
-  type Logger,
   type TimeProvider,
 } from '@regionstore/core';
+import { type Logger } from '@regionstore/runtime';
 import { epochSchema } from '@regionstore/protocol';
 import { z } from 'zod';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';

@@ -1,7 +1,8 @@
 // tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
 import 'reflect-metadata';
-import { TOKENS, resolveOptional, type Logger, type Plugin, type TimeProvider } from '@regionstore/core';
-import type { RedisClient } from '@regionstore/core';
+import { type TimeProvider } from '@regionstore/core';
+import { TOKENS, resolveOptional, type Logger, type Plugin } from '@regionstore/runtime';
+import type { RedisClient } from '@regionstore/runtime';
 import { instanceCachingFactory } from 'tsyringe';
 import type { PeerLookup } from './migration';
 import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';

@@ -1,16 +1,18 @@
 import {
   Channel,
   RealTimeProvider,
+  isRegionStoreError,
+  type RegionId,
+  type TimeProvider,
+} from '@regionstore/core';
+import {
   counter,
   createMetricsRegistry,
-  isRegionStoreError,
   silentLogger,
   type Counter,
   type Logger,
-  type RegionId,
   type Registry,
-  type TimeProvider,
-} from '@regionstore/core';
+} from '@regionstore/runtime';
 import { SUPERVISOR_CHANNEL_CAPACITY, type DatanodeHeartbeat, type SupervisorEvent } from './events';
 import type { MaintenanceModeManager } from './maintenance-mode';
 import type { PeerLookup, RegionMigrationSubmitter } from './migration';

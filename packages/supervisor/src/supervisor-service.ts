@@ -1,11 +1,6 @@
-import {
-  RealTimeProvider,
-  silentLogger,
-  type Logger,
-  type Registry,
-  type TimeProvider,
-} from '@regionstore/core';
-import type { RedisClient } from '@regionstore/core';
+import { RealTimeProvider, type TimeProvider } from '@regionstore/core';
+import { silentLogger, type Logger, type Registry } from '@regionstore/runtime';
+import type { RedisClient } from '@regionstore/runtime';
 import { HeartbeatAcceptor, RegionFailureDetectorControl } from './control';
 import { MaintenanceModeManager } from './maintenance-mode';
 import type { PeerLookup } from './migration';

@@ -1,4 +1,5 @@
-import { RealTimeProvider, silentLogger, type Logger, type TimeProvider } from '@regionstore/core';
+import { RealTimeProvider, type TimeProvider } from '@regionstore/core';
+import { silentLogger, type Logger } from '@regionstore/runtime';
 import type { Channel } from '@regionstore/core';
 import type { SupervisorEvent } from './events';
 

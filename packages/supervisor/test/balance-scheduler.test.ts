@@ -1,4 +1,5 @@
-import { MigrationRunningError, RegionId, createMetricsRegistry, keyRange } from '@regionstore/core';
+import { MigrationRunningError, RegionId, keyRange } from '@regionstore/core';
+import { createMetricsRegistry } from '@regionstore/runtime';
 import {
   BalanceScheduler,
   type NodeCandidate,

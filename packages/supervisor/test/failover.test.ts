@@ -1,12 +1,12 @@
 import {
   InternalError,
   ManualTimeProvider,
-  createMetricsRegistry,
   MigrationRunningError,
   RegionId,
   ServerIsBusyError,
   TableRouteNotFoundError,
 } from '@regionstore/core';
+import { createMetricsRegistry } from '@regionstore/runtime';
 import {
   LeastRegionsSelector,
   MASS_FAILURE_RECOVERY_MS,

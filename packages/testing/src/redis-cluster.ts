@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Redis } from '@regionstore/core';
+import type { Redis } from '@regionstore/runtime';
 import { PrivateRedisServer, askRedis } from './redis-server';
 
 const run = promisify(execFile);

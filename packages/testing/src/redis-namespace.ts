@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createRedis, waitForRedis, type Redis, type RedisRole } from '@regionstore/core';
+import { createRedis, waitForRedis, type Redis, type RedisRole } from '@regionstore/runtime';
 
 export function testRedisUrl(): string {
   return process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

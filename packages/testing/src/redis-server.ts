@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { createRedis, waitForRedis, type Redis } from '@regionstore/core';
+import { createRedis, waitForRedis, type Redis } from '@regionstore/runtime';
 
 /** A TCP port nothing listens on now. */
 export function freePort(): Promise<number> {

@@ -1,4 +1,5 @@
-import type { Logger, RegionId, TimeProvider } from '@regionstore/core';
+import type { RegionId, TimeProvider } from '@regionstore/core';
+import type { Logger } from '@regionstore/runtime';
 import type { ConcurrencyManager, KvEngine } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
 import type { RegionRunner } from '@regionstore/region-runner';

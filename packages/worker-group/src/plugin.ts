@@ -1,15 +1,7 @@
 // tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
 import 'reflect-metadata';
-import {
-  RealTimeProvider,
-  TOKENS,
-  resolveOptional,
-  TimestampAllocator,
-  type Logger,
-  type Plugin,
-  type Registry,
-  type TimeProvider,
-} from '@regionstore/core';
+import { RealTimeProvider, TimestampAllocator, type TimeProvider } from '@regionstore/core';
+import { TOKENS, resolveOptional, type Logger, type Plugin, type Registry } from '@regionstore/runtime';
 import { ConcurrencyManager, type KvEngine } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
 import { REGION_RUNNER, type RegionRunner } from '@regionstore/region-runner';

@@ -1,14 +1,11 @@
+import { RealTimeProvider, RegionId, TimestampAllocator, type TimeProvider } from '@regionstore/core';
 import {
-  RealTimeProvider,
-  RegionId,
-  TimestampAllocator,
   createMetricsRegistry,
   parseConfig,
   silentLogger,
   type Logger,
   type Registry,
-  type TimeProvider,
-} from '@regionstore/core';
+} from '@regionstore/runtime';
 import { ConcurrencyManager, type KvEngine } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
 import type { RegionRunner } from '@regionstore/region-runner';

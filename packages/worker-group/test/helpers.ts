@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { RegionId, clearFailPoints, keyRange, silentLogger, type TimeProvider } from '@regionstore/core';
+import { RegionId, clearFailPoints, keyRange, type TimeProvider } from '@regionstore/core';
+import { silentLogger } from '@regionstore/runtime';
 import { RocksEngine, type KvEngine } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { RegionRunner } from '@regionstore/region-runner';

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { join } from 'node:path';
-import { PluginHost, RegionId, TOKENS, keyRange } from '@regionstore/core';
+import { RegionId, keyRange } from '@regionstore/core';
+import { PluginHost, TOKENS } from '@regionstore/runtime';
 import { ConcurrencyManager, RocksEngine, mvccGet } from '@regionstore/engine';
 import { logStorePlugin, type LogStorePluginConfig } from '@regionstore/log-store';
 import { regionRunnerPlugin, type RegionRunnerConfigInput } from '@regionstore/region-runner';

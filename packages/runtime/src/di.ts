@@ -1,7 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
-import { InternalError, toRegionStoreError } from './errors';
+import { InternalError, toRegionStoreError } from '@regionstore/core';
 import type { Logger } from './logger';
-import { withTimeout } from './time';
+import { withTimeout } from '@regionstore/core';
 
 /**
  * Injection tokens shared by every package. Inject by token (`@inject(TOKENS.Logger)`), never by

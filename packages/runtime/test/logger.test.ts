@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
-import { RegionId, createLogger, regionLogger } from '@regionstore/core';
+import { RegionId } from '@regionstore/core';
+import { createLogger, regionLogger } from '@regionstore/runtime';
 
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>> } {
   const chunks: string[] = [];

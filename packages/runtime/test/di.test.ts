@@ -1,4 +1,5 @@
-import { InternalError, PluginHost, type Plugin } from '@regionstore/core';
+import { InternalError } from '@regionstore/core';
+import { PluginHost, type Plugin } from '@regionstore/runtime';
 import { container as root } from 'tsyringe';
 
 function recorder() {

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvalidConfigError, loadConfig, type RegionStoreError } from '@regionstore/core';
+import { InvalidConfigError, type RegionStoreError } from '@regionstore/core';
+import { loadConfig } from '@regionstore/runtime';
 import { z } from 'zod';
 
 const schema = z.object({
@@ -16,7 +17,7 @@ const schema = z.object({
   tags: z.array(z.string()).default([]),
 });
 
-// core cannot use @regionstore/testing (it depends on core), so the temp dir is made here.
+// runtime cannot use @regionstore/testing (it depends on runtime), so the temp dir is made here.
 const tmp = { path: mkdtempSync(join(tmpdir(), 'regionstore-config-')) };
 afterAll(() => rmSync(tmp.path, { recursive: true, force: true }));
 

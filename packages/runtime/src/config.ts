@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { InvalidConfigError } from './errors';
+import { InvalidConfigError } from '@regionstore/core';
 
 export const ENV_PREFIX = 'REGIONSTORE_';
 

@@ -9,7 +9,7 @@ import {
   type HistogramConfiguration,
   type Metric,
 } from 'prom-client';
-import { InvalidArgumentError } from './errors';
+import { InvalidArgumentError } from '@regionstore/core';
 
 export { Registry } from 'prom-client';
 export type { Counter, Gauge, Histogram } from 'prom-client';

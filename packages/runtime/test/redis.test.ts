@@ -7,7 +7,7 @@ import {
   redisSectionSchema,
   redisTarget,
   waitForRedis,
-} from '@regionstore/core';
+} from '@regionstore/runtime';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 

@@ -1,11 +1,5 @@
-import {
-  InvalidArgumentError,
-  counter,
-  createMetricsRegistry,
-  gauge,
-  histogram,
-  metricName,
-} from '@regionstore/core';
+import { InvalidArgumentError } from '@regionstore/core';
+import { counter, createMetricsRegistry, gauge, histogram, metricName } from '@regionstore/runtime';
 
 describe('metrics', () => {
   it('builds regionstore_<component>_<what>_<unit> names and rejects others', () => {
