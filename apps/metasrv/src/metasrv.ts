@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { hostname } from 'node:os';
 import {
+  PluginHost,
+  TOKENS,
   createMetricsRegistry,
   createRedis,
   describeRedisTarget,
@@ -14,7 +16,15 @@ import {
 import { RedisLogStore } from '@regionstore/log-store';
 import { defaultAllowedStorage } from '@regionstore/storage-backends';
 import { QueueNames, clusterKey, metasrvLeaderKey } from '@regionstore/protocol';
-import { SupervisorService, type RegionRoute } from '@regionstore/supervisor';
+import {
+  SUPERVISOR,
+  SUPERVISOR_PORTS,
+  supervisorPlugin,
+  type RegionRoute,
+  type SupervisorPorts,
+  type SupervisorService,
+} from '@regionstore/supervisor';
+import { container as root } from 'tsyringe';
 import { Queue, type Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApi } from './admin-api';
@@ -47,6 +57,8 @@ export class Metasrv {
     readonly lease: LeaderLease,
     readonly store: ClusterStore,
     readonly supervisor: SupervisorService,
+    /** Starts and stops the metasrv's plugins (the supervisor). */
+    private readonly host: PluginHost<MetasrvConfig>,
     readonly nodes: NodeTaskClient,
     readonly leases: RegionLeaseGrants,
     private readonly intake: HeartbeatIntake,
@@ -79,30 +91,25 @@ export class Metasrv {
       config.leaseMarginMs,
     );
     const metrics = createMetricsRegistry({ labels: { metasrv: instanceId } });
-    const supervisor = new SupervisorService({
+    // The supervisor is a plugin, as the storage node's components are: the metasrv binds its ports.
+    const container = root.createChildContainer();
+    container.register(TOKENS.Logger, { useValue: logger });
+    container.register(TOKENS.Metrics, { useValue: metrics });
+    const ports: SupervisorPorts = {
       redis,
-      keyPrefix: config.keyPrefix,
       routes: store,
       nodes,
       fences: new RedisLogStore(redis, { prefix: config.keyPrefix }),
       peers: store,
       candidates: () => store.candidates(),
-      tickIntervalMs: config.supervisor.tickIntervalMs,
-      downgradeTimeoutMs: config.supervisor.downgradeTimeoutMs,
+      allRoutes: () => store.routes(),
       leases,
-      failoverGraceMs: config.failoverGraceMs,
-      ...(config.balance.enabled
-        ? { balance: { routes: () => store.routes(), intervalMs: config.balance.intervalMs } }
-        : {}),
-      metrics,
-      detectorOptions: {
-        threshold: config.supervisor.threshold,
-        acceptableHeartbeatPauseMillis: config.supervisor.acceptableHeartbeatPauseMillis,
-        firstHeartbeatEstimateMillis: config.supervisor.firstHeartbeatEstimateMillis,
-      },
-      logger: logger.child({ component: 'supervisor' }),
-    });
-    supervisor.start();
+    };
+    container.register(SUPERVISOR_PORTS, { useValue: ports });
+    const host = new PluginHost<MetasrvConfig>(container, config, { logger });
+    await host.register(supervisorPlugin);
+    await host.start();
+    const supervisor = container.resolve<SupervisorService>(SUPERVISOR);
     const metasrvQueue = new Queue(names.metasrv, {
       connection: createRedis(target, 'worker'),
       prefix: names.bullmqPrefix,
@@ -136,6 +143,7 @@ export class Metasrv {
       lease,
       store,
       supervisor,
+      host,
       nodes,
       leases,
       new HeartbeatIntake({
@@ -241,7 +249,7 @@ export class Metasrv {
   async stop(): Promise<void> {
     await this.lease.stop();
     await this.http?.close();
-    await this.supervisor.stop();
+    await this.host.stop();
     await this.nodes.close();
     await this.metasrvQueue.close().catch(() => undefined);
     this.redis.disconnect();

@@ -1,17 +1,16 @@
 // tsyringe needs the Reflect metadata polyfill loaded before it; do it here so importing this package is enough.
 import 'reflect-metadata';
 import { type TimeProvider } from '@regionstore/core';
-import { TOKENS, resolveOptional, type Logger, type Plugin } from '@regionstore/runtime';
+import { TOKENS, resolveOptional, type Logger, type Plugin, type Registry } from '@regionstore/runtime';
 import type { RedisClient } from '@regionstore/runtime';
 import { instanceCachingFactory } from 'tsyringe';
 import type { PeerLookup } from './migration';
-import type { FenceStore, RegionNodeClient, RouteStore } from './migration-ports';
-import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
+import type { FenceStore, LeaseExpiry, RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
 import type { NodeCandidate } from './selector';
 import { SupervisorService } from './supervisor-service';
 
 export const SUPERVISOR = Symbol.for('regionstore.Supervisor');
-/** What the metasrv binds for the supervisor: its Redis, routes, node client, fences, node directory. */
+/** What the app binds for the supervisor: its Redis, routes, node client, fences, node directory. */
 export const SUPERVISOR_PORTS = Symbol.for('regionstore.SupervisorPorts');
 
 export interface SupervisorPorts {
@@ -21,11 +20,24 @@ export interface SupervisorPorts {
   fences: FenceStore;
   peers: PeerLookup;
   candidates: () => Promise<NodeCandidate[]>;
+  /** Every region's route (balancing reads them). */
+  allRoutes?: () => Promise<RegionRoute[]>;
+  /** Region leases granted to nodes; a migration waits out the old leader's. */
+  leases?: LeaseExpiry;
 }
 
+/** The metasrv's config keys the supervisor reads (see apps/metasrv config). */
 export interface SupervisorPluginConfig {
   keyPrefix: string;
-  supervisor?: { tickIntervalMs?: number; detector?: Partial<PhiAccrualFailureDetectorOptions> };
+  supervisor?: {
+    tickIntervalMs?: number;
+    downgradeTimeoutMs?: number;
+    acceptableHeartbeatPauseMillis?: number;
+    firstHeartbeatEstimateMillis?: number;
+    threshold?: number;
+  };
+  failoverGraceMs?: number;
+  balance?: { enabled: boolean; intervalMs: number };
 }
 
 /**
@@ -37,14 +49,23 @@ export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
   register(container, config) {
     container.register(SUPERVISOR, {
       useFactory: instanceCachingFactory((c) => {
-        const ports = c.resolve<SupervisorPorts>(SUPERVISOR_PORTS);
+        const { allRoutes, leases, ...ports } = c.resolve<SupervisorPorts>(SUPERVISOR_PORTS);
         const time = resolveOptional<TimeProvider>(c, TOKENS.TimeProvider);
         const logger = resolveOptional<Logger>(c, TOKENS.Logger);
+        const metrics = resolveOptional<Registry>(c, TOKENS.Metrics);
+        const { tickIntervalMs, downgradeTimeoutMs, ...detector } = config.supervisor ?? {};
         return new SupervisorService({
           ...ports,
           keyPrefix: config.keyPrefix,
-          ...(config.supervisor?.tickIntervalMs ? { tickIntervalMs: config.supervisor.tickIntervalMs } : {}),
-          ...(config.supervisor?.detector ? { detectorOptions: config.supervisor.detector } : {}),
+          ...(tickIntervalMs ? { tickIntervalMs } : {}),
+          ...(downgradeTimeoutMs ? { downgradeTimeoutMs } : {}),
+          ...(Object.keys(detector).length > 0 ? { detectorOptions: detector } : {}),
+          ...(config.failoverGraceMs !== undefined ? { failoverGraceMs: config.failoverGraceMs } : {}),
+          ...(config.balance?.enabled && allRoutes
+            ? { balance: { routes: allRoutes, intervalMs: config.balance.intervalMs } }
+            : {}),
+          ...(leases ? { leases } : {}),
+          ...(metrics ? { metrics } : {}),
           ...(time ? { time } : {}),
           ...(logger ? { logger: logger.child({ component: 'supervisor' }) } : {}),
         });
