@@ -1,4 +1,4 @@
-import { CorruptFileError, RegionId, keyRange, type KeyRange } from '@regionstore/core';
+import { CorruptFileError, RegionId, keyRange, type KeyRange, type Timestamp } from '@regionstore/core';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 import { CF_RAFT } from './cf';
@@ -29,6 +29,12 @@ export interface RegionApplyState {
   appliedIndex: number;
   truncatedIndex: number;
   truncatedTerm: number;
+  /**
+   * The highest commit ts of any version applied to the region, whichever node's clock gave it. A node
+   * that opens the region raises its timestamp floor to it, so its own writes commit above them even
+   * when its clock is behind the previous leader's. Absent in state written before it existed.
+   */
+  maxTs?: Timestamp;
 }
 
 const epochSchema = z.object({
@@ -46,6 +52,12 @@ const applyStateSchema = z.object({
   appliedIndex: z.number().int().nonnegative(),
   truncatedIndex: z.number().int().nonnegative(),
   truncatedTerm: z.number().int().nonnegative(),
+  // A decimal string: msgpack numbers lose bits above 2^53.
+  maxTs: z
+    .string()
+    .regex(/^\d{1,20}$/)
+    .transform((text) => BigInt(text))
+    .optional(),
 });
 
 function decode<S extends z.ZodType>(schema: S, what: string, raw: Buffer): z.output<S> {
@@ -81,7 +93,8 @@ export function decodeRegionLocalState(raw: Buffer): RegionLocalState {
 }
 
 export function encodeApplyState(state: RegionApplyState): Buffer {
-  return packr.pack({ ...state });
+  const { maxTs, ...rest } = state;
+  return packr.pack(maxTs === undefined ? rest : { ...rest, maxTs: maxTs.toString() });
 }
 
 export function decodeApplyState(raw: Buffer): RegionApplyState {

@@ -44,6 +44,17 @@ describe('region state in the raft CF', () => {
       truncatedIndex: 40,
       truncatedTerm: 1,
     });
+    // The region's highest commit ts keeps all 64 bits.
+    const maxTs = (1n << 64n) - 3n;
+    await engine.write(
+      writeApplyState(new WriteBatch(), id, {
+        appliedIndex: 43,
+        truncatedIndex: 40,
+        truncatedTerm: 1,
+        maxTs,
+      }),
+    );
+    expect((await readApplyState(engine, id))?.maxTs).toBe(maxTs);
 
     const finish = new WriteBatch();
     writeRegionLocalState(finish, { ...local, state: 'Normal' });

@@ -38,6 +38,7 @@ export async function flushRegion(ctx: WorkerContext, region: WorkerRegion): Pro
     kvCount: generated.kvCount,
     epoch: { ...region.epoch },
     createdAtMs: ctx.time.now(),
+    ...(applyState.maxTs === undefined ? {} : { maxTs: applyState.maxTs.toString() }),
   };
   await writeManifest(ctx.storage, manifest);
   await ctx.wal.obsolete(regionId, applyState.appliedIndex);

@@ -72,6 +72,7 @@ export async function handleCatchup(
     request.entryId,
   );
   region.lastEntryId = recovered.lastEntryId;
+  region.maxTs = recovered.maxTs;
   addUnflushed(ctx, region, recovered.replayedBytes);
   if (request.writable) await becomeLeader(ctx, region, request.epoch ?? region.epoch);
   return { lastEntryId: region.lastEntryId };
@@ -95,6 +96,7 @@ function newRegion(
     ctx.time.now(),
   );
   region.snapshotBytes = recovered.snapshotBytes;
+  region.maxTs = recovered.maxTs;
   addUnflushed(ctx, region, recovered.replayedBytes);
   return region;
 }
@@ -109,6 +111,7 @@ async function becomeLeader(
   const recovered = await recoverRegion(ctx, region.regionId, region.range, epoch);
   region.epoch = epoch;
   region.lastEntryId = recovered.lastEntryId;
+  region.maxTs = recovered.maxTs;
   addUnflushed(ctx, region, recovered.replayedBytes);
   region.role = 'Leader';
 }

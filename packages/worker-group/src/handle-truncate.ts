@@ -23,6 +23,7 @@ export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): 
     kvCount: 0,
     epoch: { ...region.epoch },
     createdAtMs: ctx.time.now(),
+    maxTs: region.maxTs.toString(),
   });
   await clearRegionData(ctx, region.range);
   await ctx.wal.obsolete(region.regionId, last);

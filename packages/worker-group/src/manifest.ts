@@ -20,6 +20,11 @@ export const flushManifestSchema = z.object({
   kvCount: z.number().int().nonnegative(),
   epoch: z.object({ version: z.number().int().nonnegative(), confVer: z.number().int().nonnegative() }),
   createdAtMs: z.number(),
+  /** The region's highest commit ts at the snapshot, decimal (see RegionApplyState.maxTs). */
+  maxTs: z
+    .string()
+    .regex(/^\d{1,20}$/)
+    .optional(),
 });
 
 export type FlushManifest = z.output<typeof flushManifestSchema>;

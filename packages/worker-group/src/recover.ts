@@ -29,6 +29,8 @@ export interface RecoveredRegion {
   replayedBytes: number;
   /** Size of the snapshot the region was loaded from; 0 when it was not loaded from one. */
   snapshotBytes: number;
+  /** The region's highest commit ts (the node's timestamp floor is raised to it). */
+  maxTs: bigint;
 }
 
 /** Removes whatever the engine holds in the region's range (leftovers of an earlier placement). */
@@ -72,6 +74,7 @@ async function startingPoint(
         appliedIndex: manifest.walEntryId,
         truncatedIndex: manifest.walEntryId,
         truncatedTerm: manifest.term,
+        ...(manifest.maxTs === undefined ? {} : { maxTs: BigInt(manifest.maxTs) }),
       },
       snapshotBytes: manifest.size,
     };
@@ -86,7 +89,12 @@ async function startingPoint(
   // Empty as of `from` (a new region, or a truncate's manifest).
   await clearRegionData(ctx, range);
   return {
-    applied: { appliedIndex: from, truncatedIndex: from, truncatedTerm: manifest?.term ?? 0 },
+    applied: {
+      appliedIndex: from,
+      truncatedIndex: from,
+      truncatedTerm: manifest?.term ?? 0,
+      ...(manifest?.maxTs === undefined ? {} : { maxTs: BigInt(manifest.maxTs) }),
+    },
     snapshotBytes: 0,
   };
 }
@@ -154,5 +162,6 @@ export async function recoverRegion(
     flushedEntryId: applied.truncatedIndex,
     replayedBytes: replayed.bytes,
     snapshotBytes,
+    maxTs: replayed.maxTs,
   };
 }

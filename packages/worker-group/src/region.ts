@@ -24,6 +24,8 @@ export class WorkerRegion {
   writtenBytes = 0;
   /** Size of the region's latest flushed snapshot as this node knows it (0: not known here). */
   snapshotBytes = 0;
+  /** The highest commit ts applied to the region (persisted in its apply state; see RegionApplyState). */
+  maxTs = 0n;
   /** Bytes the running flush will cover. */
   flushingBytes = 0;
   flushing = false;

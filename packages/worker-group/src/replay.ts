@@ -9,6 +9,8 @@ import { decodeWalRecord } from './wal-entry';
 export interface ReplayedWal {
   lastEntryId: number;
   bytes: number;
+  /** The highest commit ts of the region after the replay (see RegionApplyState.maxTs). */
+  maxTs: bigint;
 }
 
 /**
@@ -28,6 +30,9 @@ export async function replayWal(options: {
   const { engine, wal, regionId, timestamps } = options;
   let last = options.applied.appliedIndex;
   let bytes = 0;
+  let maxTs = options.applied.maxTs ?? 0n;
+  // Later local writes must commit above anything the region holds, whichever clock gave it.
+  timestamps.updateMaxTs(maxTs);
   const walLast = await wal.lastEntryId(regionId);
   if (options.toId !== undefined && options.toId > walLast) {
     throw new NotFoundError(
@@ -41,15 +46,16 @@ export async function replayWal(options: {
     const records = entries.map((entry) => decodeWalRecord(entry.data, entry.id));
     await addRecords(engine, batch, records);
     for (const [i, entry] of entries.entries()) {
-      // Later local writes must commit above anything the WAL holds.
-      timestamps.updateMaxTs(records[i]!.ts);
+      const ts = records[i]!.ts;
+      timestamps.updateMaxTs(ts);
+      if (ts > maxTs) maxTs = ts;
       last = entry.id;
       bytes += entry.data.length;
     }
-    writeApplyState(batch, regionId, { ...options.applied, appliedIndex: last });
+    writeApplyState(batch, regionId, { ...options.applied, appliedIndex: last, maxTs });
     await engine.write(batch);
   }
-  return { lastEntryId: last, bytes };
+  return { lastEntryId: last, bytes, maxTs };
 }
 
 /** Counts bytes that live only in the WAL (no flushed snapshot covers them) against the region. */
@@ -68,10 +74,12 @@ export async function catchUpWithWal(ctx: WorkerContext, region: WorkerRegion): 
       appliedIndex: region.lastEntryId,
       truncatedIndex: region.flushedEntryId,
       truncatedTerm: fenceEpochOf(region.epoch),
+      maxTs: region.maxTs,
     },
     timestamps: ctx.concurrency.timestamps,
   });
   region.lastEntryId = replayed.lastEntryId;
+  region.maxTs = replayed.maxTs;
   addUnflushed(ctx, region, replayed.bytes);
   region.walUncertain = false;
 }

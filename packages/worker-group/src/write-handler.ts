@@ -173,6 +173,8 @@ export async function handleWrites(
     const logged = appended.filter((r) => r !== undefined);
     if (logged.length === 0) return;
 
+    // Each region's highest commit ts with this batch, persisted with it (see RegionApplyState.maxTs).
+    const maxTs = new Map<WorkerRegion, bigint>();
     try {
       const batch = new WriteBatch();
       for (const { region, items, last } of logged) {
@@ -181,10 +183,13 @@ export async function handleWrites(
           batch,
           items.map((i) => i.record),
         );
+        const highest = items.reduce((max, i) => (i.guard.ts > max ? i.guard.ts : max), region.maxTs);
+        maxTs.set(region, highest);
         writeApplyState(batch, region.regionId, {
           appliedIndex: last,
           truncatedIndex: region.flushedEntryId,
           truncatedTerm: fenceEpochOf(region.epoch),
+          maxTs: highest,
         });
       }
       await ctx.engine.write(batch);
@@ -198,6 +203,7 @@ export async function handleWrites(
     }
     for (const { region, items, last } of logged) {
       region.lastEntryId = last;
+      region.maxTs = maxTs.get(region)!;
       for (const item of items) {
         addUnflushed(ctx, region, item.size);
         item.write.reply.send({ commitTs: item.guard.ts, entryId: item.entryId! });

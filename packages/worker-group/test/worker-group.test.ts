@@ -1,4 +1,4 @@
-import { configureFailPoint, isRegionStoreError, keyRange } from '@regionstore/core';
+import { ManualTimeProvider, configureFailPoint, isRegionStoreError, keyRange } from '@regionstore/core';
 import { mvccGet, mvccGetMany, readApplyState, type KvEngine } from '@regionstore/engine';
 import { ALL, EPOCH, b, freshRegion, put, useCluster } from './helpers';
 
@@ -111,6 +111,40 @@ describe('WorkerGroup', () => {
       role: 'Leader',
     });
     await check(other.engine);
+  });
+
+  it("commits above the region's versions on a node whose clock is behind the previous leader's", async () => {
+    // Node A's clock runs a year ahead of node B's (two machines, skewed clocks).
+    const ahead = await cluster.node({ time: new ManualTimeProvider(1_800_000_000_000) });
+    const behind = await cluster.node({ time: new ManualTimeProvider(1_768_000_000_000) });
+    const region = freshRegion();
+    await ahead.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    const first = await ahead.group.write({ regionId: region, mutations: [put('k', 'from A')] });
+    // Flushed: node B loads the snapshot and replays no WAL entry, so only the apply state (via the
+    // flush manifest) tells it how high the region's timestamps go.
+    await ahead.group.ddl(region, { type: 'flush' });
+    const next = { version: 1, confVer: 2 };
+    await behind.group.ddl(region, { type: 'open', range: ALL, epoch: next, role: 'Leader' });
+    const second = await behind.group.write({
+      regionId: region,
+      epoch: next,
+      mutations: [put('k', 'from B')],
+    });
+    expect(second.commitTs).toBeGreaterThan(first.commitTs);
+    // Every read path agrees that B's write is the newest.
+    expect((await mvccGet(behind.engine, b('k')))?.toString()).toBe('from B');
+    expect((await mvccGet(behind.engine, b('k'), second.commitTs))?.toString()).toBe('from B');
+    expect((await mvccGet(behind.engine, b('k'), first.commitTs))?.toString()).toBe('from A');
+    // And after B restarts with its region data still local, the floor comes from its apply state.
+    const restarted = await cluster.node({ time: new ManualTimeProvider(1_768_000_000_000) });
+    const further = { version: 1, confVer: 3 };
+    await restarted.group.ddl(region, { type: 'open', range: ALL, epoch: further, role: 'Leader' });
+    const third = await restarted.group.write({
+      regionId: region,
+      epoch: further,
+      mutations: [put('k', 'again')],
+    });
+    expect(third.commitTs).toBeGreaterThan(second.commitTs);
   });
 
   it('answers bad writes with typed errors and writes nothing for them', async () => {
