@@ -9,10 +9,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { startCluster, freePort, dropKeys } = createRequire(import.meta.url)('./cluster.cjs');
+const { withScratchCluster } = createRequire(import.meta.url)('./cluster.cjs');
 /** What a client must never pull in: the servers' runtime. */
 const SERVER_ONLY = ['ioredis', 'pino', 'prom-client', 'tsyringe', 'bullmq', 'fastify', 'rocksdb-native'];
 const work = mkdtempSync(join(tmpdir(), 'regionstore-client-package-'));
@@ -53,45 +52,31 @@ for (const name of SERVER_ONLY) {
 const size = run('du', ['-sk', join(app, 'node_modules')]).split('\t')[0];
 console.log(`client install: ${packages.length} packages, ${Math.round(Number(size) / 1024)} MB`);
 
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `rs-client-check-${process.pid}`;
-const cluster = await startCluster({
-  dir: join(work, 'cluster'),
-  redisUrl,
-  prefix,
-  nodes: 1,
-  initialRegions: 2,
-  metasrvPort: await freePort(),
-  logLevel: 'warn',
-  durability: 'unsafe',
-});
 try {
-  const script = (load) => `${load}
+  await withScratchCluster('client-check', { nodes: 1, initialRegions: 2 }, async (cluster) => {
+    const script = (load) => `${load}
 const client = new RegionStoreClient({ metasrv: ${JSON.stringify(cluster.metasrvUrl)} });
 await client.put('hello', 'from a user project');
 const value = await client.get('hello');
 if (value?.toString() !== 'from a user project') throw new Error('read back ' + value);
 await client.close();
 console.log('ok');`;
-  writeFileSync(
-    join(app, 'check.cjs'),
-    `const { RegionStoreClient } = require('@regionstore/client');\n(async () => {${script('')}})().catch((e) => { console.error(e); process.exit(1); });`,
-  );
-  writeFileSync(join(app, 'check.mjs'), script("import { RegionStoreClient } from '@regionstore/client';"));
-  for (const file of ['check.cjs', 'check.mjs']) {
-    try {
-      const out = run(process.execPath, [file], app).trim();
-      console.log(`${file}: ${out}`);
-      if (out !== 'ok') problems.push(`${file} printed ${out}`);
-    } catch (err) {
-      problems.push(`${file} failed: ${err.stderr || err.message}`);
+    writeFileSync(
+      join(app, 'check.cjs'),
+      `const { RegionStoreClient } = require('@regionstore/client');\n(async () => {${script('')}})().catch((e) => { console.error(e); process.exit(1); });`,
+    );
+    writeFileSync(join(app, 'check.mjs'), script("import { RegionStoreClient } from '@regionstore/client';"));
+    for (const file of ['check.cjs', 'check.mjs']) {
+      try {
+        const out = run(process.execPath, [file], app).trim();
+        console.log(`${file}: ${out}`);
+        if (out !== 'ok') problems.push(`${file} printed ${out}`);
+      } catch (err) {
+        problems.push(`${file} failed: ${err.stderr || err.message}`);
+      }
     }
-  }
+  });
 } finally {
-  await cluster.stop();
-  const redis = new Redis(redisUrl);
-  await dropKeys(redis, prefix);
-  redis.disconnect();
   rmSync(work, { recursive: true, force: true });
 }
 if (problems.length > 0) {

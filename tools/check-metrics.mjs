@@ -6,16 +6,14 @@
 //      a scrape.
 // `npm run check:metrics`; CI runs it. Exits 1 on any problem.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const { startCluster, freePort, dropKeys } = require('./cluster.cjs');
+const { withScratchCluster } = require('./cluster.cjs');
 const { RegionStoreClient } = require('../packages/client/dist/index.js');
 const DASHBOARD = join(repoRoot, 'deploy', 'grafana', 'regionstore.json');
 /**
@@ -25,9 +23,6 @@ const DASHBOARD = join(repoRoot, 'deploy', 'grafana', 'regionstore.json');
  */
 const NOT_OURS = /^(# (HELP|TYPE) )?nodejs_active_(handles|requests|resources)_total\b/;
 
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `rs-metrics-check-${process.pid}`;
-const dir = mkdtempSync(join(tmpdir(), 'regionstore-metrics-check-'));
 const problems = [];
 
 /** Metric families in a scrape: name → type. */
@@ -66,26 +61,7 @@ function dashboardMetrics() {
   return { exprs, names };
 }
 
-async function waitFor(what, check, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const cluster = await startCluster({
-  dir,
-  redisUrl,
-  prefix,
-  nodes: 2,
-  initialRegions: 2,
-  metasrvPort: await freePort(),
-  logLevel: 'warn',
-  durability: 'unsafe',
-});
-try {
+await withScratchCluster('metrics-check', { nodes: 2, initialRegions: 2 }, async (cluster) => {
   const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
   const status = async () => (await fetch(`${cluster.metasrvUrl}/admin/status`)).json();
   // Traffic of every kind, and a failed command (a key no region of that node holds).
@@ -109,14 +85,19 @@ try {
     body: JSON.stringify({ regionId: moving.regionId.toString(), to: target }),
   });
   if (!migrated.ok) throw new Error(`migrate: ${await migrated.text()}`);
-  await waitFor(
-    'the migration',
+  await cluster.waitFor(
     async () =>
       (await client.routes(true)).find((r) => r.regionId.toString() === moving.regionId.toString()).leader ===
       target,
+    'the migration',
+    60_000,
   );
   await cluster.kill(target, 'SIGKILL');
-  await waitFor('the failover', async () => (await client.routes(true)).every((r) => r.leader !== target));
+  await cluster.waitFor(
+    async () => (await client.routes(true)).every((r) => r.leader !== target),
+    'the failover',
+    60_000,
+  );
   await client.close();
 
   const scrapes = [['metasrv', await (await fetch(`${cluster.metasrvUrl}/metrics`)).text()]];
@@ -135,7 +116,7 @@ try {
       console.log(`promtool: ${app} ok (${families(text).size} metric families)`);
     } catch (err) {
       if (err.code === 'ENOENT')
-        throw new Error('promtool is not installed (Debian: apt-get install prometheus)');
+        throw new Error('promtool is not installed (Debian: apt-get install prometheus)', { cause: err });
       problems.push(`promtool on ${app}:\n${err.stdout}${err.stderr}`);
     }
   }
@@ -157,13 +138,7 @@ try {
     if (!exported.has(name)) problems.push(`dashboard queries ${name}, which no app exports`);
   }
   console.log(`dashboard: ${exprs.length} queries over ${names.size} metrics checked`);
-} finally {
-  await cluster.stop();
-  const redis = new Redis(redisUrl);
-  await dropKeys(redis, prefix);
-  redis.disconnect();
-  rmSync(dir, { recursive: true, force: true });
-}
+});
 if (problems.length > 0) {
   console.error(`\n${problems.length} problem(s):\n${problems.join('\n')}`);
   process.exit(1);

@@ -3,8 +3,9 @@
 // `npm start`, the end-to-end tests and the system benchmarks.
 'use strict';
 const { spawn } = require('node:child_process');
-const { mkdirSync, openSync, readFileSync } = require('node:fs');
+const { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } = require('node:fs');
 const { createServer } = require('node:net');
+const { tmpdir } = require('node:os');
 const { join, resolve } = require('node:path');
 
 const repoRoot = resolve(__dirname, '..');
@@ -271,4 +272,36 @@ async function dropKeys(redis, prefix) {
   } while (cursor !== '0');
 }
 
-module.exports = { startCluster, waitFor, freePort, dropKeys, repoRoot };
+/**
+ * Runs `fn(cluster)` on a throwaway cluster, as the checks in tools/ need one: a temp directory and a
+ * Redis key prefix of its own (`REDIS_URL`, else the local Redis), unsafe WAL durability, warn logs;
+ * `options` override. Afterwards the cluster is stopped and its keys and files are gone, whatever
+ * `fn` did.
+ */
+async function withScratchCluster(label, options, fn) {
+  const dir = mkdtempSync(join(tmpdir(), `regionstore-${label}-`));
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `rs-${label}-${process.pid}`;
+  let cluster;
+  try {
+    cluster = await startCluster({
+      dir,
+      redisUrl,
+      prefix,
+      metasrvPort: await freePort(),
+      logLevel: 'warn',
+      durability: 'unsafe',
+      ...options,
+    });
+    return await fn(cluster);
+  } finally {
+    await cluster?.stop();
+    const { Redis } = require('ioredis');
+    const redis = new Redis(redisUrl);
+    await dropKeys(redis, prefix);
+    redis.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+module.exports = { startCluster, withScratchCluster, waitFor, freePort, dropKeys, repoRoot };

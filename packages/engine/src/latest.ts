@@ -32,9 +32,22 @@ export function latestEntryOf(versionKey: Buffer, versionValue: Buffer): { key: 
   };
 }
 
-/** The user key part of a version key: equal for every version of one key. */
-export function versionKeyPrefix(versionKey: Buffer): Buffer {
-  return versionKey.subarray(0, versionKey.length - TS_BYTES);
+/**
+ * For versions read in key order (each key's versions newest first, as `default` and snapshot files
+ * hold them): a function answering the `latest` entry for the first version of each key, and
+ * undefined for the older ones.
+ */
+export function newestVersionPicker(): (
+  versionKey: Buffer,
+  versionValue: Buffer,
+) => { key: Buffer; value: Buffer } | undefined {
+  let previous: Buffer | undefined;
+  return (versionKey, versionValue) => {
+    const userKey = versionKey.subarray(0, versionKey.length - TS_BYTES);
+    const first = !previous?.equals(userKey);
+    previous = userKey;
+    return first ? latestEntryOf(versionKey, versionValue) : undefined;
+  };
 }
 
 /** A `latest` value: the commit ts and the raw version value (type byte first). */
@@ -60,14 +73,12 @@ export async function latestTimestamps(
 export async function ensureLatestBuilt(engine: KvEngine): Promise<number> {
   if (await engine.get(CF_RAFT, LATEST_BUILT_KEY)) return 0;
   let batch = new WriteBatch();
-  let previous: Buffer | undefined;
   let built = 0;
+  const newest = newestVersionPicker();
   const bounds = { start: DATA_MIN_KEY, end: DATA_MAX_KEY, batchSize: 1024 };
   for await (const entry of engine.iterate(CF_DEFAULT, bounds)) {
-    const prefix = versionKeyPrefix(entry.key);
-    if (previous?.equals(prefix)) continue;
-    previous = prefix;
-    const latest = latestEntryOf(entry.key, entry.value);
+    const latest = newest(entry.key, entry.value);
+    if (!latest) continue;
     batch.put(CF_LATEST, latest.key, latest.value);
     built++;
     if (batch.count >= 1024) {

@@ -5,12 +5,11 @@ import {
   CF_LOCK,
   CF_WRITE,
   WriteBatch,
-  latestEntryOf,
   mvccRange,
   readRegionLocalState,
   regionStateKey,
   verifySnapshotFile,
-  versionKeyPrefix,
+  newestVersionPicker,
   writeSnapshotFile,
   SnapshotFileReader,
   type CfName,
@@ -168,20 +167,14 @@ export async function loadRegionSnapshot(
   const reader = new SnapshotFileReader(await storage.read(name), name);
   let batch = new WriteBatch();
   let count = 0;
-  let previous: Buffer | undefined;
+  const newest = newestVersionPicker();
   for await (const entry of reader.entries()) {
     const cf = SNAPSHOT_CFS[entry.key[0]!];
     if (!cf) throw new CorruptFileError(`${name}: entry with unknown CF tag ${entry.key[0]}`, { name });
     const key = entry.key.subarray(1);
     batch.put(cf, key, entry.value);
-    if (cf === CF_DEFAULT) {
-      const prefix = versionKeyPrefix(key);
-      if (!previous || !previous.equals(prefix)) {
-        const latest = latestEntryOf(key, entry.value);
-        batch.put(CF_LATEST, latest.key, latest.value);
-      }
-      previous = prefix;
-    }
+    const latest = cf === CF_DEFAULT ? newest(key, entry.value) : undefined;
+    if (latest) batch.put(CF_LATEST, latest.key, latest.value);
     count++;
     if (batch.dataSize >= batchBytes) {
       await engine.write(batch);

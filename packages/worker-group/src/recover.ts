@@ -2,6 +2,7 @@ import {
   EpochNotMatchError,
   InternalError,
   NotFoundError,
+  parseTimestamp,
   type KeyRange,
   type RegionId,
 } from '@regionstore/core';
@@ -57,6 +58,8 @@ async function startingPoint(
     return { applied, snapshotBytes: 0 };
 
   const manifest = await latestManifest(ctx.storage, regionId);
+  // The region's highest commit ts as of the manifest, for the apply state it starts from.
+  const maxTs = manifest?.maxTs === undefined ? {} : { maxTs: parseTimestamp(manifest.maxTs) };
   if (manifest?.snapshot) {
     const key = { regionId, term: manifest.term, index: manifest.walEntryId };
     await prepareSnapshotApply(ctx.engine, { regionId, range, epoch }, key);
@@ -74,7 +77,7 @@ async function startingPoint(
         appliedIndex: manifest.walEntryId,
         truncatedIndex: manifest.walEntryId,
         truncatedTerm: manifest.term,
-        ...(manifest.maxTs === undefined ? {} : { maxTs: BigInt(manifest.maxTs) }),
+        ...maxTs,
       },
       snapshotBytes: manifest.size,
     };
@@ -93,7 +96,7 @@ async function startingPoint(
       appliedIndex: from,
       truncatedIndex: from,
       truncatedTerm: manifest?.term ?? 0,
-      ...(manifest?.maxTs === undefined ? {} : { maxTs: BigInt(manifest.maxTs) }),
+      ...maxTs,
     },
     snapshotBytes: 0,
   };
