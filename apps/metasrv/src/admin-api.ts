@@ -1,18 +1,7 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { FastifyAdapter } from '@bull-board/fastify';
 import { NotFoundError, NotLeaderError } from '@regionstore/core';
 import { type Logger, type Registry } from '@regionstore/runtime';
-import {
-  backupRequestSchema,
-  bytesCodec,
-  nodeIdSchema,
-  regionIdCodec,
-  routesResponseSchema,
-  storageUrlSchema,
-} from '@regionstore/protocol';
+import { bytesCodec, nodeIdSchema, regionIdCodec, routesResponseSchema } from '@regionstore/protocol';
 import type { SupervisorService } from '@regionstore/supervisor';
-import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import {
@@ -22,32 +11,23 @@ import {
   requestIdOptions,
   requireBearerToken,
 } from '@regionstore/http';
-import { checkAllowedStorage } from '@regionstore/storage-backends';
-import type { ClusterBackup } from './cluster-backup';
-import type { ClusterRestore } from './cluster-restore';
+import type { AdminRoutes } from './admin-routes';
 import type { ClusterStore } from './cluster-store';
 
 export interface AdminApiDeps {
   store: ClusterStore;
   supervisor: SupervisorService;
-  backups: ClusterBackup;
-  restores: ClusterRestore;
   metrics: Registry;
   adminToken: string | undefined;
-  boardReadOnly: boolean;
   isLeader: () => boolean;
   leaderId: () => Promise<string | null>;
-  queues: () => Queue[];
   /** Per node, the highest phi of its regions' failure detectors. */
   phiByNode: () => Promise<Map<string, number>>;
-  /** `backup.allowedStorage`: where backups and restores may go. */
-  allowedStorage: readonly string[];
+  /** What other plugins add (backup and restore, Bull Board, …). */
+  routes?: readonly AdminRoutes[];
   /** Access log (debug) and 5xx errors. */
   logger?: Logger;
 }
-
-/** Bull Board's pages and API; a browser logs in with Basic auth (the admin token as password). */
-const BOARD_PATH = '/admin/queues';
 
 const migrateSchema = z.strictObject({
   regionId: regionIdCodec,
@@ -55,18 +35,11 @@ const migrateSchema = z.strictObject({
   timeoutMs: z.number().int().positive().default(60_000),
 });
 const maintenanceSchema = z.strictObject({ enabled: z.boolean() });
-const operationId = z
-  .string()
-  .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-  .optional();
-/** `wait: false` answers at once with the Running record; poll its status for progress. */
-const waitField = z.boolean().default(true);
-const restoreSchema = z.strictObject({ storage: storageUrlSchema, id: operationId, wait: waitField });
 
 /**
  * The metasrv's HTTP API: `/v1/routes` for clients; `/admin/*` (bearer token when configured) for
- * operators: cluster status, route lookup, maintenance, migration, backup and restore; Bull Board at
- * `/admin/queues`; `/metrics`.
+ * operators: cluster status, route lookup, maintenance, migration and its procedures; `/health`,
+ * `/ready`, `/metrics`; and the routes other plugins add (`deps.routes`).
  */
 export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance> {
   // Admin bodies are a few fields; nothing larger is legitimate (a 4 MiB string once filled Redis).
@@ -80,7 +53,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
     deps.adminToken,
     ['/v1/routes', '/health', '/ready', '/metrics'],
     'the admin API (adminToken)',
-    { routePrefixes: [BOARD_PATH] },
+    { routePrefixes: (deps.routes ?? []).flatMap((r) => (r.browserPrefix ? [r.browserPrefix] : [])) },
   );
 
   const leaderOnly = async () => {
@@ -163,34 +136,6 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
     deps.supervisor.migrations.get((request.params as { id: string }).id),
   );
 
-  app.post('/admin/backup', async (request) => {
-    await leaderOnly();
-    const body = parseBody(backupRequestSchema.extend({ id: operationId, wait: waitField }), request.body);
-    checkAllowedStorage(body.storage, deps.allowedStorage);
-    const { id, wait, ...backup } = body;
-    const { record, done } = await deps.backups.start(id ?? `backup-${Date.now()}`, backup);
-    return wait ? done : record;
-  });
-  app.get('/admin/backups', async () => ({ backups: await deps.backups.operations.list() }));
-  app.get('/admin/backups/:id', async (request) => {
-    const record = await deps.backups.operations.get((request.params as { id: string }).id);
-    if (!record) throw new NotFoundError('no such backup');
-    return record;
-  });
-  app.post('/admin/restore', async (request) => {
-    await leaderOnly();
-    const body = parseBody(restoreSchema, request.body);
-    checkAllowedStorage(body.storage, deps.allowedStorage);
-    const { record, done } = await deps.restores.start(body.id ?? `restore-${Date.now()}`, body.storage);
-    return body.wait ? done : record;
-  });
-  app.get('/admin/restores', async () => ({ restores: await deps.restores.operations.list() }));
-  app.get('/admin/restores/:id', async (request) => {
-    const record = await deps.restores.operations.get((request.params as { id: string }).id);
-    if (!record) throw new NotFoundError('no such restore');
-    return record;
-  });
-
   app.get('/health', async () => ({ status: 'ok' }));
   // Ready: Redis answers and some instance holds the leader lease (so heartbeats are consumed).
   app.get('/ready', async (_request, reply) => {
@@ -204,14 +149,6 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
     return deps.metrics.metrics();
   });
 
-  const serverAdapter = new FastifyAdapter();
-  serverAdapter.setBasePath(BOARD_PATH);
-  const board = createBullBoard({ queues: [], serverAdapter });
-  const refreshBoard = () =>
-    board.replaceQueues(deps.queues().map((q) => new BullMQAdapter(q, { readOnlyMode: deps.boardReadOnly })));
-  app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.url?.startsWith(BOARD_PATH)) refreshBoard();
-  });
-  await app.register(serverAdapter.registerPlugin(), { prefix: BOARD_PATH });
+  for (const routes of deps.routes ?? []) await routes.install({ app, requireLeader: leaderOnly });
   return app;
 }

@@ -1,10 +1,14 @@
 import { createRedis, redisTarget, type Logger } from '@regionstore/runtime';
 import { JobWorker } from '@regionstore/jobs';
 import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
-import type { Worker } from 'bullmq';
 import type { MetasrvConfig } from './config';
 import type { HeartbeatIntake } from './heartbeat-intake';
 import type { NodeTaskClient } from './node-client';
+
+export interface HeartbeatConsumer {
+  /** Stops at once (jobs in flight are retried by the next leader) and closes the connection. */
+  close(): Promise<void>;
+}
 
 /**
  * The metasrv leader's consumer of the `metasrv` queue: every node heartbeat goes to the intake (which
@@ -16,7 +20,8 @@ export function consumeHeartbeats(
   intake: HeartbeatIntake,
   nodes: NodeTaskClient,
   logger: Logger,
-): Worker {
+): HeartbeatConsumer {
+  const connection = createRedis(redisTarget(config), 'worker');
   const names = new QueueNames(config.keyPrefix);
   const worker = new JobWorker(
     names.metasrv,
@@ -28,11 +33,17 @@ export function consumeHeartbeats(
       return { accepted: true };
     },
     {
-      connection: createRedis(redisTarget(config), 'worker'),
+      connection,
       prefix: names.bullmqPrefix,
       concurrency: 4,
     },
   );
   worker.on('error', (err) => logger.warn({ err }, 'heartbeat worker error'));
-  return worker;
+  return {
+    async close() {
+      await worker.close(true);
+      // BullMQ leaves a connection it was given open when it closes.
+      connection.disconnect();
+    },
+  };
 }

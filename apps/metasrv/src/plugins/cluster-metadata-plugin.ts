@@ -1,0 +1,118 @@
+import 'reflect-metadata';
+import {
+  TOKENS,
+  checkEvictionPolicy,
+  createRedis,
+  redisTarget,
+  resolveOptional,
+  silentLogger,
+  waitForRedis,
+  type Logger,
+  type Plugin,
+  type RedisClient,
+} from '@regionstore/runtime';
+import { RedisLogStore } from '@regionstore/log-store';
+import { QueueNames } from '@regionstore/protocol';
+import { SUPERVISOR_PORTS, type SupervisorPorts } from '@regionstore/supervisor';
+import { Queue } from 'bullmq';
+import { instanceCachingFactory } from 'tsyringe';
+import { ClusterStore } from '../cluster-store';
+import { NodeTaskClient } from '../node-client';
+import { RegionLeaseGrants } from '../region-leases';
+import { METASRV, type MetasrvPluginConfig } from './tokens';
+
+/** The heartbeat queue's own connection (BullMQ queues must not share the fail-fast one). */
+const queueRedis = Symbol('regionstore.metasrv.HeartbeatQueueRedis');
+
+/**
+ * The cluster's metadata in Redis and the ways to reach its nodes: the Redis connection, the route
+ * and node store, the node task client, the region lease grants and the heartbeat queue; and the
+ * supervisor's ports over them. Starts by waiting for Redis and checking its eviction policy; stops
+ * last, closing the queues and the connection.
+ */
+export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
+  name: 'cluster-metadata',
+  register(container, config) {
+    const target = redisTarget(config);
+    const names = new QueueNames(config.keyPrefix);
+    const once = <T>(make: (c: typeof container) => T) => ({ useFactory: instanceCachingFactory(make) });
+    const redis = (c: typeof container) => c.resolve<RedisClient>(METASRV.Redis);
+    container.register(
+      METASRV.Redis,
+      once(() => createRedis(target, 'client')),
+    );
+    container.register(
+      METASRV.ClusterStore,
+      once((c) => new ClusterStore(redis(c), config.keyPrefix, config.nodeDeadAfterMs, () => Date.now())),
+    );
+    container.register(
+      METASRV.NodeTasks,
+      once(() => new NodeTaskClient(target, names, config.taskTimeoutMs)),
+    );
+    container.register(
+      METASRV.RegionLeases,
+      once(
+        (c) =>
+          new RegionLeaseGrants(
+            redis(c),
+            config.keyPrefix,
+            config.instanceId,
+            config.regionLeaseMs,
+            config.leaseMarginMs,
+          ),
+      ),
+    );
+    container.register(
+      queueRedis,
+      once(() => createRedis(target, 'worker')),
+    );
+    container.register(
+      METASRV.HeartbeatQueue,
+      once(
+        (c) =>
+          new Queue(names.metasrv, {
+            connection: c.resolve<RedisClient>(queueRedis),
+            prefix: names.bullmqPrefix,
+          }),
+      ),
+    );
+    container.register(
+      SUPERVISOR_PORTS,
+      once((c): SupervisorPorts => {
+        const store = c.resolve<ClusterStore>(METASRV.ClusterStore);
+        return {
+          redis: redis(c),
+          routes: store,
+          nodes: c.resolve<NodeTaskClient>(METASRV.NodeTasks),
+          fences: new RedisLogStore(redis(c), { prefix: config.keyPrefix }),
+          peers: store,
+          candidates: () => store.candidates(),
+          allRoutes: () => store.routes(),
+          leases: c.resolve<RegionLeaseGrants>(METASRV.RegionLeases),
+        };
+      }),
+    );
+  },
+  async start(container) {
+    const logger = resolveOptional<Logger>(container, TOKENS.Logger) ?? silentLogger();
+    const redis = container.resolve<RedisClient>(METASRV.Redis);
+    try {
+      await waitForRedis(redis, 10_000);
+      await checkEvictionPolicy(redis, logger);
+    } catch (err) {
+      // Not started, so never stopped: a connection left here would retry for the life of the process.
+      redis.disconnect();
+      throw err;
+    }
+  },
+  async stop(container) {
+    await container.resolve<NodeTaskClient>(METASRV.NodeTasks).close();
+    await container
+      .resolve<Queue>(METASRV.HeartbeatQueue)
+      .close()
+      .catch(() => undefined);
+    // BullMQ leaves a connection it was given open when it closes.
+    container.resolve<RedisClient>(queueRedis).disconnect();
+    container.resolve<RedisClient>(METASRV.Redis).disconnect();
+  },
+};
