@@ -99,7 +99,8 @@ describe('YCSB workloads', () => {
     expect(a.latency.read!.count + a.latency.update!.count).toBe(2000);
     expect(a.latency.read!.count / 2000).toBeGreaterThan(0.4);
     expect(a.latency.read!.count / 2000).toBeLessThan(0.6);
-    expect(a.opsPerSecPerCore).toBe(Math.round(a.opsPerSec / 2));
+    // Both figures are rounded on their own, so they may differ by one in the last place.
+    expect(Math.abs(a.opsPerSecPerCore - a.opsPerSec / 2)).toBeLessThanOrEqual(1);
 
     const c = await runWorkload(store, keys, 'c', options);
     expect(Object.keys(c.latency)).toEqual(['read']);
