@@ -26,8 +26,8 @@ const queueRedis = Symbol('regionstore.metasrv.HeartbeatQueueRedis');
 
 /**
  * The cluster's metadata in Redis and the ways to reach its nodes: the Redis connection, the route
- * and node store, the node task client, the region lease grants and the heartbeat queue; and the
- * supervisor's ports over them. Starts by waiting for Redis and checking its eviction policy; stops
+ * and node store, the node task client, the region lease grants, the heartbeat queue (and the list of
+ * every open queue); and the supervisor's ports over them. Starts by waiting for Redis and checking its eviction policy; stops
  * last, closing the queues and the connection.
  */
 export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
@@ -75,6 +75,14 @@ export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
             prefix: names.bullmqPrefix,
           }),
       ),
+    );
+    container.register(
+      METASRV.Queues,
+      once((c) => {
+        const heartbeats = c.resolve<Queue>(METASRV.HeartbeatQueue);
+        const nodes = c.resolve<NodeTaskClient>(METASRV.NodeTasks);
+        return (): Queue[] => [heartbeats, ...nodes.openQueues];
+      }),
     );
     container.register(
       SUPERVISOR_PORTS,

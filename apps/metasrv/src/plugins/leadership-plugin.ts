@@ -22,9 +22,8 @@ import { METASRV, type MetasrvPluginConfig } from './tokens';
 
 /**
  * The metasrv leader lease, the work only a leader does and the metasrv's metrics (see Leadership).
- * Campaigns from its
- * start; its stop hands the lease to a standby. Register it last: it starts after, and stops before,
- * everything it drives.
+ * Campaigns from its start; its stop hands the lease to a standby. Register it last: it starts after,
+ * and stops before, everything it drives.
  */
 export const leadershipPlugin: Plugin<MetasrvPluginConfig> = {
   name: 'leadership',
@@ -34,7 +33,6 @@ export const leadershipPlugin: Plugin<MetasrvPluginConfig> = {
         const store = c.resolve<ClusterStore>(METASRV.ClusterStore);
         const supervisor = c.resolve<SupervisorService>(SUPERVISOR);
         const nodes = c.resolve<NodeTaskClient>(METASRV.NodeTasks);
-        const heartbeats = c.resolve<Queue>(METASRV.HeartbeatQueue);
         const operations = [
           resolveOptional<ClusterBackup>(c, METASRV.Backups),
           resolveOptional<ClusterRestore>(c, METASRV.Restores),
@@ -49,7 +47,7 @@ export const leadershipPlugin: Plugin<MetasrvPluginConfig> = {
           nodes,
           leases: c.resolve<RegionLeaseGrants>(METASRV.RegionLeases),
           operations,
-          queues: () => [heartbeats, ...nodes.openQueues],
+          queues: c.resolve<() => Queue[]>(METASRV.Queues),
           metrics: c.resolve<Registry>(TOKENS.Metrics),
           logger: resolveOptional<Logger>(c, TOKENS.Logger) ?? silentLogger(),
         });

@@ -10,6 +10,8 @@ export const METASRV = {
   RegionLeases: Symbol.for('regionstore.metasrv.RegionLeases'),
   /** The `metasrv` BullMQ queue, where nodes send heartbeats. */
   HeartbeatQueue: Symbol.for('regionstore.metasrv.HeartbeatQueue'),
+  /** Every queue this metasrv has open: the heartbeat queue and each node queue so far (`() => Queue[]`). */
+  Queues: Symbol.for('regionstore.metasrv.Queues'),
   Backups: Symbol.for('regionstore.metasrv.Backups'),
   Restores: Symbol.for('regionstore.metasrv.Restores'),
   Leadership: Symbol.for('regionstore.metasrv.Leadership'),
