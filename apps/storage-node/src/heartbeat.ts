@@ -52,7 +52,7 @@ export interface LeaseRenewal {
 }
 
 /**
- * Sends heartbeats through the `metasrv` queue until stopped, and renews the node's region leases
+ * Sends heartbeats through the `metasrv` queue until closed, and renews the node's region leases
  * from the grants that answer them; a failed send or read is logged and retried next time.
  */
 export class HeartbeatLoop {
@@ -105,8 +105,10 @@ export class HeartbeatLoop {
     await this.time.sleep(ms, stop).catch(() => undefined);
   }
 
-  stop(): void {
+  /** Stops sending and closes the queue (not the connection it was given). */
+  async close(): Promise<void> {
     this.controller?.abort();
     this.controller = undefined;
+    await this.queue.close().catch(() => undefined);
   }
 }

@@ -8,6 +8,7 @@ import { withTimeout } from '@regionstore/core';
  * type: esbuild and tsx drop decorator metadata, so type-based injection breaks in real apps.
  */
 export const TOKENS = {
+  /** The config a PluginHost was made with (its plugins' `stop` has no other way to it). */
   Config: Symbol.for('regionstore.Config'),
   Logger: Symbol.for('regionstore.Logger'),
   Metrics: Symbol.for('regionstore.Metrics'),
@@ -61,6 +62,7 @@ export class PluginHost<C = unknown> {
     private readonly config: C,
     private readonly options: PluginHostOptions = {},
   ) {
+    container.registerInstance(TOKENS.Config, config);
     this.startTimeoutMs = options.startTimeoutMs ?? 30_000;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
   }

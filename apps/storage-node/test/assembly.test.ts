@@ -1,0 +1,135 @@
+import 'reflect-metadata';
+import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
+import { RocksEngine } from '@regionstore/engine';
+import { TOKENS, silentLogger, type Plugin } from '@regionstore/runtime';
+import { useRedisNamespace, useTempDir } from '@regionstore/testing';
+import { Queue } from 'bullmq';
+import {
+  NODE,
+  STORAGE_NODE_PLUGINS,
+  StorageNode,
+  dataApiPlugin,
+  heartbeatPlugin,
+  logStorePlugin,
+  regionRunnerPlugin,
+  storageNodeConfigSchema,
+  workerGroupPlugin,
+  type DataApiServer,
+  type NodePluginConfig,
+} from '../src';
+
+const ns = useRedisNamespace('node-assembly');
+const dir = useTempDir('node-assembly');
+const queues = new QueueNames(ns.prefix);
+
+const config = (nodeId: string) =>
+  storageNodeConfigSchema.parse({
+    nodeId,
+    redisUrl: ns.url,
+    keyPrefix: ns.prefix,
+    dataDir: dir.sub(`${nodeId}/db`),
+    snapshotStorage: `local://${dir.sub('objects')}`,
+    heartbeatIntervalMs: 50,
+    // What Redis promises the WAL is not this test's subject (durability.test.ts checks it).
+    wal: { durability: 'unsafe' },
+  });
+
+/** The heartbeats waiting in the metasrv queue (no metasrv consumes them here). */
+async function heartbeatsOf(nodeId: string): Promise<{ address: string }[]> {
+  const queue = new Queue(queues.metasrv, { connection: await ns.connect(), prefix: queues.bullmqPrefix });
+  try {
+    const jobs = await queue.getJobs(['waiting']);
+    return jobs
+      .map((job) => decodeJobPayload('heartbeat', job.data))
+      .filter((beat) => beat.nodeId === nodeId);
+  } finally {
+    await queue.close();
+  }
+}
+
+const until = async (what: string, test: () => Promise<boolean>) => {
+  for (let i = 0; i < 100; i++) {
+    if (await test()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`never: ${what}`);
+};
+
+describe('StorageNode assembled from plugins', () => {
+  it('starts the standard plugins in order, is ready once all run, heartbeats its address, and stops them all', async () => {
+    const node = await StorageNode.start(config('std'), silentLogger());
+    const address = node.address!;
+    try {
+      expect(node.host.names).toEqual([
+        'log-store',
+        'region-runner',
+        'worker-group',
+        'backup',
+        'data-api',
+        'task-worker',
+        'heartbeat',
+      ]);
+      expect(node.host.names).toEqual(STORAGE_NODE_PLUGINS.map((p) => p.name));
+      const ready = await fetch(`${address}/ready`);
+      expect(ready.status).toBe(200);
+      await until('a heartbeat', async () => (await heartbeatsOf('std')).length > 0);
+      expect((await heartbeatsOf('std'))[0]!.address).toBe(address);
+    } finally {
+      await node.stop();
+    }
+    // Stopped: the port is released, and the heartbeats end.
+    await expect(fetch(`${address}/ready`)).rejects.toThrow();
+    const sent = (await heartbeatsOf('std')).length;
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await heartbeatsOf('std')).length).toBe(sent);
+  });
+
+  it('runs an assembly of its own: no heartbeat or task worker, and a plugin of the user that reaches the parts', async () => {
+    const seen: string[] = [];
+    const probe: Plugin<NodePluginConfig> = {
+      name: 'probe',
+      register: () => undefined,
+      start(container) {
+        const api = container.resolve<DataApiServer>(NODE.DataApi);
+        const own = container.resolve<NodePluginConfig>(TOKENS.Config);
+        seen.push(`start ${own.nodeId} ${api.address.startsWith('http://127.0.0.1:')}`);
+      },
+      stop: () => void seen.push('stop'),
+    };
+    const node = await StorageNode.start(config('own'), silentLogger(), [
+      logStorePlugin,
+      regionRunnerPlugin,
+      workerGroupPlugin,
+      dataApiPlugin,
+      probe,
+    ]);
+    try {
+      expect(node.host.names).toEqual(['log-store', 'region-runner', 'worker-group', 'data-api', 'probe']);
+      expect(seen).toEqual(['start own true']);
+      expect((await fetch(`${node.address}/ready`)).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await heartbeatsOf('own')).toEqual([]);
+    } finally {
+      await node.stop();
+    }
+    expect(seen).toEqual(['start own true', 'stop']);
+  });
+
+  it('a plugin that fails to start stops the ones started and closes the engine', async () => {
+    const broken: Plugin<NodePluginConfig> = {
+      name: 'broken',
+      register: () => undefined,
+      start: () => {
+        throw new Error('no such thing');
+      },
+    };
+    const cfg = config('broken');
+    await expect(
+      StorageNode.start(cfg, silentLogger(), [...STORAGE_NODE_PLUGINS.slice(0, 5), broken, heartbeatPlugin]),
+    ).rejects.toThrow(/plugin 'broken' failed to start: no such thing/);
+    // RocksDB holds a lock while open: opening it again proves it was closed.
+    const engine = await RocksEngine.open({ path: cfg.dataDir });
+    await engine.close();
+    expect(await heartbeatsOf('broken')).toEqual([]);
+  });
+});
