@@ -1,30 +1,59 @@
-// `npm start`: a local cluster — Redis (started if none answers), the metasrv on :7700 and three
-// storage nodes on :7701-7703, each a separate process, with data under .data/cluster. Ctrl-C stops
+// `npm start [-- --dir DIR --port PORT --no-build]`: a local cluster — Redis (started if none
+// answers), the metasrv on :7700 and three storage nodes on the next three ports, each a separate
+// process, with data and JSON logs under .data/cluster. The console shows their log lines at
+// REGIONSTORE_CONSOLE_LEVEL (default info; `silent` for none) through pino-pretty. Ctrl-C stops
 // everything gracefully (SIGTERM to each process); a process that exits by itself is started again.
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import { CONSOLE_LEVELS, followLogs } from './console-logs.mjs';
 import { ensureRedis, stopStartedRedis } from './ensure-redis.mjs';
 
 const require = createRequire(import.meta.url);
 const { startCluster, repoRoot } = require('./cluster.cjs');
 
-const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--output-style=static'], {
-  stdio: 'inherit',
-  cwd: repoRoot,
+const { values: args } = parseArgs({
+  options: {
+    dir: { type: 'string', default: resolve(repoRoot, '.data', 'cluster') },
+    port: { type: 'string', default: process.env.METASRV_PORT ?? '7700' },
+    'no-build': { type: 'boolean', default: false },
+  },
 });
-if (build.status !== 0) process.exit(build.status ?? 1);
+const dir = resolve(args.dir);
+const metasrvPort = Number(args.port);
+const consoleLevel = process.env.REGIONSTORE_CONSOLE_LEVEL ?? 'info';
+if (!CONSOLE_LEVELS.includes(consoleLevel)) {
+  console.error(
+    `REGIONSTORE_CONSOLE_LEVEL must be one of ${CONSOLE_LEVELS.join(', ')}, not '${consoleLevel}'`,
+  );
+  process.exit(2);
+}
+if (!Number.isInteger(metasrvPort) || metasrvPort < 1 || metasrvPort > 65532) {
+  console.error(`--port must be a port number with three free ones after it, not '${args.port}'`);
+  process.exit(2);
+}
+
+if (!args['no-build']) {
+  const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--output-style=static'], {
+    stdio: 'inherit',
+    cwd: repoRoot,
+  });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+}
 
 // Stops whatever is up: the cluster once it started (its processes also stop by themselves if this
 // one dies), and the Redis this launcher started. On SIGINT (Ctrl-C), SIGTERM (systemd, a container
 // runtime), or when the parent (npm) is gone: npm does not pass SIGTERM on to its script.
 let cluster;
+let stopFollowing = () => undefined;
 let stopping = false;
 const stop = async (why) => {
   if (stopping) return;
   stopping = true;
   console.log(`\nstopping (${why}) …`);
   await cluster?.stop();
+  stopFollowing();
   await stopStartedRedis();
   process.exit(0);
 };
@@ -36,13 +65,16 @@ setInterval(() => {
 }, 500).unref();
 
 const { url } = await ensureRedis((msg) => console.log(msg), { durable: true });
-const metasrvPort = Number(process.env.METASRV_PORT ?? 7700);
 console.log(
-  `Redis: ${url}\nstarting metasrv on :${metasrvPort} and 3 storage nodes (logs in .data/cluster/*.log) …`,
+  `Redis: ${url}\nstarting metasrv on :${metasrvPort} and 3 storage nodes (logs in ${dir}/*.log) …`,
 );
+stopFollowing = followLogs(dir, {
+  level: consoleLevel,
+  colorize: process.stdout.isTTY === true,
+});
 try {
   cluster = await startCluster({
-    dir: join(repoRoot, '.data', 'cluster'),
+    dir,
     redisUrl: url,
     prefix: process.env.REGIONSTORE_KEY_PREFIX ?? 'regionstore-local',
     nodes: 3,
@@ -52,6 +84,7 @@ try {
 } catch (err) {
   // startCluster has stopped every process it started; say why here, not only in a log file.
   console.error(`\nRegionStore did not start: ${err.message}`);
+  stopFollowing();
   await stopStartedRedis();
   process.exit(1);
 }

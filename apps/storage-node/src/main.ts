@@ -9,7 +9,7 @@ import { StorageNode } from './storage-node';
 async function main(): Promise<void> {
   const file = process.argv[2] ?? process.env.REGIONSTORE_CONFIG;
   const config = loadConfig(storageNodeConfigSchema, file ? { file } : {});
-  const logger = createLogger({ level: config.logLevel, name: `node-${config.nodeId}` });
+  const logger = createLogger({ level: config.logLevel, name: `storage-node ${config.nodeId}` });
   configureFailPointsFrom(process.env.REGIONSTORE_FAILPOINTS);
   const node = await StorageNode.start(config, logger);
   stopOnSignals(() => node.stop(), {

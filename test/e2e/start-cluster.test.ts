@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { useRedisNamespace, useTempDir } from '@regionstore/testing';
+import { freePort } from './cluster';
+
+const dir = useTempDir('e2e-start-cluster');
+const ns = useRedisNamespace('e2e-start-cluster');
+const LAUNCHER = resolve(__dirname, '../../tools/start-cluster.mjs');
+
+/** The processes whose parent is `pid`, with their command lines (Linux /proc). */
+function childrenOf(pid: number): { pid: number; command: string }[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      try {
+        // The command name may hold spaces and parentheses: the fields start after its last ')'.
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid !== pid) return [];
+        const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+        return [{ pid: Number(entry), command }];
+      } catch {
+        return []; // gone meanwhile
+      }
+    });
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const answers = (url: string) =>
+  fetch(url).then(
+    (reply) => reply.status === 200,
+    () => false,
+  );
+
+describe('npm start (tools/start-cluster.mjs)', () => {
+  let launcher: ChildProcess | undefined;
+  afterAll(() => {
+    if (launcher?.exitCode === null) launcher.kill('SIGKILL');
+  });
+
+  it('shows pretty logs, starts a killed metasrv again, and stops every process on SIGTERM', async () => {
+    const port = await freePort();
+    const data = dir.sub('cluster');
+    const metasrv = `http://127.0.0.1:${port}`;
+    let output = '';
+    launcher = spawn(process.execPath, [LAUNCHER, '--no-build', '--dir', data, '--port', String(port)], {
+      env: {
+        ...process.env,
+        REDIS_URL: ns.url,
+        REGIONSTORE_KEY_PREFIX: ns.prefix,
+        REGIONSTORE_WAL__DURABILITY: 'unsafe',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const collect = (chunk: Buffer) => void (output += chunk.toString());
+    launcher.stdout!.on('data', collect);
+    launcher.stderr!.on('data', collect);
+    const exited = new Promise<number | null>((r) => launcher!.once('exit', (code) => r(code)));
+    const launcherPid = launcher.pid!;
+
+    await until('the cluster to come up', () => output.includes('RegionStore is up'), 90_000);
+    // The console gets pino-pretty lines, not the JSON the log files keep.
+    await until('pretty log lines', () => /INFO \(storage-node node-1\): storage node started/.test(output));
+    expect(output).not.toMatch(/\{"level":\d+/);
+    expect(readFileSync(join(data, 'node-1.log'), 'utf8')).toMatch(/\{"level":30/);
+
+    const children = childrenOf(launcherPid);
+    const app = (name: string) =>
+      children.find((child) => child.command.includes(`apps/${name}/dist/main.js`));
+    expect(children.filter((child) => child.command.includes('apps/storage-node/dist/main.js'))).toHaveLength(
+      3,
+    );
+    const killed = app('metasrv')!;
+    process.kill(killed.pid, 'SIGKILL');
+    await until('the launcher to notice', () => output.includes('metasrv-1 exited (signal SIGKILL)'));
+    expect(output).toContain('starting metasrv-1 again');
+    await until('the new metasrv to answer', async () => (await answers(`${metasrv}/ready`)) || undefined);
+    const restarted = childrenOf(launcherPid).find((child) =>
+      child.command.includes('apps/metasrv/dist/main.js'),
+    );
+    expect(restarted?.pid).not.toBe(killed.pid);
+
+    const everyone = childrenOf(launcherPid).map((child) => child.pid);
+    launcher.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('stopping (SIGTERM)');
+    await until('every process to be gone', () => everyone.every((pid) => !alive(pid)), 20_000);
+    expect(await answers(`${metasrv}/health`)).toBe(false);
+  }, 180_000);
+});
