@@ -26,6 +26,11 @@ function childrenOf(pid: number): { pid: number; command: string }[] {
     });
 }
 
+/** `pid`'s children, their children, and so on. */
+function descendantsOf(pid: number): number[] {
+  return childrenOf(pid).flatMap((child) => [child.pid, ...descendantsOf(child.pid)]);
+}
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -106,4 +111,39 @@ describe('npm start (tools/start-cluster.mjs)', () => {
     await until('every process to be gone', () => everyone.every((pid) => !alive(pid)), 20_000);
     expect(await answers(`${metasrv}/health`)).toBe(false);
   }, 180_000);
+
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s to the npm process (what a terminal or a service manager sends) stops every process',
+    async (signal) => {
+      const port = await freePort();
+      let output = '';
+      const npm = spawn(
+        'npm',
+        ['start', '--', '--no-build', '--dir', dir.sub(`npm-${signal}`), '--port', String(port)],
+        {
+          cwd: resolve(__dirname, '../..'),
+          env: {
+            ...process.env,
+            REDIS_URL: ns.url,
+            REGIONSTORE_KEY_PREFIX: `${ns.prefix}-${signal}`,
+            REGIONSTORE_WAL__DURABILITY: 'unsafe',
+            REGIONSTORE_CONSOLE_LEVEL: 'warn',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      launcher = npm;
+      npm.stdout!.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+      npm.stderr!.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+      const exited = new Promise<number | null>((r) => npm.once('exit', (code) => r(code)));
+      await until('the cluster to come up', () => output.includes('RegionStore is up'), 90_000);
+      const everyone = descendantsOf(npm.pid!);
+      expect(everyone.length).toBeGreaterThanOrEqual(5); // the launcher, the metasrv, 3 nodes
+      npm.kill(signal);
+      expect(await exited).toBe(0);
+      expect(output).toContain(`stopping (${signal})`);
+      await until('every process to be gone', () => everyone.every((pid) => !alive(pid)), 20_000);
+    },
+    180_000,
+  );
 });
