@@ -36,6 +36,16 @@ export function table(rows: Array<Record<string, unknown>>): string {
   return [line(columns), ...cells.map(line)].join('\n');
 }
 
+/** How long `get`, `put`, `delete` and `scan` retry by default: a failover takes a few seconds. */
+const DATA_TIMEOUT_MS = 5000;
+const BENCH_TIMEOUT_MS = 30_000;
+
+function positiveInteger(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+}
+
 /** `regionctl`: data operations through the client, admin operations on the metasrv. */
 export function buildProgram(io: Output): Command {
   const program = new Command('regionctl')
@@ -48,13 +58,22 @@ export function buildProgram(io: Output): Command {
       "bearer token for the metasrv admin API and the nodes' data API (default: $REGIONSTORE_TOKEN or $REGIONSTORE_ADMIN_TOKEN)",
     )
     .option('--json', 'print JSON instead of tables', false)
+    .option(
+      '--timeout <ms>',
+      'how long a data command keeps retrying through a failover or an unreachable cluster (bench: 30000)',
+      (raw) => positiveInteger('--timeout', raw),
+      DATA_TIMEOUT_MS,
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.out(s) });
 
-  const opts = () => program.opts<{ metasrv: string; token?: string; json: boolean }>();
-  const client = () => {
+  const opts = () => program.opts<{ metasrv: string; token?: string; json: boolean; timeout: number }>();
+  /** A benchmark rides out a failover; one command a person waits for gives up sooner. */
+  const client = (defaultTimeoutMs = DATA_TIMEOUT_MS) => {
     const token = opts().token ?? process.env.REGIONSTORE_TOKEN ?? process.env.REGIONSTORE_ADMIN_TOKEN;
-    return new RegionStoreClient({ metasrv: opts().metasrv, ...(token ? { token } : {}) });
+    const retryTimeoutMs =
+      program.getOptionValueSource('timeout') === 'default' ? defaultTimeoutMs : opts().timeout;
+    return new RegionStoreClient({ metasrv: opts().metasrv, retryTimeoutMs, ...(token ? { token } : {}) });
   };
   const admin = (path: string, body?: unknown) => client().admin(path, body);
   const print = (value: unknown, human?: () => string) =>
@@ -78,11 +97,7 @@ export function buildProgram(io: Output): Command {
       progress.stop();
     }
   };
-  const positive = (name: string) => (raw: string) => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
+  const positive = (name: string) => (raw: string) => positiveInteger(name, raw);
 
   program
     .command('put <key> <value>')
@@ -279,14 +294,18 @@ export function buildProgram(io: Output): Command {
       }) => {
         if (options.workload) {
           const results = await runYcsbBench(
-            client(),
+            client(BENCH_TIMEOUT_MS),
             { ...options, workloads: options.workload, valueSize: options.valueSize ?? 1000 },
             bar,
           );
           print(results, () => table(results.map(ycsbRow)));
           return;
         }
-        const rows = await runBench(client(), { ...options, valueSize: options.valueSize ?? 100 }, bar);
+        const rows = await runBench(
+          client(BENCH_TIMEOUT_MS),
+          { ...options, valueSize: options.valueSize ?? 100 },
+          bar,
+        );
         print(rows, () => table(rows as unknown as Array<Record<string, unknown>>));
       },
     );

@@ -75,6 +75,25 @@ describe('regionctl', () => {
       program.parseAsync(['node', 'regionctl', '--metasrv', 'http://127.0.0.1:1', 'cluster', 'status']),
     ).rejects.toThrow(/cannot reach http:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
   });
+
+  it('gives up on a data command after --timeout, naming the cluster it could not reach', async () => {
+    const program = buildProgram({ out: () => undefined });
+    await expect(
+      program.parseAsync([
+        'node',
+        'regionctl',
+        '--metasrv',
+        'http://127.0.0.1:1',
+        '--timeout',
+        '300',
+        'get',
+        'k',
+      ]),
+    ).rejects.toThrow(/gave up after 300 ms: cannot reach http:\/\/127\.0\.0\.1:1/);
+    const bad = await run(['--timeout', 'soon', 'get', 'k']);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.output).toMatch(/--timeout must be a positive integer/);
+  });
 });
 
 describe('table cells', () => {
