@@ -10,7 +10,6 @@ export const DEFAULT_QUEUE_PREFIX = 'regionstore';
  */
 export class QueueNames {
   readonly metasrv = 'metasrv';
-  readonly procedures = 'procedures';
   readonly bullmqPrefix: string;
 
   constructor(readonly prefix: string = DEFAULT_QUEUE_PREFIX) {
@@ -31,10 +30,5 @@ export class QueueNames {
       });
     }
     return `node-${nodeId}`;
-  }
-
-  /** Every queue of a cluster with these nodes (Bull Board lists them). */
-  all(nodeIds: Iterable<string>): string[] {
-    return [this.metasrv, this.procedures, ...[...nodeIds].map((id) => this.node(id))];
   }
 }

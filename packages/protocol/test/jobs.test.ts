@@ -18,7 +18,8 @@ describe('queue names', () => {
     const names = new QueueNames('ci-1');
     expect(names.prefix).toBe('ci-1');
     expect(names.node('n1')).toBe('node-n1');
-    expect(names.all(['a', 'b'])).toEqual(['metasrv', 'procedures', 'node-a', 'node-b']);
+    expect(names.metasrv).toBe('metasrv');
+    expect(() => names.node('bad id')).toThrow(/invalid node id 'bad id'/);
   });
 
   it('hash-tags BullMQ and every cluster-wide key with the prefix, so on Redis Cluster they share a slot', () => {
