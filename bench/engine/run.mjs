@@ -159,7 +159,7 @@ const engineScan = await median(RUNS, async () => {
 });
 figures.push(figure('range scan', 'keys/s', engineScan, 'raw rocksdb-native iterator', rawScan));
 
-// MVCC: the same keys as versions; a read-at-ts is a bounded seek against a raw point get.
+// MVCC: the same keys as versions; a read at a past ts is a bounded seek, the latest a point get.
 const mvccEngine = await RocksEngine.open({ path: dir() });
 for (let i = 0; i < N; i += BATCH) {
   const batch = new WriteBatch();
@@ -175,6 +175,16 @@ const mvccRead = await median(
     })),
 );
 figures.push(figure('MVCC get at ts', 'keys/s', mvccRead, 'raw rocksdb-native get', rawGet));
+// The latest version, what nearly every read asks for: one point get in the `latest` column family.
+const mvccLatest = await median(
+  RUNS,
+  async () =>
+    singles /
+    (await timed(async () => {
+      for (let i = 0; i < singles; i++) await mvccGet(mvccEngine, key(order[i]));
+    })),
+);
+figures.push(figure('MVCC get latest', 'keys/s', mvccLatest, 'raw rocksdb-native get', rawGet));
 await mvccEngine.close();
 await engine.close();
 await raw.close();
