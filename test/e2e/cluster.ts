@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 
 // The launcher is plain CommonJS shared with `npm start` and the benchmarks.
-const { startCluster, freePort } = createRequire(__filename)('../../tools/cluster.cjs') as {
+const { startCluster, freePort, waitFor } = createRequire(__filename)('../../tools/cluster.cjs') as {
   startCluster: (options: object) => Promise<Cluster>;
   freePort: () => Promise<number>;
+  /** Polls `check` every 200 ms until it returns something truthy; throws after `timeoutMs`. */
+  waitFor: <T>(check: () => T | Promise<T>, what: string, timeoutMs: number) => Promise<T>;
 };
-export { freePort };
+export { freePort, waitFor };
 
 export interface RouteJson {
   regionId: string;

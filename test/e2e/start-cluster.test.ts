@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
-import { freePort } from './cluster';
+import { freePort, waitFor } from './cluster';
 
 const dir = useTempDir('e2e-start-cluster');
 const ns = useRedisNamespace('e2e-start-cluster');
@@ -40,16 +40,6 @@ const alive = (pid: number) => {
   }
 };
 
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 const answers = (url: string) =>
   fetch(url).then(
     (reply) => reply.status === 200,
@@ -82,9 +72,13 @@ describe('npm start (tools/start-cluster.mjs)', () => {
     const exited = new Promise<number | null>((r) => launcher!.once('exit', (code) => r(code)));
     const launcherPid = launcher.pid!;
 
-    await until('the cluster to come up', () => output.includes('RegionStore is up'), 90_000);
+    await waitFor(() => output.includes('RegionStore is up'), 'the cluster to come up', 90_000);
     // The console gets pino-pretty lines, not the JSON the log files keep.
-    await until('pretty log lines', () => /INFO \(storage-node node-1\): storage node started/.test(output));
+    await waitFor(
+      () => /INFO \(storage-node node-1\): storage node started/.test(output),
+      'pretty log lines',
+      60_000,
+    );
     expect(output).not.toMatch(/\{"level":\d+/);
     expect(readFileSync(join(data, 'node-1.log'), 'utf8')).toMatch(/\{"level":30/);
 
@@ -96,9 +90,13 @@ describe('npm start (tools/start-cluster.mjs)', () => {
     );
     const killed = app('metasrv')!;
     process.kill(killed.pid, 'SIGKILL');
-    await until('the launcher to notice', () => output.includes('metasrv-1 exited (signal SIGKILL)'));
+    await waitFor(
+      () => output.includes('metasrv-1 exited (signal SIGKILL)'),
+      'the launcher to notice',
+      60_000,
+    );
     expect(output).toContain('starting metasrv-1 again');
-    await until('the new metasrv to answer', async () => (await answers(`${metasrv}/ready`)) || undefined);
+    await waitFor(() => answers(`${metasrv}/ready`), 'the new metasrv to answer', 60_000);
     const restarted = childrenOf(launcherPid).find((child) =>
       child.command.includes('apps/metasrv/dist/main.js'),
     );
@@ -108,7 +106,7 @@ describe('npm start (tools/start-cluster.mjs)', () => {
     launcher.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(output).toContain('stopping (SIGTERM)');
-    await until('every process to be gone', () => everyone.every((pid) => !alive(pid)), 20_000);
+    await waitFor(() => everyone.every((pid) => !alive(pid)), 'every process to be gone', 20_000);
     expect(await answers(`${metasrv}/health`)).toBe(false);
   }, 180_000);
 
@@ -136,13 +134,13 @@ describe('npm start (tools/start-cluster.mjs)', () => {
       npm.stdout!.on('data', (chunk: Buffer) => void (output += chunk.toString()));
       npm.stderr!.on('data', (chunk: Buffer) => void (output += chunk.toString()));
       const exited = new Promise<number | null>((r) => npm.once('exit', (code) => r(code)));
-      await until('the cluster to come up', () => output.includes('RegionStore is up'), 90_000);
+      await waitFor(() => output.includes('RegionStore is up'), 'the cluster to come up', 90_000);
       const everyone = descendantsOf(npm.pid!);
       expect(everyone.length).toBeGreaterThanOrEqual(5); // the launcher, the metasrv, 3 nodes
       npm.kill(signal);
       expect(await exited).toBe(0);
       expect(output).toContain(`stopping (${signal})`);
-      await until('every process to be gone', () => everyone.every((pid) => !alive(pid)), 20_000);
+      await waitFor(() => everyone.every((pid) => !alive(pid)), 'every process to be gone', 20_000);
     },
     180_000,
   );
