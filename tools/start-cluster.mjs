@@ -13,6 +13,13 @@ import { ensureRedis, stopStartedRedis } from './ensure-redis.mjs';
 const require = createRequire(import.meta.url);
 const { startCluster, repoRoot } = require('./cluster.cjs');
 
+// Bull Board's file server `require`s an ES module, which Node does by default from 20.19.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 19)) {
+  console.error(`RegionStore needs Node.js 20.19 or newer; this is ${process.versions.node}.`);
+  process.exit(1);
+}
+
 const { values: args } = parseArgs({
   options: {
     dir: { type: 'string', default: resolve(repoRoot, '.data', 'cluster') },
