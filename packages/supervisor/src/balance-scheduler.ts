@@ -7,7 +7,7 @@ import {
   type Logger,
   type Registry,
 } from '@regionstore/runtime';
-import type { RegionMigrationSubmitter } from './migration';
+import type { RegionMigrationSubmitter } from './migration-submitter';
 import type { RegionRoute } from './migration-ports';
 import type { NodeCandidate } from './selector';
 

@@ -17,7 +17,7 @@ import {
   type RedisClient,
 } from '@regionstore/runtime';
 import { clusterKey } from '@regionstore/protocol';
-import type { RegionMigrationSubmitter, RegionMigrationTask } from './migration';
+import type { RegionMigrationSubmitter, RegionMigrationTask } from './migration-submitter';
 import { RegionMigrationProcedure, migrationStateSchema, type MigrationState } from './migration-procedure';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';
 

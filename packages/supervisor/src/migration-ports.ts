@@ -1,6 +1,10 @@
 import type { KeyRange, RegionId } from '@regionstore/core';
 import type { Epoch } from '@regionstore/protocol';
-import type { Peer } from './migration';
+import type { Peer } from './peer';
+
+// What a migration procedure needs from outside the supervisor (routes, nodes, lease expiry, WAL
+// fences): the metasrv implements these over Redis and BullMQ. Starting a migration is
+// migration-submitter.ts.
 
 export type RouteState = 'Normal' | 'Downgrading';
 

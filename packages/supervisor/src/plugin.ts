@@ -4,7 +4,7 @@ import { type TimeProvider } from '@regionstore/core';
 import { TOKENS, resolveOptional, type Logger, type Plugin, type Registry } from '@regionstore/runtime';
 import type { RedisClient } from '@regionstore/runtime';
 import { instanceCachingFactory } from 'tsyringe';
-import type { PeerLookup } from './migration';
+import type { PeerLookup } from './peer';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
 import type { NodeCandidate } from './selector';
 import { SupervisorService } from './supervisor-service';

@@ -15,7 +15,8 @@ import {
 } from '@regionstore/runtime';
 import { SUPERVISOR_CHANNEL_CAPACITY, type DatanodeHeartbeat, type SupervisorEvent } from './events';
 import type { MaintenanceModeManager } from './maintenance-mode';
-import type { PeerLookup, RegionMigrationSubmitter } from './migration';
+import type { RegionMigrationSubmitter } from './migration-submitter';
+import type { PeerLookup } from './peer';
 import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
 import { RegionFailureDetector, type DetectingRegion } from './region-failure-detector';
 import type { Selector } from './selector';

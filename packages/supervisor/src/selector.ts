@@ -1,5 +1,5 @@
 import { ServerIsBusyError } from '@regionstore/core';
-import type { Peer } from './migration';
+import type { Peer } from './peer';
 
 export interface SelectorOptions {
   minRequiredItems: number;

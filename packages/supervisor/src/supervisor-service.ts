@@ -3,7 +3,7 @@ import { silentLogger, type Logger, type Registry } from '@regionstore/runtime';
 import type { RedisClient } from '@regionstore/runtime';
 import { HeartbeatAcceptor, RegionFailureDetectorControl } from './control';
 import { MaintenanceModeManager } from './maintenance-mode';
-import type { PeerLookup } from './migration';
+import type { PeerLookup } from './peer';
 import { RegionMigrationManager } from './migration-manager';
 import { BalanceScheduler } from './balance-scheduler';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
