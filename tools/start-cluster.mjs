@@ -1,8 +1,9 @@
-// `npm start [-- --dir DIR --port PORT --no-build]`: a local cluster — Redis (started if none
-// answers), the metasrv on :7700 and three storage nodes on the next three ports, each a separate
-// process, with data and JSON logs under .data/cluster. The console shows their log lines at
-// REGIONSTORE_CONSOLE_LEVEL (default info; `silent` for none) through pino-pretty. Ctrl-C stops
-// everything gracefully (SIGTERM to each process); a process that exits by itself is started again.
+// `npm start [-- --dir DIR --port PORT --any-node-ports --no-build]`: a local cluster — Redis
+// (started if none answers), the metasrv on :7700 and three storage nodes on the next three ports
+// (or any free ones), each a separate process, with data and JSON logs under .data/cluster. The
+// console shows their log lines at REGIONSTORE_CONSOLE_LEVEL (default info; `silent` for none)
+// through pino-pretty. Ctrl-C stops everything gracefully (SIGTERM to each process); a process that
+// exits by itself is started again.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -24,6 +25,8 @@ const { values: args } = parseArgs({
   options: {
     dir: { type: 'string', default: resolve(repoRoot, '.data', 'cluster') },
     port: { type: 'string', default: process.env.METASRV_PORT ?? '7700' },
+    // Nodes on ports the system picks (they tell the metasrv): for runs beside other clusters.
+    'any-node-ports': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -37,7 +40,7 @@ if (!CONSOLE_LEVELS.includes(consoleLevel)) {
   process.exit(2);
 }
 if (!Number.isInteger(metasrvPort) || metasrvPort < 1 || metasrvPort > 65532) {
-  console.error(`--port must be a port number with three free ones after it, not '${args.port}'`);
+  console.error(`--port must be a port number (the nodes take the three after it), not '${args.port}'`);
   process.exit(2);
 }
 
@@ -86,7 +89,7 @@ try {
     prefix: process.env.REGIONSTORE_KEY_PREFIX ?? 'regionstore-local',
     nodes: 3,
     metasrvPort,
-    nodePorts: [metasrvPort + 1, metasrvPort + 2, metasrvPort + 3],
+    nodePorts: args['any-node-ports'] ? [0, 0, 0] : [metasrvPort + 1, metasrvPort + 2, metasrvPort + 3],
   });
 } catch (err) {
   // startCluster has stopped every process it started; say why here, not only in a log file.
