@@ -3,9 +3,10 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import pino from 'pino';
 import { prettyFactory } from 'pino-pretty';
 
-const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+const LEVELS = pino.levels.values; // name → number, as the processes' loggers write them
 export const CONSOLE_LEVELS = [...Object.keys(LEVELS), 'silent'];
 
 /**

@@ -40,11 +40,12 @@ export function table(rows: Array<Record<string, unknown>>): string {
 const DATA_TIMEOUT_MS = 5000;
 const BENCH_TIMEOUT_MS = 30_000;
 
-function positiveInteger(name: string, raw: string): number {
+/** Commander's parser for an option that takes a positive integer. */
+const positive = (name: string) => (raw: string) => {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
   return n;
-}
+};
 
 /** `regionctl`: data operations through the client, admin operations on the metasrv. */
 export function buildProgram(io: Output): Command {
@@ -61,7 +62,7 @@ export function buildProgram(io: Output): Command {
     .option(
       '--timeout <ms>',
       'how long a data command keeps retrying through a failover or an unreachable cluster (bench: 30000)',
-      (raw) => positiveInteger('--timeout', raw),
+      positive('--timeout'),
       DATA_TIMEOUT_MS,
     )
     .exitOverride()
@@ -97,7 +98,6 @@ export function buildProgram(io: Output): Command {
       progress.stop();
     }
   };
-  const positive = (name: string) => (raw: string) => positiveInteger(name, raw);
 
   program
     .command('put <key> <value>')

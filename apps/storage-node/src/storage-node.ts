@@ -82,7 +82,7 @@ export class StorageNode {
     const container = root.createChildContainer();
     const metrics = createMetricsRegistry({ labels: { node: config.nodeId } });
     const engine = await RocksEngine.open({ path: config.dataDir, ...config.engine });
-    engineMetrics(metrics, engine, durability);
+    nodeMetrics(metrics, engine, durability);
     container.register(TOKENS.Engine, { useValue: engine });
     container.register(TOKENS.SnapshotStorage, { useValue: createStorage(config.snapshotStorage) });
     container.register(TOKENS.Logger, { useValue: logger });
@@ -139,7 +139,8 @@ async function checkRedis(config: StorageNodeConfig, logger: Logger): Promise<Du
   }
 }
 
-function engineMetrics(metrics: Registry, engine: RocksEngine, durability: DurabilityReport): void {
+/** What the node reports of the engine's memory and of the WAL durability Redis gives it. */
+function nodeMetrics(metrics: Registry, engine: RocksEngine, durability: DurabilityReport): void {
   gauge(metrics, {
     component: 'engine',
     what: 'memory',
