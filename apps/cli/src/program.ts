@@ -21,6 +21,20 @@ export interface Output {
 }
 
 /** Rows as an aligned text table (the default output); `--json` prints the raw value instead. */
+interface RecoveryReport {
+  clusterId: string;
+  regions: Array<{
+    regionId: string;
+    leader: string;
+    epoch: { version: number; confVer: number };
+    walEntryId: number;
+    lost: { from: number; to: number; entries: number } | 'unknown' | null;
+  }>;
+  intact: string[];
+  unrecoverable: Array<{ regionId: string; reason: string }>;
+  nodes: { asked: string[]; unreachable: string[] };
+}
+
 export function table(rows: Array<Record<string, unknown>>): string {
   if (rows.length === 0) return '(none)';
   const columns = Object.keys(rows[0]!);
@@ -178,6 +192,35 @@ export function buildProgram(io: Output): Command {
           ),
         ].join('\n'),
       );
+    });
+
+  cluster
+    .command('recover')
+    .description(
+      'after Redis lost the cluster: rebuild routes, WALs and the identity from the object store; reports what is gone',
+    )
+    .action(async () => {
+      const report = (await admin('/admin/cluster/recover', {})) as RecoveryReport;
+      const lost = (r: RecoveryReport['regions'][number]) =>
+        r.lost === null ? 'nothing' : r.lost === 'unknown' ? 'unknown (no running node holds a copy)' : `entries ${r.lost.from}..${r.lost.to} (${r.lost.entries})`;
+      print(report, () =>
+        [
+          `cluster ${report.clusterId}: ${report.regions.length} regions recovered, ${report.intact.length} intact, ${report.unrecoverable.length} unrecoverable`,
+          `nodes asked: ${report.nodes.asked.join(', ') || '(none running)'}${report.nodes.unreachable.length ? `; no answer from ${report.nodes.unreachable.join(', ')}` : ''}`,
+          '',
+          table(
+            report.regions.map((r) => ({
+              region: r.regionId,
+              leader: r.leader,
+              epoch: displayEpoch(r.epoch),
+              'back to entry': r.walEntryId,
+              lost: lost(r),
+            })),
+          ),
+          ...report.unrecoverable.map((u) => `region ${u.regionId} cannot be recovered: ${u.reason}`),
+        ].join('\n'),
+      );
+      if (report.unrecoverable.length > 0) process.exitCode = 1;
     });
 
   const region = program.command('region').description('one region');

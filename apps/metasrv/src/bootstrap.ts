@@ -1,5 +1,6 @@
 import { RegionId, keyRange, type KeyRange } from '@regionstore/core';
 import { type Logger } from '@regionstore/runtime';
+import type { MetasrvClusterIdentity } from './cluster-identity';
 import type { ClusterStore } from './cluster-store';
 import type { NodeTaskClient } from './node-client';
 
@@ -26,9 +27,13 @@ export async function bootstrapCluster(options: {
   splitKeys?: string[];
   minNodes: number;
   logger: Logger;
+  /** Mints the cluster's identity, or refuses to bootstrap over an existing cluster's object store. */
+  identity?: Pick<MetasrvClusterIdentity, 'forBootstrap'>;
 }): Promise<boolean> {
   const { store } = options;
   if ((await store.routes()).length > 0) return false;
+  const record = options.identity ? await options.identity.forBootstrap() : undefined;
+  if (options.identity && !record) return false;
   const alive = (await store.nodes()).filter((n) => n.alive);
   if (alive.length < options.minNodes) return false;
   const ranges = initialRanges(options.initialRegions, options.splitKeys);
@@ -46,6 +51,9 @@ export async function bootstrapCluster(options: {
       await store.put({ regionId, range, leader: leader.id, epoch, state: 'Normal' });
     }),
   );
-  options.logger.info({ regions: ranges.length, nodes: alive.map((n) => n.id) }, 'cluster bootstrapped');
+  options.logger.info(
+    { regions: ranges.length, nodes: alive.map((n) => n.id), cluster: record?.clusterId },
+    'cluster bootstrapped',
+  );
   return true;
 }

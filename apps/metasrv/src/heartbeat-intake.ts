@@ -16,6 +16,8 @@ export interface HeartbeatIntakeDeps {
   logger: Logger;
   /** At most one reopen or close per node and region in this period. */
   repairIntervalMs: number;
+  /** The cluster id Redis knows (undefined: none, or no identity in this assembly). */
+  identity?: () => Promise<string | undefined>;
   now?: () => number;
 }
 
@@ -40,6 +42,15 @@ export class HeartbeatIntake {
 
   async accept(heartbeat: Heartbeat): Promise<void> {
     const { store, supervisor, leases } = this.deps;
+    const cluster = heartbeat.clusterId && (await this.deps.identity?.());
+    if (cluster && cluster !== heartbeat.clusterId) {
+      // A node of another cluster: never recorded, granted, or given regions.
+      this.deps.logger.warn(
+        { node: heartbeat.nodeId, nodeCluster: heartbeat.clusterId, cluster },
+        'ignored a heartbeat from a node of another cluster',
+      );
+      return;
+    }
     const claimed = heartbeat.regions.filter((r) => r.role === 'leader');
     const pending = leases.begin(
       heartbeat.nodeId,

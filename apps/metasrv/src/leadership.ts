@@ -2,6 +2,7 @@ import type { Counter, Logger, Registry, RedisClient } from '@regionstore/runtim
 import type { RegionRoute, SupervisorService } from '@regionstore/supervisor';
 import type { Queue } from 'bullmq';
 import { bootstrapCluster } from './bootstrap';
+import type { MetasrvClusterIdentity } from './cluster-identity';
 import type { ClusterStore } from './cluster-store';
 import type { MetasrvConfig } from './config';
 import { HeartbeatIntake } from './heartbeat-intake';
@@ -21,6 +22,8 @@ export interface LeadershipDeps {
   supervisor: SupervisorService;
   nodes: NodeTaskClient;
   leases: RegionLeaseGrants;
+  /** Guards the bootstrap (absent in an assembly without the identity plugin: no guard). */
+  identity?: MetasrvClusterIdentity | undefined;
   /** Records of operations only a leader runs; a new leader fails the ones its predecessor left. */
   operations: readonly Operations<OperationRecord>[];
   /** Queues whose depth the metrics show. */
@@ -49,6 +52,7 @@ export class Leadership {
       supervisor,
       nodes,
       leases,
+      identity: async () => (await deps.identity?.redis.read())?.clusterId,
       logger: logger.child({ component: 'heartbeats' }),
       repairIntervalMs: config.repairIntervalMs,
     });
@@ -123,6 +127,7 @@ export class Leadership {
     const { config, store, nodes, logger } = this.deps;
     void bootstrapCluster({
       store,
+      ...(this.deps.identity ? { identity: this.deps.identity } : {}),
       nodes,
       initialRegions: config.initialRegions,
       ...(config.splitKeys ? { splitKeys: config.splitKeys } : {}),

@@ -14,6 +14,7 @@ import { container as root } from 'tsyringe';
 import type { MetasrvConfig } from './config';
 import { adminApiPlugin, type AdminApiServer } from './plugins/admin-api-plugin';
 import { bullBoardPlugin } from './plugins/bull-board-plugin';
+import { clusterIdentityPlugin } from './plugins/cluster-identity-plugin';
 import { clusterMetadataPlugin } from './plugins/cluster-metadata-plugin';
 import { leadershipPlugin } from './plugins/leadership-plugin';
 import { operationsPlugin } from './plugins/operations-plugin';
@@ -25,6 +26,7 @@ import { METASRV, type MetasrvPluginConfig } from './plugins/tokens';
  */
 export const METASRV_PLUGINS: readonly Plugin<MetasrvPluginConfig>[] = [
   clusterMetadataPlugin,
+  clusterIdentityPlugin,
   supervisorPlugin,
   operationsPlugin,
   bullBoardPlugin,

@@ -47,6 +47,7 @@ describe('Metasrv assembled from plugins', () => {
     try {
       expect(metasrv.host.names).toEqual([
         'cluster-metadata',
+        'cluster-identity',
         'supervisor',
         'operations',
         'bull-board',

@@ -16,6 +16,7 @@ export async function buildHeartbeat(
   engine: KvEngine,
   now: number,
   seq?: string,
+  clusterId?: string,
 ): Promise<JobPayload<'heartbeat'>> {
   const regions = await Promise.all(
     group.regions().map(async (region) => {
@@ -39,6 +40,7 @@ export async function buildHeartbeat(
     regions,
     opening: group.openingRegionIds(),
     ...(seq ? { seq } : {}),
+    ...(clusterId ? { clusterId } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { configureFailPointsFrom } from '@regionstore/core';
+import { configureFailPointsFrom, isRegionStoreError } from '@regionstore/core';
 import { createLogger, exitWithParentRequested, loadConfig, stopOnSignals } from '@regionstore/runtime';
 import { storageNodeConfigSchema } from './config';
 import { StorageNode } from './storage-node';
@@ -19,7 +19,14 @@ async function main(): Promise<void> {
   });
 }
 
+/** A node that refuses a cluster that is not its own exits with this (EX_CONFIG), not 1: a launcher tells it apart from a crash. */
+const EXIT_CLUSTER_MISMATCH = 78;
+
 main().catch((err: unknown) => {
+  if (isRegionStoreError(err, 'ClusterIdMismatch')) {
+    process.stderr.write(`storage node refuses to start: ${err.message}\n`);
+    process.exit(EXIT_CLUSTER_MISMATCH);
+  }
   process.stderr.write(`storage node failed to start: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

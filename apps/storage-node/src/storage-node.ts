@@ -14,7 +14,10 @@ import {
   type Logger,
   type Plugin,
   type Registry,
+  type RedisClient,
+  RedisClusterRecord,
 } from '@regionstore/runtime';
+import { clusterRecordKey } from '@regionstore/protocol';
 import { REGION_INFO_PROVIDER, backupPlugin } from '@regionstore/backup';
 import { RocksEngine } from '@regionstore/engine';
 import { checkWalDurability, logStorePlugin, type DurabilityReport } from '@regionstore/log-store';
@@ -27,6 +30,7 @@ import { dataApiPlugin, type DataApiServer } from './plugins/data-api-plugin';
 import { heartbeatPlugin } from './plugins/heartbeat-plugin';
 import { taskWorkerPlugin } from './plugins/task-worker-plugin';
 import { NODE, type NodePluginConfig } from './plugins/tokens';
+import { NodeClusterIdentity } from './cluster-identity';
 import { WorkerGroupRegionInfo } from './region-info';
 
 /**
@@ -55,6 +59,9 @@ export class StorageNode {
     /** Starts and stops the plugins; its container resolves their parts (TOKENS, NODE and the packages'). */
     readonly host: PluginHost<NodePluginConfig>,
     private readonly engine: RocksEngine,
+    /** The connection the cluster identity is read on. */
+    private readonly identityRedis: RedisClient,
+    private readonly stopWatchingIdentity: () => void,
     private readonly logger: Logger,
   ) {}
 
@@ -82,9 +89,32 @@ export class StorageNode {
     const container = root.createChildContainer();
     const metrics = createMetricsRegistry({ labels: { node: config.nodeId } });
     const engine = await RocksEngine.open({ path: config.dataDir, ...config.engine });
-    nodeMetrics(metrics, engine, durability);
+    const storage = createStorage(config.snapshotStorage);
+    const identityRedis = createRedis(redisTarget(config), 'client');
+    let identity: NodeClusterIdentity;
+    try {
+      await waitForRedis(identityRedis, 10_000);
+      identity = await NodeClusterIdentity.establish({
+        nodeId: config.nodeId,
+        engine,
+        dataDir: config.dataDir,
+        redis: new RedisClusterRecord(
+          identityRedis,
+          clusterRecordKey(config.keyPrefix),
+          `Redis ${describeRedisTarget(redisTarget(config))} (key prefix ${config.keyPrefix})`,
+        ),
+        objects: storage,
+        logger,
+      });
+    } catch (err) {
+      identityRedis.disconnect();
+      await engine.close();
+      throw err;
+    }
+    nodeMetrics(metrics, engine, durability, identity);
     container.register(TOKENS.Engine, { useValue: engine });
-    container.register(TOKENS.SnapshotStorage, { useValue: createStorage(config.snapshotStorage) });
+    container.register(TOKENS.SnapshotStorage, { useValue: storage });
+    container.register(NODE.Identity, { useValue: identity });
     container.register(TOKENS.Logger, { useValue: logger });
     container.register(TOKENS.Metrics, { useValue: metrics });
     container.register(TOKENS.TimeProvider, { useValue: new RealTimeProvider() });
@@ -97,10 +127,11 @@ export class StorageNode {
       await host.register(...plugins);
       await host.start();
     } catch (err) {
+      identityRedis.disconnect();
       await engine.close();
       throw err;
     }
-    const node = new StorageNode(config, host, engine, logger);
+    const node = new StorageNode(config, host, engine, identityRedis, identity.watch(5000), logger);
     if (node.api) node.api.ready = true;
     logger.info(
       {
@@ -122,6 +153,8 @@ export class StorageNode {
   async stop(): Promise<void> {
     if (this.api) this.api.ready = false;
     await this.host.stop().catch((err: unknown) => this.logger.error({ err }, 'plugins failed to stop'));
+    this.stopWatchingIdentity();
+    this.identityRedis.disconnect();
     await this.engine.close();
     this.logger.info({ node: this.config.nodeId }, 'storage node stopped');
   }
@@ -139,8 +172,22 @@ async function checkRedis(config: StorageNodeConfig, logger: Logger): Promise<Du
   }
 }
 
-/** What the node reports of the engine's memory and of the WAL durability Redis gives it. */
-function nodeMetrics(metrics: Registry, engine: RocksEngine, durability: DurabilityReport): void {
+/**
+ * What the node reports of the engine's memory, of the WAL durability Redis gives it, and whether Redis
+ * still knows the node's cluster.
+ */
+function nodeMetrics(
+  metrics: Registry,
+  engine: RocksEngine,
+  durability: DurabilityReport,
+  identity: NodeClusterIdentity,
+): void {
+  gauge(metrics, {
+    component: 'node',
+    what: 'cluster_identity_ok',
+    help: "1 while Redis knows the cluster this node's data belongs to (or the node is not bound yet); 0 when Redis lost it or names another cluster",
+    collect: async (g) => g.set((await identity.verify().catch(() => undefined)) ? 0 : 1),
+  });
   gauge(metrics, {
     component: 'engine',
     what: 'memory',

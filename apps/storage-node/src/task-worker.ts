@@ -9,7 +9,7 @@ import {
 } from '@regionstore/core';
 import { createRedis, type RedisClient, type RedisTarget, type Logger } from '@regionstore/runtime';
 import { BackupTask, RestoreRunner, type BackupEndpoint } from '@regionstore/backup';
-import type { KvEngine } from '@regionstore/engine';
+import { listRegionLocalStates, readApplyState, type KvEngine } from '@regionstore/engine';
 import {
   decodeJobPayload,
   encodeJobResult,
@@ -22,6 +22,7 @@ import { ApplyHandle, RegionTask, prepareSnapshotApply, type RegionRunner } from
 import { checkAllowedStorage, createStorage, type ExternalStorage } from '@regionstore/storage-backends';
 import { latestManifest, type WorkerGroup } from '@regionstore/worker-group';
 import { JobWorker } from '@regionstore/jobs';
+import type { NodeClusterIdentity } from './cluster-identity';
 import { RegionWriteSink } from './region-write-sink';
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 
@@ -36,7 +37,15 @@ export interface NodeTaskDeps {
   /** Storage URL prefixes backup and restore jobs may use (`backup.allowedStorage`). */
   allowedStorage: readonly string[];
   logger: Logger;
+  /**
+   * The node's cluster identity: tasks that place a region here bind an unbound node first, and every
+   * region task is refused while Redis does not know the node's cluster.
+   */
+  identity?: Pick<NodeClusterIdentity, 'bind' | 'verify'> | undefined;
 }
+
+/** Tasks that put region data on the node: an unbound node binds to the cluster before them. */
+const PLACING: ReadonlySet<JobName> = new Set(['create-region', 'open-region', 'apply-snapshot', 'restore']);
 
 type Handlers = { [N in JobName]?: (payload: JobPayload<N>) => Promise<JobResult<N>> };
 
@@ -160,6 +169,20 @@ export class NodeTaskWorker {
         for await (const response of task.responses()) responses.push(response);
         return { responses };
       },
+      'local-regions': async () => {
+        const regions = [];
+        for (const local of await listRegionLocalStates(deps.engine)) {
+          const applied = await readApplyState(deps.engine, local.regionId);
+          regions.push({
+            regionId: local.regionId,
+            state: local.state,
+            range: local.range,
+            epoch: local.epoch,
+            ...(applied ? { appliedIndex: applied.appliedIndex } : {}),
+          });
+        }
+        return { regions };
+      },
       restore: async ({ storage, files, ranges, verified }) => {
         checkAllowedStorage(storage, deps.allowedStorage);
         const sink = new RegionWriteSink(group, ranges, deps.nodeId);
@@ -192,6 +215,7 @@ export class NodeTaskWorker {
       throw new UnrecoverableError(JSON.stringify(toRegionStoreError(err).toJSON()));
     }
     try {
+      await this.checkIdentity(name);
       const handler = this.handlers[name] as (p: unknown) => Promise<unknown>;
       const result = await handler(payload);
       return encodeJobResult(name, result as never);
@@ -204,6 +228,15 @@ export class NodeTaskWorker {
         (isRegionStoreError(err, 'ServerIsBusy') || isRegionStoreError(err, 'StorageError'));
       throw retryable ? new Error(JSON.stringify(body)) : new UnrecoverableError(JSON.stringify(body));
     }
+  }
+
+  private async checkIdentity(name: JobName): Promise<void> {
+    const identity = this.deps.identity;
+    // Saying what it holds and closing a region place nothing: a recovery needs both before Redis knows the cluster again.
+    if (!identity || name === 'local-regions' || name === 'close-region') return;
+    if (PLACING.has(name)) await identity.bind();
+    const problem = await identity.verify();
+    if (problem) throw problem;
   }
 
   /** Stops taking jobs and waits for running ones, at most `timeoutMs`. */

@@ -28,6 +28,8 @@ export const ERROR_HTTP_STATUS = {
   ChecksumMismatch: 422,
   CorruptFile: 422,
   FailPoint: 500,
+  ClusterIdMismatch: 409,
+  WalRegression: 500,
   Internal: 500,
 } as const;
 
@@ -138,6 +140,15 @@ export const CorruptFileError = defineError('CorruptFile');
 export type CorruptFileError = InstanceType<typeof CorruptFileError>;
 export const FailPointError = defineError('FailPoint');
 export type FailPointError = InstanceType<typeof FailPointError>;
+/**
+ * A process was pointed at a cluster that is not the one its data belongs to (TiKV's "cluster ID
+ * mismatch"), or at a Redis that knows no cluster while its data belongs to one.
+ */
+export const ClusterIdMismatchError = defineError('ClusterIdMismatch');
+export type ClusterIdMismatchError = InstanceType<typeof ClusterIdMismatchError>;
+/** A region's WAL ends before an entry its flush manifest or a node's apply state already holds. */
+export const WalRegressionError = defineError('WalRegression');
+export type WalRegressionError = InstanceType<typeof WalRegressionError>;
 export const InternalError = defineError('Internal');
 export type InternalError = InstanceType<typeof InternalError>;
 
@@ -164,6 +175,8 @@ const CLASSES: { [C in ErrorCode]: ErrorClass<C> } = {
   ChecksumMismatch: ChecksumMismatchError,
   CorruptFile: CorruptFileError,
   FailPoint: FailPointError,
+  ClusterIdMismatch: ClusterIdMismatchError,
+  WalRegression: WalRegressionError,
   Internal: InternalError,
 };
 

@@ -92,9 +92,22 @@ function localKey(kind: number, regionId: RegionId, suffix: number): Buffer {
   return out;
 }
 
+const REGION_STATE_KIND = 0x03;
+const REGION_STATE_SUFFIX = 0x01;
+
 /** Region local state (range, epoch, state) in the `raft` CF. */
 export function regionStateKey(regionId: RegionId): Buffer {
-  return localKey(0x03, regionId, 0x01);
+  return localKey(REGION_STATE_KIND, regionId, REGION_STATE_SUFFIX);
+}
+
+/** Bounds of every region's local state key (and only of keys of that kind). */
+export const REGION_STATE_KEYS = {
+  start: Buffer.from([LOCAL_PREFIX, REGION_STATE_KIND]),
+  end: Buffer.from([LOCAL_PREFIX, REGION_STATE_KIND + 1]),
+};
+
+export function isRegionStateKey(key: Buffer): boolean {
+  return key.length === 11 && key[1] === REGION_STATE_KIND && key[10] === REGION_STATE_SUFFIX;
 }
 
 /** Apply state (applied WAL index, truncation point) in the `raft` CF. */
@@ -108,6 +121,9 @@ export function snapshotRaftStateKey(regionId: RegionId): Buffer {
 }
 
 const PENDING_DELETE_KIND = 0x05;
+
+/** Which cluster this engine's data belongs to (TiKV's store ident), in the `raft` CF. */
+export const STORE_IDENT_KEY = Buffer.from([LOCAL_PREFIX, 0x07]);
 
 /** Set in the `raft` CF once the `latest` CF holds every key's newest version (see latest.ts). */
 export const LATEST_BUILT_KEY = Buffer.from([LOCAL_PREFIX, 0x06]);

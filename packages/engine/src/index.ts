@@ -8,5 +8,6 @@ export * from './mvcc';
 export * from './region-state';
 export * from './rocks-engine';
 export * from './snapshot-file';
+export * from './store-ident';
 export * from './version-writer';
 export * from './write-batch';

@@ -2,7 +2,13 @@ import { CorruptFileError, RegionId, keyRange, type KeyRange, type Timestamp } f
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 import { CF_RAFT } from './cf';
-import { applyStateKey, regionStateKey, snapshotRaftStateKey } from './data-key';
+import {
+  REGION_STATE_KEYS,
+  applyStateKey,
+  isRegionStateKey,
+  regionStateKey,
+  snapshotRaftStateKey,
+} from './data-key';
 import type { KvReader } from './kv-engine';
 import type { WriteBatch } from './write-batch';
 
@@ -22,6 +28,11 @@ export interface RegionLocalState {
   state: PeerState;
   range: KeyRange;
   epoch: RegionEpoch;
+  /**
+   * The incarnation of the WAL this copy was applied from (see LogStore.incarnation). A copy applied
+   * from an earlier WAL of the region (one rebuilt by a cluster recovery) is never continued from.
+   */
+  walIncarnation?: string;
 }
 
 /** How far the region's WAL has been applied to this engine. */
@@ -47,6 +58,7 @@ const localStateSchema = z.object({
   start: z.instanceof(Uint8Array),
   end: z.instanceof(Uint8Array),
   epoch: epochSchema,
+  walIncarnation: z.string().optional(),
 });
 const applyStateSchema = z.object({
   appliedIndex: z.number().int().nonnegative(),
@@ -79,6 +91,7 @@ export function encodeRegionLocalState(state: RegionLocalState): Buffer {
     start: state.range.start,
     end: state.range.end,
     epoch: { version: state.epoch.version, confVer: state.epoch.confVer },
+    ...(state.walIncarnation === undefined ? {} : { walIncarnation: state.walIncarnation }),
   });
 }
 
@@ -89,6 +102,7 @@ export function decodeRegionLocalState(raw: Buffer): RegionLocalState {
     state: value.state,
     range: keyRange(Buffer.from(value.start), Buffer.from(value.end)),
     epoch: value.epoch,
+    ...(value.walIncarnation === undefined ? {} : { walIncarnation: value.walIncarnation }),
   };
 }
 
@@ -107,6 +121,15 @@ export async function readRegionLocalState(
 ): Promise<RegionLocalState | undefined> {
   const raw = await reader.get(CF_RAFT, regionStateKey(regionId));
   return raw ? decodeRegionLocalState(raw) : undefined;
+}
+
+/** Every region this engine has a local state for (Tombstones included), in region id order. */
+export async function listRegionLocalStates(reader: KvReader): Promise<RegionLocalState[]> {
+  const states: RegionLocalState[] = [];
+  for await (const entry of reader.iterate(CF_RAFT, REGION_STATE_KEYS)) {
+    if (isRegionStateKey(entry.key)) states.push(decodeRegionLocalState(entry.value));
+  }
+  return states;
 }
 
 export async function readApplyState(

@@ -12,6 +12,14 @@ export interface WalEntry {
   data: Buffer;
 }
 
+/** Where a region's WAL stands, read at once. */
+export interface WalPosition {
+  lastEntryId: number;
+  trimmedEntryId: number;
+  /** Names this WAL apart from earlier ones of the region (one rebuilt by a recovery has a new one). */
+  incarnation: string | undefined;
+}
+
 export interface ReadOptions {
   /** Entries per round trip (and per yielded batch). */
   batchSize?: number;
@@ -33,6 +41,13 @@ export interface LogStore {
   lastEntryId(regionId: RegionId): Promise<number>;
   /** Highest id trimmed so far; 0 when nothing was. */
   trimmedEntryId(regionId: RegionId): Promise<number>;
+  position(regionId: RegionId): Promise<WalPosition>;
+  /**
+   * Rebuilds a WAL that lost writes, under a new incarnation (copies of the region applied from the
+   * old one are then never continued from): kept if it still reaches `entryId`, otherwise empty with
+   * `entryId + 1` its next entry and no fence. Returns the id of its last entry.
+   */
+  restore(regionId: RegionId, entryId: number): Promise<number>;
   /** Drops entries up to and including `uptoId` (they are covered by a flushed snapshot). */
   obsolete(regionId: RegionId, uptoId: number): Promise<void>;
   /** Hands the region to a node at an epoch; refuses an older epoch, or another node at the same one. */

@@ -13,8 +13,8 @@ import {
   type RegionId,
 } from '@regionstore/core';
 import { counter, histogram, type RedisClient, type Registry } from '@regionstore/runtime';
-import type { Fence, LogStore, ReadOptions, WalEntry } from './log-store';
-import { APPEND, OBSOLETE, SET_FENCE } from './scripts';
+import type { Fence, LogStore, ReadOptions, WalEntry, WalPosition } from './log-store';
+import { APPEND, OBSOLETE, RESTORE, SET_FENCE } from './scripts';
 
 export interface RedisLogStoreOptions {
   /** Key prefix shared with the cluster's other Redis data (tests use their own). */
@@ -35,6 +35,7 @@ interface WalCommands {
   rsWalAppend: Script;
   rsWalSetFence: Script;
   rsWalObsolete: Script;
+  rsWalRestore: Script;
 }
 
 const DEFAULT_READ_BATCH = 512;
@@ -46,6 +47,8 @@ export function walKeys(prefix: string, regionId: RegionId): { log: string; meta
   const base = `${prefix}:wal:{${regionId.value}}`;
   return { log: `${base}:log`, meta: `${base}:meta` };
 }
+
+const newIncarnation = () => randomBytes(9).toString('base64url');
 
 /** Pauses before resending an append whose reply was lost (same token: Redis appends it at most once). */
 const RESEND_DELAYS_MS = [50, 200, 500, 1000];
@@ -84,6 +87,7 @@ export class RedisLogStore implements LogStore {
     redis.defineCommand('rsWalAppend', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('rsWalSetFence', { numberOfKeys: 1, lua: SET_FENCE });
     redis.defineCommand('rsWalObsolete', { numberOfKeys: 2, lua: OBSOLETE });
+    redis.defineCommand('rsWalRestore', { numberOfKeys: 2, lua: RESTORE });
     this.commands = redis as unknown as WalCommands;
     this.metrics = options.metrics
       ? {
@@ -204,6 +208,17 @@ export class RedisLogStore implements LogStore {
     return Number((await this.redis.hget(this.keys(regionId).meta, 'trimmed')) ?? 0);
   }
 
+  async position(regionId: RegionId): Promise<WalPosition> {
+    const [last, trimmed, inc] = await this.redis.hmget(this.keys(regionId).meta, 'last', 'trimmed', 'inc');
+    return { lastEntryId: Number(last ?? 0), trimmedEntryId: Number(trimmed ?? 0), incarnation: inc ?? undefined };
+  }
+
+  async restore(regionId: RegionId, entryId: number): Promise<number> {
+    checkEntryId('entryId', entryId);
+    const { log, meta } = this.keys(regionId);
+    return Number(await this.commands.rsWalRestore(log, meta, String(entryId), newIncarnation()));
+  }
+
   async obsolete(regionId: RegionId, uptoId: number): Promise<void> {
     checkEntryId('uptoId', uptoId);
     const { log, meta } = this.keys(regionId);
@@ -213,7 +228,12 @@ export class RedisLogStore implements LogStore {
   async setFence(regionId: RegionId, fence: Fence): Promise<void> {
     checkFence(fence);
     try {
-      await this.commands.rsWalSetFence(this.keys(regionId).meta, fence.nodeId, String(fence.epoch));
+      await this.commands.rsWalSetFence(
+        this.keys(regionId).meta,
+        fence.nodeId,
+        String(fence.epoch),
+        newIncarnation(),
+      );
     } catch (err) {
       throw this.translate(err, regionId);
     }

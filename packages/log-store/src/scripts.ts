@@ -22,9 +22,13 @@ redis.call('HSET', KEYS[2], 'last', last, 'batch', ARGV[3], 'batchLast', last)
 return last
 `;
 
-/** KEYS: meta. ARGV: node, epoch. */
+/**
+ * KEYS: meta. ARGV: node, epoch, incarnation. The first fence of a new WAL also names its incarnation
+ * (a WAL from before incarnations existed keeps none).
+ */
 export const SET_FENCE = `
-local m = redis.call('HMGET', KEYS[1], 'node', 'epoch')
+local m = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'last', 'inc')
+if not m[3] and not m[4] then redis.call('HSET', KEYS[1], 'inc', ARGV[3]) end
 if m[2] then
   local current = tonumber(m[2])
   local wanted = tonumber(ARGV[2])
@@ -45,4 +49,21 @@ if upto <= trimmed then return trimmed end
 redis.call('XTRIM', KEYS[1], 'MINID', (upto + 1) .. '-0')
 redis.call('HSET', KEYS[2], 'trimmed', upto)
 return upto
+`;
+
+/**
+ * KEYS: log, meta. ARGV: entry id, incarnation → the last entry id after the call. A WAL rebuilt after
+ * Redis lost writes: if it still reaches the entry, it keeps its entries under a new incarnation;
+ * otherwise it becomes empty, continuing after that entry, with no fence yet.
+ */
+export const RESTORE = `
+local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
+if last >= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[2], 'inc', ARGV[2])
+  redis.call('HDEL', KEYS[2], 'batch', 'batchLast')
+  return last
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[2], 'last', ARGV[1], 'trimmed', ARGV[1], 'inc', ARGV[2])
+return tonumber(ARGV[1])
 `;

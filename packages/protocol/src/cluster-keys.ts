@@ -7,3 +7,8 @@
 export function clusterKey(prefix: string, ...parts: string[]): string {
   return [`{${prefix}}`, ...parts].join(':');
 }
+
+/** The cluster's identity record (runtime's ClusterRecord), written once at bootstrap. */
+export function clusterRecordKey(prefix: string): string {
+  return clusterKey(prefix, 'meta', 'cluster');
+}

@@ -30,6 +30,8 @@ export const heartbeatPayload = z.strictObject({
   seq: z.string().max(128).optional(),
   /** Regions the node is opening (replaying): alive, though not serving yet. */
   opening: z.array(regionIdCodec).max(100_000).default([]),
+  /** The cluster the node's data belongs to; absent while it is not bound to one yet. */
+  clusterId: z.string().min(1).max(64).optional(),
 });
 export const heartbeatResult = z.object({ accepted: z.boolean() });
 
@@ -109,6 +111,19 @@ export const restoreResult = z.object({
   kvs: z.number().int().nonnegative(),
 });
 
+/**
+ * What a node's engine holds of each region, open or not (for a cluster recovery: which node has the
+ * newest copy, and how far past the last flush it was applied).
+ */
+export const localRegionSchema = z.object({
+  regionId: regionIdCodec,
+  state: z.enum(['Normal', 'Applying', 'Tombstone']),
+  range: keyRangeSchema,
+  epoch: epochSchema,
+  appliedIndex: entryIdSchema.optional(),
+});
+export const localRegionsResult = z.object({ regions: z.array(localRegionSchema) });
+
 /** Every job kind, with the schemas both sides validate against. */
 export const JOBS = {
   heartbeat: { payload: heartbeatPayload, result: heartbeatResult },
@@ -125,6 +140,7 @@ export const JOBS = {
   'destroy-range': { payload: destroyRangePayload, result: regionOnly },
   backup: { payload: backupPayload, result: backupResult },
   restore: { payload: restorePayload, result: restoreResult },
+  'local-regions': { payload: z.strictObject({}), result: localRegionsResult },
 } as const;
 
 export type JobName = keyof typeof JOBS;

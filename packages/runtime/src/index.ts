@@ -1,3 +1,4 @@
+export * from './cluster-identity';
 export * from './config';
 export * from './di';
 export * from './logger';

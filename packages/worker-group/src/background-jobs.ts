@@ -2,7 +2,7 @@ import { CancelledError, InternalError, composeTimestamp, type RegionId } from '
 import { CF_DEFAULT, mvccGc, readApplyState, type MvccGcResult } from '@regionstore/engine';
 import { RegionTask, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
-import { listManifests, readManifest, writeManifest, type FlushManifest } from './manifest';
+import { listManifests, newManifest, readManifest, writeManifest, type FlushManifest } from './manifest';
 import { fenceEpochOf, type WorkerRegion } from './region';
 
 /**
@@ -27,19 +27,14 @@ export async function flushRegion(ctx: WorkerContext, region: WorkerRegion): Pro
   const term = fenceEpochOf(region.epoch);
   const generated = await ctx.runner.schedule(RegionTask.gen({ regionId, term, applyState, snapshot }));
   if (!generated) throw new CancelledError(`flush of region ${regionId.toString()} was cancelled`);
-  const manifest: FlushManifest = {
-    version: 1,
-    regionId: regionId.toString(),
+  const manifest = newManifest(region, ctx.nodeId, ctx.time.now(), {
     walEntryId: applyState.appliedIndex,
-    term,
     snapshot: generated.name,
     sha256: generated.sha256,
     size: generated.size,
     kvCount: generated.kvCount,
-    epoch: { ...region.epoch },
-    createdAtMs: ctx.time.now(),
-    ...(applyState.maxTs === undefined ? {} : { maxTs: applyState.maxTs.toString() }),
-  };
+    maxTs: applyState.maxTs,
+  });
   await writeManifest(ctx.storage, manifest);
   await ctx.wal.obsolete(regionId, applyState.appliedIndex);
   schedulePurge(ctx, regionId, 1);

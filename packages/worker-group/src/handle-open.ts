@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type RegionId } from '@regionstore/core';
 import type { WorkerContext } from './context';
+import { emptyManifest, writeManifest } from './manifest';
 import { checkNotTombstoned, clearRegionData, recoverRegion, type RecoveredRegion } from './recover';
 import { WorkerRegion, fenceEpochOf } from './region';
 import type { RegionOwner } from './region-owner';
@@ -20,6 +21,9 @@ export async function handleCreate(
     throw new InvalidArgumentError(`region ${regionId.toString()} already has a WAL; open it instead`);
   }
   await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
+  // From its first moment the object store knows the region, its range and epoch (a cluster recovery
+  // rebuilds its route from this if Redis loses everything before the first flush).
+  await writeManifest(ctx.storage, emptyManifest(ctx, { regionId, ...request }, 0, undefined));
   await clearRegionData(ctx, request.range);
   const recovered = await recoverRegion(ctx, regionId, request.range, request.epoch);
   owner.addRegion(newRegion(ctx, regionId, request, 'Leader', recovered));

@@ -1,8 +1,8 @@
 import { schedulePurge } from './background-jobs';
 import type { WorkerContext } from './context';
-import { writeManifest } from './manifest';
+import { emptyManifest, writeManifest } from './manifest';
 import { clearRegionData } from './recover';
-import { fenceEpochOf, type WorkerRegion } from './region';
+import type { WorkerRegion } from './region';
 import { catchUpWithWal } from './replay';
 import type { DdlResult } from './requests';
 
@@ -12,19 +12,7 @@ export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): 
   if (region.walUncertain) await catchUpWithWal(ctx, region);
   const last = region.lastEntryId;
   // A manifest without snapshot first: an open anywhere now starts empty at `last`.
-  await writeManifest(ctx.storage, {
-    version: 1,
-    regionId: region.regionId.toString(),
-    walEntryId: last,
-    term: fenceEpochOf(region.epoch),
-    snapshot: null,
-    sha256: null,
-    size: 0,
-    kvCount: 0,
-    epoch: { ...region.epoch },
-    createdAtMs: ctx.time.now(),
-    maxTs: region.maxTs.toString(),
-  });
+  await writeManifest(ctx.storage, emptyManifest(ctx, region, last, region.maxTs));
   await clearRegionData(ctx, region.range);
   await ctx.wal.obsolete(region.regionId, last);
   ctx.writeBuffer.free(region.writtenBytes);

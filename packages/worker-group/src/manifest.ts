@@ -1,7 +1,9 @@
 import { Readable } from 'node:stream';
-import { CorruptFileError, RegionId } from '@regionstore/core';
+import { CorruptFileError, RegionId, keyRange, type KeyRange } from '@regionstore/core';
+import type { RegionEpoch } from '@regionstore/engine';
 import type { ExternalStorage } from '@regionstore/storage-backends';
 import { z } from 'zod';
+import { fenceEpochOf } from './region';
 
 /**
  * What a flush leaves in the object store next to its snapshot: which WAL entry the snapshot covers,
@@ -25,9 +27,72 @@ export const flushManifestSchema = z.object({
     .string()
     .regex(/^\d{1,20}$/)
     .optional(),
+  /** The region's range (base64), so a cluster recovery can rebuild its route from the manifest alone. */
+  range: z.object({ start: z.base64(), end: z.base64() }).optional(),
+  /** The node that wrote it. */
+  nodeId: z.string().optional(),
 });
 
 export type FlushManifest = z.output<typeof flushManifestSchema>;
+
+/** What a manifest says of the flush itself; the rest comes from the region. */
+export type ManifestContent = Pick<FlushManifest, 'walEntryId' | 'snapshot' | 'sha256' | 'size' | 'kvCount'> & {
+  maxTs: bigint | undefined;
+};
+
+export function newManifest(
+  region: { regionId: RegionId; range: KeyRange; epoch: RegionEpoch },
+  nodeId: string,
+  nowMs: number,
+  content: ManifestContent,
+): FlushManifest {
+  const { maxTs, ...rest } = content;
+  return {
+    version: 1,
+    regionId: region.regionId.toString(),
+    term: fenceEpochOf(region.epoch),
+    ...rest,
+    epoch: { ...region.epoch },
+    createdAtMs: nowMs,
+    ...(maxTs === undefined ? {} : { maxTs: maxTs.toString() }),
+    range: { start: region.range.start.toString('base64'), end: region.range.end.toString('base64') },
+    nodeId,
+  };
+}
+
+/** A manifest without snapshot: the region is empty as of `walEntryId` (a new or truncated region). */
+export function emptyManifest(
+  ctx: { nodeId: string; time: { now(): number } },
+  region: { regionId: RegionId; range: KeyRange; epoch: RegionEpoch },
+  walEntryId: number,
+  maxTs: bigint | undefined,
+): FlushManifest {
+  return newManifest(region, ctx.nodeId, ctx.time.now(), {
+    walEntryId,
+    snapshot: null,
+    sha256: null,
+    size: 0,
+    kvCount: 0,
+    maxTs,
+  });
+}
+
+/** The region's range as its manifest records it; undefined for a manifest from before ranges were kept. */
+export function manifestRange(manifest: FlushManifest): KeyRange | undefined {
+  return manifest.range
+    ? keyRange(Buffer.from(manifest.range.start, 'base64'), Buffer.from(manifest.range.end, 'base64'))
+    : undefined;
+}
+
+/** The region ids that have manifests in the object store. */
+export async function listManifestRegions(storage: ExternalStorage): Promise<RegionId[]> {
+  const ids = new Set<string>();
+  for await (const object of storage.list('manifests/')) {
+    const id = object.name.split('/')[1];
+    if (id && /^\d+$/.test(id)) ids.add(id);
+  }
+  return [...ids].map((id) => RegionId.fromBigInt(BigInt(id))).sort((a, b) => (a.value < b.value ? -1 : 1));
+}
 
 export function manifestPrefix(regionId: RegionId): string {
   return `manifests/${regionId.value}/`;

@@ -33,6 +33,13 @@ export function workerGroupMetrics(registry: Registry) {
       unit: 'bytes',
       help: 'Bytes written since their regions were last flushed',
     }),
+    walRegressions: counter<'region'>(registry, {
+      component: 'worker_group',
+      what: 'wal_regressions',
+      unit: 'total',
+      help: 'Opens refused because the region WAL ends before an entry already flushed or applied',
+      labelNames: ['region'],
+    }),
     jobDuration: histogram<'job' | 'outcome'>(registry, {
       component: 'worker_group',
       what: 'job_duration',

@@ -2,6 +2,7 @@ import {
   EpochNotMatchError,
   InternalError,
   NotFoundError,
+  WalRegressionError,
   parseTimestamp,
   type KeyRange,
   type RegionId,
@@ -18,6 +19,7 @@ import {
   type RegionApplyState,
   type RegionEpoch,
 } from '@regionstore/engine';
+import type { WalPosition } from '@regionstore/log-store';
 import { ApplyStatus, RegionTask, prepareSnapshotApply, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
 import { latestManifest } from './manifest';
@@ -41,23 +43,31 @@ export async function clearRegionData(ctx: WorkerContext, range: KeyRange): Prom
 
 /**
  * The apply state to continue from: the local data when this node kept the region (state Normal, no
- * deletion pending over it) and the WAL still reaches it; otherwise the latest flush, opened fresh.
- * Pending deletions over the range run first, so none can run later under the open region.
+ * deletion pending over it), applied from this very WAL (same incarnation), and the WAL still reaches
+ * it; otherwise the latest flush, opened fresh. Pending deletions over the range run first, so none can
+ * run later under the open region. A WAL that ends before what the local copy applied or the latest
+ * flush covers went back in time (a Redis that lost writes): the region is not opened.
  */
 async function startingPoint(
   ctx: WorkerContext,
   regionId: RegionId,
   range: KeyRange,
   epoch: RegionEpoch,
+  wal: WalPosition,
 ): Promise<{ applied: RegionApplyState; snapshotBytes: number }> {
   const drained = await ctx.runner.drainOverlapRanges(range);
   const local = await readRegionLocalState(ctx.engine, regionId);
   const applied = await readApplyState(ctx.engine, regionId);
-  const trimmed = await ctx.wal.trimmedEntryId(regionId);
-  if (drained === 0 && local?.state === 'Normal' && applied && applied.appliedIndex >= trimmed)
-    return { applied, snapshotBytes: 0 };
+  const keptHere = drained === 0 && local?.state === 'Normal' && applied !== undefined;
+  if (keptHere && local.walIncarnation === wal.incarnation) {
+    if (applied.appliedIndex > wal.lastEntryId)
+      throw walRegression(ctx, regionId, wal, applied.appliedIndex, 'this node applied');
+    if (applied.appliedIndex >= wal.trimmedEntryId) return { applied, snapshotBytes: 0 };
+  }
 
   const manifest = await latestManifest(ctx.storage, regionId);
+  if (manifest && manifest.walEntryId > wal.lastEntryId)
+    throw walRegression(ctx, regionId, wal, manifest.walEntryId, 'its latest flush covers');
   // The region's highest commit ts as of the manifest, for the apply state it starts from.
   const maxTs = manifest?.maxTs === undefined ? {} : { maxTs: parseTimestamp(manifest.maxTs) };
   if (manifest?.snapshot) {
@@ -83,10 +93,10 @@ async function startingPoint(
     };
   }
   const from = manifest?.walEntryId ?? 0;
-  if (trimmed > from) {
+  if (wal.trimmedEntryId > from) {
     throw new NotFoundError(
-      `region ${regionId.toString()}: WAL is trimmed up to ${trimmed} but no flushed snapshot covers it`,
-      { regionId: regionId.toString(), trimmedUpTo: trimmed },
+      `region ${regionId.toString()}: WAL is trimmed up to ${wal.trimmedEntryId} but no flushed snapshot covers it`,
+      { regionId: regionId.toString(), trimmedUpTo: wal.trimmedEntryId },
     );
   }
   // Empty as of `from` (a new region, or a truncate's manifest).
@@ -100,6 +110,29 @@ async function startingPoint(
     },
     snapshotBytes: 0,
   };
+}
+
+/** Counted, logged with the region and the gap, and thrown: such a region must not be served. */
+function walRegression(
+  ctx: WorkerContext,
+  regionId: RegionId,
+  wal: WalPosition,
+  entryId: number,
+  holder: string,
+): WalRegressionError {
+  const region = regionId.toString();
+  const gap = { region, walLastEntryId: wal.lastEntryId, expectedAtLeast: entryId, missing: entryId - wal.lastEntryId };
+  ctx.metrics.walRegressions.inc({ region });
+  ctx.logger.error(
+    gap,
+    `WAL regression: region ${region}'s WAL ends at entry ${wal.lastEntryId}, but ${holder} entry ${entryId}; not opening it`,
+  );
+  return new WalRegressionError(
+    `region ${region}: the WAL ends at entry ${wal.lastEntryId}, before entry ${entryId} that ${holder}; ` +
+      'Redis lost writes (restored from an old AOF, a failover to a lagging replica). ' +
+      'The region is not served; `regionctl cluster recover` rebuilds its WAL from the latest flush.',
+    { regionId: region, walLastEntryId: wal.lastEntryId, entryId, holder },
+  );
 }
 
 /**
@@ -147,9 +180,16 @@ export async function recoverRegion(
   epoch: RegionEpoch,
   toId?: number,
 ): Promise<RecoveredRegion> {
-  const { applied, snapshotBytes } = await startingPoint(ctx, regionId, range, epoch);
+  const wal = await ctx.wal.position(regionId);
+  const { applied, snapshotBytes } = await startingPoint(ctx, regionId, range, epoch, wal);
   const batch = new WriteBatch();
-  writeRegionLocalState(batch, { regionId, state: 'Normal', range, epoch });
+  writeRegionLocalState(batch, {
+    regionId,
+    state: 'Normal',
+    range,
+    epoch,
+    ...(wal.incarnation === undefined ? {} : { walIncarnation: wal.incarnation }),
+  });
   writeApplyState(batch, regionId, applied);
   await ctx.engine.write(batch);
   const replayed = await replayWal({

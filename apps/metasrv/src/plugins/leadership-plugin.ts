@@ -14,6 +14,7 @@ import type { Queue } from 'bullmq';
 import { instanceCachingFactory } from 'tsyringe';
 import type { ClusterBackup } from '../cluster-backup';
 import type { ClusterRestore } from '../cluster-restore';
+import type { MetasrvClusterIdentity } from '../cluster-identity';
 import type { ClusterStore } from '../cluster-store';
 import { Leadership } from '../leadership';
 import type { NodeTaskClient } from '../node-client';
@@ -46,6 +47,7 @@ export const leadershipPlugin: Plugin<MetasrvPluginConfig> = {
           supervisor,
           nodes,
           leases: c.resolve<RegionLeaseGrants>(METASRV.RegionLeases),
+          identity: resolveOptional<MetasrvClusterIdentity>(c, METASRV.Identity),
           operations,
           queues: c.resolve<() => Queue[]>(METASRV.Queues),
           metrics: c.resolve<Registry>(TOKENS.Metrics),

@@ -15,6 +15,9 @@ export const METASRV = {
   Backups: Symbol.for('regionstore.metasrv.Backups'),
   Restores: Symbol.for('regionstore.metasrv.Restores'),
   Leadership: Symbol.for('regionstore.metasrv.Leadership'),
+  /** The cluster identity (MetasrvClusterIdentity) and its recovery (ClusterRecovery). */
+  Identity: Symbol.for('regionstore.metasrv.Identity'),
+  Recovery: Symbol.for('regionstore.metasrv.Recovery'),
   AdminApi: Symbol.for('regionstore.metasrv.AdminApi'),
   /** Routes a plugin adds to the admin API (many may be bound; see AdminRoutes). */
   AdminRoutes: Symbol.for('regionstore.metasrv.AdminRoutes'),

@@ -15,6 +15,7 @@ import { QueueNames, leaseGrantKey, leaseGrantSchema } from '@regionstore/protoc
 import { WORKER_GROUP, type WorkerGroup } from '@regionstore/worker-group';
 import { Queue } from 'bullmq';
 import { instanceCachingFactory } from 'tsyringe';
+import type { NodeClusterIdentity } from '../cluster-identity';
 import { HeartbeatLoop, buildHeartbeat } from '../heartbeat';
 import type { RegionLeases } from '../region-leases';
 import type { DataApiServer } from './data-api-plugin';
@@ -50,6 +51,7 @@ export const heartbeatPlugin: Plugin<NodePluginConfig> = {
         const engine = c.resolve<KvEngine>(TOKENS.Engine);
         const leases = c.resolve<RegionLeases>(NODE.RegionLeases);
         const api = c.resolve<DataApiServer>(NODE.DataApi);
+        const identity = resolveOptional<NodeClusterIdentity>(c, NODE.Identity);
         return new HeartbeatLoop(
           new Queue(queues.metasrv, { connection: queue, prefix: queues.bullmqPrefix }),
           config.heartbeatIntervalMs,
@@ -61,6 +63,7 @@ export const heartbeatPlugin: Plugin<NodePluginConfig> = {
               engine,
               time.now(),
               leases.nextHeartbeat(),
+              identity?.clusterId,
             ),
           time,
           resolveOptional<Logger>(c, TOKENS.Logger) ?? silentLogger(),

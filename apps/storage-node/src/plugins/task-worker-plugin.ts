@@ -14,6 +14,7 @@ import { REGION_RUNNER, type RegionRunner } from '@regionstore/region-runner';
 import { defaultAllowedStorage, type ExternalStorage } from '@regionstore/storage-backends';
 import { WORKER_GROUP, type WorkerGroup } from '@regionstore/worker-group';
 import { instanceCachingFactory } from 'tsyringe';
+import type { NodeClusterIdentity } from '../cluster-identity';
 import { NodeTaskWorker } from '../task-worker';
 import { NODE, type NodePluginConfig } from './tokens';
 
@@ -41,6 +42,7 @@ export const taskWorkerPlugin: Plugin<NodePluginConfig> = {
               backupConfigSchema.parse(config.backup ?? {}).allowedStorage ??
               defaultAllowedStorage(config.snapshotStorage),
             logger: resolveOptional<Logger>(c, TOKENS.Logger) ?? silentLogger(),
+            identity: resolveOptional<NodeClusterIdentity>(c, NODE.Identity),
           }),
       ),
     });

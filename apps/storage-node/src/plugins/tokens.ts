@@ -12,6 +12,8 @@ export const NODE = {
   DataApi: Symbol.for('regionstore.node.DataApi'),
   /** The worker on `node-<id>` that runs the metasrv's tasks (NodeTaskWorker). */
   Tasks: Symbol.for('regionstore.node.Tasks'),
+  /** Which cluster the node's data belongs to (NodeClusterIdentity), checked before region tasks. */
+  Identity: Symbol.for('regionstore.node.Identity'),
   /** Heartbeats to the metasrv and the lease grants that answer them (HeartbeatLoop). */
   Heartbeats: Symbol.for('regionstore.node.Heartbeats'),
 } as const;
