@@ -202,7 +202,11 @@ export function buildProgram(io: Output): Command {
     .action(async () => {
       const report = (await admin('/admin/cluster/recover', {})) as RecoveryReport;
       const lost = (r: RecoveryReport['regions'][number]) =>
-        r.lost === null ? 'nothing' : r.lost === 'unknown' ? 'unknown (no running node holds a copy)' : `entries ${r.lost.from}..${r.lost.to} (${r.lost.entries})`;
+        r.lost === null
+          ? 'nothing'
+          : r.lost === 'unknown'
+            ? 'unknown (no running node holds a copy)'
+            : `entries ${r.lost.from}..${r.lost.to} (${r.lost.entries})`;
       print(report, () =>
         [
           `cluster ${report.clusterId}: ${report.regions.length} regions recovered, ${report.intact.length} intact, ${report.unrecoverable.length} unrecoverable`,

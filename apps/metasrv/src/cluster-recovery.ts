@@ -63,7 +63,9 @@ export class ClusterRecovery {
       throw new InvalidConfigError('a recovery reads the object store: set the metasrv’s snapshotStorage');
     const record = await readObjectStoreRecord(objects);
     if (!record)
-      throw new NotFoundError(`${objects.url()} holds no cluster record (cluster.json): nothing to recover from`);
+      throw new NotFoundError(
+        `${objects.url()} holds no cluster record (cluster.json): nothing to recover from`,
+      );
     const inRedis = await identity.redis.read();
     if (inRedis && inRedis.clusterId !== record.clusterId) await identity.forBootstrap(); // throws the mismatch
     const held = await this.heldCopies();
@@ -133,7 +135,9 @@ export class ClusterRecovery {
       {
         cluster: record.clusterId,
         recovered: report.regions.length,
-        lost: report.regions.filter((r) => r.lost !== null).map((r) => ({ region: r.regionId, lost: r.lost })),
+        lost: report.regions
+          .filter((r) => r.lost !== null)
+          .map((r) => ({ region: r.regionId, lost: r.lost })),
       },
       'cluster metadata recovered from the object store',
     );
@@ -185,7 +189,10 @@ export class ClusterRecovery {
     await this.deps.nodes
       .call(nodeId, 'close-region', { regionId, destroy: false }, { timeoutMs: 10_000 })
       .catch((err: unknown) =>
-        this.deps.logger.warn({ node: nodeId, region: regionId.toString(), err }, 'closing a region before recovery failed'),
+        this.deps.logger.warn(
+          { node: nodeId, region: regionId.toString(), err },
+          'closing a region before recovery failed',
+        ),
       );
   }
 }

@@ -1,10 +1,5 @@
 import { ClusterIdMismatchError } from '@regionstore/core';
-import {
-  listRegionLocalStates,
-  readStoreIdent,
-  writeStoreIdent,
-  type KvEngine,
-} from '@regionstore/engine';
+import { listRegionLocalStates, readStoreIdent, writeStoreIdent, type KvEngine } from '@regionstore/engine';
 import {
   checkSameCluster,
   nodeIdentityAction,
@@ -102,8 +97,10 @@ export class NodeClusterIdentity {
     const timer = setInterval(() => {
       void this.verify().then(
         (problem) => {
-          if (problem && problem.message !== reported) this.deps.logger.error({ err: problem }, problem.message);
-          else if (!problem && reported) this.deps.logger.info({ cluster: this.bound }, 'Redis knows this node’s cluster again');
+          if (problem && problem.message !== reported)
+            this.deps.logger.error({ err: problem }, problem.message);
+          else if (!problem && reported)
+            this.deps.logger.info({ cluster: this.bound }, 'Redis knows this node’s cluster again');
           reported = problem?.message;
         },
         () => undefined, // Redis unreachable: said by every other part of the node

@@ -210,7 +210,11 @@ export class RedisLogStore implements LogStore {
 
   async position(regionId: RegionId): Promise<WalPosition> {
     const [last, trimmed, inc] = await this.redis.hmget(this.keys(regionId).meta, 'last', 'trimmed', 'inc');
-    return { lastEntryId: Number(last ?? 0), trimmedEntryId: Number(trimmed ?? 0), incarnation: inc ?? undefined };
+    return {
+      lastEntryId: Number(last ?? 0),
+      trimmedEntryId: Number(trimmed ?? 0),
+      incarnation: inc ?? undefined,
+    };
   }
 
   async restore(regionId: RegionId, entryId: number): Promise<number> {

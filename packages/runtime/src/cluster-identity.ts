@@ -92,7 +92,10 @@ export async function writeObjectStoreRecord(objects: RecordObjects, record: Clu
   await objects.write(CLUSTER_RECORD_OBJECT, once(), { size: body.length });
 }
 
-function mismatch(a: { id: string; where: string }, b: { id: string; where: string }): ClusterIdMismatchError {
+function mismatch(
+  a: { id: string; where: string },
+  b: { id: string; where: string },
+): ClusterIdMismatchError {
   return new ClusterIdMismatchError(
     `cluster ID mismatch: ${a.where} belongs to cluster ${a.id}, ${b.where} to cluster ${b.id}. ` +
       'Point the process at its own cluster (REDIS_URL, the key prefix, the data dir, the object store); nothing was changed.',

@@ -36,7 +36,10 @@ export const flushManifestSchema = z.object({
 export type FlushManifest = z.output<typeof flushManifestSchema>;
 
 /** What a manifest says of the flush itself; the rest comes from the region. */
-export type ManifestContent = Pick<FlushManifest, 'walEntryId' | 'snapshot' | 'sha256' | 'size' | 'kvCount'> & {
+export type ManifestContent = Pick<
+  FlushManifest,
+  'walEntryId' | 'snapshot' | 'sha256' | 'size' | 'kvCount'
+> & {
   maxTs: bigint | undefined;
 };
 

@@ -121,7 +121,12 @@ function walRegression(
   holder: string,
 ): WalRegressionError {
   const region = regionId.toString();
-  const gap = { region, walLastEntryId: wal.lastEntryId, expectedAtLeast: entryId, missing: entryId - wal.lastEntryId };
+  const gap = {
+    region,
+    walLastEntryId: wal.lastEntryId,
+    expectedAtLeast: entryId,
+    missing: entryId - wal.lastEntryId,
+  };
   ctx.metrics.walRegressions.inc({ region });
   ctx.logger.error(
     gap,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { RegionId, clearFailPoints, keyRange, type TimeProvider } from '@regionstore/core';
-import { silentLogger } from '@regionstore/runtime';
+import { silentLogger, type Registry } from '@regionstore/runtime';
 import { RocksEngine, type KvEngine } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { RegionRunner } from '@regionstore/region-runner';
@@ -38,7 +38,12 @@ export function useCluster(label: string) {
       return new RedisLogStore(await ns.connect('client'), { prefix: ns.prefix });
     },
     async node(
-      options: { config?: WorkerGroupConfigInput; time?: TimeProvider; nodeId?: string } = {},
+      options: {
+        config?: WorkerGroupConfigInput;
+        time?: TimeProvider;
+        nodeId?: string;
+        metrics?: Registry;
+      } = {},
     ): Promise<TestNode> {
       const nodeId = options.nodeId ?? `node-${++counter}`;
       const engine = await RocksEngine.open({ path: dir.sub(`${nodeId}-db`) });
@@ -56,6 +61,7 @@ export function useCluster(label: string) {
           logger: silentLogger(),
           random: () => 0,
           ...(options.time ? { time: options.time } : {}),
+          ...(options.metrics ? { metrics: options.metrics } : {}),
         });
       } catch (err) {
         await runner.stop();

@@ -146,10 +146,7 @@ describe('write buffer', () => {
     await settle();
     expect(await flushManifests(region)).toHaveLength(0);
     await time.advance(3000);
-    await until(
-      async () => (await flushManifests(region)).length === 1,
-      'the periodic flush',
-    );
+    await until(async () => (await flushManifests(region)).length === 1, 'the periodic flush');
     await until(() => node.group.getRegion(region)!.writtenBytes === 0, 'the flush to be accounted');
     expect(await flushManifests(quiet)).toHaveLength(0); // nothing to flush there
   });
