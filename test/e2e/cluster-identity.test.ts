@@ -156,10 +156,10 @@ describe('cluster identity', () => {
       'the metasrv to refuse the bootstrap',
       30_000,
     );
-    expect(refused.code).toBe('ClusterIdMismatch');
-    expect(refused.message).toContain(`holds cluster ${clusterId}`);
-    expect(refused.message).toMatch(/Not bootstrapping/);
-    expect(refused.message).toMatch(/regionctl cluster recover/);
+    expect(refused!.code).toBe('ClusterIdMismatch');
+    expect(refused!.message).toContain(`holds cluster ${clusterId}`);
+    expect(refused!.message).toMatch(/Not bootstrapping/);
+    expect(refused!.message).toMatch(/regionctl cluster recover/);
     expect(await cluster.routes()).toEqual([]);
     await cluster.stop();
   });

@@ -57,7 +57,7 @@ export class ClusterRecovery {
   constructor(private readonly deps: ClusterRecoveryDeps) {}
 
   async recover(): Promise<RecoveryReport> {
-    const { identity, store, nodes, wal, logger } = this.deps;
+    const { identity, store, wal, logger } = this.deps;
     const objects = identity.objects;
     if (!objects)
       throw new InvalidConfigError('a recovery reads the object store: set the metasrv’s snapshotStorage');

@@ -82,7 +82,10 @@ describe('cluster records', () => {
     const files = new Map<string, Buffer>();
     const objects = {
       exists: async (name: string) => files.has(name),
-      read: async (name: string) => [files.get(name)!],
+      read: async (name: string) =>
+        (async function* () {
+          yield files.get(name)!;
+        })(),
       write: async (name: string, data: AsyncIterable<Buffer>) => {
         const chunks: Buffer[] = [];
         for await (const chunk of data) chunks.push(chunk);
