@@ -107,3 +107,13 @@ export const EPOCH = { version: 1, confVer: 1 };
 export function put(key: string, value: string) {
   return { op: 'put' as const, key: b(key), value: b(value) };
 }
+
+/** The error `promise` fails with; throws if it succeeds. */
+export async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a failure');
+}

@@ -2,18 +2,9 @@ import { isRegionStoreError } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
 import { createMetricsRegistry } from '@regionstore/runtime';
 import { latestManifest } from '@regionstore/worker-group';
-import { ALL, EPOCH, b, freshRegion, put, useCluster } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
 
 const cluster = useCluster('wal-regression');
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
-}
 
 /** What a Redis restored from an older AOF leaves: the WAL's last `keep` entries are the only ones. */
 async function rewindWal(region: ReturnType<typeof freshRegion>, keep: number): Promise<void> {

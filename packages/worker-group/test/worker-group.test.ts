@@ -1,17 +1,8 @@
 import { ManualTimeProvider, configureFailPoint, isRegionStoreError, keyRange } from '@regionstore/core';
 import { mvccGet, mvccGetMany, readApplyState, type KvEngine } from '@regionstore/engine';
-import { ALL, EPOCH, b, freshRegion, put, useCluster } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
 
 const cluster = useCluster('worker-group');
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('WorkerGroup', () => {
   // Counterpart of the seed's test_worker_group_start_stop.
