@@ -119,11 +119,10 @@ export class ClusterRecovery {
         epoch,
         flushedEntryId: manifest.walEntryId,
         walEntryId: ends,
+        // Without a copy on a running node nobody can say how far the lost WAL went.
         lost:
           copies.length === 0
-            ? ends > manifest.walEntryId || held.nodes.unreachable.length === 0
-              ? null
-              : 'unknown'
+            ? 'unknown'
             : newest > ends
               ? { from: ends + 1, to: newest, entries: newest - ends }
               : null,
