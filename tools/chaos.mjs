@@ -1,5 +1,5 @@
-// `npm run chaos [-- --runs 20 --nemesis all --duration 60]`: Jepsen-style runs against a real local
-// cluster (see tools/chaos/). Builds first, prints one line per run, writes
+// `npm run chaos [-- --runs 20 --nemesis all --duration 60 --launcher]`: Jepsen-style runs against a
+// real local cluster (see tools/chaos/); `--launcher` runs it through `npm start`'s launcher instead. Builds first, prints one line per run, writes
 // bench/results/<date>-chaos.json with the command, every run's counts, faults and failover times,
 // and exits 1 if any run found a lost, stale, phantom or non-linearizable read.
 import { spawnSync } from 'node:child_process';
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '60' },
     keys: { type: 'string', default: '200' },
     keep: { type: 'boolean', default: false },
+    launcher: { type: 'boolean', default: false },
     out: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -28,6 +29,8 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(`npm run chaos -- [--runs N] [--nemesis all|kill,pause,move,restart-cluster,restart-metasrv,restart-redis]
                      [--duration SECONDS per run] [--keys N] [--keep (keep each run's data and logs)]
+                     [--launcher (the cluster as npm start runs it, beside a Redis without AOF;
+                                  nemesis: restart-launcher, by SIGINT, SIGTERM or kill -9)]
                      [--out FILE (default bench/results/<date>-chaos.json)]`);
   process.exit(0);
 }
@@ -49,7 +52,8 @@ if (!values['no-build']) {
 }
 const { runChaos, ANOMALIES } = require('./chaos/run.cjs');
 const { faultNames } = require('./chaos/nemesis.cjs');
-const nemesis = faultNames(values.nemesis.split(','));
+const launcher = values.launcher;
+const nemesis = faultNames(values.nemesis.split(','), { launcher });
 
 const command = `npm run chaos -- ${process.argv.slice(2).join(' ')}`.trim();
 const results = [];
@@ -60,6 +64,7 @@ for (let run = 1; run <= runs; run++) {
     durationMs,
     keys,
     nemesis,
+    launcher,
     keepDir: values.keep,
     log: (line) => console.log(`  ${line}`),
   });
@@ -82,6 +87,7 @@ const summary = {
   runs,
   durationMsPerRun: durationMs,
   nemesis,
+  launcher,
   operations: results.reduce((sum, r) => sum + r.counts.writes + r.counts.reads + r.counts.failedReads, 0),
   acknowledgedWrites: results.reduce((sum, r) => sum + r.counts.acknowledged, 0),
   faultsInjected: results.reduce((sum, r) => sum + r.faults.length, 0),

@@ -9,6 +9,8 @@ const { tmpdir } = require('node:os');
 const { join, resolve } = require('node:path');
 
 const repoRoot = resolve(__dirname, '..');
+/** A storage node's exit code when it refuses the cluster Redis names (apps/storage-node/src/main.ts). */
+const EXIT_CLUSTER_REFUSED = 78;
 const METASRV = join(repoRoot, 'apps', 'metasrv', 'dist', 'main.js');
 const NODE = join(repoRoot, 'apps', 'storage-node', 'dist', 'main.js');
 
@@ -82,6 +84,10 @@ async function waitFor(check, what, timeoutMs) {
  * `redisCluster`: seed URLs of a Redis Cluster every process uses instead of `redisUrl`;
  * `redisSentinels`: the Sentinels (and the name) of the primary every process uses instead.
  * `allowedStorage`: `backup.allowedStorage` of every process (default: `local://.data/backups`).
+ * `onRefusal(message)`: without it, a node that refuses the cluster Redis names (exit 78) or a metasrv
+ * that refuses to bootstrap fails the start at once; with it the start waits, saying so once per
+ * refusal, for an operator to recover the cluster (`regionctl cluster recover`), and starts the
+ * refused nodes again once Redis names a cluster they did not refuse.
  */
 async function startCluster(options) {
   const nodes = options.nodes ?? 3;
@@ -109,9 +115,19 @@ async function startCluster(options) {
   /** Children whose exit was asked for (stop, kill, restart): those are not reported as crashes. */
   const expected = new WeakSet();
   let onUnexpectedExit;
+  let starting = true;
+  let exited; // the first process that exited during start-up
+  const refused = new Map(); // node name → the cluster id Redis named when it refused (null: none yet)
   const track = (name, child) => {
     child.once('exit', (code, signal) => {
-      if (expected.has(child) || !onUnexpectedExit) return;
+      if (expected.has(child)) return;
+      if (starting) {
+        if (code === EXIT_CLUSTER_REFUSED && options.onRefusal && name.startsWith('node-'))
+          refused.set(name, undefined);
+        else exited ??= { name, code, signal };
+        return;
+      }
+      if (!onUnexpectedExit) return;
       const log = join(options.dir, `${name}.log`);
       onUnexpectedExit({ name, code, signal, log, lines: lastLines(log, 15) });
     });
@@ -161,6 +177,54 @@ async function startCluster(options) {
   for (let i = 1; i <= nodes; i++) startNode(i);
   const metasrvUrl = `http://127.0.0.1:${metasrvPort}`;
   const routes = async () => (await (await fetch(`${metasrvUrl}/v1/routes`)).json()).routes;
+  const identity = async () => {
+    const headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+    return (await fetch(`${metasrvUrl}/admin/cluster`, { headers })).json();
+  };
+
+  const failedStart = ({ name, code, signal }) => {
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    const log = join(options.dir, `${name}.log`);
+    const hint =
+      code === EXIT_CLUSTER_REFUSED
+        ? '\nIt refused the cluster Redis names (see README, "When Redis loses its data").'
+        : '';
+    return new Error(
+      `${name} exited during start-up (${how}); the others were stopped. Last lines of ${log}:\n` +
+        lastLines(log, 15) +
+        hint,
+    );
+  };
+  const untilBootstrapped = async () => {
+    const timeoutMs = 60_000;
+    let deadline = Date.now() + timeoutMs;
+    let said = '';
+    for (;;) {
+      if (exited) throw failedStart(exited);
+      const status = await identity().catch(() => undefined);
+      const problem = status?.problem?.message;
+      if (problem && !options.onRefusal)
+        throw new Error(`the metasrv refuses to start the cluster: ${problem}`);
+      for (const [name, id] of refused) {
+        if (id === undefined) refused.set(name, status?.clusterId ?? null);
+        else if (status?.clusterId && status.clusterId !== id && !problem) {
+          refused.delete(name);
+          startNode(Number(name.slice('node-'.length)));
+        }
+      }
+      if (problem || refused.size > 0) {
+        const message = refusalMessage(metasrvUrl, [...refused.keys()], problem);
+        if (message !== said) options.onRefusal(message);
+        said = message;
+        deadline = Date.now() + timeoutMs; // an operator may take a while
+      } else {
+        const r = await routes().catch(() => []);
+        if (r.length === (options.initialRegions ?? 8) && r.every((x) => x.address)) return;
+        if (Date.now() > deadline) throw new Error('timed out waiting for the cluster to bootstrap');
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
 
   const stopAll = (signal) =>
     Promise.all(
@@ -181,37 +245,15 @@ async function startCluster(options) {
     );
 
   // A process that exits while the cluster starts (a bad setting, a port in use) fails the start at
-  // once, with its last log lines, and takes the others down: no orphan keeps a port.
-  let exited;
-  const onExit = (name) => (code, signal) => {
-    exited ??= { name, code, signal };
-  };
-  const listeners = [...procs].map(([name, child]) => [child, onExit(name)]);
-  for (const [child, listener] of listeners) child.once('exit', listener);
+  // once, with its last log lines, and takes the others down: no orphan keeps a port. A refusal of
+  // the cluster's identity waits for an operator instead when the caller says how to tell one.
   try {
-    await waitFor(
-      async () => {
-        if (exited) return true;
-        const r = await routes();
-        return r.length === (options.initialRegions ?? 8) && r.every((x) => x.address);
-      },
-      'the cluster to bootstrap',
-      60_000,
-    );
+    await untilBootstrapped();
   } catch (err) {
     await stopAll('SIGTERM');
     throw err;
   } finally {
-    for (const [child, listener] of listeners) child.off('exit', listener);
-  }
-  if (exited) {
-    await stopAll('SIGTERM');
-    const how = exited.signal ? `signal ${exited.signal}` : `code ${exited.code}`;
-    const log = join(options.dir, `${exited.name}.log`);
-    throw new Error(
-      `${exited.name} exited during start-up (${how}); the others were stopped. Last lines of ${log}:\n` +
-        lastLines(log, 15),
-    );
+    starting = false;
   }
 
   return {
@@ -219,6 +261,8 @@ async function startCluster(options) {
     dir: options.dir,
     prefix: options.prefix,
     routes,
+    /** The metasrv's `GET /admin/cluster`: `{clusterId, createdAtMs, problem}`. */
+    identity,
     processes: procs,
     startNode,
     startMetasrv,
@@ -257,6 +301,21 @@ async function startCluster(options) {
       await stopAll('SIGTERM');
     },
   };
+}
+
+/** What an operator is told while nodes refuse the cluster's identity or the metasrv refuses to bootstrap. */
+function refusalMessage(metasrvUrl, nodes, problem) {
+  const who = [
+    ...(nodes.length > 0
+      ? [`${nodes.join(', ')} refused to start (their data belongs to a cluster Redis does not name)`]
+      : []),
+    ...(problem ? [`the metasrv refuses to bootstrap: ${problem}`] : []),
+  ].join('; ');
+  return (
+    `${who}.\nIf Redis lost its data, rebuild the cluster's metadata from the object store: ` +
+    `npm run regionctl -- --metasrv ${metasrvUrl} cluster recover (see README, "When Redis loses its data"). ` +
+    'The refused nodes start again once Redis names the cluster.'
+  );
 }
 
 /**
@@ -304,4 +363,13 @@ async function withScratchCluster(label, options, fn) {
   }
 }
 
-module.exports = { startCluster, withScratchCluster, waitFor, freePort, dropKeys, repoRoot };
+module.exports = {
+  EXIT_CLUSTER_REFUSED,
+  refusalMessage,
+  startCluster,
+  withScratchCluster,
+  waitFor,
+  freePort,
+  dropKeys,
+  repoRoot,
+};

@@ -1,6 +1,8 @@
-// `npm start [-- --dir DIR --port PORT --any-node-ports --no-build]`: a local cluster — Redis
-// (started if none answers), the metasrv on :7700 and three storage nodes on the next three ports
-// (or any free ones), each a separate process, with data and JSON logs under .data/cluster. The
+// `npm start [-- --dir DIR --port PORT --any-node-ports --redis-dir DIR --no-build]`: a local cluster —
+// Redis (a redis-server of its own with AOF if none with AOF answers at REDIS_URL; its data under
+// .data/redis or --redis-dir, kept across restarts), the metasrv on :7700 and three storage nodes on
+// the next three ports (or any free ones), each a separate process, with data and JSON logs under
+// .data/cluster. The
 // console shows their log lines at REGIONSTORE_CONSOLE_LEVEL (default info; `silent` for none)
 // through pino-pretty. Ctrl-C stops everything gracefully (SIGTERM to each process); a process that
 // exits by itself is started again.
@@ -9,10 +11,10 @@ import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { CONSOLE_LEVELS, followLogs } from './console-logs.mjs';
-import { ensureRedis, stopStartedRedis } from './ensure-redis.mjs';
+import { describeExternal, ensureRedis, shortPath, stopStartedRedis } from './ensure-redis.mjs';
 
 const require = createRequire(import.meta.url);
-const { startCluster, repoRoot } = require('./cluster.cjs');
+const { EXIT_CLUSTER_REFUSED, refusalMessage, startCluster, repoRoot } = require('./cluster.cjs');
 
 // Bull Board's file server `require`s an ES module, which Node does by default from 20.19.
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -27,6 +29,8 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: process.env.METASRV_PORT ?? '7700' },
     // Nodes on ports the system picks (they tell the metasrv): for runs beside other clusters.
     'any-node-ports': { type: 'boolean', default: false },
+    // Where the redis-server of its own keeps its data (default REGIONSTORE_REDIS_DIR, else .data/redis).
+    'redis-dir': { type: 'string' },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -53,18 +57,27 @@ if (!args['no-build']) {
 }
 
 // Stops whatever is up: the cluster once it started (its processes also stop by themselves if this
-// one dies), and the Redis this launcher started. On SIGINT (Ctrl-C), SIGTERM (systemd, a container
-// runtime), or when the parent (npm) is gone: npm does not pass SIGTERM on to its script.
+// one dies), then the redis-server of its own if it used that one (its data stays for the next start;
+// one that outlives a kill -9 of this process is used again by the next start). On SIGINT (Ctrl-C),
+// SIGTERM (systemd, a container runtime), or when the parent (npm) is gone: npm does not pass SIGTERM
+// on to its script.
 let cluster;
+let redis; // the promise of ensureRedis's answer, once asked
 let stopFollowing = () => undefined;
 let stopping = false;
+const stopRedis = async () => {
+  const used = await redis?.catch(() => undefined);
+  if (!used?.own) return;
+  await stopStartedRedis({ dir: used.dir });
+  console.log(`stopped the redis-server on ${used.url}; its data stays in ${shortPath(used.dataPath)}`);
+};
 const stop = async (why) => {
   if (stopping) return;
   stopping = true;
   console.log(`\nstopping (${why}) …`);
   await cluster?.stop();
   stopFollowing();
-  await stopStartedRedis();
+  await stopRedis();
   process.exit(0);
 };
 process.on('SIGINT', () => stop('SIGINT'));
@@ -74,9 +87,18 @@ setInterval(() => {
   if (process.ppid !== parent) void stop('the parent process exited');
 }, 500).unref();
 
-const { url } = await ensureRedis((msg) => console.log(msg), { durable: true });
+redis = ensureRedis((msg) => console.log(msg), { durable: true, dir: args['redis-dir'] });
+const { url, started, own, dataPath } = await redis.catch((err) => {
+  console.error(`\nRegionStore did not start: ${err.message}`);
+  process.exit(err.exitCode ?? 1);
+});
+if (stopping) await new Promise(() => undefined); // Ctrl-C meanwhile: stop() stops that Redis and exits
+const where = own
+  ? `${started ? 'started by npm start' : 'still running from an earlier start'}; ` +
+    `data in ${shortPath(dataPath)}, kept across restarts`
+  : await describeExternal(url);
 console.log(
-  `Redis: ${url}\nstarting metasrv on :${metasrvPort} and 3 storage nodes (logs in ${dir}/*.log) …`,
+  `Redis: ${url} (${where})\nstarting metasrv on :${metasrvPort} and 3 storage nodes (logs in ${dir}/*.log) …`,
 );
 stopFollowing = followLogs(dir, {
   level: consoleLevel,
@@ -90,22 +112,38 @@ try {
     nodes: 3,
     metasrvPort,
     nodePorts: args['any-node-ports'] ? [0, 0, 0] : [metasrvPort + 1, metasrvPort + 2, metasrvPort + 3],
+    // Nodes that refuse the cluster Redis names wait for `regionctl cluster recover`, not a crash loop.
+    onRefusal: (message) => console.error(`\n${message}\nWaiting (Ctrl-C stops) …`),
   });
 } catch (err) {
   // startCluster has stopped every process it started; say why here, not only in a log file.
   console.error(`\nRegionStore did not start: ${err.message}`);
   stopFollowing();
-  await stopStartedRedis();
+  await stopRedis();
   process.exit(1);
 }
 // A process that exits on its own is reported with the end of its log and started again, unless it
 // keeps exiting (then everything stops rather than loop).
 const crashes = new Map();
+/** Starts a node that refused the cluster again once Redis names another one (after a recovery). */
+const afterRecovery = async (name) => {
+  const refusedId = (await cluster.identity().catch(() => undefined))?.clusterId ?? null;
+  console.error(`\n${refusalMessage(cluster.metasrvUrl, [name])}`);
+  while (!stopping) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const status = await cluster.identity().catch(() => undefined);
+    if (status?.clusterId && status.clusterId !== refusedId && !status.problem) {
+      console.error(`Redis names cluster ${status.clusterId} again: starting ${name} …`);
+      return cluster.startNode(Number(name.split('-')[1]));
+    }
+  }
+};
 cluster.onUnexpectedExit(({ name, code, signal, log, lines }) => {
   if (stopping) return;
   console.error(
     `\n${name} exited (${signal ? `signal ${signal}` : `code ${code}`}); the end of ${log}:\n${lines}`,
   );
+  if (code === EXIT_CLUSTER_REFUSED && name.startsWith('node-')) return void afterRecovery(name);
   const now = Date.now();
   const recent = (crashes.get(name) ?? []).filter((at) => at > now - 60_000);
   crashes.set(name, [...recent, now]);

@@ -50,4 +50,22 @@ describe('Jepsen-style run (bounded; `npm run chaos` for long runs)', () => {
     expect(result.counts.acknowledged).toBeGreaterThan(500);
     expect(result.counts.keys).toBe(120);
   }, 300_000);
+
+  it('loses no acknowledged write when the whole cluster restarts through the launcher (npm start)', async () => {
+    const result = await runChaos({
+      dir: dir.sub('launcher'),
+      durationMs: 30_000,
+      keys: 60,
+      launcher: true,
+      nemesis: ['all'],
+      log: (line: string) => process.env.CHAOS_VERBOSE && console.log(line),
+    });
+    const anomalies = ['lost', 'stale', 'phantom', 'future', 'inversion', 'unreadable'] as const;
+    expect(Object.fromEntries(anomalies.map((a) => [a, result[a]]))).toEqual(
+      Object.fromEntries(anomalies.map((a) => [a, 0])),
+    );
+    const restarts = result.faults.filter((f) => f.fault === 'restart-launcher' && !f.error);
+    expect(restarts.length).toBeGreaterThanOrEqual(2);
+    expect(result.counts.acknowledged).toBeGreaterThan(200);
+  }, 300_000);
 });

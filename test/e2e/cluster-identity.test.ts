@@ -8,7 +8,7 @@ import { RegionId } from '@regionstore/core';
 import { QueueNames, encodeJobPayload } from '@regionstore/protocol';
 import { mintClusterRecord } from '@regionstore/runtime';
 import { useRedisNamespace } from '@regionstore/testing';
-import { useCluster, waitFor, type Cluster } from './cluster';
+import { spread, useCluster, waitFor, type Cluster } from './cluster';
 
 const { dropKeys } = createRequire(__filename)('../../tools/cluster.cjs') as {
   dropKeys: (redis: unknown, prefix: string) => Promise<void>;
@@ -19,12 +19,6 @@ const CLI_MAIN = join(repo, 'apps/cli/dist/main.js');
 
 const clusters = useCluster('e2e-identity');
 const ns = useRedisNamespace('e2e-identity-extra');
-
-/** Keys whose first bytes spread over the key space, so every region gets some. */
-const spread = (label: string, n: number) =>
-  Array.from({ length: n }, (_, i) =>
-    Buffer.concat([Buffer.from([Math.floor((256 * i) / n)]), Buffer.from(`${label}-${i}`)]),
-  );
 
 /** Runs node-1 of `cluster` by hand against `prefix`; resolves with its exit code and output. */
 function runNode(cluster: Cluster, prefix: string): Promise<{ code: number | null; output: string }> {

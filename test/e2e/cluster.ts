@@ -12,6 +12,12 @@ const { startCluster, freePort, waitFor } = createRequire(__filename)('../../too
 };
 export { freePort, waitFor };
 
+/** Keys whose first bytes spread over the key space, so every region gets some. */
+export const spread = (label: string, n: number) =>
+  Array.from({ length: n }, (_, i) =>
+    Buffer.concat([Buffer.from([Math.floor((256 * i) / n)]), Buffer.from(`${label}-${i}`)]),
+  );
+
 export interface RouteJson {
   regionId: string;
   leader: string;

@@ -1,29 +1,37 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { useRedisNamespace, useTempDir } from '@regionstore/testing';
-import { freePort, waitFor } from './cluster';
+import { createRequire } from 'node:module';
+import { RegionStoreClient } from '@regionstore/client';
+import { PrivateRedisServer, useRedisNamespace, useTempDir } from '@regionstore/testing';
+import { Redis } from 'ioredis';
+import { freePort, spread, waitFor } from './cluster';
+
+const tools = createRequire(__filename);
+const { dropKeys } = tools('../../tools/cluster.cjs') as {
+  dropKeys: (redis: unknown, prefix: string) => Promise<void>;
+};
+const { childrenOf } = tools('../../tools/chaos/launcher.cjs') as {
+  childrenOf: (pid: number) => { pid: number; command: string }[];
+};
 
 const dir = useTempDir('e2e-start-cluster');
 const ns = useRedisNamespace('e2e-start-cluster');
 const REPO = resolve(__dirname, '../..');
+const CLI_MAIN = join(REPO, 'apps/cli/dist/main.js');
 
-/** The processes whose parent is `pid`, with their command lines (Linux /proc). */
-function childrenOf(pid: number): { pid: number; command: string }[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .flatMap((entry) => {
-      try {
-        // The command name may hold spaces and parentheses: the fields start after its last ')'.
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        if (ppid !== pid) return [];
-        const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-        return [{ pid: Number(entry), command }];
-      } catch {
-        return []; // gone meanwhile
-      }
-    });
+/** Whether a Redis answers at `url` (one try, no retries). */
+async function redisAnswers(url: string): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** `pid`'s children, their children, and so on. */
@@ -55,23 +63,30 @@ interface Launch {
   exited: Promise<number | null>;
 }
 
-/** Starts a launcher on a scratch directory and key prefix; resolves once it says the cluster is up. */
-async function launch(command: string, args: string[], data: string, prefix: string): Promise<Launch> {
+/** What a launch uses unless told otherwise: the test's Redis namespace, no AOF needed. */
+const scratchEnv = (prefix: string) => ({
+  REDIS_URL: ns.url,
+  REGIONSTORE_KEY_PREFIX: prefix,
+  REGIONSTORE_WAL__DURABILITY: 'unsafe',
+});
+
+/**
+ * Starts a launcher on a scratch directory with `env` over this process's environment; resolves once
+ * it has printed `until` (default: that the cluster is up).
+ */
+async function launch(
+  command: string,
+  args: string[],
+  data: string,
+  env: Record<string, string>,
+  until = 'RegionStore is up',
+): Promise<Launch> {
   const port = await freePort();
   const child = spawn(
     command,
     // Nodes on ports the system picks: fixed ones could be taken by tests running beside this one.
     [...args, '--no-build', '--any-node-ports', '--dir', data, '--port', String(port)],
-    {
-      cwd: REPO,
-      env: {
-        ...process.env,
-        REDIS_URL: ns.url,
-        REGIONSTORE_KEY_PREFIX: prefix,
-        REGIONSTORE_WAL__DURABILITY: 'unsafe',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   launched.push(child);
   let output = '';
@@ -80,16 +95,16 @@ async function launch(command: string, args: string[], data: string, prefix: str
   child.stderr!.on('data', collect);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let up = false;
-  // Whichever comes first: the cluster up, or the launcher gone (then say what it printed).
+  // Whichever comes first: what was awaited, or the launcher gone (then say what it printed).
   await Promise.race([
-    waitFor(() => output.includes('RegionStore is up'), 'the cluster to come up', 90_000).then(
+    waitFor(() => output.includes(until), `the launcher to print '${until}'`, 90_000).then(
       () => void (up = true),
       (err: Error) => {
         throw new Error(`${err.message}\n${output}`);
       },
     ),
     exited.then((code) => {
-      if (!up) throw new Error(`the launcher exited (${code}) before the cluster was up:\n${output}`);
+      if (!up) throw new Error(`the launcher exited (${code}) before printing '${until}':\n${output}`);
     }),
   ]);
   return { child, metasrv: `http://127.0.0.1:${port}`, output: () => output, exited };
@@ -108,7 +123,7 @@ describe('npm start (tools/start-cluster.mjs)', () => {
       metasrv,
       output,
       exited,
-    } = await launch(process.execPath, ['tools/start-cluster.mjs'], data, ns.prefix);
+    } = await launch(process.execPath, ['tools/start-cluster.mjs'], data, scratchEnv(ns.prefix));
     // The console gets pino-pretty lines, not the JSON the log files keep.
     await waitFor(
       () => /INFO \(storage-node node-1\): storage node started/.test(output()),
@@ -153,7 +168,12 @@ describe('npm start (tools/start-cluster.mjs)', () => {
         child: npm,
         output,
         exited,
-      } = await launch('npm', ['start', '--'], dir.sub(`npm-${signal}`), `${ns.prefix}-${signal}`);
+      } = await launch(
+        'npm',
+        ['start', '--'],
+        dir.sub(`npm-${signal}`),
+        scratchEnv(`${ns.prefix}-${signal}`),
+      );
       const everyone = descendantsOf(npm.pid!);
       expect(everyone.length).toBeGreaterThanOrEqual(5); // the launcher, the metasrv, 3 nodes
       npm.kill(signal);
@@ -163,4 +183,85 @@ describe('npm start (tools/start-cluster.mjs)', () => {
     },
     180_000,
   );
+
+  it('keeps every key across Ctrl-C and npm start when the system Redis keeps no AOF (Debian’s default)', async () => {
+    // The system Redis as Debian ships it: no AOF, so the launcher runs a Redis of its own with one.
+    const debian = await PrivateRedisServer.start(dir.sub('debian-redis'), ['--appendonly', 'no']);
+    const data = dir.sub('restart');
+    const redisDir = dir.sub('restart-redis');
+    const env = { REDIS_URL: debian.url, REGIONSTORE_KEY_PREFIX: `${ns.prefix}-restart` };
+    const args = ['tools/start-cluster.mjs', '--redis-dir', redisDir];
+    try {
+      const first = await launch(process.execPath, args, data, env);
+      expect(first.output()).toContain('keeps no AOF');
+      const own = /started redis-server on (redis:\/\/\S+) \(data in ([^,]+),/.exec(first.output());
+      if (!own) throw new Error(`the launcher did not say where its Redis is:\n${first.output()}`);
+      const [, ownUrl, ownData] = own as unknown as [string, string, string];
+      expect(ownData).toContain(redisDir);
+      const keys = spread('restart', 64);
+      const client = new RegionStoreClient({ metasrv: first.metasrv, retryTimeoutMs: 60_000 });
+      try {
+        for (const key of keys) await client.put(key, key);
+      } finally {
+        await client.close();
+      }
+      first.child.kill('SIGINT');
+      expect(await first.exited).toBe(0);
+      expect(first.output()).toContain(`stopped the redis-server on ${ownUrl}`);
+      expect(await redisAnswers(ownUrl)).toBe(false);
+
+      const second = await launch(process.execPath, args, data, env);
+      expect(second.output()).toContain(`started redis-server on ${ownUrl}`); // its port, remembered
+      const again = new RegionStoreClient({ metasrv: second.metasrv, retryTimeoutMs: 60_000 });
+      try {
+        const values = await Promise.all(keys.map((key) => again.get(key)));
+        expect(values.filter((value, i) => value?.equals(keys[i]!)).length).toBe(keys.length);
+      } finally {
+        await again.close();
+      }
+      const metasrvLog = readFileSync(join(data, 'metasrv-1.log'), 'utf8');
+      expect(metasrvLog.match(/cluster bootstrapped/g)).toHaveLength(1);
+      second.child.kill('SIGINT');
+      expect(await second.exited).toBe(0);
+      expect(await redisAnswers(ownUrl)).toBe(false);
+    } finally {
+      await debian.kill('SIGTERM');
+    }
+  }, 300_000);
+
+  it('waits for regionctl cluster recover when Redis lost the cluster, then starts the refused nodes', async () => {
+    const data = dir.sub('lost');
+    const env = scratchEnv(`${ns.prefix}-lost`);
+    const first = await launch(process.execPath, ['tools/start-cluster.mjs'], data, env);
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(0);
+    const redis = await ns.connect();
+    await dropKeys(redis, env.REGIONSTORE_KEY_PREFIX); // what a FLUSHALL does to this cluster
+
+    const second = await launch(process.execPath, ['tools/start-cluster.mjs'], data, env, 'refused to start');
+    await waitFor(() => second.output().includes('the metasrv refuses to bootstrap'), 'the metasrv', 30_000);
+    expect(second.output()).toContain(`npm run regionctl -- --metasrv ${second.metasrv} cluster recover`);
+    expect(second.child.exitCode).toBeNull(); // waiting, not crash-looping
+
+    const recover = spawnSync(
+      process.execPath,
+      [CLI_MAIN, '--metasrv', second.metasrv, 'cluster', 'recover', '--json'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(recover.status).toBe(0);
+    expect((JSON.parse(recover.stdout) as { regions: unknown[] }).regions).toHaveLength(8);
+    await waitFor(() => second.output().includes('RegionStore is up'), 'the cluster after recovery', 120_000);
+    const client = new RegionStoreClient({ metasrv: second.metasrv, retryTimeoutMs: 60_000 });
+    try {
+      const key = Buffer.from('after-recovery');
+      await client.put(key, key);
+      expect((await client.get(key))?.equals(key)).toBe(true);
+    } finally {
+      await client.close();
+    }
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+  }, 300_000);
 });

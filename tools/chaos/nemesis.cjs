@@ -110,12 +110,30 @@ const FAULTS = {
   },
 };
 
-/** Every fault name; `all` in a list means all of them. */
-function faultNames(list) {
-  const names = list.flatMap((n) => (n === 'all' ? Object.keys(FAULTS) : [n]));
+/**
+ * The faults of the launcher mode (tools/chaos/launcher.cjs): the cluster runs as `npm start` runs
+ * it, so only the launcher as a whole is stopped and started.
+ */
+const LAUNCHER_FAULTS = {
+  /** Ctrl-C, SIGTERM or kill -9 of the launcher (its Redis too, unless kill -9), then npm start again. */
+  async 'restart-launcher'({ launcher }) {
+    const signal = pick(['SIGINT', 'SIGTERM', 'SIGKILL']);
+    const from = Date.now();
+    await launcher.stop(signal);
+    await launcher.start();
+    return { signal, upAfterMs: Date.now() - from };
+  },
+};
+
+/** Every fault name of a mode (`launcher`: LAUNCHER_FAULTS); `all` in a list means all of them. */
+function faultNames(list, { launcher = false } = {}) {
+  const faults = launcher ? LAUNCHER_FAULTS : FAULTS;
+  const names = list.flatMap((n) => (n === 'all' ? Object.keys(faults) : [n]));
   for (const name of names) {
-    if (!FAULTS[name])
-      throw new Error(`unknown nemesis '${name}' (known: all, ${Object.keys(FAULTS).join(', ')})`);
+    if (!faults[name])
+      throw new Error(
+        `unknown nemesis '${name}'${launcher ? ' in launcher mode' : ''} (known: all, ${Object.keys(faults).join(', ')})`,
+      );
   }
   return [...new Set(names)];
 }
@@ -133,7 +151,7 @@ async function runNemesis(ctx, names, { quietMs, until, log }) {
       await sleep(quietMs);
       const started = Date.now();
       try {
-        const details = await FAULTS[name](ctx);
+        const details = await (FAULTS[name] ?? LAUNCHER_FAULTS[name])(ctx);
         done.push({ fault: name, ms: Date.now() - started, ...details });
         log(`nemesis: ${name} ${JSON.stringify(details)}`);
       } catch (err) {
@@ -157,4 +175,4 @@ async function heal(cluster, metasrvPort) {
   }
 }
 
-module.exports = { FAULTS, faultNames, runNemesis, heal };
+module.exports = { FAULTS, LAUNCHER_FAULTS, faultNames, runNemesis, heal };
