@@ -117,12 +117,20 @@ export class NodeTaskWorker {
         });
         return { regionId, lastEntryId };
       },
-      // A snapshot is what a flush writes: the region's data at its applied WAL entry, named by term
-      // and index, recorded in the region's newest manifest.
+      // A snapshot is what a full flush writes: the region's data at its applied WAL entry, named by
+      // term and index, recorded in the region's newest manifest with no deltas after it. A flush
+      // already running answers the first request, so it may take a second.
       'generate-snapshot': async ({ regionId }) => {
-        await group.ddl(regionId, { type: 'flush' });
-        const manifest = await latestManifest(deps.snapshotStorage, regionId);
-        if (!manifest?.snapshot) {
+        let manifest;
+        for (
+          let attempt = 0;
+          attempt < 3 && !(manifest?.snapshot && manifest.deltas.length === 0);
+          attempt++
+        ) {
+          await group.ddl(regionId, { type: 'flush', full: true });
+          manifest = await latestManifest(deps.snapshotStorage, regionId);
+        }
+        if (!manifest?.snapshot || manifest.deltas.length > 0) {
           throw new NotFoundError(`region ${regionId.toString()} has no snapshot after its flush`);
         }
         return {

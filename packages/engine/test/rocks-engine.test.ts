@@ -1,6 +1,11 @@
 import { InvalidArgumentError, InvalidCfError, ServerIsBusyError, keyRange } from '@regionstore/core';
 import { CF_DEFAULT, CF_LOCK, CF_RAFT, DELETE_STRATEGIES, WriteBatch } from '@regionstore/engine';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { b, collect, keysOf, useEngines } from './helpers';
+
+const logEngines = useEngines('rocks-engine-logs');
 
 const engines = useEngines('engine');
 
@@ -179,5 +184,29 @@ describe('RocksEngine', () => {
     await expect(engine.get(CF_RAFT, b('x'))).rejects.toThrow(/closed/);
     const reopened = await engines.open({ path: engine.path } as never);
     expect((await reopened.get(CF_RAFT, b('x')))?.toString()).toBe('y');
+  });
+});
+
+describe('RocksDB log files', () => {
+  const logBytes = (path: string) =>
+    readdirSync(path)
+      .filter((name) => name.endsWith('.log'))
+      .reduce((sum, name) => sum + statSync(join(path, name)).size, 0);
+
+  it('stay bounded by maxTotalWalBytes while a small CF takes a write in every batch', async () => {
+    const MiB = 1024 * 1024;
+    const engine = await logEngines.open({ maxTotalWalBytes: 4 * MiB });
+    const value = randomBytes(1024);
+    for (let i = 0; i < 32 * 1024; i++) {
+      // A version in `default` and an apply state in `raft`, as every applied write does.
+      const batch = new WriteBatch()
+        .put(CF_DEFAULT, b(`k${String(i).padStart(8, '0')}`), value)
+        .put(CF_RAFT, b('apply-state'), b(String(i)));
+      await engine.write(batch);
+    }
+    await new Promise((r) => setTimeout(r, 500)); // the last flush, and RocksDB deleting the logs
+    // 32 MiB written; RocksDB on its own keeps every log here (its default bound is 4 × 64 MiB × CFs).
+    expect(logBytes(engine.path)).toBeLessThan(12 * MiB);
+    expect((await engine.get(CF_DEFAULT, b('k00000000')))?.equals(value)).toBe(true);
   });
 });

@@ -2,20 +2,63 @@ import { CancelledError, InternalError, composeTimestamp, type RegionId } from '
 import { CF_DEFAULT, mvccGc, readApplyState, type MvccGcResult } from '@regionstore/engine';
 import { RegionTask, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
-import { listManifests, newManifest, readManifest, writeManifest, type FlushManifest } from './manifest';
+import { writeDelta } from './delta-file';
+import {
+  deltaBytes,
+  latestManifest,
+  listManifests,
+  manifestFiles,
+  newManifest,
+  readManifest,
+  writeManifest,
+  type FlushManifest,
+} from './manifest';
 import { fenceEpochOf, type WorkerRegion } from './region';
 
 /**
- * Flush: a region snapshot (region-runner Gen) in the object store, then the manifest naming the WAL
- * entry it covers, then the WAL trimmed up to that entry, in that order, so a crash at any point
- * leaves a state an open can recover from.
+ * Whether the next flush of a region with manifest `previous` writes a full snapshot (which is also
+ * the compaction of its files) instead of a delta: when asked to, when there is nothing to add a delta
+ * to, when the WAL no longer holds what the delta needs, or when the deltas would outgrow their bounds
+ * (`maxDeltaFiles` files; `deltaCompactionRatio` × the snapshot's bytes). With ratio r a growing
+ * region's snapshots grow by 1 + r each time, so the object store writes about 2 + 1/r bytes per byte
+ * ingested (the deltas once, the snapshots a geometric series), whatever the region's size.
  */
-export async function flushRegion(ctx: WorkerContext, region: WorkerRegion): Promise<FlushManifest> {
+function fullFlushDue(
+  ctx: WorkerContext,
+  previous: FlushManifest,
+  trimmedEntryId: number,
+  walEntryId: number,
+): boolean {
+  if (!previous.snapshot || trimmedEntryId > previous.walEntryId || walEntryId < previous.walEntryId)
+    return true;
+  return (
+    previous.deltas.length >= ctx.config.maxDeltaFiles ||
+    deltaBytes(previous) >= ctx.config.deltaCompactionRatio * previous.size
+  );
+}
+
+/**
+ * Flush: an incremental flush writes a delta file of the WAL entries since the latest manifest, a full
+ * one a region snapshot (region-runner Gen); then the manifest naming the files and the WAL entry they
+ * cover, then the WAL trimmed up to that entry, in that order, so a crash at any point leaves a state
+ * an open can recover from.
+ */
+export async function flushRegion(
+  ctx: WorkerContext,
+  region: WorkerRegion,
+  full: boolean,
+): Promise<FlushManifest> {
   const { regionId } = region;
   const snapshot = ctx.engine.snapshot();
   let applyState;
+  let previous;
+  let trimmedEntryId;
   try {
     applyState = await readApplyState(snapshot, regionId);
+    [previous, trimmedEntryId] = await Promise.all([
+      latestManifest(ctx.storage, regionId),
+      ctx.wal.position(regionId).then((p) => p.trimmedEntryId),
+    ]);
   } catch (err) {
     await snapshot.release();
     throw err;
@@ -25,23 +68,54 @@ export async function flushRegion(ctx: WorkerContext, region: WorkerRegion): Pro
     throw new InternalError(`region ${regionId.toString()} has no apply state to flush`);
   }
   const term = fenceEpochOf(region.epoch);
-  const generated = await ctx.runner.schedule(RegionTask.gen({ regionId, term, applyState, snapshot }));
-  if (!generated) throw new CancelledError(`flush of region ${regionId.toString()} was cancelled`);
-  const manifest = newManifest(region, ctx.nodeId, ctx.time.now(), {
-    walEntryId: applyState.appliedIndex,
-    snapshot: generated.name,
-    sha256: generated.sha256,
-    size: generated.size,
-    kvCount: generated.kvCount,
-    maxTs: applyState.maxTs,
-  });
+  const walEntryId = applyState.appliedIndex;
+  let manifest: FlushManifest;
+  if (full || !previous || fullFlushDue(ctx, previous, trimmedEntryId, walEntryId)) {
+    const generated = await ctx.runner.schedule(RegionTask.gen({ regionId, term, applyState, snapshot }));
+    if (!generated) throw new CancelledError(`flush of region ${regionId.toString()} was cancelled`);
+    ctx.metrics.flushBytes.inc({ kind: 'snapshot' }, generated.size);
+    manifest = newManifest(region, ctx.nodeId, ctx.time.now(), {
+      walEntryId,
+      snapshot: generated.name,
+      sha256: generated.sha256,
+      size: generated.size,
+      kvCount: generated.kvCount,
+      maxTs: applyState.maxTs,
+    });
+  } else {
+    await snapshot.release(); // the delta comes from the WAL, which says what those entries wrote
+    const deltas = [...previous.deltas];
+    if (walEntryId > previous.walEntryId) {
+      const compression = ctx.runner.config.snapshotCompression;
+      const delta = await writeDelta(
+        { ...ctx, compression },
+        { regionId, term },
+        previous.walEntryId,
+        walEntryId,
+      );
+      ctx.metrics.flushBytes.inc({ kind: 'delta' }, delta.size);
+      deltas.push(delta);
+    }
+    manifest = {
+      ...newManifest(region, ctx.nodeId, ctx.time.now(), {
+        walEntryId,
+        snapshot: previous.snapshot,
+        sha256: previous.sha256,
+        size: previous.size,
+        kvCount: previous.kvCount,
+        maxTs: applyState.maxTs,
+        deltas,
+      }),
+      term: previous.term, // with the first delta's start it names the snapshot
+    };
+  }
   await writeManifest(ctx.storage, manifest);
-  await ctx.wal.obsolete(regionId, applyState.appliedIndex);
+  await ctx.wal.obsolete(regionId, walEntryId);
   schedulePurge(ctx, regionId, 1);
   return manifest;
 }
 
-/** Deletes all but the newest `keep` manifests of a region and the snapshots only they named. */
+/** Deletes all but the newest `keep` manifests of a region and the files only they named. */
 export async function purgeRegionObjects(
   ctx: WorkerContext,
   regionId: RegionId,
@@ -51,14 +125,15 @@ export async function purgeRegionObjects(
   const doomed = names.slice(0, Math.max(0, names.length - keep));
   const kept = new Set<string>();
   for (const name of names.slice(doomed.length)) {
-    const snapshot = (await readManifest(ctx.storage, name)).snapshot;
-    if (snapshot) kept.add(snapshot);
+    for (const file of manifestFiles(await readManifest(ctx.storage, name))) kept.add(file);
   }
   for (const name of doomed) {
-    const snapshot = (await readManifest(ctx.storage, name).catch(() => undefined))?.snapshot;
-    // The manifest goes first: an open never finds a manifest whose snapshot is gone.
+    const manifest = await readManifest(ctx.storage, name).catch(() => undefined);
+    // The manifest goes first: an open never finds a manifest whose files are gone.
     await ctx.storage.delete(name);
-    if (snapshot && !kept.has(snapshot)) await ctx.storage.delete(snapshot);
+    for (const file of manifest ? manifestFiles(manifest) : []) {
+      if (!kept.has(file)) await ctx.storage.delete(file);
+    }
   }
   return doomed.length;
 }

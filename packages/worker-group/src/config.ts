@@ -30,14 +30,21 @@ export const workerGroupConfigSchema = z
       .positive()
       .default(30 * 60_000),
     /**
-     * A region is flushed once its unflushed WAL passes this and its last snapshot's size; bounds the
-     * WAL an open (failover, restart) replays.
+     * A region is flushed once its unflushed WAL passes this, whatever the region's size (a flush
+     * writes only what changed): bounds the WAL Redis holds and an open (failover, restart) replays.
      */
     regionWriteBufferSize: z
       .number()
       .int()
       .positive()
       .default(4 * MiB),
+    /** Delta files a region's manifest may name before the next flush writes a full snapshot. */
+    maxDeltaFiles: z.number().int().min(0).default(16),
+    /**
+     * The next flush writes a full snapshot once the deltas hold this many times the snapshot's bytes
+     * (see fullFlushDue: the object store then writes about 2 + 1/ratio bytes per byte ingested).
+     */
+    deltaCompactionRatio: z.number().positive().default(2),
     globalWriteBufferSize: z.number().int().positive().optional(),
     globalWriteBufferRejectSize: z.number().int().positive().optional(),
     maxBackgroundFlushes: z.number().int().min(1).default(2),

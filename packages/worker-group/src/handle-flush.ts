@@ -2,6 +2,7 @@ import type { RegionId } from '@regionstore/core';
 import { dropLatestDeletes } from '@regionstore/engine';
 import { compactRegion, flushRegion } from './background-jobs';
 import type { WorkerContext } from './context';
+import { deltaBytes } from './manifest';
 import type { RegionMap, WorkerRegion } from './region';
 import type { Reply } from './reply';
 import type { BackgroundNotify, DdlResult } from './requests';
@@ -22,9 +23,11 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
   if (region.flushing) return; // its waiters are answered when the running flush ends
   region.flushing = true;
   region.flushingBytes = region.writtenBytes;
+  const full = region.fullFlushWanted;
+  region.fullFlushWanted = false;
   const stop = ctx.metrics.jobDuration.startTimer({ job: 'flush' });
   ctx.flushScheduler
-    .schedule(() => flushRegion(ctx, region))
+    .schedule(() => flushRegion(ctx, region, full))
     .then(
       (manifest) => {
         stop({ outcome: 'success' });
@@ -32,7 +35,7 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
           type: 'flushFinished',
           walEntryId: manifest.walEntryId,
           flushedBytes: region.flushingBytes,
-          snapshotBytes: manifest.size,
+          snapshotBytes: manifest.size + deltaBytes(manifest),
         });
       },
       (err: unknown) => {

@@ -1,4 +1,5 @@
 export * from './config';
+export * from './delta-file';
 export * from './flush-notifier';
 export * from './manifest';
 export * from './region';

@@ -6,15 +6,35 @@ import { z } from 'zod';
 import { fenceEpochOf } from './region';
 
 /**
- * What a flush leaves in the object store next to its snapshot: which WAL entry the snapshot covers,
- * so an open elsewhere loads the snapshot and replays the WAL after it. A truncate writes one with no
- * snapshot: the region is empty as of that entry.
+ * A delta file of an incremental flush: the versions of the WAL entries after `fromEntryId` up to
+ * `toEntryId`, sorted and checksummed (a `.rsst` file, as snapshots are).
+ */
+export const deltaFileSchema = z.object({
+  name: z.string(),
+  fromEntryId: z.number().int().nonnegative(),
+  toEntryId: z.number().int().nonnegative(),
+  sha256: z.string(),
+  size: z.number().int().nonnegative(),
+  kvCount: z.number().int().nonnegative(),
+});
+
+export type DeltaFile = z.output<typeof deltaFileSchema>;
+
+/**
+ * A region's manifest, one object per version (named by the WAL entry it covers): the files that hold
+ * the region as of `walEntryId`, so an open elsewhere loads them and replays the WAL after it. The base
+ * `snapshot` (a full copy, written by a full flush, which is also the compaction) and the `deltas`
+ * written since by incremental flushes, in WAL order, each continuing where the previous one ended.
+ * A truncate writes one with neither: the region is empty as of that entry.
  */
 export const flushManifestSchema = z.object({
   version: z.literal(1),
   regionId: z.string(),
   walEntryId: z.number().int().nonnegative(),
-  /** Term of the snapshot (the fence epoch that flushed it); with walEntryId it names the snapshot. */
+  /**
+   * Term of the snapshot (the fence epoch that flushed it); with the entry it was taken at (the first
+   * delta's `fromEntryId`, else walEntryId) it names the snapshot.
+   */
   term: z.number().int().nonnegative(),
   snapshot: z.string().nullable(),
   sha256: z.string().nullable(),
@@ -31,6 +51,8 @@ export const flushManifestSchema = z.object({
   range: z.object({ start: z.base64(), end: z.base64() }).optional(),
   /** The node that wrote it. */
   nodeId: z.string().optional(),
+  /** Incremental flushes since the snapshot; manifests from before incremental flushes have none. */
+  deltas: z.array(deltaFileSchema).default([]),
 });
 
 export type FlushManifest = z.output<typeof flushManifestSchema>;
@@ -41,6 +63,7 @@ export type ManifestContent = Pick<
   'walEntryId' | 'snapshot' | 'sha256' | 'size' | 'kvCount'
 > & {
   maxTs: bigint | undefined;
+  deltas?: DeltaFile[];
 };
 
 export function newManifest(
@@ -49,12 +72,13 @@ export function newManifest(
   nowMs: number,
   content: ManifestContent,
 ): FlushManifest {
-  const { maxTs, ...rest } = content;
+  const { maxTs, deltas = [], ...rest } = content;
   return {
     version: 1,
     regionId: region.regionId.toString(),
     term: fenceEpochOf(region.epoch),
     ...rest,
+    deltas,
     epoch: { ...region.epoch },
     createdAtMs: nowMs,
     ...(maxTs === undefined ? {} : { maxTs: maxTs.toString() }),
@@ -78,6 +102,16 @@ export function emptyManifest(
     kvCount: 0,
     maxTs,
   });
+}
+
+/** Every object a manifest needs: its snapshot and its delta files. */
+export function manifestFiles(manifest: FlushManifest): string[] {
+  return [...(manifest.snapshot ? [manifest.snapshot] : []), ...manifest.deltas.map((d) => d.name)];
+}
+
+/** Bytes of the manifest's delta files. */
+export function deltaBytes(manifest: FlushManifest): number {
+  return manifest.deltas.reduce((sum, d) => sum + d.size, 0);
 }
 
 /** The region's range as its manifest records it; undefined for a manifest from before ranges were kept. */

@@ -40,6 +40,13 @@ export function workerGroupMetrics(registry: Registry) {
       help: 'Opens refused because the region WAL ends before an entry already flushed or applied',
       labelNames: ['region'],
     }),
+    flushBytes: counter<'kind'>(registry, {
+      component: 'worker_group',
+      what: 'flush_written_bytes',
+      unit: 'total',
+      help: 'Bytes flushes wrote to the object store: kind snapshot (a full flush, the compaction) or delta',
+      labelNames: ['kind'],
+    }),
     jobDuration: histogram<'job' | 'outcome'>(registry, {
       component: 'worker_group',
       what: 'job_duration',

@@ -22,7 +22,8 @@ import {
 import type { WalPosition } from '@regionstore/log-store';
 import { ApplyStatus, RegionTask, prepareSnapshotApply, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
-import { latestManifest } from './manifest';
+import { applyDelta } from './delta-file';
+import { deltaBytes, latestManifest } from './manifest';
 import { replayWal } from './replay';
 
 export interface RecoveredRegion {
@@ -71,7 +72,9 @@ async function startingPoint(
   // The region's highest commit ts as of the manifest, for the apply state it starts from.
   const maxTs = manifest?.maxTs === undefined ? {} : { maxTs: parseTimestamp(manifest.maxTs) };
   if (manifest?.snapshot) {
-    const key = { regionId, term: manifest.term, index: manifest.walEntryId };
+    // The snapshot file is named by the entry it was taken at, which deltas may have moved past.
+    const base = manifest.deltas[0]?.fromEntryId ?? manifest.walEntryId;
+    const key = { regionId, term: manifest.term, index: base };
     await prepareSnapshotApply(ctx.engine, { regionId, range, epoch }, key);
     const task = RegionTask.apply(regionId);
     const status = await ctx.runner.schedule(task);
@@ -82,6 +85,7 @@ async function startingPoint(
         { cause: task.handle.error },
       );
     }
+    for (const delta of manifest.deltas) await applyDelta(ctx.engine, ctx.storage, delta);
     return {
       applied: {
         appliedIndex: manifest.walEntryId,
@@ -89,7 +93,7 @@ async function startingPoint(
         truncatedTerm: manifest.term,
         ...maxTs,
       },
-      snapshotBytes: manifest.size,
+      snapshotBytes: manifest.size + deltaBytes(manifest),
     };
   }
   const from = manifest?.walEntryId ?? 0;

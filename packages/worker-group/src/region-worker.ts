@@ -233,6 +233,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
       }
       case 'flush': {
         const region = this.requireRegion(regionId);
+        if (request.full) region.fullFlushWanted = true;
         region.flushWaiters.push(reply);
         scheduleFlush(ctx, region);
         return;

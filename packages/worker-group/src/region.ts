@@ -22,13 +22,15 @@ export class WorkerRegion {
   flushedEntryId: number;
   /** Bytes written since the last flush (they live only in the WAL until then). */
   writtenBytes = 0;
-  /** Size of the region's latest flushed snapshot as this node knows it (0: not known here). */
+  /** Bytes of the files of the region's latest manifest as this node knows them (0: not known here). */
   snapshotBytes = 0;
   /** The highest commit ts applied to the region (persisted in its apply state; see RegionApplyState). */
   maxTs = 0n;
   /** Bytes the running flush will cover. */
   flushingBytes = 0;
   flushing = false;
+  /** A waiter asked for a full flush (a snapshot of the whole region, no deltas). */
+  fullFlushWanted = false;
   lastFlushMs: number;
   /** Flush requests waiting for the running (or next) flush. */
   readonly flushWaiters: Array<Reply<DdlResult>> = [];
@@ -54,12 +56,12 @@ export class WorkerRegion {
   }
 
   /**
-   * Whether the WAL holds enough unflushed bytes to flush: at least `minBytes` and at least the last
-   * snapshot's size. An open then replays no more than the snapshot it loads, and each flush (a full
-   * snapshot of the region) is paid for by as many bytes written.
+   * Whether the WAL holds enough unflushed bytes to flush. A flush writes only what changed since the
+   * previous one, so the threshold does not grow with the region: Redis holds at most about
+   * `minBytes` of unflushed WAL per region, and an open replays no more.
    */
   flushDue(minBytes: number): boolean {
-    return this.writtenBytes >= Math.max(minBytes, this.snapshotBytes);
+    return this.writtenBytes >= minBytes;
   }
 }
 

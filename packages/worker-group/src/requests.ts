@@ -48,7 +48,8 @@ export type DdlRequest =
    */
   | { type: 'close'; destroy?: boolean; epoch?: RegionEpoch }
   | { type: 'alter'; options: RegionOptions }
-  | { type: 'flush' }
+  /** `full`: a snapshot of the whole region, its manifest naming no deltas (what a snapshot job sends). */
+  | { type: 'flush'; full?: boolean }
   | { type: 'compact' }
   | { type: 'truncate' }
   /** Replays the WAL as a follower up to `entryId` (default: its end); `writable` then makes it leader. */
