@@ -37,9 +37,11 @@ describe('bad input to running processes', () => {
         post(`${m}/admin/backup`, JSON.stringify({ storage: 'noop://', endVersion: '1', evil: true })),
       ],
       [
-        // once 8 failed jobs of 11.5 MB each in Redis, and 31 MB answers from /admin/restores
-        'metasrv: a 4 MiB storage string',
-        post(`${m}/admin/restore`, JSON.stringify({ storage: `local:///${'x'.repeat(4 << 20)}` })),
+        // once 8 failed jobs of 11.5 MB each in Redis, and 31 MB answers from /admin/restores. Under
+        // the 1 MiB body limit, so validation answers it: a body over the limit gets its 413 before
+        // the client has sent it all, and the client may see the connection closed (EPIPE) instead.
+        'metasrv: a 900 KiB storage string',
+        post(`${m}/admin/restore`, JSON.stringify({ storage: `local:///${'x'.repeat(900 << 10)}` })),
       ],
     ];
     for (const [name, pending] of cases) {

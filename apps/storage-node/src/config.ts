@@ -48,7 +48,10 @@ export const storageNodeConfigSchema = z.object({
   /** How long SIGTERM may take before the process exits anyway. */
   shutdownTimeoutMs: z.number().int().positive().default(15_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** RocksDB memory: memtable size and count per column family (RocksDB's defaults: 64 MiB, 2). */
+  /**
+   * RocksDB memory: memtable size and count per column family (RocksDB's defaults: 64 MiB, 2), and
+   * the bound on its log files.
+   */
   engine: z
     .object({
       writeBufferSize: z
@@ -57,6 +60,12 @@ export const storageNodeConfigSchema = z.object({
         .min(1024 * 1024)
         .optional(),
       maxWriteBufferNumber: z.number().int().min(1).max(16).optional(),
+      /** RocksDB log bytes after which every CF is flushed (default writeBufferSize). */
+      maxTotalWalBytes: z
+        .number()
+        .int()
+        .min(1024 * 1024)
+        .optional(),
     })
     .prefault({}),
   /** What an acknowledged write promises; checked against Redis at start (see @regionstore/log-store). */

@@ -10,9 +10,10 @@ interface Waiting {
 
 /**
  * Reads at the latest timestamp that arrive within one tick of the event loop (point gets and batch
- * gets of any regions, from one `/v1/batch` or many requests), answered from one engine read batch:
- * one trip to RocksDB's thread pool for all of them instead of one each. When a batch get is among
- * them, the read runs on one engine snapshot, so each batch get sees its keys at one point.
+ * gets of any regions, from one `/v1/batch` or many requests), answered together: one read batch of
+ * `latest` and one of the values in `default` (two trips to RocksDB's thread pool for all of them
+ * instead of two each). When a batch get is among them, the reads run on one engine snapshot, so
+ * each batch get sees its keys at one point.
  */
 export class LatestReads {
   private waiting: Waiting[] = [];

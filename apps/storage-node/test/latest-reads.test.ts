@@ -14,7 +14,7 @@ const dir = useTempDir('latest-reads');
 const b = (s: string) => Buffer.from(s);
 
 describe('LatestReads', () => {
-  it('answers the reads of one tick from one read batch, on a snapshot when a batch get is among them', async () => {
+  it('answers the reads of one tick from one read batch per CF, on a snapshot when a batch get is among them', async () => {
     const engine = await RocksEngine.open({ path: join(dir.path, 'db') });
     const batch = new WriteBatch();
     for (let i = 0; i < 10; i++) putVersion(batch, b(`k${i}`), 5n, b(`v${i}`));
@@ -48,8 +48,9 @@ describe('LatestReads', () => {
       undefined,
       undefined,
     ]);
-    expect(reads).toEqual(['engine:12']);
-    // Point gets and batch gets of one tick: one read batch of every key, on one snapshot.
+    // Where each key's newest version is (12 keys), then the values of the 10 that have one.
+    expect(reads).toEqual(['engine:12', 'engine:10']);
+    // Point gets and batch gets of one tick: the same two read batches of every key, on one snapshot.
     const [one, many, other] = await Promise.all([
       latest.get(b('k1')),
       latest.getMany([b('k2'), b('nope'), b('k3')]),
@@ -60,7 +61,7 @@ describe('LatestReads', () => {
       ['v2', undefined, 'v3'],
       ['v9', 'v0'],
     ]);
-    expect(reads).toEqual(['engine:12', 'snapshot:6']);
+    expect(reads).toEqual(['engine:12', 'engine:10', 'snapshot:6', 'snapshot:5']);
     expect(engine.oldestSnapshotSequence()).toBeUndefined(); // released
     failing = true;
     const failed = await Promise.allSettled([latest.get(b('k1')), latest.get(b('k2'))]);

@@ -12,8 +12,12 @@ export const CF_RAFT = 'raft';
 export const CF_LATEST = 'latest';
 
 export const ALL_CFS = [CF_DEFAULT, CF_LOCK, CF_WRITE, CF_RAFT, CF_LATEST] as const;
-/** The CFs that hold a region's data (everything but the region-local `raft` state). */
-export const DATA_CFS = [CF_DEFAULT, CF_LOCK, CF_WRITE, CF_LATEST] as const;
+/**
+ * The CFs that hold a region's data (everything but the region-local `raft` state). `latest` comes
+ * first: deleting a range CF by CF then removes the entries naming versions before the versions, so
+ * a reader meanwhile never finds an entry whose version is gone.
+ */
+export const DATA_CFS = [CF_LATEST, CF_DEFAULT, CF_LOCK, CF_WRITE] as const;
 
 export type CfName = (typeof ALL_CFS)[number];
 

@@ -5,12 +5,14 @@ import type { KvEngine, KvReader } from './kv-engine';
 import { WriteBatch } from './write-batch';
 
 /**
- * The `latest` CF holds, per user key, a copy of its newest version: the key is the version key without
- * its timestamp suffix, the value is the version's value followed by that suffix (the inverted
- * commit ts), so one buffer can hold both values (see `writeVersion`). A read at the latest timestamp is then one point get instead of an iterator seek, and a scan
- * at the latest timestamp meets each key once.
+ * The `latest` CF holds, per user key, where its newest version is: the key is the version key without
+ * its timestamp suffix, the value the version's type byte (`P`ut or `D`elete) followed by that suffix
+ * (the inverted commit ts). A read at the latest timestamp is then a point get here and, for a put, a
+ * point get of that version in `default` instead of an iterator seek; a scan at the latest timestamp
+ * meets each key once. It holds no copy of the value: a copy doubled the disk a node needs (and the
+ * bytes every write puts in RocksDB) for one saved point get.
  *
- * Invariant: for every user key with versions in `default`, `latest` holds the one with the highest
+ * Invariant: for every user key with versions in `default`, `latest` names the one with the highest
  * commit ts (and nothing for a key without versions, except a delete GC has not yet dropped here).
  * Every writer keeps it: the write path and WAL replay write versions in commit-ts order, so each
  * overwrites `latest`; writes at older timestamps (a restore) go through `VersionWriter.writeOlder`; a
@@ -28,8 +30,13 @@ export function latestEntryOf(versionKey: Buffer, versionValue: Buffer): { key: 
   const split = versionKey.length - TS_BYTES;
   return {
     key: versionKey.subarray(0, split),
-    value: Buffer.concat([versionValue, versionKey.subarray(split)]),
+    value: Buffer.concat([versionValue.subarray(0, 1), versionKey.subarray(split)]),
   };
+}
+
+/** The key in `default` of the version a `latest` entry names: its key followed by its ts suffix. */
+export function latestVersionKey(latestEntryKey: Buffer, raw: Buffer): Buffer {
+  return Buffer.concat([latestEntryKey, raw.subarray(1)]);
 }
 
 /**
@@ -50,11 +57,11 @@ export function newestVersionPicker(): (
   };
 }
 
-/** A `latest` value: the commit ts and the raw version value (type byte first). */
-export function decodeLatest(raw: Buffer): { ts: Timestamp; versionValue: Buffer } {
-  const split = raw.length - TS_BYTES;
-  if (split <= 0) throw new CorruptFileError(`bad latest-version value ${raw.toString('hex')}`);
-  return { ts: MAX_TIMESTAMP - raw.readBigUInt64BE(split), versionValue: raw.subarray(0, split) };
+/** A `latest` value: the commit ts and the version's type byte. */
+export function decodeLatest(raw: Buffer): { ts: Timestamp; type: number } {
+  if (raw.length !== 1 + TS_BYTES)
+    throw new CorruptFileError(`bad latest-version value ${raw.toString('hex')}`);
+  return { ts: MAX_TIMESTAMP - raw.readBigUInt64BE(1), type: raw[0]! };
 }
 
 /** Each key's newest commit ts per the `latest` CF; undefined for a key with none. */
@@ -67,11 +74,19 @@ export async function latestTimestamps(
 }
 
 /**
- * Fills the `latest` CF from `default` once, for an engine written before the CF existed (a new
- * engine only gets the marker). Runs at open, before anything reads or writes.
+ * The format of `latest` the marker names: 1 held a copy of each value, 2 only where it is. An engine
+ * with an older marker (or none: written before the CF existed) is rebuilt once.
+ */
+const LATEST_FORMAT = 2;
+
+/**
+ * Fills the `latest` CF from `default` once, for an engine written before the CF existed or in its
+ * earlier format (a new engine only gets the marker). Every key with versions gets its entry again;
+ * the only others, deletes GC has not yet dropped, are the same bytes in both formats. Runs at open,
+ * before anything reads or writes.
  */
 export async function ensureLatestBuilt(engine: KvEngine): Promise<number> {
-  if (await engine.get(CF_RAFT, LATEST_BUILT_KEY)) return 0;
+  if ((await engine.get(CF_RAFT, LATEST_BUILT_KEY))?.[0] === LATEST_FORMAT) return 0;
   let batch = new WriteBatch();
   let built = 0;
   const newest = newestVersionPicker();
@@ -86,6 +101,6 @@ export async function ensureLatestBuilt(engine: KvEngine): Promise<number> {
       batch = new WriteBatch();
     }
   }
-  await engine.write(batch.put(CF_RAFT, LATEST_BUILT_KEY, Buffer.from([1])));
+  await engine.write(batch.put(CF_RAFT, LATEST_BUILT_KEY, Buffer.from([LATEST_FORMAT])));
   return built;
 }

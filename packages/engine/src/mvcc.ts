@@ -8,7 +8,7 @@ import {
 import { CF_DEFAULT, CF_LATEST } from './cf';
 import { DATA_PREFIX, decodeBytes, decodeMvccKey, mvccKey, mvccRange } from './data-key';
 import type { KvEngine, KvReader } from './kv-engine';
-import { decodeLatest, latestKey, latestTimestamps } from './latest';
+import { decodeLatest, latestKey, latestTimestamps, latestVersionKey } from './latest';
 import { WriteBatch } from './write-batch';
 
 /**
@@ -34,15 +34,20 @@ export interface MvccVersion {
  */
 export function writeVersion(batch: WriteBatch, version: MvccVersion): WriteBatch {
   const key = mvccKey(version.key, version.ts);
-  // One buffer, the version's value then the ts suffix: `default` takes the first part, `latest`
-  // all of it (the write path's hottest allocation, so one instead of two, and one copy of the value).
   const tsAt = key.length - TS_SUFFIX_BYTES;
-  const valueBytes = version.value === undefined ? 1 : 1 + version.value.length;
-  const both = Buffer.allocUnsafe(valueBytes + TS_SUFFIX_BYTES);
-  both[0] = version.value === undefined ? DELETE : PUT;
-  version.value?.copy(both, 1);
-  key.copy(both, valueBytes, tsAt);
-  return batch.put(CF_DEFAULT, key, both.subarray(0, valueBytes)).put(CF_LATEST, key.subarray(0, tsAt), both);
+  const type = version.value === undefined ? DELETE : PUT;
+  let stored: Buffer;
+  if (version.value === undefined) stored = TOMBSTONE;
+  else {
+    stored = Buffer.allocUnsafe(1 + version.value.length);
+    stored[0] = PUT;
+    version.value.copy(stored, 1);
+  }
+  // `latest` names the version (its type and ts suffix) without copying its value (see latest.ts).
+  const where = Buffer.allocUnsafe(1 + TS_SUFFIX_BYTES);
+  where[0] = type;
+  key.copy(where, 1, tsAt);
+  return batch.put(CF_DEFAULT, key, stored).put(CF_LATEST, key.subarray(0, tsAt), where);
 }
 
 export function putVersion(batch: WriteBatch, key: Buffer, ts: Timestamp, value: Buffer): WriteBatch {
@@ -73,13 +78,6 @@ function versionValue(rawKey: Buffer, rawValue: Buffer): Buffer | undefined {
   throw new CorruptFileError(`bad MVCC value for key ${rawKey.toString('hex')}`);
 }
 
-/** A `latest` entry as the version it copies. */
-function decodeLatestEntry(rawKey: Buffer, rawValue: Buffer): MvccVersion {
-  if (rawKey[0] !== DATA_PREFIX) throw new CorruptFileError(`not a data key: ${rawKey.toString('hex')}`);
-  const { ts, versionValue: raw } = decodeLatest(rawValue);
-  return { key: decodeBytes(rawKey, 1).key, ts, value: versionValue(rawKey, raw) };
-}
-
 /** Every stored version in the range, keys ascending and each key's versions newest first. */
 async function* versions(reader: KvReader, range: KeyRange, batchSize?: number): AsyncIterable<MvccVersion> {
   const bounds = mvccRange(range);
@@ -94,10 +92,7 @@ export async function mvccGet(
   key: Buffer,
   ts: Timestamp = MAX_TIMESTAMP,
 ): Promise<Buffer | undefined> {
-  if (ts === MAX_TIMESTAMP) {
-    const raw = await reader.get(CF_LATEST, latestKey(key));
-    return raw === undefined ? undefined : latestValue(key, raw);
-  }
+  if (ts === MAX_TIMESTAMP) return (await newestOf(reader, [key]))[0]?.value;
   // The first entry at or after (key, ts) is the newest version at or below ts, if it is this key's.
   const end = mvccRange({ start: key, end: Buffer.concat([key, Buffer.from([0])]) }).end;
   for await (const entry of reader.iterate(CF_DEFAULT, { start: mvccKey(key, ts), end, limit: 1 })) {
@@ -106,13 +101,60 @@ export async function mvccGet(
   return undefined;
 }
 
-function latestValue(key: Buffer, raw: Buffer): Buffer | undefined {
-  return versionValue(key, decodeLatest(raw).versionValue);
+/**
+ * The newest versions that `latest` entries name (undefined raw: a key without versions): deletes
+ * from the entry alone, puts with their values read from `default` in one read batch. A version GC
+ * removed between the two reads (a newer one replaced it meanwhile) is looked up again.
+ */
+async function versionsNamed(
+  reader: KvReader,
+  entries: Array<{ key: Buffer; latestKey: Buffer; raw: Buffer | undefined }>,
+  again = true,
+): Promise<Array<MvccVersion | undefined>> {
+  const decoded = entries.map((e) => (e.raw === undefined ? undefined : decodeLatest(e.raw)));
+  const puts = entries.flatMap((e, i) => (decoded[i]?.type === PUT ? [i] : []));
+  const values = await reader.getMany(
+    CF_DEFAULT,
+    puts.map((i) => latestVersionKey(entries[i]!.latestKey, entries[i]!.raw!)),
+  );
+  const found = new Map(puts.map((at, n) => [at, values[n]] as const));
+  return Promise.all(
+    entries.map(async (e, i): Promise<MvccVersion | undefined> => {
+      const latest = decoded[i];
+      if (!latest) return undefined;
+      if (latest.type !== PUT) {
+        if (latest.type !== DELETE)
+          throw new CorruptFileError(`bad latest-version type for ${e.key.toString('hex')}`);
+        return { key: e.key, ts: latest.ts, value: undefined };
+      }
+      const stored = found.get(i);
+      if (stored !== undefined)
+        return { key: e.key, ts: latest.ts, value: versionValue(e.latestKey, stored) };
+      if (!again)
+        throw new CorruptFileError(`latest names a version of ${e.key.toString('hex')} that default lacks`);
+      return (await newestOf(reader, [e.key], false))[0];
+    }),
+  );
+}
+
+/** Each key's newest version, deletes included; undefined for a key without versions. */
+async function newestOf(
+  reader: KvReader,
+  keys: Buffer[],
+  again = true,
+): Promise<Array<MvccVersion | undefined>> {
+  const latestKeys = keys.map(latestKey);
+  const raw = await reader.getMany(CF_LATEST, latestKeys);
+  return versionsNamed(
+    reader,
+    keys.map((key, i) => ({ key, latestKey: latestKeys[i]!, raw: raw[i] })),
+    again,
+  );
 }
 
 /**
- * `mvccGet` of many keys: at the latest timestamp one native read batch, else one seek per key. Pass
- * a snapshot to read every key at the same point.
+ * `mvccGet` of many keys: at the latest timestamp two native read batches (`latest`, then the values
+ * in `default`), else one seek per key. Pass a snapshot to read every key at the same point.
  */
 export async function mvccGetMany(
   reader: KvReader,
@@ -120,8 +162,7 @@ export async function mvccGetMany(
   ts: Timestamp = MAX_TIMESTAMP,
 ): Promise<Array<Buffer | undefined>> {
   if (ts !== MAX_TIMESTAMP) return Promise.all(keys.map((key) => mvccGet(reader, key, ts)));
-  const raw = await reader.getMany(CF_LATEST, keys.map(latestKey));
-  return raw.map((value, i) => (value === undefined ? undefined : latestValue(keys[i]!, value)));
+  return (await newestOf(reader, keys)).map((v) => v?.value);
 }
 
 export interface MvccScanOptions {
@@ -153,18 +194,27 @@ export async function* mvccScan(
   }
 }
 
-/** Per key, its newest version (deletes included), from the `latest` CF. */
+/** Per key, its newest version (deletes included), from the `latest` CF, values read a batch at a time. */
 async function* newestVersions(reader: KvReader, range: KeyRange, options: MvccScanOptions) {
   // One entry per key here, so a short scan needs about `limit` of them, not a default-sized fetch.
-  const batchSize =
-    options.batchSize ?? (options.limit ? Math.min(1024, Math.max(16, options.limit)) : undefined);
+  const batchSize = options.batchSize ?? (options.limit ? Math.min(1024, Math.max(16, options.limit)) : 256);
+  let pending: Array<{ key: Buffer; latestKey: Buffer; raw: Buffer }> = [];
+  const drain = async function* () {
+    const named = await versionsNamed(reader, pending);
+    pending = [];
+    for (const version of named) if (version) yield version;
+  };
   for await (const entry of reader.iterate(CF_LATEST, {
     ...mvccRange(range),
     ...(options.reverse ? { reverse: true } : {}),
-    ...(batchSize ? { batchSize } : {}),
+    batchSize,
   })) {
-    yield decodeLatestEntry(entry.key, entry.value);
+    if (entry.key[0] !== DATA_PREFIX)
+      throw new CorruptFileError(`not a data key: ${entry.key.toString('hex')}`);
+    pending.push({ key: decodeBytes(entry.key, 1).key, latestKey: entry.key, raw: entry.value });
+    if (pending.length >= batchSize) yield* drain();
   }
+  if (pending.length > 0) yield* drain();
 }
 
 /** Per key, the newest version at or below `ts` (deletes included), keys ascending. */

@@ -33,7 +33,7 @@ export interface RocksEngineOptions {
   /** RocksDB's `level0_file_num_compaction_trigger` (its default, 4). */
   level0FileNumCompactionTrigger?: number;
   /**
-   * Bytes written after which every column family is flushed (default 2 × the write buffer size), so
+   * Bytes written after which every column family is flushed (default: the write buffer size), so
    * RocksDB can delete its log files: what RocksDB's `max_total_wal_size` does, which the binding
    * does not expose. A log goes only once every CF has flushed what it holds of it, and the small
    * CFs (`raft`: one apply state per write) fill their memtables so slowly that otherwise every log
@@ -157,8 +157,7 @@ export class RocksEngine extends SessionReader implements KvEngine {
     );
     this.slowdownTrigger = options.level0SlowdownWritesTrigger ?? 20;
     this.compactionTrigger = options.level0FileNumCompactionTrigger ?? 4;
-    this.maxTotalWalBytes =
-      options.maxTotalWalBytes ?? 2 * (options.writeBufferSize ?? DEFAULT_WRITE_BUFFER_SIZE);
+    this.maxTotalWalBytes = options.maxTotalWalBytes ?? options.writeBufferSize ?? DEFAULT_WRITE_BUFFER_SIZE;
   }
 
   private readonly maxTotalWalBytes: number;

@@ -139,7 +139,15 @@ export class LocalStorage implements ExternalStorage {
           if (prefix.startsWith(`${name}/`) || `${name}/`.startsWith(prefix) || name.startsWith(prefix))
             await walk(path);
         } else if (entry.isFile() && name.startsWith(prefix)) {
-          found.push({ name, size: (await stat(path)).size });
+          // A file deleted since the readdir (a purge running beside the list) is not listed.
+          const size = await stat(path).then(
+            (s) => s.size,
+            (err: NodeJS.ErrnoException) => {
+              if (err.code === 'ENOENT') return undefined;
+              throw storageError(`list of ${dir} failed`, err, { dir });
+            },
+          );
+          if (size !== undefined) found.push({ name, size });
         }
       }
     };
