@@ -20,8 +20,11 @@ import { fenceEpochOf, type WorkerRegion } from './region';
  * the compaction of its files) instead of a delta: when asked to, when there is nothing to add a delta
  * to, when the WAL no longer holds what the delta needs, or when the deltas would outgrow their bounds
  * (`maxDeltaFiles` files; `deltaCompactionRatio` × the snapshot's bytes). With ratio r a growing
- * region's snapshots grow by 1 + r each time, so the object store writes about 2 + 1/r bytes per byte
- * ingested (the deltas once, the snapshots a geometric series), whatever the region's size.
+ * region's snapshots grow by 1 + r each time, so the object store writes at most about 2 + 1/r bytes
+ * per byte ingested (the deltas once, the snapshots a geometric series), as long as the ratio decides:
+ * the file cap does once the snapshot passes maxDeltaFiles × regionWriteBufferSize / r (64 MiB by
+ * default), and from there a full snapshot comes every cap's worth of writes, so the bytes written per
+ * byte grow with the region (splits must keep regions near that size).
  */
 function fullFlushDue(
   ctx: WorkerContext,
