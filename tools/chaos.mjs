@@ -22,6 +22,7 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     launcher: { type: 'boolean', default: false },
     out: { type: 'string' },
+    'gc-life-time': { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -31,6 +32,7 @@ if (values.help) {
                      [--duration SECONDS per run] [--keys N] [--keep (keep each run's data and logs)]
                      [--launcher (the cluster as npm start runs it, beside a Redis without AOF;
                                   nemesis: restart-launcher, by SIGINT, SIGTERM or kill -9)]
+                     [--gc-life-time MS (MVCC history kept; GC then runs all through each run)]
                      [--out FILE (default bench/results/<date>-chaos.json)]`);
   process.exit(0);
 }
@@ -45,6 +47,11 @@ const positive = (name) => {
 const runs = positive('runs');
 const durationMs = positive('duration') * 1000;
 const keys = positive('keys');
+const gcLifeTimeMs = values['gc-life-time'] === undefined ? undefined : positive('gc-life-time');
+if (gcLifeTimeMs !== undefined && values.launcher) {
+  console.error('--gc-life-time applies to the process cluster, not to --launcher');
+  process.exit(2);
+}
 
 if (!values['no-build']) {
   const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build'], { stdio: 'inherit', cwd: repoRoot });
@@ -65,6 +72,7 @@ for (let run = 1; run <= runs; run++) {
     keys,
     nemesis,
     launcher,
+    ...(gcLifeTimeMs === undefined ? {} : { gcLifeTimeMs }),
     keepDir: values.keep,
     log: (line) => console.log(`  ${line}`),
   });

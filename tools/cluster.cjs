@@ -23,6 +23,16 @@ function spawnApp(script, env, logFile, inheritOutput) {
   });
 }
 
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A TCP port free on the loopback address right now. */
 function freePort() {
   return new Promise((resolvePort, reject) => {
@@ -76,7 +86,7 @@ async function waitFor(check, what, timeoutMs) {
 /**
  * @param {{dir: string, redisUrl: string, prefix: string, nodes?: number, metasrvPort?: number,
  *          nodePorts?: number[], initialRegions?: number, logLevel?: string, inheritOutput?: boolean,
- *          nodeEnv?: Record<string,string>, token?: string, durability?: string,
+ *          nodeEnv?: Record<string,string>, metasrvEnv?: Record<string,string>, token?: string, durability?: string,
  *          redisCluster?: string[], redisSentinels?: {sentinels: string[], name: string},
  *          allowedStorage?: string[], balance?: boolean}} options
  * `token`: the metasrv's adminToken and every node's apiToken. `durability`: every node's
@@ -137,6 +147,7 @@ async function startCluster(options) {
       METASRV,
       {
         ...common,
+        ...(options.metasrvEnv ?? {}),
         REGIONSTORE_INSTANCE_ID: name,
         REGIONSTORE_HTTP__PORT: String(port),
         REGIONSTORE_BOOTSTRAP_NODES: String(nodes),
@@ -364,6 +375,7 @@ async function withScratchCluster(label, options, fn) {
 }
 
 module.exports = {
+  processAlive,
   EXIT_CLUSTER_REFUSED,
   refusalMessage,
   startCluster,

@@ -27,7 +27,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 
-const { freePort } = createRequire(import.meta.url)('./cluster.cjs');
+const { freePort, processAlive: alive } = createRequire(import.meta.url)('./cluster.cjs');
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -159,15 +159,6 @@ function readJson(file) {
     return undefined;
   }
 }
-
-const alive = (pid) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** The pid of the redis-server on `port` if it keeps its data in `dir` (one of ours), else undefined. */
 async function oursOn(port, dir) {

@@ -12,15 +12,15 @@
 //   REGIONSTORE_BENCH_KEEP=1 …   keeps the temp dir (cluster data, logs, both Redis AOFs)
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { join, sep } from 'node:path';
 import { RegionStoreClient } from '@regionstore/client';
 import { RegionId } from '@regionstore/core';
 import { createRedis, waitForRedis } from '@regionstore/runtime';
 import { PrivateRedisServer } from '@regionstore/testing';
 import { freePort } from '../lib/cluster.mjs';
+import { du } from '../lib/disk.mjs';
 import { figure, printTable, timed, writeResults } from '../lib/report.mjs';
 
 const { startCluster } = createRequire(import.meta.url)('../../tools/cluster.cjs');
@@ -108,36 +108,6 @@ for (const [signal, code] of [
 }
 
 // ---- sizes on disk ----
-
-/** Apparent bytes (`du -sb`) of every file under `dir`, and per file `{rel, size, ino}` when asked. */
-async function du(dir, files) {
-  let total = 0;
-  const walk = async (path) => {
-    let entries;
-    try {
-      entries = await readdir(path, { withFileTypes: true });
-    } catch (err) {
-      if (err.code === 'ENOENT') return;
-      throw err;
-    }
-    for (const entry of entries) {
-      const full = join(path, entry.name);
-      if (entry.isDirectory()) {
-        await walk(full);
-        continue;
-      }
-      try {
-        const stat = await lstat(full);
-        total += stat.size;
-        files?.push({ rel: relative(dir, full), name: entry.name, size: stat.size, ino: stat.ino });
-      } catch (err) {
-        if (err.code !== 'ENOENT') throw err; // RocksDB or a purge removed it meanwhile
-      }
-    }
-  };
-  await walk(dir);
-  return total;
-}
 
 /** The object store on disk, in total and per region (`snapshots|deltas|manifests/<region>/…`). */
 async function objectStoreSizes() {

@@ -64,6 +64,9 @@ export function useCluster(label: string) {
         redisSentinels?: { sentinels: string[]; name: string };
         token?: string;
         durability?: 'fsync' | 'everysec' | 'replicas' | 'unsafe';
+        /** Extra environment (config) of the metasrv and of every node. */
+        metasrvEnv?: Record<string, string>;
+        nodeEnv?: Record<string, string>;
       } = {},
     ): Promise<Cluster> {
       const cluster = await startCluster({
@@ -80,6 +83,8 @@ export function useCluster(label: string) {
         ...(options.token ? { token: options.token } : {}),
         ...(options.redisCluster ? { redisCluster: options.redisCluster } : {}),
         ...(options.redisSentinels ? { redisSentinels: options.redisSentinels } : {}),
+        ...(options.metasrvEnv ? { metasrvEnv: options.metasrvEnv } : {}),
+        ...(options.nodeEnv ? { nodeEnv: options.nodeEnv } : {}),
         // Backups go to the file's own directory (its scratch dirs are in it), or nowhere real.
         allowedStorage: [`local://${dir.path}`, 'noop://', 'memory://'],
         // The shared Redis is whatever the developer runs (Debian's default has no AOF); tests that

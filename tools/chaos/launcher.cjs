@@ -5,7 +5,7 @@
 const { spawn } = require('node:child_process');
 const { readFileSync, readdirSync } = require('node:fs');
 const { join } = require('node:path');
-const { repoRoot, waitFor } = require('../cluster.cjs');
+const { processAlive: alive, repoRoot, waitFor } = require('../cluster.cjs');
 
 /** The processes whose parent is `pid` (Linux /proc), with their command lines. */
 function childrenOf(pid) {
@@ -25,15 +25,6 @@ function childrenOf(pid) {
       }
     });
 }
-
-const alive = (pid) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 class LauncherCluster {
   /**

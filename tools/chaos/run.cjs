@@ -30,6 +30,25 @@ const DEFAULTS = {
   log: () => undefined,
 };
 
+/**
+ * A short MVCC history (`gcLifeTimeMs`): the safepoint moves every second at most and nodes check
+ * their regions as often, so GC runs all through the run, beside the writes and reads it must not harm.
+ */
+function gcEnv(gcLifeTimeMs) {
+  if (gcLifeTimeMs === undefined) return {};
+  const interval = String(Math.min(1000, Math.max(100, gcLifeTimeMs)));
+  return {
+    metasrvEnv: {
+      REGIONSTORE_GC__LIFE_TIME_MS: String(gcLifeTimeMs),
+      REGIONSTORE_GC__RUN_INTERVAL_MS: interval,
+    },
+    nodeEnv: {
+      REGIONSTORE_WORKER_GROUP__CHECK_REGION_INTERVAL_MS: interval,
+      REGIONSTORE_WORKER_GROUP__MAX_INITIAL_CHECK_DELAY_MS: interval,
+    },
+  };
+}
+
 /** The processes' cluster (tools/cluster.cjs) on a Redis of the run's own; `faults` get `ctx`. */
 async function processCluster(options) {
   const redis = await PrivateRedisServer.start(join(options.dir, 'redis'));
@@ -45,6 +64,7 @@ async function processCluster(options) {
       metasrvPort,
       logLevel: 'info',
       durability: 'fsync', // its Redis runs AOF with appendfsync always
+      ...gcEnv(options.gcLifeTimeMs),
     });
   } catch (err) {
     await redis.kill('SIGTERM');

@@ -227,6 +227,38 @@ export function buildProgram(io: Output): Command {
       if (report.unrecoverable.length > 0) process.exitCode = 1;
     });
 
+  const gc = program.command('gc').description('MVCC garbage collection');
+  gc.command('status')
+    .description(
+      'the GC safepoint (reads and backups below it are refused) and the service safepoints holding it back',
+    )
+    .action(async () => {
+      const status = await client().gcStatus();
+      const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+      print(
+        {
+          ...status,
+          safePoint: status.safePoint.toString(),
+          services: status.services.map((s) => ({ ...s, safePoint: s.safePoint.toString() })),
+        },
+        () =>
+          [
+            status.ageMs === null
+              ? 'GC safepoint: none yet (nothing collected)'
+              : `GC safepoint: ${status.safePoint} (${seconds(status.ageMs)} old; history kept ${seconds(status.lifeTimeMs)})`,
+            status.services.length === 0
+              ? 'service safepoints: none'
+              : table(
+                  status.services.map((s) => ({
+                    service: s.serviceId,
+                    'safe point': s.safePoint.toString(),
+                    expires: s.expiresAt,
+                  })),
+                ),
+          ].join('\n'),
+      );
+    });
+
   const region = program.command('region').description('one region');
   region
     .command('migrate <regionId> <toNode>')

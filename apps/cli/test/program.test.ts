@@ -38,6 +38,7 @@ describe('regionctl', () => {
       'maintenance',
       'backup',
       'restore',
+      'gc',
     ]) {
       expect(output).toContain(command);
     }

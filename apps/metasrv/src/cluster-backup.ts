@@ -9,6 +9,7 @@ import { BACKUP_META_NAME, buildBackupMeta, writeBackupMeta } from '@regionstore
 import type { BackupMeta, BackupRequest, BackupResponse } from '@regionstore/protocol';
 import { createStorage } from '@regionstore/storage-backends';
 import type { ClusterStore } from './cluster-store';
+import type { GcSafePoints } from './gc-safe-points';
 import type { NodeTaskClient } from './node-client';
 import type { Operations, OperationRecord } from './operation-records';
 import { forEachRegion } from './region-jobs';
@@ -33,6 +34,8 @@ export class ClusterBackup {
     readonly operations: Operations<BackupRecord>,
     private readonly store: ClusterStore,
     private readonly nodes: NodeTaskClient,
+    /** The GC safepoint a backup holds back while it runs (absent in an assembly without GC). */
+    private readonly gc: { gc?: GcSafePoints | undefined; safePointTtlMs: number } = { safePointTtlMs: 0 },
   ) {}
 
   async start(
@@ -46,13 +49,28 @@ export class ClusterBackup {
         { storage: request.storage },
       );
     }
+    // From start to end the backup holds a service safepoint at the oldest version it reads (an
+    // incremental one needs every change after startVersion, deletes included), so GC keeps them; one
+    // older than the GC safepoint is refused here with TsTooOld, before anything is written.
+    const oldest = request.startVersion > 0n ? request.startVersion : request.endVersion;
+    const held = await this.gc.gc?.hold(`backup:${id}`, oldest, this.gc.safePointTtlMs);
     const record: BackupRecord = {
       id,
       storage: request.storage,
       status: 'Running',
       startedAt: new Date().toISOString(),
     };
-    return this.operations.launch(record, (r) => this.run(r, request));
+    let launched: Awaited<ReturnType<typeof this.operations.launch>>;
+    try {
+      launched = await this.operations.launch(record, (r) => this.run(r, request));
+    } catch (err) {
+      await held?.release();
+      throw err;
+    }
+    // Released once the record says Done or Failed: nobody sees a running backup without its
+    // safepoint. A release that fails leaves it to its TTL.
+    const done = launched.done.finally(() => held?.release().catch(() => undefined));
+    return { record: launched.record, done };
   }
 
   private async run(record: BackupRecord, request: BackupRequest): Promise<void> {

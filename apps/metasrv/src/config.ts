@@ -94,6 +94,25 @@ export const metasrvConfigSchema = z
         intervalMs: z.number().int().positive().default(5000),
       })
       .prefault({}),
+    /** MVCC GC: the cluster safepoint the leader keeps (see GcSafePoints). */
+    gc: z
+      .object({
+        /** MVCC history kept: the safepoint trails the clock by this much (TiKV's gc_life_time). */
+        lifeTimeMs: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(10 * 60_000),
+        /** How often the leader moves the safepoint forward. */
+        runIntervalMs: z.number().int().positive().default(60_000),
+        /** TTL of the service safepoint a backup holds (renewed every third of it while it runs). */
+        backupSafePointTtlMs: z
+          .number()
+          .int()
+          .positive()
+          .default(5 * 60_000),
+      })
+      .prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((c) => c.failoverGraceMs > c.regionLeaseMs + c.leaseMarginMs, {

@@ -1,4 +1,4 @@
-import type { RegionId } from '@regionstore/core';
+import type { RegionId, Timestamp } from '@regionstore/core';
 import type { Logger } from '@regionstore/runtime';
 import type { JobPayload } from '@regionstore/protocol';
 import type { RegionRoute, SupervisorService } from '@regionstore/supervisor';
@@ -18,6 +18,8 @@ export interface HeartbeatIntakeDeps {
   repairIntervalMs: number;
   /** The cluster id Redis knows (undefined: none, or no identity in this assembly). */
   identity?: () => Promise<string | undefined>;
+  /** The cluster GC safepoint each grant carries (absent, or 0: none yet). */
+  gcSafePoint?: () => Timestamp;
   now?: () => number;
 }
 
@@ -25,7 +27,7 @@ export interface HeartbeatIntakeDeps {
  * What the metasrv leader does with one node's heartbeat:
  * - records the node (address, last heartbeat, region counts);
  * - grants the node the leases of the regions it leads *and* the route gives it (state Normal, same
- *   epoch), nothing else;
+ *   epoch), nothing else, and tells it the cluster GC safepoint;
  * - feeds the failure detectors of those regions, and of those it is opening (alive, replaying);
  * - repairs placement: a region routed to the node that it does not serve is opened there as leader
  *   (a restarted node, a downgraded leader whose migration rolled back); a region it holds that the
@@ -74,6 +76,7 @@ export class HeartbeatIntake {
           pending,
           heartbeat.seq,
           granted.map((r) => r.regionId),
+          this.deps.gcSafePoint?.(),
         );
       // Only regions the route gives this node count: a stale leader must not keep its detector alive.
       await supervisor.heartbeats.accept({

@@ -16,3 +16,5 @@ export { MetasrvClusterIdentity } from './cluster-identity';
 export { ClusterRecovery, type RecoveryReport, type RecoveredRegionReport } from './cluster-recovery';
 export { QueueNames } from '@regionstore/protocol';
 export { supervisorPlugin } from '@regionstore/supervisor';
+export { gcPlugin } from './plugins/gc-plugin';
+export { GcSafePoints, type GcConfig, type GcStatus, type HeldSafePoint } from './gc-safe-points';

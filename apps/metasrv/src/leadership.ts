@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import { bootstrapCluster } from './bootstrap';
 import type { MetasrvClusterIdentity } from './cluster-identity';
 import type { ClusterStore } from './cluster-store';
+import type { GcSafePoints } from './gc-safe-points';
 import type { MetasrvConfig } from './config';
 import { HeartbeatIntake } from './heartbeat-intake';
 import { consumeHeartbeats, type HeartbeatConsumer } from './heartbeat-worker';
@@ -24,6 +25,8 @@ export interface LeadershipDeps {
   leases: RegionLeaseGrants;
   /** Guards the bootstrap (absent in an assembly without the identity plugin: no guard). */
   identity?: MetasrvClusterIdentity | undefined;
+  /** The GC safepoint the leader moves and hands to nodes (absent in an assembly without GC). */
+  gc?: GcSafePoints | undefined;
   /** Records of operations only a leader runs; a new leader fails the ones its predecessor left. */
   operations: readonly Operations<OperationRecord>[];
   /** Queues whose depth the metrics show. */
@@ -35,7 +38,7 @@ export interface LeadershipDeps {
 /**
  * What only the metasrv leader does, started when it wins the lease and stopped the moment it loses
  * it: consume heartbeats (so exactly one supervisor sees them), watch every placed region, bootstrap
- * an empty cluster, resume the supervisor's procedures, fail orphaned operations. Its metrics (leader,
+ * an empty cluster, resume the supervisor's procedures, fail orphaned operations, move the GC safepoint. Its metrics (leader,
  * nodes, regions and phi per node, queue depths, leader changes) are read on every instance.
  */
 export class Leadership {
@@ -53,6 +56,7 @@ export class Leadership {
       nodes,
       leases,
       identity: async () => (await deps.identity?.redis.read())?.clusterId,
+      ...(deps.gc ? { gcSafePoint: () => deps.gc!.current } : {}),
       logger: logger.child({ component: 'heartbeats' }),
       repairIntervalMs: config.repairIntervalMs,
     });
@@ -116,6 +120,7 @@ export class Leadership {
       void watch([route]).catch((err: unknown) => logger.warn({ err }, 'watching a moved region failed'));
     await watch(await store.routes());
     this.bootstrap();
+    this.deps.gc?.start();
     // A backup or restore its previous leader was running will not finish: say so.
     for (const operations of this.deps.operations) {
       const orphans = await operations.failOrphans();
@@ -146,6 +151,7 @@ export class Leadership {
   private async onLost(): Promise<void> {
     this.leaderChanges.inc({ change: 'lost' });
     clearTimeout(this.bootstrapTimer);
+    this.deps.gc?.stop();
     this.deps.store.onRouteWritten = undefined;
     await this.deps.supervisor.onLeaderStop();
     const worker = this.heartbeatWorker;

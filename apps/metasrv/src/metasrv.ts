@@ -17,6 +17,7 @@ import { bullBoardPlugin } from './plugins/bull-board-plugin';
 import { clusterIdentityPlugin } from './plugins/cluster-identity-plugin';
 import { clusterMetadataPlugin } from './plugins/cluster-metadata-plugin';
 import { leadershipPlugin } from './plugins/leadership-plugin';
+import { gcPlugin } from './plugins/gc-plugin';
 import { operationsPlugin } from './plugins/operations-plugin';
 import { METASRV, type MetasrvPluginConfig } from './plugins/tokens';
 
@@ -28,6 +29,7 @@ export const METASRV_PLUGINS: readonly Plugin<MetasrvPluginConfig>[] = [
   clusterMetadataPlugin,
   clusterIdentityPlugin,
   supervisorPlugin,
+  gcPlugin,
   operationsPlugin,
   bullBoardPlugin,
   adminApiPlugin,

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import type { RegionId } from '@regionstore/core';
+import type { RegionId, Timestamp } from '@regionstore/core';
 import type { RedisClient } from '@regionstore/runtime';
-import { leaseGrantKey, metasrvLeaderKey, type LeaseGrant } from '@regionstore/protocol';
+import { leaseGrantKey, leaseGrantSchema, metasrvLeaderKey } from '@regionstore/protocol';
+import type { z } from 'zod';
 import type { LeaseExpiry } from '@regionstore/supervisor';
 
 // Written only while this instance holds the metasrv leader key: a deposed leader that resumes after
@@ -52,9 +53,22 @@ export class RegionLeaseGrants implements LeaseExpiry {
     return pending;
   }
 
-  /** Writes the grant for the regions the node may serve; false when this metasrv no longer leads. */
-  async grant(pending: PendingGrant, seq: string, regions: RegionId[]): Promise<boolean> {
-    const grant: LeaseGrant = { seq, leaseMs: this.leaseMs, regions: regions.map((id) => id.toString()) };
+  /**
+   * Writes the grant for the regions the node may serve, with the GC safepoint when there is one; false
+   * when this metasrv no longer leads.
+   */
+  async grant(
+    pending: PendingGrant,
+    seq: string,
+    regions: RegionId[],
+    gcSafePoint?: Timestamp,
+  ): Promise<boolean> {
+    const grant: z.input<typeof leaseGrantSchema> = {
+      seq,
+      leaseMs: this.leaseMs,
+      regions: regions.map((id) => id.toString()),
+      ...(gcSafePoint ? { gcSafePoint: gcSafePoint.toString() } : {}),
+    };
     const written = await this.redis.eval(
       GRANT,
       2,

@@ -49,6 +49,7 @@ describe('Metasrv assembled from plugins', () => {
         'cluster-metadata',
         'cluster-identity',
         'supervisor',
+        'gc',
         'operations',
         'bull-board',
         'admin-api',
@@ -56,6 +57,12 @@ describe('Metasrv assembled from plugins', () => {
       ]);
       await untilLeader(metasrv);
       expect((await call(metasrv, '/admin/backups')).status).toBe(200);
+      // The GC routes are installed, with the history the config keeps.
+      const gc = (await (await call(metasrv, '/admin/gc')).json()) as {
+        safePoint: string;
+        lifeTimeMs: number;
+      };
+      expect(gc.lifeTimeMs).toBe(600_000);
       // Bull Board takes the token as a Basic-auth password, as a browser sends it.
       const board = await call(metasrv, '/admin/queues/api/queues', '');
       expect(board.status).toBe(401);

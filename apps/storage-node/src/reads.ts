@@ -1,5 +1,6 @@
 import {
   KeyNotInRangeError,
+  MAX_TIMESTAMP,
   NotLeaderError,
   RegionNotFoundError,
   escapeKey,
@@ -40,10 +41,14 @@ function checkKey(region: WorkerRegion, key: Buffer): void {
   }
 }
 
+/** A read at a given ts (not at the latest one): the only kind the GC safepoint and max ts concern. */
+const atTs = (ts: Timestamp | undefined): ts is Timestamp => ts !== undefined && ts !== MAX_TIMESTAMP;
+
 /**
  * Reads of the regions this node leads. Each is answered only if the node still holds the region's
  * lease *after* reading: a node paused between the check and the read (or anywhere before the reply
- * leaves) may have been replaced meanwhile, and its data may be stale.
+ * leaves) may have been replaced meanwhile, and its data may be stale. A read at a ts is admitted by
+ * the group's ReadTimestamps before (raising the max ts) and checked against the GC safepoint after.
  */
 export class RegionReader {
   private readonly latest: LatestReads;
@@ -57,32 +62,37 @@ export class RegionReader {
     this.latest = new LatestReads(engine);
   }
 
-  private leader(regionId: RegionId): WorkerRegion {
-    const region = leaderRegion(this.group(), this.nodeId, regionId);
+  private leader(regionId: RegionId, ts?: Timestamp): WorkerRegion {
+    const group = this.group();
+    const region = leaderRegion(group, this.nodeId, regionId);
     this.leases.check(regionId, this.nodeId);
+    if (atTs(ts)) group.readTimestamps.admit(ts);
     return region;
   }
 
-  /** The read's answer, if the lease still held once it was read. */
-  private served<T>(regionId: RegionId, value: T): T {
-    this.leader(regionId);
+  /** The read's answer, if the lease still held once it was read and GC left what it read alone. */
+  private served<T>(regionId: RegionId, value: T, ts?: Timestamp): T {
+    const group = this.group();
+    leaderRegion(group, this.nodeId, regionId);
+    this.leases.check(regionId, this.nodeId);
+    if (atTs(ts)) group.readTimestamps.confirm(ts);
     return value;
   }
 
   async get(regionId: RegionId, key: Buffer, ts?: Timestamp): Promise<Buffer | undefined> {
-    checkKey(this.leader(regionId), key);
-    const value = ts === undefined ? await this.latest.get(key) : await mvccGet(this.engine, key, ts);
-    return this.served(regionId, value);
+    checkKey(this.leader(regionId, ts), key);
+    const value = atTs(ts) ? await mvccGet(this.engine, key, ts) : await this.latest.get(key);
+    return this.served(regionId, value, ts);
   }
 
   async batchGet(regionId: RegionId, keys: Buffer[], ts?: Timestamp): Promise<Array<Buffer | undefined>> {
-    const region = this.leader(regionId);
+    const region = this.leader(regionId, ts);
     for (const key of keys) checkKey(region, key);
-    if (ts === undefined) return this.served(regionId, await this.latest.getMany(keys));
+    if (!atTs(ts)) return this.served(regionId, await this.latest.getMany(keys));
     // One engine snapshot, so every key is read at the same point.
     const snapshot = this.engine.snapshot();
     try {
-      return this.served(regionId, await mvccGetMany(snapshot, keys, ts));
+      return this.served(regionId, await mvccGetMany(snapshot, keys, ts), ts);
     } finally {
       await snapshot.release();
     }
@@ -92,7 +102,7 @@ export class RegionReader {
     regionId: RegionId,
     options: { start: Buffer; end: Buffer; limit: number; reverse: boolean; ts?: Timestamp },
   ): Promise<Array<{ key: Buffer; value: Buffer }>> {
-    const region = this.leader(regionId);
+    const region = this.leader(regionId, options.ts);
     const range = intersectRanges(region.range, keyRange(options.start, options.end));
     if (!range) return [];
     const out: Array<{ key: Buffer; value: Buffer }> = [];
@@ -102,6 +112,6 @@ export class RegionReader {
     })) {
       out.push({ key: entry.key, value: entry.value });
     }
-    return this.served(regionId, out);
+    return this.served(regionId, out, options.ts);
   }
 }

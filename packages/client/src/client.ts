@@ -22,7 +22,9 @@ import {
   scanResponseSchema,
   writeResponseSchema,
   unpackWire,
+  gcStatusSchema,
   type DataCommandType,
+  type GcStatusBody,
   type Route,
 } from '@regionstore/protocol';
 import { CommandBatcher } from './command-batcher';
@@ -431,6 +433,11 @@ export class RegionStoreClient {
   /** Cluster status from the metasrv (nodes, regions, maintenance). */
   async status(): Promise<unknown> {
     return this.admin('/admin/status');
+  }
+
+  /** The cluster GC safepoint (reads below it fail with TsTooOld) and the service safepoints. */
+  async gcStatus(): Promise<GcStatusBody> {
+    return gcStatusSchema.parse(await this.admin('/admin/gc'));
   }
 
   /** Backs the whole cluster up (the metasrv coordinates it); resolves with the backup record. */

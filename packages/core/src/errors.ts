@@ -30,6 +30,7 @@ export const ERROR_HTTP_STATUS = {
   FailPoint: 500,
   ClusterIdMismatch: 409,
   WalRegression: 500,
+  TsTooOld: 410,
   Internal: 500,
 } as const;
 
@@ -149,6 +150,10 @@ export type ClusterIdMismatchError = InstanceType<typeof ClusterIdMismatchError>
 /** A region's WAL ends before an entry its flush manifest or a node's apply state already holds. */
 export const WalRegressionError = defineError('WalRegression');
 export type WalRegressionError = InstanceType<typeof WalRegressionError>;
+
+/** A read, backup or service safepoint at a ts below the cluster GC safepoint: those versions are gone. */
+export const TsTooOldError = defineError('TsTooOld');
+export type TsTooOldError = InstanceType<typeof TsTooOldError>;
 export const InternalError = defineError('Internal');
 export type InternalError = InstanceType<typeof InternalError>;
 
@@ -177,6 +182,7 @@ const CLASSES: { [C in ErrorCode]: ErrorClass<C> } = {
   FailPoint: FailPointError,
   ClusterIdMismatch: ClusterIdMismatchError,
   WalRegression: WalRegressionError,
+  TsTooOld: TsTooOldError,
   Internal: InternalError,
 };
 

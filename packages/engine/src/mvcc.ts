@@ -270,26 +270,49 @@ export async function* mvccIncrementalScan(
 
 export interface MvccGcResult {
   deleted: number;
+  /** Bytes (key and value) of the versions deleted. */
+  deletedBytes: number;
   /**
-   * Deletes GC removed that were their key's newest version when it looked: their copies in `latest`
+   * Deletes GC removed that were their key's newest version when it looked: their entries in `latest`
    * are for `dropLatestDeletes`, which must run where no write to the keys can interleave.
    */
   newestDeletes: Array<{ key: Buffer; ts: Timestamp }>;
 }
 
+export interface MvccGcOptions {
+  /** Awaited with the bytes of each batch of versions read before it goes on (a rate limit). */
+  throttle?: (bytes: number) => Promise<void>;
+}
+
+const GC_BATCH = 1024;
+
 /**
  * Drops the versions no reader at or above `safePoint` can see: per key, everything older than the
  * newest version at or below the safe point, and that version too when it is a delete.
  */
-export async function mvccGc(engine: KvEngine, range: KeyRange, safePoint: Timestamp): Promise<MvccGcResult> {
+export async function mvccGc(
+  engine: KvEngine,
+  range: KeyRange,
+  safePoint: Timestamp,
+  options: MvccGcOptions = {},
+): Promise<MvccGcResult> {
   const snapshot = engine.snapshot();
   let batch = new WriteBatch();
   let deleted = 0;
+  let deletedBytes = 0;
+  let readBytes = 0;
+  let read = 0;
   const newestDeletes: MvccGcResult['newestDeletes'] = [];
   let current: Buffer | undefined;
   let seenVisible = false;
   try {
-    for await (const version of versions(snapshot, range, 1024)) {
+    for await (const version of versions(snapshot, range, GC_BATCH)) {
+      const bytes = version.key.length + (version.value?.length ?? 0) + TS_SUFFIX_BYTES;
+      readBytes += bytes;
+      if (++read % GC_BATCH === 0 && options.throttle) {
+        await options.throttle(readBytes);
+        readBytes = 0;
+      }
       const newest = !current || compareKeys(current, version.key) !== 0;
       if (newest) {
         current = version.key;
@@ -300,7 +323,8 @@ export async function mvccGc(engine: KvEngine, range: KeyRange, safePoint: Times
         if (newest) newestDeletes.push({ key: version.key, ts: version.ts });
         batch.delete(CF_DEFAULT, mvccKey(version.key, version.ts));
         deleted++;
-        if (batch.count >= 1024) {
+        deletedBytes += bytes;
+        if (batch.count >= GC_BATCH) {
           await engine.write(batch);
           batch = new WriteBatch();
         }
@@ -311,7 +335,7 @@ export async function mvccGc(engine: KvEngine, range: KeyRange, safePoint: Times
   } finally {
     await snapshot.release();
   }
-  return { deleted, newestDeletes };
+  return { deleted, deletedBytes, newestDeletes };
 }
 
 /**

@@ -104,6 +104,20 @@ const opArb = fc.record({
   ),
 });
 
+/** A batch of versions in `default` as an older engine wrote them; `more` adds what else it kept. */
+function olderVersions(
+  versions: ReadonlyArray<readonly [string, bigint, string | undefined]>,
+  more: (batch: WriteBatch, raw: { key: Buffer; value: Buffer }) => void,
+): WriteBatch {
+  const batch = new WriteBatch();
+  for (const [key, ts, value] of versions) {
+    const raw = encodeVersion({ key: b(key), ts, value: value === undefined ? undefined : b(value) });
+    batch.put(CF_DEFAULT, raw.key, raw.value);
+    more(batch, raw);
+  }
+  return batch;
+}
+
 describe('memcomparable keys', () => {
   it('preserve order and round-trip', () => {
     fc.assert(
@@ -247,16 +261,15 @@ describe('MVCC reads', () => {
   it('builds the latest versions once for an engine written before they existed', async () => {
     const engine = await engines.open();
     // What an older engine holds: versions in `default` only, and no marker.
-    const old = new WriteBatch();
-    for (const [key, ts, value] of [
-      ['a', 1n, 'a1'],
-      ['a', 3n, 'a3'],
-      ['b', 2n, undefined],
-      ['c', 1n, 'c1'],
-    ] as const) {
-      const raw = encodeVersion({ key: b(key), ts, value: value === undefined ? undefined : b(value) });
-      old.put(CF_DEFAULT, raw.key, raw.value);
-    }
+    const old = olderVersions(
+      [
+        ['a', 1n, 'a1'],
+        ['a', 3n, 'a3'],
+        ['b', 2n, undefined],
+        ['c', 1n, 'c1'],
+      ],
+      () => undefined,
+    );
     old.delete(CF_RAFT, LATEST_BUILT_KEY);
     await engine.write(old);
     expect(await mvccGet(engine, b('a'))).toBeUndefined();
@@ -273,18 +286,18 @@ describe('MVCC reads', () => {
 
   it('rebuilds latest once from an engine whose latest held copies of the values (format 1)', async () => {
     const engine = await engines.open();
-    const old = new WriteBatch();
-    for (const [key, ts, value] of [
-      ['a', 1n, 'a1'],
-      ['a', 3n, 'a3'],
-      ['b', 2n, undefined],
-    ] as const) {
-      const raw = encodeVersion({ key: b(key), ts, value: value === undefined ? undefined : b(value) });
-      old.put(CF_DEFAULT, raw.key, raw.value);
-      // Format 1: the version's value, then its ts suffix.
-      const split = raw.key.length - 8;
-      old.put(CF_LATEST, raw.key.subarray(0, split), Buffer.concat([raw.value, raw.key.subarray(split)]));
-    }
+    const old = olderVersions(
+      [
+        ['a', 1n, 'a1'],
+        ['a', 3n, 'a3'],
+        ['b', 2n, undefined],
+      ],
+      (batch, raw) => {
+        // Format 1: the version's value, then its ts suffix.
+        const split = raw.key.length - 8;
+        batch.put(CF_LATEST, raw.key.subarray(0, split), Buffer.concat([raw.value, raw.key.subarray(split)]));
+      },
+    );
     old.put(CF_RAFT, LATEST_BUILT_KEY, Buffer.from([1]));
     await engine.write(old);
     await expect(mvccGet(engine, b('a'))).rejects.toMatchObject({ code: 'CorruptFile' });

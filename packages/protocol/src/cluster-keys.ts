@@ -12,3 +12,13 @@ export function clusterKey(prefix: string, ...parts: string[]): string {
 export function clusterRecordKey(prefix: string): string {
   return clusterKey(prefix, 'meta', 'cluster');
 }
+
+/** The cluster GC safepoint (a 20-digit zero-padded decimal ts, so Lua compares it as a string). */
+export function gcSafePointKey(prefix: string): string {
+  return clusterKey(prefix, 'meta', 'gc', 'safepoint');
+}
+
+/** Service safepoints: a hash of service id → `<20-digit ts>:<expires at, ms since the epoch>`. */
+export function serviceSafePointsKey(prefix: string): string {
+  return clusterKey(prefix, 'meta', 'gc', 'services');
+}

@@ -7,3 +7,4 @@ export * from './queues';
 export * from './wire';
 export * from './lease';
 export * from './cluster-keys';
+export * from './gc';

@@ -1,4 +1,4 @@
-import { CancelledError, InternalError, composeTimestamp, type RegionId } from '@regionstore/core';
+import { CancelledError, InternalError, type RegionId, type Timestamp } from '@regionstore/core';
 import { CF_DEFAULT, mvccGc, readApplyState, type MvccGcResult } from '@regionstore/engine';
 import { RegionTask, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
@@ -149,12 +149,23 @@ export function schedulePurge(ctx: WorkerContext, regionId: RegionId, keep: numb
     );
 }
 
-/** Compaction: RocksDB range compaction of the region, then MVCC GC below the retention window. */
-export async function compactRegion(ctx: WorkerContext, region: WorkerRegion): Promise<MvccGcResult> {
-  const retention = region.options.gcRetentionMs ?? ctx.config.gcRetentionMs;
-  const safePoint = composeTimestamp(Math.max(0, Math.floor(ctx.time.now() - retention)));
-  const gc = await mvccGc(ctx.engine, region.range, safePoint);
-  const bounds = regionDataBounds(region.range);
-  await ctx.engine.compactRange(CF_DEFAULT, bounds.start, bounds.end);
-  return gc;
+/**
+ * Compaction: MVCC GC of the region below the cluster GC safepoint this node knows (within the node's
+ * GC rate limit), then, when it deleted anything, a RocksDB range compaction so the space comes back.
+ */
+export async function compactRegion(
+  ctx: WorkerContext,
+  region: WorkerRegion,
+): Promise<{ gc: MvccGcResult; safePoint: Timestamp }> {
+  const safePoint = ctx.gcSafePoint.value;
+  const gc = await mvccGc(ctx.engine, region.range, safePoint, {
+    throttle: (bytes) => ctx.gcLimiter.acquire(bytes),
+  });
+  ctx.metrics.gcVersions.inc(gc.deleted);
+  ctx.metrics.gcBytes.inc(gc.deletedBytes);
+  if (gc.deleted > 0) {
+    const bounds = regionDataBounds(region.range);
+    await ctx.engine.compactRange(CF_DEFAULT, bounds.start, bounds.end);
+  }
+  return { gc, safePoint };
 }

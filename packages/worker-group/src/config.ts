@@ -65,12 +65,19 @@ export const workerGroupConfigSchema = z
       .int()
       .positive()
       .default(8 * MiB),
-    /** MVCC versions older than this (behind the newest visible one) are collected by compaction. */
-    gcRetentionMs: z
+    /**
+     * Bytes of versions per second the node's MVCC GC reads at most, over all its regions (0: no
+     * limit). GC collects below the cluster GC safepoint the metasrv hands out in heartbeat replies.
+     */
+    gcBytesPerSecond: z
       .number()
-      .int()
       .nonnegative()
-      .default(10 * 60_000),
+      .default(32 * MiB),
+    /**
+     * How far ahead of this node's clock a read at a ts may be (see ReadTimestamps): a region's new
+     * leader starts its writes this far ahead, so keep it small.
+     */
+    maxReadAheadMs: z.number().int().nonnegative().default(1000),
   })
   .transform((config) => {
     const globalWriteBufferSize = config.globalWriteBufferSize ?? defaultGlobalWriteBufferSize();

@@ -3,11 +3,13 @@ import type { Logger } from '@regionstore/runtime';
 import type { ConcurrencyManager, KvEngine } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
 import type { RegionRunner } from '@regionstore/region-runner';
-import type { ExternalStorage } from '@regionstore/storage-backends';
+import type { ExternalStorage, RateLimiter } from '@regionstore/storage-backends';
 import type { WorkerGroupConfig } from './config';
 import type { FlushNotifier } from './flush-notifier';
+import type { GcSafePoint } from './gc-safe-point';
 import type { WorkerGroupMetrics } from './metrics';
 import type { BackgroundNotify } from './requests';
+import type { ReadTimestamps } from './read-timestamps';
 import type { LocalScheduler } from './scheduler';
 import type { WriteBufferManager } from './write-buffer-manager';
 
@@ -20,6 +22,10 @@ export interface WorkerContext {
   storage: ExternalStorage;
   runner: RegionRunner;
   concurrency: ConcurrencyManager;
+  gcSafePoint: GcSafePoint;
+  /** Shared by the GC of every region of the node (`gcBytesPerSecond`). */
+  gcLimiter: RateLimiter;
+  readTimestamps: ReadTimestamps;
   writeBuffer: WriteBufferManager;
   flushNotifier: FlushNotifier;
   flushScheduler: LocalScheduler;

@@ -45,17 +45,21 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
     );
 }
 
-/** Compaction and MVCC GC of the region in the background; `reply` hears when it ends. */
-export function scheduleCompaction(ctx: WorkerContext, region: WorkerRegion, reply: Reply<DdlResult>): void {
-  region.compactWaiters.push(reply);
-  if (region.compactWaiters.length > 1) return;
+/**
+ * MVCC GC and compaction of the region in the background (asked for, or due at the periodic check);
+ * `reply` hears when it ends. One runs at a time per region: a request meanwhile hears of that one.
+ */
+export function scheduleCompaction(ctx: WorkerContext, region: WorkerRegion, reply?: Reply<DdlResult>): void {
+  if (reply) region.compactWaiters.push(reply);
+  if (region.compacting) return;
+  region.compacting = true;
   const stop = ctx.metrics.jobDuration.startTimer({ job: 'compaction' });
   ctx.compactionScheduler
     .schedule(() => compactRegion(ctx, region))
     .then(
-      (gc) => {
+      ({ gc, safePoint }) => {
         stop({ outcome: 'success' });
-        ctx.notifyWorker(region.regionId, { type: 'compactionFinished', gc });
+        ctx.notifyWorker(region.regionId, { type: 'compactionFinished', gc, safePoint });
       },
       (err: unknown) => {
         stop({ outcome: 'fail' });
@@ -98,6 +102,8 @@ export async function handleBackgroundNotify(
       return;
     }
     case 'compactionFinished':
+      region.compacting = false;
+      if (notify.safePoint > region.gcSafePoint) region.gcSafePoint = notify.safePoint;
       // Here, between this region's write batches, no write can replace a delete in between.
       await dropLatestDeletes(ctx.engine, notify.gc.newestDeletes).catch((err: unknown) =>
         ctx.logger.warn({ region: regionId.toString(), err }, 'dropping collected deletes failed'),
@@ -105,6 +111,8 @@ export async function handleBackgroundNotify(
       for (const waiter of region.compactWaiters.splice(0)) waiter.send({ lastEntryId: region.lastEntryId });
       return;
     case 'compactionFailed':
+      region.compacting = false;
+      ctx.logger.warn({ region: regionId.toString(), err: notify.error }, 'compaction failed');
       for (const waiter of region.compactWaiters.splice(0)) waiter.fail(notify.error);
       return;
   }

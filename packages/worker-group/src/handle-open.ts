@@ -50,6 +50,7 @@ export async function handleOpen(
       await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
     }
     const recovered = await recoverRegion(ctx, regionId, request.range, request.epoch);
+    if (request.role === 'Leader') ctx.readTimestamps.coverEarlierLeaders();
     owner.addRegion(newRegion(ctx, regionId, request, request.role, recovered));
     return { lastEntryId: recovered.lastEntryId };
   } finally {
@@ -117,5 +118,6 @@ async function becomeLeader(
   region.lastEntryId = recovered.lastEntryId;
   region.maxTs = recovered.maxTs;
   addUnflushed(ctx, region, recovered.replayedBytes);
+  ctx.readTimestamps.coverEarlierLeaders();
   region.role = 'Leader';
 }

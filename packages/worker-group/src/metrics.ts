@@ -1,6 +1,10 @@
 import { counter, gauge, histogram, type Registry } from '@regionstore/runtime';
 
-export function workerGroupMetrics(registry: Registry) {
+/** `safePointAge`: seconds since the GC safepoint this node knows (undefined: none heard yet). */
+export function workerGroupMetrics(
+  registry: Registry,
+  safePointAge: () => number | undefined = () => undefined,
+) {
   return {
     regionCount: gauge<'worker'>(registry, {
       component: 'worker_group',
@@ -46,6 +50,28 @@ export function workerGroupMetrics(registry: Registry) {
       unit: 'total',
       help: 'Bytes flushes wrote to the object store: kind snapshot (a full flush, the compaction) or delta',
       labelNames: ['kind'],
+    }),
+    gcVersions: counter(registry, {
+      component: 'worker_group',
+      what: 'gc_collected_versions',
+      unit: 'total',
+      help: 'MVCC versions GC deleted (older than the newest one at or below the GC safepoint)',
+    }),
+    gcBytes: counter(registry, {
+      component: 'worker_group',
+      what: 'gc_reclaimed_bytes',
+      unit: 'total',
+      help: 'Key and value bytes of the versions GC deleted',
+    }),
+    gcSafePointAge: gauge(registry, {
+      component: 'worker_group',
+      what: 'gc_safepoint_age',
+      unit: 'seconds',
+      help: 'Age of the cluster GC safepoint this node collects below',
+      collect: (g) => {
+        const age = safePointAge();
+        if (age !== undefined) g.set(age);
+      },
     }),
     jobDuration: histogram<'job' | 'outcome'>(registry, {
       component: 'worker_group',

@@ -1,5 +1,6 @@
 import { Channel, RegionNotFoundError, WorkerStoppedError, type RegionId } from '@regionstore/core';
 import type { WorkerContext } from './context';
+import { gcDue } from './gc-safe-point';
 import { dropRegion, handleClose } from './handle-drop';
 import {
   handleBackgroundNotify,
@@ -304,6 +305,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
       if (region.writtenBytes > 0 && region.isWritable && now - region.lastFlushMs >= interval) {
         scheduleFlush(this.ctx, region);
       }
+      if (gcDue(region, this.ctx.gcSafePoint.value)) scheduleCompaction(this.ctx, region);
     }
     return true;
   }

@@ -1,4 +1,4 @@
-import type { KeyRange, RegionId } from '@regionstore/core';
+import type { KeyRange, RegionId, Timestamp } from '@regionstore/core';
 import type { RegionEpoch } from '@regionstore/engine';
 import type { Reply } from './reply';
 import type { DdlResult, RegionOptions, RegionRole } from './requests';
@@ -35,6 +35,10 @@ export class WorkerRegion {
   /** Flush requests waiting for the running (or next) flush. */
   readonly flushWaiters: Array<Reply<DdlResult>> = [];
   readonly compactWaiters: Array<Reply<DdlResult>> = [];
+  /** A compaction (MVCC GC, then a RocksDB range compaction) of the region is running. */
+  compacting = false;
+  /** The safepoint the region's last GC here collected below (0: none yet). */
+  gcSafePoint: Timestamp = 0n;
 
   constructor(
     readonly regionId: RegionId,

@@ -27,8 +27,6 @@ export type RegionRole = 'Leader' | 'Follower' | 'DowngradingLeader';
 export interface RegionOptions {
   /** Overrides the group's autoFlushIntervalMs for this region. */
   autoFlushIntervalMs?: number;
-  /** Overrides the group's gcRetentionMs for this region. */
-  gcRetentionMs?: number;
 }
 
 export type DdlRequest =
@@ -61,7 +59,7 @@ export type DdlResult = { lastEntryId: number };
 export type BackgroundNotify =
   | { type: 'flushFinished'; walEntryId: number; flushedBytes: number; snapshotBytes: number }
   | { type: 'flushFailed'; error: Error }
-  | { type: 'compactionFinished'; gc: MvccGcResult }
+  | { type: 'compactionFinished'; gc: MvccGcResult; safePoint: Timestamp }
   | { type: 'compactionFailed'; error: Error };
 
 export type WorkerRequest =

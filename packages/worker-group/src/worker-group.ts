@@ -1,4 +1,11 @@
-import { RealTimeProvider, RegionId, TimestampAllocator, type TimeProvider } from '@regionstore/core';
+import {
+  RealTimeProvider,
+  RegionId,
+  TimestampAllocator,
+  physicalOf,
+  type TimeProvider,
+  type Timestamp,
+} from '@regionstore/core';
 import {
   createMetricsRegistry,
   parseConfig,
@@ -9,14 +16,16 @@ import {
 import { ConcurrencyManager, type KvEngine } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
 import type { RegionRunner } from '@regionstore/region-runner';
-import type { ExternalStorage } from '@regionstore/storage-backends';
+import { RateLimiter, type ExternalStorage } from '@regionstore/storage-backends';
 import { workerGroupConfigSchema, type WorkerGroupConfig, type WorkerGroupConfigInput } from './config';
 import type { WorkerContext } from './context';
 import { FlushNotifier } from './flush-notifier';
+import { GcSafePoint } from './gc-safe-point';
 import { workerGroupMetrics } from './metrics';
 import type { WorkerRegion } from './region';
 import { regionIdToIndex } from './region-index';
 import { RegionWorker } from './region-worker';
+import { ReadTimestamps } from './read-timestamps';
 import { Reply } from './reply';
 import type { DdlRequest, DdlResult, WorkerRequest, WriteRequest, WriteResult } from './requests';
 import { LocalScheduler } from './scheduler';
@@ -48,6 +57,9 @@ export class WorkerGroup {
   readonly config: WorkerGroupConfig;
   readonly concurrency: ConcurrencyManager;
   readonly writeBuffer: WriteBufferManager;
+  /** What reads at a ts on this node must obey (the GC safepoint, the read-ahead bound). */
+  readonly readTimestamps: ReadTimestamps;
+  private readonly gc = new GcSafePoint();
   private readonly workers: RegionWorker[];
   private readonly ctx: WorkerContext;
 
@@ -59,6 +71,11 @@ export class WorkerGroup {
       this.config.globalWriteBufferSize,
       this.config.globalWriteBufferRejectSize,
     );
+    this.readTimestamps = new ReadTimestamps(this.gc, this.concurrency, time, this.config.maxReadAheadMs);
+    const metrics = workerGroupMetrics(
+      options.metrics ?? createMetricsRegistry({ defaultMetrics: false }),
+      () => this.gcSafePointAgeSeconds(time),
+    );
     this.ctx = {
       nodeId: options.nodeId,
       config: this.config,
@@ -67,6 +84,9 @@ export class WorkerGroup {
       storage: options.storage,
       runner: options.runner,
       concurrency: this.concurrency,
+      gcSafePoint: this.gc,
+      gcLimiter: new RateLimiter(this.config.gcBytesPerSecond),
+      readTimestamps: this.readTimestamps,
       writeBuffer: this.writeBuffer,
       flushNotifier: new FlushNotifier(),
       flushScheduler: new LocalScheduler('flush', this.config.maxBackgroundFlushes),
@@ -74,7 +94,7 @@ export class WorkerGroup {
       purgeScheduler: new LocalScheduler('purge', this.config.maxBackgroundPurges),
       time,
       logger: options.logger ?? silentLogger(),
-      metrics: workerGroupMetrics(options.metrics ?? createMetricsRegistry({ defaultMetrics: false })),
+      metrics,
       notifyWorker: (regionId, notify) => {
         this.worker(regionId)
           .submit({ kind: 'background', regionId, notify })
@@ -100,6 +120,23 @@ export class WorkerGroup {
     await this.ctx.flushScheduler.stop(true);
     await this.ctx.purgeScheduler.stop(true);
     await Promise.all(this.workers.map((worker) => worker.stop()));
+  }
+
+  /** The cluster GC safepoint this node knows. */
+  get gcSafePoint(): Timestamp {
+    return this.gc.value;
+  }
+
+  /**
+   * Takes a GC safepoint from the metasrv (an older one is ignored). Leader regions with versions below
+   * it are collected at their next periodic check.
+   */
+  advanceGcSafePoint(ts: Timestamp): void {
+    this.gc.advance(ts);
+  }
+
+  private gcSafePointAgeSeconds(time: TimeProvider): number | undefined {
+    return this.gc.value === 0n ? undefined : (time.now() - physicalOf(this.gc.value)) / 1000;
   }
 
   worker(regionId: RegionId): RegionWorker {

@@ -2,15 +2,13 @@ import { randomBytes } from 'node:crypto';
 import {
   ManualTimeProvider,
   clearFailPoints,
-  composeTimestamp,
   configureFailPoint,
   failPointHits,
   removeFailPoint,
   settle,
   type RegionId,
 } from '@regionstore/core';
-import { CF_DEFAULT, mvccGet } from '@regionstore/engine';
-import { regionDataBounds } from '@regionstore/region-runner';
+import { mvccGet } from '@regionstore/engine';
 import { StalledRequests, listManifests, type StalledWrite } from '@regionstore/worker-group';
 import { Reply } from '@regionstore/worker-group';
 import { ALL, EPOCH, b, freshRegion, put, useCluster } from './helpers';
@@ -185,26 +183,5 @@ describe('write buffer', () => {
     expect(second.group.writeBuffer.memoryUsage).toBe(opened.writtenBytes);
     await second.group.write({ regionId: region, mutations: [put('c', value(200))] });
     await until(() => second.group.getRegion(region)!.flushedEntryId === 3, 'the flush');
-  });
-
-  it('compacts: collects versions behind the retention window', async () => {
-    const time = new ManualTimeProvider(10_000_000);
-    const node = await cluster.node({ time, config: { gcRetentionMs: 1000 } });
-    const region = freshRegion();
-    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    for (const v of ['1', '2', '3']) {
-      await node.group.write({ regionId: region, mutations: [put('k', v)] });
-      time.setNow(time.now() + 10_000);
-    }
-    const count = async () => {
-      let n = 0;
-      for await (const _ of node.engine.iterate(CF_DEFAULT, regionDataBounds(ALL))) n++;
-      return n;
-    };
-    expect(await count()).toBe(3);
-    await node.group.ddl(region, { type: 'compact' });
-    expect(await count()).toBe(1);
-    expect((await mvccGet(node.engine, b('k')))?.toString()).toBe('3');
-    expect(composeTimestamp(1)).toBeGreaterThan(0n);
   });
 });

@@ -16,6 +16,7 @@ import type { ClusterBackup } from '../cluster-backup';
 import type { ClusterRestore } from '../cluster-restore';
 import type { MetasrvClusterIdentity } from '../cluster-identity';
 import type { ClusterStore } from '../cluster-store';
+import type { GcSafePoints } from '../gc-safe-points';
 import { Leadership } from '../leadership';
 import type { NodeTaskClient } from '../node-client';
 import type { RegionLeaseGrants } from '../region-leases';
@@ -48,6 +49,7 @@ export const leadershipPlugin: Plugin<MetasrvPluginConfig> = {
           nodes,
           leases: c.resolve<RegionLeaseGrants>(METASRV.RegionLeases),
           identity: resolveOptional<MetasrvClusterIdentity>(c, METASRV.Identity),
+          gc: resolveOptional<GcSafePoints>(c, METASRV.Gc),
           operations,
           queues: c.resolve<() => Queue[]>(METASRV.Queues),
           metrics: c.resolve<Registry>(TOKENS.Metrics),

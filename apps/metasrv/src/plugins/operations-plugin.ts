@@ -13,6 +13,7 @@ import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { ClusterBackup, type BackupRecord } from '../cluster-backup';
 import { ClusterRestore, type RestoreRecord } from '../cluster-restore';
 import type { ClusterStore } from '../cluster-store';
+import type { GcSafePoints } from '../gc-safe-points';
 import type { NodeTaskClient } from '../node-client';
 import { Operations, type OperationRecord } from '../operation-records';
 import { operationsRoutes } from '../operations-routes';
@@ -36,7 +37,11 @@ export const operationsPlugin: Plugin<MetasrvPluginConfig> = {
       [c.resolve<ClusterStore>(METASRV.ClusterStore), c.resolve<NodeTaskClient>(METASRV.NodeTasks)] as const;
     container.register(METASRV.Backups, {
       useFactory: instanceCachingFactory(
-        (c) => new ClusterBackup(operations<BackupRecord>(c, 'backups'), ...cluster(c)),
+        (c) =>
+          new ClusterBackup(operations<BackupRecord>(c, 'backups'), ...cluster(c), {
+            gc: resolveOptional<GcSafePoints>(c, METASRV.Gc),
+            safePointTtlMs: config.gc.backupSafePointTtlMs,
+          }),
       ),
     });
     container.register(METASRV.Restores, {

@@ -15,6 +15,8 @@ export const METASRV = {
   Backups: Symbol.for('regionstore.metasrv.Backups'),
   Restores: Symbol.for('regionstore.metasrv.Restores'),
   Leadership: Symbol.for('regionstore.metasrv.Leadership'),
+  /** The cluster GC safepoint (GcSafePoints). */
+  Gc: Symbol.for('regionstore.metasrv.Gc'),
   /** The cluster identity (MetasrvClusterIdentity) and its recovery (ClusterRecovery). */
   Identity: Symbol.for('regionstore.metasrv.Identity'),
   Recovery: Symbol.for('regionstore.metasrv.Recovery'),

@@ -73,7 +73,11 @@ export const heartbeatPlugin: Plugin<NodePluginConfig> = {
               const raw = await grants.get(leaseGrantKey(config.keyPrefix, config.nodeId));
               return raw === null ? undefined : leaseGrantSchema.parse(JSON.parse(raw));
             },
-            accept: (grant) => leases.accept(grant),
+            accept: (grant) => {
+              if (grant.gcSafePoint !== undefined)
+                c.resolve<WorkerGroup>(WORKER_GROUP).advanceGcSafePoint(grant.gcSafePoint);
+              return leases.accept(grant);
+            },
           },
         );
       }),

@@ -1,0 +1,79 @@
+import { composeTimestamp } from '@regionstore/core';
+import { silentLogger } from '@regionstore/runtime';
+import { metasrvLeaderKey } from '@regionstore/protocol';
+import { useRedisNamespace } from '@regionstore/testing';
+import { GcSafePoints } from '../src/gc-safe-points';
+
+const ns = useRedisNamespace('metasrv-gc');
+
+describe('GcSafePoints', () => {
+  const setup = async (instanceId = 'leader') => {
+    let now = 10_000_000;
+    const redis = await ns.connect();
+    await redis.set(metasrvLeaderKey(ns.prefix), 'leader');
+    const gc = new GcSafePoints(
+      redis,
+      ns.prefix,
+      instanceId,
+      { lifeTimeMs: 60_000, runIntervalMs: 1000 },
+      silentLogger(),
+      () => now,
+    );
+    return { gc, redis, tick: (ms: number) => (now += ms), now: () => now };
+  };
+
+  it('trails the clock by lifeTimeMs, moved by the leader only, and never moves back', async () => {
+    const { gc, tick, now } = await setup();
+    expect(await gc.advance()).toBe(composeTimestamp(now() - 60_000));
+    tick(5000);
+    expect(await gc.advance()).toBe(composeTimestamp(now() - 60_000));
+    const standby = (await setup('standby')).gc;
+    // A standby reads the leader's value and moves nothing.
+    expect(await standby.advance()).toBe(gc.current);
+    const status = await gc.status();
+    expect(status).toMatchObject({ safePoint: gc.current, ageMs: 60_000, lifeTimeMs: 60_000, services: [] });
+    // A clock that stepped back does not move it back.
+    tick(-30_000);
+    expect(await gc.advance()).toBe(composeTimestamp(now() + 30_000 - 60_000));
+  });
+
+  it('stops at the smallest unexpired service safepoint and refuses one below it', async () => {
+    const { gc, tick, now } = await setup();
+    await gc.advance();
+    const held = composeTimestamp(now() - 50_000);
+    await gc.register('backup:a', held, 20_000);
+    await gc.register('feed', composeTimestamp(now() - 40_000), 100_000);
+    tick(15_000);
+    expect(await gc.advance()).toBe(held);
+    expect((await gc.status()).services.map((s) => s.serviceId)).toEqual(['backup:a', 'feed']);
+    await expect(gc.register('late', held - 1n, 10_000)).rejects.toMatchObject({
+      code: 'TsTooOld',
+      details: { safePoint: held.toString() },
+    });
+    // Past its TTL a service safepoint is dropped; the next one holds.
+    tick(10_000);
+    expect(await gc.advance()).toBe(composeTimestamp(now() - 25_000 - 40_000));
+    expect((await gc.status()).services.map((s) => s.serviceId)).toEqual(['feed']);
+    await gc.unregister('feed');
+    expect(await gc.advance()).toBe(composeTimestamp(now() - 60_000));
+  });
+
+  it('holds a service safepoint until released, renewing it past its TTL', async () => {
+    const { gc } = await setup();
+    const realNow = Date.now();
+    const live = new GcSafePoints(
+      await ns.connect(),
+      ns.prefix,
+      'leader',
+      { lifeTimeMs: 0, runIntervalMs: 1000 },
+      silentLogger(),
+    );
+    const held = await live.hold('backup:b', composeTimestamp(realNow), 300);
+    await new Promise((r) => setTimeout(r, 700)); // two TTLs: renewed meanwhile
+    expect((await gc.status()).services.map((s) => s.serviceId)).toEqual(['backup:b']);
+    expect(await live.advance()).toBe(composeTimestamp(realNow));
+    await held.release();
+    expect((await gc.status()).services).toEqual([]);
+    expect(await live.advance()).toBeGreaterThan(composeTimestamp(realNow));
+  });
+});
