@@ -45,23 +45,28 @@ let redis;
 let cluster;
 let client;
 
-/** Per region, the bytes of the files its newest manifest names (snapshot + deltas). */
+/**
+ * Over the regions, the bytes of the files each one's newest manifest names (snapshot + deltas: what
+ * an open reads), and of its snapshot alone (the last full flush, the compaction that GC shrinks).
+ */
 async function latestFlushBytes() {
   const dir = join(clusterDir, 'objects', 'manifests');
   let total = 0;
+  let snapshots = 0;
   for (const region of await readdir(dir).catch(() => [])) {
     const names = (await readdir(join(dir, region))).filter((n) => n.endsWith('.json')).sort();
     for (const name of names.reverse()) {
       try {
         const manifest = JSON.parse(await readFile(join(dir, region, name), 'utf8'));
         total += (manifest.size ?? 0) + (manifest.deltas ?? []).reduce((n, d) => n + d.size, 0);
+        snapshots += manifest.size ?? 0;
         break;
       } catch {
         // purged between the listing and the read: the next newest one
       }
     }
   }
-  return total;
+  return { total, snapshots };
 }
 
 async function nodeCounter(name) {
@@ -81,10 +86,12 @@ async function sample(startedAt, updates) {
     (a, b) => a + b,
     0,
   );
+  const flush = await latestFlushBytes();
   return {
     minute: (Date.now() - startedAt) / 60_000,
     nodeDirs,
-    latestFlush: await latestFlushBytes(),
+    latestFlush: flush.total,
+    latestSnapshots: flush.snapshots,
     updates,
     collectedVersions: await nodeCounter('regionstore_worker_group_gc_collected_versions_total'),
     safePointAgeMs: (await client.gcStatus()).ageMs,
@@ -141,7 +148,7 @@ async function main() {
       const s = await sample(startedAt, updates);
       samples.push(s);
       step(
-        `minute ${s.minute.toFixed(1)}: node dirs ${(s.nodeDirs / MiB).toFixed(0)} MiB, latest flush ${(s.latestFlush / MiB).toFixed(0)} MiB, ${s.updates} updates, ${s.collectedVersions} versions collected`,
+        `minute ${s.minute.toFixed(1)}: node dirs ${(s.nodeDirs / MiB).toFixed(0)} MiB, latest flush ${(s.latestFlush / MiB).toFixed(0)} MiB (snapshots ${(s.latestSnapshots / MiB).toFixed(0)}), ${s.updates} updates, ${s.collectedVersions} versions collected`,
       );
     }
   })();
@@ -152,35 +159,17 @@ async function main() {
   const last = samples.at(-1);
   const peak = (field) => Math.max(...after.map((s) => s[field]));
   const live = KEYS * (VALUE_BYTES + 11);
+  const atBase = `at minute ${base.minute.toFixed(1)}`;
+  const levels = [
+    ['node data dirs', 'nodeDirs'],
+    ['latest flush (snapshot + deltas)', 'latestFlush'],
+    ['latest snapshots', 'latestSnapshots'],
+  ].flatMap(([what, field]) => [
+    figure(`${what} at the end`, 'MiB', last[field] / MiB, atBase, base[field] / MiB),
+    figure(`${what}, peak after minute ${BASE_MINUTE}`, 'MiB', peak(field) / MiB, atBase, base[field] / MiB),
+  ]);
   const figures = [
-    figure(
-      'node data dirs at the end',
-      'MiB',
-      last.nodeDirs / MiB,
-      `at minute ${base.minute.toFixed(1)}`,
-      base.nodeDirs / MiB,
-    ),
-    figure(
-      'node data dirs, peak after minute 2',
-      'MiB',
-      peak('nodeDirs') / MiB,
-      `at minute ${base.minute.toFixed(1)}`,
-      base.nodeDirs / MiB,
-    ),
-    figure(
-      'latest flush at the end',
-      'MiB',
-      last.latestFlush / MiB,
-      `at minute ${base.minute.toFixed(1)}`,
-      base.latestFlush / MiB,
-    ),
-    figure(
-      'latest flush, peak after minute 2',
-      'MiB',
-      peak('latestFlush') / MiB,
-      `at minute ${base.minute.toFixed(1)}`,
-      base.latestFlush / MiB,
-    ),
+    ...levels,
     figure('node data dirs at the end', 'MiB', last.nodeDirs / MiB, 'live data (keys × value)', live / MiB),
     figure(
       'updates written',
@@ -212,11 +201,23 @@ async function main() {
   console.log(`\nresults: ${file}`);
 }
 
+let cleaning;
+const cleanup = () =>
+  (cleaning ??= (async () => {
+    await client?.close().catch(() => undefined);
+    await cluster?.stop().catch((err) => console.error(`stopping the cluster: ${err.message}`));
+    await redis?.kill('SIGTERM').catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  })());
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+]) {
+  process.once(signal, () => void cleanup().finally(() => process.exit(code)));
+}
+
 try {
   await main();
 } finally {
-  await client?.close().catch(() => undefined);
-  await cluster?.stop().catch((err) => console.error(`stopping the cluster: ${err.message}`));
-  await redis?.kill('SIGTERM').catch(() => undefined);
-  rmSync(root, { recursive: true, force: true });
+  await cleanup();
 }

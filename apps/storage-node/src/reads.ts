@@ -72,10 +72,8 @@ export class RegionReader {
 
   /** The read's answer, if the lease still held once it was read and GC left what it read alone. */
   private served<T>(regionId: RegionId, value: T, ts?: Timestamp): T {
-    const group = this.group();
-    leaderRegion(group, this.nodeId, regionId);
-    this.leases.check(regionId, this.nodeId);
-    if (atTs(ts)) group.readTimestamps.confirm(ts);
+    this.leader(regionId);
+    if (atTs(ts)) this.group().readTimestamps.confirm(ts);
     return value;
   }
 
