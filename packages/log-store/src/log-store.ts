@@ -18,6 +18,33 @@ export interface WalPosition {
   trimmedEntryId: number;
   /** Names this WAL apart from earlier ones of the region (one rebuilt by a recovery has a new one). */
   incarnation: string | undefined;
+  /** The last leader's resolved ts (0: none): a new leader commits above it. */
+  resolvedTs: bigint;
+}
+
+/** Where a follower stands in a region's WAL: it applied every entry up to `afterId`. */
+export interface TailCursor {
+  regionId: RegionId;
+  afterId: number;
+}
+
+export interface TailOptions {
+  /** How long to wait for a first new entry when there is none yet. */
+  blockMs: number;
+  /** Entries per region per call, at most. */
+  count: number;
+}
+
+/**
+ * What a follower needs of a region's WAL besides its entries. `resolvedTs`: the leader will commit
+ * nothing at or below it that is not among entries up to `resolvedEntryId` (TiKV's resolved ts).
+ */
+export interface FollowerPosition {
+  incarnation: string | undefined;
+  lastEntryId: number;
+  trimmedEntryId: number;
+  resolvedTs: bigint;
+  resolvedEntryId: number;
 }
 
 export interface ReadOptions {
@@ -37,6 +64,19 @@ export interface LogStore {
   append(regionId: RegionId, entries: Buffer[], fence: Fence): Promise<number>;
   /** Entries from `fromId` on, in batches; fails if entries at or after `fromId` were trimmed. */
   read(regionId: RegionId, fromId: number, options?: ReadOptions): AsyncIterable<WalEntry[]>;
+  /**
+   * The entries after each cursor (up to `count` per region), waiting up to `blockMs` when there are
+   * none: one shared read for all of a node's followers, not a connection per region. Regions with
+   * nothing new are absent from the result. The first entry of a region may skip ids: what the cursor
+   * wanted was trimmed meanwhile.
+   */
+  tail(cursors: TailCursor[], options: TailOptions): Promise<Map<bigint, WalEntry[]>>;
+  followerPositions(regionIds: RegionId[]): Promise<Map<bigint, FollowerPosition>>;
+  /**
+   * The leader promises to commit nothing more at or below `ts` (fenced like an append, and never
+   * moved back): followers that applied the WAL's current end may serve reads at `ts`.
+   */
+  publishResolvedTs(regionId: RegionId, ts: bigint, fence: Fence): Promise<void>;
   /** Id of the last appended entry; 0 for an empty log. */
   lastEntryId(regionId: RegionId): Promise<number>;
   /** Highest id trimmed so far; 0 when nothing was. */
@@ -55,4 +95,6 @@ export interface LogStore {
   fence(regionId: RegionId): Promise<Fence | undefined>;
   /** Deletes the log and its fence (the region was dropped). */
   destroy(regionId: RegionId): Promise<void>;
+  /** Closes what the store opened itself (the followers' blocking connection). */
+  close(): Promise<void>;
 }

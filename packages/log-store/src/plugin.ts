@@ -12,6 +12,7 @@ import {
 } from '@regionstore/runtime';
 import { instanceCachingFactory } from 'tsyringe';
 import { walMinReplicas, type WalDurabilityOptions } from './durability';
+import type { LogStore } from './log-store';
 import { RedisLogStore } from './redis-log-store';
 
 export interface LogStorePluginConfig {
@@ -59,6 +60,7 @@ export const logStorePlugin: Plugin<LogStorePluginConfig> = {
     await waitForRedis(container.resolve<RedisClient>(WAL_REDIS), 10_000);
   },
   async stop(container) {
+    await container.resolve<LogStore>(TOKENS.LogStore).close();
     await container
       .resolve<RedisClient>(WAL_REDIS)
       .quit()

@@ -13,8 +13,17 @@ import {
   type RegionId,
 } from '@regionstore/core';
 import { counter, histogram, type RedisClient, type Registry } from '@regionstore/runtime';
-import type { Fence, LogStore, ReadOptions, WalEntry, WalPosition } from './log-store';
-import { APPEND, OBSOLETE, RESTORE, SET_FENCE } from './scripts';
+import type {
+  Fence,
+  FollowerPosition,
+  LogStore,
+  ReadOptions,
+  TailCursor,
+  TailOptions,
+  WalEntry,
+  WalPosition,
+} from './log-store';
+import { APPEND, OBSOLETE, RESOLVE, RESTORE, SET_FENCE } from './scripts';
 
 export interface RedisLogStoreOptions {
   /** Key prefix shared with the cluster's other Redis data (tests use their own). */
@@ -36,9 +45,12 @@ interface WalCommands {
   rsWalSetFence: Script;
   rsWalObsolete: Script;
   rsWalRestore: Script;
+  rsWalResolve: Script;
 }
 
 const DEFAULT_READ_BATCH = 512;
+/** On Redis Cluster a multi-key XREAD cannot span slots: followers poll their regions this often. */
+const CLUSTER_TAIL_POLL_MS = 50;
 /**
  * A region's WAL stream and its metadata hash. Both carry the region in a hash tag: they share one
  * Redis Cluster slot (the append script needs both), and regions spread over the cluster's masters.
@@ -47,6 +59,12 @@ export function walKeys(prefix: string, regionId: RegionId): { log: string; meta
   const base = `${prefix}:wal:{${regionId.value}}`;
   return { log: `${base}:log`, meta: `${base}:meta` };
 }
+
+/** A stream row (`<id>-0`, ['d', data]) as a WAL entry. */
+const toEntry = ([rawId, fields]: [Buffer, Buffer[]]): WalEntry => ({
+  id: Number.parseInt(rawId.toString(), 10),
+  data: fields[1]!,
+});
 
 const newIncarnation = () => randomBytes(9).toString('base64url');
 
@@ -77,6 +95,8 @@ export class RedisLogStore implements LogStore {
   private readonly minReplicas: number;
   private readonly replicaTimeoutMs: number;
   private readonly metrics;
+  /** The followers' one blocking connection (XREAD BLOCK would hold up every other command). */
+  private tailConnection: RedisClient | undefined;
 
   constructor(
     private readonly redis: RedisClient,
@@ -88,6 +108,7 @@ export class RedisLogStore implements LogStore {
     redis.defineCommand('rsWalSetFence', { numberOfKeys: 1, lua: SET_FENCE });
     redis.defineCommand('rsWalObsolete', { numberOfKeys: 2, lua: OBSOLETE });
     redis.defineCommand('rsWalRestore', { numberOfKeys: 2, lua: RESTORE });
+    redis.defineCommand('rsWalResolve', { numberOfKeys: 1, lua: RESOLVE });
     this.commands = redis as unknown as WalCommands;
     this.metrics = options.metrics
       ? {
@@ -188,16 +209,94 @@ export class RedisLogStore implements LogStore {
       const rows = await this.redis.xrangeBuffer(log, `${next}-0`, end, 'COUNT', batchSize);
       if (rows.length === 0) return;
       const batch: WalEntry[] = [];
-      for (const [rawId, fields] of rows) {
-        const id = Number.parseInt(rawId.toString(), 10);
+      for (const row of rows) {
+        const entry = toEntry(row);
         // A trim between two batches of this read would leave a hole; never hand out a log with holes.
-        if (id !== next) throw this.trimmedError(regionId, next, id - 1);
-        batch.push({ id, data: fields[1]! });
+        if (entry.id !== next) throw this.trimmedError(regionId, next, entry.id - 1);
+        batch.push(entry);
         next++;
       }
       yield batch;
       if (rows.length < batchSize) return;
     }
+  }
+
+  async tail(cursors: TailCursor[], options: TailOptions): Promise<Map<bigint, WalEntry[]>> {
+    const found = new Map<bigint, WalEntry[]>();
+    if (cursors.length === 0) return found;
+    for (const cursor of cursors) checkEntryId('afterId', cursor.afterId);
+    const keyOf = new Map(cursors.map((c) => [this.keys(c.regionId).log, c.regionId.value]));
+    if (this.redis.isCluster) {
+      // One slot per region: a read each, in parallel on the cluster's connections, then a short pause.
+      await Promise.all(
+        cursors.map(async ({ regionId, afterId }) => {
+          const rows = await this.redis.xrangeBuffer(
+            this.keys(regionId).log,
+            `(${afterId}-0`,
+            '+',
+            'COUNT',
+            options.count,
+          );
+          if (rows.length > 0) found.set(regionId.value, rows.map(toEntry));
+        }),
+      );
+      if (found.size === 0) await sleep(Math.min(options.blockMs, CLUSTER_TAIL_POLL_MS));
+      return found;
+    }
+    this.tailConnection ??= this.redis.duplicate();
+    const reply = await this.tailConnection.xreadBuffer(
+      'COUNT',
+      options.count,
+      'BLOCK',
+      options.blockMs,
+      'STREAMS',
+      ...cursors.map((c) => this.keys(c.regionId).log),
+      ...cursors.map((c) => `${c.afterId}-0`),
+    );
+    for (const [key, rows] of reply ?? []) {
+      const region = keyOf.get(key.toString());
+      if (region !== undefined && rows.length > 0) found.set(region, rows.map(toEntry));
+    }
+    return found;
+  }
+
+  async followerPositions(regionIds: RegionId[]): Promise<Map<bigint, FollowerPosition>> {
+    const rows = await Promise.all(
+      regionIds.map((id) =>
+        this.redis.hmget(this.keys(id).meta, 'inc', 'last', 'trimmed', 'rts', 'rtsEntry'),
+      ),
+    );
+    return new Map(
+      rows.map(([inc, last, trimmed, rts, rtsEntry], i) => [
+        regionIds[i]!.value,
+        {
+          incarnation: inc ?? undefined,
+          lastEntryId: Number(last ?? 0),
+          trimmedEntryId: Number(trimmed ?? 0),
+          resolvedTs: BigInt(rts ?? 0),
+          resolvedEntryId: Number(rtsEntry ?? 0),
+        },
+      ]),
+    );
+  }
+
+  async publishResolvedTs(regionId: RegionId, ts: bigint, fence: Fence): Promise<void> {
+    checkFence(fence);
+    try {
+      await this.commands.rsWalResolve(
+        this.keys(regionId).meta,
+        fence.nodeId,
+        String(fence.epoch),
+        ts.toString().padStart(20, '0'),
+      );
+    } catch (err) {
+      throw this.translate(err, regionId);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.tailConnection?.disconnect();
+    this.tailConnection = undefined;
   }
 
   async lastEntryId(regionId: RegionId): Promise<number> {
@@ -209,11 +308,18 @@ export class RedisLogStore implements LogStore {
   }
 
   async position(regionId: RegionId): Promise<WalPosition> {
-    const [last, trimmed, inc] = await this.redis.hmget(this.keys(regionId).meta, 'last', 'trimmed', 'inc');
+    const [last, trimmed, inc, rts] = await this.redis.hmget(
+      this.keys(regionId).meta,
+      'last',
+      'trimmed',
+      'inc',
+      'rts',
+    );
     return {
       lastEntryId: Number(last ?? 0),
       trimmedEntryId: Number(trimmed ?? 0),
       incarnation: inc ?? undefined,
+      resolvedTs: BigInt(rts ?? 0),
     };
   }
 

@@ -67,3 +67,18 @@ redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[2], 'last', ARGV[1], 'trimmed', ARGV[1], 'inc', ARGV[2])
 return tonumber(ARGV[1])
 `;
+
+/**
+ * KEYS: meta. ARGV: node, epoch, ts (20-digit decimal) → 1. Fenced like APPEND, so a leader that lost
+ * the region can no longer promise anything for it; a smaller ts than the one stored is ignored.
+ */
+export const RESOLVE = `
+local m = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'last', 'rts')
+if not m[1] then return redis.error_reply('NOFENCE') end
+if m[1] ~= ARGV[1] or m[2] ~= ARGV[2] then
+  return redis.error_reply('NOTLEADER ' .. m[1] .. ' ' .. m[2])
+end
+if m[4] and m[4] >= ARGV[3] then return 1 end
+redis.call('HSET', KEYS[1], 'rts', ARGV[3], 'rtsEntry', m[3] or '0')
+return 1
+`;

@@ -92,6 +92,8 @@ export const routeSchema = z.object({
   /** The leader's data-plane base URL. */
   address: z.string(),
   state: z.enum(['Normal', 'Downgrading']),
+  /** Nodes holding a follower of the region (they tail its WAL), with their data-plane base URLs. */
+  followers: z.array(z.object({ id: nodeIdSchema, address: z.string() })).default([]),
 });
 export type RouteWire = z.input<typeof routeSchema>;
 export type Route = z.output<typeof routeSchema>;

@@ -78,6 +78,13 @@ export const workerGroupConfigSchema = z
      * leader starts its writes this far ahead, so keep it small.
      */
     maxReadAheadMs: z.number().int().nonnegative().default(1000),
+    /**
+     * How often a leader publishes its resolved ts (the ts up to which its followers may serve
+     * reads once they applied the WAL's end); 0: never, follower reads then stop at the last write.
+     */
+    resolvedTsIntervalMs: z.number().int().nonnegative().default(1000),
+    /** How long a follower's read of the WAL waits for new entries. */
+    followerTailBlockMs: z.number().int().positive().default(200),
   })
   .transform((config) => {
     const globalWriteBufferSize = config.globalWriteBufferSize ?? defaultGlobalWriteBufferSize();

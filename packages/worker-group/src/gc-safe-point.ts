@@ -23,12 +23,13 @@ export class GcSafePoint {
 
 /**
  * Whether a background GC of `region` at `safePoint` could collect something its last one could not:
- * it leads (followers get what their leader's flushes hold), the safepoint moved, and the region has
- * versions above the safepoint of its last GC (otherwise every version was already looked at).
+ * it leads or follows (each copy collects its own history; a downgrading leader is on its way out),
+ * the safepoint moved, and the region has versions above the safepoint of its last GC (otherwise
+ * every version was already looked at).
  */
 export function gcDue(region: WorkerRegion, safePoint: Timestamp): boolean {
   return (
-    region.isWritable &&
+    region.role !== 'DowngradingLeader' &&
     !region.compacting &&
     safePoint > region.gcSafePoint &&
     region.maxTs > region.gcSafePoint

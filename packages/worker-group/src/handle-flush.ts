@@ -87,7 +87,8 @@ export async function handleBackgroundNotify(
       region.writtenBytes = Math.max(0, region.writtenBytes - notify.flushedBytes);
       region.snapshotBytes = notify.snapshotBytes;
       region.lastFlushMs = ctx.time.now();
-      ctx.writeBuffer.free(notify.flushedBytes);
+      // A region that stopped leading meanwhile gave its bytes back then.
+      if (region.isWritable) ctx.writeBuffer.free(notify.flushedBytes);
       ctx.metrics.writeBufferBytes.set(ctx.writeBuffer.memoryUsage);
       for (const waiter of region.flushWaiters.splice(0)) waiter.send({ lastEntryId: notify.walEntryId });
       worker.notifyGroup();

@@ -4,7 +4,7 @@ import { emptyManifest, writeManifest } from './manifest';
 import { checkNotTombstoned, clearRegionData, recoverRegion, type RecoveredRegion } from './recover';
 import { WorkerRegion, fenceEpochOf } from './region';
 import type { RegionOwner } from './region-owner';
-import { addUnflushed } from './replay';
+import { addUnflushed, changeRole } from './replay';
 import type { DdlRequest, DdlResult } from './requests';
 
 type OpenRequest = Extract<DdlRequest, { type: 'create' | 'open' }>;
@@ -102,6 +102,7 @@ function newRegion(
   );
   region.snapshotBytes = recovered.snapshotBytes;
   region.maxTs = recovered.maxTs;
+  region.walIncarnation = recovered.walIncarnation;
   addUnflushed(ctx, region, recovered.replayedBytes);
   return region;
 }
@@ -119,5 +120,5 @@ async function becomeLeader(
   region.maxTs = recovered.maxTs;
   addUnflushed(ctx, region, recovered.replayedBytes);
   ctx.readTimestamps.coverEarlierLeaders();
-  region.role = 'Leader';
+  changeRole(ctx, region, 'Leader');
 }

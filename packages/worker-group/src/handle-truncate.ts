@@ -1,7 +1,7 @@
 import { schedulePurge } from './background-jobs';
 import type { WorkerContext } from './context';
 import { emptyManifest, writeManifest } from './manifest';
-import { clearRegionData } from './recover';
+import { clearRegionData, markWalIncarnation } from './recover';
 import type { WorkerRegion } from './region';
 import { catchUpWithWal } from './replay';
 import type { DdlResult } from './requests';
@@ -15,7 +15,11 @@ export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): 
   await writeManifest(ctx.storage, emptyManifest(ctx, region, last, region.maxTs));
   await clearRegionData(ctx, region.range);
   await ctx.wal.obsolete(region.regionId, last);
-  ctx.writeBuffer.free(region.writtenBytes);
+  // A new WAL incarnation: followers (and any copy kept elsewhere) hold data from before the
+  // truncate, and reopen from its manifest instead of going on from their own.
+  await ctx.wal.restore(region.regionId, last);
+  await markWalIncarnation(ctx, region);
+  if (region.isWritable) ctx.writeBuffer.free(region.writtenBytes);
   region.writtenBytes = 0;
   region.flushedEntryId = last;
   schedulePurge(ctx, region.regionId, 1);

@@ -1,9 +1,13 @@
 import { counter, gauge, histogram, type Registry } from '@regionstore/runtime';
 
-/** `safePointAge`: seconds since the GC safepoint this node knows (undefined: none heard yet). */
+/**
+ * `safePointAge`: seconds since the GC safepoint this node knows (undefined: none heard yet);
+ * `followerLag`: entries the furthest-behind follower region lacks.
+ */
 export function workerGroupMetrics(
   registry: Registry,
   safePointAge: () => number | undefined = () => undefined,
+  followerLag: () => number = () => 0,
 ) {
   return {
     regionCount: gauge<'worker'>(registry, {
@@ -72,6 +76,24 @@ export function workerGroupMetrics(
         const age = safePointAge();
         if (age !== undefined) g.set(age);
       },
+    }),
+    followerAppliedEntries: counter(registry, {
+      component: 'worker_group',
+      what: 'follower_applied_entries',
+      unit: 'total',
+      help: 'WAL entries followers applied from their leaders',
+    }),
+    followerReloads: counter(registry, {
+      component: 'worker_group',
+      what: 'follower_reloads',
+      unit: 'total',
+      help: 'Followers that reloaded from the latest flush (they fell behind a WAL trim, or the WAL was rebuilt)',
+    }),
+    followerLag: gauge(registry, {
+      component: 'worker_group',
+      what: 'follower_lag_entries',
+      help: 'WAL entries the furthest-behind follower of this node has yet to apply',
+      collect: (g) => g.set(followerLag()),
     }),
     jobDuration: histogram<'job' | 'outcome'>(registry, {
       component: 'worker_group',

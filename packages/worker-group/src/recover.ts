@@ -35,6 +35,32 @@ export interface RecoveredRegion {
   snapshotBytes: number;
   /** The region's highest commit ts (the node's timestamp floor is raised to it). */
   maxTs: bigint;
+  /** The WAL incarnation the region's local copy now follows. */
+  walIncarnation: string | undefined;
+}
+
+/** The region's local state, naming the WAL incarnation its data was applied from. */
+function writeNormalState(
+  batch: WriteBatch,
+  region: { regionId: RegionId; range: KeyRange; epoch: RegionEpoch },
+  walIncarnation: string | undefined,
+): void {
+  writeRegionLocalState(batch, {
+    ...region,
+    state: 'Normal',
+    ...(walIncarnation === undefined ? {} : { walIncarnation }),
+  });
+}
+
+/** Records that the region's local data now follows the WAL's current incarnation (after a truncate). */
+export async function markWalIncarnation(
+  ctx: WorkerContext,
+  region: { regionId: RegionId; range: KeyRange; epoch: RegionEpoch },
+): Promise<void> {
+  const { incarnation } = await ctx.wal.position(region.regionId);
+  const batch = new WriteBatch();
+  writeNormalState(batch, region, incarnation);
+  await ctx.engine.write(batch);
 }
 
 /** Removes whatever the engine holds in the region's range (leftovers of an earlier placement). */
@@ -192,15 +218,11 @@ export async function recoverRegion(
   const wal = await ctx.wal.position(regionId);
   const { applied, snapshotBytes } = await startingPoint(ctx, regionId, range, epoch, wal);
   const batch = new WriteBatch();
-  writeRegionLocalState(batch, {
-    regionId,
-    state: 'Normal',
-    range,
-    epoch,
-    ...(wal.incarnation === undefined ? {} : { walIncarnation: wal.incarnation }),
-  });
+  writeNormalState(batch, { regionId, range, epoch }, wal.incarnation);
   writeApplyState(batch, regionId, applied);
   await ctx.engine.write(batch);
+  // What the region's last leader promised followers: a new leader commits above it.
+  ctx.concurrency.timestamps.updateMaxTs(wal.resolvedTs);
   const replayed = await replayWal({
     engine: ctx.engine,
     wal: ctx.wal,
@@ -215,5 +237,6 @@ export async function recoverRegion(
     replayedBytes: replayed.bytes,
     snapshotBytes,
     maxTs: replayed.maxTs,
+    walIncarnation: wal.incarnation,
   };
 }

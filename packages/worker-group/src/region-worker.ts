@@ -10,10 +10,12 @@ import {
 } from './handle-flush';
 import { handleCatchup, handleCreate, handleOpen } from './handle-open';
 import { truncateRegion } from './handle-truncate';
-import { RegionMap, type WorkerRegion } from './region';
+import { applyFollowerTail } from './follower-apply';
+import { RegionMap, fenceEpochOf, type WorkerRegion } from './region';
 import type { RegionOwner } from './region-owner';
 import type { Reply } from './reply';
 import type { WorkerRequest } from './requests';
+import { changeRole } from './replay';
 import { StalledRequests, type StalledWrite } from './stalled-requests';
 import { handleWrites } from './write-handler';
 
@@ -40,6 +42,11 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
   private flushSignalled = false;
   /** The periodic check is due. */
   private checkDue = false;
+  /** Leaders publish their resolved ts (see `publishResolvedTs`). */
+  private resolveDue = false;
+  private resolveTimer: NodeJS.Timeout | undefined;
+  /** The previous round of resolved-ts publishing, still on its way to Redis. */
+  private resolving: Promise<void> | undefined;
   private checkTimer: AbortController | undefined;
   private readonly unsubscribe: () => void;
 
@@ -91,8 +98,15 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
   private async run(): Promise<void> {
     const { config, flushNotifier } = this.ctx;
     this.armCheckTimer();
+    if (config.resolvedTsIntervalMs > 0) {
+      this.resolveTimer = setInterval(() => {
+        this.resolveDue = true;
+        this.wake?.();
+      }, config.resolvedTsIntervalMs);
+      this.resolveTimer.unref();
+    }
     while (this.running) {
-      if (this.channel.size === 0 && !this.flushSignalled && !this.checkDue) {
+      if (this.channel.size === 0 && !this.flushSignalled && !this.checkDue && !this.resolveDue) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           void this.channel.readable().then(resolve);
@@ -107,6 +121,10 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
           this.maybeFlushWorker();
           await this.handleStalledRequests();
         }
+      }
+      if (this.resolveDue) {
+        this.resolveDue = false;
+        this.publishResolvedTs();
       }
       if (this.checkDue) {
         this.checkDue = false;
@@ -129,7 +147,9 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
       this.handlePeriodicalTasks();
     }
     this.checkTimer?.abort();
+    clearInterval(this.resolveTimer);
     this.unsubscribe();
+    await this.resolving;
     await this.clean();
   }
 
@@ -173,6 +193,14 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
         await handleBackgroundNotify(this.ctx, this, request.regionId, request.notify);
       else if (request.kind === 'setRoleStateGracefully') {
         this.setRoleStateGracefully(request.regionId, request.role, request.reply);
+      } else if (request.kind === 'followerTail') {
+        const region = this.regions.get(request.regionId);
+        try {
+          if (region) await applyFollowerTail(this.ctx, region, request.entries, request.position);
+          request.reply.send();
+        } catch (err) {
+          request.reply.fail(err);
+        }
       }
     }
   }
@@ -196,7 +224,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
 
   removeRegion(region: WorkerRegion): void {
     this.regions.delete(region.regionId);
-    this.ctx.writeBuffer.free(region.writtenBytes);
+    if (region.isWritable) this.ctx.writeBuffer.free(region.writtenBytes);
     this.ctx.metrics.regionCount.set({ worker: String(this.id) }, this.regions.size);
     for (const write of this.stalled.remove(region.regionId)) {
       write.reply.fail(new RegionNotFoundError(`region ${region.regionId.toString()} was closed`));
@@ -257,8 +285,35 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
       return;
     }
     // Writes of this batch ran already; none after this one is accepted, so the entry id is final.
-    region.role = role;
+    changeRole(this.ctx, region, role);
     reply.send({ lastEntryId: region.lastEntryId });
+  }
+
+  /**
+   * Every leader region promises its followers a ts nothing more will commit at or below (TiKV's
+   * resolved ts). Taken here, between write batches: each write of this worker that got a lower ts
+   * is in the WAL by now, and every later one gets a higher ts from the node's allocator. Sent in
+   * the background, one round at a time; an append whose outcome is unknown skips its region.
+   */
+  private publishResolvedTs(): void {
+    if (this.resolving) return;
+    const leaders = this.regions.list().filter((r) => r.isWritable && !r.walUncertain);
+    if (leaders.length === 0) return;
+    const ts = this.ctx.concurrency.timestamps.next();
+    this.resolving = Promise.all(
+      leaders.map((region) =>
+        this.ctx.wal
+          .publishResolvedTs(region.regionId, ts, {
+            nodeId: this.ctx.nodeId,
+            epoch: fenceEpochOf(region.epoch),
+          })
+          .catch((err: unknown) =>
+            this.ctx.logger.debug({ region: region.regionId.toString(), err }, 'resolved ts not published'),
+          ),
+      ),
+    ).then(() => {
+      this.resolving = undefined;
+    });
   }
 
   /** Tells every worker a flush finished; this worker has handled it already. */

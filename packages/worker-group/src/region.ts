@@ -39,6 +39,15 @@ export class WorkerRegion {
   compacting = false;
   /** The safepoint the region's last GC here collected below (0: none yet). */
   gcSafePoint: Timestamp = 0n;
+  /**
+   * A follower's latest word from its leader (see FollowerPosition): nothing will commit at or below
+   * `ts` that is not in the WAL up to `entryId`.
+   */
+  resolved = { ts: 0n as Timestamp, entryId: 0 };
+  /** A follower's distance behind the WAL's end, in entries, when it last looked. */
+  lagEntries = 0;
+  /** The WAL incarnation the local data follows (a follower reopens when it changes). */
+  walIncarnation: string | undefined;
 
   constructor(
     readonly regionId: RegionId,
@@ -57,6 +66,17 @@ export class WorkerRegion {
 
   get isWritable(): boolean {
     return this.role === 'Leader';
+  }
+
+  /**
+   * The highest ts a follower can serve reads at: every write committed at or below it is applied
+   * here. WAL entries of a region carry increasing commit timestamps (each leader commits above
+   * everything the region holds), so that is the newest applied entry's ts, or the leader's resolved
+   * ts once the entries it covers are applied.
+   */
+  get safeTs(): Timestamp {
+    const resolved = this.resolved.entryId <= this.lastEntryId ? this.resolved.ts : 0n;
+    return resolved > this.maxTs ? resolved : this.maxTs;
   }
 
   /**

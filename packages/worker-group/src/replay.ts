@@ -1,8 +1,9 @@
 import { NotFoundError, type RegionId, type TimestampAllocator } from '@regionstore/core';
 import { WriteBatch, writeApplyState, type KvEngine, type RegionApplyState } from '@regionstore/engine';
-import type { LogStore } from '@regionstore/log-store';
+import type { LogStore, WalEntry } from '@regionstore/log-store';
 import type { WorkerContext } from './context';
 import { fenceEpochOf, type WorkerRegion } from './region';
+import type { RegionRole } from './requests';
 import { addRecords } from './wal-apply';
 import { decodeWalRecord } from './wal-entry';
 
@@ -42,26 +43,61 @@ export async function replayWal(options: {
   }
   const readOptions = options.toId === undefined ? {} : { toId: options.toId };
   for await (const entries of wal.read(regionId, last + 1, readOptions)) {
-    const batch = new WriteBatch();
-    const records = entries.map((entry) => decodeWalRecord(entry.data, entry.id));
-    await addRecords(engine, batch, records);
-    for (const [i, entry] of entries.entries()) {
-      const ts = records[i]!.ts;
-      timestamps.updateMaxTs(ts);
-      if (ts > maxTs) maxTs = ts;
-      last = entry.id;
-      bytes += entry.data.length;
-    }
-    writeApplyState(batch, regionId, { ...options.applied, appliedIndex: last, maxTs });
-    await engine.write(batch);
+    const applied = await applyEntries(engine, regionId, { ...options.applied, appliedIndex: last, maxTs }, entries, timestamps);
+    last = applied.lastEntryId;
+    maxTs = applied.maxTs;
+    bytes += applied.bytes;
   }
   return { lastEntryId: last, bytes, maxTs };
 }
 
-/** Counts bytes that live only in the WAL (no flushed snapshot covers them) against the region. */
+/**
+ * Applies consecutive WAL entries following `applied.appliedIndex` in one write batch, with the apply
+ * state moved past them (a replay and a follower's tail write the same thing).
+ */
+export async function applyEntries(
+  engine: KvEngine,
+  regionId: RegionId,
+  applied: RegionApplyState,
+  entries: WalEntry[],
+  timestamps: TimestampAllocator,
+): Promise<ReplayedWal> {
+  let last = applied.appliedIndex;
+  let maxTs = applied.maxTs ?? 0n;
+  let bytes = 0;
+  const batch = new WriteBatch();
+  const records = entries.map((entry) => decodeWalRecord(entry.data, entry.id));
+  await addRecords(engine, batch, records);
+  for (const [i, entry] of entries.entries()) {
+    const ts = records[i]!.ts;
+    timestamps.updateMaxTs(ts);
+    if (ts > maxTs) maxTs = ts;
+    last = entry.id;
+    bytes += entry.data.length;
+  }
+  writeApplyState(batch, regionId, { ...applied, appliedIndex: last, maxTs });
+  await engine.write(batch);
+  return { lastEntryId: last, bytes, maxTs };
+}
+
+/**
+ * Counts bytes that live only in the WAL (no flushed snapshot covers them) against the region, and
+ * against the node's write buffer if the region leads here: only a leader flushes them.
+ */
 export function addUnflushed(ctx: WorkerContext, region: WorkerRegion, bytes: number): void {
   region.writtenBytes += bytes;
-  ctx.writeBuffer.reserve(bytes);
+  if (region.isWritable) ctx.writeBuffer.reserve(bytes);
+}
+
+/**
+ * Changes a region's role. Its unflushed bytes count against the node's write buffer while it leads
+ * (the leader flushes them), not while it follows.
+ */
+export function changeRole(ctx: WorkerContext, region: WorkerRegion, role: RegionRole): void {
+  const wasWritable = region.isWritable;
+  region.role = role;
+  if (wasWritable && !region.isWritable) ctx.writeBuffer.free(region.writtenBytes);
+  if (!wasWritable && region.isWritable) ctx.writeBuffer.reserve(region.writtenBytes);
 }
 
 /** Applies what an uncertain append may have left in the WAL, so the engine matches the WAL again. */

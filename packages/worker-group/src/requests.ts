@@ -1,5 +1,6 @@
 import type { KeyRange, RegionId, Timestamp } from '@regionstore/core';
 import type { MvccGcResult, RegionEpoch } from '@regionstore/engine';
+import type { FollowerPosition, WalEntry } from '@regionstore/log-store';
 import type { Reply } from './reply';
 
 export type Mutation = { op: 'put'; key: Buffer; value: Buffer } | { op: 'delete'; key: Buffer };
@@ -72,6 +73,13 @@ export type WorkerRequest =
       reply: Reply<{ lastEntryId: number }>;
     }
   | { kind: 'background'; regionId: RegionId; notify: BackgroundNotify }
+  | {
+      kind: 'followerTail';
+      regionId: RegionId;
+      entries: WalEntry[];
+      position: FollowerPosition | undefined;
+      reply: Reply<void>;
+    }
   | { kind: 'stop' };
 
 /** Bytes a write adds to the write buffer (keys and values; what the WAL holds). */

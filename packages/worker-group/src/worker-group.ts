@@ -20,6 +20,7 @@ import { RateLimiter, type ExternalStorage } from '@regionstore/storage-backends
 import { workerGroupConfigSchema, type WorkerGroupConfig, type WorkerGroupConfigInput } from './config';
 import type { WorkerContext } from './context';
 import { FlushNotifier } from './flush-notifier';
+import { FollowerTailer } from './follower-tailer';
 import { GcSafePoint } from './gc-safe-point';
 import { workerGroupMetrics } from './metrics';
 import type { WorkerRegion } from './region';
@@ -62,6 +63,7 @@ export class WorkerGroup {
   private readonly gc = new GcSafePoint();
   private readonly workers: RegionWorker[];
   private readonly ctx: WorkerContext;
+  private readonly tailer: FollowerTailer;
 
   private constructor(options: WorkerGroupOptions) {
     this.config = parseConfig(workerGroupConfigSchema, options.config ?? {});
@@ -75,6 +77,7 @@ export class WorkerGroup {
     const metrics = workerGroupMetrics(
       options.metrics ?? createMetricsRegistry({ defaultMetrics: false }),
       () => this.gcSafePointAgeSeconds(time),
+      () => Math.max(0, ...this.followers().map((r) => r.lagEntries)),
     );
     this.ctx = {
       nodeId: options.nodeId,
@@ -101,6 +104,20 @@ export class WorkerGroup {
           .catch(() => undefined); // the worker stopped; the region is closed anyway
       },
     };
+    this.tailer = new FollowerTailer({
+      wal: options.wal,
+      followers: () => this.followers(),
+      apply: async (regionId, entries, position) => {
+        const reply = new Reply<void>();
+        await this.submitToWorker(regionId, { kind: 'followerTail', regionId, entries, position, reply });
+        await reply.promise;
+      },
+      blockMs: this.config.followerTailBlockMs,
+      batchSize: 512,
+      positionIntervalMs: Math.min(200, this.config.resolvedTsIntervalMs || 200),
+      time,
+      logger: this.ctx.logger,
+    });
     const random = options.random ?? Math.random;
     this.workers = Array.from(
       { length: this.config.numWorkers },
@@ -111,11 +128,13 @@ export class WorkerGroup {
   static start(options: WorkerGroupOptions): WorkerGroup {
     const group = new WorkerGroup(options);
     for (const worker of group.workers) worker.start();
+    group.tailer.start();
     return group;
   }
 
   /** Stops the schedulers (letting their jobs end), then every worker, which closes its regions. */
   async stop(): Promise<void> {
+    await this.tailer.stop();
     await this.ctx.compactionScheduler.stop(true);
     await this.ctx.flushScheduler.stop(true);
     await this.ctx.purgeScheduler.stop(true);
@@ -169,6 +188,11 @@ export class WorkerGroup {
   /** Every open region of the node. */
   regions(): WorkerRegion[] {
     return this.workers.flatMap((worker) => worker.regions.list());
+  }
+
+  /** The regions this node follows (they tail their leaders' WALs). */
+  followers(): WorkerRegion[] {
+    return this.regions().filter((r) => r.role === 'Follower');
   }
 
   /** Submits a write; resolves once it is in the WAL and the engine. */

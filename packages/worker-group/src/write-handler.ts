@@ -16,7 +16,7 @@ import {
 import { WriteBatch, writeApplyState, type WriteGuard } from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import { fenceEpochOf, type RegionMap, type WorkerRegion } from './region';
-import { addUnflushed, catchUpWithWal } from './replay';
+import { addUnflushed, catchUpWithWal, changeRole } from './replay';
 import { addRecords } from './wal-apply';
 import { estimatedSize, type WriteRequest } from './requests';
 import type { StalledRequests, StalledWrite } from './stalled-requests';
@@ -163,7 +163,7 @@ export async function handleWrites(
         } catch (err) {
           // Fenced out: another node leads now; stop taking writes at once. Any other failure may
           // have come after Redis took the entries.
-          if (err instanceof Error && isRegionStoreError(err, 'NotLeader')) region.role = 'Follower';
+          if (err instanceof Error && isRegionStoreError(err, 'NotLeader')) changeRole(ctx, region, 'Follower');
           else region.walUncertain = true;
           for (const item of items) item.write.reply.fail(err);
           return undefined;

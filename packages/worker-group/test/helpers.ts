@@ -50,11 +50,12 @@ export function useCluster(label: string) {
       const runner = new RegionRunner({ engine, storage, ...(options.time ? { time: options.time } : {}) });
       runner.start();
       let group: WorkerGroup;
+      const wal = new RedisLogStore(await ns.connect('client'), { prefix: ns.prefix });
       try {
         group = WorkerGroup.start({
           nodeId,
           engine,
-          wal: new RedisLogStore(await ns.connect('client'), { prefix: ns.prefix }),
+          wal,
           storage,
           runner,
           config: { numWorkers: 2, ...options.config },
@@ -80,6 +81,7 @@ export function useCluster(label: string) {
           void group.stop().catch(() => undefined);
           void runner.stop().catch(() => undefined);
         }
+        await wal.close();
         await engine.close();
       };
       const node: TestNode = {
