@@ -23,6 +23,7 @@ export interface RouteJson {
   leader: string;
   address: string;
   epoch: { version: number; confVer: number };
+  followers: Array<{ id: string; address: string }>;
 }
 
 export interface Cluster {

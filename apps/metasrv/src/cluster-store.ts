@@ -10,6 +10,7 @@ const storedRouteSchema = z.object({
   leader: z.string(),
   epoch: epochSchema,
   state: z.enum(['Normal', 'Downgrading']),
+  followers: z.array(z.string()).default([]),
 });
 
 const storedNodeSchema = z.object({
@@ -78,14 +79,17 @@ export class ClusterStore implements RouteStore, PeerLookup {
     return raw ? this.decode(regionId.toString(), raw) : undefined;
   }
 
+  /** A new leader is no follower of its own region any more. */
   async put(route: RegionRoute): Promise<void> {
-    await this.redis.hset(this.routesKey, route.regionId.toString(), this.encode(route));
-    this.onRouteWritten?.(route);
+    const followers = (route.followers ?? []).filter((f) => f !== route.leader);
+    const stored = { ...route, followers };
+    await this.redis.hset(this.routesKey, route.regionId.toString(), this.encode(stored));
+    this.onRouteWritten?.(stored);
   }
 
   async update(
     regionId: RegionId,
-    change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state'>>,
+    change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>>,
   ): Promise<void> {
     const current = await this.get(regionId);
     if (!current) return;
@@ -110,6 +114,9 @@ export class ClusterStore implements RouteStore, PeerLookup {
       leader: r.leader,
       address: nodes.get(r.leader) ?? '',
       state: r.state,
+      followers: (r.followers ?? [])
+        .filter((id) => nodes.has(id))
+        .map((id) => ({ id, address: nodes.get(id)! })),
     }));
   }
 
@@ -124,6 +131,7 @@ export class ClusterStore implements RouteStore, PeerLookup {
       leader: route.leader,
       epoch: route.epoch,
       state: route.state,
+      followers: route.followers ?? [],
     });
   }
 
@@ -135,6 +143,7 @@ export class ClusterStore implements RouteStore, PeerLookup {
       leader: stored.leader,
       epoch: stored.epoch,
       state: stored.state,
+      followers: stored.followers,
     };
   }
 }

@@ -94,6 +94,17 @@ export const metasrvConfigSchema = z
         intervalMs: z.number().int().positive().default(5000),
       })
       .prefault({}),
+    /**
+     * Copies per region, the leader's included: `replicas − 1` followers tail each region's WAL on
+     * other nodes, so a failover promotes one that holds the data already (fewer while fewer nodes
+     * are alive; 1: none). Placement is checked every `intervalMs`.
+     */
+    replication: z
+      .object({
+        replicas: z.number().int().min(1).max(5).default(2),
+        intervalMs: z.number().int().positive().default(1000),
+      })
+      .prefault({}),
     /** MVCC GC: the cluster safepoint the leader keeps (see GcSafePoints). */
     gc: z
       .object({

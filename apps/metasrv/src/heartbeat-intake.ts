@@ -31,7 +31,9 @@ export interface HeartbeatIntakeDeps {
  * - feeds the failure detectors of those regions, and of those it is opening (alive, replaying);
  * - repairs placement: a region routed to the node that it does not serve is opened there as leader
  *   (a restarted node, a downgraded leader whose migration rolled back); a region it holds that the
- *   route gives to another node is closed and destroyed there (a paused old leader that resumed).
+ *   route gives to another node is closed and destroyed there (a paused old leader that resumed),
+ *   unless the route names the node as its follower; a follower the route names that the node does
+ *   not hold is opened there again.
  *   Regions with a migration running are the procedure's business and are left alone.
  */
 export class HeartbeatIntake {
@@ -83,6 +85,9 @@ export class HeartbeatIntake {
         nodeId: heartbeat.nodeId,
         regions: [...claimed.map((r) => r.regionId), ...heartbeat.opening].filter(routedHere),
         timestampMs: this.now(),
+        followers: heartbeat.regions
+          .filter((r) => r.role === 'follower')
+          .map((r) => ({ regionId: r.regionId, lastEntryId: r.lastEntryId ?? 0 })),
       });
       this.repair(heartbeat, [...routes.values()]);
     } finally {
@@ -97,6 +102,20 @@ export class HeartbeatIntake {
       ...heartbeat.regions.filter((r) => r.role === 'leader').map((r) => r.regionId.value),
       ...heartbeat.opening.map((id) => id.value),
     ]);
+    const holds = new Set(heartbeat.regions.map((r) => r.regionId.value));
+    const opening = new Set(heartbeat.opening.map((id) => id.value));
+    for (const route of routes) {
+      // A follower the route places here that the node does not hold (it restarted) is opened again.
+      const id = route.regionId.value;
+      if (!route.followers?.includes(node) || holds.has(id) || opening.has(id)) continue;
+      if (migrating(route.regionId) || !this.mayRepair(node, route.regionId)) continue;
+      this.run('reopened a follower routed to its node', node, route.regionId, () =>
+        this.deps.nodes.openCandidate(
+          { id: node, address: heartbeat.address },
+          { regionId: route.regionId, range: route.range, epoch: route.epoch },
+        ),
+      );
+    }
     for (const route of routes) {
       if (route.leader !== node || route.state !== 'Normal' || serving.has(route.regionId.value)) continue;
       if (migrating(route.regionId) || !this.mayRepair(node, route.regionId)) continue;
@@ -113,6 +132,7 @@ export class HeartbeatIntake {
     for (const held of heartbeat.regions) {
       const route = byId.get(held.regionId.value);
       if (!route || route.leader === node || migrating(held.regionId)) continue;
+      if (held.role === 'follower' && route.followers?.includes(node)) continue;
       if (!this.mayRepair(node, held.regionId)) continue;
       this.run('closed a region another node leads', node, held.regionId, () =>
         this.deps.nodes.call(node, 'close-region', {

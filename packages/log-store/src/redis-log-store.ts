@@ -13,6 +13,7 @@ import {
   type RegionId,
 } from '@regionstore/core';
 import { counter, histogram, type RedisClient, type Registry } from '@regionstore/runtime';
+import type { Redis } from 'ioredis';
 import type {
   Fence,
   FollowerPosition,
@@ -243,7 +244,8 @@ export class RedisLogStore implements LogStore {
       if (found.size === 0) await sleep(Math.min(options.blockMs, CLUSTER_TAIL_POLL_MS));
       return found;
     }
-    this.tailConnection ??= this.redis.duplicate();
+    // Waits through a reconnect instead of failing each read (the loop would only retry it).
+    this.tailConnection ??= (this.redis as Redis).duplicate({ enableOfflineQueue: true });
     const reply = await this.tailConnection.xreadBuffer(
       'COUNT',
       options.count,

@@ -9,6 +9,7 @@ import {
 } from '@regionstore/runtime';
 import type { RegionMigrationSubmitter } from './migration-submitter';
 import type { RegionRoute } from './migration-ports';
+import { runPeriodically } from './periodic';
 import type { NodeCandidate } from './selector';
 
 export interface BalanceSchedulerDeps {
@@ -74,9 +75,11 @@ export class BalanceScheduler {
     const least = alive[0];
     const most = alive.at(-1);
     if (!least || !most || most.regionCount - least.regionCount <= 1) return { skipped: 'balanced' };
-    const region = (await this.deps.routes()).find(
+    const movable = (await this.deps.routes()).filter(
       (r) => r.leader === most.id && r.state === 'Normal' && !this.deps.migrations.isMigrating(r.regionId),
     );
+    // One with a follower there already moves without loading anything.
+    const region = movable.find((r) => r.followers?.includes(least.id)) ?? movable[0];
     if (!region) return { skipped: 'migrating' };
     try {
       await this.deps.migrations.submit({
@@ -99,18 +102,13 @@ export class BalanceScheduler {
    * standby does not).
    */
   start(delayMs = this.deps.intervalMs): void {
-    if (this.timer) return;
-    const timer = new AbortController();
-    this.timer = timer;
-    void (async () => {
-      let wait = delayMs;
-      while (!timer.signal.aborted) {
-        await this.time.sleep(wait, timer.signal).catch(() => undefined);
-        wait = this.deps.intervalMs;
-        if (timer.signal.aborted) return;
-        await this.tick().catch((err: unknown) => this.logger.warn({ err }, 'balance round failed'));
-      }
-    })();
+    this.timer ??= runPeriodically(
+      this.time,
+      this.deps.intervalMs,
+      delayMs,
+      () => this.tick(),
+      (err) => this.logger.warn({ err }, 'balance round failed'),
+    );
   }
 
   stop(): void {

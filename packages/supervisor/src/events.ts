@@ -6,6 +6,8 @@ export interface DatanodeHeartbeat {
   nodeId: string;
   regions: RegionId[];
   timestampMs: number;
+  /** The regions it follows, with the last WAL entry each applied (failover picks the furthest). */
+  followers?: Array<{ regionId: RegionId; lastEntryId: number }>;
 }
 
 export type SupervisorEvent =

@@ -14,3 +14,4 @@ export * from './region-supervisor';
 export * from './selector';
 export * from './supervisor-service';
 export * from './ticker';
+export * from './replica-checker';

@@ -15,12 +15,17 @@ export interface RegionRoute {
   leader: string;
   epoch: Epoch;
   state: RouteState;
+  /** Nodes holding a follower (tailing the WAL), never the leader's; absent: none. */
+  followers?: string[];
 }
 
 /** The cluster's route table (Redis in the metasrv). */
 export interface RouteStore {
   get(regionId: RegionId): Promise<RegionRoute | undefined>;
-  update(regionId: RegionId, change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state'>>): Promise<void>;
+  update(
+    regionId: RegionId,
+    change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>>,
+  ): Promise<void>;
 }
 
 /**

@@ -38,6 +38,8 @@ export interface SupervisorPluginConfig {
   };
   failoverGraceMs?: number;
   balance?: { enabled: boolean; intervalMs: number };
+  /** Copies per region, the leader's included (1: no followers), checked every `intervalMs`. */
+  replication?: { replicas: number; intervalMs: number };
 }
 
 /**
@@ -63,6 +65,15 @@ export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
           ...(config.failoverGraceMs !== undefined ? { failoverGraceMs: config.failoverGraceMs } : {}),
           ...(config.balance?.enabled && allRoutes
             ? { balance: { routes: allRoutes, intervalMs: config.balance.intervalMs } }
+            : {}),
+          ...(config.replication && allRoutes
+            ? {
+                replicas: {
+                  count: config.replication.replicas,
+                  routes: allRoutes,
+                  intervalMs: config.replication.intervalMs,
+                },
+              }
             : {}),
           ...(leases ? { leases } : {}),
           ...(metrics ? { metrics } : {}),

@@ -16,10 +16,11 @@ import {
 import { SUPERVISOR_CHANNEL_CAPACITY, type DatanodeHeartbeat, type SupervisorEvent } from './events';
 import type { MaintenanceModeManager } from './maintenance-mode';
 import type { RegionMigrationSubmitter } from './migration-submitter';
-import type { PeerLookup } from './peer';
+import type { Peer, PeerLookup } from './peer';
 import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
 import { RegionFailureDetector, type DetectingRegion } from './region-failure-detector';
-import type { Selector } from './selector';
+import type { RouteStore } from './migration-ports';
+import type { NodeCandidate, Selector } from './selector';
 
 export const FAILOVER_MIGRATION_TIMEOUT_MS = 60_000;
 /**
@@ -46,6 +47,9 @@ export interface RegionSupervisorDeps {
   migrations: RegionMigrationSubmitter;
   maintenance: Pick<MaintenanceModeManager, 'isEnabled'>;
   peers: PeerLookup;
+  /** The region's route and the alive nodes, to fail over to its most caught-up follower. */
+  routes?: Pick<RouteStore, 'get'>;
+  candidates?: () => Promise<NodeCandidate[]>;
   detectorOptions?: Partial<PhiAccrualFailureDetectorOptions>;
   time?: TimeProvider;
   logger?: Logger;
@@ -68,6 +72,8 @@ export class RegionSupervisor {
   private massFailureUntilMs = 0;
   /** The suppression last logged, so a long one is logged once, not every tick. */
   private lastSuppression: FailoverSuppression | undefined;
+  /** Per region, per follower node: the last WAL entry it reported applied. */
+  private readonly followerProgress = new Map<bigint, Map<string, number>>();
 
   constructor(private readonly deps: RegionSupervisorDeps) {
     this.channel = deps.channel;
@@ -141,6 +147,11 @@ export class RegionSupervisor {
   }
 
   private onHeartbeat(heartbeat: DatanodeHeartbeat): void {
+    for (const { regionId, lastEntryId } of heartbeat.followers ?? []) {
+      let nodes = this.followerProgress.get(regionId.value);
+      if (!nodes) this.followerProgress.set(regionId.value, (nodes = new Map()));
+      nodes.set(heartbeat.nodeId, lastEntryId);
+    }
     for (const regionId of heartbeat.regions) {
       this.detectors
         .regionFailureDetector({ nodeId: heartbeat.nodeId, regionId })
@@ -250,10 +261,29 @@ export class RegionSupervisor {
     }
   }
 
+  /**
+   * The region's followers on alive nodes, the one that applied the most of the WAL first: it only
+   * has the WAL's tail left to apply (TiKV elects the most up-to-date peer the same way). Undefined
+   * when it has none: a node then opens the region from the object store.
+   */
+  private async caughtUpFollowers(failed: string, regionId: RegionId): Promise<Peer[] | undefined> {
+    if (!this.deps.routes || !this.deps.candidates) return undefined;
+    const route = await this.deps.routes.get(regionId);
+    const alive = new Map((await this.deps.candidates()).filter((n) => n.alive).map((n) => [n.id, n]));
+    const progress = this.followerProgress.get(regionId.value);
+    const followers = (route?.followers ?? [])
+      .filter((id) => id !== failed && alive.has(id))
+      .sort((a, b) => (progress?.get(b) ?? -1) - (progress?.get(a) ?? -1));
+    if (followers.length === 0) return undefined;
+    return followers.map((id) => ({ id, address: alive.get(id)!.address }));
+  }
+
   private async failover(nodeId: string, regionId: RegionId): Promise<void> {
     const fromPeer = await this.deps.peers.node(nodeId);
     if (!fromPeer) throw new Error(`node ${nodeId} is unknown; cannot fail over region ${regionId}`);
-    const [toPeer] = await this.deps.selector.select({ minRequiredItems: 1, allowDuplication: false });
+    const [toPeer] =
+      (await this.caughtUpFollowers(nodeId, regionId)) ??
+      (await this.deps.selector.select({ minRequiredItems: 1, allowDuplication: false }));
     if (!toPeer || toPeer.id === fromPeer.id) {
       this.logger.warn(
         { region: regionId.toString(), node: nodeId },

@@ -6,6 +6,7 @@ import { MaintenanceModeManager } from './maintenance-mode';
 import type { PeerLookup } from './peer';
 import { RegionMigrationManager } from './migration-manager';
 import { BalanceScheduler } from './balance-scheduler';
+import { ReplicaChecker } from './replica-checker';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
 import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
 import { RegionSupervisor } from './region-supervisor';
@@ -39,6 +40,12 @@ export interface SupervisorServiceOptions {
     intervalMs: number;
     migrationTimeoutMs?: number;
   };
+  /** Follower placement (see ReplicaChecker); off without it, as with `replicas` 1. */
+  replicas?: {
+    count: number;
+    routes: () => Promise<RegionRoute[]>;
+    intervalMs: number;
+  };
   time?: TimeProvider;
   logger?: Logger;
   metrics?: Registry;
@@ -60,6 +67,7 @@ export class SupervisorService {
   readonly migrations: RegionMigrationManager;
   readonly maintenance: MaintenanceModeManager;
   readonly balance: BalanceScheduler | undefined;
+  readonly replicas: ReplicaChecker | undefined;
   private loop: Promise<void> | undefined;
   private readonly time: TimeProvider;
   private readonly failoverGraceMs: number;
@@ -88,6 +96,8 @@ export class SupervisorService {
       migrations: this.migrations,
       maintenance: this.maintenance,
       peers: options.peers,
+      routes: options.routes,
+      candidates: options.candidates,
       time,
       logger,
       ...(options.detectorOptions ? { detectorOptions: options.detectorOptions } : {}),
@@ -106,6 +116,22 @@ export class SupervisorService {
           ...(options.metrics ? { metrics: options.metrics } : {}),
         })
       : undefined;
+    this.replicas =
+      options.replicas && options.replicas.count > 1
+        ? new ReplicaChecker({
+            replicas: options.replicas.count,
+            routes: options.replicas.routes,
+            store: options.routes,
+            candidates: options.candidates,
+            nodes: options.nodes,
+            migrations: this.migrations,
+            maintenance: this.maintenance,
+            intervalMs: options.replicas.intervalMs,
+            time,
+            logger,
+            ...(options.metrics ? { metrics: options.metrics } : {}),
+          })
+        : undefined;
     this.ticker = new RegionSupervisorTicker(this.channel, options.tickIntervalMs, time, logger);
     this.control = new RegionFailureDetectorControl(this.channel);
     this.heartbeats = new HeartbeatAcceptor(this.channel);
@@ -121,12 +147,14 @@ export class SupervisorService {
     this.ticker.start();
     // Like failover, balancing waits for restarted nodes to report first.
     this.balance?.start(this.failoverGraceMs);
+    this.replicas?.start(this.failoverGraceMs);
     return this.migrations.resumeAll();
   }
 
   async onLeaderStop(): Promise<void> {
     this.ticker.stop();
     this.balance?.stop();
+    this.replicas?.stop();
     await this.migrations.stop();
   }
 

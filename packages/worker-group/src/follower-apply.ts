@@ -16,8 +16,7 @@ export async function applyFollowerTail(
   position: FollowerPosition | undefined,
 ): Promise<void> {
   if (region.role !== 'Follower') return;
-  const changedIncarnation =
-    position !== undefined && position.incarnation !== region.walIncarnation;
+  const changedIncarnation = position !== undefined && position.incarnation !== region.walIncarnation;
   const fresh = entries.filter((e) => e.id > region.lastEntryId);
   // Trimmed past what it applied: the entries it lacks are in a flush now, not in the WAL.
   const gap =

@@ -76,12 +76,14 @@ export class FollowerTailer {
         const entries = found.get(region.regionId.value) ?? [];
         const position = positions?.get(region.regionId.value);
         if (entries.length === 0 && !position) return;
-        await this.options.apply(region.regionId, entries, position).catch((err: unknown) =>
-          this.options.logger.warn(
-            { region: region.regionId.toString(), err },
-            'follower could not apply its WAL tail',
-          ),
-        );
+        await this.options
+          .apply(region.regionId, entries, position)
+          .catch((err: unknown) =>
+            this.options.logger.warn(
+              { region: region.regionId.toString(), err },
+              'follower could not apply its WAL tail',
+            ),
+          );
       }),
     );
   }

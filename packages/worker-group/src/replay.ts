@@ -43,7 +43,13 @@ export async function replayWal(options: {
   }
   const readOptions = options.toId === undefined ? {} : { toId: options.toId };
   for await (const entries of wal.read(regionId, last + 1, readOptions)) {
-    const applied = await applyEntries(engine, regionId, { ...options.applied, appliedIndex: last, maxTs }, entries, timestamps);
+    const applied = await applyEntries(
+      engine,
+      regionId,
+      { ...options.applied, appliedIndex: last, maxTs },
+      entries,
+      timestamps,
+    );
     last = applied.lastEntryId;
     maxTs = applied.maxTs;
     bytes += applied.bytes;

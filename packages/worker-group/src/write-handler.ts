@@ -163,7 +163,8 @@ export async function handleWrites(
         } catch (err) {
           // Fenced out: another node leads now; stop taking writes at once. Any other failure may
           // have come after Redis took the entries.
-          if (err instanceof Error && isRegionStoreError(err, 'NotLeader')) changeRole(ctx, region, 'Follower');
+          if (err instanceof Error && isRegionStoreError(err, 'NotLeader'))
+            changeRole(ctx, region, 'Follower');
           else region.walUncertain = true;
           for (const item of items) item.write.reply.fail(err);
           return undefined;

@@ -65,7 +65,12 @@ describe('followers', () => {
     // A third node whose clock runs a minute late takes the region over: only the resolved ts it
     // finds in the WAL keeps its commits above what the follower claimed.
     const next = await cluster.node({ config: FAST, time: new LateClock() });
-    await next.group.ddl(region, { type: 'open', range: ALL, epoch: { version: 1, confVer: 2 }, role: 'Leader' });
+    await next.group.ddl(region, {
+      type: 'open',
+      range: ALL,
+      epoch: { version: 1, confVer: 2 },
+      role: 'Leader',
+    });
     const write = await next.group.write({ regionId: region, mutations: [put('b', '2')] });
     expect(write.commitTs).toBeGreaterThan(claimed);
   });
@@ -117,7 +122,9 @@ describe('followers', () => {
     const region = freshRegion();
     await leader.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     await follower.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' });
-    expect(await failure(follower.group.write({ regionId: region, mutations: [put('x', '1')] }))).toMatchObject({
+    expect(
+      await failure(follower.group.write({ regionId: region, mutations: [put('x', '1')] })),
+    ).toMatchObject({
       code: 'NotLeader',
     });
   });

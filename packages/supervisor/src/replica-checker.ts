@@ -1,0 +1,141 @@
+import { RealTimeProvider, type RegionId, type TimeProvider } from '@regionstore/core';
+import {
+  counter,
+  createMetricsRegistry,
+  silentLogger,
+  type Counter,
+  type Logger,
+  type Registry,
+} from '@regionstore/runtime';
+import type { RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
+import { runPeriodically } from './periodic';
+import type { NodeCandidate } from './selector';
+
+export interface ReplicaCheckerDeps {
+  /** Copies wanted per region, the leader included (1: no followers). */
+  replicas: number;
+  routes: () => Promise<RegionRoute[]>;
+  store: Pick<RouteStore, 'get' | 'update'>;
+  candidates: () => Promise<NodeCandidate[]>;
+  nodes: Pick<RegionNodeClient, 'openCandidate' | 'closeRegion'>;
+  migrations: { isMigrating(regionId: RegionId): boolean };
+  maintenance: { isEnabled(): Promise<boolean> };
+  intervalMs: number;
+  /** Followers being built at once, at most (each loads the region from the object store). */
+  maxBuilding?: number;
+  time?: TimeProvider;
+  logger?: Logger;
+  metrics?: Registry;
+}
+
+/**
+ * PD's replica checker, for followers that tail the WAL: every region keeps `replicas − 1` followers
+ * (fewer while there are not enough alive nodes), each on a node other than its leader's. A follower
+ * on a node that is no longer alive leaves the route (the node closes it when it comes back); a
+ * missing one is opened on the alive node holding the fewest copies, and enters the route once it
+ * is open. Regions a migration is moving are left to it.
+ */
+export class ReplicaChecker {
+  private readonly time: TimeProvider;
+  private readonly logger: Logger;
+  private readonly actions: Counter<'action'>;
+  private readonly building = new Set<bigint>();
+  private timer: AbortController | undefined;
+
+  constructor(private readonly deps: ReplicaCheckerDeps) {
+    this.time = deps.time ?? new RealTimeProvider();
+    this.logger = deps.logger ?? silentLogger();
+    this.actions = counter(deps.metrics ?? createMetricsRegistry({ defaultMetrics: false }), {
+      component: 'supervisor',
+      what: 'replica_actions',
+      unit: 'total',
+      help: 'Follower placement actions: added (a follower built), removed (its node died, or one too many), failed',
+      labelNames: ['action'],
+    });
+  }
+
+  /** One round over every region; resolves once routes are updated (builds go on in the background). */
+  async tick(): Promise<void> {
+    if (await this.deps.maintenance.isEnabled()) return;
+    const nodes = await this.deps.candidates();
+    const alive = nodes.filter((n) => n.alive);
+    const aliveIds = new Set(alive.map((n) => n.id));
+    const wanted = Math.max(0, Math.min(this.deps.replicas, alive.length) - 1);
+    const routes = await this.deps.routes();
+    const copies = new Map<string, number>(alive.map((n) => [n.id, 0]));
+    for (const route of routes) {
+      for (const id of [route.leader, ...(route.followers ?? [])]) copies.set(id, (copies.get(id) ?? 0) + 1);
+    }
+    for (const route of routes) {
+      if (route.state !== 'Normal' || this.deps.migrations.isMigrating(route.regionId)) continue;
+      if (this.building.has(route.regionId.value)) continue;
+      const followers = route.followers ?? [];
+      const live = followers.filter((id) => id !== route.leader && aliveIds.has(id));
+      const kept = live.slice(0, wanted);
+      for (const extra of live.slice(wanted)) this.closeExtra(route, extra);
+      if (kept.length !== followers.length) {
+        await this.deps.store.update(route.regionId, { followers: kept });
+        this.actions.inc({ action: 'removed' }, followers.length - kept.length);
+      }
+      if (kept.length >= wanted || this.building.size >= (this.deps.maxBuilding ?? 2)) continue;
+      const target = alive
+        .filter((n) => n.id !== route.leader && !kept.includes(n.id))
+        .sort((a, b) => (copies.get(a.id) ?? 0) - (copies.get(b.id) ?? 0) || (a.id < b.id ? -1 : 1))[0];
+      if (!target) continue;
+      copies.set(target.id, (copies.get(target.id) ?? 0) + 1);
+      this.build(route, target);
+    }
+  }
+
+  private build(route: RegionRoute, target: NodeCandidate): void {
+    const key = route.regionId.value;
+    this.building.add(key);
+    const fields = { region: route.regionId.toString(), node: target.id };
+    void (async () => {
+      try {
+        const { regionId, range, epoch } = route;
+        await this.deps.nodes.openCandidate(target, { regionId, range, epoch });
+        // The route may have moved on meanwhile: the follower joins the route as it is now.
+        const now = await this.deps.store.get(route.regionId);
+        if (!now || now.leader === target.id) return;
+        const followers = now.followers ?? [];
+        if (!followers.includes(target.id))
+          await this.deps.store.update(route.regionId, { followers: [...followers, target.id] });
+        this.actions.inc({ action: 'added' });
+        this.logger.info(fields, 'follower added');
+      } catch (err) {
+        this.actions.inc({ action: 'failed' });
+        this.logger.warn({ ...fields, err }, 'building a follower failed');
+      } finally {
+        this.building.delete(key);
+      }
+    })();
+  }
+
+  private closeExtra(route: RegionRoute, nodeId: string): void {
+    void this.deps.nodes
+      .closeRegion({ id: nodeId, address: '' }, route.regionId, route.epoch)
+      .catch((err: unknown) =>
+        this.logger.warn(
+          { region: route.regionId.toString(), node: nodeId, err },
+          'closing a follower failed',
+        ),
+      );
+  }
+
+  /** A round every interval until `stop`, the first after `delayMs` (on the metasrv leader). */
+  start(delayMs = this.deps.intervalMs): void {
+    this.timer ??= runPeriodically(
+      this.time,
+      this.deps.intervalMs,
+      delayMs,
+      () => this.tick(),
+      (err) => this.logger.warn({ err }, 'replica check failed'),
+    );
+  }
+
+  stop(): void {
+    this.timer?.abort();
+    this.timer = undefined;
+  }
+}

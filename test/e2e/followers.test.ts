@@ -1,0 +1,70 @@
+import { RegionStoreClient } from '@regionstore/client';
+import { spread, useCluster, type RouteJson } from './cluster';
+
+const clusters = useCluster('e2e-followers');
+
+const everyRegionFollowed = (routes: RouteJson[], alive: Set<string>) =>
+  routes.every(
+    (r) => r.followers.length === 1 && r.followers[0]!.id !== r.leader && alive.has(r.followers[0]!.id),
+  );
+
+describe('followers (replicas 2)', () => {
+  it('every region gets a follower on another node; kill -9 of a leader promotes them with every acknowledged write; new followers are built', async () => {
+    const cluster = await clusters.start({ nodes: 3 });
+    const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+    try {
+      const all = new Set(['node-1', 'node-2', 'node-3']);
+      const keys = spread('followed', 400);
+      await client.write(
+        keys.map((key) => ({ op: 'put', key, value: Buffer.from(`v1-${key.toString('hex')}`) })),
+      );
+      const placed = await cluster.waitFor(
+        async () => {
+          const routes = await cluster.routes();
+          return everyRegionFollowed(routes, all) ? routes : undefined;
+        },
+        'a follower for every region',
+        60_000,
+      );
+      // Writes after the followers opened reach them through the WAL alone.
+      await client.write(
+        keys.map((key) => ({ op: 'put', key, value: Buffer.from(`v2-${key.toString('hex')}`) })),
+      );
+
+      const victim = placed.find((r) => r.regionId === '1:1')!.leader;
+      const led = placed.filter((r) => r.leader === victim);
+      const killedAt = Date.now();
+      await cluster.kill(victim, 'SIGKILL');
+      const during = keys.slice(0, 50).map((key) => client.put(key, Buffer.from('during')));
+      await Promise.all(during);
+      const moved = await cluster.waitFor(
+        async () => {
+          const now = await cluster.routes();
+          return now.every((r) => r.leader !== victim) ? now : undefined;
+        },
+        'the dead node’s regions to move',
+        60_000,
+      );
+      console.log(
+        `followers: kill -9 of ${victim} → its ${led.length} regions led elsewhere in ${((Date.now() - killedAt) / 1000).toFixed(1)} s`,
+      );
+      // Each of the dead node's regions is now led by the node that followed it.
+      for (const before of led) {
+        const after = moved.find((r) => r.regionId === before.regionId)!;
+        expect(after.leader).toBe(before.followers[0]!.id);
+        expect(after.epoch.confVer).toBeGreaterThan(before.epoch.confVer);
+      }
+      const got = await client.batchGet(keys);
+      got.forEach((v, i) => expect(v?.toString()).toBe(i < 50 ? 'during' : `v2-${keys[i]!.toString('hex')}`));
+      // Two nodes left: every region is followed again, on the other one.
+      const alive = new Set([...all].filter((n) => n !== victim));
+      await cluster.waitFor(
+        async () => everyRegionFollowed(await cluster.routes(), alive) || undefined,
+        'new followers on the surviving nodes',
+        60_000,
+      );
+    } finally {
+      await client.close();
+    }
+  });
+});
