@@ -5,6 +5,7 @@ import {
   RegionId,
   ServerIsBusyError,
   TableRouteNotFoundError,
+  keyRange,
 } from '@regionstore/core';
 import { createMetricsRegistry } from '@regionstore/runtime';
 import {
@@ -43,7 +44,14 @@ class RecordingMigrations {
   }
 }
 
-async function setup(options: { target?: string; maintenance?: MaintenanceModeManager } = {}) {
+async function setup(
+  options: {
+    target?: string;
+    maintenance?: MaintenanceModeManager;
+    /** Followers per region id, for the routes the supervisor reads. */
+    followers?: Record<string, string[]>;
+  } = {},
+) {
   const time = new ManualTimeProvider(1_000_000);
   const metrics = createMetricsRegistry({ defaultMetrics: false });
   const channel = RegionSupervisor.channel();
@@ -55,6 +63,22 @@ async function setup(options: { target?: string; maintenance?: MaintenanceModeMa
     selector: { select: async () => [nodes[options.target ?? 'c']!] },
     maintenance: options.maintenance ?? { isEnabled: async () => false },
     peers: { node: async (id) => nodes[id] },
+    ...(options.followers
+      ? {
+          routes: {
+            get: async (regionId: RegionId) => ({
+              regionId,
+              range: keyRange(Buffer.alloc(0), Buffer.alloc(0)),
+              leader: 'a',
+              epoch: { version: 1, confVer: 1 },
+              state: 'Normal' as const,
+              followers: options.followers![regionId.toString()] ?? [],
+            }),
+          },
+          candidates: async () =>
+            Object.values(nodes).map((n) => ({ ...n, alive: n.id !== 'a', regionCount: 0 })),
+        }
+      : {}),
     metrics,
     // The metasrv's tuning: 500 ms heartbeats, about 2 s of tolerated silence.
     detectorOptions: { acceptableHeartbeatPauseMillis: 2000, firstHeartbeatEstimateMillis: 500 },
@@ -119,6 +143,28 @@ describe('RegionSupervisor failover', () => {
     ).toEqual(['1:1:a->c:60000', '1:2:a->c:60000']);
     expect(env.supervisor.detectors.contains({ nodeId: 'a', regionId: r1 })).toBe(false);
     expect(env.supervisor.detectors.contains({ nodeId: 'b', regionId: r3 })).toBe(true);
+    await env.stop();
+  });
+
+  it('promotes the follower that applied the most of the WAL; a region without one goes to the selected node', async () => {
+    const env = await setup({ target: 'c', followers: { '1:1': ['c', 'b'], '1:2': [] } });
+    // b applied more of region 1:1's WAL than c.
+    for (const [node, entry] of [
+      ['b', 40],
+      ['c', 12],
+    ] as const) {
+      await env.supervisor['onHeartbeat']({
+        nodeId: node,
+        regions: [],
+        timestampMs: env.time.now(),
+        followers: [{ regionId: r1, lastEntryId: entry }],
+      });
+    }
+    await healthyThenSilent(env);
+    await env.tick();
+    expect(
+      env.migrations.submitted.map((t) => `${t.regionId}:${t.fromPeer.id}->${t.toPeer.id}`).sort(),
+    ).toEqual(['1:1:a->b', '1:2:a->c']);
     await env.stop();
   });
 

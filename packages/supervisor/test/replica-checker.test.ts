@@ -1,0 +1,98 @@
+import { RegionId, keyRange } from '@regionstore/core';
+import { ReplicaChecker, type NodeCandidate, type RegionRoute } from '@regionstore/supervisor';
+
+/** Routes and nodes as the checker sees them; opens and closes recorded, opens applied by it. */
+function cluster(leaders: string[], nodes: string[], options: { replicas?: number; dead?: string[] } = {}) {
+  const routes: RegionRoute[] = leaders.map((leader, i) => ({
+    regionId: new RegionId(1, i + 1),
+    range: keyRange(Buffer.from([i]), Buffer.from([i + 1])),
+    leader,
+    epoch: { version: 1, confVer: 1 },
+    state: 'Normal',
+    followers: [],
+  }));
+  const opened: string[] = [];
+  const closed: string[] = [];
+  const state = { maintenance: false, migrating: new Set<string>(), failOpen: false };
+  const find = (id: RegionId) => routes.find((r) => r.regionId.value === id.value);
+  const checker = new ReplicaChecker({
+    replicas: options.replicas ?? 2,
+    routes: async () => routes.map((r) => ({ ...r, followers: [...(r.followers ?? [])] })),
+    store: {
+      get: async (id) => find(id),
+      update: async (id, change) => void Object.assign(find(id)!, change),
+    },
+    candidates: async (): Promise<NodeCandidate[]> =>
+      nodes.map((id) => ({ id, address: id, alive: !options.dead?.includes(id), regionCount: 0 })),
+    nodes: {
+      openCandidate: async (peer, region) => {
+        if (state.failOpen) throw new Error('node refused');
+        opened.push(`${region.regionId}@${peer.id}`);
+      },
+      closeRegion: async (peer, regionId) => void closed.push(`${regionId}@${peer.id}`),
+    },
+    migrations: { isMigrating: (id) => state.migrating.has(id.toString()) },
+    maintenance: { isEnabled: async () => state.maintenance },
+    intervalMs: 1000,
+    maxBuilding: 8,
+  });
+  /** A round, then the background opens it started. */
+  const round = async () => {
+    await checker.tick();
+    await new Promise((r) => setTimeout(r, 10));
+  };
+  return { routes, opened, closed, state, round };
+}
+
+describe('ReplicaChecker', () => {
+  it('gives every region replicas − 1 followers, never on its leader, spread over the nodes', async () => {
+    const c = cluster(['a', 'a', 'b', 'c'], ['a', 'b', 'c']);
+    await c.round();
+    for (const route of c.routes) {
+      expect(route.followers).toHaveLength(1);
+      expect(route.followers![0]).not.toBe(route.leader);
+    }
+    // a leads two and b, c one each: the followers go to b and c first.
+    const copies = (id: string) =>
+      c.routes.filter((r) => r.leader === id || r.followers!.includes(id)).length;
+    expect(['a', 'b', 'c'].map(copies).sort()).toEqual([2, 3, 3]);
+    await c.round();
+    expect(c.opened).toHaveLength(4); // placed once
+  });
+
+  it('drops a follower whose node died and builds one on an alive node', async () => {
+    const c = cluster(['a'], ['a', 'b', 'c'], { dead: ['b'] });
+    c.routes[0]!.followers = ['b'];
+    await c.round();
+    expect(c.routes[0]!.followers).toEqual(['c']);
+  });
+
+  it('keeps fewer followers while fewer nodes are alive, and closes one too many', async () => {
+    const c = cluster(['a'], ['a', 'b'], { replicas: 3 });
+    await c.round();
+    expect(c.routes[0]!.followers).toEqual(['b']);
+    const one = cluster(['a'], ['a', 'b', 'c'], { replicas: 2 });
+    one.routes[0]!.followers = ['b', 'c'];
+    await one.round();
+    expect(one.routes[0]!.followers).toEqual(['b']);
+    expect(one.closed).toEqual(['1:1@c']);
+  });
+
+  it('leaves regions alone in maintenance mode and while they migrate; a failed open is not routed', async () => {
+    const c = cluster(['a', 'b'], ['a', 'b', 'c']);
+    c.state.maintenance = true;
+    await c.round();
+    expect(c.opened).toEqual([]);
+    c.state.maintenance = false;
+    c.state.migrating.add('1:1');
+    c.state.failOpen = true;
+    await c.round();
+    expect(c.routes.map((r) => r.followers)).toEqual([[], []]);
+  });
+
+  it('with replicas 1 places nothing', async () => {
+    const c = cluster(['a'], ['a', 'b'], { replicas: 1 });
+    await c.round();
+    expect(c.opened).toEqual([]);
+  });
+});
