@@ -27,6 +27,7 @@ describe('storage node data API', () => {
   let engine: RocksEngine;
   let runner: RegionRunner;
   let group: WorkerGroup;
+  let wal: RedisLogStore;
   let app: FastifyInstance;
 
   const metrics = createMetricsRegistry({ defaultMetrics: false });
@@ -35,10 +36,11 @@ describe('storage node data API', () => {
     engine = await RocksEngine.open({ path: join(dir.path, 'db') });
     const storage = new LocalStorage(join(dir.path, 'objects'));
     runner = new RegionRunner({ engine, storage });
+    wal = new RedisLogStore(await ns.connect(), { prefix: ns.prefix });
     group = WorkerGroup.start({
       nodeId: 'n1',
       engine,
-      wal: new RedisLogStore(await ns.connect(), { prefix: ns.prefix }),
+      wal,
       storage,
       runner,
       metrics,
@@ -65,6 +67,7 @@ describe('storage node data API', () => {
   afterAll(async () => {
     await app.close();
     await group.stop();
+    await wal.close();
     await runner.stop();
     await engine.close();
   });

@@ -28,10 +28,11 @@ const b = (s: string) => Buffer.from(s);
 async function node(id: string, storage: LocalStorage) {
   const engine = await RocksEngine.open({ path: join(dir.path, id) });
   const runner = new RegionRunner({ engine, storage });
+  const wal = new RedisLogStore(await ns.connect(), { prefix: ns.prefix });
   const group = WorkerGroup.start({
     nodeId: id,
     engine,
-    wal: new RedisLogStore(await ns.connect(), { prefix: ns.prefix }),
+    wal,
     storage,
     runner,
   });
@@ -58,6 +59,7 @@ async function node(id: string, storage: LocalStorage) {
     await events.close();
     await queue.close();
     await group.stop();
+    await wal.close();
     await runner.stop();
     await engine.close();
   });

@@ -23,10 +23,11 @@ describe('node task worker', () => {
     const runner = new RegionRunner({ engine, storage });
     const walRedis = createRedis(server.url, 'client');
     await waitForRedis(walRedis);
+    const wal = new RedisLogStore(walRedis, { prefix: 'p' });
     const group = WorkerGroup.start({
       nodeId: 'n1',
       engine,
-      wal: new RedisLogStore(walRedis, { prefix: 'p' }),
+      wal,
       storage,
       runner,
     });
@@ -88,6 +89,7 @@ describe('node task worker', () => {
       await events.close();
       await queue.close();
       await group.stop();
+      await wal.close();
       await runner.stop();
       await engine.close();
       walRedis.disconnect();
