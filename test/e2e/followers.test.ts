@@ -31,6 +31,25 @@ describe('followers (replicas 2)', () => {
         keys.map((key) => ({ op: 'put', key, value: Buffer.from(`v2-${key.toString('hex')}`) })),
       );
 
+      // Follower reads at a ts: never a value newer than the ts, never one older than a write
+      // acknowledged at or below it.
+      const counter = Buffer.from('counter');
+      const commits: bigint[] = [];
+      for (let i = 0; i < 30; i++) commits.push((await client.put(counter, Buffer.from(String(i)))).commitTs);
+      for (let i = 0; i < 30; i++) {
+        for (const ts of [commits[i]!, commits[i]! + 1n]) {
+          const seen = await client.get(counter, { ts, readFrom: 'follower' });
+          expect(seen?.toString()).toBe(String(i));
+        }
+      }
+      expect(await client.get(counter, { ts: commits[0]! - 1n, readFrom: 'follower' })).toBeUndefined();
+      // Without a ts, a follower answers at its safe ts: a value some write put there, soon the last.
+      await cluster.waitFor(
+        async () => (await client.get(counter, { readFrom: 'follower' }))?.toString() === '29' || undefined,
+        'the follower read to reach the last write',
+        10_000,
+      );
+
       const victim = placed.find((r) => r.regionId === '1:1')!.leader;
       const led = placed.filter((r) => r.leader === victim);
       const killedAt = Date.now();

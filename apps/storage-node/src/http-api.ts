@@ -43,6 +43,8 @@ export interface DataApiDeps {
   logger?: Logger;
 }
 
+type ScanRequestBody = z.output<typeof scanRequestSchema>;
+
 /** A command's answer and the schema it travels by. */
 type Answer = { schema: z.ZodType; value: unknown };
 
@@ -60,14 +62,40 @@ async function runCommand(deps: DataApiDeps, command: DataCommand): Promise<Answ
       return { schema: writeResponseSchema, value: result };
     }
     case 'get': {
+      if (command.replicaRead) {
+        const read = await deps.reader.replicaGet(command.regionId, command.key, command.ts);
+        return { schema: getResponseSchema, value: { value: read.value ?? null, readTs: read.readTs } };
+      }
       const value = await deps.reader.get(command.regionId, command.key, command.ts);
       return { schema: getResponseSchema, value: { value: value ?? null } };
     }
     case 'batch-get': {
+      if (command.replicaRead) {
+        const read = await deps.reader.replicaBatchGet(command.regionId, command.keys, command.ts);
+        const values = read.value.map((v) => v ?? null);
+        return { schema: batchGetResponseSchema, value: { values, readTs: read.readTs } };
+      }
       const values = await deps.reader.batchGet(command.regionId, command.keys, command.ts);
       return { schema: batchGetResponseSchema, value: { values: values.map((v) => v ?? null) } };
     }
   }
+}
+
+/** A scan: by the leader's lease, or (a replica read) by any copy at a ts it has applied. */
+async function runScan(
+  deps: DataApiDeps,
+  body: ScanRequestBody,
+): Promise<z.output<typeof scanResponseSchema>> {
+  const options = {
+    start: body.start,
+    end: body.end,
+    limit: body.limit,
+    reverse: body.reverse,
+    ...(body.ts === undefined ? {} : { ts: body.ts }),
+  };
+  if (!body.replicaRead) return { entries: await deps.reader.scan(body.regionId, options) };
+  const read = await deps.reader.replicaScan(body.regionId, options);
+  return { entries: read.value, readTs: read.readTs };
 }
 
 /**
@@ -143,16 +171,8 @@ export function buildDataApi(deps: DataApiDeps): FastifyInstance {
 
   app.post('/v1/scan', async (request, reply) => {
     const body = parseBody(scanRequestSchema, request.body);
-    const entries = await timed('scan', () =>
-      deps.reader.scan(body.regionId, {
-        start: body.start,
-        end: body.end,
-        limit: body.limit,
-        reverse: body.reverse,
-        ...(body.ts === undefined ? {} : { ts: body.ts }),
-      }),
-    );
-    return respond(request, reply, scanResponseSchema, { entries });
+    const answer = await timed('scan', () => runScan(deps, body));
+    return respond(request, reply, scanResponseSchema, answer);
   });
 
   app.get('/health', async () => ({ status: 'ok' }));

@@ -15,8 +15,25 @@ import { mvccGet, mvccGetMany, mvccScan, type KvEngine } from '@regionstore/engi
 import type { WorkerGroup, WorkerRegion } from '@regionstore/worker-group';
 import { LatestReads } from './latest-reads';
 import type { RegionLeases } from './region-leases';
+import { beginReplicaRead, endFollowerRead } from './replica-reads';
 
-/** Reads are served by the leader only: a follower may lag behind the WAL. */
+/** A replica read's answer and the ts it was served at. */
+export interface AtTs<T> {
+  value: T;
+  readTs: Timestamp;
+}
+
+export interface ScanRequest {
+  start: Buffer;
+  end: Buffer;
+  limit: number;
+  reverse: boolean;
+  ts?: Timestamp;
+}
+
+type Entry = { key: Buffer; value: Buffer };
+
+/** Linearizable reads are served by the leader only: a follower may lag behind the WAL. */
 function leaderRegion(group: WorkerGroup, nodeId: string, regionId: RegionId): WorkerRegion {
   const region = group.getRegion(regionId);
   if (!region) {
@@ -44,11 +61,40 @@ function checkKey(region: WorkerRegion, key: Buffer): void {
 /** A read at a given ts (not at the latest one): the only kind the GC safepoint and max ts concern. */
 const atTs = (ts: Timestamp | undefined): ts is Timestamp => ts !== undefined && ts !== MAX_TIMESTAMP;
 
+/** `keys` as of `ts`, on one engine snapshot, so every key is read at the same point. */
+async function getManyAt(
+  engine: KvEngine,
+  keys: Buffer[],
+  ts: Timestamp,
+): Promise<Array<Buffer | undefined>> {
+  const snapshot = engine.snapshot();
+  try {
+    return await mvccGetMany(snapshot, keys, ts);
+  } finally {
+    await snapshot.release();
+  }
+}
+
+/** The live pairs of the part of the region's range the scan asks for. */
+async function scanRegion(engine: KvEngine, region: WorkerRegion, options: ScanRequest): Promise<Entry[]> {
+  const range = intersectRanges(region.range, keyRange(options.start, options.end));
+  if (!range) return [];
+  const out: Entry[] = [];
+  for await (const entry of mvccScan(engine, range, options.ts, {
+    limit: options.limit,
+    reverse: options.reverse,
+  })) {
+    out.push({ key: entry.key, value: entry.value });
+  }
+  return out;
+}
+
 /**
  * Reads of the regions this node leads. Each is answered only if the node still holds the region's
  * lease *after* reading: a node paused between the check and the read (or anywhere before the reply
  * leaves) may have been replaced meanwhile, and its data may be stale. A read at a ts is admitted by
  * the group's ReadTimestamps before (raising the max ts) and checked against the GC safepoint after.
+ * Replica reads may be answered by a follower too, at a ts it has applied (see replica-reads.ts).
  */
 export class RegionReader {
   private readonly latest: LatestReads;
@@ -87,29 +133,66 @@ export class RegionReader {
     const region = this.leader(regionId, ts);
     for (const key of keys) checkKey(region, key);
     if (!atTs(ts)) return this.served(regionId, await this.latest.getMany(keys));
-    // One engine snapshot, so every key is read at the same point.
-    const snapshot = this.engine.snapshot();
-    try {
-      return this.served(regionId, await mvccGetMany(snapshot, keys, ts), ts);
-    } finally {
-      await snapshot.release();
-    }
+    return this.served(regionId, await getManyAt(this.engine, keys, ts), ts);
   }
 
-  async scan(
-    regionId: RegionId,
-    options: { start: Buffer; end: Buffer; limit: number; reverse: boolean; ts?: Timestamp },
-  ): Promise<Array<{ key: Buffer; value: Buffer }>> {
+  async scan(regionId: RegionId, options: ScanRequest): Promise<Entry[]> {
     const region = this.leader(regionId, options.ts);
-    const range = intersectRanges(region.range, keyRange(options.start, options.end));
-    if (!range) return [];
-    const out: Array<{ key: Buffer; value: Buffer }> = [];
-    for await (const entry of mvccScan(this.engine, range, options.ts, {
-      limit: options.limit,
-      reverse: options.reverse,
-    })) {
-      out.push({ key: entry.key, value: entry.value });
-    }
-    return this.served(regionId, out, options.ts);
+    return this.served(regionId, await scanRegion(this.engine, region, options), options.ts);
+  }
+
+  /**
+   * Follower reads (see replica-reads.ts): answered by a follower at a ts it has applied, without a
+   * lease; by the leader as any read at a ts is. `ts` (default: the copy's safe ts) is what they ask.
+   */
+  replicaGet(regionId: RegionId, key: Buffer, ts?: Timestamp): Promise<AtTs<Buffer | undefined>> {
+    return this.replica(
+      regionId,
+      ts,
+      (readTs) => this.get(regionId, key, readTs),
+      (region, readTs) => {
+        checkKey(region, key);
+        return mvccGet(this.engine, key, readTs);
+      },
+    );
+  }
+
+  replicaBatchGet(
+    regionId: RegionId,
+    keys: Buffer[],
+    ts?: Timestamp,
+  ): Promise<AtTs<Array<Buffer | undefined>>> {
+    return this.replica(
+      regionId,
+      ts,
+      (readTs) => this.batchGet(regionId, keys, readTs),
+      (region, readTs) => {
+        for (const key of keys) checkKey(region, key);
+        return getManyAt(this.engine, keys, readTs);
+      },
+    );
+  }
+
+  replicaScan(regionId: RegionId, options: ScanRequest): Promise<AtTs<Entry[]>> {
+    return this.replica(
+      regionId,
+      options.ts,
+      (readTs) => this.scan(regionId, { ...options, ts: readTs }),
+      (region, readTs) => scanRegion(this.engine, region, { ...options, ts: readTs }),
+    );
+  }
+
+  private async replica<T>(
+    regionId: RegionId,
+    ts: Timestamp | undefined,
+    lead: (readTs: Timestamp) => Promise<T>,
+    follow: (region: WorkerRegion, readTs: Timestamp) => Promise<T>,
+  ): Promise<AtTs<T>> {
+    const group = this.group();
+    const read = beginReplicaRead(group, this.nodeId, regionId, ts);
+    if (read.leads) return { value: await lead(read.readTs), readTs: read.readTs };
+    const value = await follow(read.region, read.readTs);
+    endFollowerRead(group, this.nodeId, read);
+    return { value, readTs: read.readTs };
   }
 }

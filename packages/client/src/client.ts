@@ -80,12 +80,25 @@ export interface ClientOptions {
   batchCommands?: boolean;
 }
 
-export interface ScanOptions {
+/**
+ * Which copy of a region answers a read: its leader (default; linearizable, by the leader's lease) or
+ * one of its followers, at a ts that follower has fully applied (its safe ts, or `ts` if given):
+ * consistent at that ts, but it may miss writes acknowledged a moment ago. A follower that has not
+ * applied that far answers DataIsNotReady, and the read goes to the leader instead.
+ */
+export type ReadFrom = 'leader' | 'follower';
+
+export interface ReadOptions {
+  /** Read as of this ts; default: latest (with `readFrom: 'follower'`, the follower's safe ts). */
+  ts?: Timestamp;
+  readFrom?: ReadFrom;
+}
+
+export interface ScanOptions extends ReadOptions {
   start?: Bytes;
   end?: Bytes;
   limit?: number;
   reverse?: boolean;
-  ts?: Timestamp;
   /** Pairs per request (at most 10,000). */
   pageSize?: number;
 }
@@ -101,7 +114,18 @@ const ROUTE_ERRORS = [
   'KeyNotInRange',
   'WorkerStopped',
   'ServerIsBusy',
+  // A follower read reached a copy that lags (a stale route may name a follower as the leader).
+  'DataIsNotReady',
 ] as const;
+
+/** Errors after which a follower read tries the region's next copy (at last the leader) at once. */
+const NEXT_COPY = ['DataIsNotReady', 'NotLeader', 'RegionNotFound', 'WorkerStopped', 'ServerIsBusy'] as const;
+
+/** A copy of a region to read from, and whether it is asked for a replica read. */
+interface ReadTarget {
+  address: string;
+  replicaRead: boolean;
+}
 
 /** What a metasrv says while no instance holds the leader lease. */
 const ADMIN_RETRY = ['NotLeader', 'ServerIsBusy'] as const;
@@ -121,6 +145,11 @@ function isNetworkError(err: unknown): boolean {
 function retryable(err: unknown): boolean {
   if (isNetworkError(err)) return true;
   return ROUTE_ERRORS.some((code) => err instanceof Error && isRegionStoreError(err, code));
+}
+
+function nextCopyCures(err: unknown): boolean {
+  if (isNetworkError(err)) return true;
+  return NEXT_COPY.some((code) => err instanceof Error && isRegionStoreError(err, code));
 }
 
 /**
@@ -146,6 +175,8 @@ export class RegionStoreClient {
   private readonly agent: Agent;
   private readonly requestTimeoutMs: number;
   private readonly batcher: CommandBatcher | undefined;
+  /** Follower reads take a region's followers in turn, spreading the load over them. */
+  private followerTurn = 0;
 
   constructor(private readonly options: ClientOptions) {
     this.retryTimeoutMs = options.retryTimeoutMs ?? 30_000;
@@ -310,6 +341,50 @@ export class RegionStoreClient {
     return { ...route, address: route.address };
   }
 
+  /**
+   * Where a read of `key` goes, in order: the leader; or, for a follower read, one follower and then
+   * the leader (two tries, so a lagging follower costs one round trip, not the retry timeout).
+   */
+  private readTargets(
+    routes: Route[],
+    key: Buffer,
+    readFrom: ReadFrom | undefined,
+  ): { regionId: string; targets: ReadTarget[] } {
+    if (readFrom !== 'follower') {
+      const leader = this.leaderOf(routes, key);
+      return {
+        regionId: leader.regionId.toString(),
+        targets: [{ address: leader.address, replicaRead: false }],
+      };
+    }
+    const route = this.routeOf(routes, key);
+    const targets: ReadTarget[] = [];
+    const followers = route?.followers ?? [];
+    if (followers.length > 0) {
+      const follower = followers[this.followerTurn++ % followers.length]!;
+      targets.push({ address: follower.address, replicaRead: true });
+    }
+    // Without a live leader a follower may still answer: that is when follower reads help most.
+    if (route?.address) targets.push({ address: route.address, replicaRead: true });
+    if (!route || targets.length === 0)
+      throw new RegionNotFoundError(`no region with a live copy holds key ${key.toString('base64')}`);
+    return { regionId: route.regionId.toString(), targets };
+  }
+
+  /** Sends a read to each target in turn until one answers, or one fails in a way the next cannot cure. */
+  private async readFrom<T>(
+    plan: { regionId: string; targets: ReadTarget[] },
+    send: (regionId: string, target: ReadTarget) => Promise<T>,
+  ): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await send(plan.regionId, plan.targets[i]!);
+      } catch (err) {
+        if (i === plan.targets.length - 1 || !nextCopyCures(err)) throw err;
+      }
+    }
+  }
+
   async put(key: Bytes, value: Bytes): Promise<{ commitTs: Timestamp }> {
     return this.write([{ op: 'put', key, value }]);
   }
@@ -343,21 +418,27 @@ export class RegionStoreClient {
     return { commitTs: results.reduce((max, r) => (r.commitTs > max ? r.commitTs : max), 0n) };
   }
 
-  async get(input: Bytes, options: { ts?: Timestamp } = {}): Promise<Buffer | undefined> {
+  async get(input: Bytes, options: ReadOptions = {}): Promise<Buffer | undefined> {
     const key = toBuffer(input);
     return this.withRetry(async (routes) => {
-      const route = this.leaderOf(routes, key);
-      const body = {
-        regionId: route.regionId.toString(),
-        key,
-        ...(options.ts ? { ts: options.ts } : {}),
-      };
-      const answer = await this.command(route.address, 'get', body, key.length);
-      return getResponseSchema.parse(answer).value ?? undefined;
+      return this.readFrom(this.readTargets(routes, key, options.readFrom), async (regionId, target) => {
+        const body = {
+          regionId,
+          key,
+          ...(options.ts ? { ts: options.ts } : {}),
+          ...(target.replicaRead ? { replicaRead: true } : {}),
+        };
+        const answer = await this.command(target.address, 'get', body, key.length);
+        return getResponseSchema.parse(answer).value ?? undefined;
+      });
     });
   }
 
-  async batchGet(input: Bytes[], options: { ts?: Timestamp } = {}): Promise<Array<Buffer | undefined>> {
+  /**
+   * Values of `keys`, per region in one request. With `readFrom: 'follower'` and no `ts`, each region
+   * is read at its own follower's safe ts; pass `ts` to read every region at one point.
+   */
+  async batchGet(input: Bytes[], options: ReadOptions = {}): Promise<Array<Buffer | undefined>> {
     const keys = input.map(toBuffer);
     const routes = await this.routes();
     const byRegion = groupBy(
@@ -368,15 +449,22 @@ export class RegionStoreClient {
     await Promise.all(
       [...byRegion.values()].map((indexes) =>
         this.withRetry(async (current) => {
-          const route = this.leaderOf(current, keys[indexes[0]!]!);
-          const body = {
-            regionId: route.regionId.toString(),
-            keys: indexes.map((i) => keys[i]!),
-            ...(options.ts ? { ts: options.ts } : {}),
-          };
-          const bytes = body.keys.reduce((n, key) => n + key.length, 0);
-          const { values } = batchGetResponseSchema.parse(
-            await this.command(route.address, 'batch-get', body, bytes),
+          const first = keys[indexes[0]!]!;
+          const regionKeys = indexes.map((i) => keys[i]!);
+          const bytes = regionKeys.reduce((n, key) => n + key.length, 0);
+          const { values } = await this.readFrom(
+            this.readTargets(current, first, options.readFrom),
+            async (regionId, target) => {
+              const body = {
+                regionId,
+                keys: regionKeys,
+                ...(options.ts ? { ts: options.ts } : {}),
+                ...(target.replicaRead ? { replicaRead: true } : {}),
+              };
+              return batchGetResponseSchema.parse(
+                await this.command(target.address, 'batch-get', body, bytes),
+              );
+            },
           );
           indexes.forEach((i, at) => (out[i] = values[at] ?? undefined));
         }),
@@ -394,11 +482,13 @@ export class RegionStoreClient {
 
   /**
    * The same pairs as an async iterator that fetches a page at a time (a region larger than one
-   * response is paged through), so a caller can stop early or walk the whole key space.
+   * response is paged through), so a caller can stop early or walk the whole key space. A follower
+   * scan without `ts` reads every page at the ts the first one was served at: one snapshot throughout.
    */
   async *iterate(options: ScanOptions = {}): AsyncIterable<{ key: Buffer; value: Buffer }> {
     const wanted = keyRange(toBuffer(options.start ?? ''), toBuffer(options.end ?? ''));
     let remaining = options.limit ?? Infinity;
+    let ts = options.ts;
     const routes = [...(await this.routes())].sort((a, b) => compareKeys(a.start, b.start));
     if (options.reverse) routes.reverse();
     for (const initial of routes) {
@@ -406,18 +496,23 @@ export class RegionStoreClient {
       while (part && remaining > 0) {
         const current = part;
         const want = Math.min(remaining, options.pageSize ?? MAX_SCAN_PAGE);
-        const entries = await this.withRetry(async (now) => {
-          const route = this.leaderOf(now, current.start.length > 0 ? current.start : initial.start);
-          const body = {
-            regionId: route.regionId.toString(),
-            start: current.start,
-            end: current.end,
-            limit: want,
-            reverse: options.reverse ?? false,
-            ...(options.ts ? { ts: options.ts } : {}),
-          };
-          return scanResponseSchema.parse(await this.call(`${route.address}/v1/scan`, body)).entries;
+        const page = await this.withRetry(async (now) => {
+          const key = current.start.length > 0 ? current.start : initial.start;
+          return this.readFrom(this.readTargets(now, key, options.readFrom), async (regionId, target) => {
+            const body = {
+              regionId,
+              start: current.start,
+              end: current.end,
+              limit: want,
+              reverse: options.reverse ?? false,
+              ...(ts ? { ts } : {}),
+              ...(target.replicaRead ? { replicaRead: true } : {}),
+            };
+            return scanResponseSchema.parse(await this.call(`${target.address}/v1/scan`, body));
+          });
         });
+        const entries = page.entries;
+        ts ??= page.readTs;
         for (const entry of entries) yield entry;
         remaining -= entries.length;
         const last = entries.at(-1);

@@ -31,6 +31,7 @@ export const ERROR_HTTP_STATUS = {
   ClusterIdMismatch: 409,
   WalRegression: 500,
   TsTooOld: 410,
+  DataIsNotReady: 503,
   Internal: 500,
 } as const;
 
@@ -154,6 +155,12 @@ export type WalRegressionError = InstanceType<typeof WalRegressionError>;
 /** A read, backup or service safepoint at a ts below the cluster GC safepoint: those versions are gone. */
 export const TsTooOldError = defineError('TsTooOld');
 export type TsTooOldError = InstanceType<typeof TsTooOldError>;
+/**
+ * A follower read at a ts the serving copy has not fully applied yet (TiKV's `DataIsNotReady`): the
+ * follower lags, or knows nothing yet. Another copy, or the leader, can serve it.
+ */
+export const DataIsNotReadyError = defineError('DataIsNotReady');
+export type DataIsNotReadyError = InstanceType<typeof DataIsNotReadyError>;
 export const InternalError = defineError('Internal');
 export type InternalError = InstanceType<typeof InternalError>;
 
@@ -183,6 +190,7 @@ const CLASSES: { [C in ErrorCode]: ErrorClass<C> } = {
   ClusterIdMismatch: ClusterIdMismatchError,
   WalRegression: WalRegressionError,
   TsTooOld: TsTooOldError,
+  DataIsNotReady: DataIsNotReadyError,
   Internal: InternalError,
 };
 

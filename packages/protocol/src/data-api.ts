@@ -28,20 +28,31 @@ export const writeRequestSchema = z.object({
 export type WriteRequestWire = z.input<typeof writeRequestSchema>;
 export const writeResponseSchema = z.object({ commitTs: timestampCodec, entryId: entryIdSchema });
 
+/**
+ * A follower read (TiKV's replica read): any copy of the region may answer, a follower included, at a
+ * ts it has fully applied (`ts` if given, else its safe ts), so the answer is consistent at that ts
+ * but not linearizable. A copy that has not applied `ts` yet answers DataIsNotReady.
+ */
+const replicaRead = z.boolean().optional();
+/** The ts a follower read was served at (only replica reads answer it). */
+const readTs = timestampCodec.optional();
+
 export const getRequestSchema = z.object({
   regionId: regionIdCodec,
   key: bytesCodec,
-  /** Read as of this timestamp; default: latest. */
+  /** Read as of this timestamp; default: latest (a replica read: the serving copy's safe ts). */
   ts: timestampCodec.optional(),
+  replicaRead,
 });
-export const getResponseSchema = z.object({ value: bytesCodec.nullable() });
+export const getResponseSchema = z.object({ value: bytesCodec.nullable(), readTs });
 
 export const batchGetRequestSchema = z.object({
   regionId: regionIdCodec,
   keys: z.array(bytesCodec).min(1).max(10_000),
   ts: timestampCodec.optional(),
+  replicaRead,
 });
-export const batchGetResponseSchema = z.object({ values: z.array(bytesCodec.nullable()) });
+export const batchGetResponseSchema = z.object({ values: z.array(bytesCodec.nullable()), readTs });
 
 /** The most commands one `/v1/batch` request may carry. */
 export const MAX_BATCH_COMMANDS = 1024;
@@ -77,9 +88,11 @@ export const scanRequestSchema = z.object({
   limit: z.number().int().min(1).max(10_000).default(100),
   reverse: z.boolean().default(false),
   ts: timestampCodec.optional(),
+  replicaRead,
 });
 export const scanResponseSchema = z.object({
   entries: z.array(z.object({ key: bytesCodec, value: bytesCodec })),
+  readTs,
 });
 
 /** A region's placement as the metasrv hands it to clients. */

@@ -62,7 +62,13 @@ async function reload(ctx: WorkerContext, region: WorkerRegion): Promise<void> {
     { region: region.regionId.toString(), appliedUpTo: region.lastEntryId },
     'follower reloads from the latest flush',
   );
-  const recovered = await recoverRegion(ctx, region.regionId, region.range, region.epoch);
+  region.reloads++;
+  let recovered;
+  try {
+    recovered = await recoverRegion(ctx, region.regionId, region.range, region.epoch);
+  } finally {
+    region.reloads++;
+  }
   region.lastEntryId = recovered.lastEntryId;
   region.flushedEntryId = recovered.flushedEntryId;
   region.maxTs = recovered.maxTs;

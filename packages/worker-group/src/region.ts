@@ -48,6 +48,11 @@ export class WorkerRegion {
   lagEntries = 0;
   /** The WAL incarnation the local data follows (a follower reopens when it changes). */
   walIncarnation: string | undefined;
+  /**
+   * Counts a follower's reloads from the latest flush, twice each (odd while one runs, when its data
+   * is incomplete): a read that began and ended at the same even count read one whole copy.
+   */
+  reloads = 0;
 
   constructor(
     readonly regionId: RegionId,
