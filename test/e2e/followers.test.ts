@@ -50,8 +50,8 @@ describe('followers (replicas 2)', () => {
         10_000,
       );
 
-      const victim = placed.find((r) => r.regionId === '1:1')!.leader;
-      const led = placed.filter((r) => r.leader === victim);
+      const victim = placed!.find((r) => r.regionId === '1:1')!.leader;
+      const led = placed!.filter((r) => r.leader === victim);
       const killedAt = Date.now();
       await cluster.kill(victim, 'SIGKILL');
       const during = keys.slice(0, 50).map((key) => client.put(key, Buffer.from('during')));
@@ -69,7 +69,7 @@ describe('followers (replicas 2)', () => {
       );
       // Each of the dead node's regions is now led by the node that followed it.
       for (const before of led) {
-        const after = moved.find((r) => r.regionId === before.regionId)!;
+        const after = moved!.find((r) => r.regionId === before.regionId)!;
         expect(after.leader).toBe(before.followers[0]!.id);
         expect(after.epoch.confVer).toBeGreaterThan(before.epoch.confVer);
       }
