@@ -9,7 +9,7 @@ import {
 } from '@regionstore/runtime';
 import type { RegionMigrationSubmitter } from './migration-submitter';
 import type { RegionRoute } from './migration-ports';
-import { runPeriodically } from './periodic';
+import { PeriodicRounds } from './periodic';
 import type { NodeCandidate } from './selector';
 
 export interface BalanceSchedulerDeps {
@@ -43,10 +43,16 @@ export class BalanceScheduler {
   private readonly time: TimeProvider;
   private readonly logger: Logger;
   private readonly moves: Counter<'result'>;
-  private timer: AbortController | undefined;
+  private readonly rounds: PeriodicRounds;
 
   constructor(private readonly deps: BalanceSchedulerDeps) {
     this.time = deps.time ?? new RealTimeProvider();
+    this.rounds = new PeriodicRounds(
+      this.time,
+      deps.intervalMs,
+      () => this.tick(),
+      (err) => this.logger.warn({ err }, 'balance round failed'),
+    );
     this.logger = deps.logger ?? silentLogger();
     this.moves = counter(deps.metrics ?? createMetricsRegistry({ defaultMetrics: false }), {
       component: 'supervisor',
@@ -102,17 +108,10 @@ export class BalanceScheduler {
    * standby does not).
    */
   start(delayMs = this.deps.intervalMs): void {
-    this.timer ??= runPeriodically(
-      this.time,
-      this.deps.intervalMs,
-      delayMs,
-      () => this.tick(),
-      (err) => this.logger.warn({ err }, 'balance round failed'),
-    );
+    this.rounds.start(delayMs);
   }
 
   stop(): void {
-    this.timer?.abort();
-    this.timer = undefined;
+    this.rounds.stop();
   }
 }

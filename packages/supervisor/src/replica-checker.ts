@@ -8,7 +8,7 @@ import {
   type Registry,
 } from '@regionstore/runtime';
 import type { RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
-import { runPeriodically } from './periodic';
+import { PeriodicRounds } from './periodic';
 import type { NodeCandidate } from './selector';
 
 export interface ReplicaCheckerDeps {
@@ -40,10 +40,16 @@ export class ReplicaChecker {
   private readonly logger: Logger;
   private readonly actions: Counter<'action'>;
   private readonly building = new Set<bigint>();
-  private timer: AbortController | undefined;
+  private readonly rounds: PeriodicRounds;
 
   constructor(private readonly deps: ReplicaCheckerDeps) {
     this.time = deps.time ?? new RealTimeProvider();
+    this.rounds = new PeriodicRounds(
+      this.time,
+      deps.intervalMs,
+      () => this.tick(),
+      (err) => this.logger.warn({ err }, 'replica check failed'),
+    );
     this.logger = deps.logger ?? silentLogger();
     this.actions = counter(deps.metrics ?? createMetricsRegistry({ defaultMetrics: false }), {
       component: 'supervisor',
@@ -125,17 +131,10 @@ export class ReplicaChecker {
 
   /** A round every interval until `stop`, the first after `delayMs` (on the metasrv leader). */
   start(delayMs = this.deps.intervalMs): void {
-    this.timer ??= runPeriodically(
-      this.time,
-      this.deps.intervalMs,
-      delayMs,
-      () => this.tick(),
-      (err) => this.logger.warn({ err }, 'replica check failed'),
-    );
+    this.rounds.start(delayMs);
   }
 
   stop(): void {
-    this.timer?.abort();
-    this.timer = undefined;
+    this.rounds.stop();
   }
 }
