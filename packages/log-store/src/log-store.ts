@@ -47,6 +47,18 @@ export interface FollowerPosition {
   resolvedEntryId: number;
 }
 
+/**
+ * What a trim keeps for followers (TiKV keeps the Raft log its followers have not matched, up to a
+ * limit): entries a follower reported within `staleMs` it has not applied yet, but none at or below
+ * `floorId`; a follower that falls behind that reloads from the flushes instead.
+ */
+export interface WalRetention {
+  floorId: number;
+  /** The leader's node: its own report (left from when it followed) holds nothing back. */
+  leader: string;
+  staleMs: number;
+}
+
 export interface ReadOptions {
   /** Entries per round trip (and per yielded batch). */
   batchSize?: number;
@@ -88,8 +100,16 @@ export interface LogStore {
    * `entryId + 1` its next entry and no fence. Returns the id of its last entry.
    */
   restore(regionId: RegionId, entryId: number): Promise<number>;
-  /** Drops entries up to and including `uptoId` (they are covered by a flushed snapshot). */
-  obsolete(regionId: RegionId, uptoId: number): Promise<void>;
+  /**
+   * Drops entries up to and including `uptoId` (they are covered by a flushed snapshot), keeping those
+   * `retain` asks for. Returns the id the WAL is trimmed up to.
+   */
+  obsolete(regionId: RegionId, uptoId: number, retain?: WalRetention): Promise<number>;
+  /**
+   * Records where a node's followers stand (each applied every entry up to its cursor), so their
+   * leaders' trims keep what they still need (see WalRetention).
+   */
+  reportFollowers(nodeId: string, cursors: TailCursor[]): Promise<void>;
   /** Hands the region to a node at an epoch; refuses an older epoch, or another node at the same one. */
   setFence(regionId: RegionId, fence: Fence): Promise<void>;
   fence(regionId: RegionId): Promise<Fence | undefined>;

@@ -23,8 +23,9 @@ import type {
   TailOptions,
   WalEntry,
   WalPosition,
+  WalRetention,
 } from './log-store';
-import { APPEND, OBSOLETE, RESOLVE, RESTORE, SET_FENCE } from './scripts';
+import { APPEND, FOLLOWER_APPLIED, OBSOLETE, RESOLVE, RESTORE, SET_FENCE } from './scripts';
 
 export interface RedisLogStoreOptions {
   /** Key prefix shared with the cluster's other Redis data (tests use their own). */
@@ -47,18 +48,23 @@ interface WalCommands {
   rsWalObsolete: Script;
   rsWalRestore: Script;
   rsWalResolve: Script;
+  rsWalFollowerApplied: Script;
 }
 
 const DEFAULT_READ_BATCH = 512;
 /** On Redis Cluster a multi-key XREAD cannot span slots: followers poll their regions this often. */
 const CLUSTER_TAIL_POLL_MS = 50;
 /**
- * A region's WAL stream and its metadata hash. Both carry the region in a hash tag: they share one
- * Redis Cluster slot (the append script needs both), and regions spread over the cluster's masters.
+ * A region's WAL stream, its metadata hash and the hash of where its followers stand. All carry the
+ * region in a hash tag: they share one Redis Cluster slot (the scripts need them together), and regions
+ * spread over the cluster's masters.
  */
-export function walKeys(prefix: string, regionId: RegionId): { log: string; meta: string } {
+export function walKeys(
+  prefix: string,
+  regionId: RegionId,
+): { log: string; meta: string; followers: string } {
   const base = `${prefix}:wal:{${regionId.value}}`;
-  return { log: `${base}:log`, meta: `${base}:meta` };
+  return { log: `${base}:log`, meta: `${base}:meta`, followers: `${base}:followers` };
 }
 
 /** A stream row (`<id>-0`, ['d', data]) as a WAL entry. */
@@ -107,7 +113,8 @@ export class RedisLogStore implements LogStore {
     this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
     redis.defineCommand('rsWalAppend', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('rsWalSetFence', { numberOfKeys: 1, lua: SET_FENCE });
-    redis.defineCommand('rsWalObsolete', { numberOfKeys: 2, lua: OBSOLETE });
+    redis.defineCommand('rsWalObsolete', { numberOfKeys: 3, lua: OBSOLETE });
+    redis.defineCommand('rsWalFollowerApplied', { numberOfKeys: 1, lua: FOLLOWER_APPLIED });
     redis.defineCommand('rsWalRestore', { numberOfKeys: 2, lua: RESTORE });
     redis.defineCommand('rsWalResolve', { numberOfKeys: 1, lua: RESOLVE });
     this.commands = redis as unknown as WalCommands;
@@ -130,7 +137,7 @@ export class RedisLogStore implements LogStore {
       : undefined;
   }
 
-  keys(regionId: RegionId): { log: string; meta: string } {
+  keys(regionId: RegionId): { log: string; meta: string; followers: string } {
     return walKeys(this.options.prefix, regionId);
   }
 
@@ -331,10 +338,31 @@ export class RedisLogStore implements LogStore {
     return Number(await this.commands.rsWalRestore(log, meta, String(entryId), newIncarnation()));
   }
 
-  async obsolete(regionId: RegionId, uptoId: number): Promise<void> {
+  async obsolete(regionId: RegionId, uptoId: number, retain?: WalRetention): Promise<number> {
     checkEntryId('uptoId', uptoId);
-    const { log, meta } = this.keys(regionId);
-    await this.commands.rsWalObsolete(log, meta, uptoId);
+    const floor = retain?.floorId ?? uptoId;
+    checkEntryId('floorId', floor);
+    const { log, meta, followers } = this.keys(regionId);
+    return Number(
+      await this.commands.rsWalObsolete(
+        log,
+        meta,
+        followers,
+        uptoId,
+        floor,
+        retain?.leader ?? '',
+        retain?.staleMs ?? 0,
+      ),
+    );
+  }
+
+  async reportFollowers(nodeId: string, cursors: TailCursor[]): Promise<void> {
+    for (const cursor of cursors) checkEntryId('afterId', cursor.afterId);
+    await Promise.all(
+      cursors.map((c) =>
+        this.commands.rsWalFollowerApplied(this.keys(c.regionId).followers, nodeId, String(c.afterId)),
+      ),
+    );
   }
 
   async setFence(regionId: RegionId, fence: Fence): Promise<void> {
@@ -357,8 +385,8 @@ export class RedisLogStore implements LogStore {
   }
 
   async destroy(regionId: RegionId): Promise<void> {
-    const { log, meta } = this.keys(regionId);
-    await this.redis.del(log, meta);
+    const { log, meta, followers } = this.keys(regionId);
+    await this.redis.del(log, meta, followers);
   }
 
   private trimmedError(regionId: RegionId, from: number, trimmed: number): NotFoundError {

@@ -1,5 +1,5 @@
 /*
- * Lua run atomically by Redis. Each touches only one region's two keys, which share a hash tag, so
+ * Lua run atomically by Redis. Each touches only one region's keys, which share a hash tag, so
  * the scripts work unchanged on Redis Cluster. Stream ids are `<entry id>-0`, so entry ids are plain
  * integers and XRANGE/XTRIM address them directly.
  */
@@ -40,15 +40,42 @@ redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', ARGV[2])
 return 1
 `;
 
-/** KEYS: log, meta. ARGV: upto → the trimmed id after the call. */
+/** Redis's own clock in ms, so positions written by one node and read by another need no clock of theirs. */
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/**
+ * KEYS: log, meta, followers. ARGV: upto, floor, leader node, stale ms → the trimmed id after the
+ * call. Trims up to `upto`, except what a follower that reported within `stale ms` has not applied
+ * yet, and those down to `floor` at most. Positions older than that are dropped: a follower that
+ * stopped reporting (closed, dead) holds nothing back.
+ */
 export const OBSOLETE = `
 local m = redis.call('HMGET', KEYS[2], 'last', 'trimmed')
 local upto = math.min(tonumber(ARGV[1]), tonumber(m[1] or '0'))
+local floor = math.min(tonumber(ARGV[2]), upto)
+${NOW_MS}
+local rows = redis.call('HGETALL', KEYS[3])
+for i = 1, #rows, 2 do
+  local applied, at = string.match(rows[i + 1], '^(%d+):(%d+)$')
+  if not at or now - tonumber(at) > tonumber(ARGV[4]) then
+    redis.call('HDEL', KEYS[3], rows[i])
+  elseif rows[i] ~= ARGV[3] then
+    upto = math.min(upto, math.max(tonumber(applied), floor))
+  end
+end
 local trimmed = tonumber(m[2] or '0')
 if upto <= trimmed then return trimmed end
 redis.call('XTRIM', KEYS[1], 'MINID', (upto + 1) .. '-0')
 redis.call('HSET', KEYS[2], 'trimmed', upto)
 return upto
+`;
+
+/** KEYS: followers. ARGV: node, applied entry id → 1. Where a follower stands, stamped with Redis's clock. */
+export const FOLLOWER_APPLIED = `
+${NOW_MS}
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. string.format('%d', now))
+return 1
 `;
 
 /**

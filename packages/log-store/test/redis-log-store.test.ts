@@ -112,6 +112,37 @@ describe('RedisLogStore', () => {
     expect((await readAll(log, region, 6)).flat().map((e) => e.data.toString())).toEqual(['6']);
   });
 
+  it('keeps for followers what they have not applied, down to the floor, and forgets silent ones', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    await log.append(
+      region,
+      Array.from({ length: 20 }, (_, i) => b(String(i + 1))),
+      NODE_A,
+    );
+    const retain = (floorId: number, staleMs = 10_000) => ({ floorId, leader: 'node-a', staleMs });
+    await log.reportFollowers('node-b', [{ regionId: region, afterId: 4 }]);
+    await log.reportFollowers('node-c', [{ regionId: region, afterId: 9 }]);
+    // The leader's own report (from when it followed) holds nothing back.
+    await log.reportFollowers('node-a', [{ regionId: region, afterId: 1 }]);
+    expect(await log.obsolete(region, 10, retain(0))).toBe(4);
+    // Never below the floor: a follower further behind reloads from the flushes.
+    expect(await log.obsolete(region, 12, retain(6))).toBe(6);
+    await log.reportFollowers('node-b', [{ regionId: region, afterId: 15 }]);
+    expect(await log.obsolete(region, 12, retain(6))).toBe(9);
+    // Positions not reported again within staleMs are dropped: trims go up to the flush.
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await log.obsolete(region, 12, retain(6, 50))).toBe(12);
+    const redis = await ns.connect('client');
+    expect(await redis.hkeys(log.keys(region).followers)).toEqual([]);
+    // Without a retention, a trim ignores followers.
+    await log.reportFollowers('node-b', [{ regionId: region, afterId: 13 }]);
+    expect(await log.obsolete(region, 18)).toBe(18);
+    await log.destroy(region);
+    expect(await redis.exists(log.keys(region).followers)).toBe(0);
+  });
+
   it('fails a read whose next batch was trimmed while it was reading', async () => {
     const log = await store();
     const region = freshRegion();

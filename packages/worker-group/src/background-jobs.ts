@@ -43,7 +43,7 @@ function fullFlushDue(
 /**
  * Flush: an incremental flush writes a delta file of the WAL entries since the latest manifest, a full
  * one a region snapshot (region-runner Gen); then the manifest naming the files and the WAL entry they
- * cover, then the WAL trimmed up to that entry, in that order, so a crash at any point leaves a state
+ * cover, then the WAL trimmed up to that entry (less what followers still need), in that order, so a crash at any point leaves a state
  * an open can recover from.
  */
 export async function flushRegion(
@@ -113,7 +113,12 @@ export async function flushRegion(
     };
   }
   await writeManifest(ctx.storage, manifest);
-  await ctx.wal.obsolete(regionId, walEntryId);
+  // Followers that lag a little keep tailing instead of reloading the region from its flushes.
+  await ctx.wal.obsolete(regionId, walEntryId, {
+    floorId: region.retainFloor(walEntryId, ctx.config.followerWalFlushes),
+    leader: ctx.nodeId,
+    staleMs: ctx.config.followerStaleMs,
+  });
   schedulePurge(ctx, regionId, 1);
   return manifest;
 }

@@ -83,6 +83,14 @@ export const workerGroupConfigSchema = z
      * reads once they applied the WAL's end); 0: never, follower reads then stop at the last write.
      */
     resolvedTsIntervalMs: z.number().int().nonnegative().default(1000),
+    /**
+     * A leader's trim keeps WAL entries its followers have not applied yet, from at most this many
+     * flushes back (Redis then holds up to this many + 1 write buffers of WAL for a lagging region); a
+     * follower further behind reloads from the flushes. 0: trims ignore followers.
+     */
+    followerWalFlushes: z.number().int().min(0).default(4),
+    /** A follower's reported position holds trims back only this long after it was reported. */
+    followerStaleMs: z.number().int().positive().default(10_000),
     /** How long a follower's read of the WAL waits for new entries. */
     followerTailBlockMs: z.number().int().positive().default(200),
   })

@@ -1,3 +1,4 @@
+import { failpoint } from '@regionstore/core';
 import type { FollowerPosition, WalEntry } from '@regionstore/log-store';
 import type { WorkerContext } from './context';
 import { recoverRegion } from './recover';
@@ -16,6 +17,7 @@ export async function applyFollowerTail(
   position: FollowerPosition | undefined,
 ): Promise<void> {
   if (region.role !== 'Follower') return;
+  await failpoint('follower_apply_tail');
   const changedIncarnation = position !== undefined && position.incarnation !== region.walIncarnation;
   const fresh = entries.filter((e) => e.id > region.lastEntryId);
   // Trimmed past what it applied: the entries it lacks are in a flush now, not in the WAL.

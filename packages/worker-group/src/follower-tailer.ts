@@ -5,6 +5,8 @@ import type { WorkerRegion } from './region';
 
 export interface FollowerTailerOptions {
   wal: LogStore;
+  /** This node, as its followers' positions name it. */
+  nodeId: string;
   /** The node's follower regions right now. */
   followers: () => WorkerRegion[];
   /** Hands what was read to the region's worker and resolves once it applied it. */
@@ -22,7 +24,8 @@ export interface FollowerTailerOptions {
 /**
  * Keeps a node's followers up with their leaders' WALs: one loop, one blocking read for all of
  * them (never a Redis connection per region), entries handed to each region's worker to apply. Now
- * and then it also reads where each WAL stands, which carries the leaders' resolved ts.
+ * and then it also reads where each WAL stands, which carries the leaders' resolved ts, and reports
+ * where each follower stands, which the leaders' trims respect.
  */
 export class FollowerTailer {
   private stopped = new AbortController();
@@ -86,5 +89,11 @@ export class FollowerTailer {
           );
       }),
     );
+    // With the positions read: where each follower stands now, so its leader's trims keep the rest.
+    if (positions)
+      await wal.reportFollowers(
+        this.options.nodeId,
+        followers.map((r) => ({ regionId: r.regionId, afterId: r.lastEntryId })),
+      );
   }
 }

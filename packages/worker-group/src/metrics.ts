@@ -89,6 +89,18 @@ export function workerGroupMetrics(
       unit: 'total',
       help: 'Followers that reloaded from the latest flush (they fell behind a WAL trim, or the WAL was rebuilt)',
     }),
+    deltaCatchups: counter(registry, {
+      component: 'worker_group',
+      what: 'delta_catchups',
+      unit: 'total',
+      help: 'Copies of a region brought past a WAL trim by the newer delta files of its flush manifest, instead of a full load',
+    }),
+    walRetries: counter(registry, {
+      component: 'worker_group',
+      what: 'recover_retries',
+      unit: 'total',
+      help: 'Region loads that found the WAL trimmed past them once loaded (the leader flushed meanwhile) and went on from the newer flush',
+    }),
     followerLag: gauge(registry, {
       component: 'worker_group',
       what: 'follower_lag_entries',

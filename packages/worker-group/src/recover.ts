@@ -3,6 +3,8 @@ import {
   InternalError,
   NotFoundError,
   WalRegressionError,
+  failpoint,
+  isRegionStoreError,
   parseTimestamp,
   type KeyRange,
   type RegionId,
@@ -22,9 +24,13 @@ import {
 import type { WalPosition } from '@regionstore/log-store';
 import { ApplyStatus, RegionTask, prepareSnapshotApply, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
+import { catchUpByDeltas } from './delta-catchup';
 import { applyDelta } from './delta-file';
 import { deltaBytes, latestManifest } from './manifest';
 import { replayWal } from './replay';
+
+/** Loads of one region in a row that may find the WAL trimmed past them before one sticks. */
+const MAX_RECOVER_ATTEMPTS = 8;
 
 export interface RecoveredRegion {
   lastEntryId: number;
@@ -86,7 +92,8 @@ async function startingPoint(
   const local = await readRegionLocalState(ctx.engine, regionId);
   const applied = await readApplyState(ctx.engine, regionId);
   const keptHere = drained === 0 && local?.state === 'Normal' && applied !== undefined;
-  if (keptHere && local.walIncarnation === wal.incarnation) {
+  const continuable = keptHere && local.walIncarnation === wal.incarnation;
+  if (continuable) {
     if (applied.appliedIndex > wal.lastEntryId)
       throw walRegression(ctx, regionId, wal, applied.appliedIndex, 'this node applied');
     if (applied.appliedIndex >= wal.trimmedEntryId) return { applied, snapshotBytes: 0 };
@@ -95,6 +102,10 @@ async function startingPoint(
   const manifest = await latestManifest(ctx.storage, regionId);
   if (manifest && manifest.walEntryId > wal.lastEntryId)
     throw walRegression(ctx, regionId, wal, manifest.walEntryId, 'its latest flush covers');
+  if (continuable && manifest) {
+    const caughtUp = await catchUpByDeltas(ctx, manifest, applied);
+    if (caughtUp) return { applied: caughtUp, snapshotBytes: 0 };
+  }
   // The region's highest commit ts as of the manifest, for the apply state it starts from.
   const maxTs = manifest?.maxTs === undefined ? {} : { maxTs: parseTimestamp(manifest.maxTs) };
   if (manifest?.snapshot) {
@@ -204,6 +215,15 @@ export async function tombstoneRegion(
 }
 
 /**
+ * The WAL was trimmed past what a load needs next, or a file of the flush it loads was purged: a newer
+ * flush replaced it, and loading again goes on from that one.
+ */
+function flushMovedOn(err: unknown): boolean {
+  if (err instanceof InternalError && err.cause !== undefined) return flushMovedOn(err.cause);
+  return isRegionStoreError(err, 'NotFound') && ('trimmedUpTo' in err.details || 'name' in err.details);
+}
+
+/**
  * Brings a region's data on this node up to its WAL: from the local engine when it is recent enough,
  * otherwise from the latest flushed snapshot in the object store, then the WAL entries after it
  * (up to `toId` for a follower catching up to a given point).
@@ -215,28 +235,46 @@ export async function recoverRegion(
   epoch: RegionEpoch,
   toId?: number,
 ): Promise<RecoveredRegion> {
-  const wal = await ctx.wal.position(regionId);
-  const { applied, snapshotBytes } = await startingPoint(ctx, regionId, range, epoch, wal);
-  const batch = new WriteBatch();
-  writeNormalState(batch, { regionId, range, epoch }, wal.incarnation);
-  writeApplyState(batch, regionId, applied);
-  await ctx.engine.write(batch);
-  // What the region's last leader promised followers: a new leader commits above it.
-  ctx.concurrency.timestamps.updateMaxTs(wal.resolvedTs);
-  const replayed = await replayWal({
-    engine: ctx.engine,
-    wal: ctx.wal,
-    regionId,
-    applied,
-    timestamps: ctx.concurrency.timestamps,
-    ...(toId === undefined ? {} : { toId }),
-  });
-  return {
-    lastEntryId: replayed.lastEntryId,
-    flushedEntryId: applied.truncatedIndex,
-    replayedBytes: replayed.bytes,
-    snapshotBytes,
-    maxTs: replayed.maxTs,
-    walIncarnation: wal.incarnation,
-  };
+  let loadedBytes = 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const wal = await ctx.wal.position(regionId);
+      const { applied, snapshotBytes } = await startingPoint(ctx, regionId, range, epoch, wal);
+      loadedBytes = Math.max(loadedBytes, snapshotBytes);
+      const batch = new WriteBatch();
+      writeNormalState(batch, { regionId, range, epoch }, wal.incarnation);
+      writeApplyState(batch, regionId, applied);
+      await ctx.engine.write(batch);
+      // What the region's last leader promised followers: a new leader commits above it.
+      ctx.concurrency.timestamps.updateMaxTs(wal.resolvedTs);
+      await failpoint('region_loaded_before_wal');
+      const replayed = await replayWal({
+        engine: ctx.engine,
+        wal: ctx.wal,
+        regionId,
+        applied,
+        timestamps: ctx.concurrency.timestamps,
+        ...(toId === undefined ? {} : { toId }),
+      });
+      return {
+        lastEntryId: replayed.lastEntryId,
+        flushedEntryId: applied.truncatedIndex,
+        replayedBytes: replayed.bytes,
+        snapshotBytes: loadedBytes,
+        maxTs: replayed.maxTs,
+        walIncarnation: wal.incarnation,
+      };
+    } catch (err) {
+      // A load of a large region takes seconds, and meanwhile its leader may flush and trim the WAL
+      // entries the loaded flush needs next. The copy is then at that flush's entry: the next round
+      // goes on from the newer flush's deltas (a full load only when a compaction replaced them), so
+      // the load converges however fast the leader writes.
+      if (!flushMovedOn(err) || attempt >= MAX_RECOVER_ATTEMPTS) throw err;
+      ctx.metrics.walRetries.inc();
+      ctx.logger.info(
+        { region: regionId.toString(), attempt, reason: (err as Error).message },
+        'the WAL moved past the loaded flush; going on from the newer flush',
+      );
+    }
+  }
 }

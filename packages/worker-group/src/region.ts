@@ -20,6 +20,11 @@ export class WorkerRegion {
   walUncertain = false;
   /** Last WAL entry covered by a flushed snapshot. */
   flushedEntryId: number;
+  /**
+   * The entries this leader's recent flushes covered, oldest first: a trim keeps what lagging followers
+   * still need, but never the WAL of more flushes than this remembers (see WalRetention).
+   */
+  readonly recentFlushes: number[] = [];
   /** Bytes written since the last flush (they live only in the WAL until then). */
   writtenBytes = 0;
   /** Bytes of the files of the region's latest manifest as this node knows them (0: not known here). */
@@ -66,6 +71,7 @@ export class WorkerRegion {
   ) {
     this.lastEntryId = lastEntryId;
     this.flushedEntryId = flushedEntryId;
+    this.recentFlushes.push(flushedEntryId);
     this.lastFlushMs = nowMs;
   }
 
@@ -91,6 +97,16 @@ export class WorkerRegion {
    */
   flushDue(minBytes: number): boolean {
     return this.writtenBytes >= minBytes;
+  }
+
+  /**
+   * Records a flush up to `walEntryId` and returns the oldest entry a trim may keep for followers:
+   * that of the flush `flushes` flushes back (this one when 0).
+   */
+  retainFloor(walEntryId: number, flushes: number): number {
+    this.recentFlushes.push(walEntryId);
+    this.recentFlushes.splice(0, Math.max(0, this.recentFlushes.length - flushes - 1));
+    return this.recentFlushes[0]!;
   }
 }
 

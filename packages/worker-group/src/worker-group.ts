@@ -106,6 +106,7 @@ export class WorkerGroup {
     };
     this.tailer = new FollowerTailer({
       wal: options.wal,
+      nodeId: this.ctx.nodeId,
       followers: () => this.followers(),
       apply: async (regionId, entries, position) => {
         const reply = new Reply<void>();
