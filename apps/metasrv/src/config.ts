@@ -60,9 +60,15 @@ export const metasrvConfigSchema = z
     taskTimeoutMs: z.number().int().positive().default(30_000),
     supervisor: z
       .object({
-        tickIntervalMs: z.number().int().positive().default(500),
-        /** Tuned to 500 ms heartbeats: failover in seconds without false positives. */
-        acceptableHeartbeatPauseMillis: z.number().int().nonnegative().default(2000),
+        /** How often detectors are read: a dead node's regions wait at most this past the threshold. */
+        tickIntervalMs: z.number().int().positive().default(100),
+        /**
+         * Tuned to 500 ms heartbeats: a silent node is declared failed about 2.5 s after its last
+         * heartbeat, past its regions' leases (regionLeaseMs + leaseMarginMs), so a failover never
+         * waits one out; a node stalled longer than that (a long GC, a starved process) has its
+         * regions moved, which costs availability, not correctness.
+         */
+        acceptableHeartbeatPauseMillis: z.number().int().nonnegative().default(1500),
         firstHeartbeatEstimateMillis: z.number().int().positive().default(500),
         threshold: z.number().positive().default(8),
         /** A failover waits this long for the failed node to downgrade before moving the fence anyway. */
