@@ -42,6 +42,8 @@ export interface NodeTaskDeps {
    * region task is refused while Redis does not know the node's cluster.
    */
   identity?: Pick<NodeClusterIdentity, 'bind' | 'verify'> | undefined;
+  /** Told when a region starts leading here, so its lease can come with an early heartbeat. */
+  onLeading?: () => void;
 }
 
 /** Tasks that put region data on the node: an unbound node binds to the cluster before them. */
@@ -83,6 +85,7 @@ export class NodeTaskWorker {
           epoch,
           role: role === 'leader' ? 'Leader' : 'Follower',
         });
+        if (role === 'leader') deps.onLeading?.();
         return { regionId, lastEntryId };
       },
       'close-region': async ({ regionId, destroy, epoch }) => {
@@ -100,6 +103,7 @@ export class NodeTaskWorker {
         if (region?.role === 'Leader' && region.epoch.confVer === epoch.confVer)
           return { regionId, lastEntryId: region.lastEntryId };
         const { lastEntryId } = await group.ddl(regionId, { type: 'catchup', writable: true, epoch });
+        deps.onLeading?.();
         return { regionId, lastEntryId };
       },
       'flush-region': async ({ regionId }) => ({

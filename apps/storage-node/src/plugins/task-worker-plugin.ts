@@ -15,8 +15,12 @@ import { defaultAllowedStorage, type ExternalStorage } from '@regionstore/storag
 import { WORKER_GROUP, type WorkerGroup } from '@regionstore/worker-group';
 import { instanceCachingFactory } from 'tsyringe';
 import type { NodeClusterIdentity } from '../cluster-identity';
+import type { HeartbeatLoop } from '../heartbeat';
 import { NodeTaskWorker } from '../task-worker';
 import { NODE, type NodePluginConfig } from './tokens';
+
+/** How long after a region starts leading here the node heartbeats (see HeartbeatLoop.beatSoon). */
+const LEADING_HEARTBEAT_DELAY_MS = 100;
 
 /**
  * Runs the metasrv's tasks (open, close, snapshots, backup, restore, …) from the node's `node-<id>`
@@ -43,6 +47,9 @@ export const taskWorkerPlugin: Plugin<NodePluginConfig> = {
               defaultAllowedStorage(config.snapshotStorage),
             logger: resolveOptional<Logger>(c, TOKENS.Logger) ?? silentLogger(),
             identity: resolveOptional<NodeClusterIdentity>(c, NODE.Identity),
+            // The job's answer lets the metasrv route the region here within milliseconds.
+            onLeading: () =>
+              resolveOptional<HeartbeatLoop>(c, NODE.Heartbeats)?.beatSoon(LEADING_HEARTBEAT_DELAY_MS),
           }),
       ),
     });
