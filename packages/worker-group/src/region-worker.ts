@@ -9,6 +9,7 @@ import {
   type FlushWorkerState,
 } from './handle-flush';
 import { handleCatchup, handleCreate, handleOpen } from './handle-open';
+import { handleSplit } from './handle-split';
 import { truncateRegion } from './handle-truncate';
 import { applyFollowerTail } from './follower-apply';
 import { RegionMap, fenceEpochOf, type WorkerRegion } from './region';
@@ -249,6 +250,8 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
         return reply.send(await handleOpen(ctx, this, regionId, request));
       case 'catchup':
         return reply.send(await handleCatchup(ctx, this, regionId, request));
+      case 'split':
+        return reply.send(await handleSplit(ctx, this, regionId, request));
       case 'close':
         return reply.send(await handleClose(ctx, this, regionId, request));
       case 'drop':

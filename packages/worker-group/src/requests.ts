@@ -52,7 +52,12 @@ export type DdlRequest =
   | { type: 'compact' }
   | { type: 'truncate' }
   /** Replays the WAL as a follower up to `entryId` (default: its end); `writable` then makes it leader. */
-  | { type: 'catchup'; entryId?: number; writable?: boolean; epoch?: RegionEpoch };
+  | { type: 'catchup'; entryId?: number; writable?: boolean; epoch?: RegionEpoch }
+  /**
+   * The leading region keeps `[start, splitKey)` at `epoch` (its version bumped); `child` gets
+   * `[splitKey, end)` at `childEpoch` with a WAL of its own (see handleSplit).
+   */
+  | { type: 'split'; splitKey: Buffer; child: RegionId; epoch: RegionEpoch; childEpoch: RegionEpoch };
 
 export type DdlResult = { lastEntryId: number };
 

@@ -1,4 +1,5 @@
 import {
+  NotFoundError,
   RealTimeProvider,
   RegionId,
   TimestampAllocator,
@@ -13,7 +14,7 @@ import {
   type Logger,
   type Registry,
 } from '@regionstore/runtime';
-import { ConcurrencyManager, type KvEngine } from '@regionstore/engine';
+import { ConcurrencyManager, readRegionLocalState, type KvEngine } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
 import type { RegionRunner } from '@regionstore/region-runner';
 import { RateLimiter, type ExternalStorage } from '@regionstore/storage-backends';
@@ -207,6 +208,33 @@ export class WorkerGroup {
     const reply = new Reply<DdlResult>();
     await this.submitToWorker(regionId, { kind: 'ddl', regionId, request, reply });
     return reply.promise;
+  }
+
+  /**
+   * Splits a leading region at `splitKey` (see handleSplit), then opens the child here as leader from
+   * the data already in place and flushes both whole, so each has a manifest of just its own range
+   * before any route names the child or the narrower parent (a failover elsewhere then loads exactly
+   * its range). Every step may run again: a retried split picks up where the last one stopped.
+   * Resolves with the parent's last entry.
+   */
+  async splitRegion(
+    regionId: RegionId,
+    request: Omit<Extract<DdlRequest, { type: 'split' }>, 'type'>,
+  ): Promise<DdlResult> {
+    await this.ddl(regionId, { type: 'split', ...request });
+    if (!this.getRegion(request.child)) {
+      // Its range and epoch are what the split wrote (the parent's end may have been another's since).
+      const local = await readRegionLocalState(this.ctx.engine, request.child);
+      if (local?.state !== 'Normal') {
+        throw new NotFoundError(
+          `region ${request.child.toString()}, split from ${regionId.toString()}, has no local state here`,
+          { regionId: request.child.toString() },
+        );
+      }
+      await this.ddl(request.child, { type: 'open', range: local.range, epoch: local.epoch, role: 'Leader' });
+    }
+    await this.ddl(request.child, { type: 'flush', full: true });
+    return this.ddl(regionId, { type: 'flush', full: true });
   }
 
   /** Leader → follower or downgrading leader; resolves with the last WAL entry it wrote. */
