@@ -267,6 +267,28 @@ export function buildProgram(io: Output): Command {
       const result = (await admin('/admin/migrate', { regionId, to })) as { procedureId: string };
       print(result, () => `migration started: procedure ${result.procedureId}`);
     });
+  region
+    .command('split <regionId>')
+    .description('split a region in two, at --key or near the middle of its data; waits for the end')
+    .option('--key <key>', 'the first key of the new (right) region, as UTF-8 text')
+    .action(async (regionId: string, options: { key?: string }) => {
+      const key = options.key === undefined ? {} : { key: Buffer.from(options.key).toString('base64') };
+      const record = await follow(
+        async () => ({
+          id: ((await admin('/admin/split', { regionId, ...key })) as { procedureId: string }).procedureId,
+        }),
+        (id) => `/admin/procedures/${encodeURIComponent(id)}`,
+        'split',
+        (r) => [r['status'] === 'Running' ? 0 : 1, 1, 'split'],
+      );
+      const context = (record['context'] ?? {}) as { childId?: string };
+      print(record, () =>
+        record['status'] === 'Done'
+          ? `region ${regionId} split: the keys from ${options.key ?? 'its middle'} on are region ${context.childId}`
+          : `split of region ${regionId} ${String(record['status'])}: ${String(record['error'] ?? '')}`,
+      );
+      if (record['status'] !== 'Done') process.exitCode = 1;
+    });
 
   program
     .command('maintenance <state>')

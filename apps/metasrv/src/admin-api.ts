@@ -1,7 +1,7 @@
 import { NotFoundError, NotLeaderError } from '@regionstore/core';
 import { type Logger, type Registry } from '@regionstore/runtime';
 import { bytesCodec, nodeIdSchema, regionIdCodec, routesResponseSchema } from '@regionstore/protocol';
-import type { SupervisorService } from '@regionstore/supervisor';
+import { splitStateSchema, type SupervisorService } from '@regionstore/supervisor';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import {
@@ -35,10 +35,16 @@ const migrateSchema = z.strictObject({
   timeoutMs: z.number().int().positive().default(60_000),
 });
 const maintenanceSchema = z.strictObject({ enabled: z.boolean() });
+const splitSchema = z.strictObject({
+  regionId: regionIdCodec,
+  /** Where to split (base64); default: near the middle of the region's data. */
+  key: bytesCodec.optional(),
+  timeoutMs: z.number().int().positive().default(600_000),
+});
 
 /**
  * The metasrv's HTTP API: `/v1/routes` for clients; `/admin/*` (bearer token when configured) for
- * operators: cluster status, route lookup, maintenance, migration and its procedures; `/health`,
+ * operators: cluster status, route lookup, maintenance, migration, split and their procedures; `/health`,
  * `/ready`, `/metrics`; and the routes other plugins add (`deps.routes`).
  */
 export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance> {
@@ -132,9 +138,22 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
     return { procedureId: id };
   });
 
-  app.get('/admin/procedures/:id', async (request) =>
-    deps.supervisor.migrations.get((request.params as { id: string }).id),
-  );
+  app.post('/admin/split', async (request) => {
+    await leaderOnly();
+    const body = parseBody(splitSchema, request.body);
+    const id = await deps.supervisor.migrations.startSplit({
+      regionId: body.regionId,
+      ...(body.key ? { splitKey: body.key } : {}),
+      reason: 'manual',
+      timeoutMs: body.timeoutMs,
+    });
+    return { procedureId: id };
+  });
+
+  app.get('/admin/procedures/:id', async (request) => {
+    const state = await deps.supervisor.migrations.get((request.params as { id: string }).id);
+    return state.kind === 'split' ? z.encode(splitStateSchema, state) : state;
+  });
 
   app.get('/health', async () => ({ status: 'ok' }));
   // Ready: Redis answers and some instance holds the leader lease (so heartbeats are consumed).

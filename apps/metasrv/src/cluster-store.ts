@@ -87,6 +87,32 @@ export class ClusterStore implements RouteStore, PeerLookup {
     this.onRouteWritten?.(stored);
   }
 
+  private get regionSeqKey(): string {
+    return clusterKey(this.prefix, 'meta', 'region-seq');
+  }
+
+  /**
+   * A region number no region of the table had (PD allocates ids the same way): the counter starts
+   * past every routed region's number and only grows, so an id a failed split took is never reused.
+   */
+  async allocateRegionId(tableId: number): Promise<RegionId> {
+    if (!(await this.redis.exists(this.regionSeqKey))) {
+      const highest = Math.max(0, ...(await this.routes()).map((r) => r.regionId.regionNumber));
+      await this.redis.set(this.regionSeqKey, String(highest), 'NX');
+    }
+    return new RegionId(tableId, await this.redis.incr(this.regionSeqKey));
+  }
+
+  /** The parent's new route and its child's, in one HSET: nobody reads one without the other. */
+  async putSplit(parent: RegionRoute, child: RegionRoute): Promise<void> {
+    await this.redis.hset(this.routesKey, {
+      [parent.regionId.toString()]: this.encode(parent),
+      [child.regionId.toString()]: this.encode(child),
+    });
+    this.onRouteWritten?.(parent);
+    this.onRouteWritten?.(child);
+  }
+
   async update(
     regionId: RegionId,
     change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>>,

@@ -111,6 +111,22 @@ export const metasrvConfigSchema = z
         intervalMs: z.number().int().positive().default(1000),
       })
       .prefault({}),
+    /**
+     * Splits by size (TiKV's split checker): a region whose leader reports more than `maxSizeBytes`
+     * (TiKV's region-max-size for its 256 MiB split size) is split near the middle of its data, one
+     * split per `checkIntervalMs` (TiKV checks every 10 s).
+     */
+    split: z
+      .object({
+        enabled: z.boolean().default(true),
+        maxSizeBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(384 * 1024 * 1024),
+        checkIntervalMs: z.number().int().positive().default(10_000),
+      })
+      .prefault({}),
     /** MVCC GC: the cluster safepoint the leader keeps (see GcSafePoints). */
     gc: z
       .object({

@@ -80,6 +80,9 @@ export class HeartbeatIntake {
           granted.map((r) => r.regionId),
           this.deps.gcSafePoint?.(),
         );
+      supervisor.recordRegionSizes(
+        granted.map((r) => ({ regionId: r.regionId, bytes: r.approximateSizeBytes })),
+      );
       // Only regions the route gives this node count: a stale leader must not keep its detector alive.
       await supervisor.heartbeats.accept({
         nodeId: heartbeat.nodeId,

@@ -10,8 +10,14 @@ import {
   type JobPayload,
   type JobResult,
 } from '@regionstore/protocol';
-import type { Peer, RegionNodeClient } from '@regionstore/supervisor';
+import type { Peer, RegionNodeClient, SplitNodeClient, SplitRegionRequest } from '@regionstore/supervisor';
 import { Queue, QueueEvents } from 'bullmq';
+
+/**
+ * A split scans the region for its middle key and flushes both halves whole: minutes for a large
+ * region on a slow disk, not the seconds other tasks take.
+ */
+const SPLIT_TIMEOUT_MS = 5 * 60_000;
 
 /** Turns a failed job's reason (our error body as JSON) back into the typed error. */
 function jobError(reason: string | undefined, what: string): Error {
@@ -28,7 +34,7 @@ function jobError(reason: string | undefined, what: string): Error {
  * Job ids make repeated calls (a resumed procedure) land on the same job instead of doing the work
  * twice; finished jobs are kept a while for that reason.
  */
-export class NodeTaskClient implements RegionNodeClient {
+export class NodeTaskClient implements RegionNodeClient, SplitNodeClient {
   private readonly queues = new Map<
     string,
     { queue: Queue; events: QueueEvents; connections: readonly RedisClient[] }
@@ -114,6 +120,14 @@ export class NodeTaskClient implements RegionNodeClient {
 
   async closeRegion(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<void> {
     await this.call(peer.id, 'close-region', { regionId, destroy: true, epoch });
+  }
+
+  async splitKey(peer: Peer, regionId: RegionId): Promise<Buffer | undefined> {
+    return (await this.call(peer.id, 'split-key', { regionId }, { timeoutMs: SPLIT_TIMEOUT_MS })).splitKey;
+  }
+
+  async splitRegion(peer: Peer, request: SplitRegionRequest): Promise<{ lastEntryId: number }> {
+    return this.call(peer.id, 'split-region', request, { timeoutMs: SPLIT_TIMEOUT_MS });
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   CancelledError,
+  RegionNotFoundError,
   rangesOverlap,
   isRegionStoreError,
   toRegionStoreError,
@@ -9,7 +10,7 @@ import {
 } from '@regionstore/core';
 import { createRedis, type RedisClient, type RedisTarget, type Logger } from '@regionstore/runtime';
 import { BackupTask, RestoreRunner, type BackupEndpoint } from '@regionstore/backup';
-import { listRegionLocalStates, readApplyState, type KvEngine } from '@regionstore/engine';
+import { listRegionLocalStates, middleKey, readApplyState, type KvEngine } from '@regionstore/engine';
 import {
   decodeJobPayload,
   encodeJobResult,
@@ -120,6 +121,27 @@ export class NodeTaskWorker {
           ...(entryId === undefined ? {} : { entryId }),
         });
         return { regionId, lastEntryId };
+      },
+      'split-region': async ({ regionId, range, epoch, splitKey, child, newEpoch, childEpoch }) => {
+        // A node that restarted since the split began has not reopened the parent (the metasrv leaves
+        // a region alone while a procedure runs on it): it opens it as its route still has it.
+        if (!group.getRegion(regionId))
+          await group.ddl(regionId, { type: 'open', range, epoch, role: 'Leader' });
+        const { lastEntryId } = await group.splitRegion(regionId, {
+          splitKey,
+          child,
+          epoch: newEpoch,
+          childEpoch,
+        });
+        deps.onLeading?.();
+        return { regionId, lastEntryId };
+      },
+      'split-key': async ({ regionId }) => {
+        const region = group.getRegion(regionId);
+        if (!region)
+          throw new RegionNotFoundError(`region ${regionId.toString()} is not open on ${deps.nodeId}`);
+        const splitKey = await middleKey(deps.engine, region.range);
+        return { regionId, ...(splitKey ? { splitKey } : {}) };
       },
       // A snapshot is what a full flush writes: the region's data at its applied WAL entry, named by
       // term and index, recorded in the region's newest manifest with no deltas after it. A flush

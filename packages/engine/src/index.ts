@@ -11,3 +11,4 @@ export * from './snapshot-file';
 export * from './store-ident';
 export * from './version-writer';
 export * from './write-batch';
+export * from './split-key';

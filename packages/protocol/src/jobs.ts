@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '@regionstore/core';
 import { z } from 'zod';
 import { backupFileSchema, backupRequestSchema, backupResponseSchema, storageUrlSchema } from './backup';
 import {
+  bytesCodec,
   entryIdSchema,
   epochSchema,
   keyRangeSchema,
@@ -70,6 +71,23 @@ export const catchupRegionPayload = z.strictObject({
   entryId: entryIdSchema.optional(),
 });
 
+/**
+ * Split a leading region at `splitKey` (its route's `range` and `epoch` say how to open it again if
+ * its node restarted); the parent goes to `newEpoch`, the child `[splitKey, end)` starts at `childEpoch`.
+ */
+export const splitRegionPayload = z.strictObject({
+  regionId: regionIdCodec,
+  range: keyRangeSchema,
+  epoch: epochSchema,
+  splitKey: bytesCodec,
+  child: regionIdCodec,
+  newEpoch: epochSchema,
+  childEpoch: epochSchema,
+});
+
+/** A key near the middle of a region's data by size; absent when it holds too little to split. */
+export const splitKeyResult = z.object({ regionId: regionIdCodec, splitKey: bytesCodec.optional() });
+
 /** A region snapshot in snapshot storage, named by the term and WAL index it was taken at. */
 export const snapshotResult = z.object({
   regionId: regionIdCodec,
@@ -135,6 +153,8 @@ export const JOBS = {
   'flush-region': { payload: regionOnly, result: regionEntryResult },
   'compact-region': { payload: regionOnly, result: regionEntryResult },
   'catchup-region': { payload: catchupRegionPayload, result: regionEntryResult },
+  'split-region': { payload: splitRegionPayload, result: regionEntryResult },
+  'split-key': { payload: regionOnly, result: splitKeyResult },
   'generate-snapshot': { payload: regionOnly, result: snapshotResult },
   'apply-snapshot': { payload: applySnapshotPayload, result: applySnapshotResult },
   'destroy-range': { payload: destroyRangePayload, result: regionOnly },

@@ -15,3 +15,6 @@ export * from './selector';
 export * from './supervisor-service';
 export * from './ticker';
 export * from './replica-checker';
+export * from './split-ports';
+export * from './split-procedure';
+export * from './split-checker';

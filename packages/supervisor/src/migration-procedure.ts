@@ -29,6 +29,8 @@ const peerSchema = z.object({ id: z.string(), address: z.string() });
 
 /** Everything a procedure needs to continue, as persisted in Redis before each step acts. */
 export const migrationStateSchema = z.object({
+  /** Absent in states saved before splits existed. */
+  kind: z.literal('migration').optional(),
   id: z.string(),
   regionId: z.string(),
   from: peerSchema,

@@ -7,6 +7,7 @@ import { instanceCachingFactory } from 'tsyringe';
 import type { PeerLookup } from './peer';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
 import type { NodeCandidate } from './selector';
+import type { RegionMigrationManagerOptions } from './migration-manager';
 import { SupervisorService } from './supervisor-service';
 
 export const SUPERVISOR = Symbol.for('regionstore.Supervisor');
@@ -24,6 +25,8 @@ export interface SupervisorPorts {
   allRoutes?: () => Promise<RegionRoute[]>;
   /** Region leases granted to nodes; a migration waits out the old leader's. */
   leases?: LeaseExpiry;
+  /** What region splits need; without it, regions are never split. */
+  split?: RegionMigrationManagerOptions['split'];
 }
 
 /** The metasrv's config keys the supervisor reads (see apps/metasrv config). */
@@ -40,6 +43,8 @@ export interface SupervisorPluginConfig {
   balance?: { enabled: boolean; intervalMs: number };
   /** Copies per region, the leader's included (1: no followers), checked every `intervalMs`. */
   replication?: { replicas: number; intervalMs: number };
+  /** Regions past `maxSizeBytes` are split near their middle, checked every `checkIntervalMs`. */
+  split?: { enabled: boolean; maxSizeBytes: number; checkIntervalMs: number };
 }
 
 /**
@@ -76,6 +81,14 @@ export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
               }
             : {}),
           ...(leases ? { leases } : {}),
+          ...(config.split?.enabled
+            ? {
+                splitCheck: {
+                  maxSizeBytes: config.split.maxSizeBytes,
+                  intervalMs: config.split.checkIntervalMs,
+                },
+              }
+            : {}),
           ...(metrics ? { metrics } : {}),
           ...(time ? { time } : {}),
           ...(logger ? { logger: logger.child({ component: 'supervisor' }) } : {}),

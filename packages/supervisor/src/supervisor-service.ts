@@ -1,10 +1,11 @@
-import { RealTimeProvider, type TimeProvider } from '@regionstore/core';
+import { RealTimeProvider, type TimeProvider, type RegionId } from '@regionstore/core';
 import { silentLogger, type Logger, type Registry } from '@regionstore/runtime';
 import type { RedisClient } from '@regionstore/runtime';
 import { HeartbeatAcceptor, RegionFailureDetectorControl } from './control';
 import { MaintenanceModeManager } from './maintenance-mode';
 import type { PeerLookup } from './peer';
-import { RegionMigrationManager } from './migration-manager';
+import { RegionMigrationManager, type RegionMigrationManagerOptions } from './migration-manager';
+import { SplitChecker } from './split-checker';
 import { BalanceScheduler } from './balance-scheduler';
 import { ReplicaChecker } from './replica-checker';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
@@ -49,7 +50,14 @@ export interface SupervisorServiceOptions {
   time?: TimeProvider;
   logger?: Logger;
   metrics?: Registry;
+  /** What splits need (see RegionSplitProcedure); without it, regions are never split. */
+  split?: RegionMigrationManagerOptions['split'];
+  /** Splits by size (see SplitChecker); off without it. */
+  splitCheck?: { maxSizeBytes: number; intervalMs: number; splitTimeoutMs?: number };
 }
+
+/** A region size older than this (its leader stopped reporting it) is not acted on. */
+const REGION_SIZE_TTL_MS = 10_000;
 
 export const DEFAULT_FAILOVER_GRACE_MS = 6000;
 
@@ -68,6 +76,9 @@ export class SupervisorService {
   readonly maintenance: MaintenanceModeManager;
   readonly balance: BalanceScheduler | undefined;
   readonly replicas: ReplicaChecker | undefined;
+  readonly splitChecker: SplitChecker | undefined;
+  /** Each region's size as its leader last reported it, and when. */
+  private readonly regionSizes = new Map<bigint, { bytes: number; atMs: number }>();
   private loop: Promise<void> | undefined;
   private readonly time: TimeProvider;
   private readonly failoverGraceMs: number;
@@ -89,6 +100,7 @@ export class SupervisorService {
       ...(options.downgradeTimeoutMs ? { downgradeTimeoutMs: options.downgradeTimeoutMs } : {}),
       ...(options.leases ? { leases: options.leases } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.split ? { split: options.split } : {}),
     });
     this.supervisor = new RegionSupervisor({
       channel: this.channel,
@@ -132,9 +144,39 @@ export class SupervisorService {
             ...(options.metrics ? { metrics: options.metrics } : {}),
           })
         : undefined;
+    this.splitChecker =
+      options.split && options.splitCheck
+        ? new SplitChecker({
+            sizes: () => this.freshRegionSizes(),
+            splits: this.migrations,
+            maintenance: this.maintenance,
+            maxSizeBytes: options.splitCheck.maxSizeBytes,
+            intervalMs: options.splitCheck.intervalMs,
+            splitTimeoutMs: options.splitCheck.splitTimeoutMs ?? 600_000,
+            time,
+            logger,
+            ...(options.metrics ? { metrics: options.metrics } : {}),
+          })
+        : undefined;
     this.ticker = new RegionSupervisorTicker(this.channel, options.tickIntervalMs, time, logger);
     this.control = new RegionFailureDetectorControl(this.channel);
     this.heartbeats = new HeartbeatAcceptor(this.channel);
+  }
+
+  /** What a leader's heartbeat says of its regions' sizes (the split checker reads them). */
+  recordRegionSizes(sizes: ReadonlyArray<{ regionId: RegionId; bytes: number }>): void {
+    const atMs = this.time.now();
+    for (const { regionId, bytes } of sizes) this.regionSizes.set(regionId.value, { bytes, atMs });
+  }
+
+  private freshRegionSizes(): Map<bigint, number> {
+    const now = this.time.now();
+    const fresh = new Map<bigint, number>();
+    for (const [id, size] of this.regionSizes) {
+      if (now - size.atMs <= REGION_SIZE_TTL_MS) fresh.set(id, size.bytes);
+      else this.regionSizes.delete(id);
+    }
+    return fresh;
   }
 
   /** Starts the event loop (every metasrv runs it; only the leader ticks). */
@@ -148,6 +190,7 @@ export class SupervisorService {
     // Like failover, balancing waits for restarted nodes to report first.
     this.balance?.start(this.failoverGraceMs);
     this.replicas?.start(this.failoverGraceMs);
+    this.splitChecker?.start(this.failoverGraceMs);
     return this.migrations.resumeAll();
   }
 
@@ -155,6 +198,7 @@ export class SupervisorService {
     this.ticker.stop();
     this.balance?.stop();
     this.replicas?.stop();
+    this.splitChecker?.stop();
     await this.migrations.stop();
   }
 

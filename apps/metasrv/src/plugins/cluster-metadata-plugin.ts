@@ -16,6 +16,8 @@ import { QueueNames } from '@regionstore/protocol';
 import { SUPERVISOR_PORTS, type SupervisorPorts } from '@regionstore/supervisor';
 import { Queue } from 'bullmq';
 import { instanceCachingFactory } from 'tsyringe';
+import { createStorage } from '@regionstore/storage-backends';
+import { latestManifest } from '@regionstore/worker-group';
 import { ClusterStore } from '../cluster-store';
 import { NodeTaskClient } from '../node-client';
 import { RegionLeaseGrants } from '../region-leases';
@@ -88,6 +90,8 @@ export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
       SUPERVISOR_PORTS,
       once((c): SupervisorPorts => {
         const store = c.resolve<ClusterStore>(METASRV.ClusterStore);
+        // Where a split whose leader died tells how far it got (see RegionSplitProcedure).
+        const objects = config.snapshotStorage ? createStorage(config.snapshotStorage) : undefined;
         return {
           redis: redis(c),
           routes: store,
@@ -97,6 +101,16 @@ export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
           candidates: () => store.candidates(),
           allRoutes: () => store.routes(),
           leases: c.resolve<RegionLeaseGrants>(METASRV.RegionLeases),
+          split: {
+            routes: store,
+            nodes: c.resolve<NodeTaskClient>(METASRV.NodeTasks),
+            observers: {
+              node: (id) => store.node(id),
+              isAlive: async (id) => (await store.nodes()).some((n) => n.id === id && n.alive),
+              flushedEpochVersion: async (regionId) =>
+                objects ? (await latestManifest(objects, regionId))?.epoch.version : undefined,
+            },
+          },
         };
       }),
     );

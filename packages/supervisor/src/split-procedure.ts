@@ -1,0 +1,222 @@
+import {
+  InvalidArgumentError,
+  RegionId,
+  TableRouteNotFoundError,
+  compareKeys,
+  failpoint,
+  keyRange,
+  type TimeProvider,
+} from '@regionstore/core';
+import { bytesCodec, epochSchema } from '@regionstore/protocol';
+import type { Logger } from '@regionstore/runtime';
+import { z } from 'zod';
+import type { SplitNodeClient, SplitObservers, SplitRouteStore } from './split-ports';
+
+/** The steps, after TiKV's split and PD's region-id allocation. */
+export const SPLIT_STEPS = ['SplitStart', 'SplitLeaderRegion', 'UpdateMetadataSplit', 'SplitEnd'] as const;
+export type SplitStep = (typeof SPLIT_STEPS)[number];
+
+const peerSchema = z.object({ id: z.string(), address: z.string() });
+
+/** Everything a split needs to continue, as persisted in Redis before each step acts. */
+export const splitStateSchema = z.object({
+  kind: z.literal('split'),
+  id: z.string(),
+  regionId: z.string(),
+  step: z.enum(SPLIT_STEPS),
+  status: z.enum(['Running', 'Done', 'Aborted', 'Failed']),
+  createdMs: z.number(),
+  deadlineMs: z.number(),
+  /** Why it runs: `manual` (an operator), `size` (the split checker). */
+  reason: z.string(),
+  context: z.object({
+    /** Asked for, or found by the leader (the middle of the region's data) at the start. */
+    splitKey: bytesCodec.optional(),
+    leader: peerSchema.optional(),
+    range: z.object({ start: bytesCodec, end: bytesCodec }).optional(),
+    epoch: epochSchema.optional(),
+    childId: z.string().optional(),
+    newEpoch: epochSchema.optional(),
+    childEpoch: epochSchema.optional(),
+  }),
+  error: z.string().optional(),
+});
+export type SplitState = z.output<typeof splitStateSchema>;
+
+export interface SplitProcedureDeps {
+  routes: SplitRouteStore;
+  nodes: SplitNodeClient;
+  observers: SplitObservers;
+  time: TimeProvider;
+  logger: Logger;
+  save(state: SplitState): Promise<void>;
+  /** First retry delay of a failed step; doubles up to 2 s. */
+  retryBaseMs: number;
+}
+
+/**
+ * Splits one region in two at a key, step by step, saved before each step acts, every step safe to
+ * run twice (a new metasrv leader resumes it). The leader splits on its node and flushes both halves,
+ * so each has a manifest of just its own range, before the routes name the child; both routes are
+ * then written in one command. The child is led by the parent's leader (the balancer may move it
+ * later) and both start without followers (the replica checker adds them). Once the leader was asked
+ * to split, the procedure only goes forward, retrying, unless its leader is dead past the deadline:
+ * then it ends without a split when the parent's latest flush is still the whole range (nothing
+ * changed that a failover could not open), and writes the routes anyway when the split already
+ * reached the object store.
+ */
+export class RegionSplitProcedure {
+  constructor(
+    public state: SplitState,
+    private readonly deps: SplitProcedureDeps,
+  ) {}
+
+  get regionId(): RegionId {
+    return RegionId.parse(this.state.regionId);
+  }
+
+  /** The regions it owns while it runs: the parent and, once allocated, the child. */
+  regionIds(): bigint[] {
+    const child = this.state.context.childId;
+    return [this.regionId.value, ...(child ? [RegionId.parse(child).value] : [])];
+  }
+
+  async execute(signal: AbortSignal): Promise<SplitState> {
+    let attempt = 0;
+    while (this.state.status === 'Running' && !signal.aborted) {
+      const step = this.state.step;
+      try {
+        const next = await this.runStep(step);
+        attempt = 0;
+        if (signal.aborted || this.state.status !== 'Running') break;
+        await failpoint(`region_split_after_${step}`);
+        if (signal.aborted) break;
+        await this.transition(next);
+      } catch (err) {
+        if (err instanceof TableRouteNotFoundError || err instanceof InvalidArgumentError) {
+          await this.finish('Failed', (err as Error).message);
+          break;
+        }
+        attempt++;
+        this.deps.logger.warn(
+          { region: this.state.regionId, step, attempt, err },
+          'split step failed; retrying',
+        );
+        const delay = Math.min(2000, this.deps.retryBaseMs * 2 ** (attempt - 1));
+        await this.deps.time.sleep(delay, signal).catch(() => undefined);
+        if (!signal.aborted && step === 'SplitLeaderRegion' && this.deps.time.now() > this.state.deadlineMs)
+          await this.whenLeaderGone();
+      }
+    }
+    return this.state;
+  }
+
+  /**
+   * Past the deadline with the leader not answering: a live leader is only slow (keep going); a dead
+   * one either never wrote the split's flushes (end it: a failover opens the whole parent as before)
+   * or wrote them (the child's manifest first), and then the routes must follow them.
+   */
+  private async whenLeaderGone(): Promise<void> {
+    const { leader, newEpoch } = this.state.context;
+    if (!leader || !newEpoch || (await this.deps.observers.isAlive(leader.id))) return;
+    const flushed = await this.deps.observers.flushedEpochVersion(this.regionId);
+    if (flushed !== undefined && flushed >= newEpoch.version) {
+      this.deps.logger.warn(
+        { region: this.state.regionId, node: leader.id },
+        'split leader is dead after flushing both halves; writing the routes',
+      );
+      await this.transition('UpdateMetadataSplit');
+    } else {
+      await this.finish('Aborted', `leader ${leader.id} died before the split reached the object store`);
+    }
+  }
+
+  private async transition(step: SplitStep): Promise<void> {
+    this.state = { ...this.state, step };
+    await this.deps.save(this.state);
+  }
+
+  private async finish(status: 'Done' | 'Aborted' | 'Failed', error?: string): Promise<void> {
+    this.state = { ...this.state, status, ...(error ? { error } : {}) };
+    await this.deps.save(this.state);
+  }
+
+  private async runStep(step: SplitStep): Promise<SplitStep> {
+    const { routes, nodes, observers } = this.deps;
+    const regionId = this.regionId;
+    switch (step) {
+      case 'SplitStart': {
+        const route = await routes.get(regionId);
+        if (!route) throw new TableRouteNotFoundError(`region ${regionId.toString()} has no route`);
+        if (route.state !== 'Normal')
+          throw new InvalidArgumentError(
+            `region ${regionId.toString()} is ${route.state}; split it once it is Normal`,
+          );
+        const leader = await observers.node(route.leader);
+        if (!leader)
+          throw new InvalidArgumentError(`region ${regionId.toString()}'s leader ${route.leader} is unknown`);
+        const splitKey = this.state.context.splitKey ?? (await nodes.splitKey(leader, regionId));
+        if (!splitKey)
+          throw new InvalidArgumentError(`region ${regionId.toString()} holds too little data to split`);
+        const { start, end } = route.range;
+        if (compareKeys(splitKey, start) <= 0 || (end.length > 0 && compareKeys(splitKey, end) >= 0))
+          throw new InvalidArgumentError(
+            `split key ${splitKey.toString('base64')} is not inside region ${regionId.toString()}`,
+          );
+        const child = this.state.context.childId
+          ? RegionId.parse(this.state.context.childId)
+          : await routes.allocateRegionId(regionId.tableId);
+        // TiKV bumps the version on a split; the child starts at the parent's new epoch.
+        const newEpoch = { version: route.epoch.version + 1, confVer: route.epoch.confVer };
+        this.state.context = {
+          splitKey,
+          leader,
+          range: route.range,
+          epoch: route.epoch,
+          childId: child.toString(),
+          newEpoch,
+          childEpoch: { ...newEpoch },
+        };
+        return 'SplitLeaderRegion';
+      }
+      case 'SplitLeaderRegion': {
+        const { leader, range, epoch, splitKey, childId, newEpoch, childEpoch } = this.state.context;
+        await nodes.splitRegion(leader!, {
+          regionId,
+          range: range!,
+          epoch: epoch!,
+          splitKey: splitKey!,
+          child: RegionId.parse(childId!),
+          newEpoch: newEpoch!,
+          childEpoch: childEpoch!,
+        });
+        return 'UpdateMetadataSplit';
+      }
+      case 'UpdateMetadataSplit': {
+        const { leader, range, splitKey, childId, newEpoch, childEpoch } = this.state.context;
+        await routes.putSplit(
+          {
+            regionId,
+            range: keyRange(range!.start, splitKey!),
+            leader: leader!.id,
+            epoch: newEpoch!,
+            state: 'Normal',
+            followers: [],
+          },
+          {
+            regionId: RegionId.parse(childId!),
+            range: keyRange(splitKey!, range!.end),
+            leader: leader!.id,
+            epoch: childEpoch!,
+            state: 'Normal',
+            followers: [],
+          },
+        );
+        return 'SplitEnd';
+      }
+      case 'SplitEnd':
+        await this.finish('Done');
+        return 'SplitEnd';
+    }
+  }
+}

@@ -1,0 +1,261 @@
+import {
+  ManualTimeProvider,
+  RegionId,
+  clearFailPoints,
+  configureFailPoint,
+  keyRange,
+  removeFailPoint,
+} from '@regionstore/core';
+import {
+  RegionMigrationManager,
+  SplitChecker,
+  type Peer,
+  type RegionRoute,
+  type SplitRegionRequest,
+  type SplitState,
+} from '@regionstore/supervisor';
+import { useRedisNamespace } from '@regionstore/testing';
+import type { Redis } from 'ioredis';
+import { A, B, Cluster, RANGE } from './cluster-fake';
+
+const ns = useRedisNamespace('split');
+afterEach(() => clearFailPoints());
+
+/** The fake cluster, with what a split asks of routes, nodes and the object store. */
+class SplitCluster extends Cluster {
+  nextRegionNumber = 100;
+  middle: Buffer | undefined = Buffer.from('g');
+  /** The epoch version of each region's latest flush, as the node's split leaves it. */
+  readonly flushed = new Map<string, number>();
+  readonly splits: SplitRegionRequest[] = [];
+  alive = new Set([A.id, B.id]);
+  /** The leader's split job times out (a dead or cut-off node). */
+  splitTimesOut = false;
+
+  async allocateRegionId(tableId: number) {
+    return new RegionId(tableId, this.nextRegionNumber++);
+  }
+  async putSplit(parent: RegionRoute, child: RegionRoute) {
+    this.calls.push(`routes ${parent.regionId.toString()} ${child.regionId.toString()}`);
+    this.routes.set(parent.regionId.toString(), parent);
+    this.routes.set(child.regionId.toString(), child);
+  }
+  async splitKey(peer: Peer) {
+    this.calls.push(`split-key ${peer.id}`);
+    return this.middle;
+  }
+  async splitRegion(peer: Peer, request: SplitRegionRequest) {
+    this.calls.push(`split ${peer.id} at ${request.splitKey.toString()} → ${request.child.toString()}`);
+    this.splits.push(request);
+    if (this.splitTimesOut) throw new Error(`split-region on ${peer.id} did not finish`);
+    this.flushed.set(request.regionId.toString(), request.newEpoch.version);
+    return { lastEntryId: 7 };
+  }
+  async peer(id: string) {
+    return [A, B].find((p) => p.id === id);
+  }
+  async isAlive(id: string) {
+    return this.alive.has(id);
+  }
+  async flushedEpochVersion(regionId: RegionId) {
+    return this.flushed.get(regionId.toString());
+  }
+}
+
+let nextRegion = 1;
+function setup(redis: Redis, time?: ManualTimeProvider) {
+  const cluster = new SplitCluster();
+  const regionId = new RegionId(9, nextRegion++);
+  cluster.addRegion(regionId, A);
+  const manager = () =>
+    new RegionMigrationManager({
+      redis,
+      keyPrefix: ns.prefix,
+      routes: cluster,
+      nodes: cluster,
+      fences: cluster,
+      retryBaseMs: 1,
+      split: {
+        routes: cluster,
+        nodes: cluster,
+        observers: {
+          node: (id) => cluster.peer(id),
+          isAlive: (id) => cluster.isAlive(id),
+          flushedEpochVersion: (regionId) => cluster.flushedEpochVersion(regionId),
+        },
+      },
+      ...(time ? { time } : {}),
+    });
+  return { cluster, regionId, manager };
+}
+
+describe('region split procedure', () => {
+  let redis: Redis;
+  beforeAll(async () => {
+    redis = await ns.connect();
+  });
+
+  it('asks the leader for a middle key, splits there, then writes both routes at the new epoch', async () => {
+    const { cluster, regionId, manager } = setup(redis);
+    const m = manager();
+    const id = await m.startSplit({ regionId, reason: 'manual', timeoutMs: 60_000 });
+    const final = (await m.wait(id)) as SplitState;
+    expect(final.status).toBe('Done');
+    const child = new RegionId(9, 100);
+    expect(final.context.childId).toBe(child.toString());
+    expect(cluster.calls).toEqual([
+      `split-key ${A.id}`,
+      `split ${A.id} at g → ${child.toString()}`,
+      `routes ${regionId.toString()} ${child.toString()}`,
+    ]);
+    expect(cluster.splits[0]).toMatchObject({
+      range: RANGE,
+      epoch: { version: 1, confVer: 1 },
+      newEpoch: { version: 2, confVer: 1 },
+      childEpoch: { version: 2, confVer: 1 },
+    });
+    expect(cluster.routes.get(regionId.toString())).toMatchObject({
+      range: keyRange('a', 'g'),
+      leader: A.id,
+      epoch: { version: 2, confVer: 1 },
+      followers: [],
+    });
+    expect(cluster.routes.get(child.toString())).toMatchObject({
+      range: keyRange('g', 'm'),
+      leader: A.id,
+      epoch: { version: 2, confVer: 1 },
+      state: 'Normal',
+    });
+    // Saved with the key as base64, read back as bytes.
+    expect(((await m.get(id)) as SplitState).context.splitKey).toEqual(Buffer.from('g'));
+    expect(m.isMigrating(regionId)).toBe(false);
+  });
+
+  it('splits at the key given; refuses one outside the region, a region too small, and a second procedure', async () => {
+    const { cluster, regionId, manager } = setup(redis);
+    const m = manager();
+    configureFailPoint('region_split_after_SplitStart', 'pause');
+    const id = await m.startSplit({
+      regionId,
+      splitKey: Buffer.from('c'),
+      reason: 'manual',
+      timeoutMs: 60_000,
+    });
+    // While it runs, its region and the child it allocated are busy: no migration, no other split.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(m.isMigrating(new RegionId(9, 100))).toBe(true);
+    await expect(m.submit({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 })).rejects.toMatchObject({
+      code: 'MigrationRunning',
+    });
+    removeFailPoint('region_split_after_SplitStart');
+    expect((await m.wait(id)).status).toBe('Done');
+    expect(cluster.calls).not.toContain(`split-key ${A.id}`);
+    expect(cluster.routes.get(regionId.toString())!.range).toEqual(keyRange('a', 'c'));
+
+    const outside = await m.startSplit({
+      regionId,
+      splitKey: Buffer.from('z'),
+      reason: 'manual',
+      timeoutMs: 60_000,
+    });
+    expect(await m.wait(outside)).toMatchObject({
+      status: 'Failed',
+      error: expect.stringMatching(/not inside/),
+    });
+    cluster.middle = undefined;
+    const small = await m.startSplit({ regionId, reason: 'size', timeoutMs: 60_000 });
+    expect(await m.wait(small)).toMatchObject({
+      status: 'Failed',
+      error: expect.stringMatching(/too little/),
+    });
+  });
+
+  it('a new metasrv leader resumes a split from its saved step and finishes it once', async () => {
+    const { cluster, regionId, manager } = setup(redis);
+    const first = manager();
+    configureFailPoint('region_split_after_SplitLeaderRegion', 'pause');
+    const id = await first.startSplit({
+      regionId,
+      splitKey: Buffer.from('h'),
+      reason: 'manual',
+      timeoutMs: 60_000,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const stopping = first.stop(); // leadership lost after the node split, before the routes
+    removeFailPoint('region_split_after_SplitLeaderRegion');
+    await stopping;
+    const second = manager();
+    expect(await second.resumeAll()).toEqual([id]);
+    expect((await second.wait(id)).status).toBe('Done');
+    // The node split ran again (it answers a repeated split as before); the routes were written once.
+    expect(cluster.calls.filter((c) => c.startsWith('routes'))).toHaveLength(1);
+    expect(cluster.routes.get(regionId.toString())!.range).toEqual(keyRange('a', 'h'));
+  });
+
+  it('a leader dead past the deadline: no split when its flushes are still whole, the routes when they are split', async () => {
+    const time = new ManualTimeProvider(1_000);
+    for (const flushedSplit of [false, true]) {
+      const { cluster, regionId, manager } = setup(redis, time);
+      cluster.splitTimesOut = true;
+      const m = manager();
+      const id = await m.startSplit({
+        regionId,
+        splitKey: Buffer.from('k'),
+        reason: 'size',
+        timeoutMs: 5_000,
+      });
+      while (cluster.splits.length === 0) await new Promise((r) => setTimeout(r, 5));
+      // A live leader is waited for, however long; a dead one is judged by its flushes.
+      await time.advance(10_000);
+      expect((await m.get(id)).status).toBe('Running');
+      if (flushedSplit) cluster.flushed.set(regionId.toString(), 2);
+      cluster.alive.delete(A.id);
+      await time.advance(5_000);
+      const final = await m.wait(id);
+      if (flushedSplit) {
+        expect(final.status).toBe('Done');
+        expect(cluster.routes.get(regionId.toString())!.range).toEqual(keyRange('a', 'k'));
+      } else {
+        expect(final).toMatchObject({ status: 'Aborted', error: expect.stringMatching(/died before/) });
+        expect(cluster.routes.get(regionId.toString())!.range).toEqual(RANGE);
+        expect(cluster.calls.some((c) => c.startsWith('routes'))).toBe(false);
+      }
+    }
+  });
+});
+
+describe('SplitChecker', () => {
+  it('splits the largest region past the size that no procedure holds, one per round', async () => {
+    const started: string[] = [];
+    const busy = new Set<string>();
+    let maintenance = false;
+    const sizes = new Map<bigint, number>([
+      [new RegionId(1, 1).value, 500],
+      [new RegionId(1, 2).value, 900],
+      [new RegionId(1, 3).value, 100],
+    ]);
+    const checker = new SplitChecker({
+      sizes: () => sizes,
+      splits: {
+        startSplit: async (task) => {
+          started.push(`${task.regionId.toString()} ${task.reason}`);
+          return 'id';
+        },
+        isMigrating: (regionId) => busy.has(regionId.toString()),
+      },
+      maintenance: { isEnabled: async () => maintenance },
+      maxSizeBytes: 400,
+      intervalMs: 1000,
+      splitTimeoutMs: 60_000,
+    });
+    expect(await checker.tick()).toBe('1:2');
+    busy.add('1:2');
+    expect(await checker.tick()).toBe('1:1');
+    busy.add('1:1');
+    expect(await checker.tick()).toBe('none');
+    maintenance = true;
+    busy.clear();
+    expect(await checker.tick()).toBe('maintenance');
+    expect(started).toEqual(['1:2 size', '1:1 size']);
+  });
+});
