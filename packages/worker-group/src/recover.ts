@@ -102,6 +102,14 @@ async function startingPoint(
   const manifest = await latestManifest(ctx.storage, regionId);
   if (manifest && manifest.walEntryId > wal.lastEntryId)
     throw walRegression(ctx, regionId, wal, manifest.walEntryId, 'its latest flush covers');
+  // A flush at a newer epoch version holds the region after a split its opener does not know of: only
+  // part of the range it was asked to open. Loading it would serve the rest as empty.
+  if (manifest && manifest.epoch.version > epoch.version) {
+    throw new EpochNotMatchError(
+      `region ${regionId.toString()} was flushed at epoch version ${manifest.epoch.version}, past the ${epoch.version} it is opened at (split meanwhile)`,
+      { regionId: regionId.toString(), flushed: manifest.epoch, requested: epoch },
+    );
+  }
   if (continuable && manifest) {
     const caughtUp = await catchUpByDeltas(ctx, manifest, applied);
     if (caughtUp) return { applied: caughtUp, snapshotBytes: 0 };

@@ -74,6 +74,11 @@ describe('split on a node', () => {
       expect(got).toBe(key >= 'm' ? value : undefined);
     }
     expect((await mvccGet(other.engine, b('zz')))?.toString()).toBe('child');
+    // Whoever opens the parent at its epoch from before the split would find only half of its range
+    // in its flush: refused, never served as empty.
+    expect(
+      await failure(other.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' })),
+    ).toMatchObject({ code: 'EpochNotMatch' });
     expect(await mvccGet(other.engine, b('k00'))).toBeUndefined();
   });
 
