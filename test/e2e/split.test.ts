@@ -1,0 +1,83 @@
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { RegionStoreClient } from '@regionstore/client';
+import { useCluster } from './cluster';
+import { loadKey, missing, writeLoad } from './write-load';
+
+const clusters = useCluster('e2e-split');
+const CLI_MAIN = join(resolve(__dirname, '../..'), 'apps/cli/dist/main.js');
+const run = promisify(execFile);
+
+describe('region split', () => {
+  it('splits a region under writes (regionctl region split): every acknowledged write is kept, each half takes writes on its own', async () => {
+    const cluster = await clusters.start({ nodes: 3 });
+    const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+    const load = writeLoad(cluster, 4);
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const before = await cluster.routes();
+      const parent = before.find((r) => r.regionId === '1:2')!; // keys 0x40‥0x60
+      // The first byte walks the key space: 0x50 is inside the parent and the load writes on both sides.
+      const cli = await run(
+        process.execPath,
+        [CLI_MAIN, '--metasrv', cluster.metasrvUrl, '--json', 'region', 'split', '1:2', '--key', 'P'],
+        { encoding: 'utf8' },
+      );
+      const record = JSON.parse(cli.stdout) as { status: string; context: { childId: string } };
+      expect(record.status).toBe('Done');
+      const child = record.context.childId;
+      expect(child).toBe('1:8'); // the next id after the bootstrap's 1:0‥1:7
+
+      const after = await cluster.routes();
+      expect(after).toHaveLength(before.length + 1);
+      const parentAfter = after.find((r) => r.regionId === '1:2')! as typeof parent & {
+        start: string;
+        end: string;
+      };
+      const childAfter = after.find((r) => r.regionId === child)! as typeof parent & {
+        start: string;
+        end: string;
+      };
+      expect(Buffer.from(parentAfter.end, 'base64').toString()).toBe('P');
+      expect(Buffer.from(childAfter.start, 'base64').toString()).toBe('P');
+      expect(Buffer.from(childAfter.end, 'base64')).toEqual(Buffer.from([0x60]));
+      expect(parentAfter.epoch.version).toBe(parent.epoch.version + 1);
+      expect(childAfter.leader).toBe(parent.leader);
+
+      // Writes go on through the split; each half takes its own.
+      await new Promise((r) => setTimeout(r, 1000));
+      const acked = await load.stop();
+      expect(await missing(cluster, acked)).toEqual([]);
+      const inChild = [...acked.keys()].filter(
+        (i) => loadKey(i).compare(Buffer.from('P')) >= 0 && loadKey(i)[0]! < 0x60,
+      );
+      expect(inChild.length).toBeGreaterThan(0);
+      await client.put(Buffer.from('P-after'), Buffer.from('child'));
+      await client.put(Buffer.from('O-after'), Buffer.from('parent'));
+      expect((await client.get(Buffer.from('P-after')))?.toString()).toBe('child');
+      expect((await client.get(Buffer.from('O-after')))?.toString()).toBe('parent');
+      // A scan across the boundary meets both halves, in order.
+      const scanned = [];
+      for await (const kv of client.iterate({ start: Buffer.from('O'), end: Buffer.from('Q') }))
+        scanned.push(kv.key.toString());
+      expect(scanned).toEqual(expect.arrayContaining(['O-after', 'P-after']));
+      // Both halves get followers again (the replica checker).
+      await cluster.waitFor(
+        async () => {
+          const routes = await cluster.routes();
+          return (
+            [routes.find((r) => r.regionId === '1:2'), routes.find((r) => r.regionId === child)].every(
+              (r) => r && r.followers.length === 1,
+            ) || undefined
+          );
+        },
+        'followers for both halves',
+        60_000,
+      );
+    } finally {
+      await load.stop();
+      await client.close();
+    }
+  });
+});
