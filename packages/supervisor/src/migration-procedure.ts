@@ -3,13 +3,13 @@ import {
   InvalidArgumentError,
   RegionId,
   withTimeout,
-  failpoint,
   type TimeProvider,
 } from '@regionstore/core';
 import { type Logger } from '@regionstore/runtime';
 import { epochSchema } from '@regionstore/protocol';
 import { z } from 'zod';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';
+import { runSteps } from './procedure-steps';
 
 /** The steps, with GreptimeDB's names; `UpdateMetadataRollback` only after a deadline passed. */
 export const MIGRATION_STEPS = [
@@ -90,36 +90,23 @@ export class RegionMigrationProcedure {
 
   /** Runs to a final status, or until `signal` aborts (the state stays where it was saved). */
   async execute(signal: AbortSignal): Promise<MigrationState> {
-    let attempt = 0;
-    while (this.state.status === 'Running' && !signal.aborted) {
-      const step = this.state.step;
-      try {
-        const started = this.deps.time.now();
-        const next = await this.runStep(step, signal);
-        this.deps.observeStep?.(step, (this.deps.time.now() - started) / 1000);
-        attempt = 0;
-        if (signal.aborted || this.state.status !== 'Running') break;
-        // A test hook and a crash point: the step acted, the next one is not saved yet.
-        await failpoint(`region_migration_after_${step}`);
-        if (signal.aborted) break;
-        await this.transition(next);
-      } catch (err) {
-        if (err instanceof TableRouteNotFoundError || err instanceof InvalidArgumentError) {
-          await this.finish('Failed', (err as Error).message);
-          break;
-        }
-        attempt++;
-        this.deps.logger.warn(
-          { region: this.state.regionId, step, attempt, err },
-          'migration step failed; retrying',
-        );
-        const delay = Math.min(2000, this.deps.retryBaseMs * 2 ** (attempt - 1));
-        await this.deps.time.sleep(delay, signal).catch(() => undefined);
-        if (signal.aborted || !this.pastDeadline() || step === 'UpdateMetadataRollback') continue;
-        if (!this.state.context.fenceMoved) await this.transition('UpdateMetadataRollback');
-        else if (step === 'UpgradeCandidateRegion') await this.handOver();
-      }
-    }
+    await runSteps(
+      {
+        kind: 'migration',
+        regionId: this.state.regionId,
+        current: () => (this.state.status === 'Running' ? this.state.step : undefined),
+        runStep: (step, stepSignal) => this.runStep(step, stepSignal),
+        transition: (step) => this.transition(step),
+        fail: (message) => this.finish('Failed', message),
+        afterFailure: async (step) => {
+          if (!this.pastDeadline() || step === 'UpdateMetadataRollback') return;
+          if (!this.state.context.fenceMoved) await this.transition('UpdateMetadataRollback');
+          else if (step === 'UpgradeCandidateRegion') await this.handOver();
+        },
+      },
+      this.deps,
+      signal,
+    );
     return this.state;
   }
 

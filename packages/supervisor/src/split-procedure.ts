@@ -3,13 +3,13 @@ import {
   RegionId,
   TableRouteNotFoundError,
   compareKeys,
-  failpoint,
   keyRange,
   type TimeProvider,
 } from '@regionstore/core';
 import { bytesCodec, epochSchema } from '@regionstore/protocol';
 import type { Logger } from '@regionstore/runtime';
 import { z } from 'zod';
+import { runSteps } from './procedure-steps';
 import type { SplitNodeClient, SplitObservers, SplitRouteStore } from './split-ports';
 
 /** The steps, after TiKV's split and PD's region-id allocation. */
@@ -82,32 +82,22 @@ export class RegionSplitProcedure {
   }
 
   async execute(signal: AbortSignal): Promise<SplitState> {
-    let attempt = 0;
-    while (this.state.status === 'Running' && !signal.aborted) {
-      const step = this.state.step;
-      try {
-        const next = await this.runStep(step);
-        attempt = 0;
-        if (signal.aborted || this.state.status !== 'Running') break;
-        await failpoint(`region_split_after_${step}`);
-        if (signal.aborted) break;
-        await this.transition(next);
-      } catch (err) {
-        if (err instanceof TableRouteNotFoundError || err instanceof InvalidArgumentError) {
-          await this.finish('Failed', (err as Error).message);
-          break;
-        }
-        attempt++;
-        this.deps.logger.warn(
-          { region: this.state.regionId, step, attempt, err },
-          'split step failed; retrying',
-        );
-        const delay = Math.min(2000, this.deps.retryBaseMs * 2 ** (attempt - 1));
-        await this.deps.time.sleep(delay, signal).catch(() => undefined);
-        if (!signal.aborted && step === 'SplitLeaderRegion' && this.deps.time.now() > this.state.deadlineMs)
-          await this.whenLeaderGone();
-      }
-    }
+    await runSteps(
+      {
+        kind: 'split',
+        regionId: this.state.regionId,
+        current: () => (this.state.status === 'Running' ? this.state.step : undefined),
+        runStep: (step) => this.runStep(step),
+        transition: (step) => this.transition(step),
+        fail: (message) => this.finish('Failed', message),
+        afterFailure: async (step) => {
+          if (step === 'SplitLeaderRegion' && this.deps.time.now() > this.state.deadlineMs)
+            await this.whenLeaderGone();
+        },
+      },
+      this.deps,
+      signal,
+    );
     return this.state;
   }
 

@@ -1,0 +1,68 @@
+import {
+  InvalidArgumentError,
+  TableRouteNotFoundError,
+  failpoint,
+  type TimeProvider,
+} from '@regionstore/core';
+import type { Logger } from '@regionstore/runtime';
+
+/** One kind of persisted procedure, as the step loop drives it (migration, split). */
+export interface ProcedureSteps<S extends string> {
+  /** Names its fail points (`region_<kind>_after_<step>`) and its log lines. */
+  readonly kind: string;
+  readonly regionId: string;
+  /** The saved step, while the procedure runs; undefined once it ended. */
+  current(): S | undefined;
+  /** Acts for `step`; returns the step that follows. */
+  runStep(step: S, signal: AbortSignal): Promise<S>;
+  /** Saves `step` as the next one. */
+  transition(step: S): Promise<void>;
+  /** Ends the procedure as Failed: an error no retry cures. */
+  fail(message: string): Promise<void>;
+  /** After a failed step and its backoff: what the deadline asks of this kind, if anything. */
+  afterFailure(step: S): Promise<void>;
+}
+
+/**
+ * Runs a procedure's steps to its end, or until `signal` aborts (the state stays where it was saved).
+ * A step that fails is retried after a backoff doubling from `retryBaseMs` up to 2 s; a missing route
+ * or a bad argument ends it at once.
+ */
+export async function runSteps<S extends string>(
+  procedure: ProcedureSteps<S>,
+  deps: {
+    time: TimeProvider;
+    logger: Logger;
+    retryBaseMs: number;
+    observeStep?: (step: S, seconds: number) => void;
+  },
+  signal: AbortSignal,
+): Promise<void> {
+  let attempt = 0;
+  for (let step = procedure.current(); step !== undefined && !signal.aborted; step = procedure.current()) {
+    try {
+      const started = deps.time.now();
+      const next = await procedure.runStep(step, signal);
+      deps.observeStep?.(step, (deps.time.now() - started) / 1000);
+      attempt = 0;
+      if (signal.aborted || procedure.current() === undefined) break;
+      // A test hook and a crash point: the step acted, the next one is not saved yet.
+      await failpoint(`region_${procedure.kind}_after_${step}`);
+      if (signal.aborted) break;
+      await procedure.transition(next);
+    } catch (err) {
+      if (err instanceof TableRouteNotFoundError || err instanceof InvalidArgumentError) {
+        await procedure.fail((err as Error).message);
+        break;
+      }
+      attempt++;
+      deps.logger.warn(
+        { region: procedure.regionId, step, attempt, err },
+        `${procedure.kind} step failed; retrying`,
+      );
+      const delay = Math.min(2000, deps.retryBaseMs * 2 ** (attempt - 1));
+      await deps.time.sleep(delay, signal).catch(() => undefined);
+      if (!signal.aborted) await procedure.afterFailure(step);
+    }
+  }
+}
