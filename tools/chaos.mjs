@@ -28,7 +28,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`npm run chaos -- [--runs N] [--nemesis all|kill,pause,move,restart-cluster,restart-metasrv,restart-redis]
+  console.log(`npm run chaos -- [--runs N] [--nemesis all|kill,pause,move,split,restart-cluster,restart-metasrv,restart-redis]
                      [--duration SECONDS per run] [--keys N] [--keep (keep each run's data and logs)]
                      [--launcher (the cluster as npm start runs it, beside a Redis without AOF;
                                   nemesis: restart-launcher, by SIGINT, SIGTERM or kill -9)]

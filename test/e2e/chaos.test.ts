@@ -17,7 +17,7 @@ interface ChaosResult {
 const { runChaos } = createRequire(__filename)('../../tools/chaos/run.cjs') as {
   runChaos: (options: object) => Promise<ChaosResult>;
 };
-const FAULTS = ['kill', 'pause', 'move', 'restart-cluster', 'restart-metasrv', 'restart-redis'];
+const FAULTS = ['kill', 'pause', 'move', 'split', 'restart-cluster', 'restart-metasrv', 'restart-redis'];
 
 const dir = useTempDir('e2e-chaos');
 
@@ -25,7 +25,7 @@ describe('Jepsen-style run (bounded; `npm run chaos` for long runs)', () => {
   it('loses no acknowledged write and serves no stale, phantom or non-linearizable read under every fault', async () => {
     const result = await runChaos({
       dir: dir.sub('run'),
-      durationMs: 75_000,
+      durationMs: 90_000,
       keys: 120,
       nemesis: ['all'],
       log: (line: string) => process.env.CHAOS_VERBOSE && console.log(line),

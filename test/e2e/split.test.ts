@@ -81,3 +81,49 @@ describe('region split', () => {
     }
   });
 });
+
+describe('region split, metasrv killed halfway', () => {
+  it('a new metasrv resumes the split where it stopped: the routes follow, nothing is lost', async () => {
+    // Each node's split holds 4 s between the split and its flushes: time to kill the metasrv.
+    const cluster = await clusters.start({
+      nodes: 3,
+      nodeEnv: { REGIONSTORE_FAILPOINTS: 'region_split_before_flush=delay(4000)' },
+    });
+    const load = writeLoad(cluster, 2);
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const response = await fetch(`${cluster.metasrvUrl}/admin/split`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ regionId: '1:5', key: Buffer.from([0xb0]).toString('base64') }),
+      });
+      const { procedureId } = (await response.json()) as { procedureId: string };
+      await new Promise((r) => setTimeout(r, 1500));
+      await cluster.kill('metasrv-1', 'SIGKILL');
+      const port = Number(new URL(cluster.metasrvUrl).port);
+      cluster.startMetasrv('metasrv-1', port);
+      const final = await cluster.waitFor(
+        async () => {
+          const state = (await (
+            await fetch(`${cluster.metasrvUrl}/admin/procedures/${procedureId}`)
+          ).json()) as {
+            status?: string;
+            context?: { childId: string };
+          };
+          return state.status && state.status !== 'Running' ? state : undefined;
+        },
+        'the resumed split to end',
+        60_000,
+      );
+      expect(final?.status).toBe('Done');
+      const routes = await cluster.routes();
+      expect(routes.map((r) => r.regionId)).toEqual(expect.arrayContaining(['1:5', final!.context!.childId]));
+      expect(routes).toHaveLength(9);
+      await new Promise((r) => setTimeout(r, 1000));
+      const acked = await load.stop();
+      expect(await missing(cluster, acked)).toEqual([]);
+    } finally {
+      await load.stop();
+    }
+  });
+});

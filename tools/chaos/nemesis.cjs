@@ -31,20 +31,22 @@ async function waitForFailover(cluster, dead) {
   return Date.now() - from;
 }
 
-async function migrate(cluster, regionId, to) {
-  const started = await cluster.waitFor(
-    () => admin(cluster, '/admin/migrate', { regionId, to }),
-    `a migration of ${regionId} to start`,
-    30_000,
-  );
+/** Starts a procedure (`/admin/migrate`, `/admin/split`) and resolves with its final state. */
+async function runProcedure(cluster, path, body, what) {
+  const started = await cluster.waitFor(() => admin(cluster, path, body), `${what} to start`, 30_000);
   return cluster.waitFor(
     async () => {
       const state = await admin(cluster, `/admin/procedures/${started.procedureId}`);
-      return state.status === 'Running' ? undefined : state.status;
+      return state.status === 'Running' ? undefined : state;
     },
-    `the migration of ${regionId}`,
-    90_000,
+    what,
+    120_000,
   );
+}
+
+async function migrate(cluster, regionId, to) {
+  return (await runProcedure(cluster, '/admin/migrate', { regionId, to }, `the migration of ${regionId}`))
+    .status;
 }
 
 const nodeNames = (cluster) => [...cluster.processes.keys()].filter((n) => n.startsWith('node-'));
@@ -77,6 +79,18 @@ const FAULTS = {
     const away = await migrate(cluster, route.regionId, to);
     const back = await migrate(cluster, route.regionId, route.leader);
     return { region: route.regionId, from: route.leader, to, away, back };
+  },
+
+  /** Splits a region near the middle of its data, under the workload (the routes grow by one). */
+  async split({ cluster }) {
+    const route = pick(await routes(cluster));
+    const state = await runProcedure(
+      cluster,
+      '/admin/split',
+      { regionId: route.regionId },
+      `the split of ${route.regionId}`,
+    );
+    return { region: route.regionId, status: state.status, child: state.context.childId ?? null };
   },
 
   /** Stops every process (kill -9 or SIGTERM) and starts them all again on the same data. */

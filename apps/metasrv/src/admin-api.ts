@@ -39,7 +39,8 @@ const splitSchema = z.strictObject({
   regionId: regionIdCodec,
   /** Where to split (base64); default: near the middle of the region's data. */
   key: bytesCodec.optional(),
-  timeoutMs: z.number().int().positive().default(600_000),
+  /** Past it, a split whose leader died ends (or writes its routes); a live leader is waited for. */
+  timeoutMs: z.number().int().positive().default(60_000),
 });
 
 /**

@@ -188,7 +188,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       createdMs: now,
       deadlineMs: now + task.timeoutMs,
       reason: task.reason,
-      context: task.splitKey ? { splitKey: task.splitKey } : {},
+      context: { followers: [], ...(task.splitKey ? { splitKey: task.splitKey } : {}) },
     };
     await this.save(state);
     this.launch(state);

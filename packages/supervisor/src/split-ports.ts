@@ -32,6 +32,8 @@ export interface SplitNodeClient {
   splitKey(peer: Peer, regionId: RegionId): Promise<Buffer | undefined>;
   /** Splits the region on its leader and flushes both halves (WorkerGroup.splitRegion). */
   splitRegion(peer: Peer, request: SplitRegionRequest): Promise<{ lastEntryId: number }>;
+  /** Closes and destroys a copy of the region on the node (a follower of the range before the split). */
+  closeRegion(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<void>;
 }
 
 /** What the procedure asks when the leader stopped answering. */

@@ -13,7 +13,13 @@ import { runSteps } from './procedure-steps';
 import type { SplitNodeClient, SplitObservers, SplitRouteStore } from './split-ports';
 
 /** The steps, after TiKV's split and PD's region-id allocation. */
-export const SPLIT_STEPS = ['SplitStart', 'SplitLeaderRegion', 'UpdateMetadataSplit', 'SplitEnd'] as const;
+export const SPLIT_STEPS = [
+  'SplitStart',
+  'SplitLeaderRegion',
+  'CloseFollowers',
+  'UpdateMetadataSplit',
+  'SplitEnd',
+] as const;
 export type SplitStep = (typeof SPLIT_STEPS)[number];
 
 const peerSchema = z.object({ id: z.string(), address: z.string() });
@@ -38,6 +44,8 @@ export const splitStateSchema = z.object({
     childId: z.string().optional(),
     newEpoch: epochSchema.optional(),
     childEpoch: epochSchema.optional(),
+    /** The parent's followers when it started: copies of the whole range, closed before the routes. */
+    followers: z.array(z.string()).default([]),
   }),
   error: z.string().optional(),
 });
@@ -115,7 +123,7 @@ export class RegionSplitProcedure {
         { region: this.state.regionId, node: leader.id },
         'split leader is dead after flushing both halves; writing the routes',
       );
-      await this.transition('UpdateMetadataSplit');
+      await this.transition('CloseFollowers');
     } else {
       await this.finish('Aborted', `leader ${leader.id} died before the split reached the object store`);
     }
@@ -166,6 +174,7 @@ export class RegionSplitProcedure {
           childId: child.toString(),
           newEpoch,
           childEpoch: { ...newEpoch },
+          followers: route.followers ?? [],
         };
         return 'SplitLeaderRegion';
       }
@@ -180,6 +189,17 @@ export class RegionSplitProcedure {
           newEpoch: newEpoch!,
           childEpoch: childEpoch!,
         });
+        return 'CloseFollowers';
+      }
+      case 'CloseFollowers': {
+        // A follower still holds the whole range. Closed (and its data queued for deletion) before the
+        // routes name the halves, so no copy of either half opens beside it on its node and has its
+        // data deleted from under it; a dead node's copy is closed when it comes back.
+        for (const id of this.state.context.followers) {
+          const peer = await observers.node(id);
+          if (!peer || !(await observers.isAlive(id))) continue;
+          await nodes.closeRegion(peer, regionId, this.state.context.newEpoch!);
+        }
         return 'UpdateMetadataSplit';
       }
       case 'UpdateMetadataSplit': {

@@ -152,7 +152,7 @@ export class SupervisorService {
             maintenance: this.maintenance,
             maxSizeBytes: options.splitCheck.maxSizeBytes,
             intervalMs: options.splitCheck.intervalMs,
-            splitTimeoutMs: options.splitCheck.splitTimeoutMs ?? 600_000,
+            splitTimeoutMs: options.splitCheck.splitTimeoutMs ?? 60_000,
             time,
             logger,
             ...(options.metrics ? { metrics: options.metrics } : {}),

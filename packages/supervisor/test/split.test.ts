@@ -95,8 +95,9 @@ describe('region split procedure', () => {
     redis = await ns.connect();
   });
 
-  it('asks the leader for a middle key, splits there, then writes both routes at the new epoch', async () => {
+  it('asks the leader for a middle key, splits there, closes the old followers, then writes both routes at the new epoch', async () => {
     const { cluster, regionId, manager } = setup(redis);
+    await cluster.update(regionId, { followers: [B.id] });
     const m = manager();
     const id = await m.startSplit({ regionId, reason: 'manual', timeoutMs: 60_000 });
     const final = (await m.wait(id)) as SplitState;
@@ -106,6 +107,7 @@ describe('region split procedure', () => {
     expect(cluster.calls).toEqual([
       `split-key ${A.id}`,
       `split ${A.id} at g → ${child.toString()}`,
+      `close ${B.id}`,
       `routes ${regionId.toString()} ${child.toString()}`,
     ]);
     expect(cluster.splits[0]).toMatchObject({
@@ -133,6 +135,8 @@ describe('region split procedure', () => {
 
   it('splits at the key given; refuses one outside the region, a region too small, and a second procedure', async () => {
     const { cluster, regionId, manager } = setup(redis);
+    await cluster.update(regionId, { followers: [B.id] });
+    cluster.alive.delete(B.id); // a dead follower's copy is closed when its node comes back
     const m = manager();
     configureFailPoint('region_split_after_SplitStart', 'pause');
     const id = await m.startSplit({
@@ -150,6 +154,7 @@ describe('region split procedure', () => {
     removeFailPoint('region_split_after_SplitStart');
     expect((await m.wait(id)).status).toBe('Done');
     expect(cluster.calls).not.toContain(`split-key ${A.id}`);
+    expect(cluster.calls).not.toContain(`close ${B.id}`);
     expect(cluster.routes.get(regionId.toString())!.range).toEqual(keyRange('a', 'c'));
 
     const outside = await m.startSplit({

@@ -1,6 +1,7 @@
 import {
   NotFoundError,
   RealTimeProvider,
+  failpoint,
   RegionId,
   TimestampAllocator,
   physicalOf,
@@ -233,6 +234,7 @@ export class WorkerGroup {
       }
       await this.ddl(request.child, { type: 'open', range: local.range, epoch: local.epoch, role: 'Leader' });
     }
+    await failpoint('region_split_before_flush');
     await this.ddl(request.child, { type: 'flush', full: true });
     return this.ddl(regionId, { type: 'flush', full: true });
   }
