@@ -9,6 +9,7 @@ import {
   type FlushWorkerState,
 } from './handle-flush';
 import { handleCatchup, handleCreate, handleOpen } from './handle-open';
+import { handleMerge, prepareMerge } from './handle-merge';
 import { handleSplit } from './handle-split';
 import { truncateRegion } from './handle-truncate';
 import { applyFollowerTail } from './follower-apply';
@@ -252,6 +253,10 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
         return reply.send(await handleCatchup(ctx, this, regionId, request));
       case 'split':
         return reply.send(await handleSplit(ctx, this, regionId, request));
+      case 'prepareMerge':
+        return reply.send(await prepareMerge(ctx, this.requireRegion(regionId)));
+      case 'merge':
+        return reply.send(await handleMerge(ctx, this, regionId, request));
       case 'close':
         return reply.send(await handleClose(ctx, this, regionId, request));
       case 'drop':

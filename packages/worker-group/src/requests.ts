@@ -57,7 +57,17 @@ export type DdlRequest =
    * The leading region keeps `[start, splitKey)` at `epoch` (its version bumped); `child` gets
    * `[splitKey, end)` at `childEpoch` with a WAL of its own (see handleSplit).
    */
-  | { type: 'split'; splitKey: Buffer; child: RegionId; epoch: RegionEpoch; childEpoch: RegionEpoch };
+  | { type: 'split'; splitKey: Buffer; child: RegionId; epoch: RegionEpoch; childEpoch: RegionEpoch }
+  /** The leading region stops taking writes: it is the source of a merge (see prepareMerge). */
+  | { type: 'prepareMerge' }
+  /** The leading region takes over the adjacent, prepared `source` at `epoch` (see handleMerge). */
+  | {
+      type: 'merge';
+      source: RegionId;
+      sourceRange: KeyRange;
+      sourceEpoch: RegionEpoch;
+      epoch: RegionEpoch;
+    };
 
 export type DdlResult = { lastEntryId: number };
 

@@ -22,6 +22,7 @@ import { RateLimiter, type ExternalStorage } from '@regionstore/storage-backends
 import { workerGroupConfigSchema, type WorkerGroupConfig, type WorkerGroupConfigInput } from './config';
 import type { WorkerContext } from './context';
 import { FlushNotifier } from './flush-notifier';
+import { mergeDone } from './handle-merge';
 import { FollowerTailer } from './follower-tailer';
 import { GcSafePoint } from './gc-safe-point';
 import { workerGroupMetrics } from './metrics';
@@ -237,6 +238,26 @@ export class WorkerGroup {
     await failpoint('region_split_before_flush');
     await this.ddl(request.child, { type: 'flush', full: true });
     return this.ddl(regionId, { type: 'flush', full: true });
+  }
+
+  /**
+   * Merges the adjacent `source` into `target`, both leading here (PD's merge, with the data in
+   * place): the source stops taking writes, the target takes over its range at `epoch` (see
+   * handleMerge), the source closes without deleting anything, and the target is flushed whole, so its
+   * manifest holds both ranges before any route does. Every step may run again. Resolves with the
+   * target's last entry.
+   */
+  async mergeRegions(
+    target: RegionId,
+    request: Omit<Extract<DdlRequest, { type: 'merge' }>, 'type'>,
+  ): Promise<DdlResult> {
+    const merged = this.getRegion(target);
+    if (!merged || !mergeDone(merged, { type: 'merge', ...request })) {
+      await this.ddl(request.source, { type: 'prepareMerge' });
+      await this.ddl(target, { type: 'merge', ...request });
+    }
+    if (this.getRegion(request.source)) await this.ddl(request.source, { type: 'close' });
+    return this.ddl(target, { type: 'flush', full: true });
   }
 
   /** Leader → follower or downgrading leader; resolves with the last WAL entry it wrote. */
