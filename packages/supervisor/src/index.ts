@@ -18,3 +18,5 @@ export * from './replica-checker';
 export * from './split-ports';
 export * from './split-procedure';
 export * from './split-checker';
+export * from './merge-ports';
+export * from './merge-procedure';

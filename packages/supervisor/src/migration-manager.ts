@@ -24,6 +24,23 @@ import { RegionMigrationProcedure, migrationStateSchema, type MigrationState } f
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';
 import type { SplitNodeClient, SplitObservers, SplitRouteStore } from './split-ports';
 import { RegionSplitProcedure, splitStateSchema, type SplitState } from './split-procedure';
+import type { MergeNodeClient, MergeRouteStore } from './merge-ports';
+import { RegionMergeProcedure, mergeStateSchema, type MergeState } from './merge-procedure';
+
+/** A merge to start: `source` into the adjacent `regionId`, both led by one node. */
+export interface RegionMergeTask {
+  regionId: RegionId;
+  source: RegionId;
+  reason: string;
+  timeoutMs: number;
+}
+
+/** A procedure's state as stored (keys as base64). */
+export function encodeProcedureState(state: ProcedureState): unknown {
+  if (state.kind === 'split') return z.encode(splitStateSchema, state);
+  if (state.kind === 'merge') return z.encode(mergeStateSchema, state);
+  return state;
+}
 
 /** A split to start: at `splitKey`, or at the middle of the region's data when none is given. */
 export interface RegionSplitTask {
@@ -34,7 +51,7 @@ export interface RegionSplitTask {
   timeoutMs: number;
 }
 
-export type ProcedureState = MigrationState | SplitState;
+export type ProcedureState = MigrationState | SplitState | MergeState;
 
 export interface RegionMigrationManagerOptions {
   redis: RedisClient;
@@ -49,8 +66,12 @@ export interface RegionMigrationManagerOptions {
   retryBaseMs?: number;
   leases?: LeaseExpiry;
   metrics?: Registry;
-  /** What splits need; without it, `startSplit` refuses. */
-  split?: { routes: SplitRouteStore; nodes: SplitNodeClient; observers: SplitObservers };
+  /** What splits and merges need; without it, `startSplit` and `startMerge` refuse. */
+  split?: {
+    routes: SplitRouteStore & MergeRouteStore;
+    nodes: SplitNodeClient & MergeNodeClient;
+    observers: SplitObservers;
+  };
 }
 
 /**
@@ -85,12 +106,12 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
         help: 'Time from a migration start to its end (Done, Aborted or Failed)',
         buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       }),
-      splits: counter<'status'>(registry, {
+      splits: counter<'kind' | 'status'>(registry, {
         component: 'supervisor',
-        what: 'splits',
+        what: 'range_changes',
         unit: 'total',
-        help: 'Region splits that ended, by final status',
-        labelNames: ['status'],
+        help: 'Region splits and merges that ended, by kind and final status',
+        labelNames: ['kind', 'status'],
       }),
       step: histogram<'step'>(registry, {
         component: 'supervisor',
@@ -195,6 +216,37 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     return id;
   }
 
+  /** Starts a merge of `source` into `regionId`; returns the procedure id (errors as `start`). */
+  async startMerge(task: RegionMergeTask): Promise<string> {
+    if (!this.options.split) throw new InvalidArgumentError('this metasrv does not merge regions');
+    if (task.regionId.value === task.source.value)
+      throw new InvalidArgumentError(`region ${task.regionId.toString()} cannot merge into itself`);
+    const id = randomUUID();
+    await this.lock(task.regionId, id);
+    try {
+      await this.lock(task.source, id);
+    } catch (err) {
+      await this.options.redis.del(this.lockKey(task.regionId));
+      throw err;
+    }
+    const now = this.time.now();
+    const state: MergeState = {
+      kind: 'merge',
+      id,
+      regionId: task.regionId.toString(),
+      sourceId: task.source.toString(),
+      step: 'MergeStart',
+      status: 'Running',
+      createdMs: now,
+      deadlineMs: now + task.timeoutMs,
+      reason: task.reason,
+      context: { followers: [] },
+    };
+    await this.save(state);
+    this.launch(state);
+    return id;
+  }
+
   /** Picks up every procedure the previous leader left running. */
   async resumeAll(): Promise<string[]> {
     if (this.controller.signal.aborted) this.controller = new AbortController();
@@ -224,7 +276,9 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     const raw = await this.options.redis.get(this.key(id));
     if (!raw) throw new NotFoundError(`no procedure ${id}`, { procedureId: id });
     const json = JSON.parse(raw) as { kind?: string };
-    return json.kind === 'split' ? splitStateSchema.parse(json) : migrationStateSchema.parse(json);
+    if (json.kind === 'split') return splitStateSchema.parse(json);
+    if (json.kind === 'merge') return mergeStateSchema.parse(json);
+    return migrationStateSchema.parse(json);
   }
 
   /** Resolves with the final state of a procedure this manager runs. */
@@ -234,15 +288,18 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
   }
 
   private async save(state: ProcedureState): Promise<void> {
-    const body = state.kind === 'split' ? z.encode(splitStateSchema, state) : state;
-    const multi = this.options.redis.multi().set(this.key(state.id), JSON.stringify(body));
+    const multi = this.options.redis
+      .multi()
+      .set(this.key(state.id), JSON.stringify(encodeProcedureState(state)));
     if (state.status === 'Running') multi.sadd(this.runningSet, state.id);
     else multi.srem(this.runningSet, state.id).del(this.lockKey(state.regionId));
+    if (state.kind === 'merge' && state.status !== 'Running') multi.del(this.lockKey(state.sourceId));
     await multi.exec();
   }
 
   private launch(state: ProcedureState): void {
     if (state.kind === 'split') return this.launchSplit(state);
+    if (state.kind === 'merge') return this.launchMerge(state);
     const procedure = new RegionMigrationProcedure(state, {
       routes: this.options.routes,
       nodes: this.options.nodes,
@@ -272,6 +329,17 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     this.running.set(state.id, { regionIds: () => [procedure.regionId.value], done });
   }
 
+  private launchMerge(state: MergeState): void {
+    const procedure = new RegionMergeProcedure(state, {
+      ...this.options.split!,
+      time: this.time,
+      logger: this.logger,
+      save: (s) => this.save(s),
+      retryBaseMs: this.options.retryBaseMs ?? 200,
+    });
+    this.track(state.id, procedure, 'region merge ended');
+  }
+
   private launchSplit(state: SplitState): void {
     const split = this.options.split!;
     const procedure = new RegionSplitProcedure(state, {
@@ -281,26 +349,35 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       save: (s) => this.save(s),
       retryBaseMs: this.options.retryBaseMs ?? 200,
     });
+    this.track(state.id, procedure, 'region split ended');
+  }
+
+  /** Runs a split or merge; counts and logs its end. */
+  private track(
+    id: string,
+    procedure: { execute(signal: AbortSignal): Promise<SplitState | MergeState>; regionIds(): bigint[] },
+    ended: string,
+  ): void {
     const done = procedure
       .execute(this.controller.signal)
       .then((final) => {
         if (final.status !== 'Running') {
-          this.metrics.splits.inc({ status: final.status });
+          this.metrics.splits.inc({ kind: final.kind, status: final.status });
           this.logger.info(
             {
               procedure: final.id,
               region: final.regionId,
-              child: final.context.childId,
+              ...(final.kind === 'split' ? { child: final.context.childId } : { source: final.sourceId }),
               reason: final.reason,
               status: final.status,
               ...(final.error ? { error: final.error } : {}),
             },
-            'region split ended',
+            ended,
           );
         }
         return final;
       })
-      .finally(() => this.running.delete(state.id));
-    this.running.set(state.id, { regionIds: () => procedure.regionIds(), done });
+      .finally(() => this.running.delete(id));
+    this.running.set(id, { regionIds: () => procedure.regionIds(), done });
   }
 }

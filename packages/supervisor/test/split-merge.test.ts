@@ -11,6 +11,7 @@ import {
   SplitChecker,
   type Peer,
   type RegionRoute,
+  type MergeRegionsRequest,
   type SplitRegionRequest,
   type SplitState,
 } from '@regionstore/supervisor';
@@ -50,6 +51,23 @@ class SplitCluster extends Cluster {
     if (this.splitTimesOut) throw new Error(`split-region on ${peer.id} did not finish`);
     this.flushed.set(request.regionId.toString(), request.newEpoch.version);
     return { lastEntryId: 7 };
+  }
+  readonly merges: MergeRegionsRequest[] = [];
+  readonly retired: string[] = [];
+  async putMerge(target: RegionRoute, source: RegionId) {
+    this.calls.push(`routes ${target.regionId.toString()} -${source.toString()}`);
+    this.routes.set(target.regionId.toString(), target);
+    this.routes.delete(source.toString());
+  }
+  async retireRegion(regionId: RegionId) {
+    this.calls.push(`retire ${regionId.toString()}`);
+    this.retired.push(regionId.toString());
+  }
+  async mergeRegions(peer: Peer, request: MergeRegionsRequest) {
+    this.calls.push(`merge ${peer.id} ${request.source.toString()} → ${request.target.toString()}`);
+    this.merges.push(request);
+    this.flushed.set(request.target.toString(), request.epoch.version);
+    return { lastEntryId: 9 };
   }
   async peer(id: string) {
     return [A, B].find((p) => p.id === id);
@@ -262,5 +280,105 @@ describe('SplitChecker', () => {
     busy.clear();
     expect(await checker.tick()).toBe('maintenance');
     expect(started).toEqual(['1:2 size', '1:1 size']);
+  });
+});
+
+describe('region merge procedure', () => {
+  let redis: Redis;
+  beforeAll(async () => {
+    redis = await ns.connect();
+  });
+
+  /** Two adjacent regions, `a‥g` and `g‥m`, both led by A. */
+  function adjacent(time?: ManualTimeProvider) {
+    const setupped = setup(redis, time);
+    const { cluster, regionId } = setupped;
+    const source = new RegionId(9, nextRegion++);
+    cluster.routes.set(regionId.toString(), {
+      ...cluster.routes.get(regionId.toString())!,
+      range: keyRange('a', 'g'),
+      followers: [B.id],
+    });
+    cluster.routes.set(source.toString(), {
+      regionId: source,
+      range: keyRange('g', 'm'),
+      leader: A.id,
+      epoch: { version: 3, confVer: 2 },
+      state: 'Normal',
+      followers: [B.id],
+    });
+    return { ...setupped, source };
+  }
+
+  it('merges the source into the target on their leader, closes both regions’ followers, then one route for both', async () => {
+    const { cluster, regionId, source, manager } = adjacent();
+    const m = manager();
+    const id = await m.startMerge({ regionId, source, reason: 'manual', timeoutMs: 60_000 });
+    expect(m.isMigrating(source)).toBe(true);
+    expect((await m.wait(id)).status).toBe('Done');
+    expect(cluster.calls).toEqual([
+      `merge ${A.id} ${source.toString()} → ${regionId.toString()}`,
+      `close ${B.id}`,
+      `close ${B.id}`,
+      `routes ${regionId.toString()} -${source.toString()}`,
+      `retire ${source.toString()}`,
+    ]);
+    expect(cluster.merges[0]).toMatchObject({
+      targetRange: keyRange('a', 'g'),
+      sourceRange: keyRange('g', 'm'),
+      epoch: { version: 4, confVer: 1 },
+    });
+    expect(cluster.routes.get(regionId.toString())).toMatchObject({
+      range: keyRange('a', 'm'),
+      epoch: { version: 4, confVer: 1 },
+      followers: [],
+    });
+    expect(cluster.routes.has(source.toString())).toBe(false);
+    // Both locks are gone: each region may move again.
+    expect(await redis.exists(`${ns.prefix}:migration-lock:${source.toString()}`)).toBe(0);
+    expect(await redis.exists(`${ns.prefix}:migration-lock:${regionId.toString()}`)).toBe(0);
+  });
+
+  it('refuses regions led by two nodes, regions that are not adjacent, and a region into itself', async () => {
+    const { cluster, regionId, source, manager } = adjacent();
+    const m = manager();
+    cluster.routes.set(source.toString(), { ...cluster.routes.get(source.toString())!, leader: B.id });
+    const split = await m.startMerge({ regionId, source, reason: 'manual', timeoutMs: 60_000 });
+    expect(await m.wait(split)).toMatchObject({
+      status: 'Failed',
+      error: expect.stringMatching(/move one first/),
+    });
+    cluster.routes.set(source.toString(), {
+      ...cluster.routes.get(source.toString())!,
+      leader: A.id,
+      range: keyRange('h', 'm'),
+    });
+    const apart = await m.startMerge({ regionId, source, reason: 'manual', timeoutMs: 60_000 });
+    expect(await m.wait(apart)).toMatchObject({
+      status: 'Failed',
+      error: expect.stringMatching(/not adjacent/),
+    });
+    await expect(
+      m.startMerge({ regionId, source: regionId, reason: 'manual', timeoutMs: 1 }),
+    ).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    expect(cluster.merges).toEqual([]);
+  });
+
+  it('a new metasrv leader resumes a merge after the node merged, and finishes it once', async () => {
+    const { cluster, regionId, source, manager } = adjacent();
+    const first = manager();
+    configureFailPoint('region_merge_after_MergeLeaderRegions', 'pause');
+    const id = await first.startMerge({ regionId, source, reason: 'manual', timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const stopping = first.stop();
+    removeFailPoint('region_merge_after_MergeLeaderRegions');
+    await stopping;
+    const second = manager();
+    expect(await second.resumeAll()).toEqual([id]);
+    expect((await second.wait(id)).status).toBe('Done');
+    expect(cluster.calls.filter((c) => c.startsWith('routes'))).toHaveLength(1);
+    expect(cluster.routes.get(regionId.toString())!.range).toEqual(keyRange('a', 'm'));
   });
 });

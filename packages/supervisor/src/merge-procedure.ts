@@ -1,0 +1,215 @@
+import {
+  InvalidArgumentError,
+  RegionId,
+  TableRouteNotFoundError,
+  keyRange,
+  type TimeProvider,
+} from '@regionstore/core';
+import { bytesCodec, epochSchema } from '@regionstore/protocol';
+import type { Logger } from '@regionstore/runtime';
+import { z } from 'zod';
+import type { MergeNodeClient, MergeRouteStore } from './merge-ports';
+import type { RegionRoute } from './migration-ports';
+import { runSteps } from './procedure-steps';
+import type { SplitObservers } from './split-ports';
+
+/** The steps, after PD's merge (PrepareMerge, CommitMerge) with the data in place. */
+export const MERGE_STEPS = [
+  'MergeStart',
+  'MergeLeaderRegions',
+  'CloseFollowers',
+  'UpdateMetadataMerge',
+  'RetireSource',
+  'MergeEnd',
+] as const;
+export type MergeStep = (typeof MERGE_STEPS)[number];
+
+const peerSchema = z.object({ id: z.string(), address: z.string() });
+const rangeSchema = z.object({ start: bytesCodec, end: bytesCodec });
+
+/** Everything a merge needs to continue, as persisted in Redis before each step acts. */
+export const mergeStateSchema = z.object({
+  kind: z.literal('merge'),
+  id: z.string(),
+  /** The target: the region that stays, holding both ranges. */
+  regionId: z.string(),
+  sourceId: z.string(),
+  step: z.enum(MERGE_STEPS),
+  status: z.enum(['Running', 'Done', 'Aborted', 'Failed']),
+  createdMs: z.number(),
+  deadlineMs: z.number(),
+  reason: z.string(),
+  context: z.object({
+    leader: peerSchema.optional(),
+    targetRange: rangeSchema.optional(),
+    targetEpoch: epochSchema.optional(),
+    sourceRange: rangeSchema.optional(),
+    sourceEpoch: epochSchema.optional(),
+    epoch: epochSchema.optional(),
+    /** Both regions' followers when it started (node ids, with the region each follows). */
+    followers: z.array(z.object({ node: z.string(), region: z.string() })).default([]),
+  }),
+  error: z.string().optional(),
+});
+export type MergeState = z.output<typeof mergeStateSchema>;
+
+export interface MergeProcedureDeps {
+  routes: MergeRouteStore;
+  nodes: MergeNodeClient;
+  observers: SplitObservers;
+  time: TimeProvider;
+  logger: Logger;
+  save(state: MergeState): Promise<void>;
+  retryBaseMs: number;
+}
+
+/**
+ * Merges an adjacent source region into a target, both led by one node, step by step, saved before
+ * each step acts, every step safe to run twice. The leader merges them on its node and flushes the
+ * target whole (its manifest then holds both ranges); the followers of both (copies of the old ranges)
+ * are closed; the target's route takes both ranges and the source's route goes, in one MULTI; then the
+ * source's WAL and flushes are deleted (a cluster recovery must not bring it back). Like a split it only
+ * goes forward once the leader was asked, unless the leader is dead past the deadline: then it ends
+ * without a merge while the target's latest flush is still its own range, else goes on.
+ */
+export class RegionMergeProcedure {
+  constructor(
+    public state: MergeState,
+    private readonly deps: MergeProcedureDeps,
+  ) {}
+
+  get regionId(): RegionId {
+    return RegionId.parse(this.state.regionId);
+  }
+
+  get sourceId(): RegionId {
+    return RegionId.parse(this.state.sourceId);
+  }
+
+  regionIds(): bigint[] {
+    return [this.regionId.value, this.sourceId.value];
+  }
+
+  async execute(signal: AbortSignal): Promise<MergeState> {
+    await runSteps(
+      {
+        kind: 'merge',
+        regionId: this.state.regionId,
+        current: () => (this.state.status === 'Running' ? this.state.step : undefined),
+        runStep: (step) => this.runStep(step),
+        transition: (step) => this.transition(step),
+        fail: (message) => this.finish('Failed', message),
+        afterFailure: async (step) => {
+          if (step === 'MergeLeaderRegions' && this.deps.time.now() > this.state.deadlineMs)
+            await this.whenLeaderGone();
+        },
+      },
+      this.deps,
+      signal,
+    );
+    return this.state;
+  }
+
+  private async whenLeaderGone(): Promise<void> {
+    const { leader, epoch } = this.state.context;
+    if (!leader || !epoch || (await this.deps.observers.isAlive(leader.id))) return;
+    const flushed = await this.deps.observers.flushedEpochVersion(this.regionId);
+    if (flushed !== undefined && flushed >= epoch.version) await this.transition('CloseFollowers');
+    else await this.finish('Aborted', `leader ${leader.id} died before the merge reached the object store`);
+  }
+
+  private async transition(step: MergeStep): Promise<void> {
+    this.state = { ...this.state, step };
+    await this.deps.save(this.state);
+  }
+
+  private async finish(status: 'Done' | 'Aborted' | 'Failed', error?: string): Promise<void> {
+    this.state = { ...this.state, status, ...(error ? { error } : {}) };
+    await this.deps.save(this.state);
+  }
+
+  private async route(regionId: RegionId): Promise<RegionRoute> {
+    const route = await this.deps.routes.get(regionId);
+    if (!route) throw new TableRouteNotFoundError(`region ${regionId.toString()} has no route`);
+    if (route.state !== 'Normal')
+      throw new InvalidArgumentError(
+        `region ${regionId.toString()} is ${route.state}; merge it once it is Normal`,
+      );
+    return route;
+  }
+
+  private async runStep(step: MergeStep): Promise<MergeStep> {
+    const { routes, nodes, observers } = this.deps;
+    const { regionId: target, sourceId: source } = this;
+    const context = this.state.context;
+    switch (step) {
+      case 'MergeStart': {
+        const [t, s] = [await this.route(target), await this.route(source)];
+        if (t.leader !== s.leader)
+          throw new InvalidArgumentError(
+            `regions ${target.toString()} and ${source.toString()} are led by ${t.leader} and ${s.leader}; move one first (regionctl region migrate)`,
+          );
+        if (!t.range.end.equals(s.range.start) && !s.range.end.equals(t.range.start))
+          throw new InvalidArgumentError(
+            `regions ${target.toString()} and ${source.toString()} are not adjacent`,
+          );
+        const leader = await observers.node(t.leader);
+        if (!leader) throw new InvalidArgumentError(`leader ${t.leader} is unknown`);
+        this.state.context = {
+          leader,
+          targetRange: t.range,
+          targetEpoch: t.epoch,
+          sourceRange: s.range,
+          sourceEpoch: s.epoch,
+          epoch: { version: Math.max(t.epoch.version, s.epoch.version) + 1, confVer: t.epoch.confVer },
+          followers: [
+            ...(t.followers ?? []).map((node) => ({ node, region: target.toString() })),
+            ...(s.followers ?? []).map((node) => ({ node, region: source.toString() })),
+          ],
+        };
+        return 'MergeLeaderRegions';
+      }
+      case 'MergeLeaderRegions':
+        await nodes.mergeRegions(context.leader!, {
+          target,
+          targetRange: context.targetRange!,
+          targetEpoch: context.targetEpoch!,
+          source,
+          sourceRange: context.sourceRange!,
+          sourceEpoch: context.sourceEpoch!,
+          epoch: context.epoch!,
+        });
+        return 'CloseFollowers';
+      case 'CloseFollowers':
+        // Copies of the old ranges: closed before the route holds both, as a split does (see there).
+        for (const { node, region } of context.followers) {
+          const peer = await observers.node(node);
+          if (!peer || !(await observers.isAlive(node))) continue;
+          await nodes.closeRegion(peer, RegionId.parse(region), context.epoch!);
+        }
+        return 'UpdateMetadataMerge';
+      case 'UpdateMetadataMerge': {
+        const { targetRange: t, sourceRange: s } = context;
+        const range = t!.end.equals(s!.start) ? keyRange(t!.start, s!.end) : keyRange(s!.start, t!.end);
+        await routes.putMerge(
+          {
+            regionId: target,
+            range,
+            leader: context.leader!.id,
+            epoch: context.epoch!,
+            state: 'Normal',
+            followers: [],
+          },
+          source,
+        );
+        return 'RetireSource';
+      }
+      case 'RetireSource':
+        await routes.retireRegion(source);
+        return 'MergeEnd';
+      case 'MergeEnd':
+        await this.finish('Done');
+        return 'MergeEnd';
+    }
+  }
+}
