@@ -62,6 +62,21 @@ describe('region split', () => {
       for await (const kv of client.iterate({ start: Buffer.from('O'), end: Buffer.from('Q') }))
         scanned.push(kv.key.toString());
       expect(scanned).toEqual(expect.arrayContaining(['O-after', 'P-after']));
+      // The halves fail over like any region: kill -9 of their leader moves both within seconds.
+      const killedAt = Date.now();
+      await cluster.kill(parent.leader, 'SIGKILL');
+      await cluster.waitFor(
+        async () => {
+          const routes = await cluster.routes();
+          return routes.every((r) => r.leader !== parent.leader) || undefined;
+        },
+        'both halves to fail over',
+        60_000,
+      );
+      const failoverMs = Date.now() - killedAt;
+      console.log(`split: both halves led elsewhere ${failoverMs} ms after kill -9 of ${parent.leader}`);
+      expect(await missing(cluster, acked)).toEqual([]);
+      expect((await client.get(Buffer.from('P-after')))?.toString()).toBe('child');
       // Both halves get followers again (the replica checker).
       await cluster.waitFor(
         async () => {
