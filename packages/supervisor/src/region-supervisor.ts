@@ -283,7 +283,7 @@ export class RegionSupervisor {
     if (!fromPeer) throw new Error(`node ${nodeId} is unknown; cannot fail over region ${regionId}`);
     const [toPeer] =
       (await this.caughtUpFollowers(nodeId, regionId)) ??
-      (await this.deps.selector.select({ minRequiredItems: 1, allowDuplication: false }));
+      (await this.deps.selector.select({ minRequiredItems: 1, allowDuplication: false, exclude: [nodeId] }));
     if (!toPeer || toPeer.id === fromPeer.id) {
       this.logger.warn(
         { region: regionId.toString(), node: nodeId },

@@ -4,6 +4,11 @@ import type { Peer } from './peer';
 export interface SelectorOptions {
   minRequiredItems: number;
   allowDuplication: boolean;
+  /**
+   * Nodes never to pick: a failed one may still count as alive for a while (failure detection is
+   * quicker than `nodeDeadAfterMs`), and a failover to it would go nowhere.
+   */
+  exclude?: readonly string[];
 }
 
 /** Picks nodes to place regions on. */
@@ -23,7 +28,7 @@ export class LeastRegionsSelector implements Selector {
 
   async select(options: SelectorOptions): Promise<Peer[]> {
     const alive = (await this.candidates())
-      .filter((node) => node.alive)
+      .filter((node) => node.alive && !options.exclude?.includes(node.id))
       .sort((a, b) => a.regionCount - b.regionCount || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     if (alive.length === 0) throw new ServerIsBusyError('no alive node to select');
     const picked: Peer[] = [];

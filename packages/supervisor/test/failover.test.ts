@@ -10,6 +10,7 @@ import {
 import { createMetricsRegistry } from '@regionstore/runtime';
 import {
   LeastRegionsSelector,
+  type SelectorOptions,
   MASS_FAILURE_RECOVERY_MS,
   MaintenanceModeManager,
   RegionSupervisor,
@@ -56,11 +57,17 @@ async function setup(
   const metrics = createMetricsRegistry({ defaultMetrics: false });
   const channel = RegionSupervisor.channel();
   const migrations = new RecordingMigrations();
+  const selections: SelectorOptions[] = [];
   const supervisor = new RegionSupervisor({
     channel,
     time,
     migrations,
-    selector: { select: async () => [nodes[options.target ?? 'c']!] },
+    selector: {
+      select: async (selection) => {
+        selections.push(selection);
+        return [nodes[options.target ?? 'c']!];
+      },
+    },
     maintenance: options.maintenance ?? { isEnabled: async () => false },
     peers: { node: async (id) => nodes[id] },
     ...(options.followers
@@ -103,7 +110,7 @@ async function setup(
     (await metrics.getSingleMetric('regionstore_supervisor_failover_suppressed_total')!.get()).values.find(
       (v) => v.labels.reason === reason,
     )?.value ?? 0;
-  return { time, supervisor, migrations, beat, tick, settle, stop, suppressed };
+  return { time, supervisor, migrations, selections, beat, tick, settle, stop, suppressed };
 }
 
 const r1 = new RegionId(1, 1);
@@ -141,6 +148,8 @@ describe('RegionSupervisor failover', () => {
         .map((t) => `${t.regionId}:${t.fromPeer.id}->${t.toPeer.id}:${t.timeoutMs}`)
         .sort(),
     ).toEqual(['1:1:a->c:60000', '1:2:a->c:60000']);
+    // The failed node may still look alive to the node list: the selector is told to skip it.
+    expect(env.selections.map((s) => s.exclude)).toEqual([['a'], ['a']]);
     expect(env.supervisor.detectors.contains({ nodeId: 'a', regionId: r1 })).toBe(false);
     expect(env.supervisor.detectors.contains({ nodeId: 'b', regionId: r3 })).toBe(true);
     await env.stop();
@@ -327,5 +336,11 @@ describe('LeastRegionsSelector', () => {
     await expect(
       new LeastRegionsSelector(async () => []).select({ minRequiredItems: 1, allowDuplication: false }),
     ).rejects.toThrow(/no alive node/);
+    // A node excluded (the failed one, still counted alive) is never picked.
+    expect(
+      (await selector.select({ minRequiredItems: 1, allowDuplication: false, exclude: ['c'] })).map(
+        (p) => p.id,
+      ),
+    ).toEqual(['a']);
   });
 });
