@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RegionStoreClient } from '@regionstore/client';
@@ -139,6 +140,63 @@ describe('region split, metasrv killed halfway', () => {
       expect(await missing(cluster, acked)).toEqual([]);
     } finally {
       await load.stop();
+    }
+  });
+});
+
+describe('region merge', () => {
+  it('merges a split region back under writes (regionctl region merge): one region again, every acknowledged write kept, the other retired', async () => {
+    // No balancing: the two halves stay on the node that split them (a merge needs one leader).
+    const cluster = await clusters.start({ nodes: 3, metasrvEnv: { REGIONSTORE_BALANCE__ENABLED: 'false' } });
+    const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+    const load = writeLoad(cluster, 4);
+    const regionctl = async (...args: string[]) =>
+      JSON.parse(
+        (
+          await run(process.execPath, [CLI_MAIN, '--metasrv', cluster.metasrvUrl, '--json', ...args], {
+            encoding: 'utf8',
+          })
+        ).stdout,
+      ) as { status: string; context: { childId?: string } };
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const split = await regionctl('region', 'split', '1:3', '--key', 'p');
+      expect(split.status).toBe('Done');
+      const child = split.context.childId!;
+      await client.put(Buffer.from('p-in-child'), Buffer.from('before-merge'));
+      await new Promise((r) => setTimeout(r, 1000));
+
+      const merged = await regionctl('region', 'merge', '1:3', child);
+      expect(merged.status).toBe('Done');
+      const routes = await cluster.routes();
+      expect(routes).toHaveLength(8);
+      expect(routes.map((r) => r.regionId)).not.toContain(child);
+      const region = routes.find((r) => r.regionId === '1:3')! as (typeof routes)[number] & {
+        start: string;
+        end: string;
+      };
+      expect(Buffer.from(region.start, 'base64')).toEqual(Buffer.from([0x60]));
+      expect(Buffer.from(region.end, 'base64')).toEqual(Buffer.from([0x80]));
+
+      await new Promise((r) => setTimeout(r, 1000));
+      const acked = await load.stop();
+      expect(await missing(cluster, acked)).toEqual([]);
+      expect((await client.get(Buffer.from('p-in-child')))?.toString()).toBe('before-merge');
+      await client.put(Buffer.from('p-after-merge'), Buffer.from('merged'));
+      expect((await client.get(Buffer.from('p-after-merge')))?.toString()).toBe('merged');
+      // The child is retired: no WAL in Redis, no manifest in the object store (a recovery cannot bring it back).
+      const childValue = (BigInt(1) << 32n) | BigInt(child.split(':')[1]!);
+      const manifests = join(cluster.dir, 'objects', 'manifests', childValue.toString());
+      expect(existsSync(manifests) ? readdirSync(manifests) : []).toEqual([]);
+      await cluster.waitFor(
+        async () =>
+          (await cluster.routes()).find((r) => r.regionId === '1:3')?.followers.length === 1 || undefined,
+        'a follower for the merged region',
+        60_000,
+      );
+    } finally {
+      await load.stop();
+      await client.close();
     }
   });
 });

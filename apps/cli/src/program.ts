@@ -290,6 +290,28 @@ export function buildProgram(io: Output): Command {
       if (record['status'] !== 'Done') process.exitCode = 1;
     });
 
+  region
+    .command('merge <regionId> <sourceId>')
+    .description(
+      'merge the adjacent region <sourceId> into <regionId> (one node must lead both); waits for the end',
+    )
+    .action(async (regionId: string, source: string) => {
+      const record = await follow(
+        async () => ({
+          id: ((await admin('/admin/merge', { regionId, source })) as { procedureId: string }).procedureId,
+        }),
+        (id) => `/admin/procedures/${encodeURIComponent(id)}`,
+        'merge',
+        (r) => [r['status'] === 'Running' ? 0 : 1, 1, 'merge'],
+      );
+      print(record, () =>
+        record['status'] === 'Done'
+          ? `region ${source} merged into region ${regionId}`
+          : `merge of region ${source} into ${regionId} ${String(record['status'])}: ${String(record['error'] ?? '')}`,
+      );
+      if (record['status'] !== 'Done') process.exitCode = 1;
+    });
+
   program
     .command('maintenance <state>')
     .description('on: detect failures but move nothing; off: normal')

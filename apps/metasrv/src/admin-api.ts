@@ -1,7 +1,7 @@
 import { NotFoundError, NotLeaderError } from '@regionstore/core';
 import { type Logger, type Registry } from '@regionstore/runtime';
 import { bytesCodec, nodeIdSchema, regionIdCodec, routesResponseSchema } from '@regionstore/protocol';
-import { splitStateSchema, type SupervisorService } from '@regionstore/supervisor';
+import { encodeProcedureState, type SupervisorService } from '@regionstore/supervisor';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import {
@@ -35,6 +35,13 @@ const migrateSchema = z.strictObject({
   timeoutMs: z.number().int().positive().default(60_000),
 });
 const maintenanceSchema = z.strictObject({ enabled: z.boolean() });
+const mergeSchema = z.strictObject({
+  /** The region that stays and takes over the other's range. */
+  regionId: regionIdCodec,
+  /** The adjacent region merged into it (both must be led by one node). */
+  source: regionIdCodec,
+  timeoutMs: z.number().int().positive().default(60_000),
+});
 const splitSchema = z.strictObject({
   regionId: regionIdCodec,
   /** Where to split (base64); default: near the middle of the region's data. */
@@ -45,7 +52,7 @@ const splitSchema = z.strictObject({
 
 /**
  * The metasrv's HTTP API: `/v1/routes` for clients; `/admin/*` (bearer token when configured) for
- * operators: cluster status, route lookup, maintenance, migration, split and their procedures; `/health`,
+ * operators: cluster status, route lookup, maintenance, migration, split, merge and their procedures; `/health`,
  * `/ready`, `/metrics`; and the routes other plugins add (`deps.routes`).
  */
 export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance> {
@@ -151,10 +158,21 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
     return { procedureId: id };
   });
 
-  app.get('/admin/procedures/:id', async (request) => {
-    const state = await deps.supervisor.migrations.get((request.params as { id: string }).id);
-    return state.kind === 'split' ? z.encode(splitStateSchema, state) : state;
+  app.post('/admin/merge', async (request) => {
+    await leaderOnly();
+    const body = parseBody(mergeSchema, request.body);
+    const id = await deps.supervisor.migrations.startMerge({
+      regionId: body.regionId,
+      source: body.source,
+      reason: 'manual',
+      timeoutMs: body.timeoutMs,
+    });
+    return { procedureId: id };
   });
+
+  app.get('/admin/procedures/:id', async (request) =>
+    encodeProcedureState(await deps.supervisor.migrations.get((request.params as { id: string }).id)),
+  );
 
   app.get('/health', async () => ({ status: 'ok' }));
   // Ready: Redis answers and some instance holds the leader lease (so heartbeats are consumed).

@@ -113,6 +113,16 @@ export class ClusterStore implements RouteStore, PeerLookup {
     this.onRouteWritten?.(child);
   }
 
+  /** The merged target's route and the source's removal, in one MULTI. */
+  async putMerge(target: RegionRoute, source: RegionId): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.routesKey, target.regionId.toString(), this.encode(target))
+      .hdel(this.routesKey, source.toString())
+      .exec();
+    this.onRouteWritten?.(target);
+  }
+
   async update(
     regionId: RegionId,
     change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>>,

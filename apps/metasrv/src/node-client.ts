@@ -10,12 +10,19 @@ import {
   type JobPayload,
   type JobResult,
 } from '@regionstore/protocol';
-import type { Peer, RegionNodeClient, SplitNodeClient, SplitRegionRequest } from '@regionstore/supervisor';
+import type {
+  MergeNodeClient,
+  MergeRegionsRequest,
+  Peer,
+  RegionNodeClient,
+  SplitNodeClient,
+  SplitRegionRequest,
+} from '@regionstore/supervisor';
 import { Queue, QueueEvents } from 'bullmq';
 
 /**
- * A split scans the region for its middle key and flushes both halves whole: minutes for a large
- * region on a slow disk, not the seconds other tasks take.
+ * A split scans the region for its middle key and flushes both halves whole (a merge, the merged
+ * region): minutes for a large region on a slow disk, not the seconds other tasks take.
  */
 const SPLIT_TIMEOUT_MS = 5 * 60_000;
 
@@ -34,7 +41,7 @@ function jobError(reason: string | undefined, what: string): Error {
  * Job ids make repeated calls (a resumed procedure) land on the same job instead of doing the work
  * twice; finished jobs are kept a while for that reason.
  */
-export class NodeTaskClient implements RegionNodeClient, SplitNodeClient {
+export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeNodeClient {
   private readonly queues = new Map<
     string,
     { queue: Queue; events: QueueEvents; connections: readonly RedisClient[] }
@@ -128,6 +135,10 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient {
 
   async splitRegion(peer: Peer, request: SplitRegionRequest): Promise<{ lastEntryId: number }> {
     return this.call(peer.id, 'split-region', request, { timeoutMs: SPLIT_TIMEOUT_MS });
+  }
+
+  async mergeRegions(peer: Peer, request: MergeRegionsRequest): Promise<{ lastEntryId: number }> {
+    return this.call(peer.id, 'merge-regions', request, { timeoutMs: SPLIT_TIMEOUT_MS });
   }
 
   async close(): Promise<void> {

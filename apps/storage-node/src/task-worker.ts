@@ -21,7 +21,7 @@ import {
 } from '@regionstore/protocol';
 import { ApplyHandle, RegionTask, prepareSnapshotApply, type RegionRunner } from '@regionstore/region-runner';
 import { checkAllowedStorage, createStorage, type ExternalStorage } from '@regionstore/storage-backends';
-import { latestManifest, type WorkerGroup } from '@regionstore/worker-group';
+import { latestManifest, mergeDone, type WorkerGroup } from '@regionstore/worker-group';
 import { JobWorker } from '@regionstore/jobs';
 import type { NodeClusterIdentity } from './cluster-identity';
 import { RegionWriteSink } from './region-write-sink';
@@ -135,6 +135,28 @@ export class NodeTaskWorker {
         });
         deps.onLeading?.();
         return { regionId, lastEntryId };
+      },
+      'merge-regions': async ({
+        target,
+        targetRange,
+        targetEpoch,
+        source,
+        sourceRange,
+        sourceEpoch,
+        epoch,
+      }) => {
+        // A node that restarted since the merge began opens both as their routes still have them; once
+        // merged, the source is a tombstone here and is not opened again.
+        if (!group.getRegion(target))
+          await group.ddl(target, { type: 'open', range: targetRange, epoch: targetEpoch, role: 'Leader' });
+        const merged = group.getRegion(target)!;
+        if (
+          !mergeDone(merged, { type: 'merge', source, sourceRange, sourceEpoch, epoch }) &&
+          !group.getRegion(source)
+        )
+          await group.ddl(source, { type: 'open', range: sourceRange, epoch: sourceEpoch, role: 'Leader' });
+        const { lastEntryId } = await group.mergeRegions(target, { source, sourceRange, sourceEpoch, epoch });
+        return { regionId: target, lastEntryId };
       },
       'split-key': async ({ regionId }) => {
         const region = group.getRegion(regionId);

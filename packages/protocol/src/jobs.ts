@@ -85,6 +85,17 @@ export const splitRegionPayload = z.strictObject({
   childEpoch: epochSchema,
 });
 
+/** Merge the adjacent `source` into `target`, both led by the node (see WorkerGroup.mergeRegions). */
+export const mergeRegionsPayload = z.strictObject({
+  target: regionIdCodec,
+  targetRange: keyRangeSchema,
+  targetEpoch: epochSchema,
+  source: regionIdCodec,
+  sourceRange: keyRangeSchema,
+  sourceEpoch: epochSchema,
+  epoch: epochSchema,
+});
+
 /** A key near the middle of a region's data by size; absent when it holds too little to split. */
 export const splitKeyResult = z.object({ regionId: regionIdCodec, splitKey: bytesCodec.optional() });
 
@@ -155,6 +166,7 @@ export const JOBS = {
   'catchup-region': { payload: catchupRegionPayload, result: regionEntryResult },
   'split-region': { payload: splitRegionPayload, result: regionEntryResult },
   'split-key': { payload: regionOnly, result: splitKeyResult },
+  'merge-regions': { payload: mergeRegionsPayload, result: regionEntryResult },
   'generate-snapshot': { payload: regionOnly, result: snapshotResult },
   'apply-snapshot': { payload: applySnapshotPayload, result: applySnapshotResult },
   'destroy-range': { payload: destroyRangePayload, result: regionOnly },

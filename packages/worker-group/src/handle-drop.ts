@@ -9,6 +9,7 @@ import {
 } from '@regionstore/engine';
 import { RegionTask } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
+import { retireObjects } from './manifest';
 import { tombstoneRegion } from './recover';
 import type { WorkerRegion } from './region';
 import type { RegionOwner } from './region-owner';
@@ -61,10 +62,7 @@ export async function dropRegion(
     );
   void ctx.purgeScheduler
     .schedule(async () => {
-      for await (const object of ctx.storage.list(`snapshots/${regionId.value}/`))
-        await ctx.storage.delete(object.name);
-      for await (const object of ctx.storage.list(`manifests/${regionId.value}/`))
-        await ctx.storage.delete(object.name);
+      await retireObjects(ctx.storage, regionId);
       await ctx.engine.delete(CF_RAFT, regionStateKey(regionId));
       await ctx.storage.delete(marker);
     })

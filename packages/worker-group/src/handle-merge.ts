@@ -5,13 +5,7 @@ import {
   keyRange,
   type RegionId,
 } from '@regionstore/core';
-import {
-  CF_RAFT,
-  WriteBatch,
-  applyStateKey,
-  writeRegionLocalState,
-  type RegionEpoch,
-} from '@regionstore/engine';
+import { CF_RAFT, WriteBatch, applyStateKey, writeRegionLocalState } from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import type { WorkerRegion } from './region';
 import type { RegionOwner } from './region-owner';
@@ -93,7 +87,8 @@ export async function handleMerge(
     regionId: request.source,
     state: 'Tombstone',
     range: source,
-    epoch: sourceTombstoneEpoch(request),
+    // Its own epoch: until the routes say it merged, a restarted node may still open it from them.
+    epoch: request.sourceEpoch,
   });
   batch.delete(CF_RAFT, applyStateKey(request.source));
   await ctx.engine.write(batch);
@@ -104,9 +99,4 @@ export async function handleMerge(
     'regions merged',
   );
   return { lastEntryId: target.lastEntryId };
-}
-
-/** The source's tombstone refuses opens from before the merge: its placement epoch, one past. */
-function sourceTombstoneEpoch(request: MergeRequest): RegionEpoch {
-  return { version: request.epoch.version, confVer: request.sourceEpoch.confVer + 1 };
 }

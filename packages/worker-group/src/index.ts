@@ -15,3 +15,4 @@ export * from './wal-entry';
 export * from './worker-group';
 export * from './write-buffer-manager';
 export * from './plugin';
+export { mergeDone } from './handle-merge';

@@ -180,3 +180,17 @@ export async function latestManifest(
   const last = names.at(-1);
   return last ? readManifest(storage, last) : undefined;
 }
+
+/**
+ * Deletes every object of a region that is gone (dropped, or merged into another): its manifests
+ * first, so nothing ever finds one naming files already deleted, then its snapshots and deltas.
+ */
+export async function retireObjects(storage: ExternalStorage, regionId: RegionId): Promise<void> {
+  for (const prefix of [
+    manifestPrefix(regionId),
+    `snapshots/${regionId.value}/`,
+    `deltas/${regionId.value}/`,
+  ]) {
+    for await (const object of storage.list(prefix)) await storage.delete(object.name);
+  }
+}

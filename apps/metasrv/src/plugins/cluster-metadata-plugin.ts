@@ -17,7 +17,7 @@ import { SUPERVISOR_PORTS, type SupervisorPorts } from '@regionstore/supervisor'
 import { Queue } from 'bullmq';
 import { instanceCachingFactory } from 'tsyringe';
 import { createStorage } from '@regionstore/storage-backends';
-import { latestManifest } from '@regionstore/worker-group';
+import { latestManifest, retireObjects } from '@regionstore/worker-group';
 import { ClusterStore } from '../cluster-store';
 import { NodeTaskClient } from '../node-client';
 import { RegionLeaseGrants } from '../region-leases';
@@ -92,17 +92,29 @@ export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
         const store = c.resolve<ClusterStore>(METASRV.ClusterStore);
         // Where a split whose leader died tells how far it got (see RegionSplitProcedure).
         const objects = config.snapshotStorage ? createStorage(config.snapshotStorage) : undefined;
+        const fences = new RedisLogStore(redis(c), { prefix: config.keyPrefix });
         return {
           redis: redis(c),
           routes: store,
           nodes: c.resolve<NodeTaskClient>(METASRV.NodeTasks),
-          fences: new RedisLogStore(redis(c), { prefix: config.keyPrefix }),
+          fences,
           peers: store,
           candidates: () => store.candidates(),
           allRoutes: () => store.routes(),
           leases: c.resolve<RegionLeaseGrants>(METASRV.RegionLeases),
           split: {
-            routes: store,
+            routes: {
+              get: (id) => store.get(id),
+              allocateRegionId: (tableId) => store.allocateRegionId(tableId),
+              putSplit: (parent, child) => store.putSplit(parent, child),
+              putMerge: (target, source) => store.putMerge(target, source),
+              // A region merged away: its WAL, and its flushes (a cluster recovery rebuilds routes from
+              // manifests, and must not bring it back beside the region that holds its range now).
+              retireRegion: async (regionId) => {
+                await fences.destroy(regionId);
+                if (objects) await retireObjects(objects, regionId);
+              },
+            },
             nodes: c.resolve<NodeTaskClient>(METASRV.NodeTasks),
             observers: {
               node: (id) => store.node(id),
