@@ -127,6 +127,23 @@ export const metasrvConfigSchema = z
         checkIntervalMs: z.number().int().positive().default(10_000),
       })
       .prefault({}),
+    /**
+     * Merges (PD's merge checker): two adjacent regions, both at most `maxSizeBytes` (PD's
+     * max-merge-region-size), neither split or merged for `splitMergeIntervalMs` (PD's
+     * split-merge-interval), are merged, checked every `checkIntervalMs`; never below `initialRegions`.
+     */
+    merge: z
+      .object({
+        enabled: z.boolean().default(true),
+        maxSizeBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(54 * 1024 * 1024),
+        splitMergeIntervalMs: z.number().int().nonnegative().default(3_600_000),
+        checkIntervalMs: z.number().int().positive().default(60_000),
+      })
+      .prefault({}),
     /** MVCC GC: the cluster safepoint the leader keeps (see GcSafePoints). */
     gc: z
       .object({

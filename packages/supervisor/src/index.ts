@@ -20,3 +20,4 @@ export * from './split-procedure';
 export * from './split-checker';
 export * from './merge-ports';
 export * from './merge-procedure';
+export * from './merge-checker';

@@ -45,6 +45,10 @@ export interface SupervisorPluginConfig {
   replication?: { replicas: number; intervalMs: number };
   /** Regions past `maxSizeBytes` are split near their middle, checked every `checkIntervalMs`. */
   split?: { enabled: boolean; maxSizeBytes: number; checkIntervalMs: number };
+  /** Adjacent regions both under `maxSizeBytes`, still for `splitMergeIntervalMs`, are merged. */
+  merge?: { enabled: boolean; maxSizeBytes: number; splitMergeIntervalMs: number; checkIntervalMs: number };
+  /** The bootstrap's region count: merges stop there. */
+  initialRegions?: number;
 }
 
 /**
@@ -86,6 +90,17 @@ export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
                 splitCheck: {
                   maxSizeBytes: config.split.maxSizeBytes,
                   intervalMs: config.split.checkIntervalMs,
+                },
+              }
+            : {}),
+          ...(config.merge?.enabled && allRoutes
+            ? {
+                mergeCheck: {
+                  routes: allRoutes,
+                  maxSizeBytes: config.merge.maxSizeBytes,
+                  splitMergeIntervalMs: config.merge.splitMergeIntervalMs,
+                  minRegions: config.initialRegions ?? 1,
+                  intervalMs: config.merge.checkIntervalMs,
                 },
               }
             : {}),

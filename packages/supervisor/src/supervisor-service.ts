@@ -5,6 +5,7 @@ import { HeartbeatAcceptor, RegionFailureDetectorControl } from './control';
 import { MaintenanceModeManager } from './maintenance-mode';
 import type { PeerLookup } from './peer';
 import { RegionMigrationManager, type RegionMigrationManagerOptions } from './migration-manager';
+import { MergeChecker } from './merge-checker';
 import { SplitChecker } from './split-checker';
 import { BalanceScheduler } from './balance-scheduler';
 import { ReplicaChecker } from './replica-checker';
@@ -54,6 +55,14 @@ export interface SupervisorServiceOptions {
   split?: RegionMigrationManagerOptions['split'];
   /** Splits by size (see SplitChecker); off without it. */
   splitCheck?: { maxSizeBytes: number; intervalMs: number; splitTimeoutMs?: number };
+  /** Merges of small neighbours (see MergeChecker); off without it. */
+  mergeCheck?: {
+    routes: () => Promise<RegionRoute[]>;
+    maxSizeBytes: number;
+    splitMergeIntervalMs: number;
+    minRegions: number;
+    intervalMs: number;
+  };
 }
 
 /** A region size older than this (its leader stopped reporting it) is not acted on. */
@@ -77,6 +86,7 @@ export class SupervisorService {
   readonly balance: BalanceScheduler | undefined;
   readonly replicas: ReplicaChecker | undefined;
   readonly splitChecker: SplitChecker | undefined;
+  readonly mergeChecker: MergeChecker | undefined;
   /** Each region's size as its leader last reported it, and when. */
   private readonly regionSizes = new Map<bigint, { bytes: number; atMs: number }>();
   private loop: Promise<void> | undefined;
@@ -158,6 +168,20 @@ export class SupervisorService {
             ...(options.metrics ? { metrics: options.metrics } : {}),
           })
         : undefined;
+    this.mergeChecker =
+      options.split && options.mergeCheck
+        ? new MergeChecker({
+            ...options.mergeCheck,
+            sizes: () => this.freshRegionSizes(),
+            procedures: this.migrations,
+            peers: options.peers,
+            maintenance: this.maintenance,
+            timeoutMs: 60_000,
+            time,
+            logger,
+            ...(options.metrics ? { metrics: options.metrics } : {}),
+          })
+        : undefined;
     this.ticker = new RegionSupervisorTicker(this.channel, options.tickIntervalMs, time, logger);
     this.control = new RegionFailureDetectorControl(this.channel);
     this.heartbeats = new HeartbeatAcceptor(this.channel);
@@ -191,6 +215,7 @@ export class SupervisorService {
     this.balance?.start(this.failoverGraceMs);
     this.replicas?.start(this.failoverGraceMs);
     this.splitChecker?.start(this.failoverGraceMs);
+    this.mergeChecker?.start(this.failoverGraceMs);
     return this.migrations.resumeAll();
   }
 
@@ -199,6 +224,7 @@ export class SupervisorService {
     this.balance?.stop();
     this.replicas?.stop();
     this.splitChecker?.stop();
+    this.mergeChecker?.stop();
     await this.migrations.stop();
   }
 

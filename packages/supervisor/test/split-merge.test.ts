@@ -7,6 +7,7 @@ import {
   removeFailPoint,
 } from '@regionstore/core';
 import {
+  MergeChecker,
   RegionMigrationManager,
   SplitChecker,
   type Peer,
@@ -380,5 +381,72 @@ describe('region merge procedure', () => {
     expect((await second.wait(id)).status).toBe('Done');
     expect(cluster.calls.filter((c) => c.startsWith('routes'))).toHaveLength(1);
     expect(cluster.routes.get(regionId.toString())!.range).toEqual(keyRange('a', 'm'));
+  });
+});
+
+describe('MergeChecker', () => {
+  const route = (n: number, start: string, end: string, leader: string): RegionRoute => ({
+    regionId: new RegionId(1, n),
+    range: keyRange(start, end),
+    leader,
+    epoch: { version: 2, confVer: 1 },
+    state: 'Normal',
+  });
+
+  function checker(routes: RegionRoute[], sizes: Record<number, number>, minRegions = 1) {
+    const time = new ManualTimeProvider(0);
+    const actions: string[] = [];
+    const check = new MergeChecker({
+      routes: async () => routes,
+      sizes: () =>
+        new Map(Object.entries(sizes).map(([n, bytes]) => [new RegionId(1, Number(n)).value, bytes])),
+      procedures: {
+        startMerge: async (task) => {
+          actions.push(`merge ${task.source.toString()} into ${task.regionId.toString()}`);
+          return 'id';
+        },
+        submit: async (task) => {
+          actions.push(`move ${task.regionId.toString()} to ${task.toPeer.id}`);
+        },
+        isMigrating: () => false,
+      },
+      peers: { node: async (id) => [A, B].find((p) => p.id === id) },
+      maintenance: { isEnabled: async () => false },
+      maxSizeBytes: 100,
+      splitMergeIntervalMs: 60_000,
+      minRegions,
+      intervalMs: 1000,
+      timeoutMs: 60_000,
+      time,
+    });
+    return { check, time, actions };
+  }
+
+  it('merges small neighbours once their ranges held still for the interval; moves one when two nodes lead them', async () => {
+    const routes = [route(1, '', 'g', A.id), route(2, 'g', 'p', A.id), route(3, 'p', '', B.id)];
+    const { check, time, actions } = checker(routes, { 1: 500, 2: 50, 3: 40 });
+    expect(await check.tick()).toEqual({ skipped: 'none' }); // just seen: not still long enough
+    await time.advance(60_000);
+    // 1 is too big; 2 and 3 are small but led by two nodes: the smaller (3) moves to 2's leader.
+    expect(await check.tick()).toEqual({ moved: '1:3', to: A.id });
+    routes[2] = { ...routes[2]!, leader: A.id };
+    expect(await check.tick()).toEqual({ merged: '1:3', into: '1:2' });
+    expect(actions).toEqual([`move 1:3 to ${A.id}`, 'merge 1:3 into 1:2']);
+  });
+
+  it('leaves a region that just split alone, and stops at the bootstrap’s region count', async () => {
+    const routes = [route(1, '', 'g', A.id), route(2, 'g', '', A.id)];
+    const { check, time } = checker(routes, { 1: 10, 2: 10 }, 2);
+    await check.tick();
+    await time.advance(60_000);
+    expect(await check.tick()).toEqual({ skipped: 'none' }); // two regions: the minimum
+    const three = [route(1, '', 'g', A.id), route(2, 'g', 'p', A.id), route(3, 'p', '', A.id)];
+    const other = checker(three, { 1: 10, 2: 10, 3: 10 }, 2);
+    await other.check.tick();
+    await other.time.advance(30_000);
+    three[1] = { ...three[1]!, epoch: { version: 3, confVer: 1 } }; // 2 split meanwhile
+    await other.time.advance(30_000);
+    // 1‥2: 2 changed range 30 s ago; 2‥3: the same. Nothing yet.
+    expect(await other.check.tick()).toEqual({ skipped: 'none' });
   });
 });

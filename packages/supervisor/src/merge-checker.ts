@@ -1,0 +1,173 @@
+import { RealTimeProvider, compareKeys, isRegionStoreError, type TimeProvider } from '@regionstore/core';
+import {
+  counter,
+  createMetricsRegistry,
+  silentLogger,
+  type Counter,
+  type Logger,
+  type Registry,
+} from '@regionstore/runtime';
+import type { RegionMergeTask } from './migration-manager';
+import type { RegionRoute } from './migration-ports';
+import type { RegionMigrationTask } from './migration-submitter';
+import { PeriodicRounds } from './periodic';
+import type { Peer } from './peer';
+
+export interface MergeCheckerDeps {
+  routes: () => Promise<RegionRoute[]>;
+  /** Each region's approximate size in bytes, as its leader last reported it. */
+  sizes: () => ReadonlyMap<bigint, number>;
+  procedures: {
+    startMerge(task: RegionMergeTask): Promise<string>;
+    submit(task: RegionMigrationTask): Promise<void>;
+    isMigrating(regionId: RegionRoute['regionId']): boolean;
+  };
+  peers: { node(nodeId: string): Promise<Peer | undefined> };
+  maintenance: { isEnabled(): Promise<boolean> };
+  /** Both regions of a pair at most this big (PD's max-merge-region-size). */
+  maxSizeBytes: number;
+  /** A region's range must have held still this long (PD's split-merge-interval). */
+  splitMergeIntervalMs: number;
+  /** Merges stop at this many regions: they undo splits, not the bootstrap's layout. */
+  minRegions: number;
+  intervalMs: number;
+  timeoutMs: number;
+  time?: TimeProvider;
+  logger?: Logger;
+  metrics?: Registry;
+}
+
+export type MergeDecision =
+  | { merged: string; into: string }
+  | { moved: string; to: string }
+  | { skipped: 'maintenance' | 'none' | 'busy' };
+
+/**
+ * PD's merge checker, run by the metasrv leader: every interval, the first pair of adjacent regions
+ * that are both small, neither changed range for `splitMergeIntervalMs` (so a region just split is not
+ * merged back at once: tikv#17376's merge storms) and no procedure holds, is merged; when two nodes
+ * lead them, the smaller moves to the other's leader first (a merge needs one node to hold both), and
+ * the merge follows in a later round. One action per round; none in maintenance mode, and none once
+ * the cluster is down to `minRegions`.
+ */
+export class MergeChecker {
+  private readonly rounds: PeriodicRounds;
+  private readonly time: TimeProvider;
+  private readonly logger: Logger;
+  private readonly decisions: Counter<'result'>;
+  /** When each region was first seen at its current epoch version (its range since then). */
+  private readonly stableSince = new Map<bigint, { version: number; sinceMs: number }>();
+
+  constructor(private readonly deps: MergeCheckerDeps) {
+    this.time = deps.time ?? new RealTimeProvider();
+    this.logger = deps.logger ?? silentLogger();
+    this.rounds = new PeriodicRounds(
+      this.time,
+      deps.intervalMs,
+      () => this.tick(),
+      (err) => this.logger.warn({ err }, 'merge check failed'),
+    );
+    this.decisions = counter(deps.metrics ?? createMetricsRegistry({ defaultMetrics: false }), {
+      component: 'supervisor',
+      what: 'merge_checks',
+      unit: 'total',
+      help: 'Merge check rounds, by result (merged, moved, none, maintenance, busy)',
+      labelNames: ['result'],
+    });
+  }
+
+  start(delayMs?: number): void {
+    this.rounds.start(delayMs);
+  }
+
+  stop(): void {
+    this.rounds.stop();
+  }
+
+  async tick(): Promise<MergeDecision> {
+    const decision = await this.decide();
+    this.decisions.inc({
+      result: 'skipped' in decision ? decision.skipped : 'merged' in decision ? 'merged' : 'moved',
+    });
+    return decision;
+  }
+
+  private async decide(): Promise<MergeDecision> {
+    if (await this.deps.maintenance.isEnabled()) return { skipped: 'maintenance' };
+    const routes = (await this.deps.routes()).sort((a, b) => compareKeys(a.range.start, b.range.start));
+    const now = this.time.now();
+    const stable = (route: RegionRoute) => {
+      const seen = this.stableSince.get(route.regionId.value);
+      if (!seen || seen.version !== route.epoch.version) {
+        this.stableSince.set(route.regionId.value, { version: route.epoch.version, sinceMs: now });
+        return false;
+      }
+      return now - seen.sinceMs >= this.deps.splitMergeIntervalMs;
+    };
+    const known = new Set(routes.map((r) => r.regionId.value));
+    for (const id of this.stableSince.keys()) if (!known.has(id)) this.stableSince.delete(id);
+    const settled = new Set(routes.filter(stable).map((r) => r.regionId.value));
+    if (routes.length <= this.deps.minRegions) return { skipped: 'none' };
+    const sizes = this.deps.sizes();
+    const small = (route: RegionRoute) => {
+      const bytes = sizes.get(route.regionId.value);
+      return bytes !== undefined && bytes <= this.deps.maxSizeBytes;
+    };
+    for (let i = 1; i < routes.length; i++) {
+      const [left, right] = [routes[i - 1]!, routes[i]!];
+      if (!left.range.end.equals(right.range.start)) continue;
+      if (![left, right].every((r) => r.state === 'Normal' && settled.has(r.regionId.value) && small(r)))
+        continue;
+      if (this.deps.procedures.isMigrating(left.regionId) || this.deps.procedures.isMigrating(right.regionId))
+        continue;
+      return this.act(left, right, sizes);
+    }
+    return { skipped: 'none' };
+  }
+
+  /** Merges the right region into the left, or first moves the smaller to the other's leader. */
+  private async act(
+    left: RegionRoute,
+    right: RegionRoute,
+    sizes: ReadonlyMap<bigint, number>,
+  ): Promise<MergeDecision> {
+    try {
+      if (left.leader === right.leader) {
+        await this.deps.procedures.startMerge({
+          regionId: left.regionId,
+          source: right.regionId,
+          reason: 'size',
+          timeoutMs: this.deps.timeoutMs,
+        });
+        this.logger.info(
+          { region: left.regionId.toString(), source: right.regionId.toString() },
+          'merging small regions',
+        );
+        return { merged: right.regionId.toString(), into: left.regionId.toString() };
+      }
+      const [mover, stayer] =
+        (sizes.get(left.regionId.value) ?? 0) <= (sizes.get(right.regionId.value) ?? 0)
+          ? [left, right]
+          : [right, left];
+      const [from, to] = [
+        await this.deps.peers.node(mover.leader),
+        await this.deps.peers.node(stayer.leader),
+      ];
+      if (!from || !to) return { skipped: 'none' };
+      await this.deps.procedures.submit({
+        regionId: mover.regionId,
+        fromPeer: from,
+        toPeer: to,
+        timeoutMs: this.deps.timeoutMs,
+      });
+      this.logger.info(
+        { region: mover.regionId.toString(), to: to.id, mergeWith: stayer.regionId.toString() },
+        'moving a small region next to its neighbour to merge them',
+      );
+      return { moved: mover.regionId.toString(), to: to.id };
+    } catch (err) {
+      if (isRegionStoreError(err, 'MigrationRunning')) return { skipped: 'busy' };
+      throw err;
+    }
+  }
+}
