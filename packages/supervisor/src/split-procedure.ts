@@ -112,13 +112,20 @@ export class RegionSplitProcedure {
   /**
    * Past the deadline with the leader not answering: a live leader is only slow (keep going); a dead
    * one either never wrote the split's flushes (end it: a failover opens the whole parent as before)
-   * or wrote them (the child's manifest first), and then the routes must follow them.
+   * or wrote both halves', and then the routes must follow them. A parent flushed at the new epoch
+   * without the child's flush ends it too: an open of the parent at its old epoch is then refused
+   * (EpochNotMatch) until the leader returns, which is unavailability, never a half served as whole.
    */
   private async whenLeaderGone(): Promise<void> {
     const { leader, newEpoch } = this.state.context;
     if (!leader || !newEpoch || (await this.deps.observers.isAlive(leader.id))) return;
     const flushed = await this.deps.observers.flushedEpochVersion(this.regionId);
-    if (flushed !== undefined && flushed >= newEpoch.version) {
+    // The parent may have flushed its half on its own (writes went on) before the child's flush: the
+    // routes follow only once both halves are in the object store.
+    const childFlushed = await this.deps.observers.flushedEpochVersion(
+      RegionId.parse(this.state.context.childId!),
+    );
+    if (flushed !== undefined && flushed >= newEpoch.version && childFlushed !== undefined) {
       this.deps.logger.warn(
         { region: this.state.regionId, node: leader.id },
         'split leader is dead after flushing both halves; writing the routes',

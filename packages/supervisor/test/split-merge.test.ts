@@ -232,7 +232,10 @@ describe('region split procedure', () => {
       // A live leader is waited for, however long; a dead one is judged by its flushes.
       await time.advance(10_000);
       expect((await m.get(id)).status).toBe('Running');
-      if (flushedSplit) cluster.flushed.set(regionId.toString(), 2);
+      if (flushedSplit) {
+        cluster.flushed.set(regionId.toString(), 2);
+        cluster.flushed.set(cluster.splits[0]!.child.toString(), 2);
+      }
       cluster.alive.delete(A.id);
       await time.advance(5_000);
       const final = await m.wait(id);

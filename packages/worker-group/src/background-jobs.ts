@@ -1,5 +1,11 @@
 import { CancelledError, InternalError, type RegionId, type Timestamp } from '@regionstore/core';
-import { CF_DEFAULT, mvccGc, readApplyState, type MvccGcResult } from '@regionstore/engine';
+import {
+  CF_DEFAULT,
+  mvccGc,
+  readApplyState,
+  readRegionLocalState,
+  type MvccGcResult,
+} from '@regionstore/engine';
 import { RegionTask, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
 import { writeDelta } from './delta-file';
@@ -31,9 +37,12 @@ function fullFlushDue(
   previous: FlushManifest,
   trimmedEntryId: number,
   walEntryId: number,
+  epochVersion: number,
 ): boolean {
   if (!previous.snapshot || trimmedEntryId > previous.walEntryId || walEntryId < previous.walEntryId)
     return true;
+  // A split or merge since: the previous files hold another range than the region has now.
+  if (previous.epoch.version !== epochVersion) return true;
   return (
     previous.deltas.length >= ctx.config.maxDeltaFiles ||
     deltaBytes(previous) >= ctx.config.deltaCompactionRatio * previous.size
@@ -54,10 +63,16 @@ export async function flushRegion(
   const { regionId } = region;
   const snapshot = ctx.engine.snapshot();
   let applyState;
+  let local;
   let previous;
   let trimmedEntryId;
   try {
-    applyState = await readApplyState(snapshot, regionId);
+    // The region's range and epoch as of the snapshot, as a full flush's data has them: a split or
+    // merge may change them while the flush runs, and the manifest must name what the flush holds.
+    [applyState, local] = await Promise.all([
+      readApplyState(snapshot, regionId),
+      readRegionLocalState(snapshot, regionId),
+    ]);
     [previous, trimmedEntryId] = await Promise.all([
       latestManifest(ctx.storage, regionId),
       ctx.wal.position(regionId).then((p) => p.trimmedEntryId),
@@ -66,18 +81,19 @@ export async function flushRegion(
     await snapshot.release();
     throw err;
   }
-  if (!applyState) {
+  if (!applyState || !local) {
     await snapshot.release();
-    throw new InternalError(`region ${regionId.toString()} has no apply state to flush`);
+    throw new InternalError(`region ${regionId.toString()} has no apply or local state to flush`);
   }
-  const term = fenceEpochOf(region.epoch);
+  const captured = { regionId, range: local.range, epoch: local.epoch };
+  const term = fenceEpochOf(captured.epoch);
   const walEntryId = applyState.appliedIndex;
   let manifest: FlushManifest;
-  if (full || !previous || fullFlushDue(ctx, previous, trimmedEntryId, walEntryId)) {
+  if (full || !previous || fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured.epoch.version)) {
     const generated = await ctx.runner.schedule(RegionTask.gen({ regionId, term, applyState, snapshot }));
     if (!generated) throw new CancelledError(`flush of region ${regionId.toString()} was cancelled`);
     ctx.metrics.flushBytes.inc({ kind: 'snapshot' }, generated.size);
-    manifest = newManifest(region, ctx.nodeId, ctx.time.now(), {
+    manifest = newManifest(captured, ctx.nodeId, ctx.time.now(), {
       walEntryId,
       snapshot: generated.name,
       sha256: generated.sha256,
@@ -100,7 +116,7 @@ export async function flushRegion(
       deltas.push(delta);
     }
     manifest = {
-      ...newManifest(region, ctx.nodeId, ctx.time.now(), {
+      ...newManifest(captured, ctx.nodeId, ctx.time.now(), {
         walEntryId,
         snapshot: previous.snapshot,
         sha256: previous.sha256,

@@ -45,6 +45,13 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
     );
 }
 
+/** Requests that came while the last flush ran get a flush of their own, started now. */
+function startNextFlush(ctx: WorkerContext, region: WorkerRegion): void {
+  if (region.nextFlushWaiters.length === 0) return;
+  region.flushWaiters.push(...region.nextFlushWaiters.splice(0));
+  scheduleFlush(ctx, region);
+}
+
 /**
  * MVCC GC and compaction of the region in the background (asked for, or due at the periodic check);
  * `reply` hears when it ends. One runs at a time per region: a request meanwhile hears of that one.
@@ -91,6 +98,7 @@ export async function handleBackgroundNotify(
       if (region.isWritable) ctx.writeBuffer.free(notify.flushedBytes);
       ctx.metrics.writeBufferBytes.set(ctx.writeBuffer.memoryUsage);
       for (const waiter of region.flushWaiters.splice(0)) waiter.send({ lastEntryId: notify.walEntryId });
+      startNextFlush(ctx, region);
       worker.notifyGroup();
       await worker.handleStalledRequests();
       return;
@@ -98,6 +106,7 @@ export async function handleBackgroundNotify(
     case 'flushFailed': {
       region.flushing = false;
       for (const waiter of region.flushWaiters.splice(0)) waiter.fail(notify.error);
+      startNextFlush(ctx, region);
       // Writes stalled on this region would wait for a flush that is not coming.
       for (const write of worker.stalled.remove(regionId)) write.reply.fail(notify.error);
       return;

@@ -271,7 +271,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
       case 'flush': {
         const region = this.requireRegion(regionId);
         if (request.full) region.fullFlushWanted = true;
-        region.flushWaiters.push(reply);
+        (region.flushing ? region.nextFlushWaiters : region.flushWaiters).push(reply);
         scheduleFlush(ctx, region);
         return;
       }

@@ -37,8 +37,13 @@ export class WorkerRegion {
   /** A waiter asked for a full flush (a snapshot of the whole region, no deltas). */
   fullFlushWanted = false;
   lastFlushMs: number;
-  /** Flush requests waiting for the running (or next) flush. */
+  /** Flush requests the running flush answers (they came before it started). */
   readonly flushWaiters: Array<Reply<DdlResult>> = [];
+  /**
+   * Flush requests that came while a flush ran: the next flush answers them, since the running one
+   * may have captured the region before what they wait for (a split's or merge's new range).
+   */
+  readonly nextFlushWaiters: Array<Reply<DdlResult>> = [];
   readonly compactWaiters: Array<Reply<DdlResult>> = [];
   /** A compaction (MVCC GC, then a RocksDB range compaction) of the region is running. */
   compacting = false;

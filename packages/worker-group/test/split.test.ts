@@ -1,4 +1,4 @@
-import { RegionId, keyRange } from '@regionstore/core';
+import { RegionId, configureFailPoint, failPointHits, keyRange, removeFailPoint } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
 import { latestManifest, manifestRange } from '@regionstore/worker-group';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
@@ -80,6 +80,33 @@ describe('split on a node', () => {
       await failure(other.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' })),
     ).toMatchObject({ code: 'EpochNotMatch' });
     expect(await mvccGet(other.engine, b('k00'))).toBeUndefined();
+  });
+
+  it('a flush that began before the split answers no split: the split waits for one of its own', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    const child = freshChild();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1'), put('t', '2')] });
+    // A flush of the whole region starts, and stops before it writes its snapshot.
+    configureFailPoint('before_region_gen_snap', '1*pause');
+    const early = node.group.ddl(region, { type: 'flush', full: true });
+    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    await node.group.ddl(region, { type: 'split', ...splitAt('m', child) });
+    const split = node.group.splitRegion(region, splitAt('m', child));
+    await new Promise((r) => setTimeout(r, 50));
+    removeFailPoint('before_region_gen_snap');
+    await early;
+    await split;
+    // The parent's latest flush holds its half only: a fresh node opening it finds nothing past 'm'.
+    const manifest = (await latestManifest(cluster.storage, region))!;
+    expect(manifest.epoch).toEqual(SPLIT);
+    expect(manifestRange(manifest)).toEqual(keyRange('', 'm'));
+    await node.shutdown();
+    const other = await cluster.node();
+    await other.group.ddl(region, { type: 'open', range: keyRange('', 'm'), epoch: SPLIT, role: 'Follower' });
+    expect((await mvccGet(other.engine, b('a')))?.toString()).toBe('1');
+    expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
   });
 
   it('answers a repeated split as before, and refuses a key outside the region or a stale epoch', async () => {
