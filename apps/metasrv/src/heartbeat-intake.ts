@@ -112,7 +112,7 @@ export class HeartbeatIntake {
       const id = route.regionId.value;
       if (!route.followers?.includes(node) || holds.has(id) || opening.has(id)) continue;
       if (migrating(route.regionId) || !this.mayRepair(node, route.regionId)) continue;
-      this.run('reopened a follower routed to its node', node, route.regionId, () =>
+      this.run('reopened a follower routed to its node', node, route, () =>
         this.deps.nodes.openCandidate(
           { id: node, address: heartbeat.address },
           { regionId: route.regionId, range: route.range, epoch: route.epoch },
@@ -122,7 +122,7 @@ export class HeartbeatIntake {
     for (const route of routes) {
       if (route.leader !== node || route.state !== 'Normal' || serving.has(route.regionId.value)) continue;
       if (migrating(route.regionId) || !this.mayRepair(node, route.regionId)) continue;
-      this.run('reopened a region routed to its node', node, route.regionId, () =>
+      this.run('reopened a region routed to its node', node, route, () =>
         this.deps.nodes.call(node, 'open-region', {
           regionId: route.regionId,
           range: route.range,
@@ -137,7 +137,7 @@ export class HeartbeatIntake {
       if (!route || route.leader === node || migrating(held.regionId)) continue;
       if (held.role === 'follower' && route.followers?.includes(node)) continue;
       if (!this.mayRepair(node, held.regionId)) continue;
-      this.run('closed a region another node leads', node, held.regionId, () =>
+      this.run('closed a region another node leads', node, route, () =>
         this.deps.nodes.call(node, 'close-region', {
           regionId: held.regionId,
           destroy: true,
@@ -157,11 +157,21 @@ export class HeartbeatIntake {
   }
 
   /** Repairs run beside the intake: a heartbeat is never held up by a region opening. */
-  private run(what: string, nodeId: string, regionId: RegionId, action: () => Promise<unknown>): void {
-    const fields = { node: nodeId, region: regionId.toString() };
-    void action().then(
-      () => this.deps.logger.info(fields, what),
-      (err: unknown) => this.deps.logger.warn({ ...fields, err }, `failed: ${what}`),
-    );
+  /**
+   * Runs a repair decided on `route` as read with the heartbeat, unless the route changed since (a
+   * split or merge that ended meanwhile: acting on the old route would reopen a region merged away,
+   * or close a copy the new routes place there).
+   */
+  private run(what: string, nodeId: string, route: RegionRoute, action: () => Promise<unknown>): void {
+    const fields = { node: nodeId, region: route.regionId.toString() };
+    void (async () => {
+      const now = await this.deps.store.get(route.regionId);
+      if (!now || now.leader !== route.leader || !sameEpoch(now.epoch, route.epoch)) return;
+      await action();
+      this.deps.logger.info(fields, what);
+    })().catch((err: unknown) => this.deps.logger.warn({ ...fields, err }, `failed: ${what}`));
   }
 }
+
+const sameEpoch = (a: RegionRoute['epoch'], b: RegionRoute['epoch']) =>
+  a.version === b.version && a.confVer === b.confVer;

@@ -6,15 +6,23 @@ import {
   rangesOverlap,
   isRegionStoreError,
   toRegionStoreError,
+  type KeyRange,
   type RegionId,
 } from '@regionstore/core';
 import { createRedis, type RedisClient, type RedisTarget, type Logger } from '@regionstore/runtime';
 import { BackupTask, RestoreRunner, type BackupEndpoint } from '@regionstore/backup';
-import { listRegionLocalStates, middleKey, readApplyState, type KvEngine } from '@regionstore/engine';
+import {
+  listRegionLocalStates,
+  middleKey,
+  readApplyState,
+  readRegionLocalState,
+  type KvEngine,
+} from '@regionstore/engine';
 import {
   decodeJobPayload,
   encodeJobResult,
   isJobName,
+  type Epoch,
   type JobName,
   type JobPayload,
   type JobResult,
@@ -74,6 +82,18 @@ export class NodeTaskWorker {
     const connection = this.connection;
     const { group, runner } = deps;
     const lastEntry = (regionId: RegionId) => group.getRegion(regionId)?.lastEntryId ?? 0;
+    /**
+     * A split or merge resent after this node restarted: the region is opened again as leader, at the
+     * newer epoch its local state has if the split or merge already happened here (the route still has
+     * the older one until the procedure writes it), else as the route has it.
+     */
+    const reopenLeader = async (regionId: RegionId, range: KeyRange, epoch: Epoch) => {
+      if (group.getRegion(regionId)) return;
+      const local = await readRegionLocalState(deps.engine, regionId);
+      const here =
+        local?.state === 'Normal' && local.epoch.version > epoch.version ? local : { range, epoch };
+      await group.ddl(regionId, { type: 'open', range: here.range, epoch: here.epoch, role: 'Leader' });
+    };
     this.handlers = {
       'create-region': async ({ regionId, range, epoch }) => {
         const { lastEntryId } = await group.ddl(regionId, { type: 'create', range, epoch });
@@ -124,9 +144,8 @@ export class NodeTaskWorker {
       },
       'split-region': async ({ regionId, range, epoch, splitKey, child, newEpoch, childEpoch }) => {
         // A node that restarted since the split began has not reopened the parent (the metasrv leaves
-        // a region alone while a procedure runs on it): it opens it as its route still has it.
-        if (!group.getRegion(regionId))
-          await group.ddl(regionId, { type: 'open', range, epoch, role: 'Leader' });
+        // a region alone while a procedure runs on it).
+        await reopenLeader(regionId, range, epoch);
         const { lastEntryId } = await group.splitRegion(regionId, {
           splitKey,
           child,
@@ -145,10 +164,9 @@ export class NodeTaskWorker {
         sourceEpoch,
         epoch,
       }) => {
-        // A node that restarted since the merge began opens both as their routes still have them; once
-        // merged, the source is a tombstone here and is not opened again.
-        if (!group.getRegion(target))
-          await group.ddl(target, { type: 'open', range: targetRange, epoch: targetEpoch, role: 'Leader' });
+        // A node that restarted since the merge began opens both again; once merged here, the target
+        // opens merged and the source (a tombstone) is not opened again.
+        await reopenLeader(target, targetRange, targetEpoch);
         const merged = group.getRegion(target)!;
         if (
           !mergeDone(merged, { type: 'merge', source, sourceRange, sourceEpoch, epoch }) &&

@@ -45,6 +45,23 @@ export function rangesOverlap(a: KeyRange, b: KeyRange): boolean {
   return intersectRanges(a, b) !== undefined;
 }
 
+/** The parts of `range` that none of `holes` covers, in key order. */
+export function subtractRanges(range: KeyRange, holes: readonly KeyRange[]): KeyRange[] {
+  const overlaps = holes
+    .map((hole) => intersectRanges(range, hole))
+    .filter((hole): hole is KeyRange => hole !== undefined)
+    .sort((a, b) => compareKeys(a.start, b.start));
+  const parts: KeyRange[] = [];
+  let from = range.start;
+  for (const hole of overlaps) {
+    if (compareKeys(hole.start, from) > 0) parts.push({ start: from, end: hole.start });
+    if (hole.end.length === 0) return parts; // the hole runs to the end of the key space
+    if (compareKeys(hole.end, from) > 0) from = hole.end;
+  }
+  if (range.end.length === 0 || compareKeys(from, range.end) < 0) parts.push({ start: from, end: range.end });
+  return parts;
+}
+
 export function isValidRange(range: KeyRange): boolean {
   return range.end.length === 0 || compareKeys(range.start, range.end) < 0;
 }

@@ -9,6 +9,7 @@ import {
   rangeContains,
   rangeCovers,
   rangesOverlap,
+  subtractRanges,
 } from '@regionstore/core';
 
 const r = (start: string, end: string) => keyRange(start, end);
@@ -38,6 +39,19 @@ describe('keys and ranges', () => {
     expect(intersectRanges(r('a', 'b'), r('b', 'c'))).toBeUndefined();
     expect(intersectRanges(r('c', ''), r('', 'c'))).toBeUndefined();
     expect(rangesOverlap(r('', ''), r('', ''))).toBe(true);
+  });
+
+  it('subtracts holes from a range, empty bounds acting as infinities', () => {
+    expect(subtractRanges(r('', ''), [r('g', 'p')])).toEqual([r('', 'g'), r('p', '')]);
+    expect(subtractRanges(r('a', 'z'), [r('p', ''), r('', 'c')])).toEqual([r('c', 'p')]);
+    expect(subtractRanges(r('a', 'z'), [r('b', 'd'), r('c', 'f'), r('x', 'y')])).toEqual([
+      r('a', 'b'),
+      r('f', 'x'),
+      r('y', 'z'),
+    ]);
+    expect(subtractRanges(r('a', 'm'), [r('m', 'z')])).toEqual([r('a', 'm')]);
+    expect(subtractRanges(r('g', ''), [r('', '')])).toEqual([]);
+    expect(subtractRanges(r('g', 'p'), [])).toEqual([r('g', 'p')]);
   });
 
   it('covers and validity', () => {

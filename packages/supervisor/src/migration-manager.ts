@@ -5,7 +5,7 @@ import {
   NotFoundError,
   RealTimeProvider,
   TableRouteNotFoundError,
-  type RegionId,
+  RegionId,
   type TimeProvider,
 } from '@regionstore/core';
 import {
@@ -66,6 +66,11 @@ export interface RegionMigrationManagerOptions {
   retryBaseMs?: number;
   leases?: LeaseExpiry;
   metrics?: Registry;
+  /**
+   * Told of the regions of a split or merge that ended without changing the routes (Aborted,
+   * Failed): their failure detectors were dropped while it ran, and must watch their leaders again.
+   */
+  onRoutesUnchanged?: (regionIds: RegionId[]) => void;
   /** What splits and merges need; without it, `startSplit` and `startMerge` refuse. */
   split?: {
     routes: SplitRouteStore & MergeRouteStore;
@@ -196,7 +201,10 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
 
   /** Starts a split of a region; returns the procedure id (errors as `start`). */
   async startSplit(task: RegionSplitTask): Promise<string> {
-    if (!this.options.split) throw new InvalidArgumentError('this metasrv does not split regions');
+    if (!this.options.split)
+      throw new InvalidArgumentError(
+        "splits need the metasrv's snapshotStorage (a dead leader's progress is read there)",
+      );
     const id = randomUUID();
     await this.lock(task.regionId, id);
     const now = this.time.now();
@@ -218,7 +226,10 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
 
   /** Starts a merge of `source` into `regionId`; returns the procedure id (errors as `start`). */
   async startMerge(task: RegionMergeTask): Promise<string> {
-    if (!this.options.split) throw new InvalidArgumentError('this metasrv does not merge regions');
+    if (!this.options.split)
+      throw new InvalidArgumentError(
+        "merges need the metasrv's snapshotStorage (a dead leader's progress is read there)",
+      );
     if (task.regionId.value === task.source.value)
       throw new InvalidArgumentError(`region ${task.regionId.toString()} cannot merge into itself`);
     const id = randomUUID();
@@ -363,6 +374,8 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       .then((final) => {
         if (final.status !== 'Running') {
           this.metrics.splits.inc({ kind: final.kind, status: final.status });
+          if (final.status !== 'Done')
+            this.options.onRoutesUnchanged?.(procedure.regionIds().map((id) => RegionId.fromBigInt(id)));
           this.logger.info(
             {
               procedure: final.id,

@@ -101,9 +101,15 @@ export class ReplicaChecker {
       try {
         const { regionId, range, epoch } = route;
         await this.deps.nodes.openCandidate(target, { regionId, range, epoch });
-        // The route may have moved on meanwhile: the follower joins the route as it is now.
+        // The route may have moved on meanwhile: the follower joins the route as it is now, unless the
+        // region's range changed (a split or merge since: this copy holds the old range, so it goes).
         const now = await this.deps.store.get(route.regionId);
         if (!now || now.leader === target.id) return;
+        if (now.epoch.version !== epoch.version || this.deps.migrations.isMigrating(route.regionId)) {
+          await this.deps.nodes.closeRegion(target, route.regionId, now.epoch);
+          this.actions.inc({ action: 'removed' });
+          return;
+        }
         const followers = now.followers ?? [];
         if (!followers.includes(target.id))
           await this.deps.store.update(route.regionId, { followers: [...followers, target.id] });

@@ -111,6 +111,10 @@ export class SupervisorService {
       ...(options.leases ? { leases: options.leases } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(options.split ? { split: options.split } : {}),
+      onRoutesUnchanged: (regionIds) =>
+        void this.watchLeaders(options.routes, regionIds).catch((err: unknown) =>
+          logger.warn({ err }, 'watching the leaders after a split or merge failed'),
+        ),
     });
     this.supervisor = new RegionSupervisor({
       channel: this.channel,
@@ -185,6 +189,16 @@ export class SupervisorService {
     this.ticker = new RegionSupervisorTicker(this.channel, options.tickIntervalMs, time, logger);
     this.control = new RegionFailureDetectorControl(this.channel);
     this.heartbeats = new HeartbeatAcceptor(this.channel);
+  }
+
+  /** Failure detectors for the regions' current leaders (kept ones stay as they are). */
+  private async watchLeaders(routes: RouteStore, regionIds: RegionId[]): Promise<void> {
+    const watched = [];
+    for (const regionId of regionIds) {
+      const route = await routes.get(regionId);
+      if (route) watched.push({ nodeId: route.leader, regionId });
+    }
+    await this.control.registerFailureDetectors(watched);
   }
 
   /** What a leader's heartbeat says of its regions' sizes (the split checker reads them). */

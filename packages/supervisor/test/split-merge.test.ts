@@ -86,6 +86,7 @@ function setup(redis: Redis, time?: ManualTimeProvider) {
   const cluster = new SplitCluster();
   const regionId = new RegionId(9, nextRegion++);
   cluster.addRegion(regionId, A);
+  const unchanged: string[] = [];
   const manager = () =>
     new RegionMigrationManager({
       redis,
@@ -94,6 +95,7 @@ function setup(redis: Redis, time?: ManualTimeProvider) {
       nodes: cluster,
       fences: cluster,
       retryBaseMs: 1,
+      onRoutesUnchanged: (ids) => unchanged.push(...ids.map((id) => id.toString())),
       split: {
         routes: cluster,
         nodes: cluster,
@@ -105,7 +107,7 @@ function setup(redis: Redis, time?: ManualTimeProvider) {
       },
       ...(time ? { time } : {}),
     });
-  return { cluster, regionId, manager };
+  return { cluster, regionId, manager, unchanged };
 }
 
 describe('region split procedure', () => {
@@ -219,7 +221,7 @@ describe('region split procedure', () => {
   it('a leader dead past the deadline: no split when its flushes are still whole, the routes when they are split', async () => {
     const time = new ManualTimeProvider(1_000);
     for (const flushedSplit of [false, true]) {
-      const { cluster, regionId, manager } = setup(redis, time);
+      const { cluster, regionId, manager, unchanged } = setup(redis, time);
       cluster.splitTimesOut = true;
       const m = manager();
       const id = await m.startSplit({
@@ -246,6 +248,8 @@ describe('region split procedure', () => {
         expect(final).toMatchObject({ status: 'Aborted', error: expect.stringMatching(/died before/) });
         expect(cluster.routes.get(regionId.toString())!.range).toEqual(RANGE);
         expect(cluster.calls.some((c) => c.startsWith('routes'))).toBe(false);
+        // Its failure detectors were dropped while it ran: the supervisor watches the leaders again.
+        expect(unchanged).toEqual([regionId.toString(), cluster.splits[0]!.child.toString()]);
       }
     }
   });

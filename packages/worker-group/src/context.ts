@@ -1,4 +1,4 @@
-import type { RegionId, TimeProvider } from '@regionstore/core';
+import type { KeyRange, RegionId, TimeProvider } from '@regionstore/core';
 import type { Logger } from '@regionstore/runtime';
 import type { ConcurrencyManager, KvEngine } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
@@ -34,6 +34,11 @@ export interface WorkerContext {
   time: TimeProvider;
   logger: Logger;
   metrics: WorkerGroupMetrics;
+  /**
+   * The ranges of every region open or opening on this node but `except`: a range queued for deletion
+   * leaves them out (a copy of an old, wider range must not take a newer, narrower copy's data).
+   */
+  liveRanges(except: RegionId): KeyRange[];
   /** Hands a background job's result to the worker that owns the region. */
   notifyWorker(regionId: RegionId, notify: BackgroundNotify): void;
 }

@@ -5,7 +5,14 @@ import {
   keyRange,
   type RegionId,
 } from '@regionstore/core';
-import { CF_RAFT, WriteBatch, applyStateKey, writeRegionLocalState } from '@regionstore/engine';
+import {
+  CF_RAFT,
+  WriteBatch,
+  applyStateKey,
+  readApplyState,
+  writeApplyState,
+  writeRegionLocalState,
+} from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import type { WorkerRegion } from './region';
 import type { RegionOwner } from './region-owner';
@@ -76,6 +83,12 @@ export async function handleMerge(
       source: request.source.toString(),
     });
   const batch = new WriteBatch();
+  const maxTs =
+    request.sourceMaxTs !== undefined && request.sourceMaxTs > target.maxTs
+      ? request.sourceMaxTs
+      : target.maxTs;
+  const applied = await readApplyState(ctx.engine, regionId);
+  if (applied) writeApplyState(batch, regionId, { ...applied, maxTs });
   writeRegionLocalState(batch, {
     regionId,
     state: 'Normal',
@@ -87,13 +100,16 @@ export async function handleMerge(
     regionId: request.source,
     state: 'Tombstone',
     range: source,
-    // Its own epoch: until the routes say it merged, a restarted node may still open it from them.
-    epoch: request.sourceEpoch,
+    // One placement past its own: an open at the route it had (a heartbeat repair that read the routes
+    // just before the merge wrote them) is refused, never run over the target's data. A node that
+    // restarted before the routes changed opens the merged target from its local state instead.
+    epoch: { version: request.epoch.version, confVer: request.sourceEpoch.confVer + 1 },
   });
   batch.delete(CF_RAFT, applyStateKey(request.source));
   await ctx.engine.write(batch);
   target.range = merged;
   target.epoch = request.epoch;
+  target.maxTs = maxTs;
   ctx.logger.info(
     { region: id, source: request.source.toString(), atEntry: target.lastEntryId },
     'regions merged',

@@ -43,7 +43,7 @@ export async function handleOpen(
       await becomeLeader(ctx, existing, request.epoch);
     return { lastEntryId: existing.lastEntryId };
   }
-  owner.openingRegions.add(regionId.value);
+  owner.openingRegions.set(regionId.value, request.range);
   try {
     await checkNotTombstoned(ctx, regionId, request.epoch);
     if (request.role === 'Leader') {

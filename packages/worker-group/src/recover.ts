@@ -5,6 +5,7 @@ import {
   WalRegressionError,
   failpoint,
   isRegionStoreError,
+  subtractRanges,
   parseTimestamp,
   type KeyRange,
   type RegionId,
@@ -92,7 +93,14 @@ async function startingPoint(
   const local = await readRegionLocalState(ctx.engine, regionId);
   const applied = await readApplyState(ctx.engine, regionId);
   const keptHere = drained === 0 && local?.state === 'Normal' && applied !== undefined;
-  const continuable = keptHere && local.walIncarnation === wal.incarnation;
+  // Only the same region: its range and epoch version as asked for (a copy from before a split or a
+  // merge holds another range's data, and is loaded anew instead).
+  const continuable =
+    keptHere &&
+    local.walIncarnation === wal.incarnation &&
+    local.epoch.version === epoch.version &&
+    local.range.start.equals(range.start) &&
+    local.range.end.equals(range.end);
   if (continuable) {
     if (applied.appliedIndex > wal.lastEntryId)
       throw walRegression(ctx, regionId, wal, applied.appliedIndex, 'this node applied');
@@ -206,7 +214,8 @@ export async function checkNotTombstoned(ctx: WorkerContext, regionId: RegionId,
 
 /**
  * The region leaves this node: its local state becomes Tombstone and its apply state goes, in one
- * batch, before its range is registered for deletion. If the region comes back it is opened fresh
+ * batch, before its range is registered for deletion, less the ranges of other regions open here (after
+ * a split or merge a newer copy may hold part of it). If the region comes back it is opened fresh
  * (snapshot + WAL), never from what is left here.
  */
 export async function tombstoneRegion(
@@ -219,7 +228,8 @@ export async function tombstoneRegion(
   writeRegionLocalState(batch, { regionId, state: 'Tombstone', range, epoch });
   batch.delete(CF_RAFT, applyStateKey(regionId));
   await ctx.engine.write(batch);
-  await ctx.runner.registerDestroy(RegionTask.destroy(regionId, range.start, range.end));
+  for (const part of subtractRanges(range, ctx.liveRanges(regionId)))
+    await ctx.runner.registerDestroy(RegionTask.destroy(regionId, part.start, part.end));
 }
 
 /**

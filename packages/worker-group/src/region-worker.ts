@@ -1,4 +1,10 @@
-import { Channel, RegionNotFoundError, WorkerStoppedError, type RegionId } from '@regionstore/core';
+import {
+  Channel,
+  RegionNotFoundError,
+  WorkerStoppedError,
+  type KeyRange,
+  type RegionId,
+} from '@regionstore/core';
 import type { WorkerContext } from './context';
 import { gcDue } from './gc-safe-point';
 import { dropRegion, handleClose } from './handle-drop';
@@ -31,7 +37,7 @@ type DdlItem = Extract<WorkerRequest, { kind: 'ddl' }>;
  */
 export class RegionWorker implements RegionOwner, FlushWorkerState {
   readonly regions = new RegionMap();
-  readonly openingRegions = new Set<bigint>();
+  readonly openingRegions = new Map<bigint, KeyRange>();
   readonly stalled = new StalledRequests();
   private readonly channel: Channel<WorkerRequest>;
   private running = true;

@@ -67,6 +67,8 @@ export type DdlRequest =
       sourceRange: KeyRange;
       sourceEpoch: RegionEpoch;
       epoch: RegionEpoch;
+      /** The source's highest commit ts: the merged region commits above it wherever it moves. */
+      sourceMaxTs?: bigint;
     };
 
 export type DdlResult = { lastEntryId: number };

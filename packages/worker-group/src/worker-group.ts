@@ -101,6 +101,14 @@ export class WorkerGroup {
       time,
       logger: options.logger ?? silentLogger(),
       metrics,
+      liveRanges: (except) =>
+        this.workers.flatMap((worker) => [
+          ...worker.regions
+            .list()
+            .filter((r) => r.regionId.value !== except.value)
+            .map((r) => r.range),
+          ...[...worker.openingRegions].filter(([id]) => id !== except.value).map(([, range]) => range),
+        ]),
       notifyWorker: (regionId, notify) => {
         this.worker(regionId)
           .submit({ kind: 'background', regionId, notify })
@@ -185,7 +193,7 @@ export class WorkerGroup {
   /** Regions being opened (replaying their WAL) right now. */
   openingRegionIds(): RegionId[] {
     return this.workers.flatMap((worker) =>
-      [...worker.openingRegions].map((value) => RegionId.fromBigInt(value)),
+      [...worker.openingRegions.keys()].map((value) => RegionId.fromBigInt(value)),
     );
   }
 
@@ -254,7 +262,12 @@ export class WorkerGroup {
     const merged = this.getRegion(target);
     if (!merged || !mergeDone(merged, { type: 'merge', ...request })) {
       await this.ddl(request.source, { type: 'prepareMerge' });
-      await this.ddl(target, { type: 'merge', ...request });
+      const sourceMaxTs = this.getRegion(request.source)?.maxTs;
+      await this.ddl(target, {
+        type: 'merge',
+        ...request,
+        ...(sourceMaxTs === undefined ? {} : { sourceMaxTs }),
+      });
     }
     if (this.getRegion(request.source)) await this.ddl(request.source, { type: 'close' });
     return this.ddl(target, { type: 'flush', full: true });

@@ -30,7 +30,7 @@ describe('merge on a node', () => {
       acknowledged.set(`a${i}`, `t${i}`).set(`s${i}`, `s${i}`);
     }
     await node.group.ddl(source, { type: 'flush' }); // some of the source's data flushed, some only in its WAL
-    await node.group.write({ regionId: source, mutations: [put('s-unflushed', 'u')] });
+    const lastOfSource = await node.group.write({ regionId: source, mutations: [put('s-unflushed', 'u')] });
     acknowledged.set('s-unflushed', 'u');
 
     let writing = true;
@@ -51,6 +51,9 @@ describe('merge on a node', () => {
 
     expect(node.group.getRegion(target)!.range).toEqual(keyRange('', ''));
     expect(node.group.getRegion(target)!.epoch).toEqual(MERGED);
+    // The merged region commits above everything the source held, wherever it moves next.
+    expect(node.group.getRegion(target)!.maxTs).toBeGreaterThanOrEqual(lastOfSource.commitTs);
+    expect((await latestManifest(cluster.storage, target))!.maxTs).toBeDefined();
     expect(node.group.getRegion(source)).toBeUndefined();
     expect((await readRegionLocalState(node.engine, source))?.state).toBe('Tombstone');
     await node.group.write({ regionId: target, mutations: [put('z-after', 'merged')] });

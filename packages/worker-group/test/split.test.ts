@@ -1,5 +1,6 @@
 import { RegionId, configureFailPoint, failPointHits, keyRange, removeFailPoint } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
+import { regionDataBounds } from '@regionstore/region-runner';
 import { latestManifest, manifestRange } from '@regionstore/worker-group';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
 
@@ -107,6 +108,34 @@ describe('split on a node', () => {
     await other.group.ddl(region, { type: 'open', range: keyRange('', 'm'), epoch: SPLIT, role: 'Follower' });
     expect((await mvccGet(other.engine, b('a')))?.toString()).toBe('1');
     expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
+  });
+
+  it('a copy of the whole range closed for good leaves a copy of a half beside it alone', async () => {
+    const fast = { resolvedTsIntervalMs: 50, followerTailBlockMs: 50 };
+    const leader = await cluster.node({ config: fast });
+    const follower = await cluster.node({ config: fast });
+    const region = freshRegion();
+    const child = freshChild();
+    await leader.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await leader.group.write({ regionId: region, mutations: [put('a', '1'), put('t', '2')] });
+    await follower.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' });
+    await leader.group.splitRegion(region, splitAt('m', child));
+    // The follower node gets a copy of the child while its copy of the whole range is still open.
+    await follower.group.ddl(child, {
+      type: 'open',
+      range: keyRange('m', ''),
+      epoch: SPLIT,
+      role: 'Follower',
+    });
+    await follower.group.ddl(region, { type: 'close', destroy: true, epoch: SPLIT });
+    const pending = (range: ReturnType<typeof keyRange>) => {
+      const bounds = regionDataBounds(range);
+      return follower.runner.pendingDeleteRanges.findOverlapRanges(bounds.start, bounds.end).length;
+    };
+    expect(pending(keyRange('', 'm'))).toBe(1);
+    expect(pending(keyRange('m', ''))).toBe(0);
+    for (let i = 0; i < follower.runner.config.cleanStaleTick; i++) await follower.runner.tick();
+    expect((await mvccGet(follower.engine, b('t')))?.toString()).toBe('2');
   });
 
   it('answers a repeated split as before, and refuses a key outside the region or a stale epoch', async () => {

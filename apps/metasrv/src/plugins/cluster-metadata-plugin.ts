@@ -102,27 +102,32 @@ export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
           candidates: () => store.candidates(),
           allRoutes: () => store.routes(),
           leases: c.resolve<RegionLeaseGrants>(METASRV.RegionLeases),
-          split: {
-            routes: {
-              get: (id) => store.get(id),
-              allocateRegionId: (tableId) => store.allocateRegionId(tableId),
-              putSplit: (parent, child) => store.putSplit(parent, child),
-              putMerge: (target, source) => store.putMerge(target, source),
-              // A region merged away: its WAL, and its flushes (a cluster recovery rebuilds routes from
-              // manifests, and must not bring it back beside the region that holds its range now).
-              retireRegion: async (regionId) => {
-                await fences.destroy(regionId);
-                if (objects) await retireObjects(objects, regionId);
-              },
-            },
-            nodes: c.resolve<NodeTaskClient>(METASRV.NodeTasks),
-            observers: {
-              node: (id) => store.node(id),
-              isAlive: async (id) => (await store.nodes()).some((n) => n.id === id && n.alive),
-              flushedEpochVersion: async (regionId) =>
-                objects ? (await latestManifest(objects, regionId))?.epoch.version : undefined,
-            },
-          },
+          // Splits and merges need the object store: a dead leader's progress is read from its flushes.
+          ...(objects
+            ? {
+                split: {
+                  routes: {
+                    get: (id) => store.get(id),
+                    allocateRegionId: (tableId) => store.allocateRegionId(tableId),
+                    putSplit: (parent, child) => store.putSplit(parent, child),
+                    putMerge: (target, source) => store.putMerge(target, source),
+                    // A region merged away: its WAL, and its flushes (a cluster recovery rebuilds routes from
+                    // manifests, and must not bring it back beside the region that holds its range now).
+                    retireRegion: async (regionId) => {
+                      await fences.destroy(regionId);
+                      await retireObjects(objects, regionId);
+                    },
+                  },
+                  nodes: c.resolve<NodeTaskClient>(METASRV.NodeTasks),
+                  observers: {
+                    node: (id) => store.node(id),
+                    isAlive: async (id) => (await store.nodes()).some((n) => n.id === id && n.alive),
+                    flushedEpochVersion: async (regionId) =>
+                      (await latestManifest(objects, regionId))?.epoch.version,
+                  },
+                },
+              }
+            : {}),
         };
       }),
     );
