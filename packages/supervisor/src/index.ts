@@ -21,3 +21,4 @@ export * from './split-checker';
 export * from './merge-ports';
 export * from './merge-procedure';
 export * from './merge-checker';
+export * from './range-procedure';

@@ -1,17 +1,9 @@
-import {
-  InvalidArgumentError,
-  RegionId,
-  TableRouteNotFoundError,
-  keyRange,
-  type TimeProvider,
-} from '@regionstore/core';
+import { InvalidArgumentError, RegionId, TableRouteNotFoundError, keyRange } from '@regionstore/core';
 import { bytesCodec, epochSchema } from '@regionstore/protocol';
-import type { Logger } from '@regionstore/runtime';
 import { z } from 'zod';
 import type { MergeNodeClient, MergeRouteStore } from './merge-ports';
 import type { RegionRoute } from './migration-ports';
-import { runSteps } from './procedure-steps';
-import type { SplitObservers } from './split-ports';
+import { RangeProcedure, type RangeProcedureDeps } from './range-procedure';
 
 /** The steps, after PD's merge (PrepareMerge, CommitMerge) with the data in place. */
 export const MERGE_STEPS = [
@@ -53,14 +45,9 @@ export const mergeStateSchema = z.object({
 });
 export type MergeState = z.output<typeof mergeStateSchema>;
 
-export interface MergeProcedureDeps {
+export interface MergeProcedureDeps extends RangeProcedureDeps<MergeState> {
   routes: MergeRouteStore;
   nodes: MergeNodeClient;
-  observers: SplitObservers;
-  time: TimeProvider;
-  logger: Logger;
-  save(state: MergeState): Promise<void>;
-  retryBaseMs: number;
 }
 
 /**
@@ -72,14 +59,16 @@ export interface MergeProcedureDeps {
  * goes forward once the leader was asked, unless the leader is dead past the deadline: then it ends
  * without a merge while the target's latest flush is still its own range, else goes on.
  */
-export class RegionMergeProcedure {
-  constructor(
-    public state: MergeState,
-    private readonly deps: MergeProcedureDeps,
-  ) {}
+export class RegionMergeProcedure extends RangeProcedure<MergeStep, MergeState> {
+  protected readonly kind = 'merge';
+  protected readonly leaderStep = 'MergeLeaderRegions';
+  protected readonly afterLeader = 'CloseFollowers';
 
-  get regionId(): RegionId {
-    return RegionId.parse(this.state.regionId);
+  constructor(
+    state: MergeState,
+    protected override readonly deps: MergeProcedureDeps,
+  ) {
+    super(state, deps);
   }
 
   get sourceId(): RegionId {
@@ -90,42 +79,15 @@ export class RegionMergeProcedure {
     return [this.regionId.value, this.sourceId.value];
   }
 
-  async execute(signal: AbortSignal): Promise<MergeState> {
-    await runSteps(
-      {
-        kind: 'merge',
-        regionId: this.state.regionId,
-        current: () => (this.state.status === 'Running' ? this.state.step : undefined),
-        runStep: (step) => this.runStep(step),
-        transition: (step) => this.transition(step),
-        fail: (message) => this.finish('Failed', message),
-        afterFailure: async (step) => {
-          if (step === 'MergeLeaderRegions' && this.deps.time.now() > this.state.deadlineMs)
-            await this.whenLeaderGone();
-        },
-      },
-      this.deps,
-      signal,
-    );
-    return this.state;
+  protected leader() {
+    return this.state.context.leader;
   }
 
-  private async whenLeaderGone(): Promise<void> {
-    const { leader, epoch } = this.state.context;
-    if (!leader || !epoch || (await this.deps.observers.isAlive(leader.id))) return;
+  /** The target flushed at the merged epoch: its manifest holds both ranges (a full flush). */
+  protected async flushedThrough(): Promise<boolean> {
+    const { epoch } = this.state.context;
     const flushed = await this.deps.observers.flushedEpochVersion(this.regionId);
-    if (flushed !== undefined && flushed >= epoch.version) await this.transition('CloseFollowers');
-    else await this.finish('Aborted', `leader ${leader.id} died before the merge reached the object store`);
-  }
-
-  private async transition(step: MergeStep): Promise<void> {
-    this.state = { ...this.state, step };
-    await this.deps.save(this.state);
-  }
-
-  private async finish(status: 'Done' | 'Aborted' | 'Failed', error?: string): Promise<void> {
-    this.state = { ...this.state, status, ...(error ? { error } : {}) };
-    await this.deps.save(this.state);
+    return epoch !== undefined && flushed !== undefined && flushed >= epoch.version;
   }
 
   private async route(regionId: RegionId): Promise<RegionRoute> {
@@ -138,7 +100,7 @@ export class RegionMergeProcedure {
     return route;
   }
 
-  private async runStep(step: MergeStep): Promise<MergeStep> {
+  protected async runStep(step: MergeStep): Promise<MergeStep> {
     const { routes, nodes, observers } = this.deps;
     const { regionId: target, sourceId: source } = this;
     const context = this.state.context;

@@ -4,13 +4,11 @@ import {
   TableRouteNotFoundError,
   compareKeys,
   keyRange,
-  type TimeProvider,
 } from '@regionstore/core';
 import { bytesCodec, epochSchema } from '@regionstore/protocol';
-import type { Logger } from '@regionstore/runtime';
 import { z } from 'zod';
-import { runSteps } from './procedure-steps';
-import type { SplitNodeClient, SplitObservers, SplitRouteStore } from './split-ports';
+import { RangeProcedure, type RangeProcedureDeps } from './range-procedure';
+import type { SplitNodeClient, SplitRouteStore } from './split-ports';
 
 /** The steps, after TiKV's split and PD's region-id allocation. */
 export const SPLIT_STEPS = [
@@ -51,15 +49,9 @@ export const splitStateSchema = z.object({
 });
 export type SplitState = z.output<typeof splitStateSchema>;
 
-export interface SplitProcedureDeps {
+export interface SplitProcedureDeps extends RangeProcedureDeps<SplitState> {
   routes: SplitRouteStore;
   nodes: SplitNodeClient;
-  observers: SplitObservers;
-  time: TimeProvider;
-  logger: Logger;
-  save(state: SplitState): Promise<void>;
-  /** First retry delay of a failed step; doubles up to 2 s. */
-  retryBaseMs: number;
 }
 
 /**
@@ -73,14 +65,16 @@ export interface SplitProcedureDeps {
  * changed that a failover could not open), and writes the routes anyway when the split already
  * reached the object store.
  */
-export class RegionSplitProcedure {
-  constructor(
-    public state: SplitState,
-    private readonly deps: SplitProcedureDeps,
-  ) {}
+export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> {
+  protected readonly kind = 'split';
+  protected readonly leaderStep = 'SplitLeaderRegion';
+  protected readonly afterLeader = 'CloseFollowers';
 
-  get regionId(): RegionId {
-    return RegionId.parse(this.state.regionId);
+  constructor(
+    state: SplitState,
+    protected override readonly deps: SplitProcedureDeps,
+  ) {
+    super(state, deps);
   }
 
   /** The regions it owns while it runs: the parent and, once allocated, the child. */
@@ -89,64 +83,25 @@ export class RegionSplitProcedure {
     return [this.regionId.value, ...(child ? [RegionId.parse(child).value] : [])];
   }
 
-  async execute(signal: AbortSignal): Promise<SplitState> {
-    await runSteps(
-      {
-        kind: 'split',
-        regionId: this.state.regionId,
-        current: () => (this.state.status === 'Running' ? this.state.step : undefined),
-        runStep: (step) => this.runStep(step),
-        transition: (step) => this.transition(step),
-        fail: (message) => this.finish('Failed', message),
-        afterFailure: async (step) => {
-          if (step === 'SplitLeaderRegion' && this.deps.time.now() > this.state.deadlineMs)
-            await this.whenLeaderGone();
-        },
-      },
-      this.deps,
-      signal,
-    );
-    return this.state;
+  protected leader() {
+    return this.state.context.leader;
   }
 
   /**
-   * Past the deadline with the leader not answering: a live leader is only slow (keep going); a dead
-   * one either never wrote the split's flushes (end it: a failover opens the whole parent as before)
-   * or wrote both halves', and then the routes must follow them. A parent flushed at the new epoch
-   * without the child's flush ends it too: an open of the parent at its old epoch is then refused
-   * (EpochNotMatch) until the leader returns, which is unavailability, never a half served as whole.
+   * Both halves are in the object store: the parent flushed at the new epoch (it may do so on its own
+   * while writes go on, before the child's flush) and the child flushed at all. A parent flushed
+   * without its child ends the split: an open of the parent at its old epoch is then refused
+   * (EpochNotMatch) until the leader returns, unavailability, never a half served as whole.
    */
-  private async whenLeaderGone(): Promise<void> {
-    const { leader, newEpoch } = this.state.context;
-    if (!leader || !newEpoch || (await this.deps.observers.isAlive(leader.id))) return;
-    const flushed = await this.deps.observers.flushedEpochVersion(this.regionId);
-    // The parent may have flushed its half on its own (writes went on) before the child's flush: the
-    // routes follow only once both halves are in the object store.
-    const childFlushed = await this.deps.observers.flushedEpochVersion(
-      RegionId.parse(this.state.context.childId!),
-    );
-    if (flushed !== undefined && flushed >= newEpoch.version && childFlushed !== undefined) {
-      this.deps.logger.warn(
-        { region: this.state.regionId, node: leader.id },
-        'split leader is dead after flushing both halves; writing the routes',
-      );
-      await this.transition('CloseFollowers');
-    } else {
-      await this.finish('Aborted', `leader ${leader.id} died before the split reached the object store`);
-    }
+  protected async flushedThrough(): Promise<boolean> {
+    const { newEpoch, childId } = this.state.context;
+    if (!newEpoch || !childId) return false;
+    const parent = await this.deps.observers.flushedEpochVersion(this.regionId);
+    const child = await this.deps.observers.flushedEpochVersion(RegionId.parse(childId));
+    return parent !== undefined && parent >= newEpoch.version && child !== undefined;
   }
 
-  private async transition(step: SplitStep): Promise<void> {
-    this.state = { ...this.state, step };
-    await this.deps.save(this.state);
-  }
-
-  private async finish(status: 'Done' | 'Aborted' | 'Failed', error?: string): Promise<void> {
-    this.state = { ...this.state, status, ...(error ? { error } : {}) };
-    await this.deps.save(this.state);
-  }
-
-  private async runStep(step: SplitStep): Promise<SplitStep> {
+  protected async runStep(step: SplitStep): Promise<SplitStep> {
     const { routes, nodes, observers } = this.deps;
     const regionId = this.regionId;
     switch (step) {
