@@ -1,16 +1,9 @@
-import { RealTimeProvider, compareKeys, isRegionStoreError, type TimeProvider } from '@regionstore/core';
-import {
-  counter,
-  createMetricsRegistry,
-  silentLogger,
-  type Counter,
-  type Logger,
-  type Registry,
-} from '@regionstore/runtime';
+import { compareKeys, isRegionStoreError, type TimeProvider } from '@regionstore/core';
+import type { Logger, Registry } from '@regionstore/runtime';
 import type { RegionMergeTask } from './migration-manager';
 import type { RegionRoute } from './migration-ports';
 import type { RegionMigrationTask } from './migration-submitter';
-import { PeriodicRounds } from './periodic';
+import { PeriodicChecker } from './periodic';
 import type { Peer } from './peer';
 
 export interface MergeCheckerDeps {
@@ -50,45 +43,17 @@ export type MergeDecision =
  * the merge follows in a later round. One action per round; none in maintenance mode, and none once
  * the cluster is down to `minRegions`.
  */
-export class MergeChecker {
-  private readonly rounds: PeriodicRounds;
-  private readonly time: TimeProvider;
-  private readonly logger: Logger;
-  private readonly decisions: Counter<'result'>;
+export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 'maintenance' | 'busy'> {
   /** When each region was first seen at its current epoch version (its range since then). */
   private readonly stableSince = new Map<bigint, { version: number; sinceMs: number }>();
 
   constructor(private readonly deps: MergeCheckerDeps) {
-    this.time = deps.time ?? new RealTimeProvider();
-    this.logger = deps.logger ?? silentLogger();
-    this.rounds = new PeriodicRounds(
-      this.time,
-      deps.intervalMs,
-      () => this.tick(),
-      (err) => this.logger.warn({ err }, 'merge check failed'),
-    );
-    this.decisions = counter(deps.metrics ?? createMetricsRegistry({ defaultMetrics: false }), {
-      component: 'supervisor',
-      what: 'merge_checks',
-      unit: 'total',
-      help: 'Merge check rounds, by result (merged, moved, none, maintenance, busy)',
-      labelNames: ['result'],
-    });
-  }
-
-  start(delayMs?: number): void {
-    this.rounds.start(delayMs);
-  }
-
-  stop(): void {
-    this.rounds.stop();
+    super(deps, 'merge_checks', 'Merge check rounds, by result (merged, moved, none, maintenance, busy)');
   }
 
   async tick(): Promise<MergeDecision> {
     const decision = await this.decide();
-    this.decisions.inc({
-      result: 'skipped' in decision ? decision.skipped : 'merged' in decision ? 'merged' : 'moved',
-    });
+    this.count('skipped' in decision ? decision.skipped : 'merged' in decision ? 'merged' : 'moved');
     return decision;
   }
 

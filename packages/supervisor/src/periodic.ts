@@ -1,4 +1,12 @@
-import type { TimeProvider } from '@regionstore/core';
+import { RealTimeProvider, type TimeProvider } from '@regionstore/core';
+import {
+  counter,
+  createMetricsRegistry,
+  silentLogger,
+  type Counter,
+  type Logger,
+  type Registry,
+} from '@regionstore/runtime';
 
 /**
  * A round every `intervalMs` from `start` (the first after `delayMs`) until `stop`: what the metasrv
@@ -32,5 +40,54 @@ export class PeriodicRounds {
   stop(): void {
     this.timer?.abort();
     this.timer = undefined;
+  }
+}
+
+/**
+ * A metasrv-leader checker that acts in rounds (split, merge): its rounds, its logger, and a counter
+ * of round results named `regionstore_supervisor_<what>_total{result}`.
+ */
+export abstract class PeriodicChecker<R extends string> {
+  protected readonly time: TimeProvider;
+  protected readonly logger: Logger;
+  private readonly rounds: PeriodicRounds;
+  private readonly results: Counter<'result'>;
+
+  constructor(
+    options: { time?: TimeProvider; logger?: Logger; metrics?: Registry; intervalMs: number },
+    what: string,
+    help: string,
+  ) {
+    this.time = options.time ?? new RealTimeProvider();
+    this.logger = options.logger ?? silentLogger();
+    this.rounds = new PeriodicRounds(
+      this.time,
+      options.intervalMs,
+      () => this.tick(),
+      (err) => this.logger.warn({ err }, `${what.replaceAll('_', ' ')} round failed`),
+    );
+    this.results = counter(options.metrics ?? createMetricsRegistry({ defaultMetrics: false }), {
+      component: 'supervisor',
+      what,
+      unit: 'total',
+      help,
+      labelNames: ['result'],
+    });
+  }
+
+  start(delayMs?: number): void {
+    this.rounds.start(delayMs);
+  }
+
+  stop(): void {
+    this.rounds.stop();
+  }
+
+  abstract tick(): Promise<unknown>;
+
+  /** Counts a round's result and hands it back. */
+  protected count<T extends R>(result: T): T {
+    this.results.inc({ result });
+    return result;
   }
 }

@@ -1,14 +1,7 @@
-import { RealTimeProvider, RegionId, isRegionStoreError, type TimeProvider } from '@regionstore/core';
-import {
-  counter,
-  createMetricsRegistry,
-  silentLogger,
-  type Counter,
-  type Logger,
-  type Registry,
-} from '@regionstore/runtime';
+import { RegionId, isRegionStoreError, type TimeProvider } from '@regionstore/core';
+import type { Logger, Registry } from '@regionstore/runtime';
 import type { RegionSplitTask } from './migration-manager';
-import { PeriodicRounds } from './periodic';
+import { PeriodicChecker } from './periodic';
 
 export interface SplitCheckerDeps {
   /** Each region's approximate size in bytes, as its leader last reported it. */
@@ -31,35 +24,9 @@ export interface SplitCheckerDeps {
  * near its middle, one per round (a split writes both halves whole to the object store, so a storm of
  * them would crowd out everything else; tikv#13154).
  */
-export class SplitChecker {
-  private readonly rounds: PeriodicRounds;
-  private readonly logger: Logger;
-  private readonly started: Counter<'result'>;
-
+export class SplitChecker extends PeriodicChecker<'started' | 'none' | 'maintenance' | 'busy'> {
   constructor(private readonly deps: SplitCheckerDeps) {
-    const time = deps.time ?? new RealTimeProvider();
-    this.logger = deps.logger ?? silentLogger();
-    this.rounds = new PeriodicRounds(
-      time,
-      deps.intervalMs,
-      () => this.tick(),
-      (err) => this.logger.warn({ err }, 'split check failed'),
-    );
-    this.started = counter(deps.metrics ?? createMetricsRegistry({ defaultMetrics: false }), {
-      component: 'supervisor',
-      what: 'split_checks',
-      unit: 'total',
-      help: 'Split check rounds, by result (started, none, maintenance, busy)',
-      labelNames: ['result'],
-    });
-  }
-
-  start(delayMs?: number): void {
-    this.rounds.start(delayMs);
-  }
-
-  stop(): void {
-    this.rounds.stop();
+    super(deps, 'split_checks', 'Split check rounds, by result (started, none, maintenance, busy)');
   }
 
   /** One round: the region it started splitting, or why none. */
@@ -86,12 +53,7 @@ export class SplitChecker {
       { region: largest.regionId.toString(), bytes: largest.bytes, maxSizeBytes: this.deps.maxSizeBytes },
       'region past the split size; splitting it',
     );
-    this.started.inc({ result: 'started' });
+    this.count('started');
     return largest.regionId.toString();
-  }
-
-  private count<R extends 'none' | 'maintenance' | 'busy'>(result: R): R {
-    this.started.inc({ result });
-    return result;
   }
 }
