@@ -103,9 +103,10 @@ export class ReplicaChecker {
         await this.deps.nodes.openCandidate(target, { regionId, range, epoch });
         // The route may have moved on meanwhile: the follower joins the route as it is now, unless the
         // region's range changed (a split or merge since: this copy holds the old range, so it goes).
+        // A migration running meanwhile is no reason: a failover may have picked this very copy.
         const now = await this.deps.store.get(route.regionId);
         if (!now || now.leader === target.id) return;
-        if (now.epoch.version !== epoch.version || this.deps.migrations.isMigrating(route.regionId)) {
+        if (now.epoch.version !== epoch.version) {
           await this.deps.nodes.closeRegion(target, route.regionId, now.epoch);
           this.actions.inc({ action: 'removed' });
           return;
