@@ -63,12 +63,12 @@ export const metasrvConfigSchema = z
         /** How often detectors are read: a dead node's regions wait at most this past the threshold. */
         tickIntervalMs: z.number().int().positive().default(100),
         /**
-         * Tuned to 500 ms heartbeats: a silent node is declared failed about 2.5 s after its last
-         * heartbeat, past its regions' leases (regionLeaseMs + leaseMarginMs), so a failover never
-         * waits one out; a node stalled longer than that (a long GC, a starved process) has its
+         * Tuned to 500 ms heartbeats: a silent node is declared failed about 2.05 s after its last
+         * heartbeat, past its regions' leases (regionLeaseMs + leaseMarginMs = 1.75 s), so a failover
+         * never waits one out; a node stalled longer than that (a long GC, a starved process) has its
          * regions moved, which costs availability, not correctness.
          */
-        acceptableHeartbeatPauseMillis: z.number().int().nonnegative().default(1500),
+        acceptableHeartbeatPauseMillis: z.number().int().nonnegative().default(1000),
         firstHeartbeatEstimateMillis: z.number().int().positive().default(500),
         threshold: z.number().positive().default(8),
         /** A failover waits this long for the failed node to downgrade before moving the fence anyway. */
@@ -80,7 +80,7 @@ export const metasrvConfigSchema = z
      * failure detection, so a failover rarely waits for it; a node that cannot renew (paused, cut off,
      * no metasrv leader) stops serving reads after it.
      */
-    regionLeaseMs: z.number().int().min(200).default(2000),
+    regionLeaseMs: z.number().int().min(200).default(1500),
     /** Added to every lease the metasrv waits out, for clock-rate drift between processes. */
     leaseMarginMs: z.number().int().nonnegative().default(250),
     /**
