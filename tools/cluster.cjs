@@ -162,7 +162,7 @@ async function startCluster(options) {
     track(name, child);
     return child;
   };
-  const startNode = (i) => {
+  const startNode = (i, port = options.nodePorts?.[i - 1] ?? 0) => {
     const id = `node-${i}`;
     const child = spawnApp(
       NODE,
@@ -173,7 +173,7 @@ async function startCluster(options) {
         ...(options.durability ? { REGIONSTORE_WAL__DURABILITY: options.durability } : {}),
         REGIONSTORE_NODE_ID: id,
         REGIONSTORE_DATA_DIR: join(options.dir, id),
-        REGIONSTORE_HTTP__PORT: String(options.nodePorts?.[i - 1] ?? 0),
+        REGIONSTORE_HTTP__PORT: String(port),
       },
       join(options.dir, `${id}.log`),
       options.inheritOutput,

@@ -1,17 +1,18 @@
-// `npm start [-- --dir DIR --port PORT --any-node-ports --redis-dir DIR --no-build]`: a local cluster —
-// Redis (a redis-server of its own with AOF if none with AOF answers at REDIS_URL; its data under
-// .data/redis or --redis-dir, kept across restarts), the metasrv on :7700 and three storage nodes on
-// the next three ports (or any free ones), each a separate process, with data and JSON logs under
-// .data/cluster. The
+// `npm start [-- --dir DIR --port PORT --nodes N --any-node-ports --redis-dir DIR --no-build]`: a local
+// cluster — Redis (a redis-server of its own with AOF if none with AOF answers at REDIS_URL; its data
+// under .data/redis or --redis-dir, kept across restarts), the metasrv on :7700 and N storage nodes
+// (3, or as many as the last start ended with) on the next ports (or any free ones), each a separate
+// process, with data and JSON logs under .data/cluster. The
 // console shows their log lines at REGIONSTORE_CONSOLE_LEVEL (default info; `silent` for none)
 // through pino-pretty. Ctrl-C stops everything gracefully (SIGTERM to each process); a process that
-// exits by itself is started again.
+// exits by itself is started again. `npm run add-node` (SIGUSR2 to this process) starts one more node.
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { CONSOLE_LEVELS, followLogs } from './console-logs.mjs';
 import { describeExternal, ensureRedis, shortPath, stopStartedRedis } from './ensure-redis.mjs';
+import { readLauncherState, writeLauncherState } from './launcher-state.mjs';
 
 const require = createRequire(import.meta.url);
 const { EXIT_CLUSTER_REFUSED, refusalMessage, startCluster, repoRoot } = require('./cluster.cjs');
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
   options: {
     dir: { type: 'string', default: resolve(repoRoot, '.data', 'cluster') },
     port: { type: 'string', default: process.env.METASRV_PORT ?? '7700' },
+    // Storage nodes to start; default: as many as the last start in this directory ended with, else 3.
+    nodes: { type: 'string' },
     // Nodes on ports the system picks (they tell the metasrv): for runs beside other clusters.
     'any-node-ports': { type: 'boolean', default: false },
     // Where the redis-server of its own keeps its data (default REGIONSTORE_REDIS_DIR, else .data/redis).
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
 });
 const dir = resolve(args.dir);
 const metasrvPort = Number(args.port);
+let nodeCount = Number(args.nodes ?? readLauncherState(dir)?.nodes ?? 3);
 const consoleLevel = process.env.REGIONSTORE_CONSOLE_LEVEL ?? 'info';
 if (!CONSOLE_LEVELS.includes(consoleLevel)) {
   console.error(
@@ -43,10 +47,18 @@ if (!CONSOLE_LEVELS.includes(consoleLevel)) {
   );
   process.exit(2);
 }
-if (!Number.isInteger(metasrvPort) || metasrvPort < 1 || metasrvPort > 65532) {
-  console.error(`--port must be a port number (the nodes take the three after it), not '${args.port}'`);
+if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 64) {
+  console.error(`--nodes must be a whole number from 1 to 64, not '${args.nodes}'`);
   process.exit(2);
 }
+if (!Number.isInteger(metasrvPort) || metasrvPort < 1 || metasrvPort + nodeCount > 65535) {
+  console.error(
+    `--port must be a port number with ${nodeCount} free after it (the nodes take them), not '${args.port}'`,
+  );
+  process.exit(2);
+}
+/** Node i's port: the i-th after the metasrv's, or one the system picks. */
+const nodePort = (i) => (args['any-node-ports'] ? 0 : metasrvPort + i);
 
 if (!args['no-build']) {
   const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--output-style=static'], {
@@ -98,7 +110,7 @@ const where = own
     `data in ${shortPath(dataPath)}, kept across restarts`
   : await describeExternal(url);
 console.log(
-  `Redis: ${url} (${where})\nstarting metasrv on :${metasrvPort} and 3 storage nodes (logs in ${dir}/*.log) …`,
+  `Redis: ${url} (${where})\nstarting metasrv on :${metasrvPort} and ${nodeCount} storage nodes (logs in ${dir}/*.log) …`,
 );
 stopFollowing = followLogs(dir, {
   level: consoleLevel,
@@ -109,9 +121,9 @@ try {
     dir,
     redisUrl: url,
     prefix: process.env.REGIONSTORE_KEY_PREFIX ?? 'regionstore-local',
-    nodes: 3,
+    nodes: nodeCount,
     metasrvPort,
-    nodePorts: args['any-node-ports'] ? [0, 0, 0] : [metasrvPort + 1, metasrvPort + 2, metasrvPort + 3],
+    nodePorts: Array.from({ length: nodeCount }, (_, i) => nodePort(i + 1)),
     // Nodes that refuse the cluster Redis names wait for `regionctl cluster recover`, not a crash loop.
     onRefusal: (message) => console.error(`\n${message}\nWaiting (Ctrl-C stops) …`),
   });
@@ -134,7 +146,8 @@ const afterRecovery = async (name) => {
     const status = await cluster.identity().catch(() => undefined);
     if (status?.clusterId && status.clusterId !== refusedId && !status.problem) {
       console.error(`Redis names cluster ${status.clusterId} again: starting ${name} …`);
-      return cluster.startNode(Number(name.split('-')[1]));
+      const i = Number(name.split('-')[1]);
+      return cluster.startNode(i, nodePort(i));
     }
   }
 };
@@ -150,8 +163,21 @@ cluster.onUnexpectedExit(({ name, code, signal, log, lines }) => {
   if (recent.length >= 3) return void stop(`${name} exited 4 times within a minute`);
   console.error(`starting ${name} again …`);
   if (name.startsWith('metasrv')) cluster.startMetasrv(name, metasrvPort);
-  else cluster.startNode(Number(name.split('-')[1]));
+  else {
+    const i = Number(name.split('-')[1]);
+    cluster.startNode(i, nodePort(i));
+  }
 });
+// `npm run add-node` asks for one more storage node; the next start starts as many as there are now.
+const saveState = () => writeLauncherState(dir, { pid: process.pid, nodes: nodeCount, metasrvUrl: cluster.metasrvUrl });
+process.on('SIGUSR2', () => {
+  if (stopping) return;
+  nodeCount += 1;
+  console.log(`\nadding node-${nodeCount} (data in ${shortPath(join(dir, `node-${nodeCount}`))}) …`);
+  cluster.startNode(nodeCount, nodePort(nodeCount));
+  saveState();
+});
+saveState();
 const routes = await cluster.routes();
 console.log(
   `\nRegionStore is up: ${routes.length} regions on ${new Set(routes.map((r) => r.leader)).size} nodes.`,

@@ -116,7 +116,7 @@ afterAll(() => {
 });
 
 describe('npm start (tools/start-cluster.mjs)', () => {
-  it('shows pretty logs, starts a killed metasrv again, and stops every process on SIGTERM', async () => {
+  it('shows pretty logs, adds nodes that get their share, starts a killed metasrv again, and stops every process on SIGTERM', async () => {
     const data = dir.sub('cluster');
     const {
       child: launcher,
@@ -139,6 +139,28 @@ describe('npm start (tools/start-cluster.mjs)', () => {
     expect(children.filter((child) => child.command.includes('apps/storage-node/dist/main.js'))).toHaveLength(
       3,
     );
+
+    // Two nodes join the running cluster (npm run add-node) and get their share of the 8 regions.
+    for (const added of ['node-4', 'node-5']) {
+      const add = spawnSync(process.execPath, ['tools/add-node.mjs', '--dir', data], { cwd: REPO, encoding: 'utf8' });
+      expect(add.stderr).toBe('');
+      expect(add.stdout).toContain(`${added} joined the cluster`);
+    }
+    expect(JSON.parse(readFileSync(join(data, 'launcher.json'), 'utf8'))).toMatchObject({ nodes: 5 });
+    const shares = await waitFor(
+      async () => {
+        const routes = (await (await fetch(`${metasrv}/v1/routes`)).json()) as { routes: { leader: string }[] };
+        const led = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'].map(
+          (id) => routes.routes.filter((r) => r.leader === id).length,
+        );
+        return Math.max(...led) - Math.min(...led) <= 1 ? led : undefined;
+      },
+      'the added nodes to lead their share',
+      300_000,
+    );
+    expect(shares!.slice(3).every((led) => led >= 1)).toBe(true);
+    expect(output()).toContain('adding node-5');
+
     const killed = app('metasrv')!;
     process.kill(killed.pid, 'SIGKILL');
     await waitFor(
@@ -159,7 +181,7 @@ describe('npm start (tools/start-cluster.mjs)', () => {
     expect(output()).toContain('stopping (SIGTERM)');
     await waitFor(() => everyone.every((pid) => !alive(pid)), 'every process to be gone', 20_000);
     expect(await answers(`${metasrv}/health`)).toBe(false);
-  }, 180_000);
+  }, 480_000);
 
   it.each(['SIGINT', 'SIGTERM'] as const)(
     '%s to the npm process (what a terminal or a service manager sends) stops every process',

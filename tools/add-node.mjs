@@ -1,0 +1,38 @@
+// `npm run add-node [-- --dir DIR]`: one more storage node for the cluster a running `npm start`
+// keeps in DIR (default .data/cluster). That launcher starts it (it then restarts and stops it like
+// the others, and its next start starts as many nodes); this waits until the metasrv counts the node
+// alive. Region balancing then moves regions to it, one every `balance.intervalMs`.
+import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import { readLauncherState } from './launcher-state.mjs';
+
+const require = createRequire(import.meta.url);
+const { processAlive, repoRoot, waitFor } = require('./cluster.cjs');
+
+const { values: args } = parseArgs({
+  options: { dir: { type: 'string', default: resolve(repoRoot, '.data', 'cluster') } },
+});
+const dir = resolve(args.dir);
+const state = readLauncherState(dir);
+if (!state || !processAlive(state.pid)) {
+  console.error(`No npm start is running for ${dir}: start the cluster first (npm start).`);
+  process.exit(1);
+}
+const name = `node-${state.nodes + 1}`;
+process.kill(state.pid, 'SIGUSR2');
+console.log(`asked npm start (pid ${state.pid}) to start ${name} …`);
+try {
+  await waitFor(
+    async () => {
+      const status = await (await fetch(`${state.metasrvUrl}/admin/status`)).json();
+      return status.nodes?.some((n) => n.id === name && n.state === 'alive');
+    },
+    `${name} to join`,
+    60_000,
+  );
+} catch (err) {
+  console.error(`${err.message}; see ${dir}/${name}.log`);
+  process.exit(1);
+}
+console.log(`${name} joined the cluster; regions move to it as balancing runs (${state.metasrvUrl}/admin/status).`);
