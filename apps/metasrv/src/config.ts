@@ -98,6 +98,21 @@ export const metasrvConfigSchema = z
       .object({
         enabled: z.boolean().default(true),
         intervalMs: z.number().int().positive().default(5000),
+        /**
+         * Once counts are even, a region moves to even out the bytes nodes lead while the node leading
+         * the most leads more than `ratio` times the bytes of the one leading the least and more than
+         * `minDiffBytes` above it (sizes as leaders report them).
+         */
+        sizeBalance: z
+          .object({
+            ratio: z.number().min(1).default(1.25),
+            minDiffBytes: z
+              .number()
+              .int()
+              .nonnegative()
+              .default(64 * 1024 * 1024),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /**

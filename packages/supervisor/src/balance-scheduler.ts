@@ -22,6 +22,17 @@ export interface BalanceSchedulerDeps {
   intervalMs: number;
   /** Each move's migration deadline. */
   migrationTimeoutMs: number;
+  /**
+   * Each region's approximate size as its leader last reported it; with it, once region counts are
+   * even, regions also move to even out the bytes each node leads (see `sizeBalance`).
+   */
+  sizes?: () => ReadonlyMap<bigint, number>;
+  /**
+   * Bytes are balanced while the node leading the most leads no more than `ratio` times the bytes of
+   * the node leading the least, or no more than `minDiffBytes` more (PD's tolerance against moves
+   * that buy nothing).
+   */
+  sizeBalance?: { ratio: number; minDiffBytes: number };
   time?: TimeProvider;
   logger?: Logger;
   metrics?: Registry;
@@ -29,15 +40,20 @@ export interface BalanceSchedulerDeps {
 
 /** What one balance round did, and why. */
 export type BalanceDecision =
-  | { moved: string; from: string; to: string }
+  | { moved: string; from: string; to: string; by: 'count' | 'size' }
   | { skipped: 'maintenance' | 'migrating' | 'failover-pending' | 'balanced' };
+
+const DEFAULT_SIZE_BALANCE = { ratio: 1.25, minDiffBytes: 64 * 1024 * 1024 };
 
 /**
  * PD's balance-region scheduler, for regions with one leader each: while the alive nodes' region
  * counts differ by more than one, moves one region from the node with the most to the node with the
- * fewest, one move per interval, through the same migration procedure as failovers. It leaves the
- * cluster alone in maintenance mode, while any migration runs (a failover goes first), and while a
- * dead node still leads regions (their failover is pending).
+ * fewest; once they are even, moves a region from the node leading the most bytes to the one leading
+ * the fewest, if that keeps counts even and the gap is past the tolerance (a region no bigger than
+ * half the gap, so the two never swap places and the next round does not move it back). One move per
+ * interval, through the same migration procedure as failovers. It leaves the cluster alone in
+ * maintenance mode, while any migration runs (a failover goes first), and while a dead node still
+ * leads regions (their failover is pending).
  */
 export class BalanceScheduler {
   private readonly time: TimeProvider;
@@ -80,13 +96,61 @@ export class BalanceScheduler {
       .sort((a, b) => a.regionCount - b.regionCount || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const least = alive[0];
     const most = alive.at(-1);
-    if (!least || !most || most.regionCount - least.regionCount <= 1) return { skipped: 'balanced' };
-    const movable = (await this.deps.routes()).filter(
-      (r) => r.leader === most.id && r.state === 'Normal' && !this.deps.migrations.isMigrating(r.regionId),
-    );
-    // One with a follower there already moves without loading anything.
-    const region = movable.find((r) => r.followers?.includes(least.id)) ?? movable[0];
-    if (!region) return { skipped: 'migrating' };
+    if (!least || !most) return { skipped: 'balanced' };
+    const routes = await this.deps.routes();
+    const movable = (from: string) =>
+      routes.filter(
+        (r) => r.leader === from && r.state === 'Normal' && !this.deps.migrations.isMigrating(r.regionId),
+      );
+    if (most.regionCount - least.regionCount > 1) {
+      const fromMost = movable(most.id);
+      // One with a follower there already moves without loading anything.
+      const region = fromMost.find((r) => r.followers?.includes(least.id)) ?? fromMost[0];
+      if (!region) return { skipped: 'migrating' };
+      return this.move(region, most, least, 'count');
+    }
+    const bySize = this.bySize(alive, routes, movable);
+    return bySize ? this.move(bySize.region, bySize.from, bySize.to, 'size') : { skipped: 'balanced' };
+  }
+
+  /** A move that evens out the bytes nodes lead without unevening their region counts, if one is due. */
+  private bySize(
+    alive: NodeCandidate[],
+    routes: RegionRoute[],
+    movable: (from: string) => RegionRoute[],
+  ): { region: RegionRoute; from: NodeCandidate; to: NodeCandidate } | undefined {
+    const sizes = this.deps.sizes?.();
+    if (!sizes || alive.length < 2) return undefined;
+    const { ratio, minDiffBytes } = this.deps.sizeBalance ?? DEFAULT_SIZE_BALANCE;
+    const bytes = new Map(alive.map((n) => [n.id, 0]));
+    for (const r of routes) {
+      const held = bytes.get(r.leader);
+      if (held !== undefined) bytes.set(r.leader, held + (sizes.get(r.regionId.value) ?? 0));
+    }
+    const bySize = [...alive].sort((a, b) => bytes.get(a.id)! - bytes.get(b.id)!);
+    const from = bySize.at(-1)!;
+    // The node leading the fewest bytes that can take one more region with counts still within one.
+    for (const to of bySize.slice(0, -1)) {
+      const gap = bytes.get(from.id)! - bytes.get(to.id)!;
+      if (gap <= minDiffBytes || bytes.get(from.id)! <= ratio * bytes.get(to.id)!) return undefined;
+      const counts = alive.map((n) => n.regionCount + (n.id === to.id ? 1 : n.id === from.id ? -1 : 0));
+      if (Math.max(...counts) - Math.min(...counts) > 1) continue;
+      // The region closest to half the gap without passing it.
+      const region = movable(from.id)
+        .map((r) => ({ r, size: sizes.get(r.regionId.value) ?? 0 }))
+        .filter(({ size }) => size > 0 && size <= gap / 2)
+        .sort((a, b) => b.size - a.size)[0]?.r;
+      if (region) return { region, from, to };
+    }
+    return undefined;
+  }
+
+  private async move(
+    region: RegionRoute,
+    most: NodeCandidate,
+    least: NodeCandidate,
+    by: 'count' | 'size',
+  ): Promise<BalanceDecision> {
     try {
       await this.deps.migrations.submit({
         regionId: region.regionId,
@@ -100,7 +164,7 @@ export class BalanceScheduler {
         return { skipped: 'migrating' };
       throw err;
     }
-    return { moved: region.regionId.toString(), from: most.id, to: least.id };
+    return { moved: region.regionId.toString(), from: most.id, to: least.id, by };
   }
 
   /**

@@ -40,7 +40,11 @@ export interface SupervisorPluginConfig {
     threshold?: number;
   };
   failoverGraceMs?: number;
-  balance?: { enabled: boolean; intervalMs: number };
+  balance?: {
+    enabled: boolean;
+    intervalMs: number;
+    sizeBalance?: { ratio: number; minDiffBytes: number };
+  };
   /** Copies per region, the leader's included (1: no followers), checked every `intervalMs`. */
   replication?: { replicas: number; intervalMs: number };
   /** Regions past `maxSizeBytes` are split near their middle, checked every `checkIntervalMs`. */
@@ -73,7 +77,13 @@ export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
           ...(Object.keys(detector).length > 0 ? { detectorOptions: detector } : {}),
           ...(config.failoverGraceMs !== undefined ? { failoverGraceMs: config.failoverGraceMs } : {}),
           ...(config.balance?.enabled && allRoutes
-            ? { balance: { routes: allRoutes, intervalMs: config.balance.intervalMs } }
+            ? {
+                balance: {
+                  routes: allRoutes,
+                  intervalMs: config.balance.intervalMs,
+                  ...(config.balance.sizeBalance ? { sizeBalance: config.balance.sizeBalance } : {}),
+                },
+              }
             : {}),
           ...(config.replication && allRoutes
             ? {

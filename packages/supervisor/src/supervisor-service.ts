@@ -41,6 +41,8 @@ export interface SupervisorServiceOptions {
     routes: () => Promise<RegionRoute[]>;
     intervalMs: number;
     migrationTimeoutMs?: number;
+    /** Size balancing's tolerance (see BalanceScheduler). */
+    sizeBalance?: { ratio: number; minDiffBytes: number };
   };
   /** Follower placement (see ReplicaChecker); off without it, as with `replicas` 1. */
   replicas?: {
@@ -137,6 +139,8 @@ export class SupervisorService {
           maintenance: this.maintenance,
           intervalMs: options.balance.intervalMs,
           migrationTimeoutMs: options.balance.migrationTimeoutMs ?? 60_000,
+          sizes: () => this.freshRegionSizes(),
+          ...(options.balance.sizeBalance ? { sizeBalance: options.balance.sizeBalance } : {}),
           time,
           logger,
           ...(options.metrics ? { metrics: options.metrics } : {}),

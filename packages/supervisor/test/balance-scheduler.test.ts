@@ -8,7 +8,7 @@ import {
 } from '@regionstore/supervisor';
 
 /** A cluster as the scheduler sees it: node liveness and routes; moves recorded and applied. */
-function cluster(placement: Record<string, number>, dead: string[] = []) {
+function cluster(placement: Record<string, number>, dead: string[] = [], sizesMiB?: number[]) {
   const routes: RegionRoute[] = [];
   let n = 0;
   for (const [node, count] of Object.entries(placement)) {
@@ -54,6 +54,9 @@ function cluster(placement: Record<string, number>, dead: string[] = []) {
     intervalMs: 1000,
     migrationTimeoutMs: 30_000,
     metrics,
+    ...(sizesMiB
+      ? { sizes: () => new Map(routes.map((r, i) => [r.regionId.value, sizesMiB[i]! * 1024 * 1024])) }
+      : {}),
   });
   const counts = () => Object.keys(placement).map((id) => routes.filter((r) => r.leader === id).length);
   return { scheduler, state, counts, metrics };
@@ -62,7 +65,7 @@ function cluster(placement: Record<string, number>, dead: string[] = []) {
 describe('BalanceScheduler', () => {
   it('moves one region per round from the fullest alive node to the emptiest until within one', async () => {
     const { scheduler, state, counts, metrics } = cluster({ 'node-1': 8, 'node-2': 0, 'node-3': 0 });
-    expect(await scheduler.tick()).toEqual({ moved: '1:1', from: 'node-1', to: 'node-2' });
+    expect(await scheduler.tick()).toEqual({ moved: '1:1', from: 'node-1', to: 'node-2', by: 'count' });
     expect(state.submitted[0]).toMatchObject({ fromPeer: { id: 'node-1' }, toPeer: { id: 'node-2' } });
     for (let round = 0; round < 10; round++) await scheduler.tick();
     expect(counts().sort()).toEqual([2, 3, 3]);
@@ -77,6 +80,32 @@ describe('BalanceScheduler', () => {
     const { scheduler, counts } = cluster({ 'node-1': 3, 'node-2': 3, 'node-3': 2, 'node-4': 0 });
     for (let round = 0; round < 5; round++) await scheduler.tick();
     expect(counts()).toEqual([2, 2, 2, 2]);
+  });
+
+  it('once counts are even, moves a region to even out the bytes nodes lead, keeping counts within one', async () => {
+    // node-1 leads 3 × 300 MiB, node-2 3 × 10 MiB, node-3 2 × 10 MiB
+    const { scheduler, state, counts } = cluster({ 'node-1': 3, 'node-2': 3, 'node-3': 2 }, [], [
+      300, 300, 300, 10, 10, 10, 10, 10,
+    ]);
+    expect(await scheduler.tick()).toEqual({ moved: '1:1', from: 'node-1', to: 'node-3', by: 'size' });
+    expect(counts()).toEqual([2, 3, 3]);
+    // node-1 (600 MiB, 2 regions) can give no more without leaving it two behind: nothing moves
+    expect(await scheduler.tick()).toEqual({ skipped: 'balanced' });
+    expect(state.submitted).toHaveLength(1);
+  });
+
+  it('moves no region for a gap within the tolerance, nor one bigger than half the gap (no ping-pong)', async () => {
+    // 80 vs 30 MiB: a gap of 50 MiB, under the 64 MiB floor
+    const small = cluster({ 'node-1': 2, 'node-2': 1 }, [], [40, 40, 30]);
+    expect(await small.scheduler.tick()).toEqual({ skipped: 'balanced' });
+    // 500 vs 200 MiB, but node-1's regions are 250 MiB each: moving one would only swap the sides
+    const swap = cluster({ 'node-1': 2, 'node-2': 1 }, [], [250, 250, 200]);
+    expect(await swap.scheduler.tick()).toEqual({ skipped: 'balanced' });
+    // 510 vs 100 MiB: the region nearest half the gap (200 of 205 MiB) moves, and that evens it out
+    const moves = cluster({ 'node-1': 3, 'node-2': 2 }, [], [300, 200, 10, 50, 50]);
+    expect(await moves.scheduler.tick()).toMatchObject({ moved: '1:2', by: 'size' });
+    expect(await moves.scheduler.tick()).toEqual({ skipped: 'balanced' });
+    expect(moves.counts()).toEqual([2, 3]);
   });
 
   it('moves nothing in maintenance mode, while a migration runs, or while a dead node still leads regions', async () => {
