@@ -35,4 +35,6 @@ try {
   console.error(`${err.message}; see ${dir}/${name}.log`);
   process.exit(1);
 }
-console.log(`${name} joined the cluster; regions move to it as balancing runs (${state.metasrvUrl}/admin/status).`);
+console.log(
+  `${name} joined the cluster; regions move to it as balancing runs (${state.metasrvUrl}/admin/status).`,
+);

@@ -169,7 +169,8 @@ cluster.onUnexpectedExit(({ name, code, signal, log, lines }) => {
   }
 });
 // `npm run add-node` asks for one more storage node; the next start starts as many as there are now.
-const saveState = () => writeLauncherState(dir, { pid: process.pid, nodes: nodeCount, metasrvUrl: cluster.metasrvUrl });
+const saveState = () =>
+  writeLauncherState(dir, { pid: process.pid, nodes: nodeCount, metasrvUrl: cluster.metasrvUrl });
 process.on('SIGUSR2', () => {
   if (stopping) return;
   nodeCount += 1;

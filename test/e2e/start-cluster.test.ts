@@ -142,14 +142,19 @@ describe('npm start (tools/start-cluster.mjs)', () => {
 
     // Two nodes join the running cluster (npm run add-node) and get their share of the 8 regions.
     for (const added of ['node-4', 'node-5']) {
-      const add = spawnSync(process.execPath, ['tools/add-node.mjs', '--dir', data], { cwd: REPO, encoding: 'utf8' });
+      const add = spawnSync(process.execPath, ['tools/add-node.mjs', '--dir', data], {
+        cwd: REPO,
+        encoding: 'utf8',
+      });
       expect(add.stderr).toBe('');
       expect(add.stdout).toContain(`${added} joined the cluster`);
     }
     expect(JSON.parse(readFileSync(join(data, 'launcher.json'), 'utf8'))).toMatchObject({ nodes: 5 });
     const shares = await waitFor(
       async () => {
-        const routes = (await (await fetch(`${metasrv}/v1/routes`)).json()) as { routes: { leader: string }[] };
+        const routes = (await (await fetch(`${metasrv}/v1/routes`)).json()) as {
+          routes: { leader: string }[];
+        };
         const led = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'].map(
           (id) => routes.routes.filter((r) => r.leader === id).length,
         );

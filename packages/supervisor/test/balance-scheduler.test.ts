@@ -84,9 +84,11 @@ describe('BalanceScheduler', () => {
 
   it('once counts are even, moves a region to even out the bytes nodes lead, keeping counts within one', async () => {
     // node-1 leads 3 × 300 MiB, node-2 3 × 10 MiB, node-3 2 × 10 MiB
-    const { scheduler, state, counts } = cluster({ 'node-1': 3, 'node-2': 3, 'node-3': 2 }, [], [
-      300, 300, 300, 10, 10, 10, 10, 10,
-    ]);
+    const { scheduler, state, counts } = cluster(
+      { 'node-1': 3, 'node-2': 3, 'node-3': 2 },
+      [],
+      [300, 300, 300, 10, 10, 10, 10, 10],
+    );
     expect(await scheduler.tick()).toEqual({ moved: '1:1', from: 'node-1', to: 'node-3', by: 'size' });
     expect(counts()).toEqual([2, 3, 3]);
     // node-1 (600 MiB, 2 regions) can give no more without leaving it two behind: nothing moves
