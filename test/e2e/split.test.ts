@@ -19,6 +19,11 @@ describe('region split', () => {
       await new Promise((r) => setTimeout(r, 1500));
       const before = await cluster.routes();
       const parent = before.find((r) => r.regionId === '1:2')!; // keys 0x40‥0x60
+      // Two clients that cached the routes from before the split
+      const [staleWriter, staleReader] = [0, 1].map(
+        () => new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 10_000 }),
+      );
+      await Promise.all([staleWriter!.routes(), staleReader!.routes()]);
       // The first byte walks the key space: 0x50 is inside the parent and the load writes on both sides.
       const cli = await run(
         process.execPath,
@@ -45,6 +50,16 @@ describe('region split', () => {
       expect(Buffer.from(childAfter.end, 'base64')).toEqual(Buffer.from([0x60]));
       expect(parentAfter.epoch.version).toBe(parent.epoch.version + 1);
       expect(childAfter.leader).toBe(parent.leader);
+
+      // A batch written and read by clients with routes from before the split spans both halves:
+      // each splits it again by the new routes, rather than retrying the whole against one half.
+      await staleWriter!.write([
+        { op: 'put', key: Buffer.from('O-stale'), value: Buffer.from('left') },
+        { op: 'put', key: Buffer.from('P-stale'), value: Buffer.from('right') },
+      ]);
+      const read = await staleReader!.batchGet([Buffer.from('O-stale'), Buffer.from('P-stale')]);
+      expect(read.map((v) => v?.toString())).toEqual(['left', 'right']);
+      await Promise.all([staleWriter!.close(), staleReader!.close()]);
 
       // Writes go on through the split; each half takes its own.
       await new Promise((r) => setTimeout(r, 1000));
@@ -95,6 +110,81 @@ describe('region split', () => {
       await load.stop();
       await client.close();
     }
+  });
+});
+
+describe('load-based split', () => {
+  it('splits a hot region at a key from its sampled requests, and not a region taking ordered inserts', async () => {
+    const cluster = await clusters.start({
+      nodes: 3,
+      // Hot at 100 requests a second for 3 seconds; a split check every second
+      nodeEnv: { REGIONSTORE_LOAD_SPLIT__QPS_THRESHOLD: '100', REGIONSTORE_LOAD_SPLIT__DETECT_TIMES: '3' },
+      metasrvEnv: { REGIONSTORE_SPLIT__CHECK_INTERVAL_MS: '1000' },
+    });
+    const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+    const before = await cluster.routes();
+    const hot = before.find((r) => r.regionId === '1:2')!; // keys 0x40‥0x60
+    const walked = before.find((r) => r.regionId === '1:5')!; // keys 0xa0‥0xc0
+    let stop = false;
+    const written = new Map<string, string>();
+    // Uniform reads and writes over region 1:2, from four loops
+    const uniform = Array.from({ length: 4 }, async (_, loop) => {
+      for (let i = 0; !stop; i++) {
+        const key = Buffer.from([
+          0x40 + Math.floor(Math.random() * 32),
+          Math.floor(Math.random() * 256),
+          loop,
+        ]);
+        if (i % 2) await client.get(key);
+        else {
+          await client.put(key, Buffer.from(`v${i}`));
+          written.set(key.toString('hex'), `v${i}`);
+        }
+      }
+    });
+    // Ordered inserts into region 1:5: every key after the last
+    const ordered = (async () => {
+      for (let i = 0; !stop; i++) {
+        const key = Buffer.concat([Buffer.from([0xa5]), Buffer.from(String(i).padStart(10, '0'))]);
+        await client.put(key, Buffer.from(`o${i}`));
+        written.set(key.toString('hex'), `o${i}`);
+      }
+    })();
+    try {
+      const child = await cluster.waitFor(
+        async () => (await cluster.routes()).find((r) => !before.some((b) => b.regionId === r.regionId)),
+        'a load split of region 1:2',
+        60_000,
+      );
+      const routes = await cluster.routes();
+      const parent = routes.find((r) => r.regionId === hot.regionId)! as typeof hot & { end: string };
+      const splitKey = Buffer.from((child as typeof hot & { start: string }).start, 'base64');
+      // Inside the hot region, at a key its requests sampled (not its old boundary)
+      expect(splitKey[0]).toBeGreaterThanOrEqual(0x40);
+      expect(splitKey[0]).toBeLessThan(0x60);
+      expect(Buffer.from(parent.end, 'base64')).toEqual(splitKey);
+      // Ordered inserts kept region 1:5 hot all along, and it did not split
+      await new Promise((r) => setTimeout(r, 3000));
+      const after = await cluster.routes();
+      expect(after.find((r) => r.regionId === walked.regionId)?.epoch.version).toBe(walked.epoch.version);
+      const leaderOf5 = after.find((r) => r.regionId === walked.regionId)!;
+      const nodeMetrics = await (await fetch(`${leaderOf5.address}/metrics`)).text();
+      expect(
+        Number(
+          nodeMetrics.match(
+            /^regionstore_storage_node_load_split_seconds_total\{verdict="sequential"[^}]*\} (\d+)$/m,
+          )?.[1] ?? 0,
+        ),
+      ).toBeGreaterThan(0);
+    } finally {
+      stop = true;
+      await Promise.all([...uniform, ordered]);
+    }
+    // Every write survived the split
+    const keys = [...written.keys()];
+    const values = await client.batchGet(keys.map((k) => Buffer.from(k, 'hex')));
+    expect(keys.filter((k, i) => values[i]?.toString() !== written.get(k))).toEqual([]);
+    await client.close();
   });
 });
 

@@ -19,3 +19,8 @@ export function displayEpoch(epoch: unknown): string {
   const { version, confVer } = (epoch ?? {}) as { version?: number; confVer?: number };
   return `v${version ?? '?'}/c${confVer ?? '?'}`;
 }
+
+/** A size in MiB with one decimal (region sizes: RocksDB's estimate, not exact to the byte). */
+export function displaySize(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}

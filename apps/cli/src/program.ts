@@ -5,7 +5,7 @@ import { composeTimestamp } from '@regionstore/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { cpus } from 'node:os';
 import { runBench, runYcsbBench } from './bench';
-import { displayBytes, displayEpoch } from './display';
+import { displayBytes, displayEpoch, displaySize } from './display';
 import { WORKLOADS, parseWorkloads, type WorkloadName, type YcsbResult } from './ycsb';
 import { followOperation, progressBar } from './progress';
 
@@ -183,11 +183,12 @@ export function buildProgram(io: Output): Command {
           ),
           '',
           table(
-            status.regions.map(({ regionId, leader, epoch, state }) => ({
+            status.regions.map(({ regionId, leader, epoch, state, approximateSizeBytes }) => ({
               region: regionId,
               leader,
               epoch: displayEpoch(epoch),
               state,
+              size: typeof approximateSizeBytes === 'number' ? displaySize(approximateSizeBytes) : '-',
             })),
           ),
         ].join('\n'),

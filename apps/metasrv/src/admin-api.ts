@@ -88,6 +88,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
       deps.store.clientRoutes(),
       deps.phiByNode(),
     ]);
+    const sizes = deps.supervisor.regionSizes();
     return {
       leader: await deps.leaderId(),
       maintenance: await deps.supervisor.maintenance.isEnabled(),
@@ -107,6 +108,8 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
         leader: r.leader,
         epoch: r.epoch,
         state: r.state,
+        // As its leader last reported it; null on a standby, or before a report
+        approximateSizeBytes: sizes.get(r.regionId.value) ?? null,
       })),
     };
   });

@@ -80,8 +80,12 @@ export class HeartbeatIntake {
           granted.map((r) => r.regionId),
           this.deps.gcSafePoint?.(),
         );
-      supervisor.recordRegionSizes(
-        granted.map((r) => ({ regionId: r.regionId, bytes: r.approximateSizeBytes })),
+      supervisor.recordRegionStats(
+        granted.map((r) => ({
+          regionId: r.regionId,
+          bytes: r.approximateSizeBytes,
+          ...(r.loadSplitKey ? { loadSplitKey: r.loadSplitKey } : {}),
+        })),
       );
       // Only regions the route gives this node count: a stale leader must not keep its detector alive.
       await supervisor.heartbeats.accept({

@@ -77,6 +77,23 @@ export const storageNodeConfigSchema = z.object({
       configCheck: z.enum(['config', 'skip']).default('config'),
     })
     .prefault({}),
+  /**
+   * Load-based split (TiKV's): a region this node leads that takes `qpsThreshold` requests or
+   * `byteThreshold` bytes a second for `detectTimes` seconds in a row proposes a split key, from
+   * sampled requests, in its heartbeats; the metasrv splits it there. TiKV's thresholds are 3000 and
+   * 30 MiB/s; bytes are 10 MiB/s here because that is about what one of these 2-core machines writes.
+   */
+  loadSplit: z
+    .object({
+      enabled: z.boolean().default(true),
+      qpsThreshold: z.number().positive().default(3000),
+      byteThreshold: z
+        .number()
+        .positive()
+        .default(10 * 1024 * 1024),
+      detectTimes: z.number().int().min(1).default(10),
+    })
+    .prefault({}),
   workerGroup: section,
   regionRunner: section,
   backup: section,

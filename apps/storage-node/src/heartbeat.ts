@@ -1,10 +1,11 @@
 import { CF_DEFAULT, type KvEngine } from '@regionstore/engine';
 import { encodeJobPayload, type JobPayload, type LeaseGrant } from '@regionstore/protocol';
 import { regionDataBounds } from '@regionstore/region-runner';
-import type { TimeProvider } from '@regionstore/core';
+import { compareKeys, type KeyRange, type RegionId, type TimeProvider } from '@regionstore/core';
 import type { Logger } from '@regionstore/runtime';
 import type { WorkerGroup } from '@regionstore/worker-group';
 import type { Queue } from 'bullmq';
+import type { LoadSplitDetector } from './load-split-detector';
 
 const ROLE = { Leader: 'leader', Follower: 'follower', DowngradingLeader: 'downgrading' } as const;
 
@@ -17,10 +18,12 @@ export async function buildHeartbeat(
   now: number,
   seq?: string,
   clusterId?: string,
+  load?: LoadSplitDetector,
 ): Promise<JobPayload<'heartbeat'>> {
   const regions = await Promise.all(
     group.regions().map(async (region) => {
       const bounds = regionDataBounds(region.range);
+      const loadSplitKey = region.role === 'Leader' ? loadSplitKeyOf(region, load) : undefined;
       return {
         regionId: region.regionId,
         role: ROLE[region.role],
@@ -30,6 +33,7 @@ export async function buildHeartbeat(
           .catch(() => 0),
         writtenBytesSinceFlush: region.writtenBytes,
         lastEntryId: region.lastEntryId,
+        ...(loadSplitKey ? { loadSplitKey } : {}),
       };
     }),
   );
@@ -42,6 +46,22 @@ export async function buildHeartbeat(
     ...(seq ? { seq } : {}),
     ...(clusterId ? { clusterId } : {}),
   };
+}
+
+/**
+ * The split key load-based split proposes for a region, if it lies strictly inside the region's range
+ * now; one that does not was chosen before the range changed, and the region's count starts over.
+ */
+function loadSplitKeyOf(
+  region: { regionId: RegionId; range: KeyRange },
+  load: LoadSplitDetector | undefined,
+): Buffer | undefined {
+  const key = load?.proposal(region.regionId);
+  if (!key) return undefined;
+  const { start, end } = region.range;
+  if (compareKeys(key, start) > 0 && (end.length === 0 || compareKeys(key, end) < 0)) return key;
+  load!.reset(region.regionId);
+  return undefined;
 }
 
 /** How the loop learns the metasrv's answer to its heartbeats (see RegionLeases). */

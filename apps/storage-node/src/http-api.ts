@@ -27,6 +27,7 @@ import {
   wantsMsgpack,
 } from '@regionstore/http';
 import type { DurabilityReport } from '@regionstore/log-store';
+import type { LoadSplitDetector } from './load-split-detector';
 import type { RegionReader } from './reads';
 
 export interface DataApiDeps {
@@ -41,6 +42,8 @@ export interface DataApiDeps {
   apiToken?: string | undefined;
   /** Access log (debug) and 5xx errors. */
   logger?: Logger;
+  /** Counts each leader command against its region for load-based split (see LoadSplitDetector). */
+  load?: LoadSplitDetector;
 }
 
 type ScanRequestBody = z.output<typeof scanRequestSchema>;
@@ -50,8 +53,35 @@ type Answer = { schema: z.ZodType; value: unknown };
 
 const encodeAnswer = ({ schema, value }: Answer): unknown => z.encode(schema, value);
 
+/** One of `items`, at random: a batch's share of the sampled keys stays uniform over its keys. */
+const anyOf = <T>(items: readonly T[]): T | undefined => items[Math.floor(Math.random() * items.length)];
+
+/** Counts a command that needs the region's leader against the region (replica reads do not). */
+function recordLoad(load: LoadSplitDetector, command: DataCommand): void {
+  switch (command.type) {
+    case 'write': {
+      const mutation = anyOf(command.mutations);
+      if (!mutation) return;
+      let bytes = 0;
+      for (const m of command.mutations) bytes += m.key.length + (m.op === 'put' ? m.value.length : 0);
+      return load.record(command.regionId, mutation.key, bytes);
+    }
+    case 'get':
+      if (!command.replicaRead) load.record(command.regionId, command.key, command.key.length);
+      return;
+    case 'batch-get': {
+      const key = anyOf(command.keys);
+      if (command.replicaRead || !key) return;
+      let bytes = 0;
+      for (const k of command.keys) bytes += k.length;
+      return load.record(command.regionId, key, bytes);
+    }
+  }
+}
+
 /** A write, get or batch get, whether it came alone or in a batch. */
 async function runCommand(deps: DataApiDeps, command: DataCommand): Promise<Answer> {
+  if (deps.load) recordLoad(deps.load, command);
   switch (command.type) {
     case 'write': {
       const result = await deps.group().write({

@@ -317,6 +317,29 @@ export class RegionStoreClient {
     }
   }
 
+  /**
+   * Runs `run` once per region over `items`, grouped by the region each one's key falls in, each group
+   * retried on route errors. A group that refreshed routes spread over several regions (a split, a
+   * merge moved a boundary through it) is grouped again, so no retry keeps sending keys to a region
+   * that no longer holds them.
+   */
+  private async perRegion<T, R>(
+    items: T[],
+    keyOf: (item: T) => Buffer,
+    run: (routes: Route[], group: T[]) => Promise<R>,
+  ): Promise<R[]> {
+    const groupsOf = (routes: Route[], of: T[]) => [
+      ...groupBy(of, (item) => this.routeOf(routes, keyOf(item))?.regionId.toString() ?? '?').values(),
+    ];
+    const runGroup = (group: T[]): Promise<R[]> =>
+      this.withRetry(async (current) => {
+        const groups = groupsOf(current, group);
+        if (groups.length > 1) return (await Promise.all(groups.map(runGroup))).flat();
+        return [await run(current, group)];
+      });
+    return (await Promise.all(groupsOf(await this.routes(), items).map(runGroup))).flat();
+  }
+
   /** Runs `op` with current routes; on a route error refreshes them and tries again. */
   private withRetry<T>(op: (routes: Route[]) => Promise<T>): Promise<T> {
     return this.retrying(async (refresh) => op(await this.routes(refresh)), retryable);
@@ -399,21 +422,19 @@ export class RegionStoreClient {
    */
   async write(input: MutationInput[]): Promise<{ commitTs: Timestamp }> {
     const mutations = input.map(toMutation);
-    const routes = await this.routes();
-    const groups = groupBy(mutations, (m) => this.routeOf(routes, m.key)?.regionId.toString() ?? '?');
-    const results = await Promise.all(
-      [...groups.values()].map((group) =>
-        this.withRetry(async (current) => {
-          const route = this.leaderOf(current, group[0]!.key);
-          const body = {
-            regionId: route.regionId.toString(),
-            epoch: route.epoch,
-            mutations: group,
-          };
-          const bytes = group.reduce((n, m) => n + m.key.length + (m.op === 'put' ? m.value.length : 0), 0);
-          return writeResponseSchema.parse(await this.command(route.address, 'write', body, bytes));
-        }),
-      ),
+    const results = await this.perRegion(
+      mutations,
+      (m) => m.key,
+      async (current, group) => {
+        const route = this.leaderOf(current, group[0]!.key);
+        const body = {
+          regionId: route.regionId.toString(),
+          epoch: route.epoch,
+          mutations: group,
+        };
+        const bytes = group.reduce((n, m) => n + m.key.length + (m.op === 'put' ? m.value.length : 0), 0);
+        return writeResponseSchema.parse(await this.command(route.address, 'write', body, bytes));
+      },
     );
     return { commitTs: results.reduce((max, r) => (r.commitTs > max ? r.commitTs : max), 0n) };
   }
@@ -440,35 +461,28 @@ export class RegionStoreClient {
    */
   async batchGet(input: Bytes[], options: ReadOptions = {}): Promise<Array<Buffer | undefined>> {
     const keys = input.map(toBuffer);
-    const routes = await this.routes();
-    const byRegion = groupBy(
-      keys.map((_, i) => i),
-      (i) => this.routeOf(routes, keys[i]!)?.regionId.toString() ?? '?',
-    );
     const out: Array<Buffer | undefined> = new Array(keys.length);
-    await Promise.all(
-      [...byRegion.values()].map((indexes) =>
-        this.withRetry(async (current) => {
-          const first = keys[indexes[0]!]!;
-          const regionKeys = indexes.map((i) => keys[i]!);
-          const bytes = regionKeys.reduce((n, key) => n + key.length, 0);
-          const { values } = await this.readFrom(
-            this.readTargets(current, first, options.readFrom),
-            async (regionId, target) => {
-              const body = {
-                regionId,
-                keys: regionKeys,
-                ...(options.ts ? { ts: options.ts } : {}),
-                ...(target.replicaRead ? { replicaRead: true } : {}),
-              };
-              return batchGetResponseSchema.parse(
-                await this.command(target.address, 'batch-get', body, bytes),
-              );
-            },
-          );
-          indexes.forEach((i, at) => (out[i] = values[at] ?? undefined));
-        }),
-      ),
+    await this.perRegion(
+      keys.map((_, i) => i),
+      (i) => keys[i]!,
+      async (current, indexes) => {
+        const first = keys[indexes[0]!]!;
+        const regionKeys = indexes.map((i) => keys[i]!);
+        const bytes = regionKeys.reduce((n, key) => n + key.length, 0);
+        const { values } = await this.readFrom(
+          this.readTargets(current, first, options.readFrom),
+          async (regionId, target) => {
+            const body = {
+              regionId,
+              keys: regionKeys,
+              ...(options.ts ? { ts: options.ts } : {}),
+              ...(target.replicaRead ? { replicaRead: true } : {}),
+            };
+            return batchGetResponseSchema.parse(await this.command(target.address, 'batch-get', body, bytes));
+          },
+        );
+        indexes.forEach((i, at) => (out[i] = values[at] ?? undefined));
+      },
     );
     return out;
   }

@@ -19,6 +19,8 @@ export const regionStatSchema = z.strictObject({
   approximateSizeBytes: z.number().int().nonnegative(),
   writtenBytesSinceFlush: z.number().int().nonnegative(),
   lastEntryId: entryIdSchema,
+  /** A leader's load-based split key, once the region has been hot long enough (see LoadSplitDetector). */
+  loadSplitKey: bytesCodec.optional(),
 });
 
 export const heartbeatPayload = z.strictObject({

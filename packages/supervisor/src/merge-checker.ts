@@ -10,6 +10,8 @@ export interface MergeCheckerDeps {
   routes: () => Promise<RegionRoute[]>;
   /** Each region's approximate size in bytes, as its leader last reported it. */
   sizes: () => ReadonlyMap<bigint, number>;
+  /** Regions whose leaders propose a load-based split: hot, so not merged (PD's rule). */
+  loadSplitKeys?: () => ReadonlyMap<bigint, Buffer>;
   procedures: {
     startMerge(task: RegionMergeTask): Promise<string>;
     submit(task: RegionMigrationTask): Promise<void>;
@@ -41,7 +43,7 @@ export type MergeDecision =
  * merged back at once: tikv#17376's merge storms) and no procedure holds, is merged; when two nodes
  * lead them, the smaller moves to the other's leader first (a merge needs one node to hold both), and
  * the merge follows in a later round. One action per round; none in maintenance mode, and none once
- * the cluster is down to `minRegions`.
+ * the cluster is down to `minRegions`. A hot region (one its leader wants split by load) is left alone.
  */
 export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 'maintenance' | 'busy'> {
   /** When each region was first seen at its current epoch version (its range since then). */
@@ -74,9 +76,10 @@ export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 
     const settled = new Set(routes.filter(stable).map((r) => r.regionId.value));
     if (routes.length <= this.deps.minRegions) return { skipped: 'none' };
     const sizes = this.deps.sizes();
+    const hot = this.deps.loadSplitKeys?.() ?? new Map<bigint, Buffer>();
     const small = (route: RegionRoute) => {
       const bytes = sizes.get(route.regionId.value);
-      return bytes !== undefined && bytes <= this.deps.maxSizeBytes;
+      return bytes !== undefined && bytes <= this.deps.maxSizeBytes && !hot.has(route.regionId.value);
     };
     for (let i = 1; i < routes.length; i++) {
       const [left, right] = [routes[i - 1]!, routes[i]!];

@@ -46,7 +46,7 @@ export function encodeProcedureState(state: ProcedureState): unknown {
 export interface RegionSplitTask {
   regionId: RegionId;
   splitKey?: Buffer;
-  /** Why: `manual`, `size`. */
+  /** Why: `manual`, `size`, `load`. */
   reason: string;
   timeoutMs: number;
 }

@@ -67,6 +67,13 @@ export interface SupervisorServiceOptions {
   };
 }
 
+/** What a region's leader last reported of it. */
+interface RegionStats {
+  bytes: number;
+  /** Where load-based split would split it (see the storage node's LoadSplitDetector). */
+  loadSplitKey?: Buffer;
+}
+
 /** A region size older than this (its leader stopped reporting it) is not acted on. */
 const REGION_SIZE_TTL_MS = 10_000;
 
@@ -90,7 +97,7 @@ export class SupervisorService {
   readonly splitChecker: SplitChecker | undefined;
   readonly mergeChecker: MergeChecker | undefined;
   /** Each region's size as its leader last reported it, and when. */
-  private readonly regionSizes = new Map<bigint, { bytes: number; atMs: number }>();
+  private readonly regionStats = new Map<bigint, RegionStats & { atMs: number }>();
   private loop: Promise<void> | undefined;
   private readonly time: TimeProvider;
   private readonly failoverGraceMs: number;
@@ -139,7 +146,7 @@ export class SupervisorService {
           maintenance: this.maintenance,
           intervalMs: options.balance.intervalMs,
           migrationTimeoutMs: options.balance.migrationTimeoutMs ?? 60_000,
-          sizes: () => this.freshRegionSizes(),
+          sizes: () => this.regionSizes(),
           ...(options.balance.sizeBalance ? { sizeBalance: options.balance.sizeBalance } : {}),
           time,
           logger,
@@ -165,7 +172,8 @@ export class SupervisorService {
     this.splitChecker =
       options.split && options.splitCheck
         ? new SplitChecker({
-            sizes: () => this.freshRegionSizes(),
+            sizes: () => this.regionSizes(),
+            loadSplitKeys: () => this.freshLoadSplitKeys(),
             splits: this.migrations,
             maintenance: this.maintenance,
             maxSizeBytes: options.splitCheck.maxSizeBytes,
@@ -180,7 +188,8 @@ export class SupervisorService {
       options.split && options.mergeCheck
         ? new MergeChecker({
             ...options.mergeCheck,
-            sizes: () => this.freshRegionSizes(),
+            sizes: () => this.regionSizes(),
+            loadSplitKeys: () => this.freshLoadSplitKeys(),
             procedures: this.migrations,
             peers: options.peers,
             maintenance: this.maintenance,
@@ -205,20 +214,36 @@ export class SupervisorService {
     await this.control.registerFailureDetectors(watched);
   }
 
-  /** What a leader's heartbeat says of its regions' sizes (the split checker reads them). */
-  recordRegionSizes(sizes: ReadonlyArray<{ regionId: RegionId; bytes: number }>): void {
+  /**
+   * What a leader's heartbeat says of its regions: sizes (the split and merge checkers and size
+   * balancing read them) and load-based split keys.
+   */
+  recordRegionStats(stats: ReadonlyArray<{ regionId: RegionId } & RegionStats>): void {
     const atMs = this.time.now();
-    for (const { regionId, bytes } of sizes) this.regionSizes.set(regionId.value, { bytes, atMs });
+    for (const { regionId, ...rest } of stats) this.regionStats.set(regionId.value, { ...rest, atMs });
   }
 
-  private freshRegionSizes(): Map<bigint, number> {
+  /** Every region's stats from a heartbeat recent enough to act on; older ones are dropped. */
+  private freshRegionStats(): Map<bigint, RegionStats> {
     const now = this.time.now();
-    const fresh = new Map<bigint, number>();
-    for (const [id, size] of this.regionSizes) {
-      if (now - size.atMs <= REGION_SIZE_TTL_MS) fresh.set(id, size.bytes);
-      else this.regionSizes.delete(id);
+    const fresh = new Map<bigint, RegionStats>();
+    for (const [id, stats] of this.regionStats) {
+      if (now - stats.atMs <= REGION_SIZE_TTL_MS) fresh.set(id, stats);
+      else this.regionStats.delete(id);
     }
     return fresh;
+  }
+
+  /** Each region's size as its leader last reported it, if recently enough (the leader's view only). */
+  regionSizes(): Map<bigint, number> {
+    return new Map([...this.freshRegionStats()].map(([id, stats]) => [id, stats.bytes]));
+  }
+
+  private freshLoadSplitKeys(): Map<bigint, Buffer> {
+    const keys = new Map<bigint, Buffer>();
+    for (const [id, stats] of this.freshRegionStats())
+      if (stats.loadSplitKey) keys.set(id, stats.loadSplitKey);
+    return keys;
   }
 
   /** Starts the event loop (every metasrv runs it; only the leader ticks). */

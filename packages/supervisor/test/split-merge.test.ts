@@ -289,6 +289,40 @@ describe('SplitChecker', () => {
     expect(await checker.tick()).toBe('maintenance');
     expect(started).toEqual(['1:2 size', '1:1 size']);
   });
+
+  it('splits a hot region at the key its leader proposes when none is past the size; size goes first', async () => {
+    const started: string[] = [];
+    const busy = new Set<string>();
+    const sizes = new Map<bigint, number>([[new RegionId(1, 1).value, 100]]);
+    const hot = new Map<bigint, Buffer>([
+      [new RegionId(1, 2).value, Buffer.from('m')],
+      [new RegionId(1, 3).value, Buffer.from('t')],
+    ]);
+    const checker = new SplitChecker({
+      sizes: () => sizes,
+      loadSplitKeys: () => hot,
+      splits: {
+        startSplit: async (task) => {
+          started.push(`${task.regionId.toString()} ${task.reason} ${task.splitKey?.toString() ?? '-'}`);
+          return 'id';
+        },
+        isMigrating: (regionId) => busy.has(regionId.toString()),
+      },
+      maintenance: { isEnabled: async () => false },
+      maxSizeBytes: 400,
+      intervalMs: 1000,
+      splitTimeoutMs: 60_000,
+    });
+    expect(await checker.tick()).toBe('1:2');
+    busy.add('1:2');
+    expect(await checker.tick()).toBe('1:3');
+    busy.add('1:3');
+    expect(await checker.tick()).toBe('none');
+    sizes.set(new RegionId(1, 4).value, 500);
+    busy.clear();
+    expect(await checker.tick()).toBe('1:4');
+    expect(started).toEqual(['1:2 load m', '1:3 load t', '1:4 size -']);
+  });
 });
 
 describe('region merge procedure', () => {
@@ -400,13 +434,14 @@ describe('MergeChecker', () => {
     state: 'Normal',
   });
 
-  function checker(routes: RegionRoute[], sizes: Record<number, number>, minRegions = 1) {
+  function checker(routes: RegionRoute[], sizes: Record<number, number>, minRegions = 1, hot: number[] = []) {
     const time = new ManualTimeProvider(0);
     const actions: string[] = [];
     const check = new MergeChecker({
       routes: async () => routes,
       sizes: () =>
         new Map(Object.entries(sizes).map(([n, bytes]) => [new RegionId(1, Number(n)).value, bytes])),
+      loadSplitKeys: () => new Map(hot.map((n) => [new RegionId(1, n).value, Buffer.from('k')])),
       procedures: {
         startMerge: async (task) => {
           actions.push(`merge ${task.source.toString()} into ${task.regionId.toString()}`);
@@ -439,6 +474,18 @@ describe('MergeChecker', () => {
     routes[2] = { ...routes[2]!, leader: A.id };
     expect(await check.tick()).toEqual({ merged: '1:3', into: '1:2' });
     expect(actions).toEqual([`move 1:3 to ${A.id}`, 'merge 1:3 into 1:2']);
+  });
+
+  it('leaves a hot region alone (its leader proposes a load split)', async () => {
+    const routes = [route(1, '', 'g', A.id), route(2, 'g', '', A.id)];
+    const { check, time } = checker(routes, { 1: 10, 2: 10 }, 1, [2]);
+    await check.tick();
+    await time.advance(60_000);
+    expect(await check.tick()).toEqual({ skipped: 'none' });
+    const cold = checker(routes, { 1: 10, 2: 10 }, 1, []);
+    await cold.check.tick();
+    await cold.time.advance(60_000);
+    expect(await cold.check.tick()).toEqual({ merged: '1:2', into: '1:1' });
   });
 
   it('leaves a region that just split alone, and stops at the bootstrap’s region count', async () => {

@@ -1,11 +1,19 @@
 import 'reflect-metadata';
-import { TOKENS, resolveOptional, type Logger, type Plugin, type Registry } from '@regionstore/runtime';
+import {
+  TOKENS,
+  counter,
+  resolveOptional,
+  type Logger,
+  type Plugin,
+  type Registry,
+} from '@regionstore/runtime';
 import type { KvEngine } from '@regionstore/engine';
 import type { DurabilityReport } from '@regionstore/log-store';
 import { WORKER_GROUP, type WorkerGroup } from '@regionstore/worker-group';
 import type { FastifyInstance } from 'fastify';
 import { instanceCachingFactory } from 'tsyringe';
 import { buildDataApi, type DataApiDeps } from '../http-api';
+import { LoadSplitDetector } from '../load-split-detector';
 import { RegionReader } from '../reads';
 import { RegionLeases } from '../region-leases';
 import { NODE, type NodePluginConfig } from './tokens';
@@ -13,6 +21,7 @@ import { NODE, type NodePluginConfig } from './tokens';
 /** The data API's HTTP server, listening from the plugin's start to its stop. */
 export class DataApiServer {
   private app: FastifyInstance | undefined;
+  private loadClock: NodeJS.Timeout | undefined;
   /** Whether `/ready` says so: set by whoever started the whole node, once every part runs. */
   ready = false;
 
@@ -30,6 +39,7 @@ export class DataApiServer {
   }
 
   async listen(deps: Omit<DataApiDeps, 'isReady' | 'bodyLimitBytes' | 'apiToken'>): Promise<void> {
+    if (deps.load) this.closeLoadSeconds(deps.load, deps.metrics);
     this.app = buildDataApi({
       ...deps,
       isReady: () => this.ready,
@@ -41,7 +51,24 @@ export class DataApiServer {
 
   async close(): Promise<void> {
     this.ready = false;
+    clearInterval(this.loadClock);
     await this.app?.close();
+  }
+
+  /** Closes a second of load counts every second, counting what each hot region's second decided. */
+  private closeLoadSeconds(load: LoadSplitDetector, metrics: Registry): void {
+    const verdicts = counter(metrics, {
+      component: 'storage_node',
+      what: 'load_split_seconds',
+      unit: 'total',
+      help: 'Seconds a region led here was hot, by what its sampled requests allowed: split, unbalanced, sequential',
+      labelNames: ['verdict'],
+    });
+    this.loadClock = setInterval(() => {
+      for (const verdict of load.close(Date.now()).values())
+        verdicts.inc({ verdict: 'splitKey' in verdict ? 'split' : verdict.skipped });
+    }, 1000);
+    this.loadClock.unref();
   }
 }
 
@@ -67,15 +94,19 @@ export const dataApiPlugin: Plugin<NodePluginConfig> = {
       ),
     });
     container.registerInstance(NODE.DataApi, new DataApiServer(config.http, config.apiToken));
+    if (config.loadSplit.enabled)
+      container.registerInstance(NODE.LoadSplit, new LoadSplitDetector(config.loadSplit, Date.now()));
   },
   async start(container) {
     const logger = resolveOptional<Logger>(container, TOKENS.Logger);
     const durability = resolveOptional<DurabilityReport>(container, NODE.Durability);
+    const load = resolveOptional<LoadSplitDetector>(container, NODE.LoadSplit);
     await container.resolve<DataApiServer>(NODE.DataApi).listen({
       group: () => container.resolve<WorkerGroup>(WORKER_GROUP),
       reader: container.resolve<RegionReader>(NODE.Reader),
       metrics: container.resolve<Registry>(TOKENS.Metrics),
       ...(durability ? { durability } : {}),
+      ...(load ? { load } : {}),
       ...(logger ? { logger: logger.child({ component: 'http' }) } : {}),
     });
   },

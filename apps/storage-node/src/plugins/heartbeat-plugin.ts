@@ -17,6 +17,7 @@ import { Queue } from 'bullmq';
 import { instanceCachingFactory } from 'tsyringe';
 import type { NodeClusterIdentity } from '../cluster-identity';
 import { HeartbeatLoop, buildHeartbeat } from '../heartbeat';
+import type { LoadSplitDetector } from '../load-split-detector';
 import type { RegionLeases } from '../region-leases';
 import type { DataApiServer } from './data-api-plugin';
 import { NODE, type NodePluginConfig } from './tokens';
@@ -64,6 +65,7 @@ export const heartbeatPlugin: Plugin<NodePluginConfig> = {
               time.now(),
               leases.nextHeartbeat(),
               identity?.clusterId,
+              resolveOptional<LoadSplitDetector>(c, NODE.LoadSplit),
             ),
           time,
           resolveOptional<Logger>(c, TOKENS.Logger) ?? silentLogger(),

@@ -14,6 +14,8 @@ export const NODE = {
   Tasks: Symbol.for('regionstore.node.Tasks'),
   /** Which cluster the node's data belongs to (NodeClusterIdentity), checked before region tasks. */
   Identity: Symbol.for('regionstore.node.Identity'),
+  /** Counts requests per region and proposes load-based split keys (LoadSplitDetector), when enabled. */
+  LoadSplit: Symbol.for('regionstore.node.LoadSplit'),
   /** Heartbeats to the metasrv and the lease grants that answer them (HeartbeatLoop). */
   Heartbeats: Symbol.for('regionstore.node.Heartbeats'),
 } as const;
