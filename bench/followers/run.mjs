@@ -9,18 +9,12 @@
 //   REGIONSTORE_BENCH_FOLLOWERS_MIB=64 node bench/followers/run.mjs   (a quick check)
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RegionStoreClient } from '@regionstore/client';
-import { createRedis, waitForRedis } from '@regionstore/runtime';
-import { PrivateRedisServer } from '@regionstore/testing';
-import { freePort } from '../lib/cluster.mjs';
+import { getJson, withPrivateCluster } from '../lib/cluster.mjs';
 import { du } from '../lib/disk.mjs';
 import { concurrently } from '../lib/load.mjs';
 import { figure, printTable, writeResults } from '../lib/report.mjs';
-
-const { startCluster } = createRequire(import.meta.url)('../../tools/cluster.cjs');
 
 const MiB = 1024 * 1024;
 const LOAD_MIB = Number(process.env.REGIONSTORE_BENCH_FOLLOWERS_MIB ?? 256);
@@ -29,17 +23,10 @@ const PER_REQUEST = 16;
 const IN_FLIGHT = 32;
 const SETTLE_MS = 5000;
 const NODES = 3;
-const PREFIX = 'regionstore-local';
 const step = (what) => console.error(`… ${what}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const root = mkdtempSync(join(tmpdir(), 'regionstore-bench-followers-'));
-
-async function getJson(url) {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-  if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
-  return response.json();
-}
 
 /** CPU seconds the storage nodes used so far (prom-client's process_cpu_seconds_total of each). */
 async function nodeCpuSeconds(metasrvUrl) {
@@ -70,63 +57,48 @@ async function waitForFollowers(metasrvUrl, followers) {
 }
 
 /** One cluster with `replicas`, loaded with LOAD_MIB; what it cost. */
-async function measure(replicas) {
-  const dir = join(root, `replicas-${replicas}`);
-  const server = await PrivateRedisServer.start(join(dir, 'redis'), ['--appendfsync', 'everysec']);
-  const redis = createRedis(server.url, 'client');
-  let cluster;
-  let client;
-  try {
-    await waitForRedis(redis);
-    step(`replicas ${replicas}: starting the cluster`);
-    cluster = await startCluster({
-      dir: join(dir, 'cluster'),
-      redisUrl: server.url,
-      prefix: PREFIX,
-      nodes: NODES,
-      metasrvPort: await freePort(),
-      logLevel: 'warn',
-      metasrvEnv: { REGIONSTORE_REPLICATION__REPLICAS: String(replicas) },
-    });
-    await waitForFollowers(cluster.metasrvUrl, replicas - 1);
-    client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
-    const [cpuBefore, redisBefore] = [await nodeCpuSeconds(cluster.metasrvUrl), await redisStats(redis)];
-    const requests = Math.ceil((LOAD_MIB * MiB) / (PER_REQUEST * VALUE_BYTES));
-    step(`replicas ${replicas}: loading ${LOAD_MIB} MiB`);
-    const started = performance.now();
-    let sent = 0;
-    await concurrently(requests * PER_REQUEST, PER_REQUEST, IN_FLIGHT, async () => {
-      const random = randomBytes(PER_REQUEST * (VALUE_BYTES + 1));
-      const mutations = [];
-      for (let j = 0; j < PER_REQUEST; j++) {
-        const key = Buffer.from(`.k${String(sent++).padStart(11, '0')}`);
-        key[0] = random[PER_REQUEST * VALUE_BYTES + j]; // spread over every region
-        mutations.push({ op: 'put', key, value: random.subarray(j * VALUE_BYTES, (j + 1) * VALUE_BYTES) });
-      }
-      await client.write(mutations);
-    });
-    const loadSeconds = (performance.now() - started) / 1000;
-    // Followers finish applying what they read; the nodes settle.
-    await sleep(SETTLE_MS);
-    const [cpuAfter, redisAfter] = [await nodeCpuSeconds(cluster.metasrvUrl), await redisStats(redis)];
-    let disk = 0;
-    for (let i = 1; i <= NODES; i++) disk += await du(join(dir, 'cluster', `node-${i}`));
-    const loadedMib = (sent * (VALUE_BYTES + 13)) / MiB;
-    return {
-      replicas,
-      loadedMib,
-      loadMBps: (sent * (VALUE_BYTES + 13)) / 1e6 / loadSeconds,
-      cpuSecondsPerGiB: ((cpuAfter - cpuBefore) / loadedMib) * 1024,
-      diskPerLoaded: disk / MiB / loadedMib,
-      redisCommandsPerWrite: (redisAfter.commands - redisBefore.commands) / (sent / PER_REQUEST),
-      redisSentBytesPerLoaded: (redisAfter.sentBytes - redisBefore.sentBytes) / MiB / loadedMib,
-    };
-  } finally {
-    await client?.close().catch(() => undefined);
-    await cluster?.stop().catch((err) => console.error(`stopping the cluster: ${err.message}`));
-    redis.disconnect();
-    await server.kill('SIGTERM').catch(() => undefined);
-  }
+function measure(replicas) {
+  step(`replicas ${replicas}: starting the cluster`);
+  const options = { nodes: NODES, metasrvEnv: { REGIONSTORE_REPLICATION__REPLICAS: String(replicas) } };
+  return withPrivateCluster(
+    join(root, `replicas-${replicas}`),
+    options,
+    async ({ cluster, client, redis }) => {
+      await waitForFollowers(cluster.metasrvUrl, replicas - 1);
+      const [cpuBefore, redisBefore] = [await nodeCpuSeconds(cluster.metasrvUrl), await redisStats(redis)];
+      const requests = Math.ceil((LOAD_MIB * MiB) / (PER_REQUEST * VALUE_BYTES));
+      step(`replicas ${replicas}: loading ${LOAD_MIB} MiB`);
+      const started = performance.now();
+      let sent = 0;
+      await concurrently(requests * PER_REQUEST, PER_REQUEST, IN_FLIGHT, async () => {
+        const random = randomBytes(PER_REQUEST * (VALUE_BYTES + 1));
+        const mutations = [];
+        for (let j = 0; j < PER_REQUEST; j++) {
+          const key = Buffer.from(`.k${String(sent++).padStart(11, '0')}`);
+          key[0] = random[PER_REQUEST * VALUE_BYTES + j]; // spread over every region
+          mutations.push({ op: 'put', key, value: random.subarray(j * VALUE_BYTES, (j + 1) * VALUE_BYTES) });
+        }
+        await client.write(mutations);
+      });
+      const loadSeconds = (performance.now() - started) / 1000;
+      // Followers finish applying what they read; the nodes settle.
+      await sleep(SETTLE_MS);
+      const [cpuAfter, redisAfter] = [await nodeCpuSeconds(cluster.metasrvUrl), await redisStats(redis)];
+      let disk = 0;
+      for (let i = 1; i <= NODES; i++)
+        disk += await du(join(root, `replicas-${replicas}`, 'cluster', `node-${i}`));
+      const loadedMib = (sent * (VALUE_BYTES + 13)) / MiB;
+      return {
+        replicas,
+        loadedMib,
+        loadMBps: (sent * (VALUE_BYTES + 13)) / 1e6 / loadSeconds,
+        cpuSecondsPerGiB: ((cpuAfter - cpuBefore) / loadedMib) * 1024,
+        diskPerLoaded: disk / MiB / loadedMib,
+        redisCommandsPerWrite: (redisAfter.commands - redisBefore.commands) / (sent / PER_REQUEST),
+        redisSentBytesPerLoaded: (redisAfter.sentBytes - redisBefore.sentBytes) / MiB / loadedMib,
+      };
+    },
+  );
 }
 
 try {

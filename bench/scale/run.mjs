@@ -445,6 +445,9 @@ async function measure(stageMib) {
       end: route.end.toString('hex'),
       leader: route.leader,
       loadedBytes,
+      // RocksDB's estimate, as the region's leader last reported it (null: not reported yet)
+      approximateSizeBytes:
+        s.regions.find((x) => x.regionId === route.regionId)?.approximateSizeBytes ?? null,
       walStreamBytes: streams[value]?.bytes ?? 0,
       walStreamEntries: streams[value]?.entries ?? 0,
       objectStoreBytes: objects.byRegion[value] ?? 0,
@@ -653,9 +656,11 @@ try {
   console.log('(MiB and s rows: lower is better; the ratio is ours ÷ baseline)');
   console.log('\nissue #27 (ratios to data loaded in parentheses):\n');
   markdown(header, rows);
-  console.log('\nregions per stage (loaded by the client; WAL stream and objects as measured):\n');
+  console.log(
+    '\nregions per stage (loaded by the client; size as the leader reports it; WAL stream and objects as measured):\n',
+  );
   markdown(
-    ['stage', 'region', 'range (hex)', 'leader', 'loaded', 'WAL stream', 'WAL entries', 'objects'],
+    ['stage', 'region', 'range (hex)', 'leader', 'loaded', 'size', 'WAL stream', 'WAL entries', 'objects'],
     stages.flatMap((s) =>
       s.regions.map((r) => [
         s.label,
@@ -663,6 +668,7 @@ try {
         `${r.start || '−∞'}‥${r.end || '+∞'}`,
         r.leader,
         m1(r.loadedBytes),
+        r.approximateSizeBytes === null ? '−' : m1(r.approximateSizeBytes),
         m1(r.walStreamBytes),
         String(r.walStreamEntries),
         m1(r.objectStoreBytes),

@@ -8,20 +8,15 @@
 //
 //   npm run bench -- split
 //   REGIONSTORE_BENCH_KEEP=1 …   keeps the temp dir (cluster data and logs)
+//   REGIONSTORE_BENCH_KEEP=1 …   keeps the temp dir (cluster data and logs)
 //   REGIONSTORE_BENCH_SPLIT_MIB=256 REGIONSTORE_SPLIT__MAX_SIZE_BYTES=… node bench/split/run.mjs   (a quick check)
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RegionStoreClient } from '@regionstore/client';
-import { createRedis, waitForRedis } from '@regionstore/runtime';
-import { PrivateRedisServer } from '@regionstore/testing';
-import { freePort } from '../lib/cluster.mjs';
+import { getJson, withPrivateCluster } from '../lib/cluster.mjs';
 import { concurrently } from '../lib/load.mjs';
 import { figure, printTable, writeResults } from '../lib/report.mjs';
-
-const { startCluster } = createRequire(import.meta.url)('../../tools/cluster.cjs');
 
 const MiB = 1024 * 1024;
 const LOAD_MIB = Number(process.env.REGIONSTORE_BENCH_SPLIT_MIB ?? 2048);
@@ -32,17 +27,10 @@ const VALUE_BYTES = 1024;
 const PER_REQUEST = 16;
 const IN_FLIGHT = 32;
 const NODES = 3;
-const PREFIX = 'regionstore-local';
 const step = (what) => console.error(`… ${what}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const root = mkdtempSync(join(tmpdir(), 'regionstore-bench-split-'));
-
-async function getJson(url) {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-  if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
-  return response.json();
-}
 
 /** Regions, sizes and leaders per alive node, from the metasrv leader's view. */
 async function layout(metasrvUrl) {
@@ -77,27 +65,15 @@ function keyOf(kind, i, randomByte) {
 }
 
 /** One fresh cluster loaded with LOAD_MIB of `kind` keys; the load rate and how the cluster ended. */
-async function measure(kind) {
-  const dir = join(root, kind);
-  const server = await PrivateRedisServer.start(join(dir, 'redis'), ['--appendfsync', 'everysec']);
-  const redis = createRedis(server.url, 'client');
-  let cluster;
-  let client;
-  try {
-    await waitForRedis(redis);
-    step(`${kind}: starting the cluster`);
-    cluster = await startCluster({
-      dir: join(dir, 'cluster'),
-      redisUrl: server.url,
-      prefix: PREFIX,
-      nodes: NODES,
-      metasrvPort: await freePort(),
-      logLevel: process.env.REGIONSTORE_LOG_LEVEL ?? 'warn',
-      ...(process.env.REGIONSTORE_SPLIT__MAX_SIZE_BYTES
-        ? { metasrvEnv: { REGIONSTORE_SPLIT__MAX_SIZE_BYTES: process.env.REGIONSTORE_SPLIT__MAX_SIZE_BYTES } }
-        : {}),
-    });
-    client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+function measure(kind) {
+  step(`${kind}: starting the cluster`);
+  const options = {
+    nodes: NODES,
+    ...(process.env.REGIONSTORE_SPLIT__MAX_SIZE_BYTES
+      ? { metasrvEnv: { REGIONSTORE_SPLIT__MAX_SIZE_BYTES: process.env.REGIONSTORE_SPLIT__MAX_SIZE_BYTES } }
+      : {}),
+  };
+  return withPrivateCluster(join(root, kind), options, async ({ cluster, client }) => {
     const requests = Math.ceil((LOAD_MIB * MiB) / (PER_REQUEST * (VALUE_BYTES + 16)));
     step(`${kind}: loading ${LOAD_MIB} MiB`);
     const started = performance.now();
@@ -153,12 +129,7 @@ async function measure(kind) {
       unreadable,
       end,
     };
-  } finally {
-    await client?.close().catch(() => undefined);
-    await cluster?.stop().catch((err) => console.error(`stopping the cluster: ${err.message}`));
-    redis.disconnect();
-    await server.kill('SIGTERM').catch(() => undefined);
-  }
+  });
 }
 
 try {

@@ -12,7 +12,7 @@ import type { ClusterStore } from './cluster-store';
 import type { GcSafePoints } from './gc-safe-points';
 import type { NodeTaskClient } from './node-client';
 import type { Operations, OperationRecord } from './operation-records';
-import { forEachRegion } from './region-jobs';
+import { forEachRange } from './region-jobs';
 
 export interface BackupRecord extends OperationRecord {
   storage: string;
@@ -25,7 +25,8 @@ export interface BackupRecord extends OperationRecord {
 
 /**
  * Cluster-wide backup: one `backup` job per region, to the node that leads it (again to the new leader
- * if the region moves meanwhile), then the `backupmeta` next to the files. A failed range fails the
+ * if the region moves meanwhile; the keys a split handed to a region led elsewhere go to that one),
+ * then the `backupmeta` next to the files. A failed range fails the
  * whole backup (no meta). Records live in Redis (`<prefix>:meta:backups`), with progress in regions.
  */
 export class ClusterBackup {
@@ -78,20 +79,21 @@ export class ClusterBackup {
     const routes = (await this.store.routes()).filter((r) => intersectRanges(r.range, wanted));
     Object.assign(record, { regionsTotal: routes.length, regionsDone: 0 });
     await this.operations.save(record);
-    const responses = await forEachRegion(
+    let jobs = 0;
+    const responses = await forEachRange(
       this.store,
-      routes,
-      (route, attempt) => {
-        const range = intersectRanges(route.range, wanted)!;
-        return this.backupRegion(
+      wanted,
+      async (route, part) => {
+        const answered = await this.backupRegion(
           record.id,
-          { ...request, startKey: range.start, endKey: range.end },
+          { ...request, startKey: part.start, endKey: part.end },
           route.leader,
-          `${route.regionId}-${attempt}`,
+          `${route.regionId}-${++jobs}`,
         );
+        return { value: answered, covered: answered.map((r) => keyRange(r.startKey, r.endKey)) };
       },
-      async () => {
-        record.regionsDone = (record.regionsDone ?? 0) + 1;
+      async (done, total) => {
+        Object.assign(record, { regionsDone: done, regionsTotal: total });
         await this.operations.save(record);
       },
     );

@@ -74,10 +74,11 @@ export class LoadSplitDetector {
     }
     const seq = load.requests++;
     load.bytes += bytes;
-    if (load.samples.length < this.sampleSize) load.samples.push({ key, seq });
+    // A copy: the key may be a view into a whole request body, which a sample must not keep alive.
+    if (load.samples.length < this.sampleSize) load.samples.push({ key: Buffer.from(key), seq });
     else {
       const slot = Math.floor(this.random() * load.requests);
-      if (slot < this.sampleSize) load.samples[slot] = { key, seq };
+      if (slot < this.sampleSize) load.samples[slot] = { key: Buffer.from(key), seq };
     }
   }
 

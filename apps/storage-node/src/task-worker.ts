@@ -3,6 +3,7 @@ import {
   NotFoundError,
   CancelledError,
   RegionNotFoundError,
+  failpoint,
   rangesOverlap,
   isRegionStoreError,
   toRegionStoreError,
@@ -237,6 +238,8 @@ export class NodeTaskWorker {
       },
       backup: async ({ request }) => {
         checkAllowedStorage(request.storage, deps.allowedStorage);
+        // `delay(ms)`: the routes may change (a split, a move) between the metasrv's ask and the scan
+        await failpoint('backup_before_seek');
         const task = BackupTask.create(request);
         deps.backup.run(task);
         const responses = [];
