@@ -106,7 +106,10 @@ app.post('/v1/get', async (request, reply) => {
   const [value] = await read([request.body.key]);
   return send(reply, { value });
 });
-app.get('/stats', async () => stats);
+app.get('/stats', async () => {
+  const cpu = process.cpuUsage();
+  return { ...stats, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+});
 app.post('/v1/batch-get', async (request, reply) => {
   return send(reply, { values: await read(request.body.keys) });
 });

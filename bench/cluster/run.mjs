@@ -1,4 +1,5 @@
-// System benchmark: a running local cluster (metasrv + 3 storage nodes, separate processes) against
+// System benchmark: a running local cluster as `npm start` runs it (metasrv + 3 storage nodes, separate
+// processes, WAL durability everysec, a private redis-server with AOF appendfsync everysec) against
 // same-run baselines: the limit server (limit-server.mjs: the same bodies, WAL append and RocksDB
 // batches with nothing else, driven by a plain undici client), raw RocksDB through the binding, raw
 // Redis (XADD pipeline, BullMQ job round trip with a no-op worker), and for failover an operator
@@ -16,24 +17,35 @@ import { Packr } from 'msgpackr';
 import { Agent, request as httpRequest } from 'undici';
 import { RegionStoreClient } from '@regionstore/client';
 import { createRedis, waitForRedis } from '@regionstore/runtime';
-import { adminPost, dropKeys, freePort } from '../lib/cluster.mjs';
+import { PrivateRedisServer } from '@regionstore/testing';
+import { adminPost, dropKeys, freePort, nodeCpuSeconds } from '../lib/cluster.mjs';
 import { concurrently as concurrentLoad } from '../lib/load.mjs';
 import { figure, printTable, timed, writeResults } from '../lib/report.mjs';
 
 const require = createRequire(import.meta.url);
 const { startCluster } = require('../../tools/cluster.cjs');
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CONCURRENCY = 64;
 const OPS = Number(process.env.BENCH_OPS ?? 40_000);
 const VALUE = Buffer.alloc(100, 7);
 const FAILOVER_RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 5);
 const prefix = `rs-bench-cluster-${process.pid}`;
 const root = mkdtempSync(join(tmpdir(), 'regionstore-bench-cluster-'));
+// As `npm start` runs it: a redis-server of its own with AOF `appendfsync everysec`, and the nodes'
+// default WAL durability (everysec). The limit server and the raw XADD baseline use the same Redis.
+const redisServer = await PrivateRedisServer.start(join(root, 'redis'), ['--appendfsync', 'everysec']);
+const REDIS_URL = redisServer.url;
 let dirs = 0;
 const dir = () => join(root, String(dirs++));
 const key = (w, i, j) => Buffer.from([(w * 37 + i * 11 + j) % 256, ...Buffer.from(`-${w}-${i}-${j}`)]);
 
 const concurrently = (total, perRequest, request) => concurrentLoad(total, perRequest, CONCURRENCY, request);
+
+/** `request` timed: each call's milliseconds go to `latencies`. */
+const timedRequests = (latencies, request) => async (w, i) => {
+  const start = performance.now();
+  await request(w, i);
+  latencies.push(performance.now() - start);
+};
 
 function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -110,16 +122,20 @@ async function startLimitServer() {
   const keys = readKeys();
   return {
     stats: async () => (await fetch(`http://127.0.0.1:${port}/stats`)).json(),
-    write: (batch) =>
-      concurrently(OPS, batch, (w, i) =>
-        call('/v1/write', {
-          regionId: '1',
-          mutations: Array.from({ length: batch }, (_, j) => ({
-            op: 'put',
-            key: key(w, i, j),
-            value: VALUE,
-          })),
-        }),
+    write: (batch, latencies = []) =>
+      concurrently(
+        OPS,
+        batch,
+        timedRequests(latencies, (w, i) =>
+          call('/v1/write', {
+            regionId: '1',
+            mutations: Array.from({ length: batch }, (_, j) => ({
+              op: 'put',
+              key: key(w, i, j),
+              value: VALUE,
+            })),
+          }),
+        ),
       ),
     get: () =>
       concurrently(10_000, 1, (w, i) =>
@@ -140,16 +156,26 @@ async function startLimitServer() {
   };
 }
 
-/** Medians of three runs of each, interleaved (ours, theirs, ours, …), so load swings hit both. */
-async function interleaved(ours, theirs) {
+/**
+ * Medians of three runs of each, interleaved (ours, theirs, ours, …), so load swings hit both; with
+ * `cpu`, also the CPU seconds each side's server processes used over its three runs.
+ */
+async function interleaved(ours, theirs, cpu) {
   const a = [];
   const b = [];
+  const used = [0, 0];
   for (let run = 0; run < 3; run++) {
-    a.push(await ours());
-    b.push(await theirs());
+    for (const [side, load, out] of [
+      [0, ours, a],
+      [1, theirs, b],
+    ]) {
+      const before = await cpu?.[side]();
+      out.push(await load());
+      if (cpu) used[side] += (await cpu[side]()) - before;
+    }
   }
   const mid = (values) => [...values].sort((x, y) => x - y)[1];
-  return [mid(a), mid(b)];
+  return [mid(a), mid(b), used];
 }
 
 /** WAL appends and the entries (write requests) they carried, summed over the nodes' /metrics. */
@@ -312,7 +338,6 @@ const figures = [];
 const step = (what) => console.error(`… ${what}`);
 const metasrvPort = await freePort();
 const cluster = await startCluster({
-  durability: 'unsafe', // REDIS_URL is whatever Redis runs here; bench/durability measures the modes
   dir: dir(),
   redisUrl: REDIS_URL,
   prefix,
@@ -334,17 +359,45 @@ try {
   // write path: client → HTTP → worker group → WAL → RocksDB
   for (const batch of [1, 16, 128]) {
     const [walBefore, limitBefore] = [await clusterWalStats(), await limit.stats()];
-    const [ours, theirs] = await interleaved(
+    const [ourLatencies, theirLatencies] = [[], []];
+    const [ours, theirs, cpuSeconds] = await interleaved(
       () =>
-        concurrently(OPS, batch, (w, i) =>
-          client.write(
-            Array.from({ length: batch }, (_, j) => ({ op: 'put', key: key(w, i, j), value: VALUE })),
+        concurrently(
+          OPS,
+          batch,
+          timedRequests(ourLatencies, (w, i) =>
+            client.write(
+              Array.from({ length: batch }, (_, j) => ({ op: 'put', key: key(w, i, j), value: VALUE })),
+            ),
           ),
         ),
-      () => limit.write(batch),
+      () => limit.write(batch, theirLatencies),
+      [() => nodeCpuSeconds(cluster.metasrvUrl), async () => (await limit.stats()).cpuSeconds],
     );
     const [walAfter, limitAfter] = [await clusterWalStats(), await limit.stats()];
     figures.push(figure(`cluster write, ${batch} op(s)/request`, 'ops/s', ours, 'limit server', theirs));
+    // Three runs a side, each of the same number of operations
+    const opsPerSide = 3 * Math.floor(OPS / batch / CONCURRENCY) * CONCURRENCY * batch;
+    figures.push({
+      ...figure(
+        `server CPU per op, ${batch}-op writes (the storage nodes)`,
+        'µs',
+        (cpuSeconds[0] / opsPerSide) * 1e6,
+        'limit server',
+        (cpuSeconds[1] / opsPerSide) * 1e6,
+      ),
+      lowerIsBetter: true,
+    });
+    figures.push({
+      ...figure(
+        `write p99, ${batch} op(s)/request`,
+        'ms',
+        percentile(ourLatencies, 99),
+        'limit server',
+        percentile(theirLatencies, 99),
+      ),
+      lowerIsBetter: true,
+    });
     figures.push(
       figure(
         `cluster WAL entries per append, ${batch}-op writes`,
@@ -458,6 +511,7 @@ try {
   await cluster.stop();
   await dropKeys(redis, prefix);
   redis.disconnect();
+  await redisServer.kill('SIGTERM').catch(() => undefined);
   rmSync(root, { recursive: true, force: true });
 }
 printTable(

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getJson, withPrivateCluster } from '../lib/cluster.mjs';
+import { getJson, nodeCpuSeconds, withPrivateCluster } from '../lib/cluster.mjs';
 import { du } from '../lib/disk.mjs';
 import { concurrently } from '../lib/load.mjs';
 import { figure, printTable, writeResults } from '../lib/report.mjs';
@@ -27,17 +27,6 @@ const step = (what) => console.error(`… ${what}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const root = mkdtempSync(join(tmpdir(), 'regionstore-bench-followers-'));
-
-/** CPU seconds the storage nodes used so far (prom-client's process_cpu_seconds_total of each). */
-async function nodeCpuSeconds(metasrvUrl) {
-  const { nodes } = await getJson(`${metasrvUrl}/admin/status`);
-  let total = 0;
-  for (const node of nodes.filter((n) => n.state === 'alive')) {
-    const text = await (await fetch(`${node.address}/metrics`)).text();
-    total += Number(/^process_cpu_seconds_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? NaN);
-  }
-  return total;
-}
 
 async function redisStats(redis) {
   const info = await redis.info('stats');

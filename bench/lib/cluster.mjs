@@ -23,6 +23,17 @@ export async function getJson(url) {
   return response.json();
 }
 
+/** CPU seconds the alive storage nodes used so far (prom-client's process_cpu_seconds_total of each). */
+export async function nodeCpuSeconds(metasrvUrl) {
+  const { nodes } = await getJson(`${metasrvUrl}/admin/status`);
+  let total = 0;
+  for (const node of nodes.filter((n) => n.state === 'alive')) {
+    const text = await (await fetch(`${node.address}/metrics`)).text();
+    total += Number(/^process_cpu_seconds_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? NaN);
+  }
+  return total;
+}
+
 /**
  * Runs `fn({cluster, client, redis})` on a fresh cluster as `npm start` runs it (metasrv + `nodes`
  * storage nodes, default WAL durability `everysec`) on a private Redis with AOF `appendfsync everysec`
