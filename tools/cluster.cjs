@@ -14,9 +14,9 @@ const EXIT_CLUSTER_REFUSED = 78;
 const METASRV = join(repoRoot, 'apps', 'metasrv', 'dist', 'main.js');
 const NODE = join(repoRoot, 'apps', 'storage-node', 'dist', 'main.js');
 
-function spawnApp(script, env, logFile, inheritOutput) {
+function spawnApp(script, env, logFile, inheritOutput, nodeFlags = []) {
   const out = inheritOutput ? 'inherit' : openSync(logFile, 'a');
-  return spawn(process.execPath, [script], {
+  return spawn(process.execPath, [...nodeFlags, script], {
     // Children stop by themselves if this process dies without stopping them (kill -9, a lost terminal).
     env: { ...process.env, REGIONSTORE_EXIT_WITH_PARENT: '1', ...env },
     stdio: ['ignore', out, out],
@@ -86,11 +86,13 @@ async function waitFor(check, what, timeoutMs) {
 /**
  * @param {{dir: string, redisUrl: string, prefix: string, nodes?: number, metasrvPort?: number,
  *          nodePorts?: number[], initialRegions?: number, logLevel?: string, inheritOutput?: boolean,
- *          nodeEnv?: Record<string,string>, metasrvEnv?: Record<string,string>, token?: string, durability?: string,
+ *          nodeEnv?: Record<string,string>, metasrvEnv?: Record<string,string>, nodeFlags?: string[],
+ *          token?: string, durability?: string,
  *          redisCluster?: string[], redisSentinels?: {sentinels: string[], name: string},
  *          allowedStorage?: string[], balance?: boolean}} options
  * `token`: the metasrv's adminToken and every node's apiToken. `durability`: every node's
  * `wal.durability` (default: the nodes' own default, `everysec`, which needs Redis with AOF).
+ * `nodeFlags`: Node.js flags for every storage node process (`--cpu-prof`, which NODE_OPTIONS refuses).
  * `redisCluster`: seed URLs of a Redis Cluster every process uses instead of `redisUrl`;
  * `redisSentinels`: the Sentinels (and the name) of the primary every process uses instead.
  * `allowedStorage`: `backup.allowedStorage` of every process (default: `local://.data/backups`).
@@ -177,6 +179,7 @@ async function startCluster(options) {
       },
       join(options.dir, `${id}.log`),
       options.inheritOutput,
+      options.nodeFlags,
     );
     procs.set(id, child);
     track(id, child);

@@ -34,10 +34,11 @@ function summarize(profile) {
   for (const [id, micros] of self) {
     const { callFrame } = byNode.get(id);
     const url = callFrame.url;
+    // Frames without a script: V8's (idle), (garbage collector), (program), and native functions
     const where =
       /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
       /(packages|apps)\/([^/]+)/.exec(url)?.slice(1).join('/') ??
-      (url.startsWith('node:') ? 'node internals' : callFrame.functionName ? 'other' : '(program, gc, idle)');
+      (url.startsWith('node:') ? 'node internals' : url ? 'other scripts' : callFrame.functionName || 'native');
     const name = `${callFrame.functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${callFrame.lineNumber + 1}`;
     const fn = callFrame.url ? name : callFrame.functionName;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + micros);
@@ -58,7 +59,7 @@ async function profileLoad(ops) {
   step(`${ops}-op writes: starting a cluster with --cpu-prof on every node`);
   await withPrivateCluster(
     join(root, `cluster-${ops}`),
-    { nodes: 3, nodeEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` } },
+    { nodes: 3, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profiles}`] },
     async ({ client }) => {
       let n = 0;
       const until = Date.now() + SECONDS * 1000;
