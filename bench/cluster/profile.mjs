@@ -7,7 +7,15 @@
 //
 //   node bench/cluster/profile.mjs [seconds per load, default 15]
 //   → bench/profiles/<date>-write-<ops>op-node-<i>.cpuprofile and bench/profiles/<date>-write.md
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { withPrivateCluster } from '../lib/cluster.mjs';
@@ -38,7 +46,11 @@ function summarize(profile) {
     const where =
       /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
       /(packages|apps)\/([^/]+)/.exec(url)?.slice(1).join('/') ??
-      (url.startsWith('node:') ? 'node internals' : url ? 'other scripts' : callFrame.functionName || 'native');
+      (url.startsWith('node:')
+        ? 'node internals'
+        : url
+          ? 'other scripts'
+          : callFrame.functionName || 'native');
     const name = `${callFrame.functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${callFrame.lineNumber + 1}`;
     const fn = callFrame.url ? name : callFrame.functionName;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + micros);
