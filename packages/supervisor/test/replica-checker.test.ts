@@ -13,7 +13,13 @@ function cluster(leaders: string[], nodes: string[], options: { replicas?: numbe
   }));
   const opened: string[] = [];
   const closed: string[] = [];
-  const state = { maintenance: false, migrating: new Set<string>(), failOpen: false };
+  const state = {
+    maintenance: false,
+    migrating: new Set<string>(),
+    failOpen: false,
+    /** Runs while a follower is being opened: the route may change meanwhile. */
+    duringOpen: (_route: RegionRoute) => undefined as void,
+  };
   const find = (id: RegionId) => routes.find((r) => r.regionId.value === id.value);
   const checker = new ReplicaChecker({
     replicas: options.replicas ?? 2,
@@ -28,6 +34,7 @@ function cluster(leaders: string[], nodes: string[], options: { replicas?: numbe
       openCandidate: async (peer, region) => {
         if (state.failOpen) throw new Error('node refused');
         opened.push(`${region.regionId}@${peer.id}`);
+        state.duringOpen(find(region.regionId)!);
       },
       closeRegion: async (peer, regionId) => void closed.push(`${regionId}@${peer.id}`),
     },
@@ -88,6 +95,24 @@ describe('ReplicaChecker', () => {
     c.state.failOpen = true;
     await c.round();
     expect(c.routes.map((r) => r.followers)).toEqual([[], []]);
+  });
+
+  it('keeps a follower built while a migration started (a failover may pick it), drops one built across a split', async () => {
+    const { routes, opened, closed, state, round } = cluster(['a', 'b'], ['a', 'b']);
+    state.duringOpen = (route) => {
+      // 1:1 starts migrating meanwhile; 1:2 splits (its range and epoch version change)
+      if (route.regionId.regionNumber === 1) state.migrating.add('1:1');
+      else
+        Object.assign(route, {
+          epoch: { version: 2, confVer: 1 },
+          range: keyRange(Buffer.from([1]), Buffer.from([1, 128])),
+        });
+    };
+    await round();
+    expect(opened.sort()).toEqual(['1:1@b', '1:2@a']);
+    expect(routes[0]!.followers).toEqual(['b']);
+    expect(routes[1]!.followers).toEqual([]);
+    expect(closed).toEqual(['1:2@a']);
   });
 
   it('with replicas 1 places nothing', async () => {

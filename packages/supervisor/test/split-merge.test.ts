@@ -116,6 +116,25 @@ describe('region split procedure', () => {
     redis = await ns.connect();
   });
 
+  it('refuses splits and merges without the snapshot storage a dead leader is judged by, locking nothing', async () => {
+    const { cluster, regionId } = setup(redis);
+    const bare = new RegionMigrationManager({
+      redis,
+      keyPrefix: ns.prefix,
+      routes: cluster,
+      nodes: cluster,
+      fences: cluster,
+    });
+    await expect(bare.startSplit({ regionId, reason: 'manual', timeoutMs: 60_000 })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/snapshotStorage/),
+    });
+    await expect(
+      bare.startMerge({ regionId, source: new RegionId(1, 99), reason: 'manual', timeoutMs: 60_000 }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/snapshotStorage/) });
+    expect(bare.isMigrating(regionId)).toBe(false);
+  });
+
   it('asks the leader for a middle key, splits there, closes the old followers, then writes both routes at the new epoch', async () => {
     const { cluster, regionId, manager } = setup(redis);
     await cluster.update(regionId, { followers: [B.id] });
