@@ -263,7 +263,7 @@ describe('split during a backup', () => {
     // The parent's leader answered only for [0x40, P) (or not at all, mid-split): the keys it left
     // out were sent again to whoever holds them now, one more part each
     expect(record).toMatchObject({ status: 'Done', kvs: 600 });
-    expect(record.regionsTotal).toBeGreaterThan(8);
+    expect(record!.regionsTotal).toBeGreaterThan(8);
     await client.close();
     await source.stop();
 
