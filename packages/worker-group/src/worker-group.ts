@@ -244,8 +244,12 @@ export class WorkerGroup {
       await this.ddl(request.child, { type: 'open', range: local.range, epoch: local.epoch, role: 'Leader' });
     }
     await failpoint('region_split_before_flush');
-    await this.ddl(request.child, { type: 'flush', full: true });
-    return this.ddl(regionId, { type: 'flush', full: true });
+    // Both at once: writes to the child's keys wait for the routes, and so for the slower of the two.
+    const [, parent] = await Promise.all([
+      this.ddl(request.child, { type: 'flush', full: true }),
+      this.ddl(regionId, { type: 'flush', full: true }),
+    ]);
+    return parent;
   }
 
   /**
