@@ -1,4 +1,4 @@
-import { compareKeys, rangeContains, RegionId } from '@regionstore/core';
+import { compareKeys, rangeContains, RegionId, ServerIsBusyError } from '@regionstore/core';
 import { type RedisClient } from '@regionstore/runtime';
 import { clusterKey, epochSchema, type Route } from '@regionstore/protocol';
 import type { NodeCandidate, Peer, PeerLookup, RegionRoute, RouteStore } from '@regionstore/supervisor';
@@ -20,6 +20,14 @@ const storedNodeSchema = z.object({
   leaders: z.number().int().nonnegative(),
 });
 export type StoredNode = z.output<typeof storedNodeSchema>;
+
+/** Writes a hash field only if it still holds what the writer read (KEYS[1] hash, ARGV field, old, new). */
+const SET_IF_UNCHANGED = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`;
+/** Compare-and-set rounds an update gets before it gives up (each lost one means a newer route). */
+const UPDATE_ATTEMPTS = 20;
 
 /**
  * Cluster metadata in Redis (`<prefix>:meta:*`): registered nodes with their last heartbeat, and the
@@ -123,13 +131,41 @@ export class ClusterStore implements RouteStore, PeerLookup {
     this.onRouteWritten?.(target);
   }
 
+  /**
+   * Applies `change` to the route as it is when written: a compare-and-set on the stored route, read
+   * again when another writer (a split's `putSplit`, a procedure) got there first, so no concurrent
+   * change is lost. False, with nothing written, when the route is gone or (given `ifEpochVersion`)
+   * its range changed since the caller read it.
+   */
   async update(
     regionId: RegionId,
     change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>>,
-  ): Promise<void> {
-    const current = await this.get(regionId);
-    if (!current) return;
-    await this.put({ ...current, ...change });
+    ifEpochVersion?: number,
+  ): Promise<boolean> {
+    const id = regionId.toString();
+    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+      const raw = await this.redis.hget(this.routesKey, id);
+      if (!raw) return false;
+      const current = this.decode(id, raw);
+      if (ifEpochVersion !== undefined && current.epoch.version !== ifEpochVersion) return false;
+      const next = { ...current, ...change };
+      const stored = { ...next, followers: (next.followers ?? []).filter((f) => f !== next.leader) };
+      const written = await this.redis.eval(
+        SET_IF_UNCHANGED,
+        1,
+        this.routesKey,
+        id,
+        raw,
+        this.encode(stored),
+      );
+      if (Number(written) === 1) {
+        this.onRouteWritten?.(stored);
+        return true;
+      }
+      // Someone else wrote it first: back off a little, at random, so contenders do not collide again
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+    }
+    throw new ServerIsBusyError(`the route of region ${id} kept changing; try again`, { regionId: id });
   }
 
   async routes(): Promise<RegionRoute[]> {

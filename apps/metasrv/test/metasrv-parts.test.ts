@@ -151,6 +151,47 @@ describe('ClusterStore', () => {
     expect(await store.node('n3')).toBeUndefined();
     expect((await store.clientRoutes())[0]).toMatchObject({ leader: 'n2', address: 'http://n2' });
   });
+
+  it('updates a route by compare-and-set: concurrent changes all land, and a split in between is never undone', async () => {
+    const redis = await ns.connect();
+    const store = new ClusterStore(redis, `${ns.prefix}-cas`, 3000, () => 0);
+    const region = new RegionId(1, 5);
+    const route = {
+      regionId: region,
+      range: keyRange(b('a'), b('z')),
+      leader: 'n1',
+      epoch: { version: 1, confVer: 1 },
+      state: 'Normal' as const,
+    };
+    await store.put(route);
+    // Two writers at once, one changing the state, one the followers: both read the route before
+    // either writes, so read-then-write would keep only the last one's change
+    await Promise.all([
+      store.update(region, { state: 'Downgrading' }),
+      store.update(region, { followers: ['f1'] }),
+    ]);
+    expect(await store.get(region)).toMatchObject({
+      state: 'Downgrading',
+      followers: ['f1'],
+      range: route.range,
+    });
+    await store.update(region, { state: 'Normal', followers: [] });
+    // A split narrows the route meanwhile: an update made for the old range does not land
+    await store.putSplit(
+      { ...route, range: keyRange(b('a'), b('m')), epoch: { version: 2, confVer: 1 } },
+      {
+        ...route,
+        regionId: new RegionId(1, 6),
+        range: keyRange(b('m'), b('z')),
+        epoch: { version: 2, confVer: 1 },
+      },
+    );
+    expect(await store.update(region, { followers: ['n3'] }, 1)).toBe(false);
+    expect(await store.get(region)).toMatchObject({ range: keyRange(b('a'), b('m')), followers: [] });
+    expect(await store.update(region, { followers: ['n3'] }, 2)).toBe(true);
+    expect((await store.get(region))!.followers).toEqual(['n3']);
+    expect(await store.update(new RegionId(1, 99), { state: 'Normal' })).toBe(false);
+  });
 });
 
 describe('admin exposure', () => {

@@ -22,10 +22,15 @@ export interface RegionRoute {
 /** The cluster's route table (Redis in the metasrv). */
 export interface RouteStore {
   get(regionId: RegionId): Promise<RegionRoute | undefined>;
+  /**
+   * Applies `change` to the route as stored at that moment (no concurrent change lost); false when
+   * the route is gone or, given `ifEpochVersion`, its range changed since (a split or merge).
+   */
   update(
     regionId: RegionId,
     change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>>,
-  ): Promise<void>;
+    ifEpochVersion?: number,
+  ): Promise<boolean>;
 }
 
 /**

@@ -80,7 +80,7 @@ export class ReplicaChecker {
       const kept = live.slice(0, wanted);
       for (const extra of live.slice(wanted)) this.closeExtra(route, extra);
       if (kept.length !== followers.length) {
-        await this.deps.store.update(route.regionId, { followers: kept });
+        await this.deps.store.update(route.regionId, { followers: kept }, route.epoch.version);
         this.actions.inc({ action: 'removed' }, followers.length - kept.length);
       }
       if (kept.length >= wanted || this.building.size >= (this.deps.maxBuilding ?? 2)) continue;
@@ -102,18 +102,25 @@ export class ReplicaChecker {
         const { regionId, range, epoch } = route;
         await this.deps.nodes.openCandidate(target, { regionId, range, epoch });
         // The route may have moved on meanwhile: the follower joins the route as it is now, unless the
-        // region's range changed (a split or merge since: this copy holds the old range, so it goes).
-        // A migration running meanwhile is no reason: a failover may have picked this very copy.
+        // region's range changed (a split or merge since: this copy holds the old range, so it goes);
+        // the update checks that atomically. A migration running meanwhile is no reason: a failover
+        // may have picked this very copy.
         const now = await this.deps.store.get(route.regionId);
         if (!now || now.leader === target.id) return;
-        if (now.epoch.version !== epoch.version) {
-          await this.deps.nodes.closeRegion(target, route.regionId, now.epoch);
+        const followers = now.followers ?? [];
+        const joined = followers.includes(target.id)
+          ? now.epoch.version === epoch.version
+          : await this.deps.store.update(
+              route.regionId,
+              { followers: [...followers, target.id] },
+              epoch.version,
+            );
+        if (!joined) {
+          const replaced = (await this.deps.store.get(route.regionId))?.epoch ?? now.epoch;
+          await this.deps.nodes.closeRegion(target, route.regionId, replaced);
           this.actions.inc({ action: 'removed' });
           return;
         }
-        const followers = now.followers ?? [];
-        if (!followers.includes(target.id))
-          await this.deps.store.update(route.regionId, { followers: [...followers, target.id] });
         this.actions.inc({ action: 'added' });
         this.logger.info(fields, 'follower added');
       } catch (err) {

@@ -34,9 +34,11 @@ export class Cluster implements RouteStore, RegionNodeClient, FenceStore {
   async get(regionId: RegionId) {
     return this.routes.get(regionId.toString());
   }
-  async update(regionId: RegionId, change: Partial<RegionRoute>) {
-    const route = this.routes.get(regionId.toString())!;
+  async update(regionId: RegionId, change: Partial<RegionRoute>, ifEpochVersion?: number) {
+    const route = this.routes.get(regionId.toString());
+    if (!route || (ifEpochVersion !== undefined && route.epoch.version !== ifEpochVersion)) return false;
     this.routes.set(regionId.toString(), { ...route, ...change });
+    return true;
   }
   private node(peer: Peer) {
     if (this.deadNodes.has(peer.id)) return new Promise<never>(() => undefined); // never answers

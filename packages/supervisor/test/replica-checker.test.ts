@@ -26,7 +26,12 @@ function cluster(leaders: string[], nodes: string[], options: { replicas?: numbe
     routes: async () => routes.map((r) => ({ ...r, followers: [...(r.followers ?? [])] })),
     store: {
       get: async (id) => find(id),
-      update: async (id, change) => void Object.assign(find(id)!, change),
+      update: async (id, change, ifEpochVersion) => {
+        const route = find(id);
+        if (!route || (ifEpochVersion !== undefined && route.epoch.version !== ifEpochVersion)) return false;
+        Object.assign(route, change);
+        return true;
+      },
     },
     candidates: async (): Promise<NodeCandidate[]> =>
       nodes.map((id) => ({ id, address: id, alive: !options.dead?.includes(id), regionCount: 0 })),
