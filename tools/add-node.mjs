@@ -2,6 +2,7 @@
 // keeps in DIR (default .data/cluster). That launcher starts it (it then restarts and stops it like
 // the others, and its next start starts as many nodes); this waits until the metasrv counts the node
 // alive. Region balancing then moves regions to it, one every `balance.intervalMs`.
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
@@ -15,7 +16,16 @@ const { values: args } = parseArgs({
 });
 const dir = resolve(args.dir);
 const state = readLauncherState(dir);
-if (!state || !processAlive(state.pid)) {
+/** Whether `pid` is a running launcher (where /proc tells; elsewhere, that it is alive). */
+const isLauncher = (pid) => {
+  if (!Number.isInteger(pid) || !processAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('start-cluster.mjs');
+  } catch {
+    return true;
+  }
+};
+if (!state || !isLauncher(state.pid)) {
   console.error(`No npm start is running for ${dir}: start the cluster first (npm start).`);
   process.exit(1);
 }

@@ -87,6 +87,8 @@ const stop = async (why) => {
   if (stopping) return;
   stopping = true;
   console.log(`\nstopping (${why}) …`);
+  // No pid: `npm run add-node` must not signal whatever process gets this one's pid next
+  if (cluster) writeLauncherState(dir, { pid: null, nodes: nodeCount, metasrvUrl: cluster.metasrvUrl });
   await cluster?.stop();
   stopFollowing();
   await stopRedis();
@@ -173,6 +175,7 @@ const saveState = () =>
   writeLauncherState(dir, { pid: process.pid, nodes: nodeCount, metasrvUrl: cluster.metasrvUrl });
 process.on('SIGUSR2', () => {
   if (stopping) return;
+  if (nodePort(nodeCount + 1) > 65535) return void console.error('\nno port left for another node');
   nodeCount += 1;
   console.log(`\nadding node-${nodeCount} (data in ${shortPath(join(dir, `node-${nodeCount}`))}) …`);
   cluster.startNode(nodeCount, nodePort(nodeCount));

@@ -211,7 +211,7 @@ describe('npm start (tools/start-cluster.mjs)', () => {
     180_000,
   );
 
-  it('keeps every key across Ctrl-C and npm start when the system Redis keeps no AOF (Debian’s default)', async () => {
+  it('keeps every key, and a split, across Ctrl-C and npm start when the system Redis keeps no AOF (Debian’s default)', async () => {
     // The system Redis as Debian ships it: no AOF, so the launcher runs a Redis of its own with one.
     const debian = await PrivateRedisServer.start(dir.sub('debian-redis'), ['--appendonly', 'no']);
     const data = dir.sub('restart');
@@ -229,6 +229,14 @@ describe('npm start (tools/start-cluster.mjs)', () => {
       const client = new RegionStoreClient({ metasrv: first.metasrv, retryTimeoutMs: 60_000 });
       try {
         for (const key of keys) await client.put(key, key);
+        // A split: the next start finds 9 regions, not the bootstrap's 8, and must come up all the same
+        const split = await fetch(`${first.metasrv}/admin/split`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ regionId: '1:2', key: Buffer.from('P').toString('base64') }),
+        });
+        expect(split.status).toBe(200);
+        await waitFor(async () => (await client.routes(true)).length === 9, 'the split', 60_000);
       } finally {
         await client.close();
       }
@@ -241,6 +249,7 @@ describe('npm start (tools/start-cluster.mjs)', () => {
       expect(second.output()).toContain(`started redis-server on ${ownUrl}`); // its port, remembered
       const again = new RegionStoreClient({ metasrv: second.metasrv, retryTimeoutMs: 60_000 });
       try {
+        expect(await again.routes()).toHaveLength(9);
         const values = await Promise.all(keys.map((key) => again.get(key)));
         expect(values.filter((value, i) => value?.equals(keys[i]!)).length).toBe(keys.length);
       } finally {

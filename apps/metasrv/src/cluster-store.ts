@@ -1,7 +1,14 @@
 import { compareKeys, rangeContains, RegionId, ServerIsBusyError } from '@regionstore/core';
 import { type RedisClient } from '@regionstore/runtime';
 import { clusterKey, epochSchema, type Route } from '@regionstore/protocol';
-import type { NodeCandidate, Peer, PeerLookup, RegionRoute, RouteStore } from '@regionstore/supervisor';
+import type {
+  NodeCandidate,
+  Peer,
+  PeerLookup,
+  RegionRoute,
+  RouteChange,
+  RouteStore,
+} from '@regionstore/supervisor';
 import { z } from 'zod';
 
 const storedRouteSchema = z.object({
@@ -137,18 +144,16 @@ export class ClusterStore implements RouteStore, PeerLookup {
    * change is lost. False, with nothing written, when the route is gone or (given `ifEpochVersion`)
    * its range changed since the caller read it.
    */
-  async update(
-    regionId: RegionId,
-    change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>>,
-    ifEpochVersion?: number,
-  ): Promise<boolean> {
+  async update(regionId: RegionId, change: RouteChange, ifEpochVersion?: number): Promise<boolean> {
     const id = regionId.toString();
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
       const raw = await this.redis.hget(this.routesKey, id);
       if (!raw) return false;
       const current = this.decode(id, raw);
       if (ifEpochVersion !== undefined && current.epoch.version !== ifEpochVersion) return false;
-      const next = { ...current, ...change };
+      const patch = typeof change === 'function' ? change(current) : change;
+      if (!patch) return false;
+      const next = { ...current, ...patch };
       const stored = { ...next, followers: (next.followers ?? []).filter((f) => f !== next.leader) };
       const written = await this.redis.eval(
         SET_IF_UNCHANGED,

@@ -78,6 +78,7 @@ export async function forEachRange<T>(
       result = await job(route, part, attempt);
     } catch (err) {
       if (!MOVED.some((code) => isRegionStoreError(err, code))) throw err;
+      total -= 1; // the parts it is resolved into count instead
       return again(part, attempt, err);
     }
     const gaps = subtractRanges(part, result.covered);

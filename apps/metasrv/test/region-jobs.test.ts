@@ -92,6 +92,7 @@ describe('forEachRange', () => {
   it('sends a part whose region moved to whoever holds its keys now, and gives up after the attempts', async () => {
     let table = [at('a', 'z', 1, 'node-1')];
     const store = { routes: async () => table };
+    const progress: string[] = [];
     const results = await forEachRange(
       store,
       keyRange('a', 'z'),
@@ -102,10 +103,11 @@ describe('forEachRange', () => {
         }
         return { value: r.leader, covered: [part] };
       },
-      () => undefined,
+      (done, total) => void progress.push(`${done}/${total}`),
       { retryDelayMs: 1 },
     );
     expect(results).toEqual(['node-2']);
+    expect(progress).toEqual(['1/1']); // the part that moved counts once
     const never = forEachRange(
       { routes: async () => [at('a', 'z', 1, 'node-1')] },
       keyRange('a', 'z'),

@@ -86,7 +86,10 @@ export interface RegionMigrationManagerOptions {
  * saved state for the next leader.
  */
 export class RegionMigrationManager implements RegionMigrationSubmitter {
-  private readonly running = new Map<string, { regionIds: () => bigint[]; done: Promise<ProcedureState> }>();
+  private readonly running = new Map<
+    string,
+    { regionIds: () => bigint[]; done: Promise<ProcedureState>; changesRange: boolean }
+  >();
   private controller = new AbortController();
   private readonly time: TimeProvider;
   private readonly logger: Logger;
@@ -148,6 +151,13 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
 
   isMigrating(regionId: RegionId): boolean {
     for (const entry of this.running.values()) if (entry.regionIds().includes(regionId.value)) return true;
+    return false;
+  }
+
+  /** Whether a split or merge holds the region (its range is about to change). */
+  isChangingRange(regionId: RegionId): boolean {
+    for (const entry of this.running.values())
+      if (entry.changesRange && entry.regionIds().includes(regionId.value)) return true;
     return false;
   }
 
@@ -337,7 +347,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
         return final;
       })
       .finally(() => this.running.delete(state.id));
-    this.running.set(state.id, { regionIds: () => [procedure.regionId.value], done });
+    this.running.set(state.id, { regionIds: () => [procedure.regionId.value], done, changesRange: false });
   }
 
   private launchMerge(state: MergeState): void {
@@ -391,6 +401,6 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
         return final;
       })
       .finally(() => this.running.delete(id));
-    this.running.set(id, { regionIds: () => procedure.regionIds(), done });
+    this.running.set(id, { regionIds: () => procedure.regionIds(), done, changesRange: true });
   }
 }

@@ -26,12 +26,18 @@ export interface RouteStore {
    * Applies `change` to the route as stored at that moment (no concurrent change lost); false when
    * the route is gone or, given `ifEpochVersion`, its range changed since (a split or merge).
    */
-  update(
-    regionId: RegionId,
-    change: Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>>,
-    ifEpochVersion?: number,
-  ): Promise<boolean>;
+  update(regionId: RegionId, change: RouteChange, ifEpochVersion?: number): Promise<boolean>;
 }
+
+/**
+ * What an update sets, or a function of the route as stored that says it (none: leave the route as
+ * it is, and the update answers false).
+ */
+export type RouteChange =
+  | Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>>
+  | ((
+      current: RegionRoute,
+    ) => Partial<Pick<RegionRoute, 'leader' | 'epoch' | 'state' | 'followers'>> | undefined);
 
 /**
  * The node-side steps of a migration. The metasrv implements them as BullMQ jobs on the node's

@@ -18,7 +18,7 @@ export interface ReplicaCheckerDeps {
   store: Pick<RouteStore, 'get' | 'update'>;
   candidates: () => Promise<NodeCandidate[]>;
   nodes: Pick<RegionNodeClient, 'openCandidate' | 'closeRegion'>;
-  migrations: { isMigrating(regionId: RegionId): boolean };
+  migrations: { isMigrating(regionId: RegionId): boolean; isChangingRange(regionId: RegionId): boolean };
   maintenance: { isEnabled(): Promise<boolean> };
   intervalMs: number;
   /** Followers being built at once, at most (each loads the region from the object store). */
@@ -80,7 +80,13 @@ export class ReplicaChecker {
       const kept = live.slice(0, wanted);
       for (const extra of live.slice(wanted)) this.closeExtra(route, extra);
       if (kept.length !== followers.length) {
-        await this.deps.store.update(route.regionId, { followers: kept }, route.epoch.version);
+        // Only those this round found dead or extra go: a follower added meanwhile stays
+        const gone = followers.filter((id) => !kept.includes(id));
+        await this.deps.store.update(
+          route.regionId,
+          (current) => ({ followers: (current.followers ?? []).filter((id) => !gone.includes(id)) }),
+          route.epoch.version,
+        );
         this.actions.inc({ action: 'removed' }, followers.length - kept.length);
       }
       if (kept.length >= wanted || this.building.size >= (this.deps.maxBuilding ?? 2)) continue;
@@ -105,16 +111,18 @@ export class ReplicaChecker {
         // region's range changed (a split or merge since: this copy holds the old range, so it goes);
         // the update checks that atomically. A migration running meanwhile is no reason: a failover
         // may have picked this very copy.
+        // Nor while a split or merge holds the region: it closes the followers it finds when it starts,
+        // so one added after that would be left open on a range no route names.
         const now = await this.deps.store.get(route.regionId);
         if (!now || now.leader === target.id) return;
-        const followers = now.followers ?? [];
-        const joined = followers.includes(target.id)
-          ? now.epoch.version === epoch.version
-          : await this.deps.store.update(
-              route.regionId,
-              { followers: [...followers, target.id] },
-              epoch.version,
-            );
+        const joined = await this.deps.store.update(
+          route.regionId,
+          (current) =>
+            this.deps.migrations.isChangingRange(route.regionId) || current.leader === target.id
+              ? undefined
+              : { followers: [...new Set([...(current.followers ?? []), target.id])] },
+          epoch.version,
+        );
         if (!joined) {
           const replaced = (await this.deps.store.get(route.regionId))?.epoch ?? now.epoch;
           await this.deps.nodes.closeRegion(target, route.regionId, replaced);

@@ -1,5 +1,12 @@
 import { RegionId, keyRange, type KeyRange } from '@regionstore/core';
-import type { FenceStore, Peer, RegionNodeClient, RegionRoute, RouteStore } from '@regionstore/supervisor';
+import type {
+  FenceStore,
+  Peer,
+  RegionNodeClient,
+  RegionRoute,
+  RouteChange,
+  RouteStore,
+} from '@regionstore/supervisor';
 
 export const A: Peer = { id: 'node-a', address: 'a:1' };
 export const B: Peer = { id: 'node-b', address: 'b:1' };
@@ -34,10 +41,12 @@ export class Cluster implements RouteStore, RegionNodeClient, FenceStore {
   async get(regionId: RegionId) {
     return this.routes.get(regionId.toString());
   }
-  async update(regionId: RegionId, change: Partial<RegionRoute>, ifEpochVersion?: number) {
+  async update(regionId: RegionId, change: RouteChange, ifEpochVersion?: number) {
     const route = this.routes.get(regionId.toString());
     if (!route || (ifEpochVersion !== undefined && route.epoch.version !== ifEpochVersion)) return false;
-    this.routes.set(regionId.toString(), { ...route, ...change });
+    const patch = typeof change === 'function' ? change(route) : change;
+    if (!patch) return false;
+    this.routes.set(regionId.toString(), { ...route, ...patch });
     return true;
   }
   private node(peer: Peer) {

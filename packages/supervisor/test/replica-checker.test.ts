@@ -16,6 +16,7 @@ function cluster(leaders: string[], nodes: string[], options: { replicas?: numbe
   const state = {
     maintenance: false,
     migrating: new Set<string>(),
+    splitting: new Set<string>(),
     failOpen: false,
     /** Runs while a follower is being opened: the route may change meanwhile. */
     duringOpen: (_route: RegionRoute) => undefined as void,
@@ -29,7 +30,9 @@ function cluster(leaders: string[], nodes: string[], options: { replicas?: numbe
       update: async (id, change, ifEpochVersion) => {
         const route = find(id);
         if (!route || (ifEpochVersion !== undefined && route.epoch.version !== ifEpochVersion)) return false;
-        Object.assign(route, change);
+        const patch = typeof change === 'function' ? change(route) : change;
+        if (!patch) return false;
+        Object.assign(route, patch);
         return true;
       },
     },
@@ -43,7 +46,10 @@ function cluster(leaders: string[], nodes: string[], options: { replicas?: numbe
       },
       closeRegion: async (peer, regionId) => void closed.push(`${regionId}@${peer.id}`),
     },
-    migrations: { isMigrating: (id) => state.migrating.has(id.toString()) },
+    migrations: {
+      isMigrating: (id) => state.migrating.has(id.toString()) || state.splitting.has(id.toString()),
+      isChangingRange: (id) => state.splitting.has(id.toString()),
+    },
     maintenance: { isEnabled: async () => state.maintenance },
     intervalMs: 1000,
     maxBuilding: 8,
@@ -118,6 +124,19 @@ describe('ReplicaChecker', () => {
     expect(routes[0]!.followers).toEqual(['b']);
     expect(routes[1]!.followers).toEqual([]);
     expect(closed).toEqual(['1:2@a']);
+  });
+
+  it('adds no follower to a region a split or merge took meanwhile (the copy is closed instead)', async () => {
+    const { routes, opened, closed, state, round } = cluster(['a', 'b'], ['a', 'b', 'c'], { replicas: 2 });
+    // 1:1 starts splitting while its follower is opened: the copy is closed, not routed
+    state.duringOpen = (route) => {
+      if (route.regionId.regionNumber === 1) state.splitting.add('1:1');
+    };
+    await round();
+    expect(opened).toHaveLength(2);
+    expect(routes[0]!.followers).toEqual([]);
+    expect(closed).toEqual([expect.stringMatching(/^1:1@/)]);
+    expect(routes[1]!.followers).toHaveLength(1);
   });
 
   it('with replicas 1 places nothing', async () => {

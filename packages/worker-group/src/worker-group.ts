@@ -244,12 +244,11 @@ export class WorkerGroup {
       await this.ddl(request.child, { type: 'open', range: local.range, epoch: local.epoch, role: 'Leader' });
     }
     await failpoint('region_split_before_flush');
-    // Both at once: writes to the child's keys wait for the routes, and so for the slower of the two.
-    const [, parent] = await Promise.all([
-      this.ddl(request.child, { type: 'flush', full: true }),
-      this.ddl(regionId, { type: 'flush', full: true }),
-    ]);
-    return parent;
+    // The child first: a parent manifest at the new epoch must never exist without the child's, or a
+    // split whose leader died in between could be neither finished nor undone (the routes keep the
+    // whole parent at the old epoch, and its open refuses the newer manifest).
+    await this.ddl(request.child, { type: 'flush', full: true });
+    return this.ddl(regionId, { type: 'flush', full: true });
   }
 
   /**
