@@ -53,10 +53,10 @@ export async function buildHeartbeat(
  * now; one that does not was chosen before the range changed, and the region's count starts over.
  */
 function loadSplitKeyOf(
-  region: { regionId: RegionId; range: KeyRange },
+  region: { regionId: RegionId; range: KeyRange; epoch: { version: number } },
   load: LoadSplitDetector | undefined,
 ): Buffer | undefined {
-  const key = load?.proposal(region.regionId);
+  const key = load?.proposal(region.regionId, region.epoch.version);
   if (!key) return undefined;
   const { start, end } = region.range;
   if (compareKeys(key, start) > 0 && (end.length === 0 || compareKeys(key, end) < 0)) return key;

@@ -79,9 +79,17 @@ function recordLoad(load: LoadSplitDetector, command: DataCommand): void {
   }
 }
 
-/** A write, get or batch get, whether it came alone or in a batch. */
+/**
+ * A write, get or batch get, whether it came alone or in a batch; one that succeeded counts against
+ * its region's load (a refused one, sent on an old route, says nothing of where load goes).
+ */
 async function runCommand(deps: DataApiDeps, command: DataCommand): Promise<Answer> {
+  const answer = await answerCommand(deps, command);
   if (deps.load) recordLoad(deps.load, command);
+  return answer;
+}
+
+async function answerCommand(deps: DataApiDeps, command: DataCommand): Promise<Answer> {
   switch (command.type) {
     case 'write': {
       const result = await deps.group().write({

@@ -25,6 +25,8 @@ interface Sample {
 }
 
 interface RegionLoad {
+  /** The region's epoch version when last asked for a proposal: a split or merge starts it over. */
+  epochVersion?: number;
   requests: number;
   bytes: number;
   samples: Sample[];
@@ -111,9 +113,18 @@ export class LoadSplitDetector {
     return verdicts;
   }
 
-  /** The split key `regionId` proposes, once it has been hot long enough. */
-  proposal(regionId: RegionId): Buffer | undefined {
-    return this.regions.get(regionId.value)?.proposal;
+  /**
+   * The split key `regionId` (at `epochVersion`) proposes, once it has been hot long enough. A region
+   * whose epoch version changed since the last call (it split, or took a neighbour in) starts over:
+   * its streak counted load on the range it had.
+   */
+  proposal(regionId: RegionId, epochVersion: number): Buffer | undefined {
+    const load = this.regions.get(regionId.value);
+    if (!load) return undefined;
+    if (load.epochVersion !== undefined && load.epochVersion !== epochVersion)
+      Object.assign(load, { hotStreak: 0, proposal: undefined });
+    load.epochVersion = epochVersion;
+    return load.proposal;
   }
 
   /** Starts `regionId` over (its range changed: a proposal for the old one means nothing). */

@@ -37,9 +37,9 @@ describe('LoadSplitDetector', () => {
       Array.from({ length: 2000 }, () => ({ key: key(Math.floor(random() * 100_000)), bytes: 100 }));
     const first = drive(detector, 2, uniform);
     expect(first).toHaveProperty('splitKey');
-    expect(detector.proposal(region)).toBeUndefined(); // 2 of 3 seconds
+    expect(detector.proposal(region, 1)).toBeUndefined(); // 2 of 3 seconds
     drive(detector, 1, uniform, 2000);
-    const proposed = detector.proposal(region)!;
+    const proposed = detector.proposal(region, 1)!;
     expect(proposed).toBeDefined();
     // Near the middle of 0..100000
     const at = Number(proposed.toString().slice(4));
@@ -48,9 +48,9 @@ describe('LoadSplitDetector', () => {
 
     // A cold second ends the streak and the proposal
     drive(detector, 1, () => [{ key: key(1), bytes: 10 }], 3000);
-    expect(detector.proposal(region)).toBeUndefined();
+    expect(detector.proposal(region, 1)).toBeUndefined();
     drive(detector, 2, uniform, 4000);
-    expect(detector.proposal(region)).toBeUndefined();
+    expect(detector.proposal(region, 1)).toBeUndefined();
   });
 
   it('counts bytes as well as requests', () => {
@@ -60,12 +60,12 @@ describe('LoadSplitDetector', () => {
     const big = () =>
       Array.from({ length: 100 }, () => ({ key: key(Math.floor(random() * 1000)), bytes: 16 * 1024 }));
     expect(drive(detector, 3, big)).toHaveProperty('splitKey');
-    expect(detector.proposal(region)).toBeDefined();
+    expect(detector.proposal(region, 1)).toBeDefined();
     const cold = new LoadSplitDetector(options, 0, random);
     const small = () =>
       Array.from({ length: 100 }, () => ({ key: key(Math.floor(random() * 1000)), bytes: 100 }));
     expect(drive(cold, 3, small)).toBeUndefined();
-    expect(cold.proposal(region)).toBeUndefined();
+    expect(cold.proposal(region, 1)).toBeUndefined();
   });
 
   it('proposes nothing when the load sits on one key (no split balances it)', () => {
@@ -74,7 +74,7 @@ describe('LoadSplitDetector', () => {
       Array.from({ length: 2000 }, () => ({ key: key(7), bytes: 100 })),
     );
     expect(verdict).toEqual({ skipped: 'unbalanced' });
-    expect(detector.proposal(region)).toBeUndefined();
+    expect(detector.proposal(region, 1)).toBeUndefined();
   });
 
   it('proposes nothing for ordered inserts: the load walks along the keys (tikv#9785)', () => {
@@ -82,7 +82,7 @@ describe('LoadSplitDetector', () => {
     let next = 0;
     const ordered = () => Array.from({ length: 2000 }, () => ({ key: key(next++), bytes: 100 }));
     expect(drive(detector, 5, ordered)).toEqual({ skipped: 'sequential' });
-    expect(detector.proposal(region)).toBeUndefined();
+    expect(detector.proposal(region, 1)).toBeUndefined();
   });
 
   it('splits a hot range that is mostly one side heavy at the key that balances it', () => {
@@ -95,10 +95,25 @@ describe('LoadSplitDetector', () => {
         bytes: 100,
       }));
     drive(detector, 1, skewed);
-    const proposed = detector.proposal(region)!;
+    const proposed = detector.proposal(region, 1)!;
     // The balancing key lies inside the hot 0..999 block, not in the middle of the key space
     expect(compareKeys(proposed, key(1000))).toBeLessThan(0);
     expect(compareKeys(proposed, key(300))).toBeGreaterThan(0);
+  });
+
+  it('starts the streak over when the region splits or merges (its epoch version changes)', () => {
+    const random = seeded(11);
+    const detector = new LoadSplitDetector(options, 0, random);
+    const uniform = () =>
+      Array.from({ length: 2000 }, () => ({ key: key(Math.floor(random() * 100_000)), bytes: 100 }));
+    drive(detector, 3, uniform);
+    expect(detector.proposal(region, 1)).toBeDefined();
+    // Split: the same region id at version 2 has counted nothing on its new range yet
+    expect(detector.proposal(region, 2)).toBeUndefined();
+    drive(detector, 2, uniform, 3000);
+    expect(detector.proposal(region, 2)).toBeUndefined();
+    drive(detector, 1, uniform, 5000);
+    expect(detector.proposal(region, 2)).toBeDefined();
   });
 
   it('starts a region over on reset', () => {
@@ -107,8 +122,8 @@ describe('LoadSplitDetector', () => {
     drive(detector, 1, () =>
       Array.from({ length: 2000 }, () => ({ key: key(Math.floor(random() * 1000)), bytes: 1 })),
     );
-    expect(detector.proposal(region)).toBeDefined();
+    expect(detector.proposal(region, 1)).toBeDefined();
     detector.reset(region);
-    expect(detector.proposal(region)).toBeUndefined();
+    expect(detector.proposal(region, 1)).toBeUndefined();
   });
 });
