@@ -95,10 +95,16 @@ describe('a running cluster', () => {
     for (let i = 0; i < 20; i++) await client.put(key(i), value(i, 'after'));
     expect((await client.get(key(3)))?.toString()).toBe(value(3, 'after').toString());
 
-    const status = (await client.status()) as {
-      nodes: Array<{ id: string; state: string }>;
-    };
-    expect(status.nodes.find((n) => n.id === victim)?.state).toBe('dead');
+    // Failure detection (about 2 s) may move the regions before the status counts the node dead
+    // (`nodeDeadAfterMs`, 3 s after its last heartbeat): it does within seconds.
+    await cluster.waitFor(
+      async () => {
+        const status = (await client.status()) as { nodes: Array<{ id: string; state: string }> };
+        return status.nodes.find((n) => n.id === victim)?.state === 'dead';
+      },
+      `${victim} to count as dead`,
+      10_000,
+    );
 
     // What an operator's Prometheus sees: the failover, the migrations it ran, the nodes, the leader.
     /** The value of the series `name` whose labels include `labels` (e.g. 'status="Done"'). */
