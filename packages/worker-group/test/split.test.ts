@@ -38,7 +38,9 @@ describe('split on a node', () => {
         await new Promise((r) => setImmediate(r));
       }
     })();
-    await new Promise((r) => setTimeout(r, 20));
+    // Split once writes to both halves have landed (a fixed wait was too short on a busy machine)
+    while (!['a', 'z'].every((half) => [...acknowledged.keys()].some((k) => k.startsWith(half))))
+      await new Promise((r) => setTimeout(r, 5));
     await node.group.splitRegion(region, splitAt('m', child));
     writing = false;
     await writer;
