@@ -34,16 +34,30 @@ export function dataRange(range: KeyRange): { start: Buffer; end: Buffer } {
 const GROUP = 8;
 const MARKER = 0xff;
 
+function encodedLength(key: Buffer): number {
+  return (Math.floor(key.length / GROUP) + 1) * (GROUP + 1);
+}
+
+/** Writes the memcomparable form of `key` into `out` at `at`; returns the offset after it. */
+function encodeBytesInto(key: Buffer, out: Buffer, at: number): number {
+  const groups = Math.floor(key.length / GROUP) + 1;
+  let from = 0;
+  for (let g = 0; g < groups; g++) {
+    const take = Math.min(GROUP, key.length - from);
+    // Byte by byte: Buffer#copy of a few bytes costs more than the loop (this runs per written key)
+    for (let i = 0; i < take; i++) out[at + i] = key[from + i]!;
+    out.fill(0, at + take, at + GROUP);
+    out[at + GROUP] = MARKER - (GROUP - take);
+    at += GROUP + 1;
+    from += take;
+  }
+  return at;
+}
+
 /** Memcomparable bytes: 8-byte groups, each followed by 0xff minus its padding. */
 export function encodeBytes(key: Buffer): Buffer {
-  const groups = Math.floor(key.length / GROUP) + 1;
-  const out = Buffer.alloc(groups * (GROUP + 1));
-  for (let g = 0; g < groups; g++) {
-    const from = g * GROUP;
-    const take = Math.min(GROUP, key.length - from);
-    key.copy(out, g * (GROUP + 1), from, from + take);
-    out[g * (GROUP + 1) + GROUP] = MARKER - (GROUP - take);
-  }
+  const out = Buffer.allocUnsafe(encodedLength(key));
+  encodeBytesInto(key, out, 0);
   return out;
 }
 
@@ -60,11 +74,10 @@ export function decodeBytes(buf: Buffer, offset = 0): { key: Buffer; next: numbe
 }
 
 export function mvccKey(key: Buffer, ts: Timestamp): Buffer {
-  const encoded = encodeBytes(key);
-  const out = Buffer.alloc(1 + encoded.length + 8);
+  // One allocation from Node's pool per version key: this runs for every key written or replayed.
+  const out = Buffer.allocUnsafe(1 + encodedLength(key) + 8);
   out[0] = DATA_PREFIX;
-  encoded.copy(out, 1);
-  out.writeBigUInt64BE(MAX_TIMESTAMP - ts, 1 + encoded.length);
+  out.writeBigUInt64BE(MAX_TIMESTAMP - ts, encodeBytesInto(key, out, 1));
   return out;
 }
 

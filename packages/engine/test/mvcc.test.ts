@@ -128,6 +128,16 @@ describe('memcomparable keys', () => {
     );
   });
 
+  it('pad with zeros whatever the memory they are encoded into held', () => {
+    // Keys are encoded into Node's shared allocation pool: dirty it first
+    Buffer.allocUnsafe(64).fill(0xee);
+    expect(encodeBytes(b('abc')).toString('hex')).toBe('616263' + '0000000000' + 'fa');
+    expect(encodeBytes(b('abcdefgh')).toString('hex')).toBe('6162636465666768ff' + '0000000000000000f7');
+    expect(mvccKey(b('a'), MAX_TIMESTAMP - 1n).toString('hex')).toBe(
+      '7a' + '61' + '00000000000000' + 'f8' + '0000000000000001',
+    );
+  });
+
   it('sort versions newest first and never interleave keys', () => {
     const keys = [
       mvccKey(b('a'), 5n),

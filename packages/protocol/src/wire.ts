@@ -11,14 +11,30 @@ const packr = new Packr({ useRecords: false });
 
 /**
  * A body object as it goes on the wire: timestamps (bigint) as decimal strings; bytes raw for msgpack
- * or as base64 for JSON.
+ * or as base64 for JSON. Copies only the objects and arrays that hold something to convert: a write's
+ * mutations (bytes only) go to msgpack as they are, without a copy per mutation on the hot path.
  */
 function toWire(value: unknown, base64: boolean): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Uint8Array) return base64 ? Buffer.from(value).toString('base64') : value;
-  if (Array.isArray(value)) return value.map((v) => toWire(v, base64));
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const wire = toWire(item, base64);
+      if (wire !== item) copy ??= value.slice();
+      if (copy) copy[i] = wire;
+    }
+    return copy ?? value;
+  }
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v, base64)]));
+    let copy: Record<string, unknown> | undefined;
+    for (const [key, item] of Object.entries(value)) {
+      const wire = toWire(item, base64);
+      if (wire !== item) copy ??= { ...value };
+      if (copy) copy[key] = wire;
+    }
+    return copy ?? value;
   }
   return value;
 }

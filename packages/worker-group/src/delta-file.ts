@@ -1,4 +1,4 @@
-import { ChecksumMismatchError, compareKeys, type RegionId } from '@regionstore/core';
+import { ChecksumMismatchError, type RegionId } from '@regionstore/core';
 import {
   SnapshotFileReader,
   VersionWriter,
@@ -54,7 +54,10 @@ async function deltaEntries(
       }
     }
   }
-  return [...byKey.values()].sort((a, b) => compareKeys(a.key, b.key));
+  // Sorted by the latin1 strings, whose code units are the key's bytes, so their order is the keys'
+  // byte order: the engine's native string sort instead of a comparator calling Buffer.compare
+  // (which took about 5 % of a node's CPU under writes).
+  return [...byKey.keys()].sort().map((id) => byKey.get(id)!);
 }
 
 /** Writes the delta of the WAL entries after `fromEntryId` up to `toEntryId` to the object store. */

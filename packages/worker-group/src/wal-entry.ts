@@ -19,7 +19,7 @@ export interface WalRecord {
  * element `1` for restored versions.
  */
 export function encodeWalRecord(record: WalRecord): Buffer {
-  const ts = Buffer.alloc(8);
+  const ts = Buffer.allocUnsafe(8);
   ts.writeBigUInt64BE(record.ts);
   const mutations = record.mutations.map((m) => (m.op === 'put' ? [PUT, m.key, m.value] : [DELETE, m.key]));
   return packr.pack(record.restored ? [ts, mutations, RESTORED] : [ts, mutations]);
