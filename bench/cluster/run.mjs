@@ -26,6 +26,14 @@ const require = createRequire(import.meta.url);
 const { startCluster } = require('../../tools/cluster.cjs');
 const CONCURRENCY = 64;
 const OPS = Number(process.env.BENCH_OPS ?? 40_000);
+/**
+ * Operations per write run: `OPS` for 1-op writes, more for batched ones (4× at 16, 8× at 128), so
+ * every run lasts seconds rather than the under one second that made batched-write ratios swing.
+ */
+const writeOps = (batch) => OPS * Math.min(8, Math.max(1, batch / 4));
+/** Keys per read run, for the same reason: a few seconds each. */
+const GET_KEYS = 40_000;
+const BATCH_GET_KEYS = 200_000;
 const VALUE = Buffer.alloc(100, 7);
 const FAILOVER_RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 5);
 const prefix = `rs-bench-cluster-${process.pid}`;
@@ -124,7 +132,7 @@ async function startLimitServer() {
     stats: async () => (await fetch(`http://127.0.0.1:${port}/stats`)).json(),
     write: (batch, latencies = []) =>
       concurrently(
-        OPS,
+        writeOps(batch),
         batch,
         timedRequests(latencies, (w, i) =>
           call('/v1/write', {
@@ -138,11 +146,11 @@ async function startLimitServer() {
         ),
       ),
     get: () =>
-      concurrently(10_000, 1, (w, i) =>
+      concurrently(GET_KEYS, 1, (w, i) =>
         call('/v1/get', { regionId: '1', key: keys[(w * 131 + i) % keys.length] }),
       ),
     batchGet: () =>
-      concurrently(40_000, 128, (w, i) =>
+      concurrently(BATCH_GET_KEYS, 128, (w, i) =>
         call('/v1/batch-get', {
           regionId: '1',
           keys: Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length]),
@@ -156,11 +164,44 @@ async function startLimitServer() {
   };
 }
 
+/** CPU seconds per second a side's idle servers use (the nodes' heartbeats, tailers and timers). */
+async function idleRate(cpuSeconds) {
+  const before = await cpuSeconds();
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  return ((await cpuSeconds()) - before) / 3;
+}
+
 /**
- * Medians of three runs of each, interleaved (ours, theirs, ours, …), so load swings hit both; with
- * `cpu`, also the CPU seconds each side's server processes used over its three runs.
+ * Waits until a side's server processes are done with what a load left them (flushes, compactions,
+ * followers catching up), that is back to their idle rate plus 5 % of a core over half a second (20
+ * s at most), and answers their CPU seconds then: that work is the load's cost, and left running it
+ * would slow the other side's next run. A node that stopped answering (a failover's victim) is
+ * waited for like a busy one.
  */
-async function interleaved(ours, theirs, cpu) {
+async function settled(cpuSeconds, idle) {
+  const read = () => cpuSeconds().catch(() => Number.NaN);
+  let last = await read();
+  for (let waited = 0; waited < 20_000; waited += 500) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const now = await read();
+    if (now - last < (idle + 0.05) / 2) return now;
+    last = now;
+  }
+  step('still busy 20 s after the load; counted up to here');
+  return last;
+}
+
+/** Each side's idle CPU rate, measured before its first load. */
+let idle;
+
+/**
+ * Medians of three runs of each, interleaved (ours, theirs, ours, …), so load swings hit both, each
+ * run followed by its side's settling; and the CPU seconds each side's server processes used over its
+ * three runs, settling included.
+ */
+async function interleaved(ours, theirs) {
+  const cpu = [() => nodeCpuSeconds(cluster.metasrvUrl), async () => (await limit.stats()).cpuSeconds];
+  idle ??= [await idleRate(cpu[0]), await idleRate(cpu[1])];
   const a = [];
   const b = [];
   const used = [0, 0];
@@ -169,9 +210,12 @@ async function interleaved(ours, theirs, cpu) {
       [0, ours, a],
       [1, theirs, b],
     ]) {
-      const before = await cpu?.[side]();
+      const before = await cpu[side]();
+      const start = performance.now();
       out.push(await load());
-      if (cpu) used[side] += (await cpu[side]()) - before;
+      const after = await settled(cpu[side], idle[side]);
+      // What the side's servers would have used idle meanwhile is not the load's
+      used[side] += after - before - (idle[side] * (performance.now() - start)) / 1000;
     }
   }
   const mid = (values) => [...values].sort((x, y) => x - y)[1];
@@ -253,6 +297,8 @@ async function failover(client, figures) {
   const failovers = [];
   const migrations = [];
   for (let run = 0; run < FAILOVER_RUNS; run++) {
+    // On a cluster done with the loads' flushes and the last rejoin's catch-up, as the baseline runs.
+    await settled(() => nodeCpuSeconds(cluster.metasrvUrl), idle[0]);
     let routes = await cluster.routes();
     let victim = routes[0].leader;
     // Targets: every other alive node (the victim may lead every region by now).
@@ -363,7 +409,7 @@ try {
     const [ours, theirs, cpuSeconds] = await interleaved(
       () =>
         concurrently(
-          OPS,
+          writeOps(batch),
           batch,
           timedRequests(ourLatencies, (w, i) =>
             client.write(
@@ -372,12 +418,11 @@ try {
           ),
         ),
       () => limit.write(batch, theirLatencies),
-      [() => nodeCpuSeconds(cluster.metasrvUrl), async () => (await limit.stats()).cpuSeconds],
     );
     const [walAfter, limitAfter] = [await clusterWalStats(), await limit.stats()];
     figures.push(figure(`cluster write, ${batch} op(s)/request`, 'ops/s', ours, 'limit server', theirs));
     // Three runs a side, each of the same number of operations
-    const opsPerSide = 3 * Math.floor(OPS / batch / CONCURRENCY) * CONCURRENCY * batch;
+    const opsPerSide = 3 * Math.floor(writeOps(batch) / batch / CONCURRENCY) * CONCURRENCY * batch;
     figures.push({
       ...figure(
         `server CPU per op, ${batch}-op writes (the storage nodes)`,
@@ -430,14 +475,14 @@ try {
   step('read path, against the limit server');
   const keys = readKeys();
   const [get, limitGet] = await interleaved(
-    () => concurrently(10_000, 1, (w, i) => client.get(keys[(w * 131 + i) % keys.length])),
+    () => concurrently(GET_KEYS, 1, (w, i) => client.get(keys[(w * 131 + i) % keys.length])),
     () => limit.get(),
   );
   figures.push(figure('cluster point get', 'keys/s', get, 'limit server', limitGet));
   figures.push(figure('cluster point get', 'keys/s', get, 'raw RocksDB get', raw.get));
   const [batchGet, limitBatchGet] = await interleaved(
     () =>
-      concurrently(40_000, 128, (w, i) =>
+      concurrently(BATCH_GET_KEYS, 128, (w, i) =>
         client.batchGet(Array.from({ length: 128 }, (_, j) => keys[(w * 131 + i * 128 + j) % keys.length])),
       ),
     () => limit.batchGet(),

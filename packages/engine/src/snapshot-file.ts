@@ -81,7 +81,8 @@ const footerSchema = z.object({
 });
 
 function u32(value: number): Buffer {
-  const out = Buffer.alloc(4);
+  // From Node's pool (two per entry written): Buffer.alloc would give each its own backing store
+  const out = Buffer.allocUnsafe(4);
   out.writeUInt32BE(value);
   return out;
 }
