@@ -297,8 +297,14 @@ async function failover(client, figures) {
   const failovers = [];
   const migrations = [];
   for (let run = 0; run < FAILOVER_RUNS; run++) {
-    // On a cluster done with the loads' flushes and the last rejoin's catch-up, as the baseline runs.
+    // On a cluster done with the loads' flushes and the last rejoin's catch-up, every region with a
+    // follower again (the last kill took some regions' copies away): a failover promotes one.
     await settled(() => nodeCpuSeconds(cluster.metasrvUrl), idle[0]);
+    await cluster.waitFor(
+      async () => (await cluster.routes()).every((r) => r.followers.length > 0),
+      'every region to have a follower',
+      120_000,
+    );
     let routes = await cluster.routes();
     let victim = routes[0].leader;
     // Targets: every other alive node (the victim may lead every region by now).

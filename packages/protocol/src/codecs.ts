@@ -6,8 +6,11 @@ import { z } from 'zod';
  * `encode` the reverse, so one definition serves both ends of a queue or HTTP call.
  */
 
-/** Bytes: base64 in JSON, raw in msgpack. */
-export const bytesCodec = z.codec(z.union([z.base64(), z.instanceof(Uint8Array)]), z.instanceof(Buffer), {
+/**
+ * Bytes: base64 in JSON, raw in msgpack. Raw bytes are tried first: msgpack is the default wire, and a
+ * union branch that fails builds an issue, once per key and value of every request.
+ */
+export const bytesCodec = z.codec(z.union([z.instanceof(Uint8Array), z.base64()]), z.instanceof(Buffer), {
   // base64 in JSON bodies; raw bytes in msgpack ones (MSGPACK_CONTENT_TYPE)
   decode: (input) =>
     typeof input === 'string'
