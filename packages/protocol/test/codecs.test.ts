@@ -1,0 +1,26 @@
+import { bytesCodec, writeRequestSchema } from '@regionstore/protocol';
+
+describe('bytes on the wire', () => {
+  it('takes raw bytes (msgpack bodies) as the same bytes, without a copy', () => {
+    const raw = Buffer.from('key-1');
+    const decoded = bytesCodec.parse(raw);
+    expect(Buffer.isBuffer(decoded)).toBe(true);
+    expect(decoded.equals(raw)).toBe(true);
+    expect(decoded.buffer).toBe(raw.buffer);
+    const view = new Uint8Array([1, 2, 3]);
+    expect([...bytesCodec.parse(view)]).toEqual([1, 2, 3]);
+  });
+
+  it('takes base64 (JSON bodies) and names what is wrong with bad base64', () => {
+    expect(bytesCodec.parse(Buffer.from('abc').toString('base64')).toString()).toBe('abc');
+    const parsed = writeRequestSchema.safeParse({
+      regionId: '1:2',
+      mutations: [{ op: 'put', key: '!!not base64', value: 'AAAA' }],
+    });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues).toEqual([
+      expect.objectContaining({ path: ['mutations', 0, 'key'], message: 'Invalid base64-encoded string' }),
+    ]);
+    expect(bytesCodec.safeParse(42).success).toBe(false);
+  });
+});
