@@ -99,14 +99,15 @@ export function buildProgram(io: Output): Command {
     start: () => Promise<unknown>,
     statusPath: (id: string) => string,
     title: string,
-    count: (record: Record<string, unknown>) => [number, number, string],
+    /** What to draw for a record: its count (after that of a phase that ended between two polls). */
+    count: (record: Record<string, unknown>) => Array<[number, number, string]>,
   ) => {
     const { id } = (await start()) as { id: string };
     const progress = bar(title);
     try {
       return await followOperation(
         async () => (await admin(statusPath(id))) as Record<string, unknown>,
-        (record) => progress.update(...count(record)),
+        (record) => count(record).forEach((c) => progress.update(...c)),
       );
     } finally {
       progress.stop();
@@ -280,7 +281,7 @@ export function buildProgram(io: Output): Command {
         }),
         (id) => `/admin/procedures/${encodeURIComponent(id)}`,
         'split',
-        (r) => [r['status'] === 'Running' ? 0 : 1, 1, 'split'],
+        (r) => [[r['status'] === 'Running' ? 0 : 1, 1, 'split']],
       );
       const context = (record['context'] ?? {}) as { childId?: string };
       print(record, () =>
@@ -303,7 +304,7 @@ export function buildProgram(io: Output): Command {
         }),
         (id) => `/admin/procedures/${encodeURIComponent(id)}`,
         'merge',
-        (r) => [r['status'] === 'Running' ? 0 : 1, 1, 'merge'],
+        (r) => [[r['status'] === 'Running' ? 0 : 1, 1, 'merge']],
       );
       print(record, () =>
         record['status'] === 'Done'
@@ -339,7 +340,7 @@ export function buildProgram(io: Output): Command {
           }),
         (id) => `/admin/backups/${encodeURIComponent(id)}`,
         'backup',
-        (r) => [Number(r['regionsDone'] ?? 0), Number(r['regionsTotal'] ?? 0), 'regions'],
+        (r) => [[Number(r['regionsDone'] ?? 0), Number(r['regionsTotal'] ?? 0), 'regions']],
       );
       print(record, () => table([record]));
       if (record['status'] !== 'Done') process.exitCode = 1;
@@ -364,14 +365,31 @@ export function buildProgram(io: Output): Command {
     .command('restore <storage>')
     .description('restore a backup into the cluster')
     .action(async (storage: string) => {
+      let verifyShown = false;
+      const verified = (r: Record<string, unknown>): [number, number, string] => [
+        Number(r['filesVerified']),
+        Number(r['filesTotal'] ?? 0),
+        'files verified',
+      ];
       const record = await follow(
         () => admin('/admin/restore', { storage, wait: false }),
         (id) => `/admin/restores/${encodeURIComponent(id)}`,
         'restore',
-        (r) =>
-          r['phase'] === 'verify'
-            ? [Number(r['filesVerified']), Number(r['filesTotal'] ?? 0), 'files verified']
-            : [Number(r['regionsDone']), Number(r['regionsTotal'] ?? 0), 'regions written'],
+        (r) => {
+          if (r['phase'] === 'verify') {
+            verifyShown = true;
+            return [verified(r)];
+          }
+          const written: [number, number, string] = [
+            Number(r['regionsDone']),
+            Number(r['regionsTotal'] ?? 0),
+            'regions written',
+          ];
+          // Verification can end between two polls: its count is still part of what the user sees
+          if (verifyShown || r['filesTotal'] === undefined) return [written];
+          verifyShown = true;
+          return [verified(r), written];
+        },
       );
       print(record, () => table([record]));
       if (record['status'] !== 'Done') process.exitCode = 1;

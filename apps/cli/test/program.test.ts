@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { buildProgram, table } from '../src/program';
 import { displayBytes, displayEpoch } from '../src/display';
 
@@ -106,5 +109,52 @@ describe('table cells', () => {
     expect(long).toBe(`${'a'.repeat(48)}… (100000 bytes)`);
     expect(displayBytes(Buffer.from([0xc3]))).toBe('0xc3'); // not valid UTF-8
     expect(displayEpoch({ version: 2, confVer: 5 })).toBe('v2/c5');
+  });
+});
+
+describe('regionctl restore', () => {
+  it('shows the files verified even when verification ended before the first poll', async () => {
+    // A metasrv whose restore is past its verify phase when first asked (a small backup, a busy host)
+    const server = createServer((request, response) => {
+      response.setHeader('content-type', 'application/json');
+      if (request.url === '/admin/restore') response.end(JSON.stringify({ id: 'r1' }));
+      else
+        response.end(
+          JSON.stringify({
+            id: 'r1',
+            status: 'Done',
+            phase: 'write',
+            filesTotal: 6,
+            filesVerified: 6,
+            regionsTotal: 4,
+            regionsDone: 4,
+            kvs: 40,
+          }),
+        );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    let progress = '';
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        progress += chunk.toString();
+        done();
+      },
+    });
+    try {
+      const program = buildProgram({ out: () => undefined, progress: stream });
+      await program.parseAsync([
+        'node',
+        'regionctl',
+        '--metasrv',
+        `http://127.0.0.1:${port}`,
+        'restore',
+        'local:///b',
+      ]);
+    } finally {
+      server.close();
+    }
+    expect(progress).toMatch(/restore \[.*\] 6\/6 files verified/);
+    expect(progress).toMatch(/restore \[.*\] 4\/4 regions written/);
   });
 });
