@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getJson, withPrivateCluster } from '../lib/cluster.mjs';
+import { waitForFollowers, withPrivateCluster } from '../lib/cluster.mjs';
 
 const OPS = Number(process.argv[2] ?? 128);
 const SECONDS = Number(process.argv[3] ?? 15);
@@ -70,8 +70,8 @@ function phaseOf(frames) {
     for (const [name, pattern] of PHASES) if (pattern.test(frames[i])) return name;
   }
   const stack = frames.join(' ');
-  for (const [name, pattern] of NATIVE)
-    if (pattern.test(name.startsWith('memory') ? (frames[0] ?? '') : stack)) return name;
+  for (const [name, pattern, leafOnly] of NATIVE)
+    if (pattern.test(leafOnly ? (frames[0] ?? '') : stack)) return name;
   if (frames.some((f) => f.startsWith('JS:')))
     return 'other JavaScript (Node.js internals, ioredis, msgpackr, …)';
   return 'other native (kernel, libc, V8 runtime)';
@@ -116,9 +116,9 @@ const nodePids = [];
 const machineTicks = () =>
   readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
 
-async function measure(client, metasrvUrl, processes, redisPid) {
+async function measure(client, cluster, redisPid) {
   const pidsOf = (prefix) =>
-    [...processes].filter(([name]) => name.startsWith(prefix)).map(([, child]) => child.pid);
+    [...cluster.processes].filter(([name]) => name.startsWith(prefix)).map(([, child]) => child.pid);
   const nodes = pidsOf('node-');
   const metasrv = pidsOf('metasrv');
   nodePids.push(...nodes);
@@ -151,12 +151,7 @@ async function measure(client, metasrvUrl, processes, redisPid) {
   await sleep(WARM_UP * 1000);
   // A fresh cluster adds each region's follower once the region has a flush to copy: under load,
   // that is during the warm-up. Measured from when every region has one.
-  for (let waited = 0; ; waited += 500) {
-    const { routes } = await getJson(`${metasrvUrl}/v1/routes`);
-    if (routes.every((r) => r.followers.length > 0)) break;
-    if (waited > 120_000) throw new Error('regions still without followers after 2 min of load');
-    await sleep(500);
-  }
+  await waitForFollowers(cluster);
   const before = snapshot();
   measuring = true;
   const perfData = join(root, 'perf.data');
@@ -211,7 +206,7 @@ try {
     { nodes: 3, nodeFlags: hasPerf ? ['--perf-basic-prof-only-functions'] : [] },
     async ({ cluster, client, redis }) => {
       const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))[1]);
-      return measure(client, cluster.metasrvUrl, cluster.processes, redisPid);
+      return measure(client, cluster, redisPid);
     },
   );
   const lines = [

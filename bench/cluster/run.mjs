@@ -18,7 +18,7 @@ import { Agent, request as httpRequest } from 'undici';
 import { RegionStoreClient } from '@regionstore/client';
 import { createRedis, waitForRedis } from '@regionstore/runtime';
 import { PrivateRedisServer } from '@regionstore/testing';
-import { adminPost, dropKeys, freePort, nodeCpuSeconds } from '../lib/cluster.mjs';
+import { adminPost, dropKeys, freePort, nodeCpuSeconds, waitForFollowers } from '../lib/cluster.mjs';
 import { concurrently as concurrentLoad } from '../lib/load.mjs';
 import { figure, printTable, timed, writeResults } from '../lib/report.mjs';
 
@@ -300,11 +300,7 @@ async function failover(client, figures) {
     // On a cluster done with the loads' flushes and the last rejoin's catch-up, every region with a
     // follower again (the last kill took some regions' copies away): a failover promotes one.
     await settled(() => nodeCpuSeconds(cluster.metasrvUrl), idle[0]);
-    await cluster.waitFor(
-      async () => (await cluster.routes()).every((r) => r.followers.length > 0),
-      'every region to have a follower',
-      120_000,
-    );
+    await waitForFollowers(cluster);
     let routes = await cluster.routes();
     let victim = routes[0].leader;
     // Targets: every other alive node (the victim may lead every region by now).

@@ -34,6 +34,15 @@ export async function nodeCpuSeconds(metasrvUrl) {
   return total;
 }
 
+/** Waits (2 min at most) until every region of `cluster` (a startCluster result) has a follower. */
+export async function waitForFollowers(cluster) {
+  await cluster.waitFor(
+    async () => (await cluster.routes()).every((r) => r.followers.length > 0),
+    'every region to have a follower',
+    120_000,
+  );
+}
+
 /**
  * Runs `fn({cluster, client, redis})` on a fresh cluster as `npm start` runs it (metasrv + `nodes`
  * storage nodes, default WAL durability `everysec`) on a private Redis with AOF `appendfsync everysec`

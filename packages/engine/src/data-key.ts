@@ -40,9 +40,8 @@ function encodedLength(key: Buffer): number {
 
 /** Writes the memcomparable form of `key` into `out` at `at`; returns the offset after it. */
 function encodeBytesInto(key: Buffer, out: Buffer, at: number): number {
-  const groups = Math.floor(key.length / GROUP) + 1;
-  let from = 0;
-  for (let g = 0; g < groups; g++) {
+  const end = at + encodedLength(key);
+  for (let from = 0; at < end;) {
     const take = Math.min(GROUP, key.length - from);
     // Byte by byte: Buffer#copy of a few bytes costs more than the loop (this runs per written key)
     for (let i = 0; i < take; i++) out[at + i] = key[from + i]!;
