@@ -21,7 +21,11 @@ export interface WriteGuard {
  * above the reader's timestamp.
  */
 export class ConcurrencyManager {
-  private readonly intents = new Map<string, WriteIntent[]>();
+  /**
+   * The writes in flight, each with all its keys: one entry per write, not per key, as this runs for
+   * every write and is read only by readers at a ts (backups, replica reads).
+   */
+  private readonly writes = new Set<{ keys: Buffer[]; ts: Timestamp }>();
 
   constructor(readonly timestamps: TimestampAllocator) {}
 
@@ -33,25 +37,9 @@ export class ConcurrencyManager {
   beginWrite(keys: Buffer[], at?: Timestamp): WriteGuard {
     if (at !== undefined) this.timestamps.updateMaxTs(at);
     const ts = at ?? this.timestamps.next();
-    const mine: Array<[string, WriteIntent]> = keys.map((key) => [key.toString('hex'), { key, ts }]);
-    for (const [id, intent] of mine) {
-      const list = this.intents.get(id);
-      if (list) list.push(intent);
-      else this.intents.set(id, [intent]);
-    }
-    let released = false;
-    return {
-      ts,
-      release: () => {
-        if (released) return;
-        released = true;
-        for (const [id, intent] of mine) {
-          const list = this.intents.get(id)!.filter((other) => other !== intent);
-          if (list.length === 0) this.intents.delete(id);
-          else this.intents.set(id, list);
-        }
-      },
-    };
+    const write = { keys, ts };
+    this.writes.add(write);
+    return { ts, release: () => this.writes.delete(write) };
   }
 
   /** Raises `maxTs` so later writes commit above `ts` (readers call it before they read at `ts`). */
@@ -62,12 +50,12 @@ export class ConcurrencyManager {
   /** The first in-flight intent in `range` (user keys) at or below `readTs`, in key order. */
   findIntentInRange(range: KeyRange, readTs: Timestamp): WriteIntent | undefined {
     let found: WriteIntent | undefined;
-    for (const list of this.intents.values()) {
-      for (const intent of list) {
-        if (intent.ts > readTs) continue;
-        if (compareKeys(intent.key, range.start) < 0) continue;
-        if (range.end.length > 0 && compareKeys(intent.key, range.end) >= 0) continue;
-        if (!found || compareKeys(intent.key, found.key) < 0) found = intent;
+    for (const { keys, ts } of this.writes) {
+      if (ts > readTs) continue;
+      for (const key of keys) {
+        if (compareKeys(key, range.start) < 0) continue;
+        if (range.end.length > 0 && compareKeys(key, range.end) >= 0) continue;
+        if (!found || compareKeys(key, found.key) < 0) found = { key, ts };
       }
     }
     return found;
@@ -75,7 +63,7 @@ export class ConcurrencyManager {
 
   get intentCount(): number {
     let count = 0;
-    for (const list of this.intents.values()) count += list.length;
+    for (const { keys } of this.writes) count += keys.length;
     return count;
   }
 }

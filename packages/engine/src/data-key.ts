@@ -32,6 +32,7 @@ export function dataRange(range: KeyRange): { start: Buffer; end: Buffer } {
 }
 
 const GROUP = 8;
+export const TS_SUFFIX_BYTES = 8;
 const MARKER = 0xff;
 
 function encodedLength(key: Buffer): number {
@@ -72,18 +73,37 @@ export function decodeBytes(buf: Buffer, offset = 0): { key: Buffer; next: numbe
   }
 }
 
-export function mvccKey(key: Buffer, ts: Timestamp): Buffer {
-  // One allocation from Node's pool per version key: this runs for every key written or replayed.
-  const out = Buffer.allocUnsafe(1 + encodedLength(key) + 8);
-  out[0] = DATA_PREFIX;
-  out.writeBigUInt64BE(MAX_TIMESTAMP - ts, encodeBytesInto(key, out, 1));
+/** The 8 bytes that end every version key at `ts`: the inverted ts, so newer versions sort first. */
+export function tsSuffix(ts: Timestamp): Buffer {
+  const out = Buffer.allocUnsafe(TS_SUFFIX_BYTES);
+  out.writeBigUInt64BE(MAX_TIMESTAMP - ts);
   return out;
+}
+
+/**
+ * The version key of `key` whose ts suffix (see `tsSuffix`) is `suffix`; with `tag`, that byte comes
+ * first (snapshot and delta files put their CF's tag before each key).
+ */
+export function versionKey(key: Buffer, suffix: Buffer, tag?: number): Buffer {
+  // One allocation from Node's pool per version key: this runs for every key written or replayed.
+  const lead = tag === undefined ? 0 : 1;
+  const out = Buffer.allocUnsafe(lead + 1 + encodedLength(key) + TS_SUFFIX_BYTES);
+  if (tag !== undefined) out[0] = tag;
+  out[lead] = DATA_PREFIX;
+  const at = encodeBytesInto(key, out, lead + 1);
+  for (let i = 0; i < TS_SUFFIX_BYTES; i++) out[at + i] = suffix[i]!;
+  return out;
+}
+
+export function mvccKey(key: Buffer, ts: Timestamp): Buffer {
+  return versionKey(key, tsSuffix(ts));
 }
 
 export function decodeMvccKey(buf: Buffer): { key: Buffer; ts: Timestamp } {
   if (buf[0] !== DATA_PREFIX) throw new CorruptFileError(`not an MVCC key: ${buf.toString('hex')}`);
   const { key, next } = decodeBytes(buf, 1);
-  if (next + 8 !== buf.length) throw new CorruptFileError(`bad MVCC key length: ${buf.toString('hex')}`);
+  if (next + TS_SUFFIX_BYTES !== buf.length)
+    throw new CorruptFileError(`bad MVCC key length: ${buf.toString('hex')}`);
   return { key, ts: MAX_TIMESTAMP - buf.readBigUInt64BE(next) };
 }
 

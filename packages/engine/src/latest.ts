@@ -1,6 +1,6 @@
 import { CorruptFileError, MAX_TIMESTAMP, type Timestamp } from '@regionstore/core';
 import { CF_DEFAULT, CF_LATEST, CF_RAFT } from './cf';
-import { DATA_MAX_KEY, DATA_MIN_KEY, LATEST_BUILT_KEY, encodeBytes } from './data-key';
+import { DATA_MAX_KEY, DATA_MIN_KEY, LATEST_BUILT_KEY, TS_SUFFIX_BYTES, encodeBytes } from './data-key';
 import type { KvEngine, KvReader } from './kv-engine';
 import { WriteBatch } from './write-batch';
 
@@ -19,7 +19,6 @@ import { WriteBatch } from './write-batch';
  * snapshot load derives `latest` from the versions it loads; GC drops a `latest` delete only from the
  * region's worker, between writes.
  */
-const TS_BYTES = 8;
 
 export function latestKey(key: Buffer): Buffer {
   return Buffer.concat([DATA_MIN_KEY, encodeBytes(key)]);
@@ -27,7 +26,7 @@ export function latestKey(key: Buffer): Buffer {
 
 /** The `latest` entry for a version stored in `default` (its raw key and value). */
 export function latestEntryOf(versionKey: Buffer, versionValue: Buffer): { key: Buffer; value: Buffer } {
-  const split = versionKey.length - TS_BYTES;
+  const split = versionKey.length - TS_SUFFIX_BYTES;
   return {
     key: versionKey.subarray(0, split),
     value: Buffer.concat([versionValue.subarray(0, 1), versionKey.subarray(split)]),
@@ -50,7 +49,7 @@ export function newestVersionPicker(): (
 ) => { key: Buffer; value: Buffer } | undefined {
   let previous: Buffer | undefined;
   return (versionKey, versionValue) => {
-    const userKey = versionKey.subarray(0, versionKey.length - TS_BYTES);
+    const userKey = versionKey.subarray(0, versionKey.length - TS_SUFFIX_BYTES);
     const first = !previous?.equals(userKey);
     previous = userKey;
     return first ? latestEntryOf(versionKey, versionValue) : undefined;
@@ -59,7 +58,7 @@ export function newestVersionPicker(): (
 
 /** A `latest` value: the commit ts and the version's type byte. */
 export function decodeLatest(raw: Buffer): { ts: Timestamp; type: number } {
-  if (raw.length !== 1 + TS_BYTES)
+  if (raw.length !== 1 + TS_SUFFIX_BYTES)
     throw new CorruptFileError(`bad latest-version value ${raw.toString('hex')}`);
   return { ts: MAX_TIMESTAMP - raw.readBigUInt64BE(1), type: raw[0]! };
 }

@@ -6,7 +6,16 @@ import {
   type Timestamp,
 } from '@regionstore/core';
 import { CF_DEFAULT, CF_LATEST } from './cf';
-import { DATA_PREFIX, decodeBytes, decodeMvccKey, mvccKey, mvccRange } from './data-key';
+import {
+  DATA_PREFIX,
+  TS_SUFFIX_BYTES,
+  decodeBytes,
+  decodeMvccKey,
+  mvccKey,
+  mvccRange,
+  tsSuffix,
+  versionKey,
+} from './data-key';
 import type { KvEngine, KvReader } from './kv-engine';
 import { decodeLatest, latestKey, latestTimestamps, latestVersionKey } from './latest';
 import { WriteBatch } from './write-batch';
@@ -18,8 +27,6 @@ import { WriteBatch } from './write-batch';
 const PUT = 0x50;
 const DELETE = 0x44;
 const TOMBSTONE = Buffer.from([DELETE]);
-/** The inverted commit ts that ends a version key. */
-const TS_SUFFIX_BYTES = 8;
 
 export interface MvccVersion {
   key: Buffer;
@@ -29,25 +36,46 @@ export interface MvccVersion {
 }
 
 /**
- * Adds a version (a put, or a delete when `value` is undefined) to a batch, as the key's newest: the
- * caller writes each key's versions in commit-ts order (see `VersionWriter` for older ones).
+ * Writes versions at one commit ts, each as its key's newest: the caller writes each key's versions
+ * in commit-ts order (see `VersionWriter` for older ones). What every version at the ts shares (the
+ * key suffix, the `latest` values) is built once, not per key: a write's mutations all commit at its
+ * ts, and this runs for every key written or replayed.
  */
-export function writeVersion(batch: WriteBatch, version: MvccVersion): WriteBatch {
-  const key = mvccKey(version.key, version.ts);
-  const tsAt = key.length - TS_SUFFIX_BYTES;
-  const type = version.value === undefined ? DELETE : PUT;
-  let stored: Buffer;
-  if (version.value === undefined) stored = TOMBSTONE;
-  else {
-    stored = Buffer.allocUnsafe(1 + version.value.length);
-    stored[0] = PUT;
-    version.value.copy(stored, 1);
+export class VersionsAt {
+  private readonly suffix: Buffer;
+  /** `latest` names a version by its type and ts suffix, without a copy of its value (latest.ts). */
+  private readonly putWhere: Buffer;
+  private readonly deleteWhere: Buffer;
+
+  constructor(readonly ts: Timestamp) {
+    this.suffix = tsSuffix(ts);
+    this.putWhere = Buffer.concat([Buffer.from([PUT]), this.suffix]);
+    this.deleteWhere = Buffer.concat([TOMBSTONE, this.suffix]);
   }
-  // `latest` names the version (its type and ts suffix) without copying its value (see latest.ts).
-  const where = Buffer.allocUnsafe(1 + TS_SUFFIX_BYTES);
-  where[0] = type;
-  key.copy(where, 1, tsAt);
-  return batch.put(CF_DEFAULT, key, stored).put(CF_LATEST, key.subarray(0, tsAt), where);
+
+  /** A put, or a delete when `value` is undefined. */
+  write(batch: WriteBatch, userKey: Buffer, value: Buffer | undefined): WriteBatch {
+    const key = versionKey(userKey, this.suffix);
+    // The `latest` key is the version key without its ts suffix.
+    const pointerKey = key.subarray(0, key.length - TS_SUFFIX_BYTES);
+    return batch
+      .put(CF_DEFAULT, key, storedValue(value))
+      .put(CF_LATEST, pointerKey, value === undefined ? this.deleteWhere : this.putWhere);
+  }
+}
+
+/** A version's value as `default` stores it: its type byte, then the value of a put. */
+export function storedValue(value: Buffer | undefined): Buffer {
+  if (value === undefined) return TOMBSTONE;
+  const stored = Buffer.allocUnsafe(1 + value.length);
+  stored[0] = PUT;
+  value.copy(stored, 1);
+  return stored;
+}
+
+/** Adds a version (a put, or a delete when `value` is undefined) to a batch, as the key's newest. */
+export function writeVersion(batch: WriteBatch, version: MvccVersion): WriteBatch {
+  return new VersionsAt(version.ts).write(batch, version.key, version.value);
 }
 
 export function putVersion(batch: WriteBatch, key: Buffer, ts: Timestamp, value: Buffer): WriteBatch {
@@ -62,7 +90,7 @@ export function deleteVersion(batch: WriteBatch, key: Buffer, ts: Timestamp): Wr
 export function encodeVersion(version: MvccVersion): { key: Buffer; value: Buffer } {
   return {
     key: mvccKey(version.key, version.ts),
-    value: version.value === undefined ? TOMBSTONE : Buffer.concat([Buffer.from([PUT]), version.value]),
+    value: storedValue(version.value),
   };
 }
 

@@ -81,7 +81,6 @@ const footerSchema = z.object({
 });
 
 function u32(value: number): Buffer {
-  // From Node's pool (two per entry written): Buffer.alloc would give each its own backing store
   const out = Buffer.allocUnsafe(4);
   out.writeUInt32BE(value);
   return out;
@@ -121,21 +120,50 @@ export function writeSnapshotFile(
     let kvCount = 0;
     let rawBytes = 0;
     let blockCount = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    // Entries are encoded straight into one block buffer, reused block after block (it grows for an
+    // entry larger than a block): no buffers per entry, one copy of each key and value.
+    let block = Buffer.allocUnsafe(blockSize + 1024);
+    let used = 0;
 
     const sealBlock = (): Buffer => {
-      const raw = Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
+      const raw = block.subarray(0, used);
       const stored = compress(compression, raw, options.compressionLevel);
-      const header = Buffer.alloc(BLOCK_HEADER);
-      header[0] = BLOCK;
-      header.writeUInt32BE(raw.length, 1);
-      header.writeUInt32BE(stored.length, 5);
-      header.writeUInt32BE(crc32c(stored), 9);
+      const out = Buffer.allocUnsafe(BLOCK_HEADER + stored.length);
+      out[0] = BLOCK;
+      out.writeUInt32BE(raw.length, 1);
+      out.writeUInt32BE(stored.length, 5);
+      out.writeUInt32BE(crc32c(stored), 9);
+      out.set(stored, BLOCK_HEADER); // a copy: `stored` may be `block` itself, which is reused
+      used = 0;
       blockCount++;
-      return Buffer.concat([header, stored]);
+      return out;
+    };
+
+    /** Adds an entry to the block; true when the block is full. */
+    const add = ({ key, value }: KvEntry): boolean => {
+      if (lastKey && compareKeys(lastKey, key) >= 0) {
+        throw new InvalidArgumentError('snapshot file entries must be in strictly ascending key order', {
+          previous: lastKey.toString('hex'),
+          key: key.toString('hex'),
+        });
+      }
+      firstKey ??= Buffer.from(key);
+      lastKey = key;
+      kvCount++;
+      rawBytes += key.length + value.length;
+      const need = 8 + key.length + value.length;
+      if (used + need > block.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(2 * block.length, used + need));
+        bigger.set(block.subarray(0, used));
+        block = bigger;
+      }
+      block.writeUInt32BE(key.length, used);
+      block.set(key, used + 4);
+      used += 4 + key.length;
+      block.writeUInt32BE(value.length, used);
+      block.set(value, used + 4);
+      used += 4 + value.length;
+      return used >= blockSize;
     };
 
     const header = Buffer.alloc(8);
@@ -144,22 +172,14 @@ export function writeSnapshotFile(
     header[5] = COMPRESSION_IDS[compression];
     yield emit(header);
 
-    for await (const { key, value } of entries) {
-      if (lastKey && compareKeys(lastKey, key) >= 0) {
-        throw new InvalidArgumentError('snapshot file entries must be in strictly ascending key order', {
-          previous: lastKey.toString('hex'),
-          key: key.toString('hex'),
-        });
-      }
-      firstKey ??= Buffer.from(key);
-      lastKey = Buffer.from(key);
-      kvCount++;
-      rawBytes += key.length + value.length;
-      pending.push(u32(key.length), key, u32(value.length), value);
-      pendingBytes += 8 + key.length + value.length;
-      if (pendingBytes >= blockSize) yield emit(sealBlock());
+    // An array (a delta) is read without a promise per entry, as `for await` would make.
+    if (Symbol.iterator in entries) {
+      for (const entry of entries) if (add(entry)) yield emit(sealBlock());
+    } else {
+      for await (const entry of entries) if (add(entry)) yield emit(sealBlock());
     }
-    if (pendingBytes > 0) yield emit(sealBlock());
+    if (used > 0) yield emit(sealBlock());
+    if (lastKey) lastKey = Buffer.from(lastKey);
 
     const sha256 = hash.digest('hex');
     const meta = options.meta ?? {};

@@ -24,6 +24,9 @@ import {
   mvccKey,
   mvccScan,
   putVersion,
+  tsSuffix,
+  versionKey,
+  VersionsAt,
 } from '@regionstore/engine';
 import fc from 'fast-check';
 import { b, collect, useEngines } from './helpers';
@@ -136,6 +139,28 @@ describe('memcomparable keys', () => {
     expect(mvccKey(b('a'), MAX_TIMESTAMP - 1n).toString('hex')).toBe(
       '7a' + '61' + '00000000000000' + 'f8' + '0000000000000001',
     );
+  });
+
+  it('write the versions of one ts as one version at a time would', () => {
+    const ts = 1_000_000_007n;
+    const together = new VersionsAt(ts);
+    const shared = new WriteBatch();
+    together.write(shared, b('k1'), b('v1'));
+    together.write(shared, b('k2'), undefined);
+    together.write(shared, b('a-longer-key-than-a-group'), b(''));
+    const apart = new WriteBatch();
+    putVersion(apart, b('k1'), ts, b('v1'));
+    deleteVersion(apart, b('k2'), ts);
+    putVersion(apart, b('a-longer-key-than-a-group'), ts, b(''));
+    const bytes = (batch: WriteBatch) =>
+      batch.ops.map((op) =>
+        op.type === 'put' ? [op.cf, op.key.toString('hex'), op.value.toString('hex')] : [],
+      );
+    expect(bytes(shared)).toEqual(bytes(apart));
+    // a CF tag first, as snapshot and delta files store keys
+    expect(
+      versionKey(b('k1'), tsSuffix(ts), 0).equals(Buffer.concat([Buffer.from([0]), mvccKey(b('k1'), ts)])),
+    ).toBe(true);
   });
 
   it('sort versions newest first and never interleave keys', () => {

@@ -88,6 +88,28 @@ describe('snapshot file format', () => {
     expect((await decode(withEmpty.bytes)).out[0]!.value.length).toBe(0);
   });
 
+  it('takes entries larger than a block, from arrays and from async sources alike', async () => {
+    const items = [
+      { key: Buffer.from('a'), value: Buffer.alloc(10, 1) },
+      { key: Buffer.from('b'), value: Buffer.alloc(5000, 2) }, // grows the block buffer
+      { key: Buffer.from('c'), value: Buffer.alloc(10, 3) },
+    ];
+    async function* later(): AsyncIterable<KvEntry> {
+      yield* items;
+    }
+    const fromArray = await encode(items, { blockSize: 64 });
+    const { stream, info } = writeSnapshotFile(later(), { blockSize: 64 });
+    const fromAsync = Buffer.concat(await collect(stream as AsyncIterable<Buffer>));
+    expect(fromAsync.equals(fromArray.bytes)).toBe(true);
+    expect((await info).blockCount).toBe(2);
+    const { out } = await decode(fromArray.bytes);
+    expect(out.map((e) => [e.key.toString(), e.value.length, e.value[0]])).toEqual([
+      ['a', 10, 1],
+      ['b', 5000, 2],
+      ['c', 10, 3],
+    ]);
+  });
+
   it('refuses entries out of order', async () => {
     const { stream, info } = writeSnapshotFile([
       { key: Buffer.from('b'), value: Buffer.from('1') },

@@ -7,17 +7,30 @@ import { z } from 'zod';
  */
 
 /**
- * Bytes: base64 in JSON, raw in msgpack. Raw bytes are tried first: msgpack is the default wire, and a
- * union branch that fails builds an issue, once per key and value of every request.
+ * Bytes: raw in msgpack bodies (the default wire), base64 in JSON ones. The input is checked by one
+ * predicate rather than a union of two schemas, and raw bytes that are already a Buffer (what msgpackr
+ * gives) are taken as they are: this runs for every key and value of every request, and the union
+ * with a view per field cost about 0.6 µs per mutation (`npm run bench -- wire`).
  */
-export const bytesCodec = z.codec(z.union([z.instanceof(Uint8Array), z.base64()]), z.instanceof(Buffer), {
-  // base64 in JSON bodies; raw bytes in msgpack ones (MSGPACK_CONTENT_TYPE)
-  decode: (input) =>
-    typeof input === 'string'
-      ? Buffer.from(input, 'base64')
-      : Buffer.from(input.buffer, input.byteOffset, input.byteLength),
-  encode: (buf) => buf.toString('base64'),
-});
+export const bytesCodec = z.codec(
+  z.custom<Uint8Array | string>(
+    (input) => input instanceof Uint8Array || (typeof input === 'string' && z.regexes.base64.test(input)),
+    {
+      error: (issue) =>
+        typeof issue.input === 'string'
+          ? 'Invalid base64-encoded string'
+          : 'expected bytes (raw in msgpack, base64 in JSON)',
+    },
+  ),
+  z.custom<Buffer>(), // what `decode` returns: nothing to check
+  {
+    decode: (input) => {
+      if (typeof input === 'string') return Buffer.from(input, 'base64');
+      return Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    },
+    encode: (buf) => buf.toString('base64'),
+  },
+);
 
 /** RegionId as `tableId:regionNumber`. */
 export const regionIdCodec = z.codec(

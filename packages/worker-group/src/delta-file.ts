@@ -3,7 +3,9 @@ import {
   SnapshotFileReader,
   VersionWriter,
   decodeVersion,
-  encodeVersion,
+  storedValue,
+  tsSuffix,
+  versionKey,
   writeSnapshotFile,
   type CompressionType,
   type KvEngine,
@@ -18,7 +20,7 @@ import { decodeWalRecord } from './wal-entry';
  * A delta file holds versions as the `default` CF stores them, each key behind the one-byte tag of
  * `default` in a snapshot file (SNAPSHOT_CFS), so the same reader and tools read both.
  */
-const DEFAULT_CF_TAG = Buffer.from([0]);
+const DEFAULT_CF_TAG = 0;
 /** Versions per engine batch when a delta is applied. */
 const APPLY_BATCH = 1024;
 
@@ -42,15 +44,12 @@ async function deltaEntries(
   for await (const entries of wal.read(regionId, fromEntryId + 1, { toId: toEntryId })) {
     for (const entry of entries) {
       const record = decodeWalRecord(entry.data, entry.id);
+      const suffix = tsSuffix(record.ts);
       for (const m of record.mutations) {
-        const version = encodeVersion({
-          key: m.key,
-          ts: record.ts,
-          value: m.op === 'put' ? m.value : undefined,
-        });
-        const key = Buffer.concat([DEFAULT_CF_TAG, version.key]);
+        const key = versionKey(m.key, suffix, DEFAULT_CF_TAG);
+        const value = storedValue(m.op === 'put' ? m.value : undefined);
         // One version per key and ts: a later entry at the same ts (a resent append) says the same.
-        byKey.set(key.toString('latin1'), { key, value: version.value });
+        byKey.set(key.toString('latin1'), { key, value });
       }
     }
   }

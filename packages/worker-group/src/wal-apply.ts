@@ -1,7 +1,6 @@
 import {
   VersionWriter,
-  deleteVersion,
-  putVersion,
+  VersionsAt,
   type KvReader,
   type MvccVersion,
   type WriteBatch,
@@ -11,10 +10,8 @@ import type { WalRecord } from './wal-entry';
 
 /** Adds a write's versions to a batch (the live write path and WAL replay write the same thing). */
 function addMutations(batch: WriteBatch, mutations: Mutation[], ts: bigint): void {
-  for (const m of mutations) {
-    if (m.op === 'put') putVersion(batch, m.key, ts, m.value);
-    else deleteVersion(batch, m.key, ts);
-  }
+  const versions = new VersionsAt(ts);
+  for (const m of mutations) versions.write(batch, m.key, m.op === 'put' ? m.value : undefined);
 }
 
 /**

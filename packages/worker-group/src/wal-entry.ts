@@ -25,6 +25,14 @@ export function encodeWalRecord(record: WalRecord): Buffer {
   return packr.pack(record.restored ? [ts, mutations, RESTORED] : [ts, mutations]);
 }
 
+/**
+ * msgpackr gives bytes as Buffers over the entry itself: kept as they are, not copied (this runs for
+ * every key a follower applies or a delta holds; nothing keeps them past that).
+ */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export function decodeWalRecord(data: Buffer, entryId: number): WalRecord {
   let raw: unknown;
   try {
@@ -41,12 +49,11 @@ export function decodeWalRecord(data: Buffer, entryId: number): WalRecord {
   ) {
     throw bad();
   }
-  const ts = Buffer.from(raw[0]).readBigUInt64BE(0);
+  const ts = asBuffer(raw[0]).readBigUInt64BE(0);
   const mutations = (raw[1] as unknown[]).map((item): Mutation => {
     if (!Array.isArray(item) || !(item[1] instanceof Uint8Array)) throw bad();
-    const key = Buffer.from(item[1]);
-    if (item[0] === PUT && item[2] instanceof Uint8Array)
-      return { op: 'put', key, value: Buffer.from(item[2]) };
+    const key = asBuffer(item[1]);
+    if (item[0] === PUT && item[2] instanceof Uint8Array) return { op: 'put', key, value: asBuffer(item[2]) };
     if (item[0] === DELETE) return { op: 'delete', key };
     throw bad();
   });
