@@ -316,9 +316,12 @@ async function failover(client, figures) {
             // The previous failover may still be settling: a region it already moved needs no move.
             const now = (await cluster.routes()).find((x) => x.regionId === r.regionId);
             if (now?.leader !== victim) return true;
+            // To the node holding the region's follower, as a failover promotes it; another node
+            // would first load the region from the object store (seconds at these region sizes).
+            const follower = r.followers.find((f) => others.includes(f.id))?.id;
             return adminPost(cluster.metasrvUrl, '/admin/migrate', {
               regionId: r.regionId,
-              to: others[i % others.length],
+              to: follower ?? others[i % others.length],
             });
           },
           `a migration of ${r.regionId} to start`,

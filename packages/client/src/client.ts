@@ -329,15 +329,20 @@ export class RegionStoreClient {
     run: (routes: Route[], group: T[]) => Promise<R>,
   ): Promise<R[]> {
     const groupsOf = (routes: Route[], of: T[]) => [
-      ...groupBy(of, (item) => this.routeOf(routes, keyOf(item))?.regionId.toString() ?? '?').values(),
+      // By route object (undefined: no region holds the key): no region-id string per key.
+      ...groupBy(of, (item) => this.routeOf(routes, keyOf(item))).values(),
     ];
+    const initial = await this.routes();
     const runGroup = (group: T[]): Promise<R[]> =>
       this.withRetry(async (current) => {
-        const groups = groupsOf(current, group);
-        if (groups.length > 1) return (await Promise.all(groups.map(runGroup))).flat();
+        // Routes refreshed since the group was formed: it may span regions now.
+        if (current !== initial) {
+          const groups = groupsOf(current, group);
+          if (groups.length > 1) return (await Promise.all(groups.map(runGroup))).flat();
+        }
         return [await run(current, group)];
       });
-    return (await Promise.all(groupsOf(await this.routes(), items).map(runGroup))).flat();
+    return (await Promise.all(groupsOf(initial, items).map(runGroup))).flat();
   }
 
   /** Runs `op` with current routes; on a route error refreshes them and tries again. */

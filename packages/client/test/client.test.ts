@@ -31,27 +31,29 @@ async function fakeCluster() {
     nodeCalls: 0,
     /** Commands per `/v1/batch` request. */
     batchSizes: [] as number[],
+    /** Once set, region 1:0 has split here (epoch version 2) and 1:1 holds the keys from it on. */
+    splitAt: undefined as string | undefined,
   };
   const base = () => `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   app.get('/v1/routes', async (request) => {
     auth.routes.add(request.headers.authorization ?? '');
     state.routeCalls++;
-    return {
-      routes: [
-        {
-          regionId: '1:0',
-          start: '',
-          end: '',
-          epoch: { version: 1, confVer: state.confVer },
-          leader: state.leader,
-          address: `${base()}/${state.leader}`,
-          state: 'Normal',
-        },
-      ],
-    };
+    const region = (regionId: string, start: string, end: string, version: number) => ({
+      regionId,
+      start,
+      end,
+      epoch: { version, confVer: state.confVer },
+      leader: state.leader,
+      address: `${base()}/${state.leader}`,
+      state: 'Normal',
+    });
+    if (state.splitAt === undefined) return { routes: [region('1:0', '', '', 1)] };
+    const at = b64(state.splitAt);
+    return { routes: [region('1:0', '', at, 2), region('1:1', at, '', 2)] };
   });
   type Command = {
-    epoch?: { confVer: number };
+    regionId?: string;
+    epoch?: { version: number; confVer: number };
     mutations?: Array<{ key: string | Uint8Array; value?: string | Uint8Array }>;
     key?: string | Uint8Array;
   };
@@ -67,7 +69,14 @@ async function fakeCluster() {
     if (state.failWith) return fail(400, state.failWith, 'bad');
     if (node !== state.leader) return fail(421, 'NotLeader', 'moved');
     if (body.epoch && body.epoch.confVer !== state.confVer) return fail(409, 'EpochNotMatch', 'stale');
+    if (state.splitAt !== undefined && body.epoch?.version !== 2) return fail(409, 'EpochNotMatch', 'split');
     if (op === 'write') {
+      if (state.splitAt !== undefined) {
+        const upper = (key: string | Uint8Array) =>
+          Buffer.from(text(key), 'base64').toString() >= state.splitAt!;
+        if ((body.mutations ?? []).some((m) => upper(m.key) !== (body.regionId === '1:1')))
+          return fail(400, 'KeyNotInRange', 'not in this region');
+      }
       if ((body.mutations ?? []).some((m) => text(m.key) === b64('refused'))) {
         return fail(400, 'InvalidArgument', 'refused key');
       }
@@ -119,6 +128,24 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
     expect(cluster.state.data.get(b64('k2'))).toBe(b64('v2'));
     expect([...cluster.formats]).toEqual([wire]);
     await cluster.app.close();
+  });
+
+  it('splits a write again by region when refreshed routes show its region split', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000, wire });
+    try {
+      await client.put(Buffer.from('a'), Buffer.from('0')); // routes cached: one region
+      cluster.state.splitAt = 'm';
+      await client.write([
+        { op: 'put', key: Buffer.from('b'), value: Buffer.from('1') },
+        { op: 'put', key: Buffer.from('x'), value: Buffer.from('2') },
+      ]);
+      expect(cluster.state.data.get(b64('b'))).toBe(b64('1'));
+      expect(cluster.state.data.get(b64('x'))).toBe(b64('2'));
+    } finally {
+      await client.close();
+      await cluster.app.close();
+    }
   });
 
   it('coalesces concurrent calls to a node into one batch (msgpack); each call keeps its own answer', async () => {
