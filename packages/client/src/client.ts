@@ -16,7 +16,7 @@ import {
   getResponseSchema,
   MSGPACK_CONTENT_TYPE,
   jsonWire,
-  mutationSchema,
+  mutationCodec,
   packWire,
   routesResponseSchema,
   scanResponseSchema,
@@ -31,7 +31,7 @@ import { CommandBatcher } from './command-batcher';
 import { Agent, request as httpRequest, type Dispatcher } from 'undici';
 import { z } from 'zod';
 
-export type Mutation = z.output<typeof mutationSchema>;
+export type Mutation = z.output<typeof mutationCodec>;
 
 /** A key or value: bytes, or a string (sent as its UTF-8 bytes). Reads always answer Buffers. */
 export type Bytes = Buffer | Uint8Array | string;

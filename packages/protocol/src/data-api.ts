@@ -3,6 +3,7 @@ import {
   bytesCodec,
   entryIdSchema,
   epochSchema,
+  mutationCodec,
   nodeIdSchema,
   regionIdCodec,
   timestampCodec,
@@ -15,15 +16,10 @@ import { errorBodySchema } from './http';
  * EpochNotMatch / NotLeader / RegionNotFound / KeyNotInRange and the client refreshes its routes.
  */
 
-export const mutationSchema = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('put'), key: bytesCodec, value: bytesCodec }),
-  z.object({ op: z.literal('delete'), key: bytesCodec }),
-]);
-
 export const writeRequestSchema = z.object({
   regionId: regionIdCodec,
   epoch: epochSchema.optional(),
-  mutations: z.array(mutationSchema).min(1).max(10_000),
+  mutations: z.array(mutationCodec).min(1).max(10_000),
 });
 export type WriteRequestWire = z.input<typeof writeRequestSchema>;
 export const writeResponseSchema = z.object({ commitTs: timestampCodec, entryId: entryIdSchema });

@@ -26,3 +26,34 @@ describe('bytes on the wire', () => {
     );
   });
 });
+
+describe('mutations on the wire', () => {
+  const parse = (mutations: unknown[]) => writeRequestSchema.safeParse({ regionId: '1:2', mutations });
+
+  it('decode raw and base64 bytes alike, and keep only op, key and value', () => {
+    const key = Buffer.from('k');
+    const parsed = parse([
+      { op: 'put', key, value: Buffer.from('v'), extra: 1 },
+      { op: 'delete', key: key.toString('base64') },
+    ]);
+    expect(parsed.data?.mutations).toEqual([
+      { op: 'put', key, value: Buffer.from('v') },
+      { op: 'delete', key },
+    ]);
+    expect(parsed.data?.mutations[0]!.key).toBe(key);
+  });
+
+  it('name each problem at its field', () => {
+    const issues = (mutations: unknown[]) =>
+      parse(mutations).error?.issues.map((i) => [i.path.join('.'), i.message]);
+    expect(issues([{ op: 'put', key: Buffer.from('k') }])).toEqual([
+      ['mutations.0.value', 'expected bytes (raw in msgpack, base64 in JSON)'],
+    ]);
+    expect(issues([{ op: 'upsert', key: 'AAAA' }])).toEqual([
+      ['mutations.0.op', "expected 'put' or 'delete'"],
+    ]);
+    expect(issues([{ op: 'delete', key: Buffer.from('k') }, 'put k'])).toEqual([
+      ['mutations.1', "expected a mutation {op: 'put' | 'delete', key, value?}"],
+    ]);
+  });
+});
