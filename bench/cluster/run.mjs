@@ -337,6 +337,9 @@ async function failover(client, figures) {
     await writable(routes, `mig-${run}`);
     migrations.push((Date.now() - start) / 1000);
 
+    // A move closes the region on the node it left, so the regions that moved onto their follower's
+    // node have none until the replica checker builds one: the kill waits for that, as above.
+    await waitForFollowers(cluster);
     routes = await cluster.routes();
     victim = routes[0].leader;
     start = Date.now();
