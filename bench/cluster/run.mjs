@@ -337,8 +337,9 @@ async function failover(client, figures) {
     await writable(routes, `mig-${run}`);
     migrations.push((Date.now() - start) / 1000);
 
-    // A move closes the region on the node it left, so the regions that moved onto their follower's
-    // node have none until the replica checker builds one: the kill waits for that, as above.
+    // Every region has a follower before the kill, as above: a move onto the follower's node keeps
+    // the old leader as the follower, so this is at once unless a region's old leader did not
+    // downgrade (then the replica checker builds a follower from the object store).
     await waitForFollowers(cluster);
     routes = await cluster.routes();
     victim = routes[0].leader;

@@ -202,7 +202,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       status: 'Running',
       createdMs: now,
       deadlineMs: now + task.timeoutMs,
-      context: { fenceMoved: false, downgraded: false },
+      context: { fenceMoved: false, downgraded: false, toWasFollower: false },
     };
     await this.save(state);
     this.launch(state);

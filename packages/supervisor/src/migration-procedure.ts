@@ -48,6 +48,8 @@ export const migrationStateSchema = z.object({
     fenceMoved: z.boolean().default(false),
     /** The old leader answered the downgrade: it serves nothing more, its lease is void. */
     downgraded: z.boolean().default(false),
+    /** The target followed the region when the move began: the two copies swap roles. */
+    toWasFollower: z.boolean().default(false),
   }),
   error: z.string().optional(),
 });
@@ -201,6 +203,7 @@ export class RegionMigrationProcedure {
           ...this.state.context,
           range: { start: route.range.start.toString('base64'), end: route.range.end.toString('base64') },
           epoch: route.epoch,
+          toWasFollower: (route.followers ?? []).includes(to.id),
         };
         return 'OpenCandidateRegion';
       }
@@ -256,13 +259,27 @@ export class RegionMigrationProcedure {
         this.state.context = { ...this.state.context, lastEntryId };
         return 'UpdateMetadataUpgrade';
       }
-      case 'UpdateMetadataUpgrade':
-        await routes.update(regionId, {
+      case 'UpdateMetadataUpgrade': {
+        // A move onto the region's follower swaps the two copies: the old leader, which the
+        // downgrade turned into a follower tailing the WAL, stays as the region's follower rather
+        // than being closed. Closing it left the region without a follower until the replica checker
+        // built one from the object store, and a failure meanwhile reopened it from there too.
+        const swap = this.state.context.downgraded && this.state.context.toWasFollower;
+        await routes.update(regionId, (current) => ({
           leader: to.id,
           epoch: this.state.context.newEpoch!,
           state: 'Normal',
-        });
-        return 'CloseDowngradedRegion';
+          ...(swap
+            ? {
+                followers: [
+                  ...(current.followers ?? []).filter((id) => id !== to.id && id !== from.id),
+                  from.id,
+                ],
+              }
+            : {}),
+        }));
+        return swap ? 'RegionMigrationEnd' : 'CloseDowngradedRegion';
+      }
       case 'CloseDowngradedRegion':
         // Best effort: a dead old node drops the region when it comes back and learns the route.
         await withTimeout(

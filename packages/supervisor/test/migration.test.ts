@@ -15,10 +15,17 @@ const ns = useRedisNamespace('migration');
 afterEach(() => clearFailPoints());
 
 let nextRegion = 1;
-async function setup(redis: Redis, options: { time?: ManualTimeProvider; leases?: LeaseExpiry } = {}) {
+async function setup(
+  redis: Redis,
+  options: { time?: ManualTimeProvider; leases?: LeaseExpiry; followerOn?: typeof B } = {},
+) {
   const cluster = new Cluster();
   const regionId = new RegionId(9, nextRegion++);
   cluster.addRegion(regionId, A);
+  if (options.followerOn) {
+    cluster.routes.get(regionId.toString())!.followers = [options.followerOn.id];
+    cluster.regions.get(options.followerOn.id)!.set(regionId.toString(), 'Follower');
+  }
   const manager = (c = cluster) =>
     new RegionMigrationManager({
       redis,
@@ -70,6 +77,41 @@ describe('RegionMigrationManager', () => {
     expect(m.isMigrating(regionId)).toBe(false);
     expect(await redis.exists(`${ns.prefix}:migration-lock:${regionId.toString()}`)).toBe(0);
     expect((await m.get(id)).status).toBe('Done');
+  });
+
+  /** The end state of a move from A onto B, B having followed the region: the copies swapped roles. */
+  const swapped = (regionId: RegionId) => ({
+    route: {
+      regionId: regionId.toString(),
+      range: RANGE,
+      leader: B.id,
+      followers: [A.id],
+      epoch: { version: 1, confVer: 2 },
+      state: 'Normal',
+    },
+    fence: { nodeId: B.id, epoch: 2 },
+    onA: 'Follower',
+    onB: 'Leader',
+  });
+
+  it("keeps the old leader as the follower when the region moves onto its follower's node", async () => {
+    const { cluster, regionId, manager } = await make({ followerOn: B });
+    const m = manager();
+    const final = await m.wait(await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 }));
+    expect(final.status).toBe('Done');
+    // No close: the downgrade left A's copy following the WAL, and the route names it now
+    expect(cluster.calls).toEqual(['open node-b', 'downgrade node-a', 'fence node-b 2', 'upgrade node-b 2']);
+    expect(cluster.endState(regionId)).toEqual(swapped(regionId));
+  });
+
+  it('closes an old leader that did not downgrade even when the target was its follower (failover)', async () => {
+    const { cluster, regionId, manager } = await make({ followerOn: B });
+    cluster.deadNodes.add(A.id);
+    const m = manager();
+    const final = await m.wait(await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 }));
+    expect(final.status).toBe('Done');
+    expect(cluster.calls).toContain('close node-a');
+    expect(cluster.endState(regionId).route.followers ?? []).not.toContain(A.id);
   });
 
   it('runs one procedure per region: a second submit fails with MigrationRunning', async () => {
@@ -230,6 +272,27 @@ describe('RegionMigrationManager', () => {
         onA: undefined,
         onB: 'Leader',
       });
+    },
+  );
+
+  it.each(forward.filter((s) => s !== 'CloseDowngradedRegion'))(
+    'resumes a move onto the follower after the runner dies right after %s: the copies still swap',
+    async (step) => {
+      const { cluster, regionId, manager } = await make({ followerOn: B });
+      const point = `region_migration_after_${step}`;
+      configureFailPoint(point, '1*pause');
+      const first = manager();
+      const id = await first.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+      for (let i = 0; i < 200 && failPointHits(point) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(failPointHits(point)).toBe(1);
+      const stopping = first.stop();
+      removeFailPoint(point);
+      await stopping;
+      const second = manager();
+      expect(await second.resumeAll()).toContain(id);
+      expect((await second.wait(id)).status).toBe('Done');
+      expect(cluster.calls).not.toContain('close node-a');
+      expect(cluster.endState(regionId)).toEqual(swapped(regionId));
     },
   );
 });
