@@ -1,11 +1,22 @@
 import { RegionStoreClient } from '@regionstore/client';
-import { spread, useCluster, type RouteJson } from './cluster';
+import { spread, useCluster, type Cluster, type RouteJson } from './cluster';
 
 const clusters = useCluster('e2e-followers');
 
 const everyRegionFollowed = (routes: RouteJson[], alive: Set<string>) =>
   routes.every(
     (r) => r.followers.length === 1 && r.followers[0]!.id !== r.leader && alive.has(r.followers[0]!.id),
+  );
+
+/** The routes once every region has a follower on an `alive` node other than its leader's. */
+const followed = (cluster: Cluster, alive: Set<string>) =>
+  cluster.waitFor(
+    async () => {
+      const routes = await cluster.routes();
+      return everyRegionFollowed(routes, alive) ? routes : undefined;
+    },
+    'a follower for every region',
+    60_000,
   );
 
 describe('followers (replicas 2)', () => {
@@ -18,14 +29,7 @@ describe('followers (replicas 2)', () => {
       await client.write(
         keys.map((key) => ({ op: 'put', key, value: Buffer.from(`v1-${key.toString('hex')}`) })),
       );
-      const placed = await cluster.waitFor(
-        async () => {
-          const routes = await cluster.routes();
-          return everyRegionFollowed(routes, all) ? routes : undefined;
-        },
-        'a follower for every region',
-        60_000,
-      );
+      const placed = await followed(cluster, all);
       // Writes after the followers opened reach them through the WAL alone.
       await client.write(
         keys.map((key) => ({ op: 'put', key, value: Buffer.from(`v2-${key.toString('hex')}`) })),
@@ -77,11 +81,7 @@ describe('followers (replicas 2)', () => {
       got.forEach((v, i) => expect(v?.toString()).toBe(i < 50 ? 'during' : `v2-${keys[i]!.toString('hex')}`));
       // Two nodes left: every region is followed again, on the other one.
       const alive = new Set([...all].filter((n) => n !== victim));
-      await cluster.waitFor(
-        async () => everyRegionFollowed(await cluster.routes(), alive) || undefined,
-        'new followers on the surviving nodes',
-        60_000,
-      );
+      await followed(cluster, alive);
     } finally {
       await client.close();
     }
@@ -94,14 +94,7 @@ describe('followers (replicas 2)', () => {
       const all = new Set(['node-1', 'node-2', 'node-3']);
       const keys = spread('moved', 100);
       await client.write(keys.map((key) => ({ op: 'put', key, value: Buffer.from('v1') })));
-      const placed = await cluster.waitFor(
-        async () => {
-          const routes = await cluster.routes();
-          return everyRegionFollowed(routes, all) ? routes : undefined;
-        },
-        'a follower for every region',
-        60_000,
-      );
+      const placed = await followed(cluster, all);
       const before = placed!.find((r) => r.regionId === '1:1')!;
       const follower = before.followers[0]!.id;
       await client.admin('/admin/migrate', { regionId: '1:1', to: follower });

@@ -241,25 +241,30 @@ describe('RegionMigrationManager', () => {
   });
 
   const forward = MIGRATION_STEPS.filter((s) => s !== 'RegionMigrationEnd' && s !== 'UpdateMetadataRollback');
+
+  /** A move from A to B whose runner dies right after `step`; a second runner resumes it. */
+  async function dieAfterAndResume(step: string, options: Parameters<typeof setup>[1] = {}) {
+    const made = await make(options);
+    const point = `region_migration_after_${step}`;
+    configureFailPoint(point, '1*pause');
+    const first = made.manager();
+    const id = await first.start({ regionId: made.regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+    for (let i = 0; i < 200 && failPointHits(point) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(failPointHits(point)).toBe(1);
+    const stopping = first.stop(); // leadership lost: halt at once
+    removeFailPoint(point);
+    await stopping;
+    expect((await first.get(id)).status).toBe('Running');
+    const second = made.manager();
+    expect(await second.resumeAll()).toContain(id);
+    expect((await second.wait(id)).status).toBe('Done');
+    return made;
+  }
+
   it.each(forward)(
     'resumes on a new leader after the runner dies right after %s, to the same end state',
     async (step) => {
-      const { cluster, regionId, manager } = await make();
-      const point = `region_migration_after_${step}`;
-      configureFailPoint(point, '1*pause');
-      const first = manager();
-      const id = await first.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
-      for (let i = 0; i < 200 && failPointHits(point) === 0; i++) await new Promise((r) => setTimeout(r, 5));
-      expect(failPointHits(point)).toBe(1);
-      const stopping = first.stop(); // leadership lost: halt at once
-      removeFailPoint(point);
-      await stopping;
-      const saved = await first.get(id);
-      expect(saved.status).toBe('Running');
-
-      const second = manager();
-      expect(await second.resumeAll()).toContain(id);
-      expect((await second.wait(id)).status).toBe('Done');
+      const { cluster, regionId } = await dieAfterAndResume(step);
       expect(cluster.endState(regionId)).toEqual({
         route: {
           regionId: regionId.toString(),
@@ -278,19 +283,7 @@ describe('RegionMigrationManager', () => {
   it.each(forward.filter((s) => s !== 'CloseDowngradedRegion'))(
     'resumes a move onto the follower after the runner dies right after %s: the copies still swap',
     async (step) => {
-      const { cluster, regionId, manager } = await make({ followerOn: B });
-      const point = `region_migration_after_${step}`;
-      configureFailPoint(point, '1*pause');
-      const first = manager();
-      const id = await first.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
-      for (let i = 0; i < 200 && failPointHits(point) === 0; i++) await new Promise((r) => setTimeout(r, 5));
-      expect(failPointHits(point)).toBe(1);
-      const stopping = first.stop();
-      removeFailPoint(point);
-      await stopping;
-      const second = manager();
-      expect(await second.resumeAll()).toContain(id);
-      expect((await second.wait(id)).status).toBe('Done');
+      const { cluster, regionId } = await dieAfterAndResume(step, { followerOn: B });
       expect(cluster.calls).not.toContain('close node-a');
       expect(cluster.endState(regionId)).toEqual(swapped(regionId));
     },
