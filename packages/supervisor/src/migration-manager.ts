@@ -80,6 +80,22 @@ export interface RegionMigrationManagerOptions {
 }
 
 /**
+ * KEYS: the new procedure's key, the running set, the locks to take; ARGV: its id, its state. Returns
+ * nil once it holds every lock and saved the state, or {n, holder} for the n-th lock a running
+ * procedure holds (then nothing changed).
+ */
+const CLAIM = `
+for i = 3, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder and redis.call('SISMEMBER', KEYS[2], holder) == 1 then return {i - 2, holder} end
+end
+for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return nil
+`;
+
+/**
  * Starts, runs and resumes region procedures: migrations and splits. At most one runs per region (a
  * Redis lock that outlives a metasrv; a split's child counts as its region too), their states live in
  * Redis, and `resumeAll` lets a new metasrv leader finish what the previous one started. `stop` (leadership lost) halts them at once, leaving their
@@ -166,21 +182,36 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     await this.start(task);
   }
 
-  /** Takes the region's lock for a new procedure `id`, if it has a route and nothing else holds it. */
-  private async lock(regionId: RegionId, id: string): Promise<void> {
-    const { redis } = this.options;
-    const locked = await redis.set(this.lockKey(regionId), id, 'NX');
-    if (locked !== 'OK') {
-      const holder = await redis.get(this.lockKey(regionId));
-      throw new MigrationRunningError(`a procedure on region ${regionId.toString()} is running (${holder})`, {
-        regionId: regionId.toString(),
-        procedureId: holder,
-      });
+  /**
+   * Takes the locks of `regionIds` for the new procedure in `state` and saves that state, in one
+   * script: a metasrv that dies in between leaves no lock without a procedure. A lock whose holder is
+   * not running (left by a metasrv of an older version, which locked before it saved) is taken over.
+   * MigrationRunning if a running procedure holds one; TableRouteNotFound if a region has no route.
+   */
+  private async claim(regionIds: RegionId[], state: ProcedureState): Promise<void> {
+    const { redis, routes } = this.options;
+    for (const regionId of regionIds) {
+      if (!(await routes.get(regionId))) {
+        throw new TableRouteNotFoundError(`region ${regionId.toString()} has no route`, {
+          regionId: regionId.toString(),
+        });
+      }
     }
-    if (!(await this.options.routes.get(regionId))) {
-      await redis.del(this.lockKey(regionId));
-      throw new TableRouteNotFoundError(`region ${regionId.toString()} has no route`, {
+    const locks = regionIds.map((regionId) => this.lockKey(regionId));
+    const held = (await redis.eval(
+      CLAIM,
+      2 + locks.length,
+      this.key(state.id),
+      this.runningSet,
+      ...locks,
+      state.id,
+      JSON.stringify(encodeProcedureState(state)),
+    )) as [number, string] | null;
+    if (held) {
+      const regionId = regionIds[held[0] - 1]!;
+      throw new MigrationRunningError(`a procedure on region ${regionId.toString()} is running (${held[1]})`, {
         regionId: regionId.toString(),
+        procedureId: held[1],
       });
     }
   }
@@ -191,7 +222,6 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       throw new MigrationRunningError(`region ${task.regionId.toString()} is already on ${task.toPeer.id}`);
     }
     const id = randomUUID();
-    await this.lock(task.regionId, id);
     const now = this.time.now();
     const state: MigrationState = {
       id,
@@ -204,7 +234,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       deadlineMs: now + task.timeoutMs,
       context: { fenceMoved: false, downgraded: false, toWasFollower: false },
     };
-    await this.save(state);
+    await this.claim([task.regionId], state);
     this.launch(state);
     return id;
   }
@@ -216,7 +246,6 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
         "splits need the metasrv's snapshotStorage (a dead leader's progress is read there)",
       );
     const id = randomUUID();
-    await this.lock(task.regionId, id);
     const now = this.time.now();
     const state: SplitState = {
       kind: 'split',
@@ -229,7 +258,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       reason: task.reason,
       context: { followers: [], ...(task.splitKey ? { splitKey: task.splitKey } : {}) },
     };
-    await this.save(state);
+    await this.claim([task.regionId], state);
     this.launch(state);
     return id;
   }
@@ -243,13 +272,6 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     if (task.regionId.value === task.source.value)
       throw new InvalidArgumentError(`region ${task.regionId.toString()} cannot merge into itself`);
     const id = randomUUID();
-    await this.lock(task.regionId, id);
-    try {
-      await this.lock(task.source, id);
-    } catch (err) {
-      await this.options.redis.del(this.lockKey(task.regionId));
-      throw err;
-    }
     const now = this.time.now();
     const state: MergeState = {
       kind: 'merge',
@@ -263,7 +285,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       reason: task.reason,
       context: { followers: [] },
     };
-    await this.save(state);
+    await this.claim([task.regionId, task.source], state);
     this.launch(state);
     return id;
   }

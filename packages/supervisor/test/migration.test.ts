@@ -1,3 +1,4 @@
+import { clusterKey } from '@regionstore/protocol';
 import {
   ManualTimeProvider,
   RegionId,
@@ -12,6 +13,7 @@ import type { Redis } from 'ioredis';
 import { A, B, Cluster, RANGE } from './cluster-fake';
 
 const ns = useRedisNamespace('migration');
+const lockKey = (regionId: RegionId) => clusterKey(ns.prefix, 'migration-lock', regionId.toString());
 afterEach(() => clearFailPoints());
 
 let nextRegion = 1;
@@ -75,7 +77,7 @@ describe('RegionMigrationManager', () => {
       onB: 'Leader',
     });
     expect(m.isMigrating(regionId)).toBe(false);
-    expect(await redis.exists(`${ns.prefix}:migration-lock:${regionId.toString()}`)).toBe(0);
+    expect(await redis.exists(lockKey(regionId))).toBe(0);
     expect((await m.get(id)).status).toBe('Done');
   });
 
@@ -130,6 +132,16 @@ describe('RegionMigrationManager', () => {
     });
     removeFailPoint('region_migration_after_RegionMigrationStart');
     expect((await m.wait(id)).status).toBe('Done');
+  });
+
+  it('takes over a lock whose holder never saved a procedure (a metasrv died between the two)', async () => {
+    const { regionId, manager } = await make();
+    const lock = lockKey(regionId);
+    await redis.set(lock, 'procedure-of-a-dead-metasrv');
+    const m = manager();
+    const id = await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+    expect((await m.wait(id)).status).toBe('Done');
+    expect(await redis.exists(lock)).toBe(0);
   });
 
   it('fails with TableRouteNotFound for a region without a route', async () => {

@@ -1,3 +1,4 @@
+import { clusterKey } from '@regionstore/protocol';
 import {
   ManualTimeProvider,
   RegionId,
@@ -21,6 +22,7 @@ import type { Redis } from 'ioredis';
 import { A, B, Cluster, RANGE } from './cluster-fake';
 
 const ns = useRedisNamespace('split');
+const lockKey = (regionId: RegionId) => clusterKey(ns.prefix, 'migration-lock', regionId.toString());
 afterEach(() => clearFailPoints());
 
 /** The fake cluster, with what a split asks of routes, nodes and the object store. */
@@ -396,8 +398,8 @@ describe('region merge procedure', () => {
     });
     expect(cluster.routes.has(source.toString())).toBe(false);
     // Both locks are gone: each region may move again.
-    expect(await redis.exists(`${ns.prefix}:migration-lock:${source.toString()}`)).toBe(0);
-    expect(await redis.exists(`${ns.prefix}:migration-lock:${regionId.toString()}`)).toBe(0);
+    expect(await redis.exists(lockKey(source))).toBe(0);
+    expect(await redis.exists(lockKey(regionId))).toBe(0);
   });
 
   it('refuses regions led by two nodes, regions that are not adjacent, and a region into itself', async () => {
@@ -425,6 +427,22 @@ describe('region merge procedure', () => {
       code: 'InvalidArgument',
     });
     expect(cluster.merges).toEqual([]);
+  });
+
+  it('takes neither lock when a running procedure holds the source’s', async () => {
+    const { regionId, source, manager } = adjacent();
+    const m = manager();
+    const sourceLock = lockKey(source);
+    await redis.multi().set(sourceLock, 'busy').sadd(clusterKey(ns.prefix, 'procedures', 'running'), 'busy').exec();
+    try {
+      await expect(
+        m.startMerge({ regionId, source, reason: 'manual', timeoutMs: 60_000 }),
+      ).rejects.toMatchObject({ code: 'MigrationRunning', details: { regionId: source.toString() } });
+      expect(await redis.exists(lockKey(regionId))).toBe(0);
+      expect(await redis.get(sourceLock)).toBe('busy');
+    } finally {
+      await redis.multi().del(sourceLock).srem(clusterKey(ns.prefix, 'procedures', 'running'), 'busy').exec();
+    }
   });
 
   it('a new metasrv leader resumes a merge after the node merged, and finishes it once', async () => {
