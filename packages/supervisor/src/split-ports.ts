@@ -13,6 +13,8 @@ export interface SplitRouteStore {
   allocateRegionId(tableId: number): Promise<RegionId>;
   /** Writes both routes at once (one Redis command): no reader sees one without the other. */
   putSplit(parent: RegionRoute, child: RegionRoute): Promise<void>;
+  /** Deletes a region no route names: its WAL, and its flushes in the object store. */
+  retireRegion(regionId: RegionId): Promise<void>;
 }
 
 export interface SplitRegionRequest {

@@ -101,6 +101,16 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
     return parent !== undefined && parent >= newEpoch.version && child !== undefined;
   }
 
+  /**
+   * The child no route will name: its WAL (with the fence that names the dead leader) and any flush
+   * it made. Left behind, a cluster recovery, which rebuilds routes from manifests, would bring it
+   * back beside the parent that still holds its range.
+   */
+  protected override async abandon(): Promise<void> {
+    const { childId } = this.state.context;
+    if (childId) await this.deps.routes.retireRegion(RegionId.parse(childId));
+  }
+
   protected async runStep(step: SplitStep): Promise<SplitStep> {
     const { routes, nodes, observers } = this.deps;
     const regionId = this.regionId;

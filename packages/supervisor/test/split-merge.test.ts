@@ -62,8 +62,11 @@ class SplitCluster extends Cluster {
     this.routes.set(target.regionId.toString(), target);
     this.routes.delete(source.toString());
   }
+  /** Retirements that fail before one succeeds. */
+  retireFailures = 0;
   async retireRegion(regionId: RegionId) {
     this.calls.push(`retire ${regionId.toString()}`);
+    if (this.retireFailures-- > 0) throw new Error('object store unreachable');
     this.retired.push(regionId.toString());
   }
   async mergeRegions(peer: Peer, request: MergeRegionsRequest) {
@@ -260,8 +263,11 @@ describe('region split procedure', () => {
         cluster.flushed.set(cluster.splits[0]!.child.toString(), 2);
       }
       cluster.alive.delete(A.id);
+      cluster.retireFailures = 1; // the clean-up is retried: the split stays Running until it is done
       await time.advance(5_000);
-      const final = await m.wait(id);
+      const done = m.wait(id);
+      while ((await m.get(id)).status === 'Running') await time.advance(2_000);
+      const final = await done;
       if (flushedSplit) {
         expect(final.status).toBe('Done');
         expect(cluster.routes.get(regionId.toString())!.range).toEqual(keyRange('a', 'k'));
@@ -271,6 +277,9 @@ describe('region split procedure', () => {
         expect(cluster.calls.some((c) => c.startsWith('routes'))).toBe(false);
         // Its failure detectors were dropped while it ran: the supervisor watches the leaders again.
         expect(unchanged).toEqual([regionId.toString(), cluster.splits[0]!.child.toString()]);
+        // The child no route names is deleted (its WAL, any flush of it), the parent is not.
+        expect(cluster.retired).toEqual([cluster.splits[0]!.child.toString()]);
+        expect(cluster.calls.filter((c) => c.startsWith('retire'))).toHaveLength(2);
       }
     }
   });
