@@ -209,10 +209,13 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     )) as [number, string] | null;
     if (held) {
       const regionId = regionIds[held[0] - 1]!;
-      throw new MigrationRunningError(`a procedure on region ${regionId.toString()} is running (${held[1]})`, {
-        regionId: regionId.toString(),
-        procedureId: held[1],
-      });
+      throw new MigrationRunningError(
+        `a procedure on region ${regionId.toString()} is running (${held[1]})`,
+        {
+          regionId: regionId.toString(),
+          procedureId: held[1],
+        },
+      );
     }
   }
 

@@ -90,7 +90,10 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
         await this.abandon();
       } catch (err) {
         // Still Running: the next failure of the leader's step comes back here.
-        this.deps.logger.warn({ region: this.state.regionId, err }, `cleaning up an aborted ${this.kind} failed`);
+        this.deps.logger.warn(
+          { region: this.state.regionId, err },
+          `cleaning up an aborted ${this.kind} failed`,
+        );
         return;
       }
       await this.finish(

@@ -442,7 +442,11 @@ describe('region merge procedure', () => {
     const { regionId, source, manager } = adjacent();
     const m = manager();
     const sourceLock = lockKey(source);
-    await redis.multi().set(sourceLock, 'busy').sadd(clusterKey(ns.prefix, 'procedures', 'running'), 'busy').exec();
+    await redis
+      .multi()
+      .set(sourceLock, 'busy')
+      .sadd(clusterKey(ns.prefix, 'procedures', 'running'), 'busy')
+      .exec();
     try {
       await expect(
         m.startMerge({ regionId, source, reason: 'manual', timeoutMs: 60_000 }),
@@ -450,7 +454,11 @@ describe('region merge procedure', () => {
       expect(await redis.exists(lockKey(regionId))).toBe(0);
       expect(await redis.get(sourceLock)).toBe('busy');
     } finally {
-      await redis.multi().del(sourceLock).srem(clusterKey(ns.prefix, 'procedures', 'running'), 'busy').exec();
+      await redis
+        .multi()
+        .del(sourceLock)
+        .srem(clusterKey(ns.prefix, 'procedures', 'running'), 'busy')
+        .exec();
     }
   });
 
