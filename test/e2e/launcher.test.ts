@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { readFileSync, readdirSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { RegionStoreClient } from '@regionstore/client';
@@ -21,6 +21,19 @@ const listening = (port: number) =>
     });
     socket.on('error', () => resolve(false));
   });
+
+/** Pids of the processes whose environment holds `variable` (`NAME=value`), from /proc. */
+function processesWith(variable: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(variable)) pids.push(Number(pid));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
 
 describe('the launcher (npm start, tests, benchmarks)', () => {
   it('fails at once when a process exits during start-up, says why, and leaves no process behind', async () => {
@@ -46,7 +59,39 @@ describe('the launcher (npm start, tests, benchmarks)', () => {
     );
     expect(failure?.message).toMatch(/Token|too small|>=8|at least 8/i); // the reason, from its log
     expect(Date.now() - started).toBeLessThan(30_000); // not the 60 s bootstrap timeout
-    for (const port of ports) expect(await listening(port)).toBe(false);
+  });
+
+  it('stops the processes that did start when one of them exits during start-up', async () => {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    // Something else holds node-2's port: it alone fails (at listen), the metasrv and node-1 come up.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(ports[2], '127.0.0.1', resolve));
+    const clusterDir = dir.sub('port-taken');
+    try {
+      const failure = await startCluster({
+        dir: clusterDir,
+        redisUrl: ns.url,
+        prefix: `${ns.prefix}-port-taken`,
+        nodes: 2,
+        metasrvPort: ports[0],
+        nodePorts: ports.slice(1),
+        logLevel: 'info',
+        durability: 'unsafe',
+      }).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      expect(failure?.message).toMatch(/node-2 exited during start-up \(code 1\); the others were stopped/);
+      expect(failure?.message).toMatch(/EADDRINUSE|address already in use/i);
+      // The metasrv and node-1 do not stop by themselves (their parent, this test, lives on): if any
+      // process of this cluster is left, the launcher did not stop it.
+      expect(processesWith(`REGIONSTORE_SNAPSHOT_STORAGE=local://${join(clusterDir, 'objects')}`)).toEqual(
+        [],
+      );
+      for (const port of ports.slice(0, 2)) expect(await listening(port)).toBe(false);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 
   it('leaves no process behind when the launcher itself is killed -9 (its children stop by themselves)', async () => {

@@ -3,7 +3,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RegionStoreClient } from '@regionstore/client';
-import { composeTimestamp } from '@regionstore/core';
+import { RegionId, composeTimestamp } from '@regionstore/core';
+import { walKeys } from '@regionstore/log-store';
+import { createRedis, waitForRedis } from '@regionstore/runtime';
+import { testRedisUrl } from '@regionstore/testing';
 import { useCluster } from './cluster';
 import { loadKey, missing, writeLoad } from './write-load';
 
@@ -322,6 +325,7 @@ describe('region split, metasrv killed halfway', () => {
       expect(routes).toHaveLength(9);
       await new Promise((r) => setTimeout(r, 1000));
       const acked = await load.stop();
+      expect(acked.size).toBeGreaterThan(50); // the load ran: an empty map would check nothing
       expect(await missing(cluster, acked)).toEqual([]);
     } finally {
       await load.stop();
@@ -365,6 +369,7 @@ describe('region merge', () => {
 
       await new Promise((r) => setTimeout(r, 1000));
       const acked = await load.stop();
+      expect(acked.size).toBeGreaterThan(50);
       expect(await missing(cluster, acked)).toEqual([]);
       expect((await client.get(Buffer.from('p-in-child')))?.toString()).toBe('before-merge');
       await client.put(Buffer.from('p-after-merge'), Buffer.from('merged'));
@@ -373,6 +378,16 @@ describe('region merge', () => {
       const childValue = (BigInt(1) << 32n) | BigInt(child.split(':')[1]!);
       const manifests = join(cluster.dir, 'objects', 'manifests', childValue.toString());
       expect(existsSync(manifests) ? readdirSync(manifests) : []).toEqual([]);
+      const redis = createRedis(testRedisUrl(), 'client');
+      try {
+        await waitForRedis(redis);
+        const keys = walKeys(cluster.prefix, RegionId.parse(child));
+        expect(await redis.exists(keys.log, keys.meta, keys.followers)).toBe(0);
+        // …while the merged region's WAL is where the same builder says (the lookup above can fail).
+        expect(await redis.exists(walKeys(cluster.prefix, RegionId.parse('1:3')).meta)).toBe(1);
+      } finally {
+        redis.disconnect();
+      }
       await cluster.waitFor(
         async () =>
           (await cluster.routes()).find((r) => r.regionId === '1:3')?.followers.length === 1 || undefined,

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { RegionId } from '@regionstore/core';
+import { RegionId, failpoint } from '@regionstore/core';
 import {
   CF_RAFT,
   WriteBatch,
@@ -38,9 +38,24 @@ export async function handleClose(
   return { lastEntryId: region?.lastEntryId ?? 0 };
 }
 
+/** Written before a drop changes anything, deleted after its last step. */
+function dropMarker(regionId: RegionId): string {
+  return `regions/${regionId.value}/.dropping`;
+}
+
+/** What a drop leaves for later: the region's objects, its local state, then its marker. */
+async function purgeDropped(ctx: WorkerContext, regionId: RegionId): Promise<void> {
+  // A test hook and a crash point: the region is dropped, its objects are not deleted yet.
+  if (await failpoint('region_drop_before_purge')) return;
+  await retireObjects(ctx.storage, regionId);
+  await ctx.engine.delete(CF_RAFT, regionStateKey(regionId));
+  await ctx.storage.delete(dropMarker(regionId));
+}
+
 /**
  * Drops the region for good: tombstone and WAL now; its data, snapshots and manifests later, once no
- * snapshot reads them. A marker object lets a restarted node finish a drop it was in the middle of.
+ * snapshot reads them. The marker lets a node started later finish a drop that a crash interrupted
+ * (`finishInterruptedDrops`).
  */
 export async function dropRegion(
   ctx: WorkerContext,
@@ -48,8 +63,7 @@ export async function dropRegion(
   region: WorkerRegion,
 ): Promise<DdlResult> {
   const { regionId } = region;
-  const marker = `regions/${regionId.value}/.dropping`;
-  await ctx.storage.write(marker, Readable.from([Buffer.from(String(ctx.time.now()))]));
+  await ctx.storage.write(dropMarker(regionId), Readable.from([Buffer.from(String(ctx.time.now()))]));
   const batch = new WriteBatch();
   writeRegionLocalState(batch, { regionId, state: 'Tombstone', range: region.range, epoch: region.epoch });
   await ctx.engine.write(batch);
@@ -61,13 +75,26 @@ export async function dropRegion(
       ctx.logger.warn({ region: regionId.toString(), err }, 'destroy of dropped region failed'),
     );
   void ctx.purgeScheduler
-    .schedule(async () => {
-      await retireObjects(ctx.storage, regionId);
-      await ctx.engine.delete(CF_RAFT, regionStateKey(regionId));
-      await ctx.storage.delete(marker);
-    })
+    .schedule(() => purgeDropped(ctx, regionId))
     .catch((err: unknown) =>
       ctx.logger.warn({ region: regionId.toString(), err }, 'purge of dropped region failed'),
     );
   return { lastEntryId: region.lastEntryId };
+}
+
+/**
+ * Finishes the drops whose markers are still in the object store (a node crashed mid-drop): the WAL
+ * goes again, then the purge. Every step may run twice, on any node. Returns the regions finished.
+ */
+export async function finishInterruptedDrops(ctx: WorkerContext): Promise<RegionId[]> {
+  const dropped: RegionId[] = [];
+  for await (const object of ctx.storage.list('regions/')) {
+    const value = /^regions\/(\d{1,20})\/\.dropping$/.exec(object.name)?.[1];
+    if (value !== undefined) dropped.push(RegionId.fromBigInt(BigInt(value)));
+  }
+  for (const regionId of dropped) {
+    await ctx.wal.destroy(regionId);
+    await purgeDropped(ctx, regionId);
+  }
+  return dropped;
 }

@@ -28,6 +28,7 @@ import { GcSafePoint } from './gc-safe-point';
 import { workerGroupMetrics } from './metrics';
 import type { WorkerRegion } from './region';
 import { regionIdToIndex } from './region-index';
+import { finishInterruptedDrops } from './handle-drop';
 import { RegionWorker } from './region-worker';
 import { ReadTimestamps } from './read-timestamps';
 import { Reply } from './reply';
@@ -141,6 +142,16 @@ export class WorkerGroup {
     const group = new WorkerGroup(options);
     for (const worker of group.workers) worker.start();
     group.tailer.start();
+    const { ctx } = group;
+    void ctx.purgeScheduler
+      .schedule(() => finishInterruptedDrops(ctx))
+      .then(
+        (finished) => {
+          if (finished.length > 0)
+            ctx.logger.info({ regions: finished.map((id) => id.toString()) }, 'finished interrupted drops');
+        },
+        (err: unknown) => ctx.logger.warn({ err }, 'finishing interrupted drops failed'),
+      );
     return group;
   }
 

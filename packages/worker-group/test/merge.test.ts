@@ -1,4 +1,4 @@
-import { RegionId, keyRange } from '@regionstore/core';
+import { RegionId, keyRange, parseTimestamp } from '@regionstore/core';
 import { mvccGet, readRegionLocalState } from '@regionstore/engine';
 import { latestManifest, manifestRange } from '@regionstore/worker-group';
 import { EPOCH, b, failure, put, useCluster, type TestNode } from './helpers';
@@ -53,7 +53,9 @@ describe('merge on a node', () => {
     expect(node.group.getRegion(target)!.epoch).toEqual(MERGED);
     // The merged region commits above everything the source held, wherever it moves next.
     expect(node.group.getRegion(target)!.maxTs).toBeGreaterThanOrEqual(lastOfSource.commitTs);
-    expect((await latestManifest(cluster.storage, target))!.maxTs).toBeDefined();
+    // …and so does its flush: the manifest's maxTs covers the source's commits, not only the target's.
+    const flushedMaxTs = (await latestManifest(cluster.storage, target))!.maxTs;
+    expect(parseTimestamp(flushedMaxTs!)).toBeGreaterThanOrEqual(lastOfSource.commitTs);
     expect(node.group.getRegion(source)).toBeUndefined();
     expect((await readRegionLocalState(node.engine, source))?.state).toBe('Tombstone');
     await node.group.write({ regionId: target, mutations: [put('z-after', 'merged')] });

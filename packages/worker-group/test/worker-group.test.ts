@@ -1,4 +1,10 @@
-import { ManualTimeProvider, configureFailPoint, isRegionStoreError, keyRange } from '@regionstore/core';
+import {
+  ManualTimeProvider,
+  configureFailPoint,
+  isRegionStoreError,
+  keyRange,
+  removeFailPoint,
+} from '@regionstore/core';
 import { mvccGet, mvccGetMany, readApplyState, type KvEngine } from '@regionstore/engine';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
 
@@ -324,6 +330,36 @@ describe('WorkerGroup', () => {
     const left = [];
     for await (const o of cluster.storage.list(`manifests/${region.value}/`)) left.push(o.name);
     expect(left).toEqual([]);
+  });
+
+  it('finishes a drop a crash interrupted: the next node to start deletes what the drop left', async () => {
+    const node = await cluster.node();
+    const wal = await cluster.wal();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: keyRange(b('f'), b('g')), epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('f1', 'x')] });
+    await node.group.ddl(region, { type: 'flush' });
+    const objects = async () => {
+      const names = [];
+      for (const prefix of [
+        `manifests/${region.value}/`,
+        `snapshots/${region.value}/`,
+        `regions/${region.value}/`,
+      ])
+        for await (const o of cluster.storage.list(prefix)) names.push(o.name);
+      return names;
+    };
+    configureFailPoint('region_drop_before_purge', 'return'); // the node dies before its purge
+    await node.group.ddl(region, { type: 'drop' });
+    await node.shutdown();
+    removeFailPoint('region_drop_before_purge');
+    expect(await objects()).toEqual(
+      expect.arrayContaining([`regions/${region.value}/.dropping`, expect.stringMatching(/^manifests\//)]),
+    );
+    await cluster.node();
+    for (let i = 0; i < 100 && (await objects()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await objects()).toEqual([]);
+    expect(await wal.fence(region)).toBeUndefined();
   });
 
   it('truncates a region: empty here and when opened elsewhere, and writes go on', async () => {
