@@ -5,7 +5,14 @@ import {
   keyRange,
   removeFailPoint,
 } from '@regionstore/core';
-import { mvccGet, mvccGetMany, readApplyState, type KvEngine } from '@regionstore/engine';
+import {
+  WriteBatch,
+  mvccGet,
+  mvccGetMany,
+  putVersion,
+  readApplyState,
+  type KvEngine,
+} from '@regionstore/engine';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
 
 const cluster = useCluster('worker-group');
@@ -252,6 +259,33 @@ describe('WorkerGroup', () => {
     // Only the creation manifest: nothing was flushed, the data came from the engine.
     expect(manifests).toEqual([`manifests/${region.value}/${'0'.repeat(20)}.json`]);
     expect((await mvccGet(node.engine, b('a')))?.toString()).toBe('1');
+  });
+
+  it('continues from its own copy only at the same range and epoch version; any other copy is loaded anew', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+    await node.group.ddl(region, { type: 'flush' });
+    await node.group.write({ regionId: region, mutations: [put('b', '2')] }); // in the WAL only
+    await node.group.ddl(region, { type: 'close' });
+    // A version only this engine holds: it survives an open that continues from the local copy and
+    // goes with an open that loads the region from its flush and WAL.
+    await node.engine.write(putVersion(new WriteBatch(), b('marker'), 1n << 20n, b('local')));
+    const reopen = (epoch: typeof EPOCH) =>
+      node.group.ddl(region, { type: 'open', range: ALL, epoch, role: 'Leader' });
+
+    await reopen(EPOCH);
+    expect((await mvccGet(node.engine, b('marker')))?.toString()).toBe('local');
+    await node.group.ddl(region, { type: 'close' });
+    // Another epoch version (a split or merge happened): the copy holds another range's data.
+    await reopen({ ...EPOCH, version: EPOCH.version + 1 });
+    expect(await mvccGet(node.engine, b('marker'))).toBeUndefined();
+    for (const [key, value] of [
+      ['a', '1'],
+      ['b', '2'],
+    ])
+      expect((await mvccGet(node.engine, b(key)))?.toString()).toBe(value);
   });
 
   it('handles the writes of a batch before its DDL', async () => {
