@@ -281,11 +281,8 @@ describe('WorkerGroup', () => {
     // Another epoch version (a split or merge happened): the copy holds another range's data.
     await reopen({ ...EPOCH, version: EPOCH.version + 1 });
     expect(await mvccGet(node.engine, b('marker'))).toBeUndefined();
-    for (const [key, value] of [
-      ['a', '1'],
-      ['b', '2'],
-    ])
-      expect((await mvccGet(node.engine, b(key)))?.toString()).toBe(value);
+    expect((await mvccGet(node.engine, b('a')))?.toString()).toBe('1');
+    expect((await mvccGet(node.engine, b('b')))?.toString()).toBe('2');
   });
 
   it('handles the writes of a batch before its DDL', async () => {
