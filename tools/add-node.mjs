@@ -29,14 +29,29 @@ if (!state || !isLauncher(state.pid)) {
   console.error(`No npm start is running for ${dir}: start the cluster first (npm start).`);
   process.exit(1);
 }
+// The admin token of a secured cluster, as regionctl takes it.
+const token = process.env.REGIONSTORE_TOKEN ?? process.env.REGIONSTORE_ADMIN_TOKEN;
+const headers = token ? { authorization: `Bearer ${token}` } : {};
+const status = async () => {
+  const response = await fetch(`${state.metasrvUrl}/admin/status`, { headers });
+  if (response.status === 401 || response.status === 403) {
+    console.error(
+      `The metasrv at ${state.metasrvUrl} refused the ${token ? 'token given' : 'request without a token'}: ` +
+        'set REGIONSTORE_TOKEN (or REGIONSTORE_ADMIN_TOKEN) to the token npm start was given.',
+    );
+    process.exit(1);
+  }
+  return response.json();
+};
+await status(); // a refused token fails here, before a node is started
 const name = `node-${state.nodes + 1}`;
 process.kill(state.pid, 'SIGUSR2');
 console.log(`asked npm start (pid ${state.pid}) to start ${name} …`);
 try {
   await waitFor(
     async () => {
-      const status = await (await fetch(`${state.metasrvUrl}/admin/status`)).json();
-      return status.nodes?.some((n) => n.id === name && n.state === 'alive');
+      const { nodes } = await status();
+      return nodes?.some((n) => n.id === name && n.state === 'alive');
     },
     `${name} to join`,
     60_000,
