@@ -1,0 +1,97 @@
+import { RegionId, keyRange } from '@regionstore/core';
+import { silentLogger } from '@regionstore/runtime';
+import type { SupervisorService } from '@regionstore/supervisor';
+import { useRedisNamespace } from '@regionstore/testing';
+import { ClusterStore } from '../src/cluster-store';
+import { HeartbeatIntake } from '../src/heartbeat-intake';
+import type { NodeTaskClient } from '../src/node-client';
+import type { RegionLeaseGrants } from '../src/region-leases';
+
+const ns = useRedisNamespace('heartbeat-intake');
+const EPOCH = { version: 1, confVer: 1 };
+
+/** An intake over a real route store; node calls are recorded, leases and the supervisor are inert. */
+async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Promise<void>) {
+  const store = new ClusterStore(await ns.connect(), `${ns.prefix}-${prefix}`, 3000, () => Date.now());
+  const calls: string[] = [];
+  let rechecks = 0;
+  // The re-read a repair makes before it acts; `beforeRecheck` changes the routes just before it.
+  const rereading = Object.create(store) as ClusterStore;
+  rereading.get = async (regionId) => {
+    await beforeRecheck?.(store);
+    rechecks++;
+    return store.get(regionId);
+  };
+  const intake = new HeartbeatIntake({
+    store: rereading,
+    supervisor: {
+      migrations: { isMigrating: () => false },
+      recordRegionStats: () => undefined,
+      heartbeats: { accept: async () => undefined },
+    } as unknown as SupervisorService,
+    nodes: {
+      call: async (node: string, name: string, payload: { regionId: RegionId }) => {
+        calls.push(`${name} ${node} ${payload.regionId.toString()}`);
+        return {};
+      },
+      openCandidate: async (peer: { id: string }, region: { regionId: RegionId }) => {
+        calls.push(`open-candidate ${peer.id} ${region.regionId.toString()}`);
+      },
+    } as unknown as NodeTaskClient,
+    leases: {
+      begin: () => ({}),
+      grant: async () => undefined,
+      end: () => undefined,
+    } as unknown as RegionLeaseGrants,
+    logger: silentLogger(),
+    repairIntervalMs: 1000,
+  });
+  const region = new RegionId(1, 0);
+  await store.put({
+    regionId: region,
+    range: keyRange('', ''),
+    leader: 'node-b',
+    epoch: EPOCH,
+    state: 'Normal',
+  });
+  /** node-a says it leads the region, which the route gives to node-b. */
+  const staleLeaderBeats = () =>
+    intake.accept({
+      nodeId: 'node-a',
+      address: 'http://node-a',
+      timestampMs: Date.now(),
+      regions: [
+        {
+          regionId: region,
+          role: 'leader',
+          epoch: EPOCH,
+          approximateSizeBytes: 0,
+          writtenBytesSinceFlush: 0,
+          lastEntryId: 3,
+        },
+      ],
+      opening: [],
+    });
+  const repaired = async () => {
+    for (let i = 0; i < 100 && rechecks === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50)); // the action, if any, follows the re-read
+    return calls;
+  };
+  return { region, staleLeaderBeats, repaired };
+}
+
+describe('HeartbeatIntake repairs', () => {
+  it('closes a copy on a node the route does not name, after reading the route again', async () => {
+    const { region, staleLeaderBeats, repaired } = await setup('close');
+    await staleLeaderBeats();
+    expect(await repaired()).toEqual([`close-region node-a ${region.toString()}`]);
+  });
+
+  it('does nothing when the route changed between the heartbeat and the repair (a split ended meanwhile)', async () => {
+    const { staleLeaderBeats, repaired } = await setup('changed', async (store) => {
+      await store.update(new RegionId(1, 0), { epoch: { version: 2, confVer: 1 } });
+    });
+    await staleLeaderBeats();
+    expect(await repaired()).toEqual([]);
+  });
+});
