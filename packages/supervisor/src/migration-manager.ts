@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   InvalidArgumentError,
   MigrationRunningError,
@@ -80,6 +81,17 @@ export interface RegionMigrationManagerOptions {
 }
 
 /**
+ * The signal every running procedure listens to while it sleeps between retries: a node that dies
+ * with many regions starts as many procedures at once, each a listener, far past the 10 Node.js warns
+ * of.
+ */
+function procedureController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
+/**
  * KEYS: the new procedure's key, the running set, the locks to take; ARGV: its id, its state. Returns
  * nil once it holds every lock and saved the state, or {n, holder} for the n-th lock a running
  * procedure holds (then nothing changed).
@@ -106,7 +118,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     string,
     { regionIds: () => bigint[]; done: Promise<ProcedureState>; changesRange: boolean }
   >();
-  private controller = new AbortController();
+  private controller = procedureController();
   private readonly time: TimeProvider;
   private readonly logger: Logger;
   private readonly metrics;
@@ -295,7 +307,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
 
   /** Picks up every procedure the previous leader left running. */
   async resumeAll(): Promise<string[]> {
-    if (this.controller.signal.aborted) this.controller = new AbortController();
+    if (this.controller.signal.aborted) this.controller = procedureController();
     const ids = await this.options.redis.smembers(this.runningSet);
     const resumed: string[] = [];
     for (const id of ids) {
