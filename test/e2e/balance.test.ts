@@ -69,4 +69,71 @@ describe('region balancing', () => {
     await client.close();
     await cluster.stop();
   });
+
+  it('drains a node (regionctl node drain): its regions and followers move away under writes; undrained, it takes its share again', async () => {
+    const cluster = await clusters.start({ nodes: 3 });
+    const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+    const admin = async (path: string) => {
+      const response = await fetch(`${cluster.metasrvUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    await cluster.waitFor(
+      async () => (await cluster.routes()).every((r) => r.followers.length > 0),
+      'every region to have a follower',
+      60_000,
+    );
+    const holds = async (node: string) =>
+      (await cluster.routes()).filter((r) => r.leader === node || r.followers.some((f) => f.id === node))
+        .length;
+    expect(await holds('node-1')).toBeGreaterThan(0);
+    let writing = true;
+    const acked = new Map<number, string>();
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        await client.put(Buffer.from([i % 256, 0xdd, i >> 8]), Buffer.from(`d${i}`));
+        acked.set(i, `d${i}`);
+      }
+    })();
+    try {
+      expect((await admin('/admin/nodes/node-9/drain')).status).toBe(404);
+      const drained = await admin('/admin/nodes/node-1/drain');
+      expect(drained).toMatchObject({ status: 200, body: { node: 'node-1', drained: true } });
+      await cluster.waitFor(
+        async () => (await holds('node-1')) === 0 || undefined,
+        'no route to name node-1, as leader or follower',
+        120_000,
+      );
+      // …and the node closed its copies once no route named them there.
+      await cluster.waitFor(
+        async () => {
+          const status = (await (await fetch(`${cluster.metasrvUrl}/admin/status`)).json()) as {
+            nodes: Array<{ id: string; regions: number; drained: boolean }>;
+          };
+          const node = status.nodes.find((n) => n.id === 'node-1');
+          return (node?.drained && node.regions === 0) || undefined;
+        },
+        'node-1 to hold no region',
+        60_000,
+      );
+      expect((await cluster.routes()).every((r) => r.followers.length > 0)).toBe(true);
+      expect((await admin('/admin/nodes/node-1/undrain')).body).toMatchObject({ drained: false });
+      await cluster.waitFor(
+        async () => (await spread(cluster))['node-1']! > 0 || undefined,
+        'balancing to give node-1 regions again',
+        120_000,
+      );
+    } finally {
+      writing = false;
+      await writer;
+    }
+    expect(acked.size).toBeGreaterThan(50);
+    for (const [i, value] of acked)
+      expect((await client.get(Buffer.from([i % 256, 0xdd, i >> 8])))?.toString()).toBe(value);
+    await client.close();
+    await cluster.stop();
+  });
 });

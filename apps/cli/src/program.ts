@@ -174,10 +174,10 @@ export function buildProgram(io: Output): Command {
           `metasrv leader: ${status.leader}   maintenance: ${status.maintenance ? 'on' : 'off'}`,
           '',
           table(
-            status.nodes.map(({ id, address, state, leaders, phi }) => ({
+            status.nodes.map(({ id, address, state, leaders, phi, drained }) => ({
               node: id,
               address,
-              state,
+              state: drained ? `${String(state)}, drained` : state,
               leaders,
               phi,
             })),
@@ -322,6 +322,31 @@ export function buildProgram(io: Output): Command {
       const result = await admin('/admin/maintenance', { enabled: state === 'on' });
       print(result, () => `maintenance ${state}`);
     });
+
+  const node = program.command('node').description('one storage node');
+  for (const [verb, drained] of [
+    ['drain', true],
+    ['undrain', false],
+  ] as const) {
+    node
+      .command(`${verb} <nodeId>`)
+      .description(
+        drained
+          ? 'take the node out: no new regions or followers there; its regions move away, one per balance round'
+          : 'let a drained node take regions again (balancing gives it its share)',
+      )
+      .action(async (nodeId: string) => {
+        const result = (await admin(`/admin/nodes/${encodeURIComponent(nodeId)}/${verb}`, {})) as {
+          leads: number;
+          follows: number;
+        };
+        print(result, () =>
+          drained
+            ? `${nodeId} drained: it leads ${result.leads} and follows ${result.follows} regions; they move away (watch cluster status)`
+            : `${nodeId} takes regions again`,
+        );
+      });
+  }
 
   const backup = program.command('backup').description('cluster backups');
   backup

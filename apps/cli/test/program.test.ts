@@ -39,6 +39,7 @@ describe('regionctl', () => {
       'cluster',
       'region',
       'maintenance',
+      'node',
       'backup',
       'restore',
       'gc',
@@ -156,5 +157,29 @@ describe('regionctl restore', () => {
     }
     expect(progress).toMatch(/restore \[.*\] 6\/6 files verified/);
     expect(progress).toMatch(/restore \[.*\] 4\/4 regions written/);
+  });
+});
+
+describe('regionctl node', () => {
+  it('drains and undrains a node through the admin API, naming what it still holds', async () => {
+    const asked: string[] = [];
+    const server = createServer((request, response) => {
+      asked.push(`${request.method} ${request.url}`);
+      response.setHeader('content-type', 'application/json');
+      const drained = request.url!.endsWith('/drain');
+      response.end(JSON.stringify({ node: 'node-1', drained, leads: 3, follows: 2 }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const metasrv = ['--metasrv', `http://127.0.0.1:${port}`];
+      const drain = await run([...metasrv, 'node', 'drain', 'node-1']);
+      expect(drain.output).toMatch(/node-1 drained: it leads 3 and follows 2 regions/);
+      const undrain = await run([...metasrv, 'node', 'undrain', 'node-1']);
+      expect(undrain.output).toMatch(/node-1 takes regions again/);
+    } finally {
+      server.close();
+    }
+    expect(asked).toEqual(['POST /admin/nodes/node-1/drain', 'POST /admin/nodes/node-1/undrain']);
   });
 });

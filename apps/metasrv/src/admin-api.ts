@@ -1,4 +1,4 @@
-import { NotFoundError, NotLeaderError } from '@regionstore/core';
+import { InvalidArgumentError, NotFoundError, NotLeaderError } from '@regionstore/core';
 import { type Logger, type Registry } from '@regionstore/runtime';
 import { bytesCodec, nodeIdSchema, regionIdCodec, routesResponseSchema } from '@regionstore/protocol';
 import { encodeProcedureState, type SupervisorService } from '@regionstore/supervisor';
@@ -100,6 +100,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
         regions: n.regions,
         leaders: n.leaders,
         phi: phi.get(n.id) ?? null,
+        drained: n.drained,
       })),
       regions: routes.map((r) => ({
         regionId: r.regionId.toString(),
@@ -172,6 +173,33 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
     });
     return { procedureId: id };
   });
+
+  /**
+   * Takes a node out (`drain`) or lets it take regions again (`undrain`). A drained node gets no new
+   * region and no follower; balancing moves the regions it leads away, one per round, onto their
+   * followers where it can, and the replica checker moves its followers away.
+   */
+  const drain = async (params: unknown, drained: boolean) => {
+    const { id } = parseBody(z.object({ id: nodeIdSchema }), params);
+    const nodes = await deps.store.nodes();
+    const node = nodes.find((n) => n.id === id);
+    if (!node) throw new NotFoundError(`unknown node ${id}`, { nodeId: id });
+    if (drained && !nodes.some((n) => n.id !== id && n.alive && !n.drained))
+      throw new InvalidArgumentError(
+        `draining ${id} would leave no alive node to place regions on; undrain or add one first`,
+        { nodeId: id },
+      );
+    await deps.store.setDrained(id, drained);
+    const routes = await deps.store.routes();
+    return {
+      node: id,
+      drained,
+      leads: routes.filter((r) => r.leader === id).length,
+      follows: routes.filter((r) => r.followers?.includes(id)).length,
+    };
+  };
+  app.post('/admin/nodes/:id/drain', async (request) => drain(request.params, true));
+  app.post('/admin/nodes/:id/undrain', async (request) => drain(request.params, false));
 
   app.get('/admin/procedures/:id', async (request) =>
     encodeProcedureState(await deps.supervisor.migrations.get((request.params as { id: string }).id)),

@@ -60,16 +60,33 @@ export class ClusterStore implements RouteStore, PeerLookup {
     return clusterKey(this.prefix, 'meta', 'nodes');
   }
 
+  /** The nodes an operator is taking out (`drain`): nothing is placed on them, their regions move. */
+  private get drainedKey(): string {
+    return clusterKey(this.prefix, 'meta', 'drained');
+  }
+
+  async setDrained(nodeId: string, drained: boolean): Promise<void> {
+    if (drained) await this.redis.sadd(this.drainedKey, nodeId);
+    else await this.redis.srem(this.drainedKey, nodeId);
+  }
+
   async recordHeartbeat(nodeId: string, node: StoredNode): Promise<void> {
     await this.redis.hset(this.nodesKey, nodeId, JSON.stringify(node));
   }
 
-  async nodes(): Promise<Array<StoredNode & { id: string; alive: boolean }>> {
-    const raw = await this.redis.hgetall(this.nodesKey);
+  async nodes(): Promise<Array<StoredNode & { id: string; alive: boolean; drained: boolean }>> {
+    const [raw, drained] = await Promise.all([
+      this.redis.hgetall(this.nodesKey),
+      this.redis.smembers(this.drainedKey),
+    ]);
     const now = this.now();
     return Object.entries(raw)
       .map(([id, json]) => ({ id, ...storedNodeSchema.parse(JSON.parse(json)) }))
-      .map((n) => ({ ...n, alive: now - n.lastHeartbeatMs < this.nodeDeadAfterMs }))
+      .map((n) => ({
+        ...n,
+        alive: now - n.lastHeartbeatMs < this.nodeDeadAfterMs,
+        drained: drained.includes(n.id),
+      }))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
@@ -86,6 +103,7 @@ export class ClusterStore implements RouteStore, PeerLookup {
       address: n.address,
       alive: n.alive,
       regionCount: routes.filter((r) => r.leader === n.id).length,
+      drained: n.drained,
     }));
   }
 

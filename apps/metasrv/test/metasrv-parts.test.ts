@@ -145,9 +145,17 @@ describe('ClusterStore', () => {
       ['n2', false],
     ]);
     expect(await store.candidates()).toEqual([
-      { id: 'n1', address: 'http://n1', alive: true, regionCount: 0 },
-      { id: 'n2', address: 'http://n2', alive: false, regionCount: 2 },
+      { id: 'n1', address: 'http://n1', alive: true, regionCount: 0, drained: false },
+      { id: 'n2', address: 'http://n2', alive: false, regionCount: 2, drained: false },
     ]);
+    // An operator's drain is kept in Redis, for every metasrv, until undrained.
+    await store.setDrained('n1', true);
+    expect((await store.candidates()).map((n) => [n.id, n.drained])).toEqual([
+      ['n1', true],
+      ['n2', false],
+    ]);
+    await store.setDrained('n1', false);
+    expect((await store.nodes()).map((n) => n.drained)).toEqual([false, false]);
     expect(await store.node('n3')).toBeUndefined();
     expect((await store.clientRoutes())[0]).toMatchObject({ leader: 'n2', address: 'http://n2' });
   });

@@ -10,7 +10,7 @@ import {
 import type { RegionMigrationSubmitter } from './migration-submitter';
 import type { RegionRoute } from './migration-ports';
 import { PeriodicRounds } from './periodic';
-import type { NodeCandidate } from './selector';
+import { takesRegions, type NodeCandidate } from './selector';
 
 export interface BalanceSchedulerDeps {
   /** Every known node with the regions it leads. */
@@ -40,7 +40,7 @@ export interface BalanceSchedulerDeps {
 
 /** What one balance round did, and why. */
 export type BalanceDecision =
-  | { moved: string; from: string; to: string; by: 'count' | 'size' }
+  | { moved: string; from: string; to: string; by: 'drain' | 'count' | 'size' }
   | { skipped: 'maintenance' | 'migrating' | 'failover-pending' | 'balanced' };
 
 const DEFAULT_SIZE_BALANCE = { ratio: 1.25, minDiffBytes: 64 * 1024 * 1024 };
@@ -51,7 +51,8 @@ const DEFAULT_SIZE_BALANCE = { ratio: 1.25, minDiffBytes: 64 * 1024 * 1024 };
  * fewest; once they are even, moves a region from the node leading the most bytes to the one leading
  * the fewest, if that keeps counts even and the gap is past the tolerance (a region no bigger than
  * half the gap, so the two never swap places and the next round does not move it back). One move per
- * interval, through the same migration procedure as failovers. It leaves the cluster alone in
+ * interval, through the same migration procedure as failovers. Before any of that, a region led by a
+ * drained node moves off it (see `NodeCandidate.drained`). It leaves the cluster alone in
  * maintenance mode, while any migration runs (a failover goes first), and while a dead node still
  * leads regions (their failover is pending).
  */
@@ -92,7 +93,7 @@ export class BalanceScheduler {
     const nodes = await this.deps.candidates();
     if (nodes.some((n) => !n.alive && n.regionCount > 0)) return { skipped: 'failover-pending' };
     const alive = nodes
-      .filter((n) => n.alive)
+      .filter(takesRegions)
       .sort((a, b) => a.regionCount - b.regionCount || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const least = alive[0];
     const most = alive.at(-1);
@@ -102,6 +103,14 @@ export class BalanceScheduler {
       routes.filter(
         (r) => r.leader === from && r.state === 'Normal' && !this.deps.migrations.isMigrating(r.regionId),
       );
+    // A drained node's regions go first, each to its follower's node where that takes regions (a
+    // promotion, nothing to load), else to the node leading the fewest.
+    for (const drained of nodes.filter((n) => n.alive && n.drained)) {
+      const region = movable(drained.id)[0];
+      if (!region) continue;
+      const to = alive.find((n) => region.followers?.includes(n.id)) ?? least;
+      return this.move(region, drained, to, 'drain');
+    }
     if (most.regionCount - least.regionCount > 1) {
       const fromMost = movable(most.id);
       // One with a follower there already moves without loading anything.
@@ -149,7 +158,7 @@ export class BalanceScheduler {
     region: RegionRoute,
     most: NodeCandidate,
     least: NodeCandidate,
-    by: 'count' | 'size',
+    by: 'drain' | 'count' | 'size',
   ): Promise<BalanceDecision> {
     try {
       await this.deps.migrations.submit({

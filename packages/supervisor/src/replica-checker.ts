@@ -9,7 +9,7 @@ import {
 } from '@regionstore/runtime';
 import type { RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
 import { PeriodicRounds } from './periodic';
-import type { NodeCandidate } from './selector';
+import { takesRegions, type NodeCandidate } from './selector';
 
 export interface ReplicaCheckerDeps {
   /** Copies wanted per region, the leader included (1: no followers). */
@@ -64,7 +64,9 @@ export class ReplicaChecker {
   async tick(): Promise<void> {
     if (await this.deps.maintenance.isEnabled()) return;
     const nodes = await this.deps.candidates();
-    const alive = nodes.filter((n) => n.alive);
+    // A drained node keeps no follower: it leaves the route here, and its copy is closed by the
+    // heartbeat repair once no route names it there.
+    const alive = nodes.filter(takesRegions);
     const aliveIds = new Set(alive.map((n) => n.id));
     const wanted = Math.max(0, Math.min(this.deps.replicas, alive.length) - 1);
     const routes = await this.deps.routes();

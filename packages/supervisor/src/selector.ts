@@ -20,15 +20,22 @@ export interface Selector {
 export interface NodeCandidate extends Peer {
   alive: boolean;
   regionCount: number;
+  /** An operator is taking the node out: nothing is placed on it, what it holds moves away. */
+  drained?: boolean;
 }
 
-/** Alive nodes, those serving the fewest regions first (ties by id, so the choice is stable). */
+/** Alive and not being drained: a node new leaders and followers may go to. */
+export function takesRegions(node: NodeCandidate): boolean {
+  return node.alive && !node.drained;
+}
+
+/** Nodes that take regions, those serving the fewest first (ties by id, so the choice is stable). */
 export class LeastRegionsSelector implements Selector {
   constructor(private readonly candidates: () => Promise<NodeCandidate[]>) {}
 
   async select(options: SelectorOptions): Promise<Peer[]> {
     const alive = (await this.candidates())
-      .filter((node) => node.alive && !options.exclude?.includes(node.id))
+      .filter((node) => takesRegions(node) && !options.exclude?.includes(node.id))
       .sort((a, b) => a.regionCount - b.regionCount || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     if (alive.length === 0) throw new ServerIsBusyError('no alive node to select');
     const picked: Peer[] = [];

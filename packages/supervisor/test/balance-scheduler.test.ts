@@ -8,7 +8,12 @@ import {
 } from '@regionstore/supervisor';
 
 /** A cluster as the scheduler sees it: node liveness and routes; moves recorded and applied. */
-function cluster(placement: Record<string, number>, dead: string[] = [], sizesMiB?: number[]) {
+function cluster(
+  placement: Record<string, number>,
+  dead: string[] = [],
+  sizesMiB?: number[],
+  drained: string[] = [],
+) {
   const routes: RegionRoute[] = [];
   let n = 0;
   for (const [node, count] of Object.entries(placement)) {
@@ -36,6 +41,7 @@ function cluster(placement: Record<string, number>, dead: string[] = [], sizesMi
         address: `http://${id}`,
         alive: !dead.includes(id),
         regionCount: routes.filter((r) => r.leader === id).length,
+        drained: drained.includes(id),
       })),
     routes: async () => routes,
     migrations: {
@@ -59,7 +65,7 @@ function cluster(placement: Record<string, number>, dead: string[] = [], sizesMi
       : {}),
   });
   const counts = () => Object.keys(placement).map((id) => routes.filter((r) => r.leader === id).length);
-  return { scheduler, state, counts, metrics };
+  return { scheduler, state, counts, metrics, routes };
 }
 
 describe('BalanceScheduler', () => {
@@ -74,6 +80,22 @@ describe('BalanceScheduler', () => {
     const text = await metrics.metrics();
     expect(text).toMatch(/regionstore_supervisor_balance_rounds_total\{result="moved"\} 5/);
     expect(text).toMatch(/regionstore_supervisor_balance_rounds_total\{result="balanced"\} 7/);
+  });
+
+  it("empties a drained node first, onto each region's follower where it has one, and places nothing on it", async () => {
+    const { scheduler, state, counts, routes } = cluster(
+      { 'node-1': 2, 'node-2': 3, 'node-3': 3 },
+      [],
+      undefined,
+      ['node-1'],
+    );
+    routes[0]!.followers = ['node-3'];
+    expect(await scheduler.tick()).toEqual({ moved: '1:1', from: 'node-1', to: 'node-3', by: 'drain' });
+    expect(await scheduler.tick()).toEqual({ moved: '1:2', from: 'node-1', to: 'node-2', by: 'drain' });
+    expect(counts()).toEqual([0, 4, 4]);
+    // Balanced without it: 3 + 3 + 2 would move one to node-1 if it took regions.
+    expect(await scheduler.tick()).toEqual({ skipped: 'balanced' });
+    expect(state.submitted.map((t) => t.toPeer.id)).not.toContain('node-1');
   });
 
   it('gives a new or returning node its share', async () => {

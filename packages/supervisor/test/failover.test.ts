@@ -342,5 +342,13 @@ describe('LeastRegionsSelector', () => {
         (p) => p.id,
       ),
     ).toEqual(['a']);
+    // Nor is a drained one, however few regions it serves.
+    const draining = new LeastRegionsSelector(async () => [
+      { ...nodes.a!, alive: true, regionCount: 5 },
+      { ...nodes.c!, alive: true, regionCount: 0, drained: true },
+    ]);
+    expect(
+      (await draining.select({ minRequiredItems: 1, allowDuplication: false })).map((p) => p.id),
+    ).toEqual(['a']);
   });
 });

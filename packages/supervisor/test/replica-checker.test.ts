@@ -2,7 +2,11 @@ import { RegionId, keyRange } from '@regionstore/core';
 import { ReplicaChecker, type NodeCandidate, type RegionRoute } from '@regionstore/supervisor';
 
 /** Routes and nodes as the checker sees them; opens and closes recorded, opens applied by it. */
-function cluster(leaders: string[], nodes: string[], options: { replicas?: number; dead?: string[] } = {}) {
+function cluster(
+  leaders: string[],
+  nodes: string[],
+  options: { replicas?: number; dead?: string[]; drained?: string[] } = {},
+) {
   const routes: RegionRoute[] = leaders.map((leader, i) => ({
     regionId: new RegionId(1, i + 1),
     range: keyRange(Buffer.from([i]), Buffer.from([i + 1])),
@@ -37,7 +41,13 @@ function cluster(leaders: string[], nodes: string[], options: { replicas?: numbe
       },
     },
     candidates: async (): Promise<NodeCandidate[]> =>
-      nodes.map((id) => ({ id, address: id, alive: !options.dead?.includes(id), regionCount: 0 })),
+      nodes.map((id) => ({
+        id,
+        address: id,
+        alive: !options.dead?.includes(id),
+        regionCount: 0,
+        drained: options.drained?.includes(id) ?? false,
+      })),
     nodes: {
       openCandidate: async (peer, region) => {
         if (state.failOpen) throw new Error('node refused');
@@ -83,6 +93,15 @@ describe('ReplicaChecker', () => {
     c.routes[0]!.followers = ['b'];
     await c.round();
     expect(c.routes[0]!.followers).toEqual(['c']);
+  });
+
+  it('takes a follower off a drained node and places none there', async () => {
+    const c = cluster(['a', 'c'], ['a', 'b', 'c'], { drained: ['b'] });
+    c.routes[0]!.followers = ['b'];
+    await c.round();
+    // Out of the route (the node's heartbeat repair closes its copy), rebuilt on the node left.
+    expect(c.routes.map((r) => r.followers)).toEqual([['c'], ['a']]);
+    expect(c.opened).not.toContain('1:1@b');
   });
 
   it('keeps fewer followers while fewer nodes are alive, and closes one too many', async () => {
