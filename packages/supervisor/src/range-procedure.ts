@@ -27,7 +27,8 @@ export interface RangeProcedureDeps<T> {
  * A procedure that changes region ranges on their leader (split, merge): steps saved before they act,
  * run by runSteps, forward-only once `leaderStep` was sent, except when the leader is dead past the
  * deadline: then it goes on to `afterLeader` if the leader's flushes show the change reached the
- * object store (`flushedThrough`), and ends Aborted otherwise, the routes unchanged, after `abandon`.
+ * object store (`flushedThrough`), and ends Aborted otherwise, the routes unchanged (through
+ * `abandonStep` where the change left something to delete).
  */
 export abstract class RangeProcedure<S extends string, T extends RangeProcedureState<S>> {
   protected abstract readonly kind: string;
@@ -52,8 +53,11 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
   /** The leader it asked, and whether its flushes hold the change. */
   protected abstract leader(): Peer | undefined;
   protected abstract flushedThrough(): Promise<boolean>;
-  /** Deletes what the change made that no route will name, before it ends Aborted; may run twice. */
-  protected async abandon(): Promise<void> {}
+  /**
+   * The step that deletes what the change made and no route will name, then ends Aborted; saved
+   * before it acts, so a resumed procedure goes on deleting, never with the change. None: end at once.
+   */
+  protected readonly abandonStep: S | undefined = undefined;
 
   async execute(signal: AbortSignal): Promise<T> {
     await runSteps(
@@ -86,20 +90,10 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
       );
       await this.transition(this.afterLeader);
     } else {
-      try {
-        await this.abandon();
-      } catch (err) {
-        // Still Running: the next failure of the leader's step comes back here.
-        this.deps.logger.warn(
-          { region: this.state.regionId, err },
-          `cleaning up an aborted ${this.kind} failed`,
-        );
-        return;
-      }
-      await this.finish(
-        'Aborted',
-        `leader ${leader.id} died before the ${this.kind} reached the object store`,
-      );
+      const reason = `leader ${leader.id} died before the ${this.kind} reached the object store`;
+      if (!this.abandonStep) return this.finish('Aborted', reason);
+      this.state = { ...this.state, error: reason };
+      await this.transition(this.abandonStep);
     }
   }
 

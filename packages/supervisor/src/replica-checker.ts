@@ -69,6 +69,7 @@ export class ReplicaChecker {
     const alive = nodes.filter(takesRegions);
     const aliveIds = new Set(alive.map((n) => n.id));
     const wanted = Math.max(0, Math.min(this.deps.replicas, alive.length) - 1);
+    const drainedLeaders = new Set(nodes.filter((n) => n.alive && n.drained).map((n) => n.id));
     const routes = await this.deps.routes();
     const copies = new Map<string, number>(alive.map((n) => [n.id, 0]));
     for (const route of routes) {
@@ -77,10 +78,15 @@ export class ReplicaChecker {
     for (const route of routes) {
       if (route.state !== 'Normal' || this.deps.migrations.isMigrating(route.regionId)) continue;
       if (this.building.has(route.regionId.value)) continue;
+      // A drained node leads until balancing moves the region off: all its followers sit on nodes
+      // that take regions, one more of them than a region led by one of those has.
+      const wantedHere = drainedLeaders.has(route.leader)
+        ? Math.min(this.deps.replicas - 1, alive.length)
+        : wanted;
       const followers = route.followers ?? [];
       const live = followers.filter((id) => id !== route.leader && aliveIds.has(id));
-      const kept = live.slice(0, wanted);
-      for (const extra of live.slice(wanted)) this.closeExtra(route, extra);
+      const kept = live.slice(0, wantedHere);
+      for (const extra of live.slice(wantedHere)) this.closeExtra(route, extra);
       if (kept.length !== followers.length) {
         // Only those this round found dead or extra go: a follower added meanwhile stays
         const gone = followers.filter((id) => !kept.includes(id));
@@ -91,7 +97,7 @@ export class ReplicaChecker {
         );
         this.actions.inc({ action: 'removed' }, followers.length - kept.length);
       }
-      if (kept.length >= wanted || this.building.size >= (this.deps.maxBuilding ?? 2)) continue;
+      if (kept.length >= wantedHere || this.building.size >= (this.deps.maxBuilding ?? 2)) continue;
       const target = alive
         .filter((n) => n.id !== route.leader && !kept.includes(n.id))
         .sort((a, b) => (copies.get(a.id) ?? 0) - (copies.get(b.id) ?? 0) || (a.id < b.id ? -1 : 1))[0];

@@ -29,14 +29,22 @@ export function takesRegions(node: NodeCandidate): boolean {
   return node.alive && !node.drained;
 }
 
-/** Nodes that take regions, those serving the fewest first (ties by id, so the choice is stable). */
+/**
+ * Nodes that take regions, those serving the fewest first (ties by id, so the choice is stable). Only
+ * when none does, a drained one: a region served from a node being drained beats one served nowhere
+ * (its failover target), and balancing moves it on once another node takes regions.
+ */
 export class LeastRegionsSelector implements Selector {
   constructor(private readonly candidates: () => Promise<NodeCandidate[]>) {}
 
   async select(options: SelectorOptions): Promise<Peer[]> {
-    const alive = (await this.candidates())
-      .filter((node) => takesRegions(node) && !options.exclude?.includes(node.id))
-      .sort((a, b) => a.regionCount - b.regionCount || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const usable = (await this.candidates()).filter(
+      (node) => node.alive && !options.exclude?.includes(node.id),
+    );
+    const taking = usable.filter(takesRegions);
+    const alive = (taking.length > 0 ? taking : usable).sort(
+      (a, b) => a.regionCount - b.regionCount || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
     if (alive.length === 0) throw new ServerIsBusyError('no alive node to select');
     const picked: Peer[] = [];
     for (let i = 0; picked.length < options.minRequiredItems; i++) {

@@ -17,6 +17,8 @@ export const SPLIT_STEPS = [
   'CloseFollowers',
   'UpdateMetadataSplit',
   'SplitEnd',
+  // Only after a leader died before the split reached the object store: the child goes, then Aborted.
+  'SplitAbandon',
 ] as const;
 export type SplitStep = (typeof SPLIT_STEPS)[number];
 
@@ -101,15 +103,7 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
     return parent !== undefined && parent >= newEpoch.version && child !== undefined;
   }
 
-  /**
-   * The child no route will name: its WAL (with the fence that names the dead leader) and any flush
-   * it made. Left behind, a cluster recovery, which rebuilds routes from manifests, would bring it
-   * back beside the parent that still holds its range.
-   */
-  protected override async abandon(): Promise<void> {
-    const { childId } = this.state.context;
-    if (childId) await this.deps.routes.retireRegion(RegionId.parse(childId));
-  }
+  protected override readonly abandonStep = 'SplitAbandon';
 
   protected async runStep(step: SplitStep): Promise<SplitStep> {
     const { routes, nodes, observers } = this.deps;
@@ -199,6 +193,17 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
       case 'SplitEnd':
         await this.finish('Done');
         return 'SplitEnd';
+      case 'SplitAbandon': {
+        // The child no route will name: its WAL (with the fence that names the dead leader) and any
+        // flush it made. Left behind, a cluster recovery, which rebuilds routes from manifests, would
+        // bring it back beside the parent that still holds its range. Saved as the step before it
+        // acts, so a procedure resumed meanwhile never sends the split again to a leader that came
+        // back (its child would open on a WAL this deleted, empty).
+        const { childId } = this.state.context;
+        if (childId) await routes.retireRegion(RegionId.parse(childId));
+        await this.finish('Aborted', this.state.error ?? `the ${this.kind} was abandoned`);
+        return 'SplitAbandon';
+      }
     }
   }
 }

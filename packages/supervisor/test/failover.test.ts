@@ -342,7 +342,7 @@ describe('LeastRegionsSelector', () => {
         (p) => p.id,
       ),
     ).toEqual(['a']);
-    // Nor is a drained one, however few regions it serves.
+    // Nor is a drained one, however few regions it serves, unless no other node is left.
     const draining = new LeastRegionsSelector(async () => [
       { ...nodes.a!, alive: true, regionCount: 5 },
       { ...nodes.c!, alive: true, regionCount: 0, drained: true },
@@ -350,5 +350,10 @@ describe('LeastRegionsSelector', () => {
     expect(
       (await draining.select({ minRequiredItems: 1, allowDuplication: false })).map((p) => p.id),
     ).toEqual(['a']);
+    expect(
+      (await draining.select({ minRequiredItems: 1, allowDuplication: false, exclude: ['a'] })).map(
+        (p) => p.id,
+      ),
+    ).toEqual(['c']);
   });
 });

@@ -104,6 +104,14 @@ describe('ReplicaChecker', () => {
     expect(c.opened).not.toContain('1:1@b');
   });
 
+  it("keeps every follower a drained leader's region needs to be moved onto", async () => {
+    const c = cluster(['a'], ['a', 'b'], { drained: ['a'] });
+    c.routes[0]!.followers = ['b'];
+    await c.round();
+    expect(c.routes[0]!.followers).toEqual(['b']);
+    expect(c.closed).toEqual([]);
+  });
+
   it('keeps fewer followers while fewer nodes are alive, and closes one too many', async () => {
     const c = cluster(['a'], ['a', 'b'], { replicas: 3 });
     await c.round();

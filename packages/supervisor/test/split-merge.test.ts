@@ -283,6 +283,37 @@ describe('region split procedure', () => {
       }
     }
   });
+
+  it('an abandoned split: a new metasrv leader resumes the deletion, never the split, even with the leader back', async () => {
+    const time = new ManualTimeProvider(1_000);
+    const { cluster, regionId, manager } = setup(redis, time);
+    cluster.splitTimesOut = true;
+    const first = manager();
+    const id = await first.startSplit({
+      regionId,
+      splitKey: Buffer.from('k'),
+      reason: 'size',
+      timeoutMs: 5_000,
+    });
+    while (cluster.splits.length === 0) await new Promise((r) => setTimeout(r, 5));
+    cluster.alive.delete(A.id);
+    cluster.retireFailures = 1_000; // the object store is down: the deletion keeps failing
+    await time.advance(10_000);
+    while ((await first.get(id)).step !== 'SplitAbandon') await time.advance(2_000);
+    await first.stop(); // leadership lost while deleting
+    const splitsBefore = cluster.splits.length;
+
+    cluster.alive.add(A.id); // the leader is back, and so is the object store
+    cluster.retireFailures = 0;
+    const second = manager();
+    expect(await second.resumeAll()).toEqual([id]);
+    const done = second.wait(id);
+    while ((await second.get(id)).status === 'Running') await time.advance(2_000);
+    expect(await done).toMatchObject({ status: 'Aborted', error: expect.stringMatching(/died before/) });
+    expect(cluster.splits).toHaveLength(splitsBefore); // no split sent to the returned leader
+    expect(cluster.retired).toEqual([cluster.splits[0]!.child.toString()]);
+    expect(cluster.calls.some((c) => c.startsWith('routes'))).toBe(false);
+  });
 });
 
 describe('SplitChecker', () => {
