@@ -21,6 +21,7 @@ import {
 import { clusterKey } from '@regionstore/protocol';
 import { z } from 'zod';
 import type { RegionMigrationSubmitter, RegionMigrationTask } from './migration-submitter';
+import { ProcedureEndedError } from './procedure-steps';
 import { RegionMigrationProcedure, migrationStateSchema, type MigrationState } from './migration-procedure';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RouteStore } from './migration-ports';
 import type { SplitNodeClient, SplitObservers, SplitRouteStore } from './split-ports';
@@ -79,6 +80,29 @@ export interface RegionMigrationManagerOptions {
     observers: SplitObservers;
   };
 }
+
+/**
+ * KEYS: the procedure's key, the running set, its region locks; ARGV: its id, its state, its status.
+ * Returns 0, changing nothing, when the stored state is final already; else saves it, and a final
+ * one leaves the running set and deletes the locks that still name it.
+ */
+const SAVE = `
+local saved = redis.call('GET', KEYS[1])
+if saved then
+  local ok, decoded = pcall(cjson.decode, saved)
+  if ok and decoded.status ~= 'Running' then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] == 'Running' then
+  redis.call('SADD', KEYS[2], ARGV[1])
+else
+  redis.call('SREM', KEYS[2], ARGV[1])
+  for i = 3, #KEYS do
+    if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+  end
+end
+return 1
+`;
 
 /**
  * The signal every running procedure listens to while it sleeps between retries: a node that dies
@@ -345,14 +369,26 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     return entry ? entry.done : this.get(id);
   }
 
+  /**
+   * Saves a procedure's state; a final one also leaves the running set and frees the locks it holds.
+   * Refused (ProcedureEndedError) once the procedure ended elsewhere: a metasrv that lost leadership and still
+   * runs it must neither bring it back to Running nor free a lock a newer procedure took since.
+   */
   private async save(state: ProcedureState): Promise<void> {
-    const multi = this.options.redis
-      .multi()
-      .set(this.key(state.id), JSON.stringify(encodeProcedureState(state)));
-    if (state.status === 'Running') multi.sadd(this.runningSet, state.id);
-    else multi.srem(this.runningSet, state.id).del(this.lockKey(state.regionId));
-    if (state.kind === 'merge' && state.status !== 'Running') multi.del(this.lockKey(state.sourceId));
-    await multi.exec();
+    const locks = [state.regionId, ...(state.kind === 'merge' ? [state.sourceId] : [])].map((id) =>
+      this.lockKey(id),
+    );
+    const saved = await this.options.redis.eval(
+      SAVE,
+      2 + locks.length,
+      this.key(state.id),
+      this.runningSet,
+      ...locks,
+      state.id,
+      JSON.stringify(encodeProcedureState(state)),
+      state.status,
+    );
+    if (saved !== 1) throw new ProcedureEndedError(`procedure ${state.id} already ended elsewhere`);
   }
 
   private launch(state: ProcedureState): void {

@@ -24,6 +24,23 @@ export interface ProcedureSteps<S extends string> {
 }
 
 /**
+ * A save refused because the procedure already ended, as stored (another metasrv finished it while
+ * this one, no longer the leader, still ran it). Internal to the procedures: it only stops a run.
+ */
+export class ProcedureEndedError extends Error {}
+
+/** Runs `action`; true when it found the procedure ended elsewhere. */
+async function stopIfEnded(action: () => Promise<void>): Promise<boolean> {
+  try {
+    await action();
+    return false;
+  } catch (err) {
+    if (err instanceof ProcedureEndedError) return true;
+    throw err;
+  }
+}
+
+/**
  * Runs a procedure's steps to its end, or until `signal` aborts (the state stays where it was saved).
  * A step that fails is retried after a backoff doubling from `retryBaseMs` up to 2 s; a missing route
  * or a bad argument ends it at once.
@@ -51,8 +68,10 @@ export async function runSteps<S extends string>(
       if (signal.aborted) break;
       await procedure.transition(next);
     } catch (err) {
+      // The procedure ended elsewhere (a newer metasrv leader finished it): stop here.
+      if (err instanceof ProcedureEndedError) break;
       if (err instanceof TableRouteNotFoundError || err instanceof InvalidArgumentError) {
-        await procedure.fail((err as Error).message);
+        await stopIfEnded(() => procedure.fail((err as Error).message));
         break;
       }
       attempt++;
@@ -62,7 +81,7 @@ export async function runSteps<S extends string>(
       );
       const delay = Math.min(2000, deps.retryBaseMs * 2 ** (attempt - 1));
       await deps.time.sleep(delay, signal).catch(() => undefined);
-      if (!signal.aborted) await procedure.afterFailure(step);
+      if (!signal.aborted && (await stopIfEnded(() => procedure.afterFailure(step)))) break;
     }
   }
 }

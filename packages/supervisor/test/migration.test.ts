@@ -144,6 +144,30 @@ describe('RegionMigrationManager', () => {
     expect(await redis.exists(lock)).toBe(0);
   });
 
+  it('a metasrv still running a procedure another one finished stops: it neither revives it nor frees a newer lock', async () => {
+    const { cluster, regionId, manager } = await make();
+    const stale = manager();
+    configureFailPoint('region_migration_after_RegionMigrationStart', 'pause');
+    const id = await stale.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 50)); // paused after its first step
+    // Meanwhile the new leader finished it, and a newer procedure took the region's lock.
+    const key = clusterKey(ns.prefix, 'procedure', id);
+    const finished = { ...JSON.parse((await redis.get(key))!), status: 'Done' };
+    await redis
+      .multi()
+      .set(key, JSON.stringify(finished))
+      .srem(clusterKey(ns.prefix, 'procedures', 'running'), id)
+      .set(lockKey(regionId), 'newer')
+      .exec();
+    const callsBefore = cluster.calls.length;
+    removeFailPoint('region_migration_after_RegionMigrationStart');
+    await stale.wait(id);
+    expect(cluster.calls.length).toBe(callsBefore); // no step after the refused save
+    expect(JSON.parse((await redis.get(key))!).status).toBe('Done');
+    expect(await redis.sismember(clusterKey(ns.prefix, 'procedures', 'running'), id)).toBe(0);
+    expect(await redis.get(lockKey(regionId))).toBe('newer');
+  });
+
   it('fails with TableRouteNotFound for a region without a route', async () => {
     const { manager } = await make();
     await expect(
