@@ -225,7 +225,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
    * MigrationRunning if a running procedure holds one; TableRouteNotFound if a region has no route.
    */
   private async claim(regionIds: RegionId[], state: ProcedureState): Promise<void> {
-    const { redis, routes } = this.options;
+    const { routes } = this.options;
     for (const regionId of regionIds) {
       if (!(await routes.get(regionId))) {
         throw new TableRouteNotFoundError(`region ${regionId.toString()} has no route`, {
@@ -233,15 +233,10 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
         });
       }
     }
-    const locks = regionIds.map((regionId) => this.lockKey(regionId));
-    const held = (await redis.eval(
+    const held = (await this.runScript(
       CLAIM,
-      2 + locks.length,
-      this.key(state.id),
-      this.runningSet,
-      ...locks,
-      state.id,
-      JSON.stringify(encodeProcedureState(state)),
+      state,
+      regionIds.map((id) => id.toString()),
     )) as [number, string] | null;
     if (held) {
       const regionId = regionIds[held[0] - 1]!;
@@ -369,25 +364,29 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     return entry ? entry.done : this.get(id);
   }
 
-  /**
-   * Saves a procedure's state; a final one also leaves the running set and frees the locks it holds.
-   * Refused (ProcedureEndedError) once the procedure ended elsewhere: a metasrv that lost leadership and still
-   * runs it must neither bring it back to Running nor free a lock a newer procedure took since.
-   */
-  private async save(state: ProcedureState): Promise<void> {
-    const locks = [state.regionId, ...(state.kind === 'merge' ? [state.sourceId] : [])].map((id) =>
-      this.lockKey(id),
-    );
-    const saved = await this.options.redis.eval(
-      SAVE,
+  /** Runs CLAIM or SAVE on `state` and the locks of `regions` (their KEYS and ARGV as they say). */
+  private runScript(script: string, state: ProcedureState, regions: string[], ...args: string[]) {
+    const locks = regions.map((id) => this.lockKey(id));
+    return this.options.redis.eval(
+      script,
       2 + locks.length,
       this.key(state.id),
       this.runningSet,
       ...locks,
       state.id,
       JSON.stringify(encodeProcedureState(state)),
-      state.status,
+      ...args,
     );
+  }
+
+  /**
+   * Saves a procedure's state; a final one also leaves the running set and frees the locks it holds.
+   * Refused (ProcedureEndedError) once the procedure ended elsewhere: a metasrv that lost leadership and still
+   * runs it must neither bring it back to Running nor free a lock a newer procedure took since.
+   */
+  private async save(state: ProcedureState): Promise<void> {
+    const regions = [state.regionId, ...(state.kind === 'merge' ? [state.sourceId] : [])];
+    const saved = await this.runScript(SAVE, state, regions, state.status);
     if (saved !== 1) throw new ProcedureEndedError(`procedure ${state.id} already ended elsewhere`);
   }
 
