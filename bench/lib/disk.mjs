@@ -1,9 +1,13 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
-/** Apparent bytes (`du -sb`) of every file under `dir`, and per file `{rel, size, ino}` when asked. */
+/**
+ * Apparent bytes (`du -sb`) of every file under `dir`, each inode once as du counts it (a split child's
+ * copies of its parent's objects are hard links), and per file `{rel, size, ino, mtimeMs}` when asked.
+ */
 export async function du(dir, files) {
   let total = 0;
+  const counted = new Set();
   const walk = async (path) => {
     let entries;
     try {
@@ -20,8 +24,15 @@ export async function du(dir, files) {
       }
       try {
         const stat = await lstat(full);
-        total += stat.size;
-        files?.push({ rel: relative(dir, full), name: entry.name, size: stat.size, ino: stat.ino });
+        if (!counted.has(stat.ino)) total += stat.size;
+        counted.add(stat.ino);
+        files?.push({
+          rel: relative(dir, full),
+          name: entry.name,
+          size: stat.size,
+          ino: stat.ino,
+          mtimeMs: stat.mtimeMs,
+        });
       } catch (err) {
         if (err.code !== 'ENOENT') throw err; // RocksDB or a purge removed it meanwhile
       }

@@ -128,7 +128,7 @@ async function objectStoreSizes() {
  * Every object file that appears in the object store, polled every second: a lower bound of the bytes
  * written there (an object written and deleted between two polls is missed), as a cross-check of the
  * nodes' counter, and the only figure when a node's build lacks it. Temp files of in-flight writes
- * (`.rs-tmp-…`) are skipped; a name written again (a new inode) counts again.
+ * (`.rs-tmp-…`) are skipped; a name written again (a new inode) counts again, a hard link does not.
  */
 function startObjectPoller() {
   const seen = new Map();
@@ -142,7 +142,8 @@ function startObjectPoller() {
       await du(join(clusterDir, 'objects'), files);
       for (const f of files) {
         if (f.name.startsWith('.rs-tmp-')) continue;
-        const id = `${f.rel}:${f.ino}`;
+        // By inode: a hard link (a split child's copy) wrote nothing; a new file is a new inode.
+        const id = `${f.ino}:${f.mtimeMs}`;
         const before = seen.get(id) ?? 0;
         if (f.size > before) {
           bytes += f.size - before;

@@ -191,13 +191,13 @@ export class NodeTaskWorker {
         let manifest;
         for (
           let attempt = 0;
-          attempt < 3 && !(manifest?.snapshot && manifest.deltas.length === 0);
+          attempt < 3 && !(manifest?.snapshot && manifest.deltas.length === 0 && !manifest.inheritedFrom);
           attempt++
         ) {
           await group.ddl(regionId, { type: 'flush', full: true });
           manifest = await latestManifest(deps.snapshotStorage, regionId);
         }
-        if (!manifest?.snapshot || manifest.deltas.length > 0) {
+        if (!manifest?.snapshot || manifest.deltas.length > 0 || manifest.inheritedFrom) {
           throw new NotFoundError(`region ${regionId.toString()} has no snapshot after its flush`);
         }
         return {

@@ -302,7 +302,7 @@ export class RegionRunner {
     }
   }
 
-  private async applySnapshot({ regionId, handle }: ApplyTask): Promise<void> {
+  private async applySnapshot({ regionId, handle, source }: ApplyTask): Promise<void> {
     if (await failpoint('region_apply_snap')) return;
     handle.checkAbort();
     const local = await requireRegionLocalState(this.engine, regionId);
@@ -311,21 +311,21 @@ export class RegionRunner {
       const key = applyStateKey(regionId).toString('hex');
       throw new NotFoundError(`failed to get apply state of ${regionId.toString()} from key ${key}`, { key });
     }
-    const name = snapshotName({
-      regionId,
-      term: applyState.truncatedTerm,
-      index: applyState.truncatedIndex,
-    });
+    const name =
+      source?.name ??
+      snapshotName({ regionId, term: applyState.truncatedTerm, index: applyState.truncatedIndex });
     // Verified in full before the region's old data goes, so a damaged file leaves the region as it was.
-    await verifyRegionSnapshot(this.storage, name, regionId);
+    await verifyRegionSnapshot(this.storage, name, source?.region ?? regionId);
     handle.checkAbort();
     const bounds = regionDataBounds(local.range);
     await this.cleanupOverlapRanges(bounds);
     await this.deleteAllInRange([bounds]);
     handle.checkAbort();
-    await loadRegionSnapshot(this.engine, this.storage, name, this.config.applyBatchBytes, () =>
-      handle.checkAbort(),
-    );
+    await loadRegionSnapshot(this.engine, this.storage, name, {
+      bounds,
+      batchBytes: this.config.applyBatchBytes,
+      between: () => handle.checkAbort(),
+    });
     const batch = new WriteBatch();
     writeRegionLocalState(batch, { ...local, state: 'Normal' });
     clearSnapshotRaftState(batch, regionId);

@@ -1,4 +1,10 @@
-import { CorruptFileError, NotFoundError, type KeyRange, type RegionId } from '@regionstore/core';
+import {
+  CorruptFileError,
+  NotFoundError,
+  compareKeys,
+  type KeyRange,
+  type RegionId,
+} from '@regionstore/core';
 import {
   CF_DEFAULT,
   CF_LATEST,
@@ -151,18 +157,26 @@ export async function verifyRegionSnapshot(
   }
 }
 
+export interface LoadOptions {
+  /** Engine keys outside `[start, end)` are skipped (a file with more than the region: a split's). */
+  bounds: { start: Buffer; end: Buffer };
+  /** Bytes per engine batch. */
+  batchBytes: number;
+  /** Called after each batch (the apply's abort check). */
+  between: () => void;
+}
+
 /**
- * Writes a verified snapshot object into the engine in batches of about `batchBytes`, calling
- * `between` after each batch (the apply's abort check), then flushes the data CFs so the snapshot
- * lands in SST files, as TiKV's ingestion does. The `latest` CF is not in the file: it is derived from
- * the versions, which come per key newest first, so the first of each key is its newest.
+ * Writes a verified snapshot object's entries within `bounds` into the engine in batches, then
+ * flushes the data CFs so the snapshot lands in SST files, as TiKV's ingestion does. The `latest` CF
+ * is not in the file: it is derived from the versions, which come per key newest first, so the first
+ * of each key is its newest.
  */
 export async function loadRegionSnapshot(
   engine: KvEngine,
   storage: ExternalStorage,
   name: string,
-  batchBytes: number,
-  between: () => void,
+  { bounds, batchBytes, between }: LoadOptions,
 ): Promise<number> {
   const reader = new SnapshotFileReader(await storage.read(name), name);
   let batch = new WriteBatch();
@@ -172,6 +186,7 @@ export async function loadRegionSnapshot(
     const cf = SNAPSHOT_CFS[entry.key[0]!];
     if (!cf) throw new CorruptFileError(`${name}: entry with unknown CF tag ${entry.key[0]}`, { name });
     const key = entry.key.subarray(1);
+    if (compareKeys(key, bounds.start) < 0 || compareKeys(key, bounds.end) >= 0) continue;
     batch.put(cf, key, entry.value);
     const latest = cf === CF_DEFAULT ? newest(key, entry.value) : undefined;
     if (latest) batch.put(CF_LATEST, latest.key, latest.value);

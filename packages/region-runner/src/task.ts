@@ -18,11 +18,22 @@ export interface GenTask {
   forBalance?: boolean;
 }
 
-/** Replace the region's data with the snapshot named by its apply state's truncated term and index. */
+/**
+ * Replace the region's data with the snapshot named by its apply state's truncated term and index, or
+ * with `source`'s: a file another region wrote (a split child's copy of its parent's snapshot), of
+ * which only the keys in the region's range are loaded.
+ */
 export interface ApplyTask {
   type: 'Apply';
   regionId: RegionId;
   handle: ApplyHandle;
+  source?: SnapshotSource;
+}
+
+/** A snapshot object and the region that wrote it (its file says so, and is checked). */
+export interface SnapshotSource {
+  name: string;
+  region: RegionId;
 }
 
 /** Delete the data of `[range.start, range.end)` once no reader can see it any more. */
@@ -38,8 +49,8 @@ export const RegionTask = {
   gen(fields: Omit<GenTask, 'type'>): GenTask {
     return { type: 'Gen', ...fields };
   },
-  apply(regionId: RegionId, handle: ApplyHandle = new ApplyHandle()): ApplyTask {
-    return { type: 'Apply', regionId, handle };
+  apply(regionId: RegionId, handle: ApplyHandle = new ApplyHandle(), source?: SnapshotSource): ApplyTask {
+    return { type: 'Apply', regionId, handle, ...(source ? { source } : {}) };
   },
   destroy(regionId: RegionId, startKey: Buffer, endKey: Buffer): DestroyTask {
     return { type: 'Destroy', regionId, range: keyRange(startKey, endKey) };

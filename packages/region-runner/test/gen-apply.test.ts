@@ -116,6 +116,60 @@ describe('RegionRunner gen and apply', () => {
     await Promise.all([sourceRunner.stop(), targetRunner.stop()]);
   });
 
+  it('applies another region’s snapshot named as its source, keeping only the region’s own range', async () => {
+    const source = await fixtures.engine();
+    const target = await fixtures.engine();
+    const storage = fixtures.storage();
+    await seedRegion(source, region(1), RANGE, [
+      ['b', 'left half'],
+      ['f', 'left half'],
+      ['h', 'right half'],
+      ['k', 'right half'],
+    ]);
+    await source.put(CF_LOCK, regionDataBounds(keyRange(b('c'), b('d'))).start, b('left intent'));
+    const sourceRunner = new RegionRunner({ engine: source, storage });
+    const parent = (await genFrom(sourceRunner, source, 1))!;
+    // Region 2 holds the right half of region 1's range (a split child) and loads region 1's file.
+    const half = keyRange(b('g'), b('m'));
+    await seedRegion(target, region(7), keyRange(b('a'), b('g')), [['c', 'neighbour']]);
+    const targetRunner = new RegionRunner({ engine: target, storage });
+    await prepareSnapshotApply(
+      target,
+      { regionId: region(2), range: half, epoch: { version: 2, confVer: 1 } },
+      {
+        regionId: region(2),
+        term: 3,
+        index: 0,
+      },
+    );
+    const from = { name: parent.name, region: region(1) };
+    expect(await targetRunner.schedule(RegionTask.apply(region(2), undefined, from))).toBe('Finished');
+    for (const cf of [CF_DEFAULT, CF_LOCK, CF_LATEST] as const) {
+      expect(await dump(target, cf, regionDataBounds(half))).toEqual(
+        await dump(source, cf, regionDataBounds(half)),
+      );
+    }
+    expect((await mvccGet(target, b('k')))?.toString()).toBe('right half');
+    expect(await mvccGet(target, b('b'))).toBeUndefined();
+    expect(await dump(target, CF_LOCK, regionDataBounds(keyRange(b('a'), b('g'))))).toEqual([]);
+    expect((await mvccGet(target, b('c')))?.toString()).toBe('neighbour');
+
+    // The file says which region wrote it: a source naming another is refused before anything changes.
+    await prepareSnapshotApply(
+      target,
+      { regionId: region(3), range: half, epoch: { version: 2, confVer: 1 } },
+      {
+        regionId: region(3),
+        term: 3,
+        index: 0,
+      },
+    );
+    const wrongly = RegionTask.apply(region(3), undefined, { name: parent.name, region: region(4) });
+    expect(await targetRunner.schedule(wrongly)).toBe('Failed');
+    expect(wrongly.handle.error?.message).toMatch(/holds region .*, not /);
+    await Promise.all([sourceRunner.stop(), targetRunner.stop()]);
+  });
+
   it('does not generate when cancelled before start, and leaves no object when cancelled during', async () => {
     const engine = await fixtures.engine();
     const storage = fixtures.storage();

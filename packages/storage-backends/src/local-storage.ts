@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -92,6 +92,33 @@ export class LocalStorage implements ExternalStorage {
     } catch (err) {
       await rm(temp, { force: true });
       throw storageError(`write of ${name} to ${this.root} failed`, err, { name, root: this.root });
+    }
+  }
+
+  /**
+   * A hard link (the same bytes on disk, nothing copied), or a copy where the file system refuses
+   * links; either lands under a temporary name and is renamed over `to`, so `to` is whole or absent.
+   */
+  async copy(from: string, to: string): Promise<{ size: number }> {
+    const source = await this.existing(from);
+    const path = await this.resolve(to, true);
+    const temp = join(dirname(path), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+    try {
+      await link(source.path, temp).catch(async (err: NodeJS.ErrnoException) => {
+        if (!['EXDEV', 'EPERM', 'ENOTSUP', 'EMLINK'].includes(err.code ?? '')) throw err;
+        await copyFile(source.path, temp);
+        await fsyncPath(temp);
+      });
+      await rename(temp, path);
+      await fsyncPath(dirname(path));
+      return { size: source.size };
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw storageError(`copy of ${from} to ${to} in ${this.root} failed`, err, {
+        from,
+        to,
+        root: this.root,
+      });
     }
   }
 

@@ -41,6 +41,12 @@ export class MemoryStorage implements ExternalStorage {
     return body;
   }
 
+  async copy(from: string, to: string): Promise<{ size: number }> {
+    const body = this.get(from);
+    this.objects.set(checkObjectName(to), body);
+    return { size: body.length };
+  }
+
   async read(name: string): Promise<Readable> {
     return Readable.from([this.get(name)]);
   }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import {
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -157,6 +158,22 @@ export class S3Storage implements ExternalStorage {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** A server-side copy (up to S3's 5 GiB limit for one CopyObject; regions split well before that). */
+  async copy(from: string, to: string): Promise<{ size: number }> {
+    const source = `${this.options.bucket}/${this.key(from).split('/').map(encodeURIComponent).join('/')}`;
+    try {
+      await this.client.send(
+        new CopyObjectCommand({ Bucket: this.options.bucket, Key: this.key(to), CopySource: source }),
+      );
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.key(to) }),
+      );
+      return { size: head.ContentLength ?? 0 };
+    } catch (err) {
+      throw this.fail('copy', from, err);
+    }
   }
 
   async exists(name: string): Promise<boolean> {

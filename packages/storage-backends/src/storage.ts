@@ -28,6 +28,12 @@ export interface ExternalStorage {
   list(prefix?: string): AsyncIterable<StorageObject>;
   exists(name: string): Promise<boolean>;
   delete(name: string): Promise<void>;
+  /**
+   * Makes `to` an object with the bytes of `from`, all-or-nothing like a write, without the bytes
+   * passing through this process where the backend allows (a hard link, a server-side copy), so a
+   * split's halves can each own the parent's files at once. The two objects are independent after.
+   */
+  copy(from: string, to: string): Promise<{ size: number }>;
   /** The URL this storage was created from, with no credentials in it. */
   url(): string;
 }

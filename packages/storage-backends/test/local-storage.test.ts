@@ -31,6 +31,23 @@ describe('LocalStorage confinement', () => {
     await expect(storage.read('secret-link')).rejects.toThrow(InvalidArgumentError);
   });
 
+  it('copies by a hard link: no bytes are copied, and no temporary file stays', async () => {
+    const root = tmp.sub('links');
+    const storage = new LocalStorage(root);
+    await storage.write('snapshots/1/s.rsst', Readable.from([Buffer.from('shared bytes')]));
+    await storage.copy('snapshots/1/s.rsst', 'snapshots/2/from-1-s.rsst');
+    const source = statSync(join(root, 'snapshots', '1', 's.rsst'));
+    const copy = statSync(join(root, 'snapshots', '2', 'from-1-s.rsst'));
+    expect(copy.ino).toBe(source.ino);
+    expect(copy.nlink).toBe(2);
+    expect(tempFiles(join(root, 'snapshots', '2'))).toEqual([]);
+    // A link that would lead outside the root is refused like a write.
+    const elsewhere = tmp.sub('elsewhere');
+    mkdirSync(elsewhere, { recursive: true });
+    symlinkSync(elsewhere, join(root, 'escape'));
+    await expect(storage.copy('snapshots/1/s.rsst', 'escape/s.rsst')).rejects.toThrow(InvalidArgumentError);
+  });
+
   it('creates directories as needed and keeps objects in them', async () => {
     const root = tmp.sub('dirs');
     const storage = new LocalStorage(root);

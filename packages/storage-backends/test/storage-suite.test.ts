@@ -141,6 +141,20 @@ describe.each(backends)('%s storage', (_kind, make) => {
     },
   );
 
+  it('copies an object into an independent one, replacing what the target held', async () => {
+    await storage.write('snapshots/1/a.rsst', Readable.from([Buffer.from('parent bytes')]));
+    await storage.write('snapshots/2/a.rsst', Readable.from([Buffer.from('older')]));
+    expect(await storage.copy('snapshots/1/a.rsst', 'snapshots/2/a.rsst')).toEqual({ size: 12 });
+    // Either side changing afterwards leaves the other as it was.
+    await storage.write('snapshots/1/a.rsst', Readable.from([Buffer.from('rewritten')]));
+    expect((await readAll(await storage.read('snapshots/2/a.rsst'))).toString()).toBe('parent bytes');
+    await storage.delete('snapshots/1/a.rsst');
+    expect((await readAll(await storage.read('snapshots/2/a.rsst'))).toString()).toBe('parent bytes');
+    await expect(storage.copy('snapshots/1/a.rsst', 'snapshots/3/a.rsst')).rejects.toThrow(NotFoundError);
+    expect(await storage.exists('snapshots/3/a.rsst')).toBe(false);
+    expect(await names(storage, 'snapshots/')).toEqual(['snapshots/2/a.rsst:12']);
+  });
+
   it('streams an object larger than its chunks', async () => {
     const total = 24 * 1024 * 1024 + 123;
     await storage.write('big/object', generated(total), { size: total });

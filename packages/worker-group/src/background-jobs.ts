@@ -1,10 +1,18 @@
-import { CancelledError, InternalError, type RegionId, type Timestamp } from '@regionstore/core';
+import {
+  CancelledError,
+  InternalError,
+  rangeCovers,
+  type KeyRange,
+  type RegionId,
+  type Timestamp,
+} from '@regionstore/core';
 import {
   CF_DEFAULT,
   mvccGc,
   readApplyState,
   readRegionLocalState,
   type MvccGcResult,
+  type RegionEpoch,
 } from '@regionstore/engine';
 import { RegionTask, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
@@ -14,6 +22,7 @@ import {
   latestManifest,
   listManifests,
   manifestFiles,
+  manifestRange,
   newManifest,
   readManifest,
   writeManifest,
@@ -37,12 +46,17 @@ function fullFlushDue(
   previous: FlushManifest,
   trimmedEntryId: number,
   walEntryId: number,
-  epochVersion: number,
+  region: { range: KeyRange; epoch: RegionEpoch },
 ): boolean {
   if (!previous.snapshot || trimmedEntryId > previous.walEntryId || walEntryId < previous.walEntryId)
     return true;
-  // A split or merge since: the previous files hold another range than the region has now.
-  if (previous.epoch.version !== epochVersion) return true;
+  // A split child's copies of its parent's files: their deltas count the parent's WAL entries.
+  if (previous.inheritedFrom) return true;
+  // A merge since: the previous files lack the range taken over. After a split they hold more than the
+  // region, which every load leaves out, so the parent goes on with deltas instead of a full flush.
+  const flushed = manifestRange(previous);
+  if (previous.epoch.version !== region.epoch.version && !(flushed && rangeCovers(flushed, region.range)))
+    return true;
   return (
     previous.deltas.length >= ctx.config.maxDeltaFiles ||
     deltaBytes(previous) >= ctx.config.deltaCompactionRatio * previous.size
@@ -89,7 +103,7 @@ export async function flushRegion(
   const term = fenceEpochOf(captured.epoch);
   const walEntryId = applyState.appliedIndex;
   let manifest: FlushManifest;
-  if (full || !previous || fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured.epoch.version)) {
+  if (full || !previous || fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured)) {
     const generated = await ctx.runner.schedule(RegionTask.gen({ regionId, term, applyState, snapshot }));
     if (!generated) throw new CancelledError(`flush of region ${regionId.toString()} was cancelled`);
     ctx.metrics.flushBytes.inc({ kind: 'snapshot' }, generated.size);

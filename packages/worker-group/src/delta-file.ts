@@ -1,4 +1,4 @@
-import { ChecksumMismatchError, type RegionId } from '@regionstore/core';
+import { ChecksumMismatchError, rangeContains, type KeyRange, type RegionId } from '@regionstore/core';
 import {
   SnapshotFileReader,
   VersionWriter,
@@ -30,6 +30,16 @@ export function deltaName(regionId: RegionId, term: number, fromEntryId: number,
 }
 
 /**
+ * The name of a split child's copy of its parent's file `name` (`snapshots/<parent>/…` or
+ * `deltas/<parent>/…`): under the child, marked with the parent, so it never meets a name the child's
+ * own flushes write.
+ */
+export function inheritedName(name: string, parent: RegionId, child: RegionId): string {
+  const [kind, , ...rest] = name.split('/');
+  return [kind, child.value.toString(), `from-${parent.value}-${rest.join('/')}`].join('/');
+}
+
+/**
  * The versions the WAL entries after `fromEntryId` up to `toEntryId` wrote, sorted by engine key. They
  * are what those entries applied to the engine, whatever happened to the engine since, so a delta is
  * exact even while writes go on. Bounded by the region's unflushed WAL (the write buffer).
@@ -39,6 +49,7 @@ async function deltaEntries(
   regionId: RegionId,
   fromEntryId: number,
   toEntryId: number,
+  range: KeyRange | undefined,
 ): Promise<KvEntry[]> {
   const byKey = new Map<string, KvEntry>();
   for await (const entries of wal.read(regionId, fromEntryId + 1, { toId: toEntryId })) {
@@ -46,6 +57,7 @@ async function deltaEntries(
       const record = decodeWalRecord(entry.data, entry.id);
       const suffix = tsSuffix(record.ts);
       for (const m of record.mutations) {
+        if (range && !rangeContains(range, m.key)) continue;
         const key = versionKey(m.key, suffix, DEFAULT_CF_TAG);
         const value = storedValue(m.op === 'put' ? m.value : undefined);
         // One version per key and ts: a later entry at the same ts (a resent append) says the same.
@@ -59,16 +71,22 @@ async function deltaEntries(
   return [...byKey.keys()].sort().map((id) => byKey.get(id)!);
 }
 
-/** Writes the delta of the WAL entries after `fromEntryId` up to `toEntryId` to the object store. */
+/**
+ * Writes the delta of the WAL entries after `fromEntryId` up to `toEntryId` to the object store; with
+ * `into`, only their keys in its range, as a file of that region (a split child's part of its parent's
+ * unflushed WAL).
+ */
 export async function writeDelta(
   deps: { wal: LogStore; storage: ExternalStorage; compression: CompressionType },
   region: { regionId: RegionId; term: number },
   fromEntryId: number,
   toEntryId: number,
+  into?: { regionId: RegionId; range: KeyRange },
 ): Promise<DeltaFile> {
   const { regionId, term } = region;
-  const entries = await deltaEntries(deps.wal, regionId, fromEntryId, toEntryId);
-  const name = deltaName(regionId, term, fromEntryId, toEntryId);
+  const entries = await deltaEntries(deps.wal, regionId, fromEntryId, toEntryId, into?.range);
+  const own = deltaName(regionId, term, fromEntryId, toEntryId);
+  const name = into ? inheritedName(own, regionId, into.regionId) : own;
   const file = writeSnapshotFile(entries, {
     compression: deps.compression,
     meta: { region: regionId.toString(), kind: 'delta', fromEntryId, toEntryId },
@@ -79,19 +97,23 @@ export async function writeDelta(
 }
 
 /**
- * Applies a delta file's versions to the engine. The whole file is read and checked (block checksums,
- * footer, the manifest's sha256) before any version is written, so a damaged file changes nothing.
- * Versions may sit below what a key holds (restored versions): `latest` keeps the newest.
+ * Applies a delta file's versions of keys in `range` to the engine (a split's files hold more). The
+ * whole file is read and checked (block checksums, footer, the manifest's sha256) before any version is
+ * written, so a damaged file changes nothing. Versions may sit below what a key holds (restored
+ * versions): `latest` keeps the newest.
  */
 export async function applyDelta(
   engine: KvEngine,
   storage: ExternalStorage,
   delta: DeltaFile,
+  range: KeyRange,
 ): Promise<void> {
   const reader = new SnapshotFileReader(await storage.read(delta.name), delta.name);
   const versions = [];
-  for await (const entry of reader.entries())
-    versions.push(decodeVersion(entry.key.subarray(1), entry.value));
+  for await (const entry of reader.entries()) {
+    const version = decodeVersion(entry.key.subarray(1), entry.value);
+    if (rangeContains(range, version.key)) versions.push(version);
+  }
   if (reader.info?.sha256 !== delta.sha256) {
     throw new ChecksumMismatchError(
       `${delta.name}: sha256 ${reader.info?.sha256} differs from the manifest's ${delta.sha256}`,

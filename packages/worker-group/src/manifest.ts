@@ -53,6 +53,12 @@ export const flushManifestSchema = z.object({
   nodeId: z.string().optional(),
   /** Incremental flushes since the snapshot; manifests from before incremental flushes have none. */
   deltas: z.array(deltaFileSchema).default([]),
+  /**
+   * A split child's first manifest: its files are copies of those of its parent (this region id), so
+   * they hold the parent's whole range and their entry ids count the parent's WAL, not the child's.
+   * Loads keep the child's range; the next flush is a full one, and no copy catches up by these deltas.
+   */
+  inheritedFrom: z.string().optional(),
 });
 
 export type FlushManifest = z.output<typeof flushManifestSchema>;

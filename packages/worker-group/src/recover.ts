@@ -8,7 +8,7 @@ import {
   subtractRanges,
   parseTimestamp,
   type KeyRange,
-  type RegionId,
+  RegionId,
 } from '@regionstore/core';
 import {
   CF_RAFT,
@@ -119,7 +119,7 @@ async function startingPoint(
     );
   }
   if (continuable && manifest) {
-    const caughtUp = await catchUpByDeltas(ctx, manifest, applied);
+    const caughtUp = await catchUpByDeltas(ctx, manifest, applied, range);
     if (caughtUp) return { applied: caughtUp, snapshotBytes: 0 };
   }
   // The region's highest commit ts as of the manifest, for the apply state it starts from.
@@ -129,7 +129,11 @@ async function startingPoint(
     const base = manifest.deltas[0]?.fromEntryId ?? manifest.walEntryId;
     const key = { regionId, term: manifest.term, index: base };
     await prepareSnapshotApply(ctx.engine, { regionId, range, epoch }, key);
-    const task = RegionTask.apply(regionId);
+    // A split child's first flush names its parent's snapshot (copied under the child): see inherit-flush.
+    const source = manifest.inheritedFrom
+      ? { name: manifest.snapshot, region: RegionId.parse(manifest.inheritedFrom) }
+      : undefined;
+    const task = RegionTask.apply(regionId, undefined, source);
     const status = await ctx.runner.schedule(task);
     if (status !== ApplyStatus.Finished) {
       throw new InternalError(
@@ -138,7 +142,7 @@ async function startingPoint(
         { cause: task.handle.error },
       );
     }
-    for (const delta of manifest.deltas) await applyDelta(ctx.engine, ctx.storage, delta);
+    for (const delta of manifest.deltas) await applyDelta(ctx.engine, ctx.storage, delta, range);
     return {
       applied: {
         appliedIndex: manifest.walEntryId,

@@ -23,6 +23,7 @@ import { workerGroupConfigSchema, type WorkerGroupConfig, type WorkerGroupConfig
 import type { WorkerContext } from './context';
 import { FlushNotifier } from './flush-notifier';
 import { mergeDone } from './handle-merge';
+import { inheritParentFlush } from './inherit-flush';
 import { FollowerTailer } from './follower-tailer';
 import { GcSafePoint } from './gc-safe-point';
 import { workerGroupMetrics } from './metrics';
@@ -233,7 +234,7 @@ export class WorkerGroup {
 
   /**
    * Splits a leading region at `splitKey` (see handleSplit), then opens the child here as leader from
-   * the data already in place and flushes both whole, so each has a manifest of just its own range
+   * the data already in place and flushes both, so each has a manifest at its new epoch and range
    * before any route names the child or the narrower parent (a failover elsewhere then loads exactly
    * its range). Every step may run again: a retried split picks up where the last one stopped.
    * Resolves with the parent's last entry.
@@ -242,7 +243,7 @@ export class WorkerGroup {
     regionId: RegionId,
     request: Omit<Extract<DdlRequest, { type: 'split' }>, 'type'>,
   ): Promise<DdlResult> {
-    await this.ddl(regionId, { type: 'split', ...request });
+    const { lastEntryId: splitEntryId } = await this.ddl(regionId, { type: 'split', ...request });
     if (!this.getRegion(request.child)) {
       // Its range and epoch are what the split wrote (the parent's end may have been another's since).
       const local = await readRegionLocalState(this.ctx.engine, request.child);
@@ -257,9 +258,13 @@ export class WorkerGroup {
     await failpoint('region_split_before_flush');
     // The child first: a parent manifest at the new epoch must never exist without the child's, or a
     // split whose leader died in between could be neither finished nor undone (the routes keep the
-    // whole parent at the old epoch, and its open refuses the newer manifest).
-    await this.ddl(request.child, { type: 'flush', full: true });
-    return this.ddl(regionId, { type: 'flush', full: true });
+    // whole parent at the old epoch, and its open refuses the newer manifest). The child's is copies of
+    // the parent's files where it can be, so neither half writes its data again before the routes name
+    // it: the parent goes on with a delta (its files hold more than its range, which loads leave out).
+    const child = this.getRegion(request.child)!;
+    if (!(await inheritParentFlush(this.ctx, regionId, child, splitEntryId)))
+      await this.ddl(request.child, { type: 'flush', full: true });
+    return this.ddl(regionId, { type: 'flush' });
   }
 
   /**

@@ -1,7 +1,7 @@
 import { RegionId, configureFailPoint, failPointHits, keyRange, removeFailPoint } from '@regionstore/core';
-import { mvccGet } from '@regionstore/engine';
+import { CF_DEFAULT, decodeMvccKey, mvccGet, mvccRange, type KvEngine } from '@regionstore/engine';
 import { regionDataBounds } from '@regionstore/region-runner';
-import { latestManifest, manifestRange } from '@regionstore/worker-group';
+import { latestManifest, manifestRange, type FlushManifest } from '@regionstore/worker-group';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
 
 const cluster = useCluster('split');
@@ -83,6 +83,74 @@ describe('split on a node', () => {
       await failure(other.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' })),
     ).toMatchObject({ code: 'EpochNotMatch' });
     expect(await mvccGet(other.engine, b('k00'))).toBeUndefined();
+  });
+
+  it('a child flushes by copying its parent’s files and WAL tail; each half loads only its own range', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    const child = freshChild();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a1', '1'), put('t1', '1'), put('t2', '1')] });
+    await node.group.ddl(region, { type: 'flush', full: true });
+    await node.group.write({ regionId: region, mutations: [put('a2', '2'), put('t3', '2')] });
+    await node.group.ddl(region, { type: 'flush' });
+    const before = (await latestManifest(cluster.storage, region))!;
+    expect(before.deltas).toHaveLength(1);
+    // Unflushed at the split: in the parent's WAL only.
+    await node.group.write({
+      regionId: region,
+      mutations: [put('a3', '3'), put('t1', '3'), { op: 'delete', key: b('t2') }, put('t4', '3')],
+    });
+    await node.group.splitRegion(region, splitAt('m', child));
+
+    const inherited = (await latestManifest(cluster.storage, child))!;
+    expect(inherited).toMatchObject({ walEntryId: 0, epoch: SPLIT, inheritedFrom: region.toString() });
+    expect(manifestRange(inherited)).toEqual(keyRange('m', ''));
+    const file = before.snapshot!.split('/').at(-1);
+    expect(inherited.snapshot).toBe(`snapshots/${child.value}/from-${region.value}-${file}`);
+    // The parent's delta copied, then the tail of its WAL: the child's keys of it only.
+    expect(inherited.deltas.map((d) => d.kvCount)).toEqual([before.deltas[0]!.kvCount, 3]);
+    // Neither half wrote a snapshot: the parent went on with a delta at its new epoch and range.
+    const parent = (await latestManifest(cluster.storage, region))!;
+    expect(parent).toMatchObject({ epoch: SPLIT, snapshot: before.snapshot });
+    expect(parent.deltas).toHaveLength(2);
+    expect(manifestRange(parent)).toEqual(keyRange('', 'm'));
+    expect(await objectNames(`snapshots/${region.value}/`)).toEqual([before.snapshot]);
+    await node.shutdown();
+
+    const other = await cluster.node();
+    await other.group.ddl(child, { type: 'open', range: keyRange('m', ''), epoch: SPLIT, role: 'Follower' });
+    // The parent's snapshot and deltas held 'a…' too: the child's load left them out.
+    expect(await storedKeys(other.engine)).toEqual(['t1', 't2', 't3', 't4']);
+    await other.group.ddl(region, { type: 'open', range: keyRange('', 'm'), epoch: SPLIT, role: 'Follower' });
+    const read = async (key: string) => (await mvccGet(other.engine, b(key)))?.toString();
+    // Had the parent's load written its files' 't…' versions, t1's newest would be the old one again.
+    expect(await Promise.all(['a1', 'a2', 'a3', 't1', 't2', 't3', 't4'].map(read))).toEqual([
+      '1',
+      '2',
+      '3',
+      '3',
+      undefined,
+      '2',
+      '3',
+    ]);
+  });
+
+  it('a child’s first flush of its own after inheriting is a full one, under its own name', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    const child = freshChild();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1'), put('t', '1')] });
+    await node.group.ddl(region, { type: 'flush', full: true });
+    await node.group.splitRegion(region, splitAt('m', child));
+    expect((await latestManifest(cluster.storage, child))!.inheritedFrom).toBe(region.toString());
+    await node.group.write({ regionId: child, mutations: [put('u', '2')] });
+    await node.group.ddl(child, { type: 'flush' });
+    const own: FlushManifest = (await latestManifest(cluster.storage, child))!;
+    expect(own.inheritedFrom).toBeUndefined();
+    expect(own).toMatchObject({ walEntryId: 1, deltas: [], kvCount: 2 });
+    expect(own.snapshot).toMatch(new RegExp(`^snapshots/${child.value}/\\d+-1\\.rsst$`));
   });
 
   it('a flush that began before the split answers no split: the split waits for one of its own', async () => {
@@ -181,3 +249,17 @@ describe('split on a node', () => {
     expect(manifestRange((await latestManifest(cluster.storage, child))!)).toEqual(keyRange('m', ''));
   });
 });
+
+async function objectNames(prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const object of cluster.storage.list(prefix)) names.push(object.name);
+  return names;
+}
+
+/** The user keys with versions in the engine's `default` CF, whatever region they belong to. */
+async function storedKeys(engine: KvEngine): Promise<string[]> {
+  const keys = new Set<string>();
+  for await (const entry of engine.iterate(CF_DEFAULT, mvccRange(ALL)))
+    keys.add(decodeMvccKey(entry.key).key.toString());
+  return [...keys].sort();
+}
