@@ -4,10 +4,10 @@
 // (`user000000000001`, every key after the last: all of it lands in one region until that splits)
 // and keys whose first byte is uniform (every region takes its share: the baseline, in the same run).
 // After each load, the cluster is given up to SETTLE_S to finish splitting and balancing; then the
-// regions, their sizes (as leaders report them) and the leaders per node.
+// regions, their sizes (as leaders report them) and the leaders per node, and the longest time the
+// load went without an acknowledged write (what a split costs the writers).
 //
 //   npm run bench -- split
-//   REGIONSTORE_BENCH_KEEP=1 …   keeps the temp dir (cluster data and logs)
 //   REGIONSTORE_BENCH_KEEP=1 …   keeps the temp dir (cluster data and logs)
 //   REGIONSTORE_BENCH_SPLIT_MIB=256 REGIONSTORE_SPLIT__MAX_SIZE_BYTES=… node bench/split/run.mjs   (a quick check)
 import { randomBytes } from 'node:crypto';
@@ -79,6 +79,10 @@ function measure(kind) {
     const started = performance.now();
     let sent = 0;
     let bytes = 0;
+    // The longest time without any write acknowledged: a split whose new half cannot take writes until
+    // its flushes end stalls every loop writing to it (all of them, with ordered keys).
+    let lastAck = started;
+    let longestStallMs = 0;
     const progress = setInterval(async () => {
       const now = await layout(cluster.metasrvUrl).catch(() => undefined);
       if (now)
@@ -97,6 +101,9 @@ function measure(kind) {
           mutations.push({ op: 'put', key, value });
         }
         await client.write(mutations);
+        const now = performance.now();
+        longestStallMs = Math.max(longestStallMs, now - lastAck);
+        lastAck = now;
       });
     } finally {
       clearInterval(progress);
@@ -125,6 +132,7 @@ function measure(kind) {
       loadedMib: bytes / MiB,
       loadMBps: bytes / 1e6 / loadSeconds,
       loadSeconds,
+      longestStallSeconds: longestStallMs / 1000,
       settleSeconds,
       unreadable,
       end,
@@ -144,6 +152,16 @@ try {
         ordered.end.maxSizeBytes / MiB,
         'split.maxSizeBytes',
         MAX_SIZE_BYTES / MiB,
+      ),
+      lowerIsBetter: true,
+    },
+    {
+      ...figure(
+        'longest time without an acknowledged write, ordered keys',
+        's',
+        ordered.longestStallSeconds,
+        'the same, spread keys',
+        spread.longestStallSeconds,
       ),
       lowerIsBetter: true,
     },
