@@ -215,7 +215,12 @@ export class RedisLogStore implements LogStore {
     if (options.toId !== undefined && options.toId < next) return;
     for (;;) {
       const rows = await this.redis.xrangeBuffer(log, `${next}-0`, end, 'COUNT', batchSize);
-      if (rows.length === 0) return;
+      if (rows.length === 0) {
+        // Nothing from `next` on: the log ends there, or a trim meanwhile took the rest of what was asked.
+        const trimmedNow = await this.trimmedEntryId(regionId);
+        if (trimmedNow >= next) throw this.trimmedError(regionId, next, trimmedNow);
+        return;
+      }
       const batch: WalEntry[] = [];
       for (const row of rows) {
         const entry = toEntry(row);

@@ -166,6 +166,34 @@ describe('RedisLogStore', () => {
     expect((caught as Error).message).toContain('WAL entries 4..6');
   });
 
+  it('fails a read whose rest up to its end was trimmed while it was reading, instead of ending short', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    await log.append(
+      region,
+      Array.from({ length: 8 }, (_, i) => b(String(i + 1))),
+      NODE_A,
+    );
+    const seen: number[] = [];
+    let caught: unknown;
+    try {
+      for await (const batch of log.read(region, 1, { batchSize: 3, toId: 6 })) {
+        seen.push(...batch.map((e) => e.id));
+        // Everything the read still wants goes: its next range holds nothing at all.
+        if (seen.length === 3) await log.obsolete(region, 8);
+      }
+    } catch (err) {
+      caught = err;
+    }
+    expect(seen).toEqual([1, 2, 3]);
+    expect((caught as Error).message).toContain('WAL entries 4..8');
+    // A read past the end of a log nobody trimmed ends quietly.
+    const tail: number[] = [];
+    for await (const batch of log.read(region, 9, { toId: 12 })) tail.push(...batch.map((e) => e.id));
+    expect(tail).toEqual([]);
+  });
+
   it('answers a resent append (same batch token) without appending it twice', async () => {
     const redis = await ns.connect('client');
     const log = new RedisLogStore(redis, { prefix: ns.prefix });

@@ -113,12 +113,17 @@ export class LocalStorage implements ExternalStorage {
       await fsyncPath(dirname(path));
       return { size: source.size };
     } catch (err) {
-      await rm(temp, { force: true });
+      // The source went meanwhile (a purge): missing, like a source that was never there.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await this.exists(from)))
+        throw new NotFoundError(`object ${from} not found in ${this.url()}`, { name: from });
       throw storageError(`copy of ${from} to ${to} in ${this.root} failed`, err, {
         from,
         to,
         root: this.root,
       });
+    } finally {
+      // A rename onto a link of the same file does nothing and leaves the temporary name behind.
+      await rm(temp, { force: true });
     }
   }
 

@@ -41,6 +41,10 @@ describe('LocalStorage confinement', () => {
     expect(copy.ino).toBe(source.ino);
     expect(copy.nlink).toBe(2);
     expect(tempFiles(join(root, 'snapshots', '2'))).toEqual([]);
+    // Again (a retried split): renaming a link over a link of the same file leaves the temp name.
+    await storage.copy('snapshots/1/s.rsst', 'snapshots/2/from-1-s.rsst');
+    expect(tempFiles(join(root, 'snapshots', '2'))).toEqual([]);
+    expect(statSync(join(root, 'snapshots', '1', 's.rsst')).nlink).toBe(2);
     // A link that would lead outside the root is refused like a write.
     const elsewhere = tmp.sub('elsewhere');
     mkdirSync(elsewhere, { recursive: true });

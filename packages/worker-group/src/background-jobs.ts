@@ -47,16 +47,18 @@ function fullFlushDue(
   trimmedEntryId: number,
   walEntryId: number,
   region: { range: KeyRange; epoch: RegionEpoch },
+  incremental: boolean,
 ): boolean {
   if (!previous.snapshot || trimmedEntryId > previous.walEntryId || walEntryId < previous.walEntryId)
     return true;
-  // A split child's copies of its parent's files: their deltas count the parent's WAL entries.
-  if (previous.inheritedFrom) return true;
   // A merge since: the previous files lack the range taken over. After a split they hold more than the
   // region, which every load leaves out, so the parent goes on with deltas instead of a full flush.
   const flushed = manifestRange(previous);
   if (previous.epoch.version !== region.epoch.version && !(flushed && rangeCovers(flushed, region.range)))
     return true;
+  if (incremental) return false;
+  // A split child's copies of its parent's files, named by the parent's WAL entries: replaced soon.
+  if (previous.inheritedFrom) return true;
   return (
     previous.deltas.length >= ctx.config.maxDeltaFiles ||
     deltaBytes(previous) >= ctx.config.deltaCompactionRatio * previous.size
@@ -72,7 +74,8 @@ function fullFlushDue(
 export async function flushRegion(
   ctx: WorkerContext,
   region: WorkerRegion,
-  full: boolean,
+  kind: 'full' | 'incremental' | 'due',
+  signal?: AbortSignal,
 ): Promise<FlushManifest> {
   const { regionId } = region;
   const snapshot = ctx.engine.snapshot();
@@ -103,8 +106,14 @@ export async function flushRegion(
   const term = fenceEpochOf(captured.epoch);
   const walEntryId = applyState.appliedIndex;
   let manifest: FlushManifest;
-  if (full || !previous || fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured)) {
-    const generated = await ctx.runner.schedule(RegionTask.gen({ regionId, term, applyState, snapshot }));
+  if (
+    kind === 'full' ||
+    !previous ||
+    fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured, kind === 'incremental')
+  ) {
+    const generated = await ctx.runner.schedule(
+      RegionTask.gen({ regionId, term, applyState, snapshot, ...(signal ? { signal } : {}) }),
+    );
     if (!generated) throw new CancelledError(`flush of region ${regionId.toString()} was cancelled`);
     ctx.metrics.flushBytes.inc({ kind: 'snapshot' }, generated.size);
     manifest = newManifest(captured, ctx.nodeId, ctx.time.now(), {
@@ -140,9 +149,12 @@ export async function flushRegion(
         deltas,
       }),
       term: previous.term, // with the first delta's start it names the snapshot
+      // Still a split child's copies of its parent's files (a delta on them: a split of the child).
+      ...(previous.inheritedFrom ? { inheritedFrom: previous.inheritedFrom } : {}),
     };
   }
   await writeManifest(ctx.storage, manifest);
+  if (previous?.walEntryId === walEntryId) dropReplacedFiles(ctx, previous, manifest);
   // Followers that lag a little keep tailing instead of reloading the region from its flushes.
   await ctx.wal.obsolete(regionId, walEntryId, {
     floorId: region.retainFloor(walEntryId, ctx.config.followerWalFlushes),
@@ -174,6 +186,24 @@ export async function purgeRegionObjects(
     }
   }
   return doomed.length;
+}
+
+/**
+ * A manifest at the same entry as the previous one (a full flush with no write since, a split child's
+ * first flush of its own) took its name, so no purge will find the previous one: its files that the
+ * new one does not name go now.
+ */
+function dropReplacedFiles(ctx: WorkerContext, replaced: FlushManifest, manifest: FlushManifest): void {
+  const kept = new Set(manifestFiles(manifest));
+  const doomed = manifestFiles(replaced).filter((file) => !kept.has(file));
+  if (doomed.length === 0) return;
+  void ctx.purgeScheduler
+    .schedule(async () => {
+      for (const file of doomed) await ctx.storage.delete(file);
+    })
+    .catch((err: unknown) =>
+      ctx.logger.warn({ region: replaced.regionId, err }, 'deleting the files of a replaced manifest failed'),
+    );
 }
 
 export function schedulePurge(ctx: WorkerContext, regionId: RegionId, keep: number): void {

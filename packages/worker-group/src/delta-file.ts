@@ -1,4 +1,10 @@
-import { ChecksumMismatchError, rangeContains, type KeyRange, type RegionId } from '@regionstore/core';
+import {
+  ChecksumMismatchError,
+  NotFoundError,
+  rangeContains,
+  type KeyRange,
+  type RegionId,
+} from '@regionstore/core';
 import {
   SnapshotFileReader,
   VersionWriter,
@@ -52,8 +58,10 @@ async function deltaEntries(
   range: KeyRange | undefined,
 ): Promise<KvEntry[]> {
   const byKey = new Map<string, KvEntry>();
+  let last = fromEntryId;
   for await (const entries of wal.read(regionId, fromEntryId + 1, { toId: toEntryId })) {
     for (const entry of entries) {
+      last = entry.id;
       const record = decodeWalRecord(entry.data, entry.id);
       const suffix = tsSuffix(record.ts);
       for (const m of record.mutations) {
@@ -64,6 +72,13 @@ async function deltaEntries(
         byKey.set(key.toString('latin1'), { key, value });
       }
     }
+  }
+  // A delta short of its end would leave those entries' writes out of every load of the region.
+  if (last !== toEntryId) {
+    throw new NotFoundError(
+      `WAL of region ${regionId.toString()} ends at entry ${last}, before ${toEntryId} that the delta needs`,
+      { regionId: regionId.toString(), lastEntryId: last, toEntryId },
+    );
   }
   // Sorted by the latin1 strings, whose code units are the key's bytes, so their order is the keys'
   // byte order: the engine's native string sort instead of a comparator calling Buffer.compare

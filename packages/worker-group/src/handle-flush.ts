@@ -23,11 +23,14 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
   if (region.flushing) return; // its waiters are answered when the running flush ends
   region.flushing = true;
   region.flushingBytes = region.writtenBytes;
-  const full = region.fullFlushWanted;
+  const kind = region.fullFlushWanted ? 'full' : region.incrementalFlushWanted ? 'incremental' : 'due';
   region.fullFlushWanted = false;
+  region.incrementalFlushWanted = false;
+  const abort = new AbortController();
+  region.flushAbort = abort;
   const stop = ctx.metrics.jobDuration.startTimer({ job: 'flush' });
   ctx.flushScheduler
-    .schedule(() => flushRegion(ctx, region, full))
+    .schedule(() => flushRegion(ctx, region, kind, abort.signal))
     .then(
       (manifest) => {
         stop({ outcome: 'success' });
@@ -90,6 +93,7 @@ export async function handleBackgroundNotify(
   switch (notify.type) {
     case 'flushFinished': {
       region.flushing = false;
+      region.flushAbort = undefined;
       region.flushedEntryId = Math.max(region.flushedEntryId, notify.walEntryId);
       region.writtenBytes = Math.max(0, region.writtenBytes - notify.flushedBytes);
       region.snapshotBytes = notify.snapshotBytes;
@@ -105,10 +109,12 @@ export async function handleBackgroundNotify(
     }
     case 'flushFailed': {
       region.flushing = false;
+      region.flushAbort = undefined;
       for (const waiter of region.flushWaiters.splice(0)) waiter.fail(notify.error);
       startNextFlush(ctx, region);
-      // Writes stalled on this region would wait for a flush that is not coming.
-      for (const write of worker.stalled.remove(regionId)) write.reply.fail(notify.error);
+      // Writes stalled on this region would wait for a flush that is not coming (unless one started).
+      if (!region.flushing)
+        for (const write of worker.stalled.remove(regionId)) write.reply.fail(notify.error);
       return;
     }
     case 'compactionFinished':

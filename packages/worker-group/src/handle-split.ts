@@ -15,6 +15,12 @@ import type { DdlRequest, DdlResult } from './requests';
 
 export type SplitRequest = Extract<DdlRequest, { type: 'split' }>;
 
+/**
+ * How long the parent's own flushes wait for the child to copy its latest flush (see
+ * `WorkerRegion.flushesHeldUntilMs`); splitRegion ends the wait sooner, this bounds it if it never does.
+ */
+const SPLIT_FLUSH_HOLD_MS = 30_000;
+
 /** Whether a region at `epoch` ending at `end` is what splitting at `request` made of it. */
 export function splitDone(epoch: RegionEpoch, end: Buffer, request: SplitRequest): boolean {
   return epoch.version >= request.epoch.version && end.equals(request.splitKey);
@@ -26,7 +32,7 @@ export function splitDone(epoch: RegionEpoch, end: Buffer, request: SplitRequest
  * takes no write meanwhile; from here on it holds `[start, splitKey)` at the new epoch and refuses
  * keys past it. The child `[splitKey, end)` gets a WAL of its own (fenced to this node) and its local
  * state at entry 0 in the same engine batch as the parent's new range, so the engine never holds
- * one without the other. Opening the child and flushing both (so each has a manifest of its own range
+ * one without the other. The parent's own flushes wait meanwhile (see SPLIT_FLUSH_HOLD_MS). Opening the child and flushing both (so each has a manifest of its own range
  * before any route names them) is WorkerGroup.splitRegion's next steps. A repeated request once done
  * answers as before.
  */
@@ -38,7 +44,10 @@ export async function handleSplit(
 ): Promise<DdlResult> {
   const region = owner.requireRegion(regionId);
   const id = regionId.toString();
-  if (splitDone(region.epoch, region.range.end, request)) return { lastEntryId: region.lastEntryId };
+  if (splitDone(region.epoch, region.range.end, request)) {
+    region.flushesHeldUntilMs = ctx.time.now() + SPLIT_FLUSH_HOLD_MS;
+    return { lastEntryId: region.lastEntryId };
+  }
   if (region.epoch.version >= request.epoch.version) {
     throw new EpochNotMatchError(
       `region ${id} is at epoch version ${region.epoch.version}; a split to ${request.epoch.version} is stale`,
@@ -96,6 +105,10 @@ export async function handleSplit(
   await ctx.engine.write(batch);
   region.range = parentRange;
   region.epoch = request.epoch;
+  region.flushesHeldUntilMs = ctx.time.now() + SPLIT_FLUSH_HOLD_MS;
+  // A flush running now captured the range from before: its manifest is not the one the routes wait
+  // for, and a full one (a snapshot of the whole region) would hold them up for as long as it writes.
+  region.flushAbort?.abort();
   ctx.logger.info(
     {
       region: id,

@@ -277,6 +277,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
       case 'flush': {
         const region = this.requireRegion(regionId);
         if (request.full) region.fullFlushWanted = true;
+        if (request.incremental) region.incrementalFlushWanted = true;
         (region.flushing ? region.nextFlushWaiters : region.flushWaiters).push(reply);
         scheduleFlush(ctx, region);
         return;
@@ -344,7 +345,8 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
   maybeFlushWorker(askGroup = false): void {
     if (!this.ctx.writeBuffer.shouldFlushEngine()) return;
     const regions = this.regions.list();
-    const candidates = regions.filter((r) => !r.flushing && r.writtenBytes > 0 && r.isWritable);
+    const now = this.ctx.time.now();
+    const candidates = regions.filter((r) => r.mayFlushUnasked(now) && r.writtenBytes > 0);
     candidates.sort((a, b) => b.writtenBytes - a.writtenBytes);
     const largest = candidates[0];
     if (largest) scheduleFlush(this.ctx, largest);
@@ -353,7 +355,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
 
   /** Flushes a region whose unflushed WAL has grown past its share (see `WorkerRegion.flushDue`). */
   maybeFlushRegion(region: WorkerRegion): void {
-    if (!region.flushing && region.isWritable && region.flushDue(this.ctx.config.regionWriteBufferSize))
+    if (region.mayFlushUnasked(this.ctx.time.now()) && region.flushDue(this.ctx.config.regionWriteBufferSize))
       scheduleFlush(this.ctx, region);
   }
 
@@ -371,7 +373,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
     this.armCheckTimer();
     for (const region of this.regions.list()) {
       const interval = region.options.autoFlushIntervalMs ?? this.ctx.config.autoFlushIntervalMs;
-      if (region.writtenBytes > 0 && region.isWritable && now - region.lastFlushMs >= interval) {
+      if (region.writtenBytes > 0 && region.mayFlushUnasked(now) && now - region.lastFlushMs >= interval) {
         scheduleFlush(this.ctx, region);
       }
       if (gcDue(region, this.ctx.gcSafePoint.value)) scheduleCompaction(this.ctx, region);

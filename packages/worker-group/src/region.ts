@@ -36,6 +36,16 @@ export class WorkerRegion {
   flushing = false;
   /** A waiter asked for a full flush (a snapshot of the whole region, no deltas). */
   fullFlushWanted = false;
+  /** A waiter asked for a delta wherever one is possible (see the flush request's `incremental`). */
+  incrementalFlushWanted = false;
+  /** Aborts the running flush's snapshot generation (a split makes what it captured obsolete). */
+  flushAbort: AbortController | undefined;
+  /**
+   * Until then (ms) no flush starts on its own: a split's child is copying the region's latest flush
+   * and reading the WAL after it, which a flush would move on (a newer manifest, a trimmed WAL) and
+   * send the child to a whole flush of its own. Asked-for flushes still run. 0: not held.
+   */
+  flushesHeldUntilMs = 0;
   lastFlushMs: number;
   /** Flush requests the running flush answers (they came before it started). */
   readonly flushWaiters: Array<Reply<DdlResult>> = [];
@@ -82,6 +92,11 @@ export class WorkerRegion {
 
   get isWritable(): boolean {
     return this.role === 'Leader';
+  }
+
+  /** Whether a flush may start on its own now (none running, leading, not held for a split). */
+  mayFlushUnasked(nowMs: number): boolean {
+    return !this.flushing && this.isWritable && nowMs >= this.flushesHeldUntilMs;
   }
 
   /**

@@ -48,7 +48,12 @@ export type DdlRequest =
   | { type: 'close'; destroy?: boolean; epoch?: RegionEpoch }
   | { type: 'alter'; options: RegionOptions }
   /** `full`: a snapshot of the whole region, its manifest naming no deltas (what a snapshot job sends). */
-  | { type: 'flush'; full?: boolean }
+  /**
+   * `full`: a snapshot of the whole region. `incremental`: a delta wherever the region's files allow
+   * one, even past the deltas' bounds (a split's parent, whose routes wait for it); the next flush
+   * compacts them.
+   */
+  | { type: 'flush'; full?: boolean; incremental?: boolean }
   | { type: 'compact' }
   | { type: 'truncate' }
   /** Replays the WAL as a follower up to `entryId` (default: its end); `writable` then makes it leader. */

@@ -244,16 +244,27 @@ export class WorkerGroup {
     request: Omit<Extract<DdlRequest, { type: 'split' }>, 'type'>,
   ): Promise<DdlResult> {
     const { lastEntryId: splitEntryId } = await this.ddl(regionId, { type: 'split', ...request });
-    if (!this.getRegion(request.child)) {
+    try {
+      await this.flushHalves(regionId, request.child, splitEntryId);
+    } finally {
+      const parent = this.getRegion(regionId);
+      if (parent) parent.flushesHeldUntilMs = 0;
+    }
+    return this.ddl(regionId, { type: 'flush', incremental: true });
+  }
+
+  /** The child opened here, then its first manifest: copies of the parent's flush where it can. */
+  private async flushHalves(regionId: RegionId, childId: RegionId, splitEntryId: number): Promise<void> {
+    if (!this.getRegion(childId)) {
       // Its range and epoch are what the split wrote (the parent's end may have been another's since).
-      const local = await readRegionLocalState(this.ctx.engine, request.child);
+      const local = await readRegionLocalState(this.ctx.engine, childId);
       if (local?.state !== 'Normal') {
         throw new NotFoundError(
-          `region ${request.child.toString()}, split from ${regionId.toString()}, has no local state here`,
-          { regionId: request.child.toString() },
+          `region ${childId.toString()}, split from ${regionId.toString()}, has no local state here`,
+          { regionId: childId.toString() },
         );
       }
-      await this.ddl(request.child, { type: 'open', range: local.range, epoch: local.epoch, role: 'Leader' });
+      await this.ddl(childId, { type: 'open', range: local.range, epoch: local.epoch, role: 'Leader' });
     }
     await failpoint('region_split_before_flush');
     // The child first: a parent manifest at the new epoch must never exist without the child's, or a
@@ -261,10 +272,13 @@ export class WorkerGroup {
     // whole parent at the old epoch, and its open refuses the newer manifest). The child's is copies of
     // the parent's files where it can be, so neither half writes its data again before the routes name
     // it: the parent goes on with a delta (its files hold more than its range, which loads leave out).
-    const child = this.getRegion(request.child)!;
-    if (!(await inheritParentFlush(this.ctx, regionId, child, splitEntryId)))
-      await this.ddl(request.child, { type: 'flush', full: true });
-    return this.ddl(regionId, { type: 'flush' });
+    const child = this.getRegion(childId)!;
+    if (await inheritParentFlush(this.ctx, regionId, child, splitEntryId)) return;
+    this.ctx.logger.info(
+      { region: childId.toString(), parent: regionId.toString() },
+      'split child flushed whole: its parent has no flush it can copy',
+    );
+    await this.ddl(childId, { type: 'flush', full: true });
   }
 
   /**
