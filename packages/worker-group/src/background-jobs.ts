@@ -16,6 +16,7 @@ import {
 } from '@regionstore/engine';
 import { RegionTask, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
+import type { ManifestHook } from './requests';
 import { writeDelta } from './delta-file';
 import {
   deltaBytes,
@@ -71,11 +72,19 @@ function fullFlushDue(
  * cover, then the WAL trimmed up to that entry (less what followers still need), in that order, so a crash at any point leaves a state
  * an open can recover from.
  */
+export interface FlushOptions {
+  /** Asked for a full flush, a delta wherever possible, or whatever is due (see fullFlushDue). */
+  kind: 'full' | 'incremental' | 'due';
+  /** Cancels the snapshot generation of a full flush. */
+  signal?: AbortSignal;
+  /** Run after the files are written, before the manifest (see ManifestHook). */
+  hooks?: ManifestHook[];
+}
+
 export async function flushRegion(
   ctx: WorkerContext,
   region: WorkerRegion,
-  kind: 'full' | 'incremental' | 'due',
-  signal?: AbortSignal,
+  { kind, signal, hooks = [] }: FlushOptions,
 ): Promise<FlushManifest> {
   const { regionId } = region;
   const snapshot = ctx.engine.snapshot();
@@ -106,11 +115,11 @@ export async function flushRegion(
   const term = fenceEpochOf(captured.epoch);
   const walEntryId = applyState.appliedIndex;
   let manifest: FlushManifest;
-  if (
+  const full =
     kind === 'full' ||
     !previous ||
-    fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured, kind === 'incremental')
-  ) {
+    fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured, kind === 'incremental');
+  if (full || !previous) {
     const generated = await ctx.runner.schedule(
       RegionTask.gen({ regionId, term, applyState, snapshot, ...(signal ? { signal } : {}) }),
     );
@@ -153,6 +162,7 @@ export async function flushRegion(
       ...(previous.inheritedFrom ? { inheritedFrom: previous.inheritedFrom } : {}),
     };
   }
+  for (const hook of hooks) await hook(manifest, full);
   await writeManifest(ctx.storage, manifest);
   if (previous?.walEntryId === walEntryId) dropReplacedFiles(ctx, previous, manifest);
   // Followers that lag a little keep tailing instead of reloading the region from its flushes.

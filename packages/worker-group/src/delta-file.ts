@@ -55,7 +55,6 @@ async function deltaEntries(
   regionId: RegionId,
   fromEntryId: number,
   toEntryId: number,
-  range: KeyRange | undefined,
 ): Promise<KvEntry[]> {
   const byKey = new Map<string, KvEntry>();
   let last = fromEntryId;
@@ -65,7 +64,6 @@ async function deltaEntries(
       const record = decodeWalRecord(entry.data, entry.id);
       const suffix = tsSuffix(record.ts);
       for (const m of record.mutations) {
-        if (range && !rangeContains(range, m.key)) continue;
         const key = versionKey(m.key, suffix, DEFAULT_CF_TAG);
         const value = storedValue(m.op === 'put' ? m.value : undefined);
         // One version per key and ts: a later entry at the same ts (a resent append) says the same.
@@ -86,22 +84,16 @@ async function deltaEntries(
   return [...byKey.keys()].sort().map((id) => byKey.get(id)!);
 }
 
-/**
- * Writes the delta of the WAL entries after `fromEntryId` up to `toEntryId` to the object store; with
- * `into`, only their keys in its range, as a file of that region (a split child's part of its parent's
- * unflushed WAL).
- */
+/** Writes the delta of the WAL entries after `fromEntryId` up to `toEntryId` to the object store. */
 export async function writeDelta(
   deps: { wal: LogStore; storage: ExternalStorage; compression: CompressionType },
   region: { regionId: RegionId; term: number },
   fromEntryId: number,
   toEntryId: number,
-  into?: { regionId: RegionId; range: KeyRange },
 ): Promise<DeltaFile> {
   const { regionId, term } = region;
-  const entries = await deltaEntries(deps.wal, regionId, fromEntryId, toEntryId, into?.range);
-  const own = deltaName(regionId, term, fromEntryId, toEntryId);
-  const name = into ? inheritedName(own, regionId, into.regionId) : own;
+  const entries = await deltaEntries(deps.wal, regionId, fromEntryId, toEntryId);
+  const name = deltaName(regionId, term, fromEntryId, toEntryId);
   const file = writeSnapshotFile(entries, {
     compression: deps.compression,
     meta: { region: regionId.toString(), kind: 'delta', fromEntryId, toEntryId },

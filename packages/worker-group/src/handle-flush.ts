@@ -28,9 +28,10 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
   region.incrementalFlushWanted = false;
   const abort = new AbortController();
   region.flushAbort = abort;
+  const hooks = region.manifestHooks.splice(0);
   const stop = ctx.metrics.jobDuration.startTimer({ job: 'flush' });
   ctx.flushScheduler
-    .schedule(() => flushRegion(ctx, region, kind, abort.signal))
+    .schedule(() => flushRegion(ctx, region, { kind, signal: abort.signal, hooks }))
     .then(
       (manifest) => {
         stop({ outcome: 'success' });
@@ -52,6 +53,7 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
 function startNextFlush(ctx: WorkerContext, region: WorkerRegion): void {
   if (region.nextFlushWaiters.length === 0) return;
   region.flushWaiters.push(...region.nextFlushWaiters.splice(0));
+  region.manifestHooks.push(...region.nextManifestHooks.splice(0));
   scheduleFlush(ctx, region);
 }
 

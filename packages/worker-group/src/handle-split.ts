@@ -16,8 +16,8 @@ import type { DdlRequest, DdlResult } from './requests';
 export type SplitRequest = Extract<DdlRequest, { type: 'split' }>;
 
 /**
- * How long the parent's own flushes wait for the child to copy its latest flush (see
- * `WorkerRegion.flushesHeldUntilMs`); splitRegion ends the wait sooner, this bounds it if it never does.
+ * How long the parent's own flushes wait for the split's flush (see `WorkerRegion.flushesHeldUntilMs`);
+ * splitRegion ends the wait sooner, this bounds it if it never does.
  */
 const SPLIT_FLUSH_HOLD_MS = 30_000;
 
@@ -32,9 +32,10 @@ export function splitDone(epoch: RegionEpoch, end: Buffer, request: SplitRequest
  * takes no write meanwhile; from here on it holds `[start, splitKey)` at the new epoch and refuses
  * keys past it. The child `[splitKey, end)` gets a WAL of its own (fenced to this node) and its local
  * state at entry 0 in the same engine batch as the parent's new range, so the engine never holds
- * one without the other. The parent's own flushes wait meanwhile (see SPLIT_FLUSH_HOLD_MS). Opening the child and flushing both (so each has a manifest of its own range
- * before any route names them) is WorkerGroup.splitRegion's next steps. A repeated request once done
- * answers as before.
+ * one without the other. A flush of the parent running now is cancelled, and none starts on its own
+ * until the split's (see SPLIT_FLUSH_HOLD_MS). Opening the child and giving both a manifest of their
+ * own range before any route names them are WorkerGroup.splitRegion's next steps. A repeated request
+ * once done answers as before.
  */
 export async function handleSplit(
   ctx: WorkerContext,

@@ -1,108 +1,98 @@
-import { NotFoundError, rangeCovers, type KeyRange, type RegionId } from '@regionstore/core';
+import { CancelledError, rangeCovers, type KeyRange, type RegionId } from '@regionstore/core';
 import type { RegionEpoch } from '@regionstore/engine';
 import type { WorkerContext } from './context';
-import { inheritedName, writeDelta } from './delta-file';
+import { inheritedName } from './delta-file';
 import {
   latestManifest,
+  manifestFiles,
   manifestRange,
   newManifest,
   writeManifest,
-  type DeltaFile,
   type FlushManifest,
 } from './manifest';
+import type { ManifestHook } from './requests';
 
-/** Tries before giving up on a parent whose flushes move on underneath (a new flush purges the old). */
-const ATTEMPTS = 3;
+export interface SplitChild {
+  regionId: RegionId;
+  range: KeyRange;
+  epoch: RegionEpoch;
+  maxTs: bigint | undefined;
+}
+
+/**
+ * The parent's flush for the split could not serve as the child's, so it stopped before its manifest:
+ * the child is flushed whole, then the parent again (anyone else waiting on that flush sees Cancelled).
+ */
+export class NoFlushToInherit extends CancelledError {}
+
+/**
+ * The parent's latest flush when it holds the child's whole range as of an entry at or before the
+ * split (a flush from before the split: a snapshot, its range covering the child's); else undefined.
+ */
+export async function inheritableFlush(
+  ctx: WorkerContext,
+  parent: RegionId,
+  child: SplitChild,
+  splitEntryId: number,
+): Promise<FlushManifest | undefined> {
+  const flushed = await latestManifest(ctx.storage, parent);
+  const range = flushed && manifestRange(flushed);
+  if (!flushed?.snapshot || !range || !rangeCovers(range, child.range) || flushed.walEntryId > splitEntryId)
+    return undefined;
+  return flushed;
+}
 
 /**
  * A split child's first flush without writing its data again (GreptimeDB's region split, where the
- * children's manifests name the parent's files; here each child gets copies of them: hard links on a
- * local store, server-side copies on S3, so neither region's purges touch the other's). The parent's
- * latest flush holds the child's range as of that flush's WAL entry; a delta of the parent's WAL after
- * it up to `splitEntryId`, keeping only the child's keys, brings it to the split. The manifest covers
+ * children's manifests name the parent's files). Runs in the parent's flush for the split, once its
+ * delta of the WAL up to past the split is written and before its manifest is: the child's manifest
+ * names copies of the same files (hard links on a local store, server-side copies on S3, so neither
+ * region's purges touch the other's), which hold the parent's whole range up to that entry. It covers
  * the child's own WAL up to entry 0, and loads keep only the child's range (see `inheritedFrom`).
  *
- * Undefined when the parent's flush cannot serve: none with a snapshot, one that does not hold the
- * child's range (written after the split), or one purged or WAL trimmed underneath each time. The
- * child is then flushed whole. A child that already has a manifest (a retried split) keeps it.
+ * `base` is the parent's flush from before the split (inheritableFlush): the files must still be its
+ * files and their deltas, or they may hold only the parent's half (a snapshot written since), and the
+ * hook refuses with NoFlushToInherit.
  */
-export async function inheritParentFlush(
+export function inheritFlushHook(
   ctx: WorkerContext,
   parent: RegionId,
-  child: { regionId: RegionId; range: KeyRange; epoch: RegionEpoch; maxTs: bigint | undefined },
-  splitEntryId: number,
-): Promise<FlushManifest | undefined> {
-  const existing = await latestManifest(ctx.storage, child.regionId);
-  if (existing) return existing;
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const flushed = await latestManifest(ctx.storage, parent);
-    const range = flushed && manifestRange(flushed);
-    if (!flushed?.snapshot || !range || !rangeCovers(range, child.range) || flushed.walEntryId > splitEntryId)
-      return undefined;
-    try {
-      return await copyFlush(ctx, parent, { ...flushed, snapshot: flushed.snapshot }, child, splitEntryId);
-    } catch (err) {
-      // A newer flush of the parent purged these files, or trimmed the WAL after them: look again.
-      if (!(err instanceof NotFoundError)) throw err;
-      ctx.logger.info({ region: parent.toString(), err }, 'parent flush moved on while the child copied it');
-    }
-  }
-  return undefined;
-}
-
-async function copyFlush(
-  ctx: WorkerContext,
-  parent: RegionId,
-  flushed: FlushManifest & { snapshot: string },
-  child: { regionId: RegionId; range: KeyRange; epoch: RegionEpoch; maxTs: bigint | undefined },
-  splitEntryId: number,
-): Promise<FlushManifest> {
-  const into = (name: string) => inheritedName(name, parent, child.regionId);
-  const deltas: DeltaFile[] = [];
-  if (splitEntryId > flushed.walEntryId) {
-    const compression = ctx.runner.config.snapshotCompression;
-    const tail = await writeDelta(
-      { ...ctx, compression },
-      { regionId: parent, term: flushed.term },
-      flushed.walEntryId,
-      splitEntryId,
-      child,
+  base: FlushManifest,
+  child: SplitChild,
+): ManifestHook {
+  return async (manifest, snapshot) => {
+    const extendsBase =
+      !snapshot &&
+      manifest.snapshot === base.snapshot &&
+      manifest.sha256 === base.sha256 &&
+      base.deltas.every((delta, i) => manifest.deltas[i]?.sha256 === delta.sha256);
+    if (!extendsBase || !manifest.snapshot)
+      throw new NoFlushToInherit(`region ${parent.toString()} flushed a snapshot of its half for the split`);
+    const into = (name: string) => inheritedName(name, parent, child.regionId);
+    await Promise.all(manifestFiles(manifest).map((name) => ctx.storage.copy(name, into(name))));
+    const inherited: FlushManifest = {
+      ...newManifest(child, ctx.nodeId, ctx.time.now(), {
+        walEntryId: 0,
+        snapshot: into(manifest.snapshot),
+        sha256: manifest.sha256,
+        size: manifest.size,
+        kvCount: manifest.kvCount,
+        maxTs: child.maxTs,
+        deltas: manifest.deltas.map((delta) => ({ ...delta, name: into(delta.name) })),
+      }),
+      term: manifest.term,
+      // The region whose snapshot file this is: the file says so, and a load checks it.
+      inheritedFrom: manifest.inheritedFrom ?? parent.toString(),
+    };
+    await writeManifest(ctx.storage, inherited);
+    ctx.logger.info(
+      {
+        region: child.regionId.toString(),
+        parent: parent.toString(),
+        files: manifestFiles(manifest).length,
+        bytes: manifest.size + manifest.deltas.reduce((sum, d) => sum + d.size, 0),
+      },
+      'split child flushed by copying its parent flush',
     );
-    ctx.metrics.flushBytes.inc({ kind: 'delta' }, tail.size);
-    deltas.push(tail);
-  }
-  const snapshot = into(flushed.snapshot);
-  await ctx.storage.copy(flushed.snapshot, snapshot);
-  const copied = await Promise.all(
-    flushed.deltas.map(async (delta) => {
-      await ctx.storage.copy(delta.name, into(delta.name));
-      return { ...delta, name: into(delta.name) };
-    }),
-  );
-  const manifest: FlushManifest = {
-    ...newManifest(child, ctx.nodeId, ctx.time.now(), {
-      walEntryId: 0,
-      snapshot,
-      sha256: flushed.sha256,
-      size: flushed.size,
-      kvCount: flushed.kvCount,
-      maxTs: child.maxTs,
-      deltas: [...copied, ...deltas],
-    }),
-    term: flushed.term,
-    // The region whose snapshot file this is: the file says so, and a load checks it.
-    inheritedFrom: flushed.inheritedFrom ?? parent.toString(),
   };
-  await writeManifest(ctx.storage, manifest);
-  ctx.logger.info(
-    {
-      region: child.regionId.toString(),
-      parent: parent.toString(),
-      files: 1 + copied.length,
-      bytes: flushed.size + copied.reduce((sum, d) => sum + d.size, 0),
-      tailEntries: splitEntryId - flushed.walEntryId,
-    },
-    'split child flushed by copying its parent flush',
-  );
-  return manifest;
 }

@@ -279,6 +279,8 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
         if (request.full) region.fullFlushWanted = true;
         if (request.incremental) region.incrementalFlushWanted = true;
         (region.flushing ? region.nextFlushWaiters : region.flushWaiters).push(reply);
+        if (request.beforeManifest)
+          (region.flushing ? region.nextManifestHooks : region.manifestHooks).push(request.beforeManifest);
         scheduleFlush(ctx, region);
         return;
       }

@@ -1,7 +1,7 @@
 import type { KeyRange, RegionId, Timestamp } from '@regionstore/core';
 import type { RegionEpoch } from '@regionstore/engine';
 import type { Reply } from './reply';
-import type { DdlResult, RegionOptions, RegionRole } from './requests';
+import type { DdlResult, ManifestHook, RegionOptions, RegionRole } from './requests';
 
 /** The WAL fence epoch of a region epoch: it grows with every placement change. */
 export function fenceEpochOf(epoch: RegionEpoch): number {
@@ -40,10 +40,14 @@ export class WorkerRegion {
   incrementalFlushWanted = false;
   /** Aborts the running flush's snapshot generation (a split makes what it captured obsolete). */
   flushAbort: AbortController | undefined;
+  /** Hooks of the flush about to start, and of the one after the running flush (as the waiters). */
+  readonly manifestHooks: ManifestHook[] = [];
+  readonly nextManifestHooks: ManifestHook[] = [];
   /**
-   * Until then (ms) no flush starts on its own: a split's child is copying the region's latest flush
-   * and reading the WAL after it, which a flush would move on (a newer manifest, a trimmed WAL) and
-   * send the child to a whole flush of its own. Asked-for flushes still run. 0: not held.
+   * Until then (ms) no flush starts on its own: the region split and its flush for the split (whose
+   * files the child copies) is about to be asked for; one starting first would make it wait, and a
+   * full one would write a snapshot of the parent's half only, which the child cannot copy. Asked-for
+   * flushes still run. 0: not held.
    */
   flushesHeldUntilMs = 0;
   lastFlushMs: number;

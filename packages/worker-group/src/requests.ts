@@ -1,6 +1,7 @@
 import type { KeyRange, RegionId, Timestamp } from '@regionstore/core';
 import type { MvccGcResult, RegionEpoch } from '@regionstore/engine';
 import type { FollowerPosition, WalEntry } from '@regionstore/log-store';
+import type { FlushManifest } from './manifest';
 import type { Reply } from './reply';
 
 export type Mutation = { op: 'put'; key: Buffer; value: Buffer } | { op: 'delete'; key: Buffer };
@@ -53,7 +54,7 @@ export type DdlRequest =
    * one, even past the deltas' bounds (a split's parent, whose routes wait for it); the next flush
    * compacts them.
    */
-  | { type: 'flush'; full?: boolean; incremental?: boolean }
+  | { type: 'flush'; full?: boolean; incremental?: boolean; beforeManifest?: ManifestHook }
   | { type: 'compact' }
   | { type: 'truncate' }
   /** Replays the WAL as a follower up to `entryId` (default: its end); `writable` then makes it leader. */
@@ -110,3 +111,9 @@ export function estimatedSize(request: WriteRequest): number {
   for (const m of request.mutations) size += m.key.length + (m.op === 'put' ? m.value.length : 0);
   return size;
 }
+
+/**
+ * Runs in a flush once its files are written and before its manifest is (`snapshot`: the flush wrote
+ * a new one): a split's child gets copies of them first. Throwing fails the flush.
+ */
+export type ManifestHook = (manifest: FlushManifest, snapshot: boolean) => Promise<void>;

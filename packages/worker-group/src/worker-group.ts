@@ -23,7 +23,8 @@ import { workerGroupConfigSchema, type WorkerGroupConfig, type WorkerGroupConfig
 import type { WorkerContext } from './context';
 import { FlushNotifier } from './flush-notifier';
 import { mergeDone } from './handle-merge';
-import { inheritParentFlush } from './inherit-flush';
+import { NoFlushToInherit, inheritFlushHook, inheritableFlush } from './inherit-flush';
+import { latestManifest } from './manifest';
 import { FollowerTailer } from './follower-tailer';
 import { GcSafePoint } from './gc-safe-point';
 import { workerGroupMetrics } from './metrics';
@@ -234,10 +235,10 @@ export class WorkerGroup {
 
   /**
    * Splits a leading region at `splitKey` (see handleSplit), then opens the child here as leader from
-   * the data already in place and flushes both, so each has a manifest at its new epoch and range
-   * before any route names the child or the narrower parent (a failover elsewhere then loads exactly
-   * its range). Every step may run again: a retried split picks up where the last one stopped.
-   * Resolves with the parent's last entry.
+   * the data already in place and gives both a manifest at their new epoch and range before any route
+   * names the child or the narrower parent (a failover elsewhere then loads exactly its range). Every
+   * step may run again: a retried split picks up where the last one stopped. Resolves with the
+   * parent's last entry.
    */
   async splitRegion(
     regionId: RegionId,
@@ -245,16 +246,53 @@ export class WorkerGroup {
   ): Promise<DdlResult> {
     const { lastEntryId: splitEntryId } = await this.ddl(regionId, { type: 'split', ...request });
     try {
-      await this.flushHalves(regionId, request.child, splitEntryId);
+      const child = await this.openSplitChild(regionId, request.child);
+      await failpoint('region_split_before_flush');
+      // The child first: a parent manifest at the new epoch must never exist without the child's, or a
+      // split whose leader died in between could be neither finished nor undone (the routes keep the
+      // whole parent at the old epoch, and its open refuses the newer manifest). Where it can, the
+      // child's manifest is copies of the files of the parent's flush for the split, written from
+      // inside that flush before the parent's manifest: neither half writes its data again before the
+      // routes name it (the parent's delta of its WAL past the split is the only new file). A retried
+      // split may find the child's manifest written already.
+      if (!(await latestManifest(this.ctx.storage, child.regionId))) {
+        const flushed = await this.flushSharedWithChild(regionId, child, splitEntryId);
+        if (flushed) return flushed;
+        this.ctx.logger.info(
+          { region: child.regionId.toString(), parent: regionId.toString() },
+          'split child flushed whole: its parent has no flush it can copy',
+        );
+        await this.ddl(child.regionId, { type: 'flush', full: true });
+      }
+      return await this.ddl(regionId, { type: 'flush', incremental: true });
     } finally {
       const parent = this.getRegion(regionId);
       if (parent) parent.flushesHeldUntilMs = 0;
     }
-    return this.ddl(regionId, { type: 'flush', incremental: true });
   }
 
-  /** The child opened here, then its first manifest: copies of the parent's flush where it can. */
-  private async flushHalves(regionId: RegionId, childId: RegionId, splitEntryId: number): Promise<void> {
+  /**
+   * The parent's flush for the split, whose files the child's manifest copies before the parent's is
+   * written (see inheritFlushHook); undefined when they cannot serve the child.
+   */
+  private async flushSharedWithChild(
+    regionId: RegionId,
+    child: WorkerRegion,
+    splitEntryId: number,
+  ): Promise<DdlResult | undefined> {
+    const base = await inheritableFlush(this.ctx, regionId, child, splitEntryId);
+    if (!base) return undefined;
+    const beforeManifest = inheritFlushHook(this.ctx, regionId, base, child);
+    try {
+      return await this.ddl(regionId, { type: 'flush', incremental: true, beforeManifest });
+    } catch (err) {
+      if (err instanceof NoFlushToInherit) return undefined;
+      throw err;
+    }
+  }
+
+  /** The split's child open here as leader, from the local state the split wrote. */
+  private async openSplitChild(regionId: RegionId, childId: RegionId): Promise<WorkerRegion> {
     if (!this.getRegion(childId)) {
       // Its range and epoch are what the split wrote (the parent's end may have been another's since).
       const local = await readRegionLocalState(this.ctx.engine, childId);
@@ -266,19 +304,7 @@ export class WorkerGroup {
       }
       await this.ddl(childId, { type: 'open', range: local.range, epoch: local.epoch, role: 'Leader' });
     }
-    await failpoint('region_split_before_flush');
-    // The child first: a parent manifest at the new epoch must never exist without the child's, or a
-    // split whose leader died in between could be neither finished nor undone (the routes keep the
-    // whole parent at the old epoch, and its open refuses the newer manifest). The child's is copies of
-    // the parent's files where it can be, so neither half writes its data again before the routes name
-    // it: the parent goes on with a delta (its files hold more than its range, which loads leave out).
-    const child = this.getRegion(childId)!;
-    if (await inheritParentFlush(this.ctx, regionId, child, splitEntryId)) return;
-    this.ctx.logger.info(
-      { region: childId.toString(), parent: regionId.toString() },
-      'split child flushed whole: its parent has no flush it can copy',
-    );
-    await this.ddl(childId, { type: 'flush', full: true });
+    return this.getRegion(childId)!;
   }
 
   /**

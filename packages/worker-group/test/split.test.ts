@@ -85,7 +85,7 @@ describe('split on a node', () => {
     expect(await mvccGet(other.engine, b('k00'))).toBeUndefined();
   });
 
-  it('a child flushes by copying its parent’s files and WAL tail; each half loads only its own range', async () => {
+  it('a child’s first manifest is copies of its parent’s flush for the split; each half loads only its own range', async () => {
     // One delta file is the bound: the parent's flush for the split is a delta all the same.
     const node = await cluster.node({ config: { maxDeltaFiles: 1 } });
     const region = freshRegion();
@@ -109,13 +109,14 @@ describe('split on a node', () => {
     expect(manifestRange(inherited)).toEqual(keyRange('m', ''));
     const file = before.snapshot!.split('/').at(-1);
     expect(inherited.snapshot).toBe(`snapshots/${child.value}/from-${region.value}-${file}`);
-    // The parent's delta copied, then the tail of its WAL: the child's keys of it only.
-    expect(inherited.deltas.map((d) => d.kvCount)).toEqual([before.deltas[0]!.kvCount, 3]);
-    // Neither half wrote a snapshot: the parent went on with a delta at its new epoch and range.
+    // Neither half wrote a snapshot: the parent went on with a delta at its new epoch and range (past
+    // its one-file bound), and the child's files are copies of the parent's, that delta included.
     const parent = (await latestManifest(cluster.storage, region))!;
     expect(parent).toMatchObject({ epoch: SPLIT, snapshot: before.snapshot });
     expect(parent.deltas).toHaveLength(2);
     expect(manifestRange(parent)).toEqual(keyRange('', 'm'));
+    expect(inherited.deltas.map((d) => d.sha256)).toEqual(parent.deltas.map((d) => d.sha256));
+    expect(inherited.deltas[1]!.kvCount).toBe(4);
     expect(await objectNames(`snapshots/${region.value}/`)).toEqual([before.snapshot]);
     await node.shutdown();
 
@@ -190,6 +191,34 @@ describe('split on a node', () => {
     const read = async (key: string) => (await mvccGet(other.engine, b(key)))?.toString();
     expect(await Promise.all(['a', 'p', 'q', 'x', 'y'].map(read))).toEqual(['1', '1', '2', '2', '2']);
     expect(await storedKeys(other.engine)).toEqual(['a', 'p', 'q', 'x', 'y']);
+  });
+
+  it('a snapshot of the parent’s half written before its split flush is not copied: the child flushes whole', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    const child = freshChild();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1'), put('t', '1')] });
+    await node.group.ddl(region, { type: 'flush', full: true });
+    await node.group.write({ regionId: region, mutations: [put('b', '2'), put('u', '2')] });
+    await node.group.ddl(region, { type: 'split', ...splitAt('m', child) });
+    // A full flush asked for after the split (it holds only the parent's half) runs, paused, while the
+    // split takes the flush from before as the one to copy.
+    configureFailPoint('before_region_gen_snap', '1*pause');
+    const half = node.group.ddl(region, { type: 'flush', full: true });
+    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    const split = node.group.splitRegion(region, splitAt('m', child));
+    await new Promise((r) => setTimeout(r, 50));
+    removeFailPoint('before_region_gen_snap');
+    await half;
+    await split;
+    const own = (await latestManifest(cluster.storage, child))!;
+    expect(own.inheritedFrom).toBeUndefined();
+    expect(own.snapshot).toMatch(new RegExp(`^snapshots/${child.value}/\\d+-0\\.rsst$`));
+    await node.shutdown();
+    const other = await cluster.node();
+    await other.group.ddl(child, { type: 'open', range: keyRange('m', ''), epoch: SPLIT, role: 'Follower' });
+    expect(await storedKeys(other.engine)).toEqual(['t', 'u']);
   });
 
   it('holds the parent’s own flushes from the split until the child has copied its flush', async () => {
