@@ -143,52 +143,43 @@ describe('RedisLogStore', () => {
     expect(await redis.exists(log.keys(region).followers)).toBe(0);
   });
 
-  it('fails a read whose next batch was trimmed while it was reading', async () => {
+  /**
+   * Reads `entries` appended entries from 1 in batches of 3, trimming through `trimTo` once the first
+   * batch is in; the ids seen and the error the read ended with.
+   */
+  async function readWhileTrimming(entries: number, trimTo: number, toId?: number) {
     const log = await store();
     const region = freshRegion();
     await log.setFence(region, NODE_A);
     await log.append(
       region,
-      Array.from({ length: 10 }, (_, i) => b(String(i + 1))),
+      Array.from({ length: entries }, (_, i) => b(String(i + 1))),
       NODE_A,
     );
     const seen: number[] = [];
-    let caught: unknown;
     try {
-      for await (const batch of log.read(region, 1, { batchSize: 3 })) {
+      for await (const batch of log.read(region, 1, { batchSize: 3, ...(toId ? { toId } : {}) })) {
         seen.push(...batch.map((e) => e.id));
-        if (seen.length === 3) await log.obsolete(region, 6);
+        if (seen.length === 3) await log.obsolete(region, trimTo);
       }
     } catch (err) {
-      caught = err;
+      return { log, region, seen, caught: err as Error };
     }
+    return { log, region, seen, caught: undefined };
+  }
+
+  it('fails a read whose next batch was trimmed while it was reading', async () => {
+    const { seen, caught } = await readWhileTrimming(10, 6);
     expect(seen).toEqual([1, 2, 3]);
-    expect((caught as Error).message).toContain('WAL entries 4..6');
+    expect(caught?.message).toContain('WAL entries 4..6');
   });
 
   it('fails a read whose rest up to its end was trimmed while it was reading, instead of ending short', async () => {
-    const log = await store();
-    const region = freshRegion();
-    await log.setFence(region, NODE_A);
-    await log.append(
-      region,
-      Array.from({ length: 8 }, (_, i) => b(String(i + 1))),
-      NODE_A,
-    );
-    const seen: number[] = [];
-    let caught: unknown;
-    try {
-      for await (const batch of log.read(region, 1, { batchSize: 3, toId: 6 })) {
-        seen.push(...batch.map((e) => e.id));
-        // Everything the read still wants goes: its next range holds nothing at all.
-        if (seen.length === 3) await log.obsolete(region, 8);
-      }
-    } catch (err) {
-      caught = err;
-    }
+    // Everything the read still wants goes: its next range holds nothing at all.
+    const { log, region, seen, caught } = await readWhileTrimming(8, 8, 6);
     expect(seen).toEqual([1, 2, 3]);
-    expect((caught as Error).message).toContain('WAL entries 4..8');
-    // A read past the end of a log nobody trimmed ends quietly.
+    expect(caught?.message).toContain('WAL entries 4..8');
+    // A read past the end of a log nobody trimmed since ends quietly.
     const tail: number[] = [];
     for await (const batch of log.read(region, 9, { toId: 12 })) tail.push(...batch.map((e) => e.id));
     expect(tail).toEqual([]);

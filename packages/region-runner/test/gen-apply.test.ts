@@ -133,15 +133,14 @@ describe('RegionRunner gen and apply', () => {
     const half = keyRange(b('g'), b('m'));
     await seedRegion(target, region(7), keyRange(b('a'), b('g')), [['c', 'neighbour']]);
     const targetRunner = new RegionRunner({ engine: target, storage });
-    await prepareSnapshotApply(
-      target,
-      { regionId: region(2), range: half, epoch: { version: 2, confVer: 1 } },
-      {
-        regionId: region(2),
-        term: 3,
-        index: 0,
-      },
-    );
+    // Region n of `half` about to load a snapshot (what an open does before its apply task).
+    const prepare = (n: number) =>
+      prepareSnapshotApply(
+        target,
+        { regionId: region(n), range: half, epoch: { version: 2, confVer: 1 } },
+        { regionId: region(n), term: 3, index: 0 },
+      );
+    await prepare(2);
     const from = { name: parent.name, region: region(1) };
     expect(await targetRunner.schedule(RegionTask.apply(region(2), undefined, from))).toBe('Finished');
     for (const cf of [CF_DEFAULT, CF_LOCK, CF_LATEST] as const) {
@@ -155,15 +154,7 @@ describe('RegionRunner gen and apply', () => {
     expect((await mvccGet(target, b('c')))?.toString()).toBe('neighbour');
 
     // The file says which region wrote it: a source naming another is refused before anything changes.
-    await prepareSnapshotApply(
-      target,
-      { regionId: region(3), range: half, epoch: { version: 2, confVer: 1 } },
-      {
-        regionId: region(3),
-        term: 3,
-        index: 0,
-      },
-    );
+    await prepare(3);
     const wrongly = RegionTask.apply(region(3), undefined, { name: parent.name, region: region(4) });
     expect(await targetRunner.schedule(wrongly)).toBe('Failed');
     expect(wrongly.handle.error?.message).toMatch(/holds region .*, not /);

@@ -88,11 +88,8 @@ describe('split on a node', () => {
   it('a child’s first manifest is copies of its parent’s flush for the split; each half loads only its own range', async () => {
     // One delta file is the bound: the parent's flush for the split is a delta all the same.
     const node = await cluster.node({ config: { maxDeltaFiles: 1 } });
-    const region = freshRegion();
+    const region = await flushedRegion(node, ['a1', 't1', 't2']);
     const child = freshChild();
-    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    await node.group.write({ regionId: region, mutations: [put('a1', '1'), put('t1', '1'), put('t2', '1')] });
-    await node.group.ddl(region, { type: 'flush', full: true });
     await node.group.write({ regionId: region, mutations: [put('a2', '2'), put('t3', '2')] });
     await node.group.ddl(region, { type: 'flush' });
     const before = (await latestManifest(cluster.storage, region))!;
@@ -140,11 +137,8 @@ describe('split on a node', () => {
 
   it('a child’s first flush of its own after inheriting is a full one, under its own name', async () => {
     const node = await cluster.node();
-    const region = freshRegion();
+    const region = await flushedRegion(node, ['a', 't']);
     const child = freshChild();
-    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    await node.group.write({ regionId: region, mutations: [put('a', '1'), put('t', '1')] });
-    await node.group.ddl(region, { type: 'flush', full: true });
     await node.group.splitRegion(region, splitAt('m', child));
     expect((await latestManifest(cluster.storage, child))!.inheritedFrom).toBe(region.toString());
     await node.group.write({ regionId: child, mutations: [put('u', '2')] });
@@ -157,12 +151,9 @@ describe('split on a node', () => {
 
   it('a child split again before its own first flush passes its parent’s files on; every half loads right', async () => {
     const node = await cluster.node();
-    const region = freshRegion();
+    const region = await flushedRegion(node, ['a', 'p', 'x']);
     const child = freshChild();
     const grandchild = freshChild();
-    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    await node.group.write({ regionId: region, mutations: [put('a', '1'), put('p', '1'), put('x', '1')] });
-    await node.group.ddl(region, { type: 'flush', full: true });
     await node.group.splitRegion(region, splitAt('m', child));
     await node.group.write({ regionId: child, mutations: [put('q', '2'), put('y', '2'), put('x', '2')] });
     const third = { version: 3, confVer: 1 };
@@ -195,11 +186,8 @@ describe('split on a node', () => {
 
   it('a snapshot of the parent’s half written before its split flush is not copied: the child flushes whole', async () => {
     const node = await cluster.node();
-    const region = freshRegion();
+    const region = await flushedRegion(node, ['a', 't']);
     const child = freshChild();
-    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    await node.group.write({ regionId: region, mutations: [put('a', '1'), put('t', '1')] });
-    await node.group.ddl(region, { type: 'flush', full: true });
     await node.group.write({ regionId: region, mutations: [put('b', '2'), put('u', '2')] });
     await node.group.ddl(region, { type: 'split', ...splitAt('m', child) });
     // A full flush asked for after the split (it holds only the parent's half) runs, paused, while the
@@ -223,11 +211,8 @@ describe('split on a node', () => {
 
   it('holds the parent’s own flushes from the split until the child has copied its flush', async () => {
     const node = await cluster.node();
-    const region = freshRegion();
+    const region = await flushedRegion(node, ['a', 't']);
     const child = freshChild();
-    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    await node.group.write({ regionId: region, mutations: [put('a', '1'), put('t', '1')] });
-    await node.group.ddl(region, { type: 'flush', full: true });
     await node.group.write({ regionId: region, mutations: [put('b', '2')] });
     await node.group.ddl(region, { type: 'split', ...splitAt('m', child) });
     const parent = node.group.getRegion(region)!;
@@ -238,11 +223,8 @@ describe('split on a node', () => {
 
   it('deletes the copies once the child’s own flush replaces them, even at the same entry', async () => {
     const node = await cluster.node();
-    const region = freshRegion();
+    const region = await flushedRegion(node, ['a', 't']);
     const child = freshChild();
-    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    await node.group.write({ regionId: region, mutations: [put('a', '1'), put('t', '1')] });
-    await node.group.ddl(region, { type: 'flush', full: true });
     await node.group.write({ regionId: region, mutations: [put('u', '2')] });
     await node.group.ddl(region, { type: 'flush' });
     await node.group.splitRegion(region, splitAt('m', child));
@@ -370,4 +352,16 @@ async function storedKeys(engine: KvEngine): Promise<string[]> {
   for await (const entry of engine.iterate(CF_DEFAULT, mvccRange(ALL)))
     keys.add(decodeMvccKey(entry.key).key.toString());
   return [...keys].sort();
+}
+
+/** A region over the whole key space on `node`, holding `keys` (each at '1'), flushed in full. */
+async function flushedRegion(
+  node: Awaited<ReturnType<typeof cluster.node>>,
+  keys: string[],
+): Promise<RegionId> {
+  const region = freshRegion();
+  await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+  await node.group.write({ regionId: region, mutations: keys.map((key) => put(key, '1')) });
+  await node.group.ddl(region, { type: 'flush', full: true });
+  return region;
 }
