@@ -18,6 +18,7 @@ import { RegionTask, regionDataBounds } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
 import type { ManifestHook } from './requests';
 import { writeDelta } from './delta-file';
+import { NoFlushToInherit } from './inherit-flush';
 import {
   deltaBytes,
   latestManifest,
@@ -112,6 +113,10 @@ export async function flushRegion(
     throw new InternalError(`region ${regionId.toString()} has no apply or local state to flush`);
   }
   const captured = { regionId, range: local.range, epoch: local.epoch };
+  await checkSplitChildFlushed(ctx, region, captured.epoch, hooks.length > 0).catch(async (err: unknown) => {
+    await snapshot.release();
+    throw err;
+  });
   const term = fenceEpochOf(captured.epoch);
   const walEntryId = applyState.appliedIndex;
   let manifest: FlushManifest;
@@ -120,6 +125,11 @@ export async function flushRegion(
     !previous ||
     fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured, kind === 'incremental');
   if (full || !previous) {
+    // The split's flush: a snapshot of the parent's half is nothing the child can copy.
+    if (hooks.length > 0) {
+      await snapshot.release();
+      throw new NoFlushToInherit(`region ${regionId.toString()} would flush whole for its split`);
+    }
     const generated = await ctx.runner.schedule(
       RegionTask.gen({ regionId, term, applyState, snapshot, ...(signal ? { signal } : {}) }),
     );
@@ -196,6 +206,29 @@ export async function purgeRegionObjects(
     }
   }
   return doomed.length;
+}
+
+/**
+ * Refuses a flush at the epoch of a split whose child has no manifest yet, unless it is the split's own
+ * (it has the hook that writes the child's first). The child's manifest may exist by now (written by
+ * another path): then the split is past that point for good.
+ */
+async function checkSplitChildFlushed(
+  ctx: WorkerContext,
+  region: WorkerRegion,
+  epoch: RegionEpoch,
+  forTheSplit: boolean,
+): Promise<void> {
+  const child = region.splitChildPending;
+  if (!child || forTheSplit || epoch.version < region.epoch.version) return;
+  if (await latestManifest(ctx.storage, child)) {
+    if (region.splitChildPending === child) region.splitChildPending = undefined;
+    return;
+  }
+  throw new CancelledError(
+    `region ${region.regionId.toString()} split: its flush waits until child ${child.toString()} has one`,
+    { regionId: region.regionId.toString(), child: child.toString() },
+  );
 }
 
 /**

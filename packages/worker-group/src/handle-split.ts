@@ -47,6 +47,7 @@ export async function handleSplit(
   const id = regionId.toString();
   if (splitDone(region.epoch, region.range.end, request)) {
     region.flushesHeldUntilMs = ctx.time.now() + SPLIT_FLUSH_HOLD_MS;
+    region.splitChildPending = request.child;
     return { lastEntryId: region.lastEntryId };
   }
   if (region.epoch.version >= request.epoch.version) {
@@ -107,6 +108,7 @@ export async function handleSplit(
   region.range = parentRange;
   region.epoch = request.epoch;
   region.flushesHeldUntilMs = ctx.time.now() + SPLIT_FLUSH_HOLD_MS;
+  region.splitChildPending = child;
   // A flush running now captured the range from before: its manifest is not the one the routes wait
   // for, and a full one (a snapshot of the whole region) would hold them up for as long as it writes.
   region.flushAbort?.abort();

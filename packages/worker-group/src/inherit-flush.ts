@@ -68,6 +68,8 @@ export function inheritFlushHook(
       base.deltas.every((delta, i) => manifest.deltas[i]?.sha256 === delta.sha256);
     if (!extendsBase || !manifest.snapshot)
       throw new NoFlushToInherit(`region ${parent.toString()} flushed a snapshot of its half for the split`);
+    // Another path gave the child its manifest meanwhile (a concurrent retry of the split): keep it.
+    if (await latestManifest(ctx.storage, child.regionId)) return;
     const into = (name: string) => inheritedName(name, parent, child.regionId);
     await Promise.all(manifestFiles(manifest).map((name) => ctx.storage.copy(name, into(name))));
     const inherited: FlushManifest = {

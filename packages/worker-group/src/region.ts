@@ -50,6 +50,12 @@ export class WorkerRegion {
    * flushes still run. 0: not held.
    */
   flushesHeldUntilMs = 0;
+  /**
+   * The child of a split of this region whose first manifest is not known to exist yet: until it does,
+   * only the split's own flush may write this region's manifest at the new epoch (a parent flushed
+   * without its child leaves a split that can be neither finished nor undone).
+   */
+  splitChildPending: RegionId | undefined;
   lastFlushMs: number;
   /** Flush requests the running flush answers (they came before it started). */
   readonly flushWaiters: Array<Reply<DdlResult>> = [];

@@ -255,16 +255,20 @@ export class WorkerGroup {
       // inside that flush before the parent's manifest: neither half writes its data again before the
       // routes name it (the parent's delta of its WAL past the split is the only new file). A retried
       // split may find the child's manifest written already.
+      let flushed: DdlResult | undefined;
       if (!(await latestManifest(this.ctx.storage, child.regionId))) {
-        const flushed = await this.flushSharedWithChild(regionId, child, splitEntryId);
-        if (flushed) return flushed;
-        this.ctx.logger.info(
-          { region: child.regionId.toString(), parent: regionId.toString() },
-          'split child flushed whole: its parent has no flush it can copy',
-        );
-        await this.ddl(child.regionId, { type: 'flush', full: true });
+        flushed = await this.flushSharedWithChild(regionId, child, splitEntryId);
+        if (!flushed) {
+          this.ctx.logger.info(
+            { region: child.regionId.toString(), parent: regionId.toString() },
+            'split child flushed whole: its parent has no flush it can copy',
+          );
+          await this.ddl(child.regionId, { type: 'flush', full: true });
+        }
       }
-      return await this.ddl(regionId, { type: 'flush', incremental: true });
+      const parent = this.getRegion(regionId);
+      if (parent?.splitChildPending?.equals(child.regionId)) parent.splitChildPending = undefined;
+      return flushed ?? (await this.ddl(regionId, { type: 'flush', incremental: true }));
     } finally {
       const parent = this.getRegion(regionId);
       if (parent) parent.flushesHeldUntilMs = 0;

@@ -184,25 +184,48 @@ describe('split on a node', () => {
     expect(await storedKeys(other.engine)).toEqual(['a', 'p', 'q', 'x', 'y']);
   });
 
-  it('a snapshot of the parent’s half written before its split flush is not copied: the child flushes whole', async () => {
+  it('refuses a flush of the parent at its new epoch until the child has a manifest; the split’s own copies', async () => {
     const node = await cluster.node();
     const region = await flushedRegion(node, ['a', 't']);
     const child = freshChild();
     await node.group.write({ regionId: region, mutations: [put('b', '2'), put('u', '2')] });
     await node.group.ddl(region, { type: 'split', ...splitAt('m', child) });
-    // A full flush asked for after the split (it holds only the parent's half) runs, paused, while the
-    // split takes the flush from before as the one to copy.
+    // Written now, the parent's manifest at the new epoch would leave a split that can be neither
+    // finished nor undone if this node died before the child's.
+    expect(await failure(node.group.ddl(region, { type: 'flush', full: true }))).toMatchObject({
+      code: 'Cancelled',
+    });
+    await node.group.splitRegion(region, splitAt('m', child));
+    expect((await latestManifest(cluster.storage, child))!.inheritedFrom).toBe(region.toString());
+    await node.group.ddl(region, { type: 'flush', full: true }); // the child has one: no longer refused
+    await node.shutdown();
+    const other = await cluster.node();
+    await other.group.ddl(child, { type: 'open', range: keyRange('m', ''), epoch: SPLIT, role: 'Follower' });
+    expect(await storedKeys(other.engine)).toEqual(['t', 'u']);
+  });
+
+  it('a split flush that would write a snapshot of the parent’s half stops before it: the child flushes whole', async () => {
+    const node = await cluster.node();
+    const region = await flushedRegion(node, ['a', 't']);
+    const child = freshChild();
+    const base = (await latestManifest(cluster.storage, region))!;
+    await node.group.write({ regionId: region, mutations: [put('b', '2'), put('u', '2')] });
+    // A full flush from before the split runs (paused); the split cancels it. The split's flush and a
+    // full one asked for meanwhile then run as one, which would be a snapshot of the parent's half.
     configureFailPoint('before_region_gen_snap', '1*pause');
-    const half = node.group.ddl(region, { type: 'flush', full: true });
+    const early = node.group.ddl(region, { type: 'flush', full: true });
     while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
     const split = node.group.splitRegion(region, splitAt('m', child));
+    while (!node.group.getRegion(child)) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 50));
+    const asked = node.group.ddl(region, { type: 'flush', full: true });
     removeFailPoint('before_region_gen_snap');
-    await half;
+    expect(await failure(early)).toMatchObject({ code: 'Cancelled' });
+    expect(await failure(asked)).toMatchObject({ code: 'Cancelled' });
     await split;
-    const own = (await latestManifest(cluster.storage, child))!;
-    expect(own.inheritedFrom).toBeUndefined();
-    expect(own.snapshot).toMatch(new RegExp(`^snapshots/${child.value}/\\d+-0\\.rsst$`));
+    expect((await latestManifest(cluster.storage, child))!.inheritedFrom).toBeUndefined();
+    // No snapshot of the half was written: the parent's files are still the flush from before.
+    expect(await objectNames(`snapshots/${region.value}/`)).toEqual([base.snapshot]);
     await node.shutdown();
     const other = await cluster.node();
     await other.group.ddl(child, { type: 'open', range: keyRange('m', ''), epoch: SPLIT, role: 'Follower' });
