@@ -172,7 +172,7 @@ export async function flushRegion(
       ...(previous.inheritedFrom ? { inheritedFrom: previous.inheritedFrom } : {}),
     };
   }
-  for (const hook of hooks) await hook(manifest, full);
+  for (const hook of hooks) await hook(manifest);
   await writeManifest(ctx.storage, manifest);
   if (previous?.walEntryId === walEntryId) dropReplacedFiles(ctx, previous, manifest);
   // Followers that lag a little keep tailing instead of reloading the region from its flushes.

@@ -36,16 +36,6 @@ export function deltaName(regionId: RegionId, term: number, fromEntryId: number,
 }
 
 /**
- * The name of a split child's copy of its parent's file `name` (`snapshots/<parent>/…` or
- * `deltas/<parent>/…`): under the child, marked with the parent, so it never meets a name the child's
- * own flushes write.
- */
-export function inheritedName(name: string, parent: RegionId, child: RegionId): string {
-  const [kind, , ...rest] = name.split('/');
-  return [kind, child.value.toString(), `from-${parent.value}-${rest.join('/')}`].join('/');
-}
-
-/**
  * The versions the WAL entries after `fromEntryId` up to `toEntryId` wrote, sorted by engine key. They
  * are what those entries applied to the engine, whatever happened to the engine since, so a delta is
  * exact even while writes go on. Bounded by the region's unflushed WAL (the write buffer).

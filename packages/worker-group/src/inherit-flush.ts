@@ -1,7 +1,6 @@
 import { CancelledError, rangeCovers, type KeyRange, type RegionId } from '@regionstore/core';
 import type { RegionEpoch } from '@regionstore/engine';
 import type { WorkerContext } from './context';
-import { inheritedName } from './delta-file';
 import {
   latestManifest,
   manifestFiles,
@@ -24,6 +23,16 @@ export interface SplitChild {
  * the child is flushed whole, then the parent again (anyone else waiting on that flush sees Cancelled).
  */
 export class NoFlushToInherit extends CancelledError {}
+
+/**
+ * The name of a split child's copy of its parent's file `name` (`snapshots/<parent>/…` or
+ * `deltas/<parent>/…`): under the child, marked with the parent, so it never meets a name the child's
+ * own flushes write.
+ */
+export function inheritedName(name: string, parent: RegionId, child: RegionId): string {
+  const [kind, , ...rest] = name.split('/');
+  return [kind, child.value.toString(), `from-${parent.value}-${rest.join('/')}`].join('/');
+}
 
 /**
  * The parent's latest flush when it holds the child's whole range as of an entry at or before the
@@ -60,14 +69,15 @@ export function inheritFlushHook(
   base: FlushManifest,
   child: SplitChild,
 ): ManifestHook {
-  return async (manifest, snapshot) => {
+  return async (manifest) => {
     const extendsBase =
-      !snapshot &&
       manifest.snapshot === base.snapshot &&
       manifest.sha256 === base.sha256 &&
       base.deltas.every((delta, i) => manifest.deltas[i]?.sha256 === delta.sha256);
     if (!extendsBase || !manifest.snapshot)
-      throw new NoFlushToInherit(`region ${parent.toString()} flushed a snapshot of its half for the split`);
+      throw new NoFlushToInherit(
+        `the split flush of region ${parent.toString()} does not extend its flush from before`,
+      );
     // Another path gave the child its manifest meanwhile (a concurrent retry of the split): keep it.
     if (await latestManifest(ctx.storage, child.regionId)) return;
     const into = (name: string) => inheritedName(name, parent, child.regionId);

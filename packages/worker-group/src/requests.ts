@@ -113,7 +113,7 @@ export function estimatedSize(request: WriteRequest): number {
 }
 
 /**
- * Runs in a flush once its files are written and before its manifest is (`snapshot`: the flush wrote
- * a new one): a split's child gets copies of them first. Throwing fails the flush.
+ * Runs in a flush once its files are written and before its manifest is (a flush with hooks is never a
+ * full one): a split's child gets copies of them first. Throwing fails the flush.
  */
-export type ManifestHook = (manifest: FlushManifest, snapshot: boolean) => Promise<void>;
+export type ManifestHook = (manifest: FlushManifest) => Promise<void>;
