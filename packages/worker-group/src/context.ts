@@ -9,6 +9,7 @@ import type { FlushNotifier } from './flush-notifier';
 import type { GcSafePoint } from './gc-safe-point';
 import type { WorkerGroupMetrics } from './metrics';
 import type { BackgroundNotify } from './requests';
+import type { WorkerRegion } from './region';
 import type { ReadTimestamps } from './read-timestamps';
 import type { LocalScheduler } from './scheduler';
 import type { WriteBufferManager } from './write-buffer-manager';
@@ -39,6 +40,9 @@ export interface WorkerContext {
    * leaves them out (a copy of an old, wider range must not take a newer, narrower copy's data).
    */
   liveRanges(except: RegionId): KeyRange[];
-  /** Hands a background job's result to the worker that owns the region. */
-  notifyWorker(regionId: RegionId, notify: BackgroundNotify): void;
+  /**
+   * Hands a background job's result to the worker that owns the region. It names the open region
+   * object the job ran for: a region closed and opened again under the same id is not the job's.
+   */
+  notifyWorker(region: WorkerRegion, notify: BackgroundNotify): void;
 }

@@ -1,4 +1,3 @@
-import type { RegionId } from '@regionstore/core';
 import { dropLatestDeletes } from '@regionstore/engine';
 import { compactRegion, flushRegion } from './background-jobs';
 import type { WorkerContext } from './context';
@@ -35,7 +34,7 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
     .then(
       (manifest) => {
         stop({ outcome: 'success' });
-        ctx.notifyWorker(region.regionId, {
+        ctx.notifyWorker(region, {
           type: 'flushFinished',
           walEntryId: manifest.walEntryId,
           flushedBytes: region.flushingBytes,
@@ -44,7 +43,7 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
       },
       (err: unknown) => {
         stop({ outcome: 'fail' });
-        ctx.notifyWorker(region.regionId, { type: 'flushFailed', error: err as Error });
+        ctx.notifyWorker(region, { type: 'flushFailed', error: err as Error });
       },
     );
 }
@@ -71,11 +70,11 @@ export function scheduleCompaction(ctx: WorkerContext, region: WorkerRegion, rep
     .then(
       ({ gc, safePoint }) => {
         stop({ outcome: 'success' });
-        ctx.notifyWorker(region.regionId, { type: 'compactionFinished', gc, safePoint });
+        ctx.notifyWorker(region, { type: 'compactionFinished', gc, safePoint });
       },
       (err: unknown) => {
         stop({ outcome: 'fail' });
-        ctx.notifyWorker(region.regionId, { type: 'compactionFailed', error: err as Error });
+        ctx.notifyWorker(region, { type: 'compactionFailed', error: err as Error });
       },
     );
 }
@@ -87,11 +86,12 @@ export function scheduleCompaction(ctx: WorkerContext, region: WorkerRegion, rep
 export async function handleBackgroundNotify(
   ctx: WorkerContext,
   worker: FlushWorkerState,
-  regionId: RegionId,
+  region: WorkerRegion,
   notify: BackgroundNotify,
 ): Promise<void> {
-  const region = worker.regions.get(regionId);
-  if (!region) return; // closed meanwhile
+  // Closed meanwhile, or closed and opened again: the open region's state and waiters are not this job's.
+  if (worker.regions.get(region.regionId) !== region) return;
+  const { regionId } = region;
   switch (notify.type) {
     case 'flushFinished': {
       region.flushing = false;

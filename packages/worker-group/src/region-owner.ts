@@ -8,8 +8,11 @@ export interface RegionOwner {
   /** Regions being opened (not yet in `regions`), with the range each is opened at. */
   readonly openingRegions: Map<bigint, KeyRange>;
   addRegion(region: WorkerRegion): void;
-  /** Forgets the region, frees its write-buffer share, fails writes stalled on it. */
-  removeRegion(region: WorkerRegion): void;
+  /**
+   * Forgets the region, frees its write-buffer share, fails writes stalled on it and the waiters of
+   * its flushes and compactions (with `reason`, RegionNotFound by default).
+   */
+  removeRegion(region: WorkerRegion, reason?: Error): void;
   /** The open region, or RegionNotFound. */
   requireRegion(regionId: RegionId): WorkerRegion;
 }

@@ -198,7 +198,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
     }
     for (const request of rest) {
       if (request.kind === 'background')
-        await handleBackgroundNotify(this.ctx, this, request.regionId, request.notify);
+        await handleBackgroundNotify(this.ctx, this, request.region, request.notify);
       else if (request.kind === 'setRoleStateGracefully') {
         this.setRoleStateGracefully(request.regionId, request.role, request.reply);
       } else if (request.kind === 'followerTail') {
@@ -230,13 +230,21 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
     this.ctx.metrics.regionCount.set({ worker: String(this.id) }, this.regions.size);
   }
 
-  removeRegion(region: WorkerRegion): void {
+  removeRegion(region: WorkerRegion, reason?: Error): void {
     this.regions.delete(region.regionId);
     if (region.isWritable) this.ctx.writeBuffer.free(region.writtenBytes);
     this.ctx.metrics.regionCount.set({ worker: String(this.id) }, this.regions.size);
-    for (const write of this.stalled.remove(region.regionId)) {
-      write.reply.fail(new RegionNotFoundError(`region ${region.regionId.toString()} was closed`));
-    }
+    const closed =
+      reason ??
+      new RegionNotFoundError(`region ${region.regionId.toString()} was closed`, {
+        regionId: region.regionId.toString(),
+      });
+    for (const write of this.stalled.remove(region.regionId)) write.reply.fail(closed);
+    // A running flush or compaction may still end, but it no longer answers anyone (see handleBackgroundNotify).
+    const waiters = [region.flushWaiters, region.nextFlushWaiters, region.compactWaiters];
+    for (const waiter of waiters.flatMap((list) => list.splice(0))) waiter.fail(closed);
+    region.manifestHooks.length = 0;
+    region.nextManifestHooks.length = 0;
   }
 
   closeRegion(region: WorkerRegion, reason: Error): void {
@@ -390,10 +398,6 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
       if ('reply' in request) request.reply.fail(stopped);
     }
     for (const write of this.stalled.takeAll()) write.reply.fail(stopped);
-    for (const region of this.regions.list()) {
-      for (const waiter of [...region.flushWaiters.splice(0), ...region.compactWaiters.splice(0)])
-        waiter.fail(stopped);
-      this.removeRegion(region);
-    }
+    for (const region of this.regions.list()) this.removeRegion(region, stopped);
   }
 }

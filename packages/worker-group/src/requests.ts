@@ -3,6 +3,7 @@ import type { MvccGcResult, RegionEpoch } from '@regionstore/engine';
 import type { FollowerPosition, WalEntry } from '@regionstore/log-store';
 import type { FlushManifest } from './manifest';
 import type { Reply } from './reply';
+import type { WorkerRegion } from './region';
 
 export type Mutation = { op: 'put'; key: Buffer; value: Buffer } | { op: 'delete'; key: Buffer };
 
@@ -95,7 +96,7 @@ export type WorkerRequest =
       role: 'Follower' | 'DowngradingLeader';
       reply: Reply<{ lastEntryId: number }>;
     }
-  | { kind: 'background'; regionId: RegionId; notify: BackgroundNotify }
+  | { kind: 'background'; region: WorkerRegion; notify: BackgroundNotify }
   | {
       kind: 'followerTail';
       regionId: RegionId;

@@ -112,9 +112,9 @@ export class WorkerGroup {
             .map((r) => r.range),
           ...[...worker.openingRegions].filter(([id]) => id !== except.value).map(([, range]) => range),
         ]),
-      notifyWorker: (regionId, notify) => {
-        this.worker(regionId)
-          .submit({ kind: 'background', regionId, notify })
+      notifyWorker: (region, notify) => {
+        this.worker(region.regionId)
+          .submit({ kind: 'background', region, notify })
           .catch(() => undefined); // the worker stopped; the region is closed anyway
       },
     };

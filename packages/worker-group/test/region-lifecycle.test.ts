@@ -1,6 +1,6 @@
-import { isRegionStoreError } from '@regionstore/core';
+import { configureFailPoint, failPointHits, isRegionStoreError, removeFailPoint } from '@regionstore/core';
 import { mvccGet, readApplyState, readRegionLocalState } from '@regionstore/engine';
-import { ALL, b, freshRegion, put, useCluster, type TestNode } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, type TestNode } from './helpers';
 
 const cluster = useCluster('region-lifecycle');
 
@@ -86,5 +86,29 @@ describe('a region leaving a node and coming back', () => {
     expect((await readRegionLocalState(a.engine, region))?.state).toBe('Tombstone');
     await cleanupRuns(a);
     expect(await mvccGet(a.engine, b('x'))).toBeUndefined();
+  });
+
+  it('a region closed while it flushes answers that flush’s waiters, and the flush ending later answers nobody of a region opened again', async () => {
+    // One flush at a time on the node: the reopened region's flush queues behind the closed one's.
+    const node = await cluster.node({ config: { maxBackgroundFlushes: 1 } });
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+    configureFailPoint('before_region_gen_snap', '1*pause');
+    const running = node.group.ddl(region, { type: 'flush', full: true });
+    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    const next = node.group.ddl(region, { type: 'flush' }); // waits for a flush after the running one
+    await node.group.ddl(region, { type: 'close' });
+    expect(await failure(running)).toMatchObject({ code: 'RegionNotFound' });
+    expect(await failure(next)).toMatchObject({ code: 'RegionNotFound' });
+
+    await node.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Leader' });
+    const { entryId } = await node.group.write({ regionId: region, mutations: [put('b', '2')] });
+    const own = node.group.ddl(region, { type: 'flush' });
+    await new Promise((r) => setTimeout(r, 50));
+    removeFailPoint('before_region_gen_snap'); // the closed region's flush ends first, at entry 1
+    // Only the reopened region's own flush answers it, covering its write.
+    expect(await own).toEqual({ lastEntryId: entryId });
+    expect(node.group.getRegion(region)!.flushedEntryId).toBe(entryId);
   });
 });
