@@ -61,7 +61,11 @@ export interface KvEngine extends KvReader {
   ingestMaybeSlowdownWrites(cf: CfName): Promise<boolean>;
   flush(cf: CfName): Promise<void>;
   compactRange(cf: CfName, start: Buffer, end: Buffer): Promise<void>;
-  approximateSize(cf: CfName, start: Buffer, end: Buffer): Promise<number>;
+  /**
+   * RocksDB's estimate of the bytes in [start, end): from index blocks for files, from entry counts
+   * times the average entry size for memtables. `only` limits it to one of the two.
+   */
+  approximateSize(cf: CfName, start: Buffer, end: Buffer, only?: 'files' | 'memtables'): Promise<number>;
   /** Test hook: for `ms`, every operation fails at once with ServerIsBusy. */
   pause(ms: number): void;
   close(): Promise<void>;

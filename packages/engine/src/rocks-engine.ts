@@ -392,13 +392,18 @@ export class RocksEngine extends SessionReader implements KvEngine {
     }
   }
 
-  async approximateSize(cf: CfName, start: Buffer, end: Buffer): Promise<number> {
+  async approximateSize(
+    cf: CfName,
+    start: Buffer,
+    end: Buffer,
+    only?: 'files' | 'memtables',
+  ): Promise<number> {
     this.checkAvailable();
     const concrete = await this.concreteEnd(cf, { start, end });
     if (concrete === undefined) return 0;
     return this.cfSession(cf).approximateSize(start, concrete, {
-      includeMemtables: true,
-      includeFiles: true,
+      includeMemtables: only !== 'files',
+      includeFiles: only !== 'memtables',
     });
   }
 
