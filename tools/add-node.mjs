@@ -43,7 +43,15 @@ const status = async () => {
   }
   return response.json();
 };
-await status(); // a refused token fails here, before a node is started
+// A refused token or a metasrv that does not answer fails here, before a node is started.
+await status().catch((err) => {
+  const cause = err.cause?.code ?? err.cause?.message ?? err.message;
+  console.error(
+    `The metasrv at ${state.metasrvUrl} does not answer (${cause}): npm start may still be starting ` +
+      `or restarting it; see ${dir}/metasrv-1.log, and try again.`,
+  );
+  process.exit(1);
+});
 const name = `node-${state.nodes + 1}`;
 process.kill(state.pid, 'SIGUSR2');
 console.log(`asked npm start (pid ${state.pid}) to start ${name} …`);

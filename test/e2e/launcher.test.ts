@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -203,6 +203,27 @@ describe('the launcher (npm start, tests, benchmarks)', () => {
       });
     } finally {
       await cluster.stop();
+    }
+  });
+
+  it('npm run add-node says so, without a stack trace, when the metasrv of a running npm start does not answer', async () => {
+    const data = dir.sub('add-node-unanswered');
+    mkdirSync(data);
+    // Stands for a launcher still starting its metasrv: a live process named like it, a port nobody serves.
+    const launcher = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', 'start-cluster.mjs']);
+    try {
+      const metasrvUrl = `http://127.0.0.1:${await freePort()}`;
+      writeFileSync(join(data, 'launcher.json'), JSON.stringify({ pid: launcher.pid, nodes: 1, metasrvUrl }));
+      const add = spawnSync(process.execPath, ['tools/add-node.mjs', '--dir', data], {
+        cwd: join(__dirname, '..', '..'),
+        encoding: 'utf8',
+      });
+      expect(add.status).toBe(1);
+      expect(add.stderr).toContain(`The metasrv at ${metasrvUrl} does not answer (ECONNREFUSED)`);
+      expect(add.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(launcher.exitCode).toBeNull(); // it was not asked to start a node (SIGUSR2 would kill this one)
+    } finally {
+      launcher.kill();
     }
   });
 });
