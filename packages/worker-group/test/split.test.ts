@@ -344,6 +344,24 @@ describe('split on a node', () => {
     expect((await mvccGet(node.engine, b('p')))?.toString()).toBe('2');
   });
 
+  it('answers a split asked for twice at once (a job delivered again) alike: the child still copies its parent’s flush', async () => {
+    const node = await cluster.node();
+    const region = await flushedRegion(node, ['a', 't']);
+    const child = freshChild();
+    await node.group.write({ regionId: region, mutations: [put('b', '2'), put('u', '2')] });
+    const [first, second] = await Promise.all([
+      node.group.splitRegion(region, splitAt('m', child)),
+      node.group.splitRegion(region, splitAt('m', child)),
+    ]);
+    expect(second.lastEntryId).toBe(first.lastEntryId);
+    // Neither fell back to flushing the child whole.
+    expect((await latestManifest(cluster.storage, child))!.inheritedFrom).toBe(region.toString());
+    await node.shutdown();
+    const other = await cluster.node();
+    await other.group.ddl(child, { type: 'open', range: keyRange('m', ''), epoch: SPLIT, role: 'Follower' });
+    expect(await storedKeys(other.engine)).toEqual(['t', 'u']);
+  });
+
   it('a split whose node restarted halfway opens the child again from its local state', async () => {
     const node = await cluster.node({ nodeId: 'restarting' });
     const region = freshRegion();
