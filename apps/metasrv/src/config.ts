@@ -101,7 +101,9 @@ export const metasrvConfigSchema = z
         /**
          * Once counts are even, a region moves to even out the bytes nodes lead while the node leading
          * the most leads more than `ratio` times the bytes of the one leading the least and more than
-         * `minDiffBytes` above it (sizes as leaders report them).
+         * `minDiffBytes` above it (sizes as leaders report them). A region growing by `hotBytesPerSec`
+         * or more (over the last 10 s of reports) is not moved for bytes: it is about to split, and its
+         * new copy would chase its WAL; region-count moves take the slowest-growing region they can.
          */
         sizeBalance: z
           .object({
@@ -111,6 +113,11 @@ export const metasrvConfigSchema = z
               .int()
               .nonnegative()
               .default(64 * 1024 * 1024),
+            hotBytesPerSec: z
+              .number()
+              .int()
+              .positive()
+              .default(1024 * 1024),
           })
           .prefault({}),
       })

@@ -27,12 +27,14 @@ export interface BalanceSchedulerDeps {
    * even, regions also move to even out the bytes each node leads (see `sizeBalance`).
    */
   sizes?: () => ReadonlyMap<bigint, number>;
+  /** How fast each region grew lately, in bytes per second (see RegionGrowth). */
+  growth?: () => ReadonlyMap<bigint, number>;
   /**
    * Bytes are balanced while the node leading the most leads no more than `ratio` times the bytes of
    * the node leading the least, or no more than `minDiffBytes` more (PD's tolerance against moves
-   * that buy nothing).
+   * that buy nothing). A region growing by `hotBytesPerSec` or more is not moved for bytes.
    */
-  sizeBalance?: { ratio: number; minDiffBytes: number };
+  sizeBalance?: SizeBalance;
   time?: TimeProvider;
   logger?: Logger;
   metrics?: Registry;
@@ -43,7 +45,14 @@ export type BalanceDecision =
   | { moved: string; from: string; to: string; by: 'drain' | 'count' | 'size' }
   | { skipped: 'maintenance' | 'migrating' | 'failover-pending' | 'balanced' };
 
-const DEFAULT_SIZE_BALANCE = { ratio: 1.25, minDiffBytes: 64 * 1024 * 1024 };
+export interface SizeBalance {
+  ratio: number;
+  minDiffBytes: number;
+  hotBytesPerSec?: number;
+}
+
+const DEFAULT_SIZE_BALANCE: SizeBalance = { ratio: 1.25, minDiffBytes: 64 * 1024 * 1024 };
+const DEFAULT_HOT_BYTES_PER_SEC = 1024 * 1024;
 
 /**
  * PD's balance-region scheduler, for regions with one leader each: while the alive nodes' region
@@ -51,7 +60,11 @@ const DEFAULT_SIZE_BALANCE = { ratio: 1.25, minDiffBytes: 64 * 1024 * 1024 };
  * fewest; once they are even, moves a region from the node leading the most bytes to the one leading
  * the fewest, if that keeps counts even and the gap is past the tolerance (a region no bigger than
  * half the gap, so the two never swap places and the next round does not move it back). One move per
- * interval, through the same migration procedure as failovers. Before any of that, a region led by a
+ * interval, through the same migration procedure as failovers. Moves for bytes leave regions that
+ * grow fast alone, and moves for counts take the slowest-growing region they can: a region taking
+ * writes faster than its copy can catch up keeps the move going (its new copy chases its WAL) and
+ * cannot split meanwhile, so it grows past the split size (PD keeps hot regions out of
+ * balance-region and moves them with a scheduler of their own). Before any of that, a region led by a
  * drained node moves off it (see `NodeCandidate.drained`). It leaves the cluster alone in
  * maintenance mode, while any migration runs (a failover goes first), and while a dead node still
  * leads regions (their failover is pending).
@@ -112,8 +125,10 @@ export class BalanceScheduler {
       return this.move(region, drained, to, 'drain');
     }
     if (most.regionCount - least.regionCount > 1) {
-      const fromMost = movable(most.id);
-      // One with a follower there already moves without loading anything.
+      const growth = this.deps.growth?.() ?? new Map<bigint, number>();
+      const rate = (r: RegionRoute) => growth.get(r.regionId.value) ?? 0;
+      // One with a follower there already moves without loading anything; else the one growing slowest.
+      const fromMost = movable(most.id).sort((a, b) => rate(a) - rate(b));
       const region = fromMost.find((r) => r.followers?.includes(least.id)) ?? fromMost[0];
       if (!region) return { skipped: 'migrating' };
       return this.move(region, most, least, 'count');
@@ -130,7 +145,12 @@ export class BalanceScheduler {
   ): { region: RegionRoute; from: NodeCandidate; to: NodeCandidate } | undefined {
     const sizes = this.deps.sizes?.();
     if (!sizes || alive.length < 2) return undefined;
-    const { ratio, minDiffBytes } = this.deps.sizeBalance ?? DEFAULT_SIZE_BALANCE;
+    const {
+      ratio,
+      minDiffBytes,
+      hotBytesPerSec = DEFAULT_HOT_BYTES_PER_SEC,
+    } = this.deps.sizeBalance ?? DEFAULT_SIZE_BALANCE;
+    const growth = this.deps.growth?.() ?? new Map<bigint, number>();
     const bytes = new Map(alive.map((n) => [n.id, 0]));
     for (const r of routes) {
       const held = bytes.get(r.leader);
@@ -146,6 +166,7 @@ export class BalanceScheduler {
       if (Math.max(...counts) - Math.min(...counts) > 1) continue;
       // The region closest to half the gap without passing it.
       const region = movable(from.id)
+        .filter((r) => (growth.get(r.regionId.value) ?? 0) < hotBytesPerSec)
         .map((r) => ({ r, size: sizes.get(r.regionId.value) ?? 0 }))
         .filter(({ size }) => size > 0 && size <= gap / 2)
         .sort((a, b) => b.size - a.size)[0]?.r;

@@ -1,4 +1,5 @@
 export * from './balance-scheduler';
+export * from './region-growth';
 export * from './control';
 export * from './events';
 export * from './maintenance-mode';

@@ -7,6 +7,7 @@ import { instanceCachingFactory } from 'tsyringe';
 import type { PeerLookup } from './peer';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
 import type { NodeCandidate } from './selector';
+import type { SizeBalance } from './balance-scheduler';
 import type { RegionMigrationManagerOptions } from './migration-manager';
 import { SupervisorService } from './supervisor-service';
 
@@ -43,7 +44,7 @@ export interface SupervisorPluginConfig {
   balance?: {
     enabled: boolean;
     intervalMs: number;
-    sizeBalance?: { ratio: number; minDiffBytes: number };
+    sizeBalance?: SizeBalance;
   };
   /** Copies per region, the leader's included (1: no followers), checked every `intervalMs`. */
   replication?: { replicas: number; intervalMs: number };

@@ -7,7 +7,8 @@ import type { PeerLookup } from './peer';
 import { RegionMigrationManager, type RegionMigrationManagerOptions } from './migration-manager';
 import { MergeChecker } from './merge-checker';
 import { SplitChecker } from './split-checker';
-import { BalanceScheduler } from './balance-scheduler';
+import { BalanceScheduler, type SizeBalance } from './balance-scheduler';
+import { RegionGrowth } from './region-growth';
 import { ReplicaChecker } from './replica-checker';
 import type { FenceStore, LeaseExpiry, RegionNodeClient, RegionRoute, RouteStore } from './migration-ports';
 import type { PhiAccrualFailureDetectorOptions } from './phi-accrual-failure-detector';
@@ -42,7 +43,7 @@ export interface SupervisorServiceOptions {
     intervalMs: number;
     migrationTimeoutMs?: number;
     /** Size balancing's tolerance (see BalanceScheduler). */
-    sizeBalance?: { ratio: number; minDiffBytes: number };
+    sizeBalance?: SizeBalance;
   };
   /** Follower placement (see ReplicaChecker); off without it, as with `replicas` 1. */
   replicas?: {
@@ -98,6 +99,7 @@ export class SupervisorService {
   readonly mergeChecker: MergeChecker | undefined;
   /** Each region's size as its leader last reported it, and when. */
   private readonly regionStats = new Map<bigint, RegionStats & { atMs: number }>();
+  private readonly growth = new RegionGrowth();
   private loop: Promise<void> | undefined;
   private readonly time: TimeProvider;
   private readonly failoverGraceMs: number;
@@ -147,6 +149,7 @@ export class SupervisorService {
           intervalMs: options.balance.intervalMs,
           migrationTimeoutMs: options.balance.migrationTimeoutMs ?? 60_000,
           sizes: () => this.regionSizes(),
+          growth: () => this.growth.rates(this.freshRegionStats().keys()),
           ...(options.balance.sizeBalance ? { sizeBalance: options.balance.sizeBalance } : {}),
           time,
           logger,
@@ -220,7 +223,10 @@ export class SupervisorService {
    */
   recordRegionStats(stats: ReadonlyArray<{ regionId: RegionId } & RegionStats>): void {
     const atMs = this.time.now();
-    for (const { regionId, ...rest } of stats) this.regionStats.set(regionId.value, { ...rest, atMs });
+    for (const { regionId, ...rest } of stats) {
+      this.regionStats.set(regionId.value, { ...rest, atMs });
+      this.growth.record(regionId.value, rest.bytes, atMs);
+    }
   }
 
   /** Every region's stats from a heartbeat recent enough to act on; older ones are dropped. */
@@ -231,6 +237,7 @@ export class SupervisorService {
       if (now - stats.atMs <= REGION_SIZE_TTL_MS) fresh.set(id, stats);
       else this.regionStats.delete(id);
     }
+    this.growth.retain(new Set(fresh.keys()));
     return fresh;
   }
 

@@ -13,6 +13,7 @@ function cluster(
   dead: string[] = [],
   sizesMiB?: number[],
   drained: string[] = [],
+  growthMiBps: number[] = [],
 ) {
   const routes: RegionRoute[] = [];
   let n = 0;
@@ -63,6 +64,7 @@ function cluster(
     ...(sizesMiB
       ? { sizes: () => new Map(routes.map((r, i) => [r.regionId.value, sizesMiB[i]! * 1024 * 1024])) }
       : {}),
+    growth: () => new Map(growthMiBps.map((rate, i) => [routes[i]!.regionId.value, rate * 1024 * 1024])),
   });
   const counts = () => Object.keys(placement).map((id) => routes.filter((r) => r.leader === id).length);
   return { scheduler, state, counts, metrics, routes };
@@ -116,6 +118,40 @@ describe('BalanceScheduler', () => {
     // node-1 (600 MiB, 2 regions) can give no more without leaving it two behind: nothing moves
     expect(await scheduler.tick()).toEqual({ skipped: 'balanced' });
     expect(state.submitted).toHaveLength(1);
+  });
+
+  it('moves no region growing by 1 MiB/s or more to even out bytes; for counts, the slowest-growing one', async () => {
+    // As above, but 1:1 takes 5 MiB/s of writes: 1:2, as big, moves instead.
+    const oneHot = cluster(
+      { 'node-1': 3, 'node-2': 3, 'node-3': 2 },
+      [],
+      [300, 300, 300, 10, 10, 10, 10, 10],
+      [],
+      [5],
+    );
+    expect(await oneHot.scheduler.tick()).toEqual({ moved: '1:2', from: 'node-1', to: 'node-3', by: 'size' });
+    // All of node-1's big regions are hot: no move for bytes (the next, 1:3 at 0.5 MiB/s, is not hot).
+    const allHot = cluster(
+      { 'node-1': 3, 'node-2': 3, 'node-3': 2 },
+      [],
+      [300, 300, 300, 10, 10, 10, 10, 10],
+      [],
+      [5, 1, 2],
+    );
+    expect(await allHot.scheduler.tick()).toEqual({ skipped: 'balanced' });
+    const oneWarm = cluster(
+      { 'node-1': 3, 'node-2': 3, 'node-3': 2 },
+      [],
+      [300, 300, 300, 10, 10, 10, 10, 10],
+      [],
+      [5, 1, 0.5],
+    );
+    expect(await oneWarm.scheduler.tick()).toMatchObject({ moved: '1:3', by: 'size' });
+    // Counts still even out with every region hot, the slowest-growing first.
+    const counts = cluster({ 'node-1': 4, 'node-2': 0 }, [], undefined, [], [9, 3, 7, 8]);
+    expect(await counts.scheduler.tick()).toMatchObject({ moved: '1:2', by: 'count' });
+    expect(await counts.scheduler.tick()).toMatchObject({ moved: '1:3', by: 'count' });
+    expect(counts.counts()).toEqual([2, 2]);
   });
 
   it('moves no region for a gap within the tolerance, nor one bigger than half the gap (no ping-pong)', async () => {

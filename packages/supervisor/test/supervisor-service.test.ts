@@ -52,4 +52,39 @@ describe('SupervisorService', () => {
     expect(cluster.calls.filter((c) => c.startsWith('open'))).toEqual(['open node-b']);
     await service.stop();
   });
+
+  it('balances by the growth it measures from the sizes leaders report: the slowest-growing region moves', async () => {
+    const redis = await ns.connect();
+    const time = new ManualTimeProvider(1_000_000);
+    const cluster = new Cluster();
+    const [hot, cold] = [new RegionId(6, 1), new RegionId(6, 2)];
+    cluster.addRegion(hot, A);
+    cluster.addRegion(cold, A);
+    const service = new SupervisorService({
+      redis,
+      keyPrefix: ns.prefix,
+      routes: cluster,
+      nodes: cluster,
+      fences: cluster,
+      peers: { node: async (id) => [A, B].find((p) => p.id === id) },
+      candidates: async () => [
+        { ...A, alive: true, regionCount: 2 },
+        { ...B, alive: true, regionCount: 0 },
+      ],
+      balance: { routes: async () => [...cluster.routes.values()], intervalMs: 60_000 },
+      time,
+    });
+    const MiB = 1024 * 1024;
+    service.recordRegionStats([
+      { regionId: hot, bytes: 100 * MiB },
+      { regionId: cold, bytes: 100 * MiB },
+    ]);
+    await time.advance(10_000);
+    service.recordRegionStats([
+      { regionId: hot, bytes: 150 * MiB },
+      { regionId: cold, bytes: 101 * MiB },
+    ]);
+    expect(await service.balance!.tick()).toMatchObject({ moved: cold.toString(), by: 'count' });
+    await service.stop();
+  });
 });
