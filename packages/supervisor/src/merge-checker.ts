@@ -5,6 +5,7 @@ import type { RegionRoute } from './migration-ports';
 import type { RegionMigrationTask } from './migration-submitter';
 import { PeriodicChecker } from './periodic';
 import type { Peer } from './peer';
+import { takesRegions, type NodeCandidate } from './selector';
 
 export interface MergeCheckerDeps {
   routes: () => Promise<RegionRoute[]>;
@@ -18,6 +19,11 @@ export interface MergeCheckerDeps {
     isMigrating(regionId: RegionRoute['regionId']): boolean;
   };
   peers: { node(nodeId: string): Promise<Peer | undefined> };
+  /**
+   * Every known node, alive and drained or not: a move to merge never places a region on a node that
+   * takes none (a drained one would have it moved off again by balancing). Without it, any node does.
+   */
+  candidates?: () => Promise<NodeCandidate[]>;
   maintenance: { isEnabled(): Promise<boolean> };
   /** Both regions of a pair at most this big (PD's max-merge-region-size). */
   maxSizeBytes: number;
@@ -42,7 +48,8 @@ export type MergeDecision =
  * that are both small, neither changed range for `splitMergeIntervalMs` (so a region just split is not
  * merged back at once: tikv#17376's merge storms) and no procedure holds, is merged; when two nodes
  * lead them, the smaller moves to the other's leader first (a merge needs one node to hold both), and
- * the merge follows in a later round. One action per round; none in maintenance mode, and none once
+ * the merge follows in a later round; the larger moves instead when the smaller's side is a node that
+ * takes no regions (drained or dead), and the pair waits when neither side takes them. One action per round; none in maintenance mode, and none once
  * the cluster is down to `minRegions`. A hot region (one its leader wants split by load) is left alone.
  */
 export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 'maintenance' | 'busy'> {
@@ -113,10 +120,14 @@ export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 
         );
         return { merged: right.regionId.toString(), into: left.regionId.toString() };
       }
-      const [mover, stayer] =
+      const [smaller, larger] =
         (sizes.get(left.regionId.value) ?? 0) <= (sizes.get(right.regionId.value) ?? 0)
           ? [left, right]
           : [right, left];
+      const taking = await this.nodesTakingRegions();
+      const takes = (route: RegionRoute) => !taking || taking.has(route.leader);
+      const [mover, stayer] = takes(larger) ? [smaller, larger] : takes(smaller) ? [larger, smaller] : [];
+      if (!mover || !stayer) return { skipped: 'none' };
       const [from, to] = [
         await this.deps.peers.node(mover.leader),
         await this.deps.peers.node(stayer.leader),
@@ -137,5 +148,11 @@ export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 
       if (isRegionStoreError(err, 'MigrationRunning')) return { skipped: 'busy' };
       throw err;
     }
+  }
+
+  /** The ids of the nodes a region may move to; undefined when the checker was not told the nodes. */
+  private async nodesTakingRegions(): Promise<Set<string> | undefined> {
+    if (!this.deps.candidates) return undefined;
+    return new Set((await this.deps.candidates()).filter(takesRegions).map((n) => n.id));
   }
 }

@@ -195,6 +195,7 @@ export class SupervisorService {
             loadSplitKeys: () => this.freshLoadSplitKeys(),
             procedures: this.migrations,
             peers: options.peers,
+            candidates: options.candidates,
             maintenance: this.maintenance,
             timeoutMs: 60_000,
             time,

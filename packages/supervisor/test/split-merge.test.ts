@@ -519,7 +519,13 @@ describe('MergeChecker', () => {
     state: 'Normal',
   });
 
-  function checker(routes: RegionRoute[], sizes: Record<number, number>, minRegions = 1, hot: number[] = []) {
+  function checker(
+    routes: RegionRoute[],
+    sizes: Record<number, number>,
+    minRegions = 1,
+    hot: number[] = [],
+    drained: string[] = [],
+  ) {
     const time = new ManualTimeProvider(0);
     const actions: string[] = [];
     const check = new MergeChecker({
@@ -538,6 +544,8 @@ describe('MergeChecker', () => {
         isMigrating: () => false,
       },
       peers: { node: async (id) => [A, B].find((p) => p.id === id) },
+      candidates: async () =>
+        [A, B].map((p) => ({ ...p, alive: true, regionCount: 1, drained: drained.includes(p.id) })),
       maintenance: { isEnabled: async () => false },
       maxSizeBytes: 100,
       splitMergeIntervalMs: 60_000,
@@ -559,6 +567,20 @@ describe('MergeChecker', () => {
     routes[2] = { ...routes[2]!, leader: A.id };
     expect(await check.tick()).toEqual({ merged: '1:3', into: '1:2' });
     expect(actions).toEqual([`move 1:3 to ${A.id}`, 'merge 1:3 into 1:2']);
+  });
+
+  it('moves no region onto a drained node to merge it: the other one moves, or none when both are drained', async () => {
+    const routes = [route(1, '', 'g', A.id), route(2, 'g', '', B.id)];
+    // 2 is the smaller, but 1's leader (A) is drained: 1 moves to B instead.
+    const oneDrained = checker(routes, { 1: 50, 2: 40 }, 1, [], [A.id]);
+    await oneDrained.check.tick();
+    await oneDrained.time.advance(60_000);
+    expect(await oneDrained.check.tick()).toEqual({ moved: '1:1', to: B.id });
+    const bothDrained = checker(routes, { 1: 50, 2: 40 }, 1, [], [A.id, B.id]);
+    await bothDrained.check.tick();
+    await bothDrained.time.advance(60_000);
+    expect(await bothDrained.check.tick()).toEqual({ skipped: 'none' });
+    expect(bothDrained.actions).toEqual([]);
   });
 
   it('leaves a hot region alone (its leader proposes a load split)', async () => {
