@@ -184,12 +184,13 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
     const nodes = await deps.store.nodes();
     const node = nodes.find((n) => n.id === id);
     if (!node) throw new NotFoundError(`unknown node ${id}`, { nodeId: id });
-    if (drained && !nodes.some((n) => n.id !== id && n.alive && !n.drained))
+    const alive = nodes.filter((n) => n.alive).map((n) => n.id);
+    if (!drained) await deps.store.undrain(id);
+    else if (!(await deps.store.drain(id, alive)))
       throw new InvalidArgumentError(
         `draining ${id} would leave no alive node to place regions on; undrain or add one first`,
         { nodeId: id },
       );
-    await deps.store.setDrained(id, drained);
     const routes = await deps.store.routes();
     return {
       node: id,

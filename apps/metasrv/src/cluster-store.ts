@@ -33,6 +33,18 @@ const SET_IF_UNCHANGED = `
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1`;
+/**
+ * Adds ARGV[1] to the drained set KEYS[1] if one of ARGV[2..] other than it is not drained (an alive
+ * node left to place regions on); returns 1 if it did.
+ */
+const DRAIN_UNLESS_LAST = `
+for i = 2, #ARGV do
+  if ARGV[i] ~= ARGV[1] and redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 0 then
+    redis.call('SADD', KEYS[1], ARGV[1])
+    return 1
+  end
+end
+return 0`;
 /** Compare-and-set rounds an update gets before it gives up (each lost one means a newer route). */
 const UPDATE_ATTEMPTS = 20;
 
@@ -65,9 +77,16 @@ export class ClusterStore implements RouteStore, PeerLookup {
     return clusterKey(this.prefix, 'meta', 'drained');
   }
 
-  async setDrained(nodeId: string, drained: boolean): Promise<void> {
-    if (drained) await this.redis.sadd(this.drainedKey, nodeId);
-    else await this.redis.srem(this.drainedKey, nodeId);
+  /**
+   * Drains the node unless none of `alive` but it would be left undrained; false then. One step in
+   * Redis, so two drains at once cannot each count on the other node staying.
+   */
+  async drain(nodeId: string, alive: readonly string[]): Promise<boolean> {
+    return Number(await this.redis.eval(DRAIN_UNLESS_LAST, 1, this.drainedKey, nodeId, ...alive)) === 1;
+  }
+
+  async undrain(nodeId: string): Promise<void> {
+    await this.redis.srem(this.drainedKey, nodeId);
   }
 
   async recordHeartbeat(nodeId: string, node: StoredNode): Promise<void> {

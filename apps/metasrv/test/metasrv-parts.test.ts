@@ -149,12 +149,18 @@ describe('ClusterStore', () => {
       { id: 'n2', address: 'http://n2', alive: false, regionCount: 2, drained: false },
     ]);
     // An operator's drain is kept in Redis, for every metasrv, until undrained.
-    await store.setDrained('n1', true);
+    expect(await store.drain('n1', ['n1', 'n2'])).toBe(true);
     expect((await store.candidates()).map((n) => [n.id, n.drained])).toEqual([
       ['n1', true],
       ['n2', false],
     ]);
-    await store.setDrained('n1', false);
+    // n1 is drained: n2, the last node left to place on, is not. Both at once: one of them only.
+    expect(await store.drain('n2', ['n1', 'n2'])).toBe(false);
+    await store.undrain('n1');
+    const both = await Promise.all([store.drain('n1', ['n1', 'n2']), store.drain('n2', ['n1', 'n2'])]);
+    expect(both.sort()).toEqual([false, true]);
+    await store.undrain('n2');
+    await store.undrain('n1');
     expect((await store.nodes()).map((n) => n.drained)).toEqual([false, false]);
     expect(await store.node('n3')).toBeUndefined();
     expect((await store.clientRoutes())[0]).toMatchObject({ leader: 'n2', address: 'http://n2' });

@@ -120,10 +120,8 @@ export class NodeTaskWorker {
         const { lastEntryId } = await group.setRoleStateGracefully(regionId, 'Follower');
         return { regionId, lastEntryId };
       },
+      // Asked again after a timeout, it answers as the first did (see handleCatchup).
       'upgrade-region': async ({ regionId, epoch }) => {
-        const region = group.getRegion(regionId);
-        if (region?.role === 'Leader' && region.epoch.confVer === epoch.confVer)
-          return { regionId, lastEntryId: region.lastEntryId };
         const { lastEntryId } = await group.ddl(regionId, { type: 'catchup', writable: true, epoch });
         deps.onLeading?.();
         return { regionId, lastEntryId };

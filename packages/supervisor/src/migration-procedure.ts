@@ -99,11 +99,19 @@ export class RegionMigrationProcedure {
         current: () => (this.state.status === 'Running' ? this.state.step : undefined),
         runStep: (step, stepSignal) => this.runStep(step, stepSignal),
         transition: (step) => this.transition(step),
-        fail: (message) => this.finish('Failed', message),
+        // Once the fence names the target, the old leader can no longer write: a route left naming it
+        // would leave the region with no writer and no failover (its old leader is alive).
+        fail: async (message) => {
+          const fenced = this.state.context.fenceMoved && this.state.step === 'UpgradeCandidateRegion';
+          if (!fenced || !(await this.handOver(message))) await this.finish('Failed', message);
+        },
         afterFailure: async (step) => {
           if (!this.pastDeadline() || step === 'UpdateMetadataRollback') return;
           if (!this.state.context.fenceMoved) await this.transition('UpdateMetadataRollback');
-          else if (step === 'UpgradeCandidateRegion') await this.handOver();
+          else if (step === 'UpgradeCandidateRegion')
+            await this.handOver(
+              `${this.state.to.id} did not take region ${this.state.regionId} before the deadline`,
+            );
         },
       },
       this.deps,
@@ -114,11 +122,12 @@ export class RegionMigrationProcedure {
 
   /**
    * Past the deadline, with the fence on a target that does not take the region (it died after the
-   * fence moved): nobody can write the region, and retrying the upgrade could go on for as long as
-   * the target stays down. So the route names the target, as the fence does; its failure detector
-   * then fails the region over to a live node like any region of a dead node.
+   * fence moved), or with an upgrade refused for good: nobody can write the region, and retrying the
+   * upgrade could go on for as long as the target stays down. So the route names the target, as the
+   * fence does; its failure detector then fails the region over to a live node like any region of a
+   * dead node (and a target that does lead it keeps it).
    */
-  private async handOver(): Promise<void> {
+  private async handOver(why: string): Promise<boolean> {
     const { to } = this.state;
     try {
       await this.deps.routes.update(this.regionId, {
@@ -126,13 +135,12 @@ export class RegionMigrationProcedure {
         epoch: this.state.context.newEpoch!,
         state: 'Normal',
       });
-      await this.finish(
-        'Failed',
-        `${to.id} did not take region ${this.state.regionId} before the deadline; the route names it, so failover moves the region on`,
-      );
+      await this.finish('Failed', `${why}; the route names ${to.id}, so failover moves the region on`);
+      return true;
     } catch (err) {
-      // Still Running: the upgrade is retried, and the hand-over with it.
+      // Still Running past the deadline: the upgrade is retried, and the hand-over with it.
       this.deps.logger.warn({ region: this.state.regionId, err }, 'handing the region over failed');
+      return false;
     }
   }
 

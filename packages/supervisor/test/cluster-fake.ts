@@ -1,4 +1,4 @@
-import { RegionId, keyRange, type KeyRange } from '@regionstore/core';
+import { InvalidArgumentError, RegionId, keyRange, type KeyRange } from '@regionstore/core';
 import type {
   FenceStore,
   Peer,
@@ -25,6 +25,8 @@ export class Cluster implements RouteStore, RegionNodeClient, FenceStore {
   failOpen = false;
   /** The target's node task fails (as a dead node's job times out). */
   failUpgrade = false;
+  /** The target refuses the upgrade for good (an error no retry cures). */
+  refuseUpgrade = false;
 
   addRegion(regionId: RegionId, leader: Peer): void {
     this.routes.set(regionId.toString(), {
@@ -68,6 +70,7 @@ export class Cluster implements RouteStore, RegionNodeClient, FenceStore {
   async upgradeCandidate(peer: Peer, regionId: RegionId, epoch: { confVer: number }) {
     this.calls.push(`upgrade ${peer.id} ${epoch.confVer}`);
     if (this.failUpgrade) throw new Error(`upgrade on ${peer.id} did not finish`);
+    if (this.refuseUpgrade) throw new InvalidArgumentError(`upgrade on ${peer.id} refused`);
     const regions = await this.node(peer);
     if (!regions.has(regionId.toString())) throw new Error('not open');
     regions.set(regionId.toString(), 'Leader');

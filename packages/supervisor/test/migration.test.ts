@@ -276,6 +276,20 @@ describe('RegionMigrationManager', () => {
     expect(cluster.endState(regionId).route.leader).toBe(A.id);
   });
 
+  it('an upgrade refused for good once the fence moved also names the target in the route: the old leader cannot write', async () => {
+    const { cluster, regionId, manager } = await make();
+    cluster.refuseUpgrade = true;
+    const m = manager();
+    const id = await m.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+    const final = await m.wait(id);
+    expect(final).toMatchObject({ status: 'Failed', step: 'UpgradeCandidateRegion' });
+    expect(final.error).toMatch(/upgrade on node-b refused; the route names node-b/);
+    expect(cluster.endState(regionId)).toMatchObject({
+      route: { leader: B.id, epoch: { version: 1, confVer: 2 }, state: 'Normal' },
+      fence: { nodeId: B.id, epoch: 2 },
+    });
+  });
+
   const forward = MIGRATION_STEPS.filter((s) => s !== 'RegionMigrationEnd' && s !== 'UpdateMetadataRollback');
 
   /** A move from A to B whose runner dies right after `step`; a second runner resumes it. */

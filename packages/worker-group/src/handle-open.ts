@@ -67,6 +67,9 @@ export async function handleCatchup(
 ): Promise<DdlResult> {
   const region = owner.requireRegion(regionId);
   if (region.role === 'Leader') {
+    // An upgrade asked again (its first answer timed out, and it went on and took): the same answer.
+    const sameEpoch = request.epoch && fenceEpochOf(request.epoch) === fenceEpochOf(region.epoch);
+    if (request.writable && sameEpoch) return { lastEntryId: region.lastEntryId };
     throw new InvalidArgumentError(`region ${regionId.toString()} leads here; catchup is for followers`);
   }
   const recovered = await recoverRegion(

@@ -334,10 +334,21 @@ describe('WorkerGroup', () => {
 
     const next = { version: 1, confVer: 2 };
     await leader.group.setRoleStateGracefully(region, 'Follower');
-    const done = await follower.group.ddl(region, { type: 'catchup', writable: true, epoch: next });
+    // The metasrv asks again when the first answer is late: the second answers as the first, once
+    // that one took (it does not refuse the leader the first one made).
+    const [done, again] = await Promise.all([
+      follower.group.ddl(region, { type: 'catchup', writable: true, epoch: next }),
+      follower.group.ddl(region, { type: 'catchup', writable: true, epoch: next }),
+    ]);
     expect(done.lastEntryId).toBe(3);
+    expect(again.lastEntryId).toBe(3);
     await follower.group.write({ regionId: region, mutations: [put('k4', 'v4')] });
     expect((await mvccGet(follower.engine, b('k3')))?.toString()).toBe('v3');
+    // A leader is not caught up as a follower, nor made leader at another epoch.
+    for (const request of [{}, { writable: true, epoch: { version: 1, confVer: 3 } }])
+      expect(await failure(follower.group.ddl(region, { type: 'catchup', ...request }))).toMatchObject({
+        code: 'InvalidArgument',
+      });
   });
 
   it('drops a region: gone from the node, its WAL destroyed, its data deleted', async () => {
