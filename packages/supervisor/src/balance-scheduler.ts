@@ -150,7 +150,9 @@ export class BalanceScheduler {
       minDiffBytes,
       hotBytesPerSec = DEFAULT_HOT_BYTES_PER_SEC,
     } = this.deps.sizeBalance ?? DEFAULT_SIZE_BALANCE;
-    const growth = this.deps.growth?.() ?? new Map<bigint, number>();
+    // A region whose growth is not known yet (new: often a split's hot child) waits until it is.
+    const growth = this.deps.growth?.();
+    const cold = (r: RegionRoute) => !growth || (growth.get(r.regionId.value) ?? Infinity) < hotBytesPerSec;
     const bytes = new Map(alive.map((n) => [n.id, 0]));
     for (const r of routes) {
       const held = bytes.get(r.leader);
@@ -166,7 +168,7 @@ export class BalanceScheduler {
       if (Math.max(...counts) - Math.min(...counts) > 1) continue;
       // The region closest to half the gap without passing it.
       const region = movable(from.id)
-        .filter((r) => (growth.get(r.regionId.value) ?? 0) < hotBytesPerSec)
+        .filter(cold)
         .map((r) => ({ r, size: sizes.get(r.regionId.value) ?? 0 }))
         .filter(({ size }) => size > 0 && size <= gap / 2)
         .sort((a, b) => b.size - a.size)[0]?.r;

@@ -13,7 +13,8 @@ function cluster(
   dead: string[] = [],
   sizesMiB?: number[],
   drained: string[] = [],
-  growthMiBps: number[] = [],
+  /** Each region's growth in MiB/s, in route order (0 when not given; undefined: not known yet). */
+  growthMiBps: Array<number | undefined> = [],
 ) {
   const routes: RegionRoute[] = [];
   let n = 0;
@@ -64,7 +65,14 @@ function cluster(
     ...(sizesMiB
       ? { sizes: () => new Map(routes.map((r, i) => [r.regionId.value, sizesMiB[i]! * 1024 * 1024])) }
       : {}),
-    growth: () => new Map(growthMiBps.map((rate, i) => [routes[i]!.regionId.value, rate * 1024 * 1024])),
+    growth: () => {
+      const rates = routes.map(
+        (r, i) => [r.regionId.value, i < growthMiBps.length ? growthMiBps[i] : 0] as const,
+      );
+      return new Map(
+        rates.filter(([, rate]) => rate !== undefined).map(([id, rate]) => [id, rate! * 1024 * 1024]),
+      );
+    },
   });
   const counts = () => Object.keys(placement).map((id) => routes.filter((r) => r.leader === id).length);
   return { scheduler, state, counts, metrics, routes };
@@ -130,6 +138,20 @@ describe('BalanceScheduler', () => {
       [5],
     );
     expect(await oneHot.scheduler.tick()).toEqual({ moved: '1:2', from: 'node-1', to: 'node-3', by: 'size' });
+    // A region whose growth is not known yet (a split's new child) is not moved for bytes either.
+    const unknown = cluster(
+      { 'node-1': 3, 'node-2': 3, 'node-3': 2 },
+      [],
+      [300, 300, 300, 10, 10, 10, 10, 10],
+      [],
+      [undefined, 0.1],
+    );
+    expect(await unknown.scheduler.tick()).toEqual({
+      moved: '1:2',
+      from: 'node-1',
+      to: 'node-3',
+      by: 'size',
+    });
     // All of node-1's big regions are hot: no move for bytes (the next, 1:3 at 0.5 MiB/s, is not hot).
     const allHot = cluster(
       { 'node-1': 3, 'node-2': 3, 'node-3': 2 },
