@@ -1,6 +1,7 @@
 import {
   CancelledError,
   InternalError,
+  NotLeaderError,
   rangeCovers,
   type KeyRange,
   type RegionId,
@@ -172,9 +173,16 @@ export async function flushRegion(
       ...(previous.inheritedFrom ? { inheritedFrom: previous.inheritedFrom } : {}),
     };
   }
-  for (const hook of hooks) await hook(manifest);
+  try {
+    await checkStillLeading(ctx, region, captured.epoch);
+    for (const hook of hooks) await hook(manifest);
+  } catch (err) {
+    // Nothing names the files this flush wrote, and nothing will.
+    dropUnnamedFiles(ctx, manifest, previous ? manifestFiles(previous) : []);
+    throw err;
+  }
   await writeManifest(ctx.storage, manifest);
-  if (previous?.walEntryId === walEntryId) dropReplacedFiles(ctx, previous, manifest);
+  if (previous?.walEntryId === walEntryId) dropUnnamedFiles(ctx, previous, manifestFiles(manifest));
   // Followers that lag a little keep tailing instead of reloading the region from its flushes.
   await ctx.wal.obsolete(regionId, walEntryId, {
     floorId: region.retainFloor(walEntryId, ctx.config.followerWalFlushes),
@@ -232,20 +240,39 @@ async function checkSplitChildFlushed(
 }
 
 /**
- * A manifest at the same entry as the previous one (a full flush with no write since, a split child's
- * first flush of its own) took its name, so no purge will find the previous one: its files that the
- * new one does not name go now.
+ * A flush that outlived this node's leadership (a migration moved the region on while it ran: the
+ * downgrade does not stop it) writes no manifest. Its manifest, at a later WAL entry than the new
+ * leader's, would be the region's newest, and the purge after it would delete the files the new
+ * leader's flushes and splits build on.
  */
-function dropReplacedFiles(ctx: WorkerContext, replaced: FlushManifest, manifest: FlushManifest): void {
-  const kept = new Set(manifestFiles(manifest));
-  const doomed = manifestFiles(replaced).filter((file) => !kept.has(file));
+async function checkStillLeading(
+  ctx: WorkerContext,
+  region: WorkerRegion,
+  epoch: RegionEpoch,
+): Promise<void> {
+  const fence = region.isWritable ? await ctx.wal.fence(region.regionId) : undefined;
+  if (fence?.nodeId === ctx.nodeId && fence.epoch === fenceEpochOf(epoch)) return;
+  throw new NotLeaderError(
+    `region ${region.regionId.toString()} stopped leading on ${ctx.nodeId} while it flushed; its flush is dropped`,
+    { regionId: region.regionId.toString(), leader: fence?.nodeId ?? null },
+  );
+}
+
+/**
+ * Deletes the files of `manifest` that `kept` does not name, when no manifest will name them: a
+ * manifest replaced at the same entry (a full flush with no write since, a split child's first flush
+ * of its own took its name, so no purge will find it), or one never written (its flush failed).
+ */
+function dropUnnamedFiles(ctx: WorkerContext, manifest: FlushManifest, kept: readonly string[]): void {
+  const keep = new Set(kept);
+  const doomed = manifestFiles(manifest).filter((file) => !keep.has(file));
   if (doomed.length === 0) return;
   void ctx.purgeScheduler
     .schedule(async () => {
       for (const file of doomed) await ctx.storage.delete(file);
     })
     .catch((err: unknown) =>
-      ctx.logger.warn({ region: replaced.regionId, err }, 'deleting the files of a replaced manifest failed'),
+      ctx.logger.warn({ region: manifest.regionId, err }, 'deleting the files no manifest names failed'),
     );
 }
 

@@ -4,7 +4,7 @@ import { silentLogger, type Registry } from '@regionstore/runtime';
 import { RocksEngine, type KvEngine } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { RegionRunner } from '@regionstore/region-runner';
-import { LocalStorage } from '@regionstore/storage-backends';
+import { LocalStorage, type ExternalStorage } from '@regionstore/storage-backends';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 import { WorkerGroup, type WorkerGroupConfigInput } from '@regionstore/worker-group';
 
@@ -118,4 +118,11 @@ export async function failure(promise: Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   throw new Error('expected a failure');
+}
+
+/** The names of the objects under `prefix`. */
+export async function objectNames(storage: ExternalStorage, prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const object of storage.list(prefix)) names.push(object.name);
+  return names;
 }

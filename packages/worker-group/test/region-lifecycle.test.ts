@@ -1,6 +1,7 @@
 import { configureFailPoint, failPointHits, isRegionStoreError, removeFailPoint } from '@regionstore/core';
 import { mvccGet, readApplyState, readRegionLocalState } from '@regionstore/engine';
-import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, type TestNode } from './helpers';
+import { latestManifest, manifestFiles } from '@regionstore/worker-group';
+import { ALL, EPOCH, b, failure, freshRegion, objectNames, put, useCluster, type TestNode } from './helpers';
 
 const cluster = useCluster('region-lifecycle');
 
@@ -110,5 +111,33 @@ describe('a region leaving a node and coming back', () => {
     // Only the reopened region's own flush answers it, covering its write.
     expect(await own).toEqual({ lastEntryId: entryId });
     expect(node.group.getRegion(region)!.flushedEntryId).toBe(entryId);
+  });
+
+  it('a flush that outlives its node’s leadership writes no manifest and leaves no file behind', async () => {
+    const a = await cluster.node();
+    const bNode = await cluster.node();
+    const region = freshRegion();
+    await a.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await a.group.write({ regionId: region, mutations: [put('a', '1')] });
+    await a.group.ddl(region, { type: 'flush', full: true });
+    const before = (await latestManifest(cluster.storage, region))!;
+    await a.group.write({ regionId: region, mutations: [put('b', '2')] });
+    // A full flush on A stops before its snapshot; the region moves to B meanwhile.
+    configureFailPoint('before_region_gen_snap', '1*pause');
+    const outlived = a.group.ddl(region, { type: 'flush', full: true });
+    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    await bNode.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' });
+    await a.group.setRoleStateGracefully(region, 'Follower');
+    await bNode.group.ddl(region, { type: 'catchup', writable: true, epoch: { version: 1, confVer: 2 } });
+    removeFailPoint('before_region_gen_snap');
+    expect(await failure(outlived)).toMatchObject({ code: 'NotLeader' });
+    // The store holds the files of the region's manifests and nothing else: the snapshot A wrote is gone.
+    expect(await latestManifest(cluster.storage, region)).toEqual(before);
+    const names = () => objectNames(cluster.storage, `snapshots/${region.value}/`);
+    for (let i = 0; i < 100 && (await names()).length > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await names()).toEqual(manifestFiles(before));
+    // B, the leader, flushes on from there.
+    await bNode.group.write({ regionId: region, mutations: [put('c', '3')] });
+    expect((await bNode.group.ddl(region, { type: 'flush' })).lastEntryId).toBe(3);
   });
 });

@@ -2,7 +2,7 @@ import { RegionId, configureFailPoint, failPointHits, keyRange, removeFailPoint 
 import { CF_DEFAULT, decodeMvccKey, mvccGet, mvccRange, type KvEngine } from '@regionstore/engine';
 import { regionDataBounds } from '@regionstore/region-runner';
 import { latestManifest, manifestRange, type FlushManifest } from '@regionstore/worker-group';
-import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, objectNames, put, useCluster } from './helpers';
 
 const cluster = useCluster('split');
 const SPLIT = { version: 2, confVer: 1 };
@@ -114,7 +114,7 @@ describe('split on a node', () => {
     expect(manifestRange(parent)).toEqual(keyRange('', 'm'));
     expect(inherited.deltas.map((d) => d.sha256)).toEqual(parent.deltas.map((d) => d.sha256));
     expect(inherited.deltas[1]!.kvCount).toBe(4);
-    expect(await objectNames(`snapshots/${region.value}/`)).toEqual([before.snapshot]);
+    expect(await objectNames(cluster.storage, `snapshots/${region.value}/`)).toEqual([before.snapshot]);
     await node.shutdown();
 
     const other = await cluster.node();
@@ -225,7 +225,7 @@ describe('split on a node', () => {
     await split;
     expect((await latestManifest(cluster.storage, child))!.inheritedFrom).toBeUndefined();
     // No snapshot of the half was written: the parent's files are still the flush from before.
-    expect(await objectNames(`snapshots/${region.value}/`)).toEqual([base.snapshot]);
+    expect(await objectNames(cluster.storage, `snapshots/${region.value}/`)).toEqual([base.snapshot]);
     await node.shutdown();
     const other = await cluster.node();
     await other.group.ddl(child, { type: 'open', range: keyRange('m', ''), epoch: SPLIT, role: 'Follower' });
@@ -253,8 +253,8 @@ describe('split on a node', () => {
     await node.group.splitRegion(region, splitAt('m', child));
     const copies = async () =>
       [
-        ...(await objectNames(`snapshots/${child.value}/`)),
-        ...(await objectNames(`deltas/${child.value}/`)),
+        ...(await objectNames(cluster.storage, `snapshots/${child.value}/`)),
+        ...(await objectNames(cluster.storage, `deltas/${child.value}/`)),
       ].filter((name) => name.includes('/from-'));
     expect(await copies()).toHaveLength(2);
     // No write since the split: the child's full flush is at entry 0 too, and takes the manifest's name.
@@ -380,12 +380,6 @@ describe('split on a node', () => {
     expect(manifestRange((await latestManifest(cluster.storage, child))!)).toEqual(keyRange('m', ''));
   });
 });
-
-async function objectNames(prefix: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const object of cluster.storage.list(prefix)) names.push(object.name);
-  return names;
-}
 
 /** The user keys with versions in the engine's `default` CF, whatever region they belong to. */
 async function storedKeys(engine: KvEngine): Promise<string[]> {
