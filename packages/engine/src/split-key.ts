@@ -76,15 +76,20 @@ async function bisectHalf(engine: KvEngine, range: KeyRange, total: number): Pro
     }
     if (Math.abs(bytes - total / 2) <= total * TOLERANCE) return key;
   }
-  return found ?? valueKey(hi, width);
+  return found; // none reached half (estimates that never add up): the caller scans
 }
 
-/** The first user key with versions at or after `probe` in the range, else the last one before it. */
+/**
+ * The first user key with versions at or after `probe` in the range, else the last one before it;
+ * either must lie past the range's start (a split key leaves both halves non-empty).
+ */
 async function keyNear(engine: KvEngine, range: KeyRange, probe: Buffer): Promise<Buffer | undefined> {
-  const after = mvccRange(keyRange(probe, range.end));
-  const before = mvccRange(keyRange(range.start, probe));
+  const beforeEnd = range.end.length === 0 || compareKeys(probe, range.end) < 0;
+  const at = beforeEnd ? probe : range.end;
+  const after = mvccRange(keyRange(at, range.end));
+  const before = mvccRange(keyRange(range.start, at));
   for (const options of [
-    { start: after.start, end: after.end, limit: 1 },
+    ...(beforeEnd ? [{ start: after.start, end: after.end, limit: 1 }] : []),
     { start: before.start, end: before.end, limit: 1, reverse: true },
   ]) {
     for await (const entry of engine.iterate(CF_DEFAULT, options)) {

@@ -73,6 +73,8 @@ describe('middleKey (the half split check)', () => {
     for (const exactBelowBytes of [0, undefined]) {
       expect(await middleKey(engine, keyRange('a', 'b'), { exactBelowBytes })).toBeUndefined();
       expect(await middleKey(engine, keyRange('c', 'd'), { exactBelowBytes })).toBeUndefined();
+      // No key fits between the bounds: the bisection finds none, and neither does the scan.
+      expect(await middleKey(engine, keyRange(b('a'), b('a\0')), { exactBelowBytes })).toBeUndefined();
     }
   });
 });

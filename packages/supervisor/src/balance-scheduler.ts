@@ -126,7 +126,8 @@ export class BalanceScheduler {
     }
     if (most.regionCount - least.regionCount > 1) {
       const growth = this.deps.growth?.() ?? new Map<bigint, number>();
-      const rate = (r: RegionRoute) => growth.get(r.regionId.value) ?? 0;
+      // Not known yet: a new region, often a split's hot child, goes last.
+      const rate = (r: RegionRoute) => growth.get(r.regionId.value) ?? Infinity;
       // One with a follower there already moves without loading anything; else the one growing slowest.
       const fromMost = movable(most.id).sort((a, b) => rate(a) - rate(b));
       const region = fromMost.find((r) => r.followers?.includes(least.id)) ?? fromMost[0];

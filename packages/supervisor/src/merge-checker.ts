@@ -95,17 +95,21 @@ export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 
         continue;
       if (this.deps.procedures.isMigrating(left.regionId) || this.deps.procedures.isMigrating(right.regionId))
         continue;
-      return this.act(left, right, sizes);
+      const decision = await this.act(left, right, sizes);
+      if (decision) return decision;
     }
     return { skipped: 'none' };
   }
 
-  /** Merges the right region into the left, or first moves the smaller to the other's leader. */
+  /**
+   * Merges the right region into the left, or first moves the smaller to the other's leader;
+   * undefined when neither can move (the next pair is looked at instead).
+   */
   private async act(
     left: RegionRoute,
     right: RegionRoute,
     sizes: ReadonlyMap<bigint, number>,
-  ): Promise<MergeDecision> {
+  ): Promise<MergeDecision | undefined> {
     try {
       if (left.leader === right.leader) {
         await this.deps.procedures.startMerge({
@@ -127,12 +131,12 @@ export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 
       const taking = await this.nodesTakingRegions();
       const takes = (route: RegionRoute) => !taking || taking.has(route.leader);
       const [mover, stayer] = takes(larger) ? [smaller, larger] : takes(smaller) ? [larger, smaller] : [];
-      if (!mover || !stayer) return { skipped: 'none' };
+      if (!mover || !stayer) return undefined;
       const [from, to] = [
         await this.deps.peers.node(mover.leader),
         await this.deps.peers.node(stayer.leader),
       ];
-      if (!from || !to) return { skipped: 'none' };
+      if (!from || !to) return undefined;
       await this.deps.procedures.submit({
         regionId: mover.regionId,
         fromPeer: from,

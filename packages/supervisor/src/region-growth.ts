@@ -3,21 +3,23 @@ const WINDOW_MS = 10_000;
 
 /**
  * How fast each region grows, from the sizes its leader reports in heartbeats: the bytes gained over
- * the last window of at least WINDOW_MS, per second (never below 0: compaction shrinks a region that
- * is still written). A region's rate is known once two reports WINDOW_MS apart came in.
+ * the last window of at least WINDOW_MS, per second. A region's rate is known once two reports
+ * WINDOW_MS apart came in; a region that shrank (a split halved it, compaction dropped versions)
+ * starts over from its new size, its rate unknown until the next window: a hot region that just
+ * split is still hot.
  */
 export class RegionGrowth {
   private readonly regions = new Map<bigint, { bytes: number; atMs: number; bytesPerSec?: number }>();
 
   record(regionId: bigint, bytes: number, atMs: number): void {
     const known = this.regions.get(regionId);
-    if (!known) {
+    if (!known || bytes < known.bytes) {
       this.regions.set(regionId, { bytes, atMs });
       return;
     }
     const elapsedMs = atMs - known.atMs;
     if (elapsedMs < WINDOW_MS) return;
-    const bytesPerSec = (Math.max(0, bytes - known.bytes) * 1000) / elapsedMs;
+    const bytesPerSec = ((bytes - known.bytes) * 1000) / elapsedMs;
     this.regions.set(regionId, { bytes, atMs, bytesPerSec });
   }
 

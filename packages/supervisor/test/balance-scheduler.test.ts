@@ -169,7 +169,10 @@ describe('BalanceScheduler', () => {
       [5, 1, 0.5],
     );
     expect(await oneWarm.scheduler.tick()).toMatchObject({ moved: '1:3', by: 'size' });
-    // Counts still even out with every region hot, the slowest-growing first.
+    // Counts still even out with every region hot, the slowest-growing first, one not known yet last.
+    const unknownLast = cluster({ 'node-1': 4, 'node-2': 0 }, [], undefined, [], [undefined, 9, 3, 20]);
+    expect(await unknownLast.scheduler.tick()).toMatchObject({ moved: '1:3', by: 'count' });
+    expect(await unknownLast.scheduler.tick()).toMatchObject({ moved: '1:2', by: 'count' });
     const counts = cluster({ 'node-1': 4, 'node-2': 0 }, [], undefined, [], [9, 3, 7, 8]);
     expect(await counts.scheduler.tick()).toMatchObject({ moved: '1:2', by: 'count' });
     expect(await counts.scheduler.tick()).toMatchObject({ moved: '1:3', by: 'count' });

@@ -581,6 +581,12 @@ describe('MergeChecker', () => {
     await bothDrained.time.advance(60_000);
     expect(await bothDrained.check.tick()).toEqual({ skipped: 'none' });
     expect(bothDrained.actions).toEqual([]);
+    // A pair that cannot move does not hold back the pairs after it (2 and 3 share a leader).
+    const later = [route(1, '', 'g', A.id), route(2, 'g', 'p', B.id), route(3, 'p', '', B.id)];
+    const passedOver = checker(later, { 1: 50, 2: 40, 3: 30 }, 1, [], [A.id, B.id]);
+    await passedOver.check.tick();
+    await passedOver.time.advance(60_000);
+    expect(await passedOver.check.tick()).toEqual({ merged: '1:3', into: '1:2' });
   });
 
   it('leaves a hot region alone (its leader proposes a load split)', async () => {

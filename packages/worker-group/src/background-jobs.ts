@@ -89,6 +89,14 @@ export async function flushRegion(
   { kind, signal, hooks = [] }: FlushOptions,
 ): Promise<FlushManifest> {
   const { regionId } = region;
+  // Only a leader flushes: a follower's files would take the leader's names (same term and entry).
+  if (!region.isWritable)
+    throw new NotLeaderError(
+      `region ${regionId.toString()} does not lead on ${ctx.nodeId}; its leader flushes it`,
+      {
+        regionId: regionId.toString(),
+      },
+    );
   const snapshot = ctx.engine.snapshot();
   let applyState;
   let local;
@@ -176,13 +184,23 @@ export async function flushRegion(
   try {
     await checkStillLeading(ctx, region, captured.epoch);
     for (const hook of hooks) await hook(manifest);
+    // The hooks may take seconds (copies on S3): the node must still lead when its manifest goes out.
+    if (hooks.length > 0) await checkStillLeading(ctx, region, captured.epoch);
   } catch (err) {
-    // Nothing names the files this flush wrote, and nothing will.
-    dropUnnamedFiles(ctx, manifest, previous ? manifestFiles(previous) : []);
+    // Nothing names the files this flush wrote, and nothing will. Deleted before the flush ends: the
+    // region's next flush (after this one, on this node) may write the same names, which a delete
+    // still queued then would take from under its manifest.
+    await deleteUnnamedFiles(ctx, manifest, previous ? manifestFiles(previous) : []);
     throw err;
   }
   await writeManifest(ctx.storage, manifest);
-  if (previous?.walEntryId === walEntryId) dropUnnamedFiles(ctx, previous, manifestFiles(manifest));
+  if (previous?.walEntryId === walEntryId) {
+    // Later flushes start past this entry, so they never write these names again: no hurry.
+    const replaced = previous;
+    void ctx.purgeScheduler
+      .schedule(() => deleteUnnamedFiles(ctx, replaced, manifestFiles(manifest)))
+      .catch(() => undefined); // logged per file
+  }
   // Followers that lag a little keep tailing instead of reloading the region from its flushes.
   await ctx.wal.obsolete(regionId, walEntryId, {
     floorId: region.retainFloor(walEntryId, ctx.config.followerWalFlushes),
@@ -263,17 +281,19 @@ async function checkStillLeading(
  * manifest replaced at the same entry (a full flush with no write since, a split child's first flush
  * of its own took its name, so no purge will find it), or one never written (its flush failed).
  */
-function dropUnnamedFiles(ctx: WorkerContext, manifest: FlushManifest, kept: readonly string[]): void {
+async function deleteUnnamedFiles(
+  ctx: WorkerContext,
+  manifest: FlushManifest,
+  kept: readonly string[],
+): Promise<void> {
   const keep = new Set(kept);
-  const doomed = manifestFiles(manifest).filter((file) => !keep.has(file));
-  if (doomed.length === 0) return;
-  void ctx.purgeScheduler
-    .schedule(async () => {
-      for (const file of doomed) await ctx.storage.delete(file);
-    })
-    .catch((err: unknown) =>
-      ctx.logger.warn({ region: manifest.regionId, err }, 'deleting the files no manifest names failed'),
-    );
+  for (const file of manifestFiles(manifest).filter((name) => !keep.has(name))) {
+    await ctx.storage
+      .delete(file)
+      .catch((err: unknown) =>
+        ctx.logger.warn({ region: manifest.regionId, file, err }, 'deleting a file no manifest names failed'),
+      );
+  }
 }
 
 export function schedulePurge(ctx: WorkerContext, regionId: RegionId, keep: number): void {
