@@ -97,6 +97,7 @@ export async function flushRegion(
         regionId: regionId.toString(),
       },
     );
+  const truncates = region.truncates;
   const snapshot = ctx.engine.snapshot();
   let applyState;
   let local;
@@ -186,6 +187,9 @@ export async function flushRegion(
     for (const hook of hooks) await hook(manifest);
     // The hooks may take seconds (copies on S3): the node must still lead when its manifest goes out.
     if (hooks.length > 0) await checkStillLeading(ctx, region, captured.epoch);
+    // A truncate meanwhile wrote an empty manifest at its entry, maybe this one: this flush would undo it.
+    if (region.truncates !== truncates)
+      throw new CancelledError(`region ${regionId.toString()} was truncated while it flushed`);
   } catch (err) {
     // Nothing names the files this flush wrote, and nothing will. Deleted before the flush ends: the
     // region's next flush (after this one, on this node) may write the same names, which a delete

@@ -97,11 +97,13 @@ export async function handleBackgroundNotify(
       region.flushing = false;
       region.flushAbort = undefined;
       region.flushedEntryId = Math.max(region.flushedEntryId, notify.walEntryId);
-      region.writtenBytes = Math.max(0, region.writtenBytes - notify.flushedBytes);
+      // Never more than the region still counts: a truncate meanwhile gave back all it had.
+      const flushed = Math.min(region.writtenBytes, notify.flushedBytes);
+      region.writtenBytes -= flushed;
       region.snapshotBytes = notify.snapshotBytes;
       region.lastFlushMs = ctx.time.now();
       // A region that stopped leading meanwhile gave its bytes back then.
-      if (region.isWritable) ctx.writeBuffer.free(notify.flushedBytes);
+      if (region.isWritable) ctx.writeBuffer.free(flushed);
       ctx.metrics.writeBufferBytes.set(ctx.writeBuffer.memoryUsage);
       for (const waiter of region.flushWaiters.splice(0)) waiter.send({ lastEntryId: notify.walEntryId });
       startNextFlush(ctx, region);

@@ -21,6 +21,9 @@ export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): 
   await markWalIncarnation(ctx, region);
   if (region.isWritable) ctx.writeBuffer.free(region.writtenBytes);
   region.writtenBytes = 0;
+  // A flush running now covers bytes given back just above, and data dropped: it writes nothing.
+  region.flushingBytes = 0;
+  region.truncates++;
   region.flushedEntryId = last;
   schedulePurge(ctx, region.regionId, 1);
   return { lastEntryId: last };

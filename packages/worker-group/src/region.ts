@@ -33,6 +33,8 @@ export class WorkerRegion {
   maxTs = 0n;
   /** Bytes the running flush will cover. */
   flushingBytes = 0;
+  /** Counts truncates: a flush that began before one holds data the truncate dropped. */
+  truncates = 0;
   flushing = false;
   /** A waiter asked for a full flush (a snapshot of the whole region, no deltas). */
   fullFlushWanted = false;

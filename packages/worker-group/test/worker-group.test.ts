@@ -1,6 +1,7 @@
 import {
   ManualTimeProvider,
   configureFailPoint,
+  failPointHits,
   isRegionStoreError,
   keyRange,
   removeFailPoint,
@@ -425,6 +426,31 @@ describe('WorkerGroup', () => {
     expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
     expect(await mvccGet(other.engine, b('u'))).toBeUndefined();
     expect((await mvccGet(other.engine, b('v')))?.toString()).toBe('3');
+  });
+
+  it('a flush running across a truncate writes nothing: the truncated data never comes back, and the write buffer counts right', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('t', '1')] });
+    configureFailPoint('before_region_gen_snap', '1*pause');
+    const flush = node.group.ddl(region, { type: 'flush', full: true });
+    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    // No write since the flush began: the truncate's empty manifest is at the flush's entry.
+    expect((await node.group.ddl(region, { type: 'truncate' })).lastEntryId).toBe(1);
+    expect(node.group.writeBuffer.memoryUsage).toBe(0);
+    removeFailPoint('before_region_gen_snap');
+    expect(await failure(flush)).toMatchObject({ code: 'Cancelled' });
+    expect(node.group.writeBuffer.memoryUsage).toBe(0);
+    await node.crash();
+    const other = await cluster.node();
+    await other.group.ddl(region, {
+      type: 'open',
+      range: ALL,
+      epoch: { version: 1, confVer: 2 },
+      role: 'Leader',
+    });
+    expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
   });
 
   it('refuses to create a region whose WAL exists', async () => {
