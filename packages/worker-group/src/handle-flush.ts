@@ -1,3 +1,4 @@
+import { ServerIsBusyError } from '@regionstore/core';
 import { dropLatestDeletes } from '@regionstore/engine';
 import { compactRegion, flushRegion } from './background-jobs';
 import type { WorkerContext } from './context';
@@ -117,8 +118,16 @@ export async function handleBackgroundNotify(
       for (const waiter of region.flushWaiters.splice(0)) waiter.fail(notify.error);
       startNextFlush(ctx, region);
       // Writes stalled on this region would wait for a flush that is not coming (unless one started).
-      if (!region.flushing)
-        for (const write of worker.stalled.remove(regionId)) write.reply.fail(notify.error);
+      // They never reached the WAL: ServerIsBusy tells a client to try again (a split refusing the
+      // flush, an object store failing over), where the flush's own error would end the write.
+      if (!region.flushing) {
+        const busy = new ServerIsBusyError(
+          `region ${regionId.toString()} could not flush to make room for this write (${notify.error.message}); try again`,
+          { regionId: regionId.toString() },
+          { cause: notify.error },
+        );
+        for (const write of worker.stalled.remove(regionId)) write.reply.fail(busy);
+      }
       return;
     }
     case 'compactionFinished':

@@ -116,7 +116,7 @@ describe('write buffer', () => {
     expect(await mvccGet(node.engine, b('b'))).toBeUndefined();
   });
 
-  it('answers stalled writes of a region with the error when its flush fails', async () => {
+  it('answers stalled writes of a region with ServerIsBusy (retry: nothing was written) when its flush fails', async () => {
     const node = await cluster.node({
       config: { globalWriteBufferSize: 100, globalWriteBufferRejectSize: 100_000 },
     });
@@ -125,7 +125,12 @@ describe('write buffer', () => {
     configureFailPoint('before_region_gen_snap', 'return'); // generations are dropped: flushes fail
     await node.group.write({ regionId: region, mutations: [put('a', value(300))] });
     const stalled = node.group.write({ regionId: region, mutations: [put('b', '1')] });
-    await expect(stalled).rejects.toMatchObject({ code: 'Cancelled' });
+    await expect(stalled).rejects.toMatchObject({
+      code: 'ServerIsBusy',
+      message: expect.stringMatching(
+        /could not flush to make room for this write \(.*cancelled\); try again/,
+      ),
+    });
     await expect(node.group.ddl(region, { type: 'flush' })).rejects.toMatchObject({ code: 'Cancelled' });
   });
 
