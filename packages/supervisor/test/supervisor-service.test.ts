@@ -6,28 +6,41 @@ import { A, B, Cluster } from './cluster-fake';
 
 const ns = useRedisNamespace('supervisor-service');
 
+/** A SupervisorService over the fake cluster with nodes A and B, as `candidates` describes them. */
+async function supervisorOver(
+  cluster: Cluster,
+  time: ManualTimeProvider,
+  candidates: Array<{ alive: boolean; regionCount: number }>,
+  options: Partial<ConstructorParameters<typeof SupervisorService>[0]> = {},
+): Promise<SupervisorService> {
+  return new SupervisorService({
+    redis: await ns.connect(),
+    keyPrefix: ns.prefix,
+    routes: cluster,
+    nodes: cluster,
+    fences: cluster,
+    peers: { node: async (id) => [A, B].find((p) => p.id === id) },
+    candidates: async () => [A, B].map((peer, i) => ({ ...peer, ...candidates[i]! })),
+    time,
+    ...options,
+  });
+}
+
 describe('SupervisorService', () => {
   it('fails a silent node’s region over to the other node through one migration procedure', async () => {
-    const redis = await ns.connect();
     const time = new ManualTimeProvider(1_000_000);
     const cluster = new Cluster();
     const regionId = new RegionId(5, 1);
     cluster.addRegion(regionId, A);
-    const service = new SupervisorService({
-      redis,
-      keyPrefix: ns.prefix,
-      routes: cluster,
-      nodes: cluster,
-      fences: cluster,
-      peers: { node: async (id) => [A, B].find((p) => p.id === id) },
-      candidates: async () => [
-        { ...A, alive: false, regionCount: 1 },
-        { ...B, alive: true, regionCount: 0 },
-      ],
-      tickIntervalMs: 1000,
-      detectorOptions: { acceptableHeartbeatPauseMillis: 2000 },
+    const service = await supervisorOver(
+      cluster,
       time,
-    });
+      [
+        { alive: false, regionCount: 1 },
+        { alive: true, regionCount: 0 },
+      ],
+      { tickIntervalMs: 1000, detectorOptions: { acceptableHeartbeatPauseMillis: 2000 } },
+    );
     service.start();
     await service.onLeaderStart();
     for (let i = 0; i < 5; i++) {
@@ -54,26 +67,20 @@ describe('SupervisorService', () => {
   });
 
   it('balances by the growth it measures from the sizes leaders report: the slowest-growing region moves', async () => {
-    const redis = await ns.connect();
     const time = new ManualTimeProvider(1_000_000);
     const cluster = new Cluster();
     const [hot, cold] = [new RegionId(6, 1), new RegionId(6, 2)];
     cluster.addRegion(hot, A);
     cluster.addRegion(cold, A);
-    const service = new SupervisorService({
-      redis,
-      keyPrefix: ns.prefix,
-      routes: cluster,
-      nodes: cluster,
-      fences: cluster,
-      peers: { node: async (id) => [A, B].find((p) => p.id === id) },
-      candidates: async () => [
-        { ...A, alive: true, regionCount: 2 },
-        { ...B, alive: true, regionCount: 0 },
-      ],
-      balance: { routes: async () => [...cluster.routes.values()], intervalMs: 60_000 },
+    const service = await supervisorOver(
+      cluster,
       time,
-    });
+      [
+        { alive: true, regionCount: 2 },
+        { alive: true, regionCount: 0 },
+      ],
+      { balance: { routes: async () => [...cluster.routes.values()], intervalMs: 60_000 } },
+    );
     const MiB = 1024 * 1024;
     service.recordRegionStats([
       { regionId: hot, bytes: 100 * MiB },

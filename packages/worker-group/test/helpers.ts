@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { RegionId, clearFailPoints, keyRange, type TimeProvider } from '@regionstore/core';
+import {
+  RegionId,
+  clearFailPoints,
+  configureFailPoint,
+  failPointHits,
+  keyRange,
+  type TimeProvider,
+} from '@regionstore/core';
 import { silentLogger, type Registry } from '@regionstore/runtime';
 import { RocksEngine, type KvEngine } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
@@ -125,4 +132,19 @@ export async function objectNames(storage: ExternalStorage, prefix: string): Pro
   const names: string[] = [];
   for await (const object of storage.list(prefix)) names.push(object.name);
   return names;
+}
+
+/**
+ * Asks `node` for a full flush of `region` that stops before its snapshot is generated, until the
+ * `before_region_gen_snap` fail point is removed; resolves once it stopped there.
+ */
+export async function pausedFullFlush(
+  node: TestNode,
+  region: RegionId,
+): Promise<{ flush: Promise<unknown> }> {
+  configureFailPoint('before_region_gen_snap', '1*pause');
+  const flush = node.group.ddl(region, { type: 'flush', full: true });
+  flush.catch(() => undefined); // the caller looks at it later
+  while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+  return { flush };
 }

@@ -1,7 +1,18 @@
-import { configureFailPoint, failPointHits, isRegionStoreError, removeFailPoint } from '@regionstore/core';
+import { isRegionStoreError, removeFailPoint } from '@regionstore/core';
 import { mvccGet, readApplyState, readRegionLocalState } from '@regionstore/engine';
 import { latestManifest, manifestFiles } from '@regionstore/worker-group';
-import { ALL, EPOCH, b, failure, freshRegion, objectNames, put, useCluster, type TestNode } from './helpers';
+import {
+  ALL,
+  EPOCH,
+  b,
+  failure,
+  freshRegion,
+  objectNames,
+  put,
+  pausedFullFlush,
+  useCluster,
+  type TestNode,
+} from './helpers';
 
 const cluster = useCluster('region-lifecycle');
 
@@ -95,9 +106,7 @@ describe('a region leaving a node and coming back', () => {
     const region = freshRegion();
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     await node.group.write({ regionId: region, mutations: [put('a', '1')] });
-    configureFailPoint('before_region_gen_snap', '1*pause');
-    const running = node.group.ddl(region, { type: 'flush', full: true });
-    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    const { flush: running } = await pausedFullFlush(node, region);
     const next = node.group.ddl(region, { type: 'flush' }); // waits for a flush after the running one
     await node.group.ddl(region, { type: 'close' });
     expect(await failure(running)).toMatchObject({ code: 'RegionNotFound' });
@@ -123,9 +132,7 @@ describe('a region leaving a node and coming back', () => {
     const before = (await latestManifest(cluster.storage, region))!;
     await a.group.write({ regionId: region, mutations: [put('b', '2')] });
     // A full flush on A stops before its snapshot; the region moves to B meanwhile.
-    configureFailPoint('before_region_gen_snap', '1*pause');
-    const outlived = a.group.ddl(region, { type: 'flush', full: true });
-    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    const { flush: outlived } = await pausedFullFlush(a, region);
     await bNode.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' });
     await a.group.setRoleStateGracefully(region, 'Follower');
     await bNode.group.ddl(region, { type: 'catchup', writable: true, epoch: { version: 1, confVer: 2 } });

@@ -1,8 +1,18 @@
-import { RegionId, configureFailPoint, failPointHits, keyRange, removeFailPoint } from '@regionstore/core';
+import { RegionId, keyRange, removeFailPoint } from '@regionstore/core';
 import { CF_DEFAULT, decodeMvccKey, mvccGet, mvccRange, type KvEngine } from '@regionstore/engine';
 import { regionDataBounds } from '@regionstore/region-runner';
 import { latestManifest, manifestRange, type FlushManifest } from '@regionstore/worker-group';
-import { ALL, EPOCH, b, failure, freshRegion, objectNames, put, useCluster } from './helpers';
+import {
+  ALL,
+  EPOCH,
+  b,
+  failure,
+  freshRegion,
+  objectNames,
+  put,
+  pausedFullFlush,
+  useCluster,
+} from './helpers';
 
 const cluster = useCluster('split');
 const SPLIT = { version: 2, confVer: 1 };
@@ -212,9 +222,7 @@ describe('split on a node', () => {
     await node.group.write({ regionId: region, mutations: [put('b', '2'), put('u', '2')] });
     // A full flush from before the split runs (paused); the split cancels it. The split's flush and a
     // full one asked for meanwhile then run as one, which would be a snapshot of the parent's half.
-    configureFailPoint('before_region_gen_snap', '1*pause');
-    const early = node.group.ddl(region, { type: 'flush', full: true });
-    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    const { flush: early } = await pausedFullFlush(node, region);
     const split = node.group.splitRegion(region, splitAt('m', child));
     while (!node.group.getRegion(child)) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 50));
@@ -272,9 +280,7 @@ describe('split on a node', () => {
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     await node.group.write({ regionId: region, mutations: [put('a', '1'), put('t', '2')] });
     // A flush of the whole region starts, and stops before it writes its snapshot.
-    configureFailPoint('before_region_gen_snap', '1*pause');
-    const early = node.group.ddl(region, { type: 'flush', full: true });
-    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    const { flush: early } = await pausedFullFlush(node, region);
     await node.group.ddl(region, { type: 'split', ...splitAt('m', child) });
     const split = node.group.splitRegion(region, splitAt('m', child));
     await new Promise((r) => setTimeout(r, 50));

@@ -1,9 +1,9 @@
 import {
   ManualTimeProvider,
   configureFailPoint,
-  failPointHits,
   isRegionStoreError,
   keyRange,
+  type RegionId,
   removeFailPoint,
 } from '@regionstore/core';
 import {
@@ -14,7 +14,17 @@ import {
   readApplyState,
   type KvEngine,
 } from '@regionstore/engine';
-import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
+import {
+  ALL,
+  EPOCH,
+  b,
+  failure,
+  freshRegion,
+  put,
+  pausedFullFlush,
+  useCluster,
+  type TestNode,
+} from './helpers';
 
 const cluster = useCluster('worker-group');
 
@@ -108,13 +118,7 @@ describe('WorkerGroup', () => {
       ]);
     };
     await check(node.engine);
-    const other = await cluster.node();
-    await other.group.ddl(region, {
-      type: 'open',
-      range: ALL,
-      epoch: { version: 1, confVer: 2 },
-      role: 'Leader',
-    });
+    const other = await leaderElsewhere(region);
     await check(other.engine);
   });
 
@@ -416,13 +420,7 @@ describe('WorkerGroup', () => {
     expect(await mvccGet(node.engine, b('t'))).toBeUndefined();
     await node.group.write({ regionId: region, mutations: [put('v', '3')] });
     await node.crash();
-    const other = await cluster.node();
-    await other.group.ddl(region, {
-      type: 'open',
-      range: ALL,
-      epoch: { version: 1, confVer: 2 },
-      role: 'Leader',
-    });
+    const other = await leaderElsewhere(region);
     expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
     expect(await mvccGet(other.engine, b('u'))).toBeUndefined();
     expect((await mvccGet(other.engine, b('v')))?.toString()).toBe('3');
@@ -433,9 +431,7 @@ describe('WorkerGroup', () => {
     const region = freshRegion();
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     await node.group.write({ regionId: region, mutations: [put('t', '1')] });
-    configureFailPoint('before_region_gen_snap', '1*pause');
-    const flush = node.group.ddl(region, { type: 'flush', full: true });
-    while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+    const { flush } = await pausedFullFlush(node, region);
     // No write since the flush began: the truncate's empty manifest is at the flush's entry.
     expect((await node.group.ddl(region, { type: 'truncate' })).lastEntryId).toBe(1);
     expect(node.group.writeBuffer.memoryUsage).toBe(0);
@@ -443,13 +439,7 @@ describe('WorkerGroup', () => {
     expect(await failure(flush)).toMatchObject({ code: 'Cancelled' });
     expect(node.group.writeBuffer.memoryUsage).toBe(0);
     await node.crash();
-    const other = await cluster.node();
-    await other.group.ddl(region, {
-      type: 'open',
-      range: ALL,
-      epoch: { version: 1, confVer: 2 },
-      role: 'Leader',
-    });
+    const other = await leaderElsewhere(region);
     expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
   });
 
@@ -466,3 +456,15 @@ describe('WorkerGroup', () => {
     );
   });
 });
+
+/** A fresh node where `region` opens as leader over the whole key space, one placement later. */
+async function leaderElsewhere(region: RegionId): Promise<TestNode> {
+  const other = await cluster.node();
+  await other.group.ddl(region, {
+    type: 'open',
+    range: ALL,
+    epoch: { version: 1, confVer: 2 },
+    role: 'Leader',
+  });
+  return other;
+}
