@@ -142,8 +142,18 @@ function isNetworkError(err: unknown): boolean {
   );
 }
 
+/**
+ * A node's answer that a write's WAL append may or may not have landed (Redis dropped the connection
+ * after the command went out, or fewer replicas than asked confirmed it in time).
+ */
+function outcomeUnknown(err: unknown): boolean {
+  return (err as { details?: { outcome?: unknown } } | null)?.details?.outcome === 'unknown';
+}
+
 function retryable(err: unknown): boolean {
   if (isNetworkError(err)) return true;
+  // Sent again, such a write could land twice (and undo a write made in between): the caller decides.
+  if (outcomeUnknown(err)) return false;
   return ROUTE_ERRORS.some((code) => err instanceof Error && isRegionStoreError(err, code));
 }
 

@@ -26,6 +26,8 @@ async function fakeCluster() {
     data: new Map<string, string>(),
     routeCalls: 0,
     failWith: undefined as undefined | string,
+    /** The details of the `failWith` error. */
+    failDetails: {} as Record<string, unknown>,
     /** Node calls answer only after this long (a stalled node). */
     stallMs: 0,
     nodeCalls: 0,
@@ -64,9 +66,9 @@ async function fakeCluster() {
     body: Command,
     msgpack: boolean,
   ): [number, Record<string, unknown>] => {
-    const fail = (status: number, code: string, message: string) =>
-      [status, { code, message, details: {} }] as [number, Record<string, unknown>];
-    if (state.failWith) return fail(400, state.failWith, 'bad');
+    const fail = (status: number, code: string, message: string, details = {}) =>
+      [status, { code, message, details }] as [number, Record<string, unknown>];
+    if (state.failWith) return fail(400, state.failWith, 'bad', state.failDetails);
     if (node !== state.leader) return fail(421, 'NotLeader', 'moved');
     if (body.epoch && body.epoch.confVer !== state.confVer) return fail(409, 'EpochNotMatch', 'stale');
     if (state.splitAt !== undefined && body.epoch?.version !== 2) return fail(409, 'EpochNotMatch', 'split');
@@ -254,6 +256,26 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
     await cluster.app.close(); // every node and the metasrv gone: network errors until the deadline
     const stuck = client;
     await expect(stuck.get(Buffer.from('k'))).rejects.toMatchObject({ code: 'Timeout' });
+  });
+});
+
+describe.each(['msgpack', 'json'] as const)('RegionStoreClient writes, %s bodies', (wire) => {
+  it('does not retry a write whose WAL append may have landed (outcome unknown): it could apply twice', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 300, wire });
+    await client.routes(true);
+    cluster.state.failWith = 'ServerIsBusy';
+    cluster.state.failDetails = { outcome: 'unknown' };
+    await expect(client.put(Buffer.from('k'), Buffer.from('v'))).rejects.toMatchObject({
+      code: 'ServerIsBusy',
+      details: { outcome: 'unknown' },
+    });
+    expect(cluster.state.nodeCalls).toBe(1);
+    // A plain ServerIsBusy (nothing was written) is retried until the deadline.
+    cluster.state.failDetails = {};
+    await expect(client.put(Buffer.from('k'), Buffer.from('v'))).rejects.toMatchObject({ code: 'Timeout' });
+    expect(cluster.state.nodeCalls).toBeGreaterThan(2);
+    await cluster.app.close();
   });
 });
 
