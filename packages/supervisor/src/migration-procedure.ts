@@ -73,9 +73,6 @@ export interface ProcedureDeps {
   observeStep?: (step: MigrationStep, seconds: number) => void;
 }
 
-/** Tries at handing a region over after an upgrade refused for good (see `handOver`). */
-const HAND_OVER_ATTEMPTS = 3;
-
 /**
  * Moves one region's leadership from one node to another, step by step. The state is saved before
  * each step acts, and every step may run twice, so a new metasrv leader resumes a procedure from its
@@ -106,12 +103,14 @@ export class RegionMigrationProcedure {
         // would leave the region with no writer and no failover (its old leader is alive).
         fail: async (message) => {
           const fenced = this.state.context.fenceMoved && this.state.step === 'UpgradeCandidateRegion';
-          // A route store that fails now (Redis failing over) gets a few more tries.
-          for (let attempt = 0; fenced && attempt < HAND_OVER_ATTEMPTS; attempt++) {
+          if (!fenced) return this.finish('Failed', message);
+          // Ending with the route on the source would leave the region with no writer: retried (the
+          // route store failing over) until it lands, or until this metasrv stops leading (the
+          // procedure stays Running, and the next leader resumes it).
+          for (let delayMs = 250; !signal.aborted; delayMs = Math.min(2000, delayMs * 2)) {
             if (await this.handOver(message)) return;
-            await this.deps.time.sleep(250 * 2 ** attempt, signal).catch(() => undefined);
+            await this.deps.time.sleep(delayMs, signal).catch(() => undefined);
           }
-          await this.finish('Failed', message);
         },
         afterFailure: async (step) => {
           if (!this.pastDeadline() || step === 'UpdateMetadataRollback') return;

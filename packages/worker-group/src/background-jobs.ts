@@ -2,6 +2,7 @@ import {
   CancelledError,
   InternalError,
   NotLeaderError,
+  failpoint,
   rangeCovers,
   type KeyRange,
   type RegionId,
@@ -193,11 +194,20 @@ export async function flushRegion(
   } catch (err) {
     // Nothing names the files this flush wrote, and nothing will. Deleted before the flush ends: the
     // region's next flush (after this one, on this node) may write the same names, which a delete
-    // still queued then would take from under its manifest.
-    await deleteUnnamedFiles(ctx, manifest, previous ? manifestFiles(previous) : []);
+    // still queued then would take from under its manifest. Whatever the newest manifest names now
+    // stays too (a same-named file another flush wrote meanwhile).
+    const latest = await latestManifest(ctx.storage, regionId).catch(() => undefined);
+    const named = [previous, latest].flatMap((m) => (m ? manifestFiles(m) : []));
+    await deleteUnnamedFiles(ctx, manifest, named);
     throw err;
   }
-  await writeManifest(ctx.storage, manifest);
+  // Set with no wait after the truncate check above, so a truncate from now on waits for this write
+  // and then writes its empty manifest over it.
+  region.manifestWrite = (async () => {
+    await failpoint('region_flush_manifest_write'); // a test hook: the write started, not landed
+    return writeManifest(ctx.storage, manifest);
+  })();
+  await region.manifestWrite;
   if (previous?.walEntryId === walEntryId) {
     // Later flushes start past this entry, so they never write these names again: no hurry.
     const replaced = previous;
@@ -272,7 +282,7 @@ async function checkStillLeading(
   region: WorkerRegion,
   epoch: RegionEpoch,
 ): Promise<void> {
-  const fence = region.isWritable ? await ctx.wal.fence(region.regionId) : undefined;
+  const fence = region.isWritable && !region.closed ? await ctx.wal.fence(region.regionId) : undefined;
   if (fence?.nodeId === ctx.nodeId && fence.epoch === fenceEpochOf(epoch)) return;
   throw new NotLeaderError(
     `region ${region.regionId.toString()} stopped leading on ${ctx.nodeId} while it flushed; its flush is dropped`,

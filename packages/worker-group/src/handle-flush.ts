@@ -29,6 +29,7 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
   const abort = new AbortController();
   region.flushAbort = abort;
   const hooks = region.manifestHooks.splice(0);
+  const { truncates } = region;
   const stop = ctx.metrics.jobDuration.startTimer({ job: 'flush' });
   ctx.flushScheduler
     .schedule(() => flushRegion(ctx, region, { kind, signal: abort.signal, hooks }))
@@ -39,6 +40,7 @@ export function scheduleFlush(ctx: WorkerContext, region: WorkerRegion): void {
           type: 'flushFinished',
           walEntryId: manifest.walEntryId,
           flushedBytes: region.flushingBytes,
+          truncates,
           snapshotBytes: manifest.size + deltaBytes(manifest),
         });
       },
@@ -98,9 +100,9 @@ export async function handleBackgroundNotify(
       region.flushing = false;
       region.flushAbort = undefined;
       region.flushedEntryId = Math.max(region.flushedEntryId, notify.walEntryId);
-      // Never more than the region still counts: a truncate meanwhile gave back all it had.
-      const flushed = Math.min(region.writtenBytes, notify.flushedBytes);
-      region.writtenBytes -= flushed;
+      // A truncate since the flush began gave back all the region had (this flush's bytes with it).
+      const flushed = notify.truncates === region.truncates ? notify.flushedBytes : 0;
+      region.writtenBytes = Math.max(0, region.writtenBytes - flushed);
       region.snapshotBytes = notify.snapshotBytes;
       region.lastFlushMs = ctx.time.now();
       // A region that stopped leading meanwhile gave its bytes back then.

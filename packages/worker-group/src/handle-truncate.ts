@@ -8,6 +8,11 @@ import type { DdlResult } from './requests';
 
 /** Empties the region: a manifest without snapshot at its last entry, its data and WAL gone. */
 export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): Promise<DdlResult> {
+  // First, before any wait: a running flush checks this before its manifest, and one whose manifest
+  // write already started is waited for, so the empty manifest below always lands last.
+  region.truncates++;
+  region.flushAbort?.abort();
+  await region.manifestWrite?.catch(() => undefined);
   // Entries an uncertain append left past `last` would otherwise come back on the next open.
   if (region.walUncertain) await catchUpWithWal(ctx, region);
   const last = region.lastEntryId;
@@ -21,9 +26,6 @@ export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): 
   await markWalIncarnation(ctx, region);
   if (region.isWritable) ctx.writeBuffer.free(region.writtenBytes);
   region.writtenBytes = 0;
-  // A flush running now covers bytes given back just above, and data dropped: it writes nothing.
-  region.flushingBytes = 0;
-  region.truncates++;
   region.flushedEntryId = last;
   schedulePurge(ctx, region.regionId, 1);
   return { lastEntryId: last };

@@ -232,6 +232,8 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
 
   removeRegion(region: WorkerRegion, reason?: Error): void {
     this.regions.delete(region.regionId);
+    region.closed = true;
+    region.flushAbort?.abort();
     if (region.isWritable) this.ctx.writeBuffer.free(region.writtenBytes);
     this.ctx.metrics.regionCount.set({ worker: String(this.id) }, this.regions.size);
     const closed =

@@ -35,6 +35,10 @@ export class WorkerRegion {
   flushingBytes = 0;
   /** Counts truncates: a flush that began before one holds data the truncate dropped. */
   truncates = 0;
+  /** The running flush's manifest write, once it started: a truncate lets it land first. */
+  manifestWrite: Promise<unknown> | undefined;
+  /** Closed on this node: a job of it still running writes nothing (see checkStillLeading). */
+  closed = false;
   flushing = false;
   /** A waiter asked for a full flush (a snapshot of the whole region, no deltas). */
   fullFlushWanted = false;

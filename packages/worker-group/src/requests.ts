@@ -82,7 +82,14 @@ export type DdlResult = { lastEntryId: number };
 
 /** What a finished background job tells the region's worker. */
 export type BackgroundNotify =
-  | { type: 'flushFinished'; walEntryId: number; flushedBytes: number; snapshotBytes: number }
+  | {
+      type: 'flushFinished';
+      walEntryId: number;
+      flushedBytes: number;
+      snapshotBytes: number;
+      /** The region's truncate count when the flush began. */
+      truncates: number;
+    }
   | { type: 'flushFailed'; error: Error }
   | { type: 'compactionFinished'; gc: MvccGcResult; safePoint: Timestamp }
   | { type: 'compactionFailed'; error: Error };

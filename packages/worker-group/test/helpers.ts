@@ -142,9 +142,17 @@ export async function pausedFullFlush(
   node: TestNode,
   region: RegionId,
 ): Promise<{ flush: Promise<unknown> }> {
+  const hits = failPointHits('before_region_gen_snap');
   configureFailPoint('before_region_gen_snap', '1*pause');
   const flush = node.group.ddl(region, { type: 'flush', full: true });
-  flush.catch(() => undefined); // the caller looks at it later
-  while (failPointHits('before_region_gen_snap') === 0) await new Promise((r) => setTimeout(r, 5));
+  let ended: unknown;
+  flush.then(
+    () => (ended = 'it succeeded'),
+    (err: unknown) => (ended = err),
+  );
+  while (failPointHits('before_region_gen_snap') === hits) {
+    if (ended) throw new Error(`the flush ended before it paused: ${String(ended)}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
   return { flush };
 }

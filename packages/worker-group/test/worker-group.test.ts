@@ -1,6 +1,7 @@
 import {
   ManualTimeProvider,
   configureFailPoint,
+  failPointHits,
   isRegionStoreError,
   keyRange,
   type RegionId,
@@ -438,6 +439,24 @@ describe('WorkerGroup', () => {
     removeFailPoint('before_region_gen_snap');
     expect(await failure(flush)).toMatchObject({ code: 'Cancelled' });
     expect(node.group.writeBuffer.memoryUsage).toBe(0);
+    await node.crash();
+    const other = await leaderElsewhere(region);
+    expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
+  });
+
+  it('a truncate waits for a flush manifest already on its way, so its empty manifest lands last', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('t', '1')] });
+    configureFailPoint('region_flush_manifest_write', '1*pause');
+    const flush = node.group.ddl(region, { type: 'flush', full: true });
+    while (failPointHits('region_flush_manifest_write') === 0) await new Promise((r) => setTimeout(r, 5));
+    const truncate = node.group.ddl(region, { type: 'truncate' });
+    await new Promise((r) => setTimeout(r, 50));
+    removeFailPoint('region_flush_manifest_write');
+    expect((await flush).lastEntryId).toBe(1);
+    expect((await truncate).lastEntryId).toBe(1);
     await node.crash();
     const other = await leaderElsewhere(region);
     expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
