@@ -184,13 +184,16 @@ export function buildProgram(io: Output): Command {
           ),
           '',
           table(
-            status.regions.map(({ regionId, leader, epoch, state, approximateSizeBytes }) => ({
-              region: regionId,
-              leader,
-              epoch: displayEpoch(epoch),
-              state,
-              size: typeof approximateSizeBytes === 'number' ? displaySize(approximateSizeBytes) : '-',
-            })),
+            status.regions.map(
+              ({ regionId, leader, epoch, state, approximateSizeBytes, growthBytesPerSec }) => ({
+                region: regionId,
+                leader,
+                epoch: displayEpoch(epoch),
+                state,
+                size: typeof approximateSizeBytes === 'number' ? displaySize(approximateSizeBytes) : '-',
+                growth: typeof growthBytesPerSec === 'number' ? `${displaySize(growthBytesPerSec)}/s` : '-',
+              }),
+            ),
           ),
         ].join('\n'),
       );

@@ -89,6 +89,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
       deps.phiByNode(),
     ]);
     const sizes = deps.supervisor.regionSizes();
+    const growth = deps.supervisor.regionGrowth();
     return {
       leader: await deps.leaderId(),
       maintenance: await deps.supervisor.maintenance.isEnabled(),
@@ -111,6 +112,8 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
         state: r.state,
         // As its leader last reported it; null on a standby, or before a report
         approximateSizeBytes: sizes.get(r.regionId.value) ?? null,
+        // Over the last 10 s of those reports; null until two came 10 s apart (balancing waits too)
+        growthBytesPerSec: growth.get(r.regionId.value) ?? null,
       })),
     };
   });

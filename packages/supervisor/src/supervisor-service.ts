@@ -149,7 +149,7 @@ export class SupervisorService {
           intervalMs: options.balance.intervalMs,
           migrationTimeoutMs: options.balance.migrationTimeoutMs ?? 60_000,
           sizes: () => this.regionSizes(),
-          growth: () => this.growth.rates(this.freshRegionStats().keys()),
+          growth: () => this.regionGrowth(),
           ...(options.balance.sizeBalance ? { sizeBalance: options.balance.sizeBalance } : {}),
           time,
           logger,
@@ -240,6 +240,11 @@ export class SupervisorService {
     }
     this.growth.retain(new Set(fresh.keys()));
     return fresh;
+  }
+
+  /** How fast each region grew lately, in bytes per second, where known (see RegionGrowth). */
+  regionGrowth(): Map<bigint, number> {
+    return this.growth.rates(this.freshRegionStats().keys());
   }
 
   /** Each region's size as its leader last reported it, if recently enough (the leader's view only). */

@@ -91,6 +91,12 @@ describe('SupervisorService', () => {
       { regionId: hot, bytes: 150 * MiB },
       { regionId: cold, bytes: 101 * MiB },
     ]);
+    expect(service.regionGrowth()).toEqual(
+      new Map([
+        [hot.value, 5 * MiB],
+        [cold.value, 0.1 * MiB],
+      ]),
+    );
     expect(await service.balance!.tick()).toMatchObject({ moved: cold.toString(), by: 'count' });
     await service.stop();
   });
