@@ -49,7 +49,8 @@ export type MergeDecision =
  * merged back at once: tikv#17376's merge storms) and no procedure holds, is merged; when two nodes
  * lead them, the smaller moves to the other's leader first (a merge needs one node to hold both), and
  * the merge follows in a later round; the larger moves instead when the smaller's side is a node that
- * takes no regions (drained or dead), and the pair waits when neither side takes them. One action per round; none in maintenance mode, and none once
+ * takes no regions (drained or dead), and the pair waits when neither side takes them. One action
+ * per round; none in maintenance mode, and none once
  * the cluster is down to `minRegions`. A hot region (one its leader wants split by load) is left alone.
  */
 export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 'maintenance' | 'busy'> {
