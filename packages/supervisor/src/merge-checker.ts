@@ -48,9 +48,9 @@ export type MergeDecision =
  * that are both small, neither changed range for `splitMergeIntervalMs` (so a region just split is not
  * merged back at once: tikv#17376's merge storms) and no procedure holds, is merged; when two nodes
  * lead them, the smaller moves to the other's leader first (a merge needs one node to hold both), and
- * the merge follows in a later round; the larger moves instead when its own node (the destination)
- * takes no regions (drained or dead), and the pair waits when neither node takes them. One action
- * per round; none in maintenance mode, and none once
+ * the merge follows in a later round; the larger moves instead when its node, where the smaller
+ * would go, takes no regions (drained or dead), and the pair waits when neither node takes them.
+ * One action per round; none in maintenance mode, and none once
  * the cluster is down to `minRegions`. A hot region (one its leader wants split by load) is left alone.
  */
 export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 'maintenance' | 'busy'> {
