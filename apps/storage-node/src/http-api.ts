@@ -96,6 +96,8 @@ async function answerCommand(deps: DataApiDeps, command: DataCommand): Promise<A
         regionId: command.regionId,
         mutations: command.mutations,
         ...(command.epoch ? { epoch: command.epoch } : {}),
+        ...(command.writeId === undefined ? {} : { writeId: command.writeId }),
+        ...(command.retry ? { retry: true } : {}),
       });
       return { schema: writeResponseSchema, value: result };
     }

@@ -112,6 +112,37 @@ describe('storage node data API', () => {
     ).toEqual(['cherry']);
   });
 
+  it('answers a write re-sent with its id from the first attempt, in a batch too, and refuses a bad id', async () => {
+    const write = (value: string, extra: object) =>
+      post('/v1/write', {
+        regionId: '2:1',
+        mutations: [{ op: 'put', key: b64('kiwi'), value: b64(value) }],
+        ...extra,
+      });
+    const first = await write('1', { writeId: 'id-once' });
+    await write('2', {});
+    const again = await write('1', { writeId: 'id-once', retry: true });
+    expect(again.json()).toEqual(first.json());
+    const batch = await post('/v1/batch', {
+      commands: [
+        {
+          type: 'write',
+          regionId: '2:1',
+          mutations: [{ op: 'put', key: b64('kiwi'), value: b64('1') }],
+          writeId: 'id-once',
+          retry: true,
+        },
+      ],
+    });
+    expect(batch.json().results[0].ok).toEqual(first.json());
+    expect((await post('/v1/get', { regionId: '2:1', key: b64('kiwi') })).json()).toEqual({
+      value: b64('2'),
+    });
+    const bad = await write('1', { writeId: 'x'.repeat(65) });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'InvalidArgument' });
+  });
+
   it('answers routing errors with typed bodies the client can act on', async () => {
     const cases: Array<[unknown, number, string]> = [
       [{ regionId: '9:9', key: b64('a') }, 404, 'RegionNotFound'],

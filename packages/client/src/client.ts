@@ -5,7 +5,6 @@ import {
   compareKeys,
   groupBy,
   intersectRanges,
-  isRegionStoreError,
   keyRange,
   RegionNotFoundError,
   type Timestamp,
@@ -28,6 +27,8 @@ import {
   type Route,
 } from '@regionstore/protocol';
 import { CommandBatcher } from './command-batcher';
+import { adminRetryable, isNetworkError, nextCopyCures, retryable } from './retry-rules';
+import { WriteAttempt } from './write-attempt';
 import { Agent, request as httpRequest, type Dispatcher } from 'undici';
 import { z } from 'zod';
 
@@ -106,60 +107,10 @@ export interface ScanOptions extends ReadOptions {
 /** The most a node returns for one scan request. */
 const MAX_SCAN_PAGE = 10_000;
 
-/** Errors that a fresh route (after a failover or a move) can cure. */
-const ROUTE_ERRORS = [
-  'NotLeader',
-  'EpochNotMatch',
-  'RegionNotFound',
-  'KeyNotInRange',
-  'WorkerStopped',
-  'ServerIsBusy',
-  // A follower read reached a copy that lags (a stale route may name a follower as the leader).
-  'DataIsNotReady',
-] as const;
-
-/** Errors after which a follower read tries the region's next copy (at last the leader) at once. */
-const NEXT_COPY = ['DataIsNotReady', 'NotLeader', 'RegionNotFound', 'WorkerStopped', 'ServerIsBusy'] as const;
-
 /** A copy of a region to read from, and whether it is asked for a replica read. */
 interface ReadTarget {
   address: string;
   replicaRead: boolean;
-}
-
-/** What a metasrv says while no instance holds the leader lease. */
-const ADMIN_RETRY = ['NotLeader', 'ServerIsBusy'] as const;
-
-/**
- * Failures of the connection rather than of the request: refused, reset, closed, timed out. Judged by
- * code, since the error may come from another realm (jest, vm).
- */
-function isNetworkError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return (
-    typeof code === 'string' &&
-    (code.startsWith('UND_ERR_') || ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code))
-  );
-}
-
-/**
- * A node's answer that a write's WAL append may or may not have landed (Redis dropped the connection
- * after the command went out, or fewer replicas than asked confirmed it in time).
- */
-function outcomeUnknown(err: unknown): boolean {
-  return (err as { details?: { outcome?: unknown } } | null)?.details?.outcome === 'unknown';
-}
-
-function retryable(err: unknown): boolean {
-  if (isNetworkError(err)) return true;
-  // Sent again, such a write could land twice (and undo a write made in between): the caller decides.
-  if (outcomeUnknown(err)) return false;
-  return ROUTE_ERRORS.some((code) => err instanceof Error && isRegionStoreError(err, code));
-}
-
-function nextCopyCures(err: unknown): boolean {
-  if (isNetworkError(err)) return true;
-  return NEXT_COPY.some((code) => err instanceof Error && isRegionStoreError(err, code));
 }
 
 /**
@@ -337,6 +288,7 @@ export class RegionStoreClient {
     items: T[],
     keyOf: (item: T) => Buffer,
     run: (routes: Route[], group: T[]) => Promise<R>,
+    shouldRetry: (err: unknown) => boolean = retryable,
   ): Promise<R[]> {
     const groupsOf = (routes: Route[], of: T[]) => [
       // By route object (undefined: no region holds the key): no region-id string per key.
@@ -351,13 +303,16 @@ export class RegionStoreClient {
           if (groups.length > 1) return (await Promise.all(groups.map(runGroup))).flat();
         }
         return [await run(current, group)];
-      });
+      }, shouldRetry);
     return (await Promise.all(groupsOf(initial, items).map(runGroup))).flat();
   }
 
   /** Runs `op` with current routes; on a route error refreshes them and tries again. */
-  private withRetry<T>(op: (routes: Route[]) => Promise<T>): Promise<T> {
-    return this.retrying(async (refresh) => op(await this.routes(refresh)), retryable);
+  private withRetry<T>(
+    op: (routes: Route[]) => Promise<T>,
+    shouldRetry: (err: unknown) => boolean = retryable,
+  ): Promise<T> {
+    return this.retrying(async (refresh) => op(await this.routes(refresh)), shouldRetry);
   }
 
   /**
@@ -368,7 +323,7 @@ export class RegionStoreClient {
   async admin(path: string, body?: unknown): Promise<unknown> {
     return this.retrying(
       () => this.request(`${this.options.metasrv}${path}`, body, this.metasrvHeaders),
-      (err) => ADMIN_RETRY.some((code) => err instanceof Error && isRegionStoreError(err, code)),
+      adminRetryable,
     );
   }
 
@@ -433,10 +388,12 @@ export class RegionStoreClient {
 
   /**
    * Writes mutations; those of one region are applied atomically (one commit ts). Mutations of
-   * several regions are sent per region, and the largest commit ts is returned.
+   * several regions are sent per region, and the largest commit ts is returned. Each region applies
+   * them once, however often they are sent (see WriteAttempt).
    */
   async write(input: MutationInput[]): Promise<{ commitTs: Timestamp }> {
     const mutations = input.map(toMutation);
+    const attempt = new WriteAttempt();
     const results = await this.perRegion(
       mutations,
       (m) => m.key,
@@ -446,10 +403,17 @@ export class RegionStoreClient {
           regionId: route.regionId.toString(),
           epoch: route.epoch,
           mutations: group,
+          ...attempt.body(),
         };
         const bytes = group.reduce((n, m) => n + m.key.length + (m.op === 'put' ? m.value.length : 0), 0);
-        return writeResponseSchema.parse(await this.command(route.address, 'write', body, bytes));
+        try {
+          return writeResponseSchema.parse(await this.command(route.address, 'write', body, bytes));
+        } catch (err) {
+          attempt.failed(err);
+          throw err;
+        }
       },
+      (err) => attempt.shouldRetry(err),
     );
     return { commitTs: results.reduce((max, r) => (r.commitTs > max ? r.commitTs : max), 0n) };
   }

@@ -28,6 +28,10 @@ async function fakeCluster() {
     failWith: undefined as undefined | string,
     /** The details of the `failWith` error. */
     failDetails: {} as Record<string, unknown>,
+    /** How many more calls fail with `failWith` (then it is cleared); unset: all of them. */
+    failTimes: undefined as number | undefined,
+    /** The id fields of every write command the nodes got. */
+    writes: [] as Array<{ writeId?: string; retry?: boolean }>,
     /** Node calls answer only after this long (a stalled node). */
     stallMs: 0,
     nodeCalls: 0,
@@ -58,6 +62,8 @@ async function fakeCluster() {
     epoch?: { version: number; confVer: number };
     mutations?: Array<{ key: string | Uint8Array; value?: string | Uint8Array }>;
     key?: string | Uint8Array;
+    writeId?: string;
+    retry?: boolean;
   };
   /** One command's answer as `[status, body]`, the same whether it came alone or in a batch. */
   const run = (
@@ -68,7 +74,16 @@ async function fakeCluster() {
   ): [number, Record<string, unknown>] => {
     const fail = (status: number, code: string, message: string, details = {}) =>
       [status, { code, message, details }] as [number, Record<string, unknown>];
-    if (state.failWith) return fail(400, state.failWith, 'bad', state.failDetails);
+    if (op === 'write') state.writes.push({ writeId: body.writeId, retry: body.retry });
+    if (state.failWith) {
+      if (state.failTimes !== undefined && --state.failTimes === 0) {
+        const failed = fail(400, state.failWith, 'bad', state.failDetails);
+        state.failWith = undefined;
+        state.failTimes = undefined;
+        return failed;
+      }
+      return fail(400, state.failWith, 'bad', state.failDetails);
+    }
     if (node !== state.leader) return fail(421, 'NotLeader', 'moved');
     if (body.epoch && body.epoch.confVer !== state.confVer) return fail(409, 'EpochNotMatch', 'stale');
     if (state.splitAt !== undefined && body.epoch?.version !== 2) return fail(409, 'EpochNotMatch', 'split');
@@ -260,21 +275,71 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
 });
 
 describe.each(['msgpack', 'json'] as const)('RegionStoreClient writes, %s bodies', (wire) => {
-  it('does not retry a write whose WAL append may have landed (outcome unknown): it could apply twice', async () => {
+  it('re-sends a write whose WAL append may have landed (outcome unknown) with its id, saying so', async () => {
     const cluster = await fakeCluster();
-    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 300, wire });
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000, wire });
     await client.routes(true);
     cluster.state.failWith = 'ServerIsBusy';
     cluster.state.failDetails = { outcome: 'unknown' };
+    cluster.state.failTimes = 2;
+    expect(await client.put(Buffer.from('k'), Buffer.from('v'))).toEqual({ commitTs: 42n });
+    const [first, ...again] = cluster.state.writes;
+    expect(first!.writeId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(first!.retry).toBeUndefined();
+    expect(again).toEqual([
+      { writeId: first!.writeId, retry: true },
+      { writeId: first!.writeId, retry: true },
+    ]);
+    // Each write call has an id of its own; one that never failed is no retry.
+    await client.put(Buffer.from('k'), Buffer.from('v2'));
+    expect(cluster.state.writes[3]!.writeId).not.toBe(first!.writeId);
+    expect(cluster.state.writes[3]!.retry).toBeUndefined();
+    await cluster.app.close();
+  });
+
+  it('gives up at once when the region cannot tell whether the write landed, and a route error is no reason to say retry', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000, wire });
+    await client.routes(true);
+    cluster.state.failWith = 'ServerIsBusy';
+    cluster.state.failDetails = { outcome: 'unknown', final: true };
     await expect(client.put(Buffer.from('k'), Buffer.from('v'))).rejects.toMatchObject({
       code: 'ServerIsBusy',
-      details: { outcome: 'unknown' },
+      details: { outcome: 'unknown', final: true },
     });
     expect(cluster.state.nodeCalls).toBe(1);
-    // A plain ServerIsBusy (nothing was written) is retried until the deadline.
+    cluster.state.failWith = 'NotLeader';
     cluster.state.failDetails = {};
-    await expect(client.put(Buffer.from('k'), Buffer.from('v'))).rejects.toMatchObject({ code: 'Timeout' });
-    expect(cluster.state.nodeCalls).toBeGreaterThan(2);
+    cluster.state.failTimes = 1;
+    await client.put(Buffer.from('k'), Buffer.from('v'));
+    expect(cluster.state.writes.slice(1).map((w) => w.retry)).toEqual([undefined, undefined]);
+    await cluster.app.close();
+  });
+
+  it('stops re-sending a write that may have landed once the nodes may have forgotten its id', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 120_000, wire });
+    await client.routes(true);
+    cluster.state.failWith = 'ServerIsBusy';
+    cluster.state.failDetails = { outcome: 'unknown' };
+    const start = Date.now();
+    const clock = jest.spyOn(Date, 'now');
+    // Each look at the clock is 10 s later: the window (30 s) is over within a few attempts.
+    let looks = 0;
+    clock.mockImplementation(() => start + 10_000 * looks++);
+    try {
+      await expect(client.put(Buffer.from('k'), Buffer.from('v'))).rejects.toMatchObject({
+        details: { outcome: 'unknown' },
+      });
+    } finally {
+      clock.mockRestore();
+    }
+    expect(cluster.state.nodeCalls).toBeGreaterThan(1);
+    expect(cluster.state.nodeCalls).toBeLessThan(6);
+    // A plain ServerIsBusy (nothing was written) is retried until the deadline.
+    const quick = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 300, wire });
+    cluster.state.failDetails = {};
+    await expect(quick.put(Buffer.from('k'), Buffer.from('v'))).rejects.toMatchObject({ code: 'Timeout' });
     await cluster.app.close();
   });
 });

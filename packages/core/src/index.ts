@@ -7,3 +7,4 @@ export * from './redis-errors';
 export * from './region-id';
 export * from './time';
 export * from './timestamp';
+export * from './write-retry';

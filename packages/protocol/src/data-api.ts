@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_WRITE_ID_LENGTH } from '@regionstore/core';
 import {
   bytesCodec,
   entryIdSchema,
@@ -20,6 +21,13 @@ export const writeRequestSchema = z.object({
   regionId: regionIdCodec,
   epoch: epochSchema.optional(),
   mutations: z.array(mutationCodec).min(1).max(10_000),
+  /**
+   * The client's id for the write, the same on every attempt: a region that committed it lately
+   * answers a re-sent copy with the first answer instead of applying it again.
+   */
+  writeId: z.string().min(1).max(MAX_WRITE_ID_LENGTH).optional(),
+  /** An earlier attempt may have landed (its connection dropped, or its outcome was unknown). */
+  retry: z.boolean().optional(),
 });
 export type WriteRequestWire = z.input<typeof writeRequestSchema>;
 export const writeResponseSchema = z.object({ commitTs: timestampCodec, entryId: entryIdSchema });

@@ -11,6 +11,7 @@ import type { WorkerGroupMetrics } from './metrics';
 import type { BackgroundNotify } from './requests';
 import type { WorkerRegion } from './region';
 import type { ReadTimestamps } from './read-timestamps';
+import type { RecentWrites } from './recent-writes';
 import type { LocalScheduler } from './scheduler';
 import type { WriteBufferManager } from './write-buffer-manager';
 
@@ -35,6 +36,12 @@ export interface WorkerContext {
   time: TimeProvider;
   logger: Logger;
   metrics: WorkerGroupMetrics;
+  /**
+   * Recent writes of a region's history handed to the region that goes on with it here, by the id of
+   * the one taking them (a split's child) or giving them (a merge's source), until it is opened or
+   * merged.
+   */
+  inheritedWrites: Map<bigint, RecentWrites>;
   /**
    * The ranges of every region open or opening on this node but `except`: a range queued for deletion
    * leaves them out (a copy of an old, wider range must not take a newer, narrower copy's data).

@@ -2,6 +2,7 @@ import { failpoint } from '@regionstore/core';
 import type { FollowerPosition, WalEntry } from '@regionstore/log-store';
 import type { WorkerContext } from './context';
 import { recoverRegion } from './recover';
+import { recentWritesAfter } from './recent-writes';
 import { fenceEpochOf, type WorkerRegion } from './region';
 import { addUnflushed, applyEntries } from './replay';
 
@@ -44,6 +45,7 @@ export async function applyFollowerTail(
     );
     region.lastEntryId = applied.lastEntryId;
     region.maxTs = applied.maxTs;
+    region.recentWrites.record(applied.writes, applied.lastEntryId, ctx.time.now());
     addUnflushed(ctx, region, applied.bytes);
     ctx.metrics.followerAppliedEntries.inc(fresh.length);
   }
@@ -71,6 +73,7 @@ async function reload(ctx: WorkerContext, region: WorkerRegion): Promise<void> {
   } finally {
     region.reloads++;
   }
+  region.recentWrites = recentWritesAfter(region.recentWrites, recovered, ctx.time.now());
   region.lastEntryId = recovered.lastEntryId;
   region.flushedEntryId = recovered.flushedEntryId;
   region.maxTs = recovered.maxTs;

@@ -2,6 +2,7 @@ import {
   EpochNotMatchError,
   InvalidArgumentError,
   NotLeaderError,
+  composeTimestamp,
   keyRange,
   type RegionId,
 } from '@regionstore/core';
@@ -14,6 +15,7 @@ import {
   writeRegionLocalState,
 } from '@regionstore/engine';
 import type { WorkerContext } from './context';
+import { RecentWrites } from './recent-writes';
 import type { WorkerRegion } from './region';
 import type { RegionOwner } from './region-owner';
 import { catchUpWithWal, changeRole } from './replay';
@@ -40,6 +42,7 @@ export async function prepareMerge(ctx: WorkerContext, region: WorkerRegion): Pr
     throw new NotLeaderError(`region ${region.regionId.toString()} does not lead on ${ctx.nodeId}`);
   if (region.walUncertain) await catchUpWithWal(ctx, region);
   if (region.role === 'Leader') changeRole(ctx, region, 'DowngradingLeader');
+  ctx.inheritedWrites.set(region.regionId.value, region.recentWrites);
   return { lastEntryId: region.lastEntryId };
 }
 
@@ -110,6 +113,12 @@ export async function handleMerge(
   target.range = merged;
   target.epoch = request.epoch;
   target.maxTs = maxTs;
+  // A write re-sent to the source may now belong here; what the source committed unseen is unknown.
+  target.recentWrites.absorb(
+    ctx.inheritedWrites.get(request.source.value) ??
+      new RecentWrites(request.sourceMaxTs ?? composeTimestamp(Math.floor(ctx.time.now())), 0),
+  );
+  ctx.inheritedWrites.delete(request.source.value);
   ctx.logger.info(
     { region: id, source: request.source.toString(), atEntry: target.lastEntryId },
     'regions merged',

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type RegionId } from '@regionstore/core';
 import type { WorkerContext } from './context';
 import { emptyManifest, writeManifest } from './manifest';
+import { recentWritesAfter } from './recent-writes';
 import { checkNotTombstoned, clearRegionData, recoverRegion, type RecoveredRegion } from './recover';
 import { WorkerRegion, fenceEpochOf } from './region';
 import type { RegionOwner } from './region-owner';
@@ -79,9 +80,7 @@ export async function handleCatchup(
     request.epoch ?? region.epoch,
     request.entryId,
   );
-  region.lastEntryId = recovered.lastEntryId;
-  region.maxTs = recovered.maxTs;
-  addUnflushed(ctx, region, recovered.replayedBytes);
+  takeRecovered(ctx, region, recovered);
   if (request.writable) await becomeLeader(ctx, region, request.epoch ?? region.epoch);
   return { lastEntryId: region.lastEntryId };
 }
@@ -106,8 +105,18 @@ function newRegion(
   region.snapshotBytes = recovered.snapshotBytes;
   region.maxTs = recovered.maxTs;
   region.walIncarnation = recovered.walIncarnation;
+  region.recentWrites = recentWritesAfter(ctx.inheritedWrites.get(regionId.value), recovered, ctx.time.now());
+  ctx.inheritedWrites.delete(regionId.value);
   addUnflushed(ctx, region, recovered.replayedBytes);
   return region;
+}
+
+/** Moves an open region to where a recovery brought its data. */
+function takeRecovered(ctx: WorkerContext, region: WorkerRegion, recovered: RecoveredRegion): void {
+  region.recentWrites = recentWritesAfter(region.recentWrites, recovered, ctx.time.now());
+  region.lastEntryId = recovered.lastEntryId;
+  region.maxTs = recovered.maxTs;
+  addUnflushed(ctx, region, recovered.replayedBytes);
 }
 
 /** Takes the WAL fence, then replays what was appended before it, then takes writes. */
@@ -119,9 +128,7 @@ async function becomeLeader(
   await ctx.wal.setFence(region.regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(epoch) });
   const recovered = await recoverRegion(ctx, region.regionId, region.range, epoch);
   region.epoch = epoch;
-  region.lastEntryId = recovered.lastEntryId;
-  region.maxTs = recovered.maxTs;
-  addUnflushed(ctx, region, recovered.replayedBytes);
+  takeRecovered(ctx, region, recovered);
   ctx.readTimestamps.coverEarlierLeaders();
   changeRole(ctx, region, 'Leader');
 }

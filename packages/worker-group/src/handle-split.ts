@@ -105,6 +105,8 @@ export async function handleSplit(
     ...(region.walIncarnation === undefined ? {} : { walIncarnation: region.walIncarnation }),
   });
   await ctx.engine.write(batch);
+  // A write re-sent after the split may now belong to the child.
+  ctx.inheritedWrites.set(child.value, region.recentWrites.continuedAt(0));
   region.range = parentRange;
   region.epoch = request.epoch;
   region.flushesHeldUntilMs = ctx.time.now() + SPLIT_FLUSH_HOLD_MS;

@@ -6,6 +6,7 @@ export * from './manifest';
 export * from './region';
 export * from './region-index';
 export * from './read-timestamps';
+export * from './recent-writes';
 export * from './region-worker';
 export * from './reply';
 export * from './requests';

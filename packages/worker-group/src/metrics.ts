@@ -35,6 +35,12 @@ export function workerGroupMetrics(
       unit: 'total',
       help: 'Writes refused with WriteBufferFull',
     }),
+    repeatedWrites: counter(registry, {
+      component: 'worker_group',
+      what: 'repeated_writes',
+      unit: 'total',
+      help: 'Re-sent writes answered from the first attempt, which had landed, instead of applied again',
+    }),
     writeBufferBytes: gauge(registry, {
       component: 'worker_group',
       what: 'write_buffer',

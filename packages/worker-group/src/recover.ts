@@ -28,6 +28,7 @@ import type { WorkerContext } from './context';
 import { catchUpByDeltas } from './delta-catchup';
 import { applyDelta } from './delta-file';
 import { deltaBytes, latestManifest } from './manifest';
+import type { IdentifiedWrite } from './recent-writes';
 import { replayWal } from './replay';
 
 /** Loads of one region in a row that may find the WAL trimmed past them before one sticks. */
@@ -44,6 +45,11 @@ export interface RecoveredRegion {
   maxTs: bigint;
   /** The WAL incarnation the region's local copy now follows. */
   walIncarnation: string | undefined;
+  /** The entry the WAL replay started after, and the id-carrying writes it applied. */
+  replayedFrom: number;
+  replayedWrites: IdentifiedWrite[];
+  /** The highest commit ts before the replay: what the copy holds at or below it came from a flush. */
+  loadedMaxTs: bigint;
 }
 
 /** The region's local state, naming the WAL incarnation its data was applied from. */
@@ -285,6 +291,11 @@ export async function recoverRegion(
         snapshotBytes: loadedBytes,
         maxTs: replayed.maxTs,
         walIncarnation: wal.incarnation,
+        replayedFrom: applied.appliedIndex,
+        replayedWrites: replayed.writes,
+        // Nothing loaded (a new region): the replay saw every write. Else, for a state written before
+        // commit timestamps were kept, all that is known is the node's floor.
+        loadedMaxTs: applied.maxTs ?? (applied.appliedIndex === 0 ? 0n : ctx.concurrency.timestamps.maxTs()),
       };
     } catch (err) {
       // A load of a large region takes seconds, and meanwhile its leader may flush and trim the WAL

@@ -1,5 +1,6 @@
-import type { KeyRange, RegionId, Timestamp } from '@regionstore/core';
+import { composeTimestamp, type KeyRange, type RegionId, type Timestamp } from '@regionstore/core';
 import type { RegionEpoch } from '@regionstore/engine';
+import { RecentWrites } from './recent-writes';
 import type { Reply } from './reply';
 import type { DdlResult, ManifestHook, RegionOptions, RegionRole } from './requests';
 
@@ -89,6 +90,8 @@ export class WorkerRegion {
    * is incomplete): a read that began and ended at the same even count read one whole copy.
    */
   reloads = 0;
+  /** Ids of the writes committed lately, for answering re-sent writes (see RecentWrites). */
+  recentWrites: RecentWrites;
 
   constructor(
     readonly regionId: RegionId,
@@ -104,6 +107,8 @@ export class WorkerRegion {
     this.flushedEntryId = flushedEntryId;
     this.recentFlushes.push(flushedEntryId);
     this.lastFlushMs = nowMs;
+    // Until told what it applied, it knows no write before now.
+    this.recentWrites = new RecentWrites(composeTimestamp(Math.floor(nowMs)), lastEntryId);
   }
 
   get isWritable(): boolean {

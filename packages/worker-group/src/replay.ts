@@ -2,6 +2,7 @@ import { NotFoundError, type RegionId, type TimestampAllocator } from '@regionst
 import { WriteBatch, writeApplyState, type KvEngine, type RegionApplyState } from '@regionstore/engine';
 import type { LogStore, WalEntry } from '@regionstore/log-store';
 import type { WorkerContext } from './context';
+import type { IdentifiedWrite } from './recent-writes';
 import { fenceEpochOf, type WorkerRegion } from './region';
 import type { RegionRole } from './requests';
 import { addRecords } from './wal-apply';
@@ -12,6 +13,8 @@ export interface ReplayedWal {
   bytes: number;
   /** The highest commit ts of the region after the replay (see RegionApplyState.maxTs). */
   maxTs: bigint;
+  /** The applied writes that carried an id, in WAL order. */
+  writes: IdentifiedWrite[];
 }
 
 /**
@@ -32,6 +35,7 @@ export async function replayWal(options: {
   let last = options.applied.appliedIndex;
   let bytes = 0;
   let maxTs = options.applied.maxTs ?? 0n;
+  const writes: IdentifiedWrite[] = [];
   // Later local writes must commit above anything the region holds, whichever clock gave it.
   timestamps.updateMaxTs(maxTs);
   const walLast = await wal.lastEntryId(regionId);
@@ -53,8 +57,9 @@ export async function replayWal(options: {
     last = applied.lastEntryId;
     maxTs = applied.maxTs;
     bytes += applied.bytes;
+    for (const write of applied.writes) writes.push(write);
   }
-  return { lastEntryId: last, bytes, maxTs };
+  return { lastEntryId: last, bytes, maxTs, writes };
 }
 
 /**
@@ -74,8 +79,10 @@ export async function applyEntries(
   const batch = new WriteBatch();
   const records = entries.map((entry) => decodeWalRecord(entry.data, entry.id));
   await addRecords(engine, batch, records);
+  const writes: IdentifiedWrite[] = [];
   for (const [i, entry] of entries.entries()) {
-    const ts = records[i]!.ts;
+    const { ts, writeId } = records[i]!;
+    if (writeId !== undefined) writes.push({ writeId, commitTs: ts, entryId: entry.id });
     timestamps.updateMaxTs(ts);
     if (ts > maxTs) maxTs = ts;
     last = entry.id;
@@ -83,7 +90,7 @@ export async function applyEntries(
   }
   writeApplyState(batch, regionId, { ...applied, appliedIndex: last, maxTs });
   await engine.write(batch);
-  return { lastEntryId: last, bytes, maxTs };
+  return { lastEntryId: last, bytes, maxTs, writes };
 }
 
 /**
@@ -122,6 +129,7 @@ export async function catchUpWithWal(ctx: WorkerContext, region: WorkerRegion): 
   });
   region.lastEntryId = replayed.lastEntryId;
   region.maxTs = replayed.maxTs;
+  region.recentWrites.record(replayed.writes, replayed.lastEntryId, ctx.time.now());
   addUnflushed(ctx, region, replayed.bytes);
   region.walUncertain = false;
 }

@@ -17,6 +17,16 @@ export interface WriteRequest {
    * Versions newer than it stay visible over the restored ones.
    */
   commitTs?: Timestamp;
+  /**
+   * The client's id for this write: a region that committed a write with the same id lately answers
+   * with that write's result instead of applying it again (see RecentWrites).
+   */
+  writeId?: string;
+  /**
+   * An earlier attempt of this write may have landed. A region that cannot tell whether it did (it was
+   * loaded from a flush within the retry window) fails it with an unknown outcome instead of guessing.
+   */
+  retry?: boolean;
 }
 
 export interface WriteResult {

@@ -104,6 +104,7 @@ export class WorkerGroup {
       time,
       logger: options.logger ?? silentLogger(),
       metrics,
+      inheritedWrites: new Map(),
       liveRanges: (except) =>
         this.workers.flatMap((worker) => [
           ...worker.regions

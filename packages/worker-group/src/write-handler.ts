@@ -4,6 +4,7 @@ import {
   KeyNotInRangeError,
   NotLeaderError,
   RegionNotFoundError,
+  ServerIsBusyError,
   WriteBufferFullError,
   escapeKey,
   formatRange,
@@ -18,7 +19,8 @@ import type { WorkerContext } from './context';
 import { fenceEpochOf, type RegionMap, type WorkerRegion } from './region';
 import { addUnflushed, catchUpWithWal, changeRole } from './replay';
 import { addRecords } from './wal-apply';
-import { estimatedSize, type WriteRequest } from './requests';
+import type { IdentifiedWrite } from './recent-writes';
+import { estimatedSize, type WriteRequest, type WriteResult } from './requests';
 import type { StalledRequests, StalledWrite } from './stalled-requests';
 import { encodeWalRecord, type WalRecord } from './wal-entry';
 
@@ -87,6 +89,56 @@ interface Accepted {
   entry: Buffer;
   size: number;
   entryId?: number;
+  /** Copies of this write (same id) that came in the same batch: they get its answer. */
+  repeats?: StalledWrite[];
+}
+
+function succeed(item: Accepted, result: WriteResult): void {
+  item.write.reply.send(result);
+  for (const repeat of item.repeats ?? []) repeat.reply.send(result);
+}
+
+function fail(item: Accepted, err: unknown): void {
+  item.write.reply.fail(err);
+  for (const repeat of item.repeats ?? []) repeat.reply.fail(err);
+}
+
+/**
+ * Answers the writes a region already committed (re-sent by a client that did not get the answer)
+ * with their first answer, and those it cannot tell about with an unknown outcome; copies within the
+ * batch ride on the first. Returns the writes to append. Runs after any uncertain append was applied,
+ * so the table holds what that append left in the WAL.
+ */
+function withoutRepeats(ctx: WorkerContext, region: WorkerRegion, items: Accepted[]): Accepted[] {
+  const fresh: Accepted[] = [];
+  const inBatch = new Map<string, Accepted>();
+  for (const item of items) {
+    const { writeId, retry } = item.write.request;
+    if (writeId === undefined) {
+      fresh.push(item);
+      continue;
+    }
+    const committed = region.recentWrites.find(writeId);
+    const first = inBatch.get(writeId);
+    if (committed) {
+      ctx.metrics.repeatedWrites.inc();
+      item.write.reply.send(committed);
+    } else if (first) {
+      (first.repeats ??= []).push(item.write);
+    } else if (retry && !region.recentWrites.knowsRetriesAt(ctx.time.now())) {
+      item.write.reply.fail(
+        new ServerIsBusyError(
+          `region ${region.regionId.toString()} cannot tell whether write ${writeId} landed: this copy ` +
+            `was loaded from a flush within the retry window and does not know the writes before it`,
+          { regionId: region.regionId.toString(), writeId, outcome: 'unknown', final: true },
+        ),
+      );
+    } else {
+      inBatch.set(writeId, item);
+      fresh.push(item);
+    }
+  }
+  return fresh;
 }
 
 /**
@@ -134,6 +186,7 @@ export async function handleWrites(
     );
     const record: WalRecord = { ts: guard.ts, mutations: write.request.mutations };
     if (write.request.commitTs !== undefined) record.restored = true;
+    if (write.request.writeId !== undefined) record.writeId = write.request.writeId;
     accepted.push({
       write,
       region,
@@ -148,9 +201,12 @@ export async function handleWrites(
   try {
     const byRegion = groupBy(accepted, (item) => item.region);
     const appended = await Promise.all(
-      [...byRegion].map(async ([region, items]) => {
+      [...byRegion].map(async ([region, batchItems]) => {
+        let items = batchItems;
         try {
           if (region.walUncertain) await catchUpWithWal(ctx, region);
+          items = withoutRepeats(ctx, region, batchItems);
+          if (items.length === 0) return undefined;
           const fence = { nodeId: ctx.nodeId, epoch: fenceEpochOf(region.epoch) };
           const last = await ctx.wal.append(
             region.regionId,
@@ -166,7 +222,7 @@ export async function handleWrites(
           if (err instanceof Error && isRegionStoreError(err, 'NotLeader'))
             changeRole(ctx, region, 'Follower');
           else region.walUncertain = true;
-          for (const item of items) item.write.reply.fail(err);
+          for (const item of items) fail(item, err);
           return undefined;
         }
       }),
@@ -197,18 +253,24 @@ export async function handleWrites(
     } catch (err) {
       // The WAL has entries the engine lacks; only a reopen (replay) makes the region whole again.
       for (const { region, items } of logged) {
-        for (const item of items) item.write.reply.fail(err);
+        for (const item of items) fail(item, err);
         worker.closeRegion(region, err as RegionStoreError);
       }
       return;
     }
+    const now = ctx.time.now();
     for (const { region, items, last } of logged) {
       region.lastEntryId = last;
       region.maxTs = maxTs.get(region)!;
+      const identified: IdentifiedWrite[] = [];
       for (const item of items) {
         addUnflushed(ctx, region, item.size);
-        item.write.reply.send({ commitTs: item.guard.ts, entryId: item.entryId! });
+        const result = { commitTs: item.guard.ts, entryId: item.entryId! };
+        const { writeId } = item.write.request;
+        if (writeId !== undefined) identified.push({ writeId, ...result });
+        succeed(item, result);
       }
+      region.recentWrites.record(identified, last, now);
       worker.maybeFlushRegion(region);
     }
     ctx.metrics.writeBufferBytes.set(ctx.writeBuffer.memoryUsage);

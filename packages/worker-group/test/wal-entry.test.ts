@@ -20,6 +20,21 @@ describe('WAL records', () => {
     });
   });
 
+  it('carry the write id of a write that has one, and read entries written before ids', () => {
+    const record = { ts: 9n, mutations: [{ op: 'delete' as const, key: b('k') }] };
+    expect(decodeWalRecord(encodeWalRecord({ ...record, writeId: 'w-1' }), 1)).toEqual({
+      ...record,
+      writeId: 'w-1',
+    });
+    const packr = new Packr({ useRecords: false });
+    const ts = Buffer.alloc(8);
+    ts.writeBigUInt64BE(9n);
+    expect(decodeWalRecord(packr.pack([ts, [[1, b('k')]]]), 2)).toEqual(record);
+    expect(() => decodeWalRecord(packr.pack([ts, [[1, b('k')]], 0, 7]), 3)).toThrow(
+      /WAL entry 3 is malformed/,
+    );
+  });
+
   it('hand out keys and values over the entry itself, not copies', () => {
     const entry = encodeWalRecord({ ts: 7n, mutations: [{ op: 'put', key: b('key'), value: b('value') }] });
     const [m] = decodeWalRecord(entry, 1).mutations;
