@@ -97,7 +97,7 @@ async function answerCommand(deps: DataApiDeps, command: DataCommand): Promise<A
         mutations: command.mutations,
         ...(command.epoch ? { epoch: command.epoch } : {}),
         ...(command.writeId === undefined ? {} : { writeId: command.writeId }),
-        ...(command.retry ? { retry: true } : {}),
+        ...(command.firstSentMs === undefined ? {} : { firstSentMs: command.firstSentMs }),
       });
       return { schema: writeResponseSchema, value: result };
     }

@@ -121,7 +121,7 @@ describe('storage node data API', () => {
       });
     const first = await write('1', { writeId: 'id-once' });
     await write('2', {});
-    const again = await write('1', { writeId: 'id-once', retry: true });
+    const again = await write('1', { writeId: 'id-once', firstSentMs: Date.now() - 1000 });
     expect(again.json()).toEqual(first.json());
     const batch = await post('/v1/batch', {
       commands: [
@@ -130,7 +130,7 @@ describe('storage node data API', () => {
           regionId: '2:1',
           mutations: [{ op: 'put', key: b64('kiwi'), value: b64('1') }],
           writeId: 'id-once',
-          retry: true,
+          firstSentMs: Date.now() - 1000,
         },
       ],
     });
@@ -138,7 +138,7 @@ describe('storage node data API', () => {
     expect((await post('/v1/get', { regionId: '2:1', key: b64('kiwi') })).json()).toEqual({
       value: b64('2'),
     });
-    const bad = await write('1', { writeId: 'x'.repeat(65) });
+    const bad = await write('1', { writeId: 'x'.repeat(129) });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ code: 'InvalidArgument' });
   });

@@ -107,6 +107,17 @@ export interface ScanOptions extends ReadOptions {
 /** The most a node returns for one scan request. */
 const MAX_SCAN_PAGE = 10_000;
 
+/**
+ * What a group of `perRegion` carries through its retries: a write's attempt state; nothing for reads.
+ * A group that a split or merge spreads over several regions goes on as parts of it.
+ */
+interface GroupPart {
+  part(index: number): GroupPart;
+  shouldRetry(err: unknown): boolean;
+}
+
+const READ_PART: GroupPart = { part: () => READ_PART, shouldRetry: retryable };
+
 /** A copy of a region to read from, and whether it is asked for a replica read. */
 interface ReadTarget {
   address: string;
@@ -284,27 +295,31 @@ export class RegionStoreClient {
    * merge moved a boundary through it) is grouped again, so no retry keeps sending keys to a region
    * that no longer holds them.
    */
-  private async perRegion<T, R>(
+  private async perRegion<T, R, P extends GroupPart = GroupPart>(
     items: T[],
     keyOf: (item: T) => Buffer,
-    run: (routes: Route[], group: T[]) => Promise<R>,
-    shouldRetry: (err: unknown) => boolean = retryable,
+    run: (routes: Route[], group: T[], part: P) => Promise<R>,
+    root: P = READ_PART as P,
   ): Promise<R[]> {
     const groupsOf = (routes: Route[], of: T[]) => [
       // By route object (undefined: no region holds the key): no region-id string per key.
       ...groupBy(of, (item) => this.routeOf(routes, keyOf(item))).values(),
     ];
     const initial = await this.routes();
-    const runGroup = (group: T[]): Promise<R[]> =>
-      this.withRetry(async (current) => {
-        // Routes refreshed since the group was formed: it may span regions now.
-        if (current !== initial) {
-          const groups = groupsOf(current, group);
-          if (groups.length > 1) return (await Promise.all(groups.map(runGroup))).flat();
-        }
-        return [await run(current, group)];
-      }, shouldRetry);
-    return (await Promise.all(groupsOf(initial, items).map(runGroup))).flat();
+    const runGroup = (group: T[], part: P): Promise<R[]> =>
+      this.withRetry(
+        async (current) => {
+          // Routes refreshed since the group was formed: it may span regions now.
+          if (current !== initial) {
+            const groups = groupsOf(current, group);
+            if (groups.length > 1)
+              return (await Promise.all(groups.map((g, i) => runGroup(g, part.part(i) as P)))).flat();
+          }
+          return [await run(current, group, part)];
+        },
+        (err) => part.shouldRetry(err),
+      );
+    return (await Promise.all(groupsOf(initial, items).map((g, i) => runGroup(g, root.part(i) as P)))).flat();
   }
 
   /** Runs `op` with current routes; on a route error refreshes them and tries again. */
@@ -393,11 +408,10 @@ export class RegionStoreClient {
    */
   async write(input: MutationInput[]): Promise<{ commitTs: Timestamp }> {
     const mutations = input.map(toMutation);
-    const attempt = new WriteAttempt();
     const results = await this.perRegion(
       mutations,
       (m) => m.key,
-      async (current, group) => {
+      async (current, group, attempt) => {
         const route = this.leaderOf(current, group[0]!.key);
         const body = {
           regionId: route.regionId.toString(),
@@ -413,7 +427,7 @@ export class RegionStoreClient {
           throw err;
         }
       },
-      (err) => attempt.shouldRetry(err),
+      WriteAttempt.start(),
     );
     return { commitTs: results.reduce((max, r) => (r.commitTs > max ? r.commitTs : max), 0n) };
   }

@@ -3,16 +3,30 @@ import { WRITE_RETRY_WINDOW_MS } from '@regionstore/core';
 import { mayHaveBeenSent, outcomeUndecidable, outcomeUnknown, retryable } from './retry-rules';
 
 /**
- * One write call and its attempts. Every attempt carries the same id, so a node that committed an
- * earlier attempt answers with its result instead of applying the write twice (which would undo a
- * write made in between). Once an attempt may have landed, later ones say so (`retry`) and are made
- * only within WRITE_RETRY_WINDOW_MS of the first, while the nodes still remember the id.
+ * The attempts of one region's part of a write call. Every attempt carries the part's id, so a node
+ * that committed an earlier attempt answers with its result instead of applying the part twice
+ * (which would undo a write made in between). Parts of one call have ids of their own (`<call>/<i>`);
+ * a part that a split spread over several regions goes on as parts of it (`<call>/<i>/<j>`), and a
+ * region that committed the whole answers for any part of it. Once an attempt may have landed, later
+ * ones say so with the call's start (`firstSentMs`), and are made only within WRITE_RETRY_WINDOW_MS
+ * of it, while the nodes still remember the id.
  */
 export class WriteAttempt {
-  readonly writeId = randomUUID();
-  private readonly startedMs = Date.now();
-  /** An attempt failed after it may have reached the WAL. */
-  mayHaveLanded = false;
+  private constructor(
+    readonly writeId: string,
+    private readonly startedMs: number,
+    /** An attempt failed after it may have reached the WAL. */
+    private mayHaveLanded: boolean,
+  ) {}
+
+  /** The root of a write call: not sent itself, only its parts are. */
+  static start(): WriteAttempt {
+    return new WriteAttempt(randomUUID(), Date.now(), false);
+  }
+
+  part(index: number): WriteAttempt {
+    return new WriteAttempt(`${this.writeId}/${index}`, this.startedMs, this.mayHaveLanded);
+  }
 
   /** Notes an attempt's failure (before `shouldRetry` judges it). */
   failed(err: unknown): void {
@@ -26,7 +40,9 @@ export class WriteAttempt {
   }
 
   /** The id fields of an attempt's body. */
-  body(): { writeId: string; retry?: true } {
-    return this.mayHaveLanded ? { writeId: this.writeId, retry: true } : { writeId: this.writeId };
+  body(): { writeId: string; firstSentMs?: number } {
+    return this.mayHaveLanded
+      ? { writeId: this.writeId, firstSentMs: this.startedMs }
+      : { writeId: this.writeId };
   }
 }

@@ -31,7 +31,7 @@ async function fakeCluster() {
     /** How many more calls fail with `failWith` (then it is cleared); unset: all of them. */
     failTimes: undefined as number | undefined,
     /** The id fields of every write command the nodes got. */
-    writes: [] as Array<{ writeId?: string; retry?: boolean }>,
+    writes: [] as Array<{ writeId?: string; firstSentMs?: number }>,
     /** Node calls answer only after this long (a stalled node). */
     stallMs: 0,
     nodeCalls: 0,
@@ -63,7 +63,7 @@ async function fakeCluster() {
     mutations?: Array<{ key: string | Uint8Array; value?: string | Uint8Array }>;
     key?: string | Uint8Array;
     writeId?: string;
-    retry?: boolean;
+    firstSentMs?: number;
   };
   /** One command's answer as `[status, body]`, the same whether it came alone or in a batch. */
   const run = (
@@ -74,7 +74,7 @@ async function fakeCluster() {
   ): [number, Record<string, unknown>] => {
     const fail = (status: number, code: string, message: string, details = {}) =>
       [status, { code, message, details }] as [number, Record<string, unknown>];
-    if (op === 'write') state.writes.push({ writeId: body.writeId, retry: body.retry });
+    if (op === 'write') state.writes.push({ writeId: body.writeId, firstSentMs: body.firstSentMs });
     if (state.failWith) {
       if (state.failTimes !== undefined && --state.failTimes === 0) {
         const failed = fail(400, state.failWith, 'bad', state.failDetails);
@@ -159,6 +159,10 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
       ]);
       expect(cluster.state.data.get(b64('b'))).toBe(b64('1'));
       expect(cluster.state.data.get(b64('x'))).toBe(b64('2'));
+      // The write went out as part 0 of its call, then as two parts of that part.
+      const [whole, ...parts] = cluster.state.writes.slice(1).map((w) => w.writeId!);
+      expect(whole).toMatch(/\/0$/);
+      expect(new Set(parts)).toEqual(new Set([`${whole}/0`, `${whole}/1`]));
     } finally {
       await client.close();
       await cluster.app.close();
@@ -275,25 +279,50 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient, %s bodies', (wir
 });
 
 describe.each(['msgpack', 'json'] as const)('RegionStoreClient writes, %s bodies', (wire) => {
-  it('re-sends a write whose WAL append may have landed (outcome unknown) with its id, saying so', async () => {
+  it('re-sends a write whose WAL append may have landed (outcome unknown) with its id, saying since when', async () => {
     const cluster = await fakeCluster();
     const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000, wire });
     await client.routes(true);
     cluster.state.failWith = 'ServerIsBusy';
     cluster.state.failDetails = { outcome: 'unknown' };
     cluster.state.failTimes = 2;
+    const began = Date.now();
     expect(await client.put(Buffer.from('k'), Buffer.from('v'))).toEqual({ commitTs: 42n });
     const [first, ...again] = cluster.state.writes;
-    expect(first!.writeId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(first!.retry).toBeUndefined();
-    expect(again).toEqual([
-      { writeId: first!.writeId, retry: true },
-      { writeId: first!.writeId, retry: true },
-    ]);
-    // Each write call has an id of its own; one that never failed is no retry.
+    expect(first!.writeId).toMatch(/^[0-9a-f-]{36}\/0$/);
+    expect(first!.firstSentMs).toBeUndefined();
+    expect(again).toHaveLength(2);
+    for (const resent of again) {
+      expect(resent.writeId).toBe(first!.writeId);
+      expect(resent.firstSentMs).toBeGreaterThanOrEqual(began);
+      expect(resent.firstSentMs).toBeLessThanOrEqual(Date.now());
+    }
+    // Each write call has an id of its own; one that never failed is no re-send.
     await client.put(Buffer.from('k'), Buffer.from('v2'));
     expect(cluster.state.writes[3]!.writeId).not.toBe(first!.writeId);
-    expect(cluster.state.writes[3]!.retry).toBeUndefined();
+    expect(cluster.state.writes[3]!.firstSentMs).toBeUndefined();
+    await cluster.app.close();
+  });
+
+  it('gives each region’s part of a write its own id, and re-sends only the part that may have landed as such', async () => {
+    const cluster = await fakeCluster();
+    cluster.state.splitAt = 'm';
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000, wire });
+    await client.routes(true);
+    cluster.state.failWith = 'ServerIsBusy';
+    cluster.state.failDetails = { outcome: 'unknown' };
+    cluster.state.failTimes = 1;
+    await client.write([
+      { op: 'put', key: Buffer.from('a'), value: Buffer.from('1') },
+      { op: 'put', key: Buffer.from('z'), value: Buffer.from('2') },
+    ]);
+    const [failed, other, resent] = cluster.state.writes;
+    const call = failed!.writeId!.split('/')[0];
+    expect(new Set([failed!.writeId, other!.writeId])).toEqual(new Set([`${call}/0`, `${call}/1`]));
+    expect(other!.firstSentMs).toBeUndefined();
+    expect(resent!.writeId).toBe(failed!.writeId);
+    expect(resent!.firstSentMs).toBeDefined();
+    expect(cluster.state.writes).toHaveLength(3);
     await cluster.app.close();
   });
 
@@ -312,7 +341,7 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient writes, %s bodies
     cluster.state.failDetails = {};
     cluster.state.failTimes = 1;
     await client.put(Buffer.from('k'), Buffer.from('v'));
-    expect(cluster.state.writes.slice(1).map((w) => w.retry)).toEqual([undefined, undefined]);
+    expect(cluster.state.writes.slice(1).map((w) => w.firstSentMs)).toEqual([undefined, undefined]);
     await cluster.app.close();
   });
 

@@ -16,5 +16,5 @@ export const WRITE_RETRY_CLOCK_SLACK_MS = 5_000;
 /** How long a region remembers a committed write's id (by its commit ts): the window, both ways. */
 export const WRITE_ID_TTL_MS = WRITE_RETRY_WINDOW_MS + 2 * WRITE_RETRY_CLOCK_SLACK_MS;
 
-/** The longest write id a node accepts (a UUID is 36). */
-export const MAX_WRITE_ID_LENGTH = 64;
+/** The longest write id a node accepts (a UUID and the parts it was split into: `<uuid>/<i>/<j>…`). */
+export const MAX_WRITE_ID_LENGTH = 128;

@@ -72,6 +72,11 @@ export interface ReadOptions {
  * have moved.
  */
 export interface LogStore {
+  /**
+   * Appends are acknowledged only once replicas have them (Redis WAIT): an entry read back may be on
+   * the primary alone until an append after it is acknowledged.
+   */
+  readonly confirmsOnReplicas: boolean;
   /** Appends entries atomically; returns the id of the last one. Fails with NotLeader when fenced out. */
   append(regionId: RegionId, entries: Buffer[], fence: Fence): Promise<number>;
   /** Entries from `fromId` on, in batches; fails if entries at or after `fromId` were trimmed. */

@@ -137,6 +137,10 @@ export class RedisLogStore implements LogStore {
       : undefined;
   }
 
+  get confirmsOnReplicas(): boolean {
+    return this.minReplicas > 0;
+  }
+
   keys(regionId: RegionId): { log: string; meta: string; followers: string } {
     return walKeys(this.options.prefix, regionId);
   }

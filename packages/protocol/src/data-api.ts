@@ -22,12 +22,16 @@ export const writeRequestSchema = z.object({
   epoch: epochSchema.optional(),
   mutations: z.array(mutationCodec).min(1).max(10_000),
   /**
-   * The client's id for the write, the same on every attempt: a region that committed it lately
-   * answers a re-sent copy with the first answer instead of applying it again.
+   * The client's id for the write, the same on every attempt: a region that committed it (or a write
+   * it is a part of: `<id>/<i>` is a part of `<id>`) lately answers a re-sent copy with the first
+   * answer instead of applying it again.
    */
   writeId: z.string().min(1).max(MAX_WRITE_ID_LENGTH).optional(),
-  /** An earlier attempt may have landed (its connection dropped, or its outcome was unknown). */
-  retry: z.boolean().optional(),
+  /**
+   * Set on a re-send whose earlier attempt may have landed (its connection dropped, or its outcome
+   * was unknown): when the write call began, in the client's wall-clock ms.
+   */
+  firstSentMs: z.number().int().nonnegative().optional(),
 });
 export type WriteRequestWire = z.input<typeof writeRequestSchema>;
 export const writeResponseSchema = z.object({ commitTs: timestampCodec, entryId: entryIdSchema });

@@ -116,7 +116,7 @@ export async function handleMerge(
   // A write re-sent to the source may now belong here; what the source committed unseen is unknown.
   target.recentWrites.absorb(
     ctx.inheritedWrites.get(request.source.value) ??
-      new RecentWrites(request.sourceMaxTs ?? composeTimestamp(Math.floor(ctx.time.now())), 0),
+      new RecentWrites(request.sourceMaxTs ?? composeTimestamp(Math.floor(ctx.time.now())), 0, undefined),
   );
   ctx.inheritedWrites.delete(request.source.value);
   ctx.logger.info(

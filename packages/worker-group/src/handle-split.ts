@@ -106,7 +106,7 @@ export async function handleSplit(
   });
   await ctx.engine.write(batch);
   // A write re-sent after the split may now belong to the child.
-  ctx.inheritedWrites.set(child.value, region.recentWrites.continuedAt(0));
+  ctx.inheritedWrites.set(child.value, region.recentWrites.continuedAt(0, childWal.incarnation));
   region.range = parentRange;
   region.epoch = request.epoch;
   region.flushesHeldUntilMs = ctx.time.now() + SPLIT_FLUSH_HOLD_MS;

@@ -1,10 +1,4 @@
-import {
-  WRITE_ID_TTL_MS,
-  WRITE_RETRY_CLOCK_SLACK_MS,
-  WRITE_RETRY_WINDOW_MS,
-  physicalOf,
-  type Timestamp,
-} from '@regionstore/core';
+import { WRITE_ID_TTL_MS, WRITE_RETRY_CLOCK_SLACK_MS, physicalOf, type Timestamp } from '@regionstore/core';
 import type { WriteResult } from './requests';
 
 /** A committed write that carried an id, as its WAL entry records it. */
@@ -24,6 +18,10 @@ const MAX_IDS = 200_000;
  * It knows every id-carrying write committed above `completeAbove` (insertion order is commit order:
  * a region's WAL entries carry increasing commit timestamps). Below it lie writes this copy never
  * saw (it was loaded from a flush) or forgot (older than WRITE_ID_TTL_MS).
+ *
+ * A client splits a write call into one part per region (`<id>/<i>`), and a part that a split spread
+ * over regions into parts of it (`<id>/<i>/<j>`): a write is known if it or one it is a part of is,
+ * since that one held all of its keys.
  */
 export class RecentWrites {
   private readonly byId = new Map<string, WriteResult>();
@@ -32,11 +30,13 @@ export class RecentWrites {
     private completeAbove: Timestamp,
     /** The last WAL entry whose write (if it had an id) is here: a replay goes on from it. */
     public lastEntryId: number,
+    /** The WAL incarnation those entries are of (a rebuilt WAL numbers its entries anew). */
+    readonly walIncarnation: string | undefined,
   ) {}
 
   /** A copy for a region that goes on with this one's history in a WAL of its own, at `lastEntryId`. */
-  continuedAt(lastEntryId: number): RecentWrites {
-    const copy = new RecentWrites(this.completeAbove, lastEntryId);
+  continuedAt(lastEntryId: number, walIncarnation: string | undefined): RecentWrites {
+    const copy = new RecentWrites(this.completeAbove, lastEntryId, walIncarnation);
     for (const [id, result] of this.byId) copy.byId.set(id, result);
     return copy;
   }
@@ -53,23 +53,31 @@ export class RecentWrites {
     this.expire(nowMs);
   }
 
+  /** The answer of the write, or of the one it is a part of. */
   find(writeId: string): WriteResult | undefined {
-    return this.byId.get(writeId);
+    for (let id = writeId; ;) {
+      const found = this.byId.get(id);
+      if (found) return found;
+      const cut = id.lastIndexOf('/');
+      if (cut <= 0) return undefined;
+      id = id.slice(0, cut);
+    }
   }
 
   /**
-   * Whether a write re-sent now, whose id is not here, surely never landed: its first attempt was
-   * sent within the retry window, and this copy knows every write since then.
+   * Whether a write whose id is not here, and whose client began sending it at `firstSentMs` (its
+   * clock), surely never landed: this copy knows every write committed since then.
    */
-  knowsRetriesAt(nowMs: number): boolean {
-    return physicalOf(this.completeAbove) < nowMs - WRITE_RETRY_WINDOW_MS - WRITE_RETRY_CLOCK_SLACK_MS;
+  knowsWritesSince(firstSentMs: number): boolean {
+    return physicalOf(this.completeAbove) < firstSentMs - WRITE_RETRY_CLOCK_SLACK_MS;
   }
 
   get size(): number {
     return this.byId.size;
   }
 
-  private expire(nowMs: number): void {
+  /** Forgets ids older than WRITE_ID_TTL_MS (or past the most one region keeps). */
+  expire(nowMs: number): void {
     const oldest = nowMs - WRITE_ID_TTL_MS;
     for (const [id, result] of this.byId) {
       if (physicalOf(result.commitTs) >= oldest && this.byId.size <= MAX_IDS) break;
@@ -90,13 +98,14 @@ export function recentWritesAfter(
     replayedWrites: IdentifiedWrite[];
     loadedMaxTs: Timestamp;
     lastEntryId: number;
+    walIncarnation: string | undefined;
   },
   nowMs: number,
 ): RecentWrites {
   const writes =
-    current?.lastEntryId === recovered.replayedFrom
+    current?.lastEntryId === recovered.replayedFrom && current.walIncarnation === recovered.walIncarnation
       ? current
-      : new RecentWrites(recovered.loadedMaxTs, recovered.replayedFrom);
+      : new RecentWrites(recovered.loadedMaxTs, recovered.replayedFrom, recovered.walIncarnation);
   writes.record(recovered.replayedWrites, recovered.lastEntryId, nowMs);
   return writes;
 }

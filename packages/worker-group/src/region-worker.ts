@@ -389,6 +389,12 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
         scheduleFlush(this.ctx, region);
       }
       if (gcDue(region, this.ctx.gcSafePoint.value)) scheduleCompaction(this.ctx, region);
+      region.recentWrites.expire(now); // an idle region's too
+    }
+    // Those of a split or merge that never finished here: nobody takes them once they hold nothing.
+    for (const [id, writes] of this.ctx.inheritedWrites) {
+      writes.expire(now);
+      if (writes.size === 0) this.ctx.inheritedWrites.delete(id);
     }
     return true;
   }

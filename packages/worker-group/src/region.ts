@@ -19,6 +19,11 @@ export class WorkerRegion {
    * region takes its next write, or the next append's ids would skip them for good.
    */
   walUncertain = false;
+  /**
+   * WAL entries up to here are as durable as an acknowledged write: this leader's append after them
+   * was acknowledged (where appends wait for replicas, one read back from the primary may not be).
+   */
+  confirmedEntryId = 0;
   /** Last WAL entry covered by a flushed snapshot. */
   flushedEntryId: number;
   /**
@@ -108,7 +113,7 @@ export class WorkerRegion {
     this.recentFlushes.push(flushedEntryId);
     this.lastFlushMs = nowMs;
     // Until told what it applied, it knows no write before now.
-    this.recentWrites = new RecentWrites(composeTimestamp(Math.floor(nowMs)), lastEntryId);
+    this.recentWrites = new RecentWrites(composeTimestamp(Math.floor(nowMs)), lastEntryId, undefined);
   }
 
   get isWritable(): boolean {

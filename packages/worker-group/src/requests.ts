@@ -23,10 +23,11 @@ export interface WriteRequest {
    */
   writeId?: string;
   /**
-   * An earlier attempt of this write may have landed. A region that cannot tell whether it did (it was
-   * loaded from a flush within the retry window) fails it with an unknown outcome instead of guessing.
+   * Set when an earlier attempt of this write may have landed: when the client's call began (its
+   * clock). A region that does not know every write since then (it was loaded from a flush since, or
+   * forgot) fails it with an unknown outcome instead of guessing.
    */
-  retry?: boolean;
+  firstSentMs?: number;
 }
 
 export interface WriteResult {

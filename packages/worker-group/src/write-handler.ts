@@ -93,6 +93,14 @@ interface Accepted {
   repeats?: StalledWrite[];
 }
 
+function unconfirmedError(region: WorkerRegion): ServerIsBusyError {
+  return new ServerIsBusyError(
+    `region ${region.regionId.toString()} has the write in its WAL, but no append since has confirmed ` +
+      `it on the replicas; send it again`,
+    { regionId: region.regionId.toString(), outcome: 'unknown' },
+  );
+}
+
 function succeed(item: Accepted, result: WriteResult): void {
   item.write.reply.send(result);
   for (const repeat of item.repeats ?? []) repeat.reply.send(result);
@@ -103,42 +111,68 @@ function fail(item: Accepted, err: unknown): void {
   for (const repeat of item.repeats ?? []) repeat.reply.fail(err);
 }
 
+/** A re-sent write a region committed, whose entry no acknowledged append has confirmed yet. */
+interface Unconfirmed {
+  write: StalledWrite;
+  result: WriteResult;
+}
+
+/** The writes of one region's batch to append, and the re-sent ones answered once an append lands. */
+interface Sorted {
+  fresh: Accepted[];
+  unconfirmed: Unconfirmed[];
+}
+
+/** The first of `items` whose id is `writeId` or one it is a part of (`<id>/<i>`: see RecentWrites). */
+function sentInBatch(items: Map<string, Accepted>, writeId: string): Accepted | undefined {
+  for (let id = writeId; ;) {
+    const found = items.get(id);
+    if (found) return found;
+    const cut = id.lastIndexOf('/');
+    if (cut <= 0) return undefined;
+    id = id.slice(0, cut);
+  }
+}
+
 /**
  * Answers the writes a region already committed (re-sent by a client that did not get the answer)
  * with their first answer, and those it cannot tell about with an unknown outcome; copies within the
- * batch ride on the first. Returns the writes to append. Runs after any uncertain append was applied,
- * so the table holds what that append left in the WAL.
+ * batch ride on the first. Runs after any uncertain append was applied, so the table holds what that
+ * append left in the WAL. Where appends wait for replicas, an entry such a catch-up (or an open) found
+ * may be on the primary only: its answer waits for an acknowledged append after it.
  */
-function withoutRepeats(ctx: WorkerContext, region: WorkerRegion, items: Accepted[]): Accepted[] {
-  const fresh: Accepted[] = [];
+function withoutRepeats(ctx: WorkerContext, region: WorkerRegion, items: Accepted[]): Sorted {
+  const sorted: Sorted = { fresh: [], unconfirmed: [] };
   const inBatch = new Map<string, Accepted>();
   for (const item of items) {
-    const { writeId, retry } = item.write.request;
+    const { writeId, firstSentMs } = item.write.request;
     if (writeId === undefined) {
-      fresh.push(item);
+      sorted.fresh.push(item);
       continue;
     }
     const committed = region.recentWrites.find(writeId);
-    const first = inBatch.get(writeId);
+    const first = sentInBatch(inBatch, writeId);
     if (committed) {
       ctx.metrics.repeatedWrites.inc();
-      item.write.reply.send(committed);
+      if (ctx.wal.confirmsOnReplicas && committed.entryId > region.confirmedEntryId)
+        sorted.unconfirmed.push({ write: item.write, result: committed });
+      else item.write.reply.send(committed);
     } else if (first) {
       (first.repeats ??= []).push(item.write);
-    } else if (retry && !region.recentWrites.knowsRetriesAt(ctx.time.now())) {
+    } else if (firstSentMs !== undefined && !region.recentWrites.knowsWritesSince(firstSentMs)) {
       item.write.reply.fail(
         new ServerIsBusyError(
           `region ${region.regionId.toString()} cannot tell whether write ${writeId} landed: this copy ` +
-            `was loaded from a flush within the retry window and does not know the writes before it`,
+            `does not know every write since it was first sent (it was loaded from a flush since, or forgot)`,
           { regionId: region.regionId.toString(), writeId, outcome: 'unknown', final: true },
         ),
       );
     } else {
       inBatch.set(writeId, item);
-      fresh.push(item);
+      sorted.fresh.push(item);
     }
   }
-  return fresh;
+  return sorted;
 }
 
 /**
@@ -203,10 +237,14 @@ export async function handleWrites(
     const appended = await Promise.all(
       [...byRegion].map(async ([region, batchItems]) => {
         let items = batchItems;
+        let unconfirmed: Unconfirmed[] = [];
         try {
           if (region.walUncertain) await catchUpWithWal(ctx, region);
-          items = withoutRepeats(ctx, region, batchItems);
-          if (items.length === 0) return undefined;
+          ({ fresh: items, unconfirmed } = withoutRepeats(ctx, region, batchItems));
+          if (items.length === 0) {
+            for (const { write } of unconfirmed) write.reply.fail(unconfirmedError(region));
+            return undefined;
+          }
           const fence = { nodeId: ctx.nodeId, epoch: fenceEpochOf(region.epoch) };
           const last = await ctx.wal.append(
             region.regionId,
@@ -215,6 +253,9 @@ export async function handleWrites(
           );
           await failpoint('wal_append_reply_lost'); // `throw`: the entries are in, the reply is lost
           items.forEach((item, at) => (item.entryId = last - items.length + 1 + at));
+          // Acknowledged (on enough replicas, where asked): so is every entry before it.
+          region.confirmedEntryId = last;
+          for (const { write, result } of unconfirmed) write.reply.send(result);
           return { region, items, last };
         } catch (err) {
           // Fenced out: another node leads now; stop taking writes at once. Any other failure may
@@ -223,6 +264,7 @@ export async function handleWrites(
             changeRole(ctx, region, 'Follower');
           else region.walUncertain = true;
           for (const item of items) fail(item, err);
+          for (const { write } of unconfirmed) write.reply.fail(err);
           return undefined;
         }
       }),

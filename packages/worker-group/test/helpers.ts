@@ -50,6 +50,8 @@ export function useCluster(label: string) {
         time?: TimeProvider;
         nodeId?: string;
         metrics?: Registry;
+        /** The WAL's class: a subclass of the Redis one that changes what a test needs. */
+        walClass?: typeof RedisLogStore;
       } = {},
     ): Promise<TestNode> {
       const nodeId = options.nodeId ?? `node-${++counter}`;
@@ -57,7 +59,7 @@ export function useCluster(label: string) {
       const runner = new RegionRunner({ engine, storage, ...(options.time ? { time: options.time } : {}) });
       runner.start();
       let group: WorkerGroup;
-      const wal = new RedisLogStore(await ns.connect('client'), { prefix: ns.prefix });
+      const wal = new (options.walClass ?? RedisLogStore)(await ns.connect('client'), { prefix: ns.prefix });
       try {
         group = WorkerGroup.start({
           nodeId,

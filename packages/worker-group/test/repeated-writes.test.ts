@@ -1,5 +1,6 @@
-import { ManualTimeProvider, RegionId, configureFailPoint, keyRange } from '@regionstore/core';
+import { RegionId, WRITE_RETRY_CLOCK_SLACK_MS, configureFailPoint, keyRange } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
+import { RedisLogStore } from '@regionstore/log-store';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
 
 const cluster = useCluster('repeated-writes');
@@ -14,11 +15,19 @@ async function until(check: () => boolean, what: string, timeoutMs = 5000) {
   }
 }
 
+/** A WAL whose appends count as confirmed on replicas only once acknowledged (as `replicas` mode). */
+class ReplicatedWal extends RedisLogStore {
+  override get confirmsOnReplicas(): boolean {
+    return true;
+  }
+}
+
 describe('writes re-sent with the same id', () => {
   it('are answered with the first answer, not applied again over a write made in between', async () => {
     const node = await cluster.node();
     const wal = await cluster.wal();
     const region = freshRegion();
+    const began = Date.now();
     await node.group.ddl(region, { type: 'create', range: keyRange('', 'm'), epoch: EPOCH });
     const first = await node.group.write({ regionId: region, mutations: [put('k', 'old')], writeId: 'w-1' });
     await node.group.write({ regionId: region, mutations: [put('k', 'new')], writeId: 'w-2' });
@@ -26,7 +35,7 @@ describe('writes re-sent with the same id', () => {
       regionId: region,
       mutations: [put('k', 'old')],
       writeId: 'w-1',
-      retry: true,
+      firstSentMs: began,
     });
     expect(again).toEqual(first);
     expect(await wal.lastEntryId(region)).toBe(2);
@@ -34,23 +43,54 @@ describe('writes re-sent with the same id', () => {
     // Writes without an id are applied each time, as before.
     await node.group.write({ regionId: region, mutations: [put('k', 'old')] });
     expect(await wal.lastEntryId(region)).toBe(3);
-    // A region created after the node's clock moved on knows every write it ever took: a retry it
-    // has not seen never landed.
+    // A region created after the node's clock moved on knows every write it ever took: a re-sent
+    // write it has not seen never landed.
     const created = freshRegion();
     await node.group.ddl(created, { type: 'create', range: keyRange('m', ''), epoch: EPOCH });
     const unseen = await node.group.write({
       regionId: created,
       mutations: [put('q', 'newest')],
       writeId: 'w-3',
-      retry: true,
+      firstSentMs: began,
     });
     expect(unseen.entryId).toBe(1);
+  });
+
+  it('are known by part: a part of a committed write is answered, another write’s part is not', async () => {
+    const node = await cluster.node();
+    const wal = await cluster.wal();
+    const region = freshRegion();
+    const began = Date.now();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    const whole = await node.group.write({
+      regionId: region,
+      mutations: [put('a', '1'), put('z', '1')],
+      writeId: 'call/0',
+    });
+    // The same call's other part (another region's keys, now routed here after a merge) is new.
+    const sibling = await node.group.write({
+      regionId: region,
+      mutations: [put('q', '2')],
+      writeId: 'call/1',
+      firstSentMs: began,
+    });
+    expect(sibling.entryId).toBe(2);
+    // A part of `call/0` (a split spread it over two regions) was committed with it.
+    const part = await node.group.write({
+      regionId: region,
+      mutations: [put('z', '1')],
+      writeId: 'call/0/1',
+      firstSentMs: began,
+    });
+    expect(part).toEqual(whole);
+    expect(await wal.lastEntryId(region)).toBe(2);
   });
 
   it('land once when the first append’s reply was lost and the copy arrives after it', async () => {
     const node = await cluster.node();
     const wal = await cluster.wal();
     const region = freshRegion();
+    const began = Date.now();
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     configureFailPoint('wal_append_reply_lost', '1*throw(connection reset)');
     const lost = await failure(
@@ -61,20 +101,42 @@ describe('writes re-sent with the same id', () => {
       regionId: region,
       mutations: [put('k', 'v')],
       writeId: 'lost',
-      retry: true,
+      firstSentMs: began,
     });
     expect(retried.entryId).toBe(1);
     expect(await wal.lastEntryId(region)).toBe(1);
+  });
+
+  it('where appends wait for replicas, are answered only once an acknowledged append follows theirs', async () => {
+    const node = await cluster.node({ walClass: ReplicatedWal });
+    const region = freshRegion();
+    const began = Date.now();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    configureFailPoint('wal_append_reply_lost', '1*throw(connection reset)');
+    await failure(node.group.write({ regionId: region, mutations: [put('k', 'v')], writeId: 'lost' }));
+    const resend = () =>
+      node.group.write({ regionId: region, mutations: [put('k', 'v')], writeId: 'lost', firstSentMs: began });
+    // Read back from the primary, it may be there alone: not acknowledged on its own.
+    expect(await failure(resend())).toMatchObject({ code: 'ServerIsBusy', details: { outcome: 'unknown' } });
+    // With an append in the same batch, acknowledged after it.
+    const [answered, other] = await Promise.all([
+      resend(),
+      node.group.write({ regionId: region, mutations: [put('o', 'x')], writeId: 'other' }),
+    ]);
+    expect(answered.entryId).toBe(1);
+    expect(other.entryId).toBe(2);
+    expect((await resend()).entryId).toBe(1);
   });
 
   it('land once when both copies come in one batch', async () => {
     const node = await cluster.node();
     const wal = await cluster.wal();
     const region = freshRegion();
+    const began = Date.now();
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     const copies = await Promise.all(
-      [1, 2, 3].map(() =>
-        node.group.write({ regionId: region, mutations: [put('k', 'v')], writeId: 'same', retry: true }),
+      ['same', 'same', 'same/0'].map((writeId) =>
+        node.group.write({ regionId: region, mutations: [put('k', 'v')], writeId, firstSentMs: began }),
       ),
     );
     expect(new Set(copies.map((c) => c.commitTs)).size).toBe(1);
@@ -85,6 +147,7 @@ describe('writes re-sent with the same id', () => {
     const leader = await cluster.node({ config: FAST });
     const follower = await cluster.node({ config: FAST });
     const region = freshRegion();
+    const began = Date.now();
     await leader.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     await follower.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' });
     const first = await leader.group.write({ regionId: region, mutations: [put('k', 'a')], writeId: 'f-1' });
@@ -95,21 +158,18 @@ describe('writes re-sent with the same id', () => {
       regionId: region,
       mutations: [put('k', 'a')],
       writeId: 'f-1',
-      retry: true,
+      firstSentMs: began,
     });
     expect(again).toEqual(first);
     expect(follower.group.getRegion(region)!.lastEntryId).toBe(1);
   });
 
-  it('are known to a copy that replayed them from the WAL; one loaded from a flush cannot tell, until the window passed', async () => {
+  it('are known to a copy that replayed them from the WAL; one loaded from a flush cannot tell about writes sent before it', async () => {
     const first = await cluster.node();
     const region = freshRegion();
+    const began = Date.now();
     await first.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    const flushed = await first.group.write({
-      regionId: region,
-      mutations: [put('a', '1')],
-      writeId: 'in-flush',
-    });
+    await first.group.write({ regionId: region, mutations: [put('a', '1')], writeId: 'in-flush' });
     await first.group.ddl(region, { type: 'flush' });
     const replayed = await first.group.write({
       regionId: region,
@@ -120,44 +180,29 @@ describe('writes re-sent with the same id', () => {
 
     const second = await cluster.node();
     await second.group.ddl(region, { type: 'open', range: ALL, epoch: NEXT, role: 'Leader' });
-    const resend = (writeId: string, retry: boolean) =>
+    const resend = (writeId: string, firstSentMs?: number) =>
       second.group.write({
         regionId: region,
         mutations: [put('a', '1')],
         writeId,
-        ...(retry ? { retry } : {}),
+        ...(firstSentMs === undefined ? {} : { firstSentMs }),
       });
-    expect(await resend('in-wal', true)).toEqual(replayed);
-    expect(await failure(resend('in-flush', true))).toMatchObject({
+    expect(await resend('in-wal', began)).toEqual(replayed);
+    expect(await failure(resend('in-flush', began))).toMatchObject({
       code: 'ServerIsBusy',
       details: { outcome: 'unknown', final: true, writeId: 'in-flush' },
     });
     // A first attempt is no repeat, whatever the copy knows.
-    expect((await resend('fresh', false)).entryId).toBe(3);
-    await second.crash();
-
-    // Past the window no client re-sends a write, so the copy knows every write that may come again.
-    const later = await cluster.node({ time: new ManualTimeProvider(Date.now() + 60_000) });
-    await later.group.ddl(region, {
-      type: 'open',
-      range: ALL,
-      epoch: { version: 1, confVer: 3 },
-      role: 'Leader',
-    });
-    const applied = await later.group.write({
-      regionId: region,
-      mutations: [put('a', '1')],
-      writeId: 'in-flush',
-      retry: true,
-    });
-    expect(applied.commitTs).not.toBe(flushed.commitTs);
-    expect(applied.entryId).toBe(4);
+    expect((await resend('fresh')).entryId).toBe(3);
+    // Nor is a re-sent write whose call began after all that the copy loaded (clock slack included).
+    expect((await resend('later', Date.now() + WRITE_RETRY_CLOCK_SLACK_MS + 1000)).entryId).toBe(4);
   });
 
   it('go with the keys to a split’s child and to a merge’s target', async () => {
     const node = await cluster.node();
     const region = freshRegion();
     const child = new RegionId(21, region.regionNumber);
+    const began = Date.now();
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     const right = await node.group.write({
       regionId: region,
@@ -170,7 +215,7 @@ describe('writes re-sent with the same id', () => {
       regionId: child,
       mutations: [put('x', '1')],
       writeId: 'to-child',
-      retry: true,
+      firstSentMs: began,
     });
     expect(inChild).toEqual(right);
     expect(node.group.getRegion(child)!.lastEntryId).toBe(0);
@@ -191,7 +236,7 @@ describe('writes re-sent with the same id', () => {
       regionId: region,
       mutations: [put('y', '2')],
       writeId: 'to-source',
-      retry: true,
+      firstSentMs: began,
     });
     expect(inTarget).toEqual(fromSource);
     expect((await mvccGet(node.engine, b('y')))?.toString()).toBe('2');
