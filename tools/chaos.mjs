@@ -84,6 +84,7 @@ for (let run = 1; run <= runs; run++) {
       `faults ${result.faults.map((f) => f.fault).join(' ')}` +
       (values.keep ? `; data in ${dir}` : ''),
   );
+  if (c.unknownWrites > 0) console.log(`  unknown writes by error: ${JSON.stringify(c.unknownBy)}`);
   if (!result.ok) console.log(JSON.stringify(result.examples, null, 2));
 }
 

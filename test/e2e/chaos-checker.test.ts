@@ -9,9 +9,10 @@ interface Op {
   complete: number;
   outcome: 'ok' | 'fail' | 'unknown';
   final?: boolean;
+  error?: string;
 }
 type Verdict = Record<'lost' | 'stale' | 'phantom' | 'future' | 'inversion' | 'unreadable', unknown[]> & {
-  counts: Record<string, number>;
+  counts: Record<string, number | Record<string, number>>;
 };
 const { check } = createRequire(__filename)('../../tools/chaos/checker.cjs') as {
   check: (history: Op[]) => Verdict;
@@ -103,14 +104,20 @@ describe('the chaos checker', () => {
     });
   });
 
-  it('counts operations by outcome', () => {
-    const v = check([write(1, 0, 10), write(2, 20, 30, 'unknown'), { ...read(null, 1, 2), outcome: 'fail' }]);
+  it('counts operations by outcome, and unknown writes by their error', () => {
+    const v = check([
+      write(1, 0, 10),
+      { ...write(2, 20, 30, 'unknown'), error: 'Timeout' },
+      { ...write(3, 40, 50, 'unknown'), error: 'Timeout' },
+      { ...read(null, 1, 2), outcome: 'fail' },
+    ]);
     expect(v.counts).toMatchObject({
-      writes: 2,
+      writes: 3,
       acknowledged: 1,
-      unknownWrites: 1,
+      unknownWrites: 2,
       reads: 0,
       failedReads: 1,
+      unknownBy: { Timeout: 2 },
     });
   });
 });

@@ -35,16 +35,22 @@ function groupByKey(history) {
  * @param {Array<{type: 'write'|'read', key: string, seq?: number, value?: string|null, invoke: number,
  *   complete: number, outcome: 'ok'|'fail'|'unknown', final?: boolean}>} history
  * @returns {{lost: object[], stale: object[], phantom: object[], future: object[], inversion: object[],
- *   unreadable: object[], counts: object}}
+ *   unreadable: object[], counts: object}} (`counts.unknownBy`: unknown writes by their error)
  */
 function check(history) {
   const found = { lost: [], stale: [], phantom: [], future: [], inversion: [], unreadable: [] };
   const counts = { writes: 0, acknowledged: 0, unknownWrites: 0, reads: 0, failedReads: 0, keys: 0 };
+  /** Unknown writes by the error they ended with. */
+  const unknownBy = {};
   for (const op of history) {
     if (op.type === 'write') {
       counts.writes++;
       if (op.outcome === 'ok') counts.acknowledged++;
-      else counts.unknownWrites++;
+      else {
+        counts.unknownWrites++;
+        const error = op.error ?? 'unrecorded';
+        unknownBy[error] = (unknownBy[error] ?? 0) + 1;
+      }
     } else if (op.outcome === 'ok') counts.reads++;
     else {
       counts.failedReads++;
@@ -104,7 +110,7 @@ function check(history) {
       }
     }
   }
-  return { ...found, counts };
+  return { ...found, counts: { ...counts, unknownBy } };
 }
 
 module.exports = { check, parseValue };

@@ -38,6 +38,9 @@ class Workload {
       // A write whose request failed may still have landed: its outcome is unknown, never "failed".
       op.outcome = op.type === 'write' ? 'unknown' : 'fail';
       op.error = err && err.code ? err.code : String(err && err.message).slice(0, 120);
+      // Whether the node could not tell (a re-sent write it cannot vouch for) or the Redis append's fate.
+      const details = (err && err.details) || {};
+      if (details.outcome === 'unknown') op.error += details.final ? ' (cannot tell)' : ' (outcome unknown)';
     }
     op.complete = performance.now();
     this.history.push(op);

@@ -198,6 +198,26 @@ describe('writes re-sent with the same id', () => {
     expect((await resend('later', Date.now() + WRITE_RETRY_CLOCK_SLACK_MS + 1000)).entryId).toBe(4);
   });
 
+  it('are known to a copy reopened from its local data, from the WAL not yet flushed', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    const began = Date.now();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    const first = await node.group.write({ regionId: region, mutations: [put('k', 'a')], writeId: 'r-1' });
+    await node.group.write({ regionId: region, mutations: [put('k', 'b')], writeId: 'r-2' });
+    // As a restarted node does: a new open over the engine's copy, which has every entry already.
+    await node.group.ddl(region, { type: 'close' });
+    await node.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Leader' });
+    const resent = await node.group.write({
+      regionId: region,
+      mutations: [put('k', 'a')],
+      writeId: 'r-1',
+      firstSentMs: began,
+    });
+    expect(resent).toEqual(first);
+    expect((await mvccGet(node.engine, b('k')))?.toString()).toBe('b');
+  });
+
   it('go with the keys to a split’s child and to a merge’s target', async () => {
     const node = await cluster.node();
     const region = freshRegion();
