@@ -98,6 +98,7 @@ async function answerCommand(deps: DataApiDeps, command: DataCommand): Promise<A
         ...(command.epoch ? { epoch: command.epoch } : {}),
         ...(command.writeId === undefined ? {} : { writeId: command.writeId }),
         ...(command.firstSentMs === undefined ? {} : { firstSentMs: command.firstSentMs }),
+        ...(command.retry ? { retry: true } : {}),
       });
       return { schema: writeResponseSchema, value: result };
     }

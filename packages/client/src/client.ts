@@ -118,6 +118,18 @@ interface GroupPart {
 
 const READ_PART: GroupPart = { part: () => READ_PART, shouldRetry: retryable };
 
+/**
+ * A part of a group failed (each part was retried on its own): the group is not sent again as a whole,
+ * which would spread it anew and could give a part's id to other keys.
+ */
+class PartFailure {
+  private constructor(readonly reason: unknown) {}
+
+  static of(reason: unknown): PartFailure {
+    return reason instanceof PartFailure ? reason : new PartFailure(reason);
+  }
+}
+
 /** A copy of a region to read from, and whether it is asked for a replica read. */
 interface ReadTarget {
   address: string;
@@ -309,17 +321,28 @@ export class RegionStoreClient {
     const runGroup = (group: T[], part: P): Promise<R[]> =>
       this.withRetry(
         async (current) => {
-          // Routes refreshed since the group was formed: it may span regions now.
+          // Routes refreshed since the group was formed: it may span regions now. From then on it
+          // goes as those parts, never again as a whole, so a part's id always names the same keys.
           if (current !== initial) {
             const groups = groupsOf(current, group);
-            if (groups.length > 1)
-              return (await Promise.all(groups.map((g, i) => runGroup(g, part.part(i) as P)))).flat();
+            if (groups.length > 1) {
+              const settled = await Promise.allSettled(groups.map((g, i) => runGroup(g, part.part(i) as P)));
+              const failed = settled.find((s) => s.status === 'rejected');
+              if (failed) throw PartFailure.of(failed.reason);
+              return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+            }
           }
           return [await run(current, group, part)];
         },
-        (err) => part.shouldRetry(err),
+        (err) => !(err instanceof PartFailure) && part.shouldRetry(err),
       );
-    return (await Promise.all(groupsOf(initial, items).map((g, i) => runGroup(g, root.part(i) as P)))).flat();
+    try {
+      return (
+        await Promise.all(groupsOf(initial, items).map((g, i) => runGroup(g, root.part(i) as P)))
+      ).flat();
+    } catch (err) {
+      throw err instanceof PartFailure ? err.reason : err;
+    }
   }
 
   /** Runs `op` with current routes; on a route error refreshes them and tries again. */

@@ -7,9 +7,9 @@ import { mayHaveBeenSent, outcomeUndecidable, outcomeUnknown, retryable } from '
  * that committed an earlier attempt answers with its result instead of applying the part twice
  * (which would undo a write made in between). Parts of one call have ids of their own (`<call>/<i>`);
  * a part that a split spread over several regions goes on as parts of it (`<call>/<i>/<j>`), and a
- * region that committed the whole answers for any part of it. Once an attempt may have landed, later
- * ones say so with the call's start (`firstSentMs`), and are made only within WRITE_RETRY_WINDOW_MS
- * of it, while the nodes still remember the id.
+ * region that committed the whole answers for any part of it. Every attempt carries the call's start
+ * (`firstSentMs`); once one may have landed, later ones say so (`retry`) and are made only within
+ * WRITE_RETRY_WINDOW_MS of it, while the nodes still remember the id.
  */
 export class WriteAttempt {
   private constructor(
@@ -40,9 +40,8 @@ export class WriteAttempt {
   }
 
   /** The id fields of an attempt's body. */
-  body(): { writeId: string; firstSentMs?: number } {
-    return this.mayHaveLanded
-      ? { writeId: this.writeId, firstSentMs: this.startedMs }
-      : { writeId: this.writeId };
+  body(): { writeId: string; firstSentMs: number; retry?: true } {
+    const body = { writeId: this.writeId, firstSentMs: this.startedMs };
+    return this.mayHaveLanded ? { ...body, retry: true } : body;
   }
 }

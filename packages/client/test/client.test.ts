@@ -28,10 +28,12 @@ async function fakeCluster() {
     failWith: undefined as undefined | string,
     /** The details of the `failWith` error. */
     failDetails: {} as Record<string, unknown>,
+    /** Only writes of this key alone fail with `failWith`. */
+    failKey: undefined as string | undefined,
     /** How many more calls fail with `failWith` (then it is cleared); unset: all of them. */
     failTimes: undefined as number | undefined,
     /** The id fields of every write command the nodes got. */
-    writes: [] as Array<{ writeId?: string; firstSentMs?: number }>,
+    writes: [] as Array<{ writeId?: string; firstSentMs?: number; retry?: boolean }>,
     /** Node calls answer only after this long (a stalled node). */
     stallMs: 0,
     nodeCalls: 0,
@@ -64,6 +66,7 @@ async function fakeCluster() {
     key?: string | Uint8Array;
     writeId?: string;
     firstSentMs?: number;
+    retry?: boolean;
   };
   /** One command's answer as `[status, body]`, the same whether it came alone or in a batch. */
   const run = (
@@ -74,8 +77,11 @@ async function fakeCluster() {
   ): [number, Record<string, unknown>] => {
     const fail = (status: number, code: string, message: string, details = {}) =>
       [status, { code, message, details }] as [number, Record<string, unknown>];
-    if (op === 'write') state.writes.push({ writeId: body.writeId, firstSentMs: body.firstSentMs });
-    if (state.failWith) {
+    if (op === 'write')
+      state.writes.push({ writeId: body.writeId, firstSentMs: body.firstSentMs, retry: body.retry });
+    const keys = (body.mutations ?? []).map((m) => text(m.key));
+    const exempt = state.failKey !== undefined && !(keys.length === 1 && keys[0] === b64(state.failKey));
+    if (state.failWith && !exempt) {
       if (state.failTimes !== undefined && --state.failTimes === 0) {
         const failed = fail(400, state.failWith, 'bad', state.failDetails);
         state.failWith = undefined;
@@ -290,17 +296,17 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient writes, %s bodies
     expect(await client.put(Buffer.from('k'), Buffer.from('v'))).toEqual({ commitTs: 42n });
     const [first, ...again] = cluster.state.writes;
     expect(first!.writeId).toMatch(/^[0-9a-f-]{36}\/0$/);
-    expect(first!.firstSentMs).toBeUndefined();
-    expect(again).toHaveLength(2);
-    for (const resent of again) {
-      expect(resent.writeId).toBe(first!.writeId);
-      expect(resent.firstSentMs).toBeGreaterThanOrEqual(began);
-      expect(resent.firstSentMs).toBeLessThanOrEqual(Date.now());
-    }
+    expect(first!.firstSentMs).toBeGreaterThanOrEqual(began);
+    expect(first!.firstSentMs).toBeLessThanOrEqual(Date.now());
+    expect(first!.retry).toBeUndefined();
+    expect(again).toEqual([
+      { writeId: first!.writeId, firstSentMs: first!.firstSentMs, retry: true },
+      { writeId: first!.writeId, firstSentMs: first!.firstSentMs, retry: true },
+    ]);
     // Each write call has an id of its own; one that never failed is no re-send.
     await client.put(Buffer.from('k'), Buffer.from('v2'));
     expect(cluster.state.writes[3]!.writeId).not.toBe(first!.writeId);
-    expect(cluster.state.writes[3]!.firstSentMs).toBeUndefined();
+    expect(cluster.state.writes[3]!.retry).toBeUndefined();
     await cluster.app.close();
   });
 
@@ -319,9 +325,9 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient writes, %s bodies
     const [failed, other, resent] = cluster.state.writes;
     const call = failed!.writeId!.split('/')[0];
     expect(new Set([failed!.writeId, other!.writeId])).toEqual(new Set([`${call}/0`, `${call}/1`]));
-    expect(other!.firstSentMs).toBeUndefined();
+    expect(other!.retry).toBeUndefined();
     expect(resent!.writeId).toBe(failed!.writeId);
-    expect(resent!.firstSentMs).toBeDefined();
+    expect(resent!.retry).toBe(true);
     expect(cluster.state.writes).toHaveLength(3);
     await cluster.app.close();
   });
@@ -341,7 +347,38 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient writes, %s bodies
     cluster.state.failDetails = {};
     cluster.state.failTimes = 1;
     await client.put(Buffer.from('k'), Buffer.from('v'));
-    expect(cluster.state.writes.slice(1).map((w) => w.firstSentMs)).toEqual([undefined, undefined]);
+    expect(cluster.state.writes.slice(1).map((w) => w.retry)).toEqual([undefined, undefined]);
+    await cluster.app.close();
+  });
+
+  it('sends a write spread over regions by a split as its parts from then on, never again as a whole', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 120_000, wire });
+    await client.routes(true); // one region
+    cluster.state.splitAt = 'm';
+    cluster.state.failWith = 'ServerIsBusy';
+    cluster.state.failDetails = { outcome: 'unknown' };
+    cluster.state.failKey = 'z';
+    const start = Date.now();
+    const clock = jest.spyOn(Date, 'now');
+    let looks = 0;
+    clock.mockImplementation(() => start + 1_000 * looks++);
+    try {
+      await expect(
+        client.write([
+          { op: 'put', key: Buffer.from('a'), value: Buffer.from('1') },
+          { op: 'put', key: Buffer.from('z'), value: Buffer.from('2') },
+        ]),
+      ).rejects.toMatchObject({ details: { outcome: 'unknown' } });
+    } finally {
+      clock.mockRestore();
+    }
+    // Once as a whole (refused: the region split), then its parts; the `z` part gave up at the window,
+    // and the whole was not spread and sent again.
+    const [whole, ...parts] = cluster.state.writes.map((w) => w.writeId!);
+    expect(parts.filter((id) => id === `${whole}/0`)).toHaveLength(1);
+    expect(parts.every((id) => id === `${whole}/0` || id === `${whole}/1`)).toBe(true);
+    expect(parts.filter((id) => id === `${whole}/1`).length).toBeGreaterThan(1);
     await cluster.app.close();
   });
 

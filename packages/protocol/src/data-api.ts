@@ -27,11 +27,10 @@ export const writeRequestSchema = z.object({
    * answer instead of applying it again.
    */
   writeId: z.string().min(1).max(MAX_WRITE_ID_LENGTH).optional(),
-  /**
-   * Set on a re-send whose earlier attempt may have landed (its connection dropped, or its outcome
-   * was unknown): when the write call began, in the client's wall-clock ms.
-   */
+  /** When the write call began, in the client's wall-clock ms (the same on every attempt). */
   firstSentMs: z.number().int().nonnegative().optional(),
+  /** An earlier attempt may have landed (its connection dropped, or its outcome was unknown). */
+  retry: z.boolean().optional(),
 });
 export type WriteRequestWire = z.input<typeof writeRequestSchema>;
 export const writeResponseSchema = z.object({ commitTs: timestampCodec, entryId: entryIdSchema });

@@ -42,7 +42,8 @@ export async function prepareMerge(ctx: WorkerContext, region: WorkerRegion): Pr
     throw new NotLeaderError(`region ${region.regionId.toString()} does not lead on ${ctx.nodeId}`);
   if (region.walUncertain) await catchUpWithWal(ctx, region);
   if (region.role === 'Leader') changeRole(ctx, region, 'DowngradingLeader');
-  ctx.inheritedWrites.set(region.regionId.value, region.recentWrites);
+  // Not where appends wait for replicas (see handleSplit): the target then knows none of them.
+  if (!ctx.wal.confirmsOnReplicas) ctx.inheritedWrites.set(region.regionId.value, region.recentWrites);
   return { lastEntryId: region.lastEntryId };
 }
 

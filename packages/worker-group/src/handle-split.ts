@@ -105,8 +105,10 @@ export async function handleSplit(
     ...(region.walIncarnation === undefined ? {} : { walIncarnation: region.walIncarnation }),
   });
   await ctx.engine.write(batch);
-  // A write re-sent after the split may now belong to the child.
-  ctx.inheritedWrites.set(child.value, region.recentWrites.continuedAt(0, childWal.incarnation));
+  // A write re-sent after the split may now belong to the child. Not where appends wait for replicas:
+  // the child could not tell which of the parent's entries an acknowledged append confirmed.
+  if (!ctx.wal.confirmsOnReplicas)
+    ctx.inheritedWrites.set(child.value, region.recentWrites.continuedAt(0, childWal.incarnation));
   region.range = parentRange;
   region.epoch = request.epoch;
   region.flushesHeldUntilMs = ctx.time.now() + SPLIT_FLUSH_HOLD_MS;

@@ -30,7 +30,6 @@ import { applyDelta } from './delta-file';
 import { deltaBytes, latestManifest } from './manifest';
 import type { IdentifiedWrite } from './recent-writes';
 import { replayWal } from './replay';
-import { decodeWalRecord } from './wal-entry';
 
 /** Loads of one region in a row that may find the WAL trimmed past them before one sticks. */
 const MAX_RECOVER_ATTEMPTS = 8;
@@ -75,36 +74,6 @@ export async function markWalIncarnation(
   const batch = new WriteBatch();
   writeNormalState(batch, region, incarnation);
   await ctx.engine.write(batch);
-}
-
-/**
- * The id-carrying writes of the WAL entries it still holds up to `appliedIndex` (applied already: a
- * node restarted with its local copy, a flush not yet trimmed), and the commit ts above which they are
- * every write (the first entry's, less one: entries commit in WAL order). Undefined when there are
- * none, or a trim took them meanwhile.
- */
-async function writesBefore(
-  ctx: WorkerContext,
-  regionId: RegionId,
-  trimmedEntryId: number,
-  appliedIndex: number,
-): Promise<{ writes: IdentifiedWrite[]; knownAbove: bigint } | undefined> {
-  if (appliedIndex <= trimmedEntryId) return undefined;
-  const writes: IdentifiedWrite[] = [];
-  let knownAbove: bigint | undefined;
-  try {
-    for await (const entries of ctx.wal.read(regionId, trimmedEntryId + 1, { toId: appliedIndex })) {
-      for (const entry of entries) {
-        const { ts, writeId, restored } = decodeWalRecord(entry.data, entry.id);
-        if (knownAbove === undefined && !restored) knownAbove = ts - 1n;
-        if (writeId !== undefined) writes.push({ writeId, commitTs: ts, entryId: entry.id });
-      }
-    }
-  } catch (err) {
-    if (isRegionStoreError(err, 'NotFound')) return undefined;
-    throw err;
-  }
-  return knownAbove === undefined ? undefined : { writes, knownAbove };
 }
 
 /** Removes whatever the engine holds in the region's range (leftovers of an earlier placement). */
@@ -315,7 +284,6 @@ export async function recoverRegion(
         timestamps: ctx.concurrency.timestamps,
         ...(toId === undefined ? {} : { toId }),
       });
-      const before = await writesBefore(ctx, regionId, wal.trimmedEntryId, applied.appliedIndex);
       return {
         lastEntryId: replayed.lastEntryId,
         flushedEntryId: applied.truncatedIndex,
@@ -324,13 +292,10 @@ export async function recoverRegion(
         maxTs: replayed.maxTs,
         walIncarnation: wal.incarnation,
         replayedFrom: applied.appliedIndex,
-        replayedWrites: before ? before.writes.concat(replayed.writes) : replayed.writes,
+        replayedWrites: replayed.writes,
         // Nothing loaded (a new region): the replay saw every write. Else, for a state written before
         // commit timestamps were kept, all that is known is the node's floor.
-        loadedMaxTs:
-          before?.knownAbove ??
-          applied.maxTs ??
-          (applied.appliedIndex === 0 ? 0n : ctx.concurrency.timestamps.maxTs()),
+        loadedMaxTs: applied.maxTs ?? (applied.appliedIndex === 0 ? 0n : ctx.concurrency.timestamps.maxTs()),
       };
     } catch (err) {
       // A load of a large region takes seconds, and meanwhile its leader may flush and trim the WAL

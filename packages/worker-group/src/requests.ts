@@ -22,12 +22,13 @@ export interface WriteRequest {
    * with that write's result instead of applying it again (see RecentWrites).
    */
   writeId?: string;
-  /**
-   * Set when an earlier attempt of this write may have landed: when the client's call began (its
-   * clock). A region that does not know every write since then (it was loaded from a flush since, or
-   * forgot) fails it with an unknown outcome instead of guessing.
-   */
+  /** When the client's write call began (its clock), the same on every attempt. */
   firstSentMs?: number;
+  /**
+   * An earlier attempt may have landed. A region that does not know every write since `firstSentMs`
+   * (it was loaded from a flush since, or forgot) fails it with an unknown outcome instead of guessing.
+   */
+  retry?: boolean;
 }
 
 export interface WriteResult {

@@ -5,6 +5,7 @@ import {
   NotLeaderError,
   RegionNotFoundError,
   ServerIsBusyError,
+  WRITE_ATTEMPT_MAX_AGE_MS,
   WriteBufferFullError,
   escapeKey,
   formatRange,
@@ -123,6 +124,21 @@ interface Sorted {
   unconfirmed: Unconfirmed[];
 }
 
+function answerRepeat(ctx: WorkerContext, write: StalledWrite, result: WriteResult): void {
+  ctx.metrics.repeatedWrites.inc();
+  write.reply.send(result);
+}
+
+/**
+ * Whether a write whose id the region does not know surely never landed: a re-send (`retry`) only if
+ * the region knows every write since its call began; any attempt only if its call is young enough that
+ * the region would still remember an earlier attempt (one held up somewhere while the client re-sent).
+ */
+function mayApply(ctx: WorkerContext, region: WorkerRegion, firstSentMs: number, retry: boolean): boolean {
+  if (ctx.time.now() - firstSentMs > WRITE_ATTEMPT_MAX_AGE_MS) return false;
+  return !retry || region.recentWrites.knowsWritesSince(firstSentMs);
+}
+
 /** The first of `items` whose id is `writeId` or one it is a part of (`<id>/<i>`: see RecentWrites). */
 function sentInBatch(items: Map<string, Accepted>, writeId: string): Accepted | undefined {
   for (let id = writeId; ;) {
@@ -145,7 +161,7 @@ function withoutRepeats(ctx: WorkerContext, region: WorkerRegion, items: Accepte
   const sorted: Sorted = { fresh: [], unconfirmed: [] };
   const inBatch = new Map<string, Accepted>();
   for (const item of items) {
-    const { writeId, firstSentMs } = item.write.request;
+    const { writeId, firstSentMs, retry } = item.write.request;
     if (writeId === undefined) {
       sorted.fresh.push(item);
       continue;
@@ -153,17 +169,18 @@ function withoutRepeats(ctx: WorkerContext, region: WorkerRegion, items: Accepte
     const committed = region.recentWrites.find(writeId);
     const first = sentInBatch(inBatch, writeId);
     if (committed) {
-      ctx.metrics.repeatedWrites.inc();
-      if (ctx.wal.confirmsOnReplicas && committed.entryId > region.confirmedEntryId)
+      // A flushed entry lives in the object store, whatever Redis's replicas have.
+      const confirmed = Math.max(region.confirmedEntryId, region.flushedEntryId);
+      if (ctx.wal.confirmsOnReplicas && committed.entryId > confirmed)
         sorted.unconfirmed.push({ write: item.write, result: committed });
-      else item.write.reply.send(committed);
+      else answerRepeat(ctx, item.write, committed);
     } else if (first) {
       (first.repeats ??= []).push(item.write);
-    } else if (firstSentMs !== undefined && !region.recentWrites.knowsWritesSince(firstSentMs)) {
+    } else if (firstSentMs !== undefined && !mayApply(ctx, region, firstSentMs, retry === true)) {
       item.write.reply.fail(
         new ServerIsBusyError(
           `region ${region.regionId.toString()} cannot tell whether write ${writeId} landed: this copy ` +
-            `does not know every write since it was first sent (it was loaded from a flush since, or forgot)`,
+            `does not know every write since its call began (it was loaded from a flush since, or forgot)`,
           { regionId: region.regionId.toString(), writeId, outcome: 'unknown', final: true },
         ),
       );
@@ -255,7 +272,7 @@ export async function handleWrites(
           items.forEach((item, at) => (item.entryId = last - items.length + 1 + at));
           // Acknowledged (on enough replicas, where asked): so is every entry before it.
           region.confirmedEntryId = last;
-          for (const { write, result } of unconfirmed) write.reply.send(result);
+          for (const { write, result } of unconfirmed) answerRepeat(ctx, write, result);
           return { region, items, last };
         } catch (err) {
           // Fenced out: another node leads now; stop taking writes at once. Any other failure may

@@ -1,4 +1,10 @@
-import { RegionId, WRITE_RETRY_CLOCK_SLACK_MS, configureFailPoint, keyRange } from '@regionstore/core';
+import {
+  RegionId,
+  WRITE_ATTEMPT_MAX_AGE_MS,
+  WRITE_RETRY_CLOCK_SLACK_MS,
+  configureFailPoint,
+  keyRange,
+} from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
@@ -36,10 +42,23 @@ describe('writes re-sent with the same id', () => {
       mutations: [put('k', 'old')],
       writeId: 'w-1',
       firstSentMs: began,
+      retry: true,
     });
     expect(again).toEqual(first);
     expect(await wal.lastEntryId(region)).toBe(2);
     expect((await mvccGet(node.engine, b('k')))?.toString()).toBe('new');
+    // An attempt of a call begun longer ago than a region remembers ids may follow a re-send the
+    // region forgot: it cannot tell, though it was never marked a re-send.
+    expect(
+      await failure(
+        node.group.write({
+          regionId: region,
+          mutations: [put('k', 'old')],
+          writeId: 'w-old',
+          firstSentMs: Date.now() - WRITE_ATTEMPT_MAX_AGE_MS - 1000,
+        }),
+      ),
+    ).toMatchObject({ code: 'ServerIsBusy', details: { outcome: 'unknown', final: true } });
     // Writes without an id are applied each time, as before.
     await node.group.write({ regionId: region, mutations: [put('k', 'old')] });
     expect(await wal.lastEntryId(region)).toBe(3);
@@ -52,6 +71,7 @@ describe('writes re-sent with the same id', () => {
       mutations: [put('q', 'newest')],
       writeId: 'w-3',
       firstSentMs: began,
+      retry: true,
     });
     expect(unseen.entryId).toBe(1);
   });
@@ -73,6 +93,7 @@ describe('writes re-sent with the same id', () => {
       mutations: [put('q', '2')],
       writeId: 'call/1',
       firstSentMs: began,
+      retry: true,
     });
     expect(sibling.entryId).toBe(2);
     // A part of `call/0` (a split spread it over two regions) was committed with it.
@@ -81,6 +102,7 @@ describe('writes re-sent with the same id', () => {
       mutations: [put('z', '1')],
       writeId: 'call/0/1',
       firstSentMs: began,
+      retry: true,
     });
     expect(part).toEqual(whole);
     expect(await wal.lastEntryId(region)).toBe(2);
@@ -102,6 +124,7 @@ describe('writes re-sent with the same id', () => {
       mutations: [put('k', 'v')],
       writeId: 'lost',
       firstSentMs: began,
+      retry: true,
     });
     expect(retried.entryId).toBe(1);
     expect(await wal.lastEntryId(region)).toBe(1);
@@ -115,7 +138,13 @@ describe('writes re-sent with the same id', () => {
     configureFailPoint('wal_append_reply_lost', '1*throw(connection reset)');
     await failure(node.group.write({ regionId: region, mutations: [put('k', 'v')], writeId: 'lost' }));
     const resend = () =>
-      node.group.write({ regionId: region, mutations: [put('k', 'v')], writeId: 'lost', firstSentMs: began });
+      node.group.write({
+        regionId: region,
+        mutations: [put('k', 'v')],
+        writeId: 'lost',
+        firstSentMs: began,
+        retry: true,
+      });
     // Read back from the primary, it may be there alone: not acknowledged on its own.
     expect(await failure(resend())).toMatchObject({ code: 'ServerIsBusy', details: { outcome: 'unknown' } });
     // With an append in the same batch, acknowledged after it.
@@ -136,7 +165,13 @@ describe('writes re-sent with the same id', () => {
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     const copies = await Promise.all(
       ['same', 'same', 'same/0'].map((writeId) =>
-        node.group.write({ regionId: region, mutations: [put('k', 'v')], writeId, firstSentMs: began }),
+        node.group.write({
+          regionId: region,
+          mutations: [put('k', 'v')],
+          writeId,
+          firstSentMs: began,
+          retry: true,
+        }),
       ),
     );
     expect(new Set(copies.map((c) => c.commitTs)).size).toBe(1);
@@ -159,6 +194,7 @@ describe('writes re-sent with the same id', () => {
       mutations: [put('k', 'a')],
       writeId: 'f-1',
       firstSentMs: began,
+      retry: true,
     });
     expect(again).toEqual(first);
     expect(follower.group.getRegion(region)!.lastEntryId).toBe(1);
@@ -185,7 +221,7 @@ describe('writes re-sent with the same id', () => {
         regionId: region,
         mutations: [put('a', '1')],
         writeId,
-        ...(firstSentMs === undefined ? {} : { firstSentMs }),
+        ...(firstSentMs === undefined ? {} : { firstSentMs, retry: true }),
       });
     expect(await resend('in-wal', began)).toEqual(replayed);
     expect(await failure(resend('in-flush', began))).toMatchObject({
@@ -198,24 +234,26 @@ describe('writes re-sent with the same id', () => {
     expect((await resend('later', Date.now() + WRITE_RETRY_CLOCK_SLACK_MS + 1000)).entryId).toBe(4);
   });
 
-  it('are known to a copy reopened from its local data, from the WAL not yet flushed', async () => {
+  it('are not known to a copy reopened over its own data: it cannot tell about calls begun before', async () => {
     const node = await cluster.node();
     const region = freshRegion();
     const began = Date.now();
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    const first = await node.group.write({ regionId: region, mutations: [put('k', 'a')], writeId: 'r-1' });
-    await node.group.write({ regionId: region, mutations: [put('k', 'b')], writeId: 'r-2' });
-    // As a restarted node does: a new open over the engine's copy, which has every entry already.
+    await node.group.write({ regionId: region, mutations: [put('k', 'a')], writeId: 'r-1' });
+    // As a restarted node does: a new open over the engine's copy, which has every entry already, so
+    // the replay (and the table) starts after them.
     await node.group.ddl(region, { type: 'close' });
     await node.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Leader' });
-    const resent = await node.group.write({
-      regionId: region,
-      mutations: [put('k', 'a')],
-      writeId: 'r-1',
-      firstSentMs: began,
-    });
-    expect(resent).toEqual(first);
-    expect((await mvccGet(node.engine, b('k')))?.toString()).toBe('b');
+    const resend = await failure(
+      node.group.write({
+        regionId: region,
+        mutations: [put('k', 'a')],
+        writeId: 'r-1',
+        firstSentMs: began,
+        retry: true,
+      }),
+    );
+    expect(resend).toMatchObject({ code: 'ServerIsBusy', details: { outcome: 'unknown', final: true } });
   });
 
   it('go with the keys to a split’s child and to a merge’s target', async () => {
@@ -236,6 +274,7 @@ describe('writes re-sent with the same id', () => {
       mutations: [put('x', '1')],
       writeId: 'to-child',
       firstSentMs: began,
+      retry: true,
     });
     expect(inChild).toEqual(right);
     expect(node.group.getRegion(child)!.lastEntryId).toBe(0);
@@ -257,6 +296,7 @@ describe('writes re-sent with the same id', () => {
       mutations: [put('y', '2')],
       writeId: 'to-source',
       firstSentMs: began,
+      retry: true,
     });
     expect(inTarget).toEqual(fromSource);
     expect((await mvccGet(node.engine, b('y')))?.toString()).toBe('2');
