@@ -41,6 +41,8 @@ class Workload {
       // Whether the node could not tell (a re-sent write it cannot vouch for) or the Redis append's fate.
       const details = (err && err.details) || {};
       if (details.outcome === 'unknown') op.error += details.final ? ' (cannot tell)' : ' (outcome unknown)';
+      // An unexpected failure: its message says where.
+      if (op.error === 'Internal') op.error += `: ${String(err.message).slice(0, 100)}`;
     }
     op.complete = performance.now();
     this.history.push(op);
