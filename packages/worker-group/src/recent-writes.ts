@@ -6,6 +6,20 @@ export interface IdentifiedWrite extends WriteResult {
   writeId: string;
 }
 
+/**
+ * The entry of `writeId` in `byId`, or of a write it is a part of (`<id>/<i>` is a part of `<id>`): a
+ * client spreads a part only over regions that held the whole, so the whole held all of its keys.
+ */
+export function findWrite<V>(byId: ReadonlyMap<string, V>, writeId: string): V | undefined {
+  for (let id = writeId; ;) {
+    const found = byId.get(id);
+    if (found !== undefined) return found;
+    const cut = id.lastIndexOf('/');
+    if (cut <= 0) return undefined;
+    id = id.slice(0, cut);
+  }
+}
+
 /** The most write ids one region keeps; past it the oldest go early (and the region knows less). */
 const MAX_IDS = 200_000;
 
@@ -55,13 +69,7 @@ export class RecentWrites {
 
   /** The answer of the write, or of the one it is a part of. */
   find(writeId: string): WriteResult | undefined {
-    for (let id = writeId; ;) {
-      const found = this.byId.get(id);
-      if (found) return found;
-      const cut = id.lastIndexOf('/');
-      if (cut <= 0) return undefined;
-      id = id.slice(0, cut);
-    }
+    return findWrite(this.byId, writeId);
   }
 
   /**

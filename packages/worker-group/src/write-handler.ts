@@ -20,7 +20,7 @@ import type { WorkerContext } from './context';
 import { fenceEpochOf, type RegionMap, type WorkerRegion } from './region';
 import { addUnflushed, catchUpWithWal, changeRole } from './replay';
 import { addRecords } from './wal-apply';
-import type { IdentifiedWrite } from './recent-writes';
+import { findWrite, type IdentifiedWrite } from './recent-writes';
 import { estimatedSize, type WriteRequest, type WriteResult } from './requests';
 import type { StalledRequests, StalledWrite } from './stalled-requests';
 import { encodeWalRecord, type WalRecord } from './wal-entry';
@@ -139,17 +139,6 @@ function mayApply(ctx: WorkerContext, region: WorkerRegion, firstSentMs: number,
   return !retry || region.recentWrites.knowsWritesSince(firstSentMs);
 }
 
-/** The first of `items` whose id is `writeId` or one it is a part of (`<id>/<i>`: see RecentWrites). */
-function sentInBatch(items: Map<string, Accepted>, writeId: string): Accepted | undefined {
-  for (let id = writeId; ;) {
-    const found = items.get(id);
-    if (found) return found;
-    const cut = id.lastIndexOf('/');
-    if (cut <= 0) return undefined;
-    id = id.slice(0, cut);
-  }
-}
-
 /**
  * Answers the writes a region already committed (re-sent by a client that did not get the answer)
  * with their first answer, and those it cannot tell about with an unknown outcome; copies within the
@@ -167,7 +156,7 @@ function withoutRepeats(ctx: WorkerContext, region: WorkerRegion, items: Accepte
       continue;
     }
     const committed = region.recentWrites.find(writeId);
-    const first = sentInBatch(inBatch, writeId);
+    const first = findWrite(inBatch, writeId);
     if (committed) {
       // A flushed entry lives in the object store, whatever Redis's replicas have.
       const confirmed = Math.max(region.confirmedEntryId, region.flushedEntryId);
