@@ -34,13 +34,17 @@ export function isNetworkError(err: unknown): boolean {
   );
 }
 
-/** A connection failure after which the request may have reached the node (all but a refused one). */
+/**
+ * A failure after which the request may have reached the node: a connection failure other than a
+ * refused one, or an answer from a server going away or a proxy (ServerIsBusy with an HTTP `status`).
+ */
 export function mayHaveBeenSent(err: unknown): boolean {
-  return isNetworkError(err) && (err as { code?: unknown }).code !== 'ECONNREFUSED';
+  if (isNetworkError(err)) return (err as { code?: unknown }).code !== 'ECONNREFUSED';
+  return hasCode(err, ['ServerIsBusy']) && typeof outcomeDetails(err)?.status === 'number';
 }
 
-function outcomeDetails(err: unknown): { outcome?: unknown; final?: unknown } | undefined {
-  return (err as { details?: { outcome?: unknown; final?: unknown } } | null)?.details;
+function outcomeDetails(err: unknown): { outcome?: unknown; final?: unknown; status?: unknown } | undefined {
+  return (err as { details?: { outcome?: unknown; final?: unknown; status?: unknown } } | null)?.details;
 }
 
 /**

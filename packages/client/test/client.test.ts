@@ -28,6 +28,8 @@ async function fakeCluster() {
     failWith: undefined as undefined | string,
     /** The details of the `failWith` error. */
     failDetails: {} as Record<string, unknown>,
+    /** The next this many node requests get what a closing fastify server answers (its own 503). */
+    closingAnswers: 0,
     /** Only writes of this key alone fail with `failWith`. */
     failKey: undefined as string | undefined,
     /** How many more calls fail with `failWith` (then it is cleared); unset: all of them. */
@@ -117,6 +119,10 @@ async function fakeCluster() {
     if (state.stallMs > 0) await new Promise((r) => setTimeout(r, state.stallMs));
     const msgpack = request.headers['content-type'] === MSGPACK_CONTENT_TYPE;
     formats.add(msgpack ? 'msgpack' : 'json');
+    if (state.closingAnswers > 0) {
+      state.closingAnswers--;
+      return reply.status(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'closing' });
+    }
     const answer = (value: Record<string, unknown>) =>
       msgpack ? reply.type(MSGPACK_CONTENT_TYPE).send(packWire(value)) : jsonWire(value);
     if (op === 'batch') {
@@ -348,6 +354,17 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient writes, %s bodies
     cluster.state.failTimes = 1;
     await client.put(Buffer.from('k'), Buffer.from('v'));
     expect(cluster.state.writes.slice(1).map((w) => w.retry)).toEqual([undefined, undefined]);
+    await cluster.app.close();
+  });
+
+  it('re-sends, as a retry, a write whose node answered as a closing server does', async () => {
+    const cluster = await fakeCluster();
+    const client = new RegionStoreClient({ metasrv: cluster.url, retryTimeoutMs: 5000, wire });
+    await client.routes(true);
+    cluster.state.closingAnswers = 1;
+    expect(await client.put(Buffer.from('k'), Buffer.from('v'))).toEqual({ commitTs: 42n });
+    expect(cluster.state.writes).toHaveLength(1); // the first never reached the fake's commands
+    expect(cluster.state.writes[0]!.retry).toBe(true);
     await cluster.app.close();
   });
 

@@ -139,8 +139,13 @@ describe('HTTP error bodies', () => {
     const err = errorFromResponse(421, { code: 'NotLeader', message: 'moved', details: { leader: 'n2' } });
     expect(err.code).toBe('NotLeader');
     expect(err.details).toEqual({ leader: 'n2' });
-    const garbage = errorFromResponse(502, '<html>bad gateway</html>');
+    const garbage = errorFromResponse(500, '<html>oops</html>');
     expect(garbage.code).toBe('Internal');
-    expect(garbage.details).toEqual({ status: 502 });
+    expect(garbage.details).toEqual({ status: 500 });
+    // A closing fastify server's own 503, or a proxy's 502: the node is going away, try again.
+    const closing = errorFromResponse(503, { statusCode: 503, error: 'Service Unavailable', message: 'x' });
+    expect(closing.code).toBe('ServerIsBusy');
+    expect(closing.details).toEqual({ status: 503 });
+    expect(errorFromResponse(502, '<html>bad gateway</html>').code).toBe('ServerIsBusy');
   });
 });
