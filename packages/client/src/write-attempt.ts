@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { WRITE_RETRY_WINDOW_MS } from '@regionstore/core';
 import { mayHaveBeenSent, outcomeUndecidable, outcomeUnknown, retryable } from './retry-rules';
 
@@ -11,6 +11,13 @@ import { mayHaveBeenSent, outcomeUndecidable, outcomeUnknown, retryable } from '
  * (`firstSentMs`); once one may have landed, later ones say so (`retry`) and are made only within
  * WRITE_RETRY_WINDOW_MS of it, while the nodes still remember the id.
  */
+/**
+ * Write ids of this process: 72 random bits (ids of other clients never meet them) and a call
+ * counter, about 16 characters where a UUID takes 36: each WAL entry carries one.
+ */
+const ID_PREFIX = randomBytes(9).toString('base64url');
+let calls = 0;
+
 export class WriteAttempt {
   private constructor(
     readonly writeId: string,
@@ -21,7 +28,7 @@ export class WriteAttempt {
 
   /** The root of a write call: not sent itself, only its parts are. */
   static start(): WriteAttempt {
-    return new WriteAttempt(randomUUID(), Date.now(), false);
+    return new WriteAttempt(`${ID_PREFIX}.${(calls++).toString(36)}`, Date.now(), false);
   }
 
   part(index: number): WriteAttempt {

@@ -301,7 +301,7 @@ describe.each(['msgpack', 'json'] as const)('RegionStoreClient writes, %s bodies
     const began = Date.now();
     expect(await client.put(Buffer.from('k'), Buffer.from('v'))).toEqual({ commitTs: 42n });
     const [first, ...again] = cluster.state.writes;
-    expect(first!.writeId).toMatch(/^[0-9a-f-]{36}\/0$/);
+    expect(first!.writeId).toMatch(/^[\w-]{12}\.[0-9a-z]+\/0$/);
     expect(first!.firstSentMs).toBeGreaterThanOrEqual(began);
     expect(first!.firstSentMs).toBeLessThanOrEqual(Date.now());
     expect(first!.retry).toBeUndefined();

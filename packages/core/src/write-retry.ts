@@ -23,5 +23,5 @@ export const WRITE_ID_TTL_MS = WRITE_RETRY_WINDOW_MS + 2 * WRITE_RETRY_CLOCK_SLA
  */
 export const WRITE_ATTEMPT_MAX_AGE_MS = WRITE_ID_TTL_MS - WRITE_RETRY_CLOCK_SLACK_MS;
 
-/** The longest write id a node accepts (a UUID and the parts it was split into: `<uuid>/<i>/<j>…`). */
+/** The longest write id a node accepts (a call's id and the parts it was split into: `<id>/<i>/<j>…`). */
 export const MAX_WRITE_ID_LENGTH = 128;
