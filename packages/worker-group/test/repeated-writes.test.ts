@@ -7,7 +7,7 @@ import {
 } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
-import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, type TestNode } from './helpers';
 
 const cluster = useCluster('repeated-writes');
 const FAST = { resolvedTsIntervalMs: 50, followerTailBlockMs: 50 };
@@ -20,6 +20,16 @@ async function until(check: () => boolean, what: string, timeoutMs = 5000) {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** A copy of a write, re-sent by a client whose call began at `began` (an earlier attempt may have landed). */
+const resend = (
+  node: TestNode,
+  regionId: RegionId,
+  key: string,
+  value: string,
+  writeId: string,
+  began: number,
+) => node.group.write({ regionId, mutations: [put(key, value)], writeId, firstSentMs: began, retry: true });
 
 /** A WAL whose appends count as confirmed on replicas only once acknowledged (as `replicas` mode). */
 class ReplicatedWal extends RedisLogStore {
@@ -37,13 +47,7 @@ describe('writes re-sent with the same id', () => {
     await node.group.ddl(region, { type: 'create', range: keyRange('', 'm'), epoch: EPOCH });
     const first = await node.group.write({ regionId: region, mutations: [put('k', 'old')], writeId: 'w-1' });
     await node.group.write({ regionId: region, mutations: [put('k', 'new')], writeId: 'w-2' });
-    const again = await node.group.write({
-      regionId: region,
-      mutations: [put('k', 'old')],
-      writeId: 'w-1',
-      firstSentMs: began,
-      retry: true,
-    });
+    const again = await resend(node, region, 'k', 'old', 'w-1', began);
     expect(again).toEqual(first);
     expect(await wal.lastEntryId(region)).toBe(2);
     expect((await mvccGet(node.engine, b('k')))?.toString()).toBe('new');
@@ -66,13 +70,7 @@ describe('writes re-sent with the same id', () => {
     // write it has not seen never landed.
     const created = freshRegion();
     await node.group.ddl(created, { type: 'create', range: keyRange('m', ''), epoch: EPOCH });
-    const unseen = await node.group.write({
-      regionId: created,
-      mutations: [put('q', 'newest')],
-      writeId: 'w-3',
-      firstSentMs: began,
-      retry: true,
-    });
+    const unseen = await resend(node, created, 'q', 'newest', 'w-3', began);
     expect(unseen.entryId).toBe(1);
   });
 
@@ -88,22 +86,10 @@ describe('writes re-sent with the same id', () => {
       writeId: 'call/0',
     });
     // The same call's other part (another region's keys, now routed here after a merge) is new.
-    const sibling = await node.group.write({
-      regionId: region,
-      mutations: [put('q', '2')],
-      writeId: 'call/1',
-      firstSentMs: began,
-      retry: true,
-    });
+    const sibling = await resend(node, region, 'q', '2', 'call/1', began);
     expect(sibling.entryId).toBe(2);
     // A part of `call/0` (a split spread it over two regions) was committed with it.
-    const part = await node.group.write({
-      regionId: region,
-      mutations: [put('z', '1')],
-      writeId: 'call/0/1',
-      firstSentMs: began,
-      retry: true,
-    });
+    const part = await resend(node, region, 'z', '1', 'call/0/1', began);
     expect(part).toEqual(whole);
     expect(await wal.lastEntryId(region)).toBe(2);
   });
@@ -119,13 +105,7 @@ describe('writes re-sent with the same id', () => {
       node.group.write({ regionId: region, mutations: [put('k', 'v')], writeId: 'lost' }),
     );
     expect(lost).toMatchObject({ code: 'FailPoint' });
-    const retried = await node.group.write({
-      regionId: region,
-      mutations: [put('k', 'v')],
-      writeId: 'lost',
-      firstSentMs: began,
-      retry: true,
-    });
+    const retried = await resend(node, region, 'k', 'v', 'lost', began);
     expect(retried.entryId).toBe(1);
     expect(await wal.lastEntryId(region)).toBe(1);
   });
@@ -137,24 +117,20 @@ describe('writes re-sent with the same id', () => {
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
     configureFailPoint('wal_append_reply_lost', '1*throw(connection reset)');
     await failure(node.group.write({ regionId: region, mutations: [put('k', 'v')], writeId: 'lost' }));
-    const resend = () =>
-      node.group.write({
-        regionId: region,
-        mutations: [put('k', 'v')],
-        writeId: 'lost',
-        firstSentMs: began,
-        retry: true,
-      });
+    const lostAgain = () => resend(node, region, 'k', 'v', 'lost', began);
     // Read back from the primary, it may be there alone: not acknowledged on its own.
-    expect(await failure(resend())).toMatchObject({ code: 'ServerIsBusy', details: { outcome: 'unknown' } });
+    expect(await failure(lostAgain())).toMatchObject({
+      code: 'ServerIsBusy',
+      details: { outcome: 'unknown' },
+    });
     // With an append in the same batch, acknowledged after it.
     const [answered, other] = await Promise.all([
-      resend(),
+      lostAgain(),
       node.group.write({ regionId: region, mutations: [put('o', 'x')], writeId: 'other' }),
     ]);
     expect(answered.entryId).toBe(1);
     expect(other.entryId).toBe(2);
-    expect((await resend()).entryId).toBe(1);
+    expect((await lostAgain()).entryId).toBe(1);
   });
 
   it('land once when both copies come in one batch', async () => {
@@ -189,13 +165,7 @@ describe('writes re-sent with the same id', () => {
     await until(() => follower.group.getRegion(region)!.lastEntryId === 1, 'the follower to apply it');
     await leader.crash();
     await follower.group.ddl(region, { type: 'catchup', writable: true, epoch: NEXT });
-    const again = await follower.group.write({
-      regionId: region,
-      mutations: [put('k', 'a')],
-      writeId: 'f-1',
-      firstSentMs: began,
-      retry: true,
-    });
+    const again = await resend(follower, region, 'k', 'a', 'f-1', began);
     expect(again).toEqual(first);
     expect(follower.group.getRegion(region)!.lastEntryId).toBe(1);
   });
@@ -216,22 +186,22 @@ describe('writes re-sent with the same id', () => {
 
     const second = await cluster.node();
     await second.group.ddl(region, { type: 'open', range: ALL, epoch: NEXT, role: 'Leader' });
-    const resend = (writeId: string, firstSentMs?: number) =>
+    const copy = (writeId: string, firstSentMs?: number) =>
       second.group.write({
         regionId: region,
         mutations: [put('a', '1')],
         writeId,
         ...(firstSentMs === undefined ? {} : { firstSentMs, retry: true }),
       });
-    expect(await resend('in-wal', began)).toEqual(replayed);
-    expect(await failure(resend('in-flush', began))).toMatchObject({
+    expect(await copy('in-wal', began)).toEqual(replayed);
+    expect(await failure(copy('in-flush', began))).toMatchObject({
       code: 'ServerIsBusy',
       details: { outcome: 'unknown', final: true, writeId: 'in-flush' },
     });
     // A first attempt is no repeat, whatever the copy knows.
-    expect((await resend('fresh')).entryId).toBe(3);
+    expect((await copy('fresh')).entryId).toBe(3);
     // Nor is a re-sent write whose call began after all that the copy loaded (clock slack included).
-    expect((await resend('later', Date.now() + WRITE_RETRY_CLOCK_SLACK_MS + 1000)).entryId).toBe(4);
+    expect((await copy('later', Date.now() + WRITE_RETRY_CLOCK_SLACK_MS + 1000)).entryId).toBe(4);
   });
 
   it('are not known to a copy reopened over its own data: it cannot tell about calls begun before', async () => {
@@ -244,16 +214,8 @@ describe('writes re-sent with the same id', () => {
     // the replay (and the table) starts after them.
     await node.group.ddl(region, { type: 'close' });
     await node.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Leader' });
-    const resend = await failure(
-      node.group.write({
-        regionId: region,
-        mutations: [put('k', 'a')],
-        writeId: 'r-1',
-        firstSentMs: began,
-        retry: true,
-      }),
-    );
-    expect(resend).toMatchObject({ code: 'ServerIsBusy', details: { outcome: 'unknown', final: true } });
+    const refused = await failure(resend(node, region, 'k', 'a', 'r-1', began));
+    expect(refused).toMatchObject({ code: 'ServerIsBusy', details: { outcome: 'unknown', final: true } });
   });
 
   it('go with the keys to a split’s child and to a merge’s target', async () => {
@@ -269,13 +231,7 @@ describe('writes re-sent with the same id', () => {
     });
     const split = { version: 2, confVer: 1 };
     await node.group.splitRegion(region, { splitKey: b('m'), child, epoch: split, childEpoch: split });
-    const inChild = await node.group.write({
-      regionId: child,
-      mutations: [put('x', '1')],
-      writeId: 'to-child',
-      firstSentMs: began,
-      retry: true,
-    });
+    const inChild = await resend(node, child, 'x', '1', 'to-child', began);
     expect(inChild).toEqual(right);
     expect(node.group.getRegion(child)!.lastEntryId).toBe(0);
 
@@ -291,13 +247,7 @@ describe('writes re-sent with the same id', () => {
       sourceEpoch: split,
       epoch: merged,
     });
-    const inTarget = await node.group.write({
-      regionId: region,
-      mutations: [put('y', '2')],
-      writeId: 'to-source',
-      firstSentMs: began,
-      retry: true,
-    });
+    const inTarget = await resend(node, region, 'y', '2', 'to-source', began);
     expect(inTarget).toEqual(fromSource);
     expect((await mvccGet(node.engine, b('y')))?.toString()).toBe('2');
   });
