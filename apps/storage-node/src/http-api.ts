@@ -1,4 +1,4 @@
-import { toRegionStoreError } from '@regionstore/core';
+import { WorkerStoppedError, toRegionStoreError } from '@regionstore/core';
 import { histogram, type Logger, type Registry } from '@regionstore/runtime';
 import {
   batchGetRequestSchema,
@@ -35,6 +35,8 @@ export interface DataApiDeps {
   reader: RegionReader;
   metrics: Registry;
   isReady: () => boolean;
+  /** Whether the server is closing: `/v1/*` requests are then refused unrun (see `refuseWhileClosing`). */
+  isClosing?: () => boolean;
   /** What an acknowledged write promises here (shown by /ready). */
   durability?: DurabilityReport;
   bodyLimitBytes: number;
@@ -140,12 +142,29 @@ async function runScan(
 }
 
 /**
+ * While the server closes, requests still arrive on open keep-alive connections. They are refused
+ * before anything runs, in our error shape, so the client knows they did not run and sends a write
+ * again as a first attempt; fastify's own 503 body could come from a proxy that did forward it.
+ */
+function refuseWhileClosing(app: FastifyInstance, nodeClosing: () => boolean): void {
+  app.addHook('onRequest', async (request) => {
+    if (nodeClosing() && request.url.startsWith('/v1/'))
+      throw new WorkerStoppedError('the node is shutting down: the request was not run');
+  });
+}
+
+/**
  * The data plane: write, get, batch get, scan (JSON with base64 bytes, or msgpack with raw bytes),
  * behind `apiToken` when one is set; plus health, readiness and metrics.
  */
 export function buildDataApi(deps: DataApiDeps): FastifyInstance {
-  const app = Fastify({ bodyLimit: deps.bodyLimitBytes, ...requestIdOptions });
+  const app = Fastify({
+    bodyLimit: deps.bodyLimitBytes,
+    ...requestIdOptions,
+    return503OnClosing: false,
+  });
   if (deps.logger) installRequestLogging(app, deps.logger);
+  refuseWhileClosing(app, () => deps.isClosing?.() ?? false);
   const requests = histogram<'operation' | 'outcome'>(deps.metrics, {
     component: 'storage_node',
     what: 'request_duration',

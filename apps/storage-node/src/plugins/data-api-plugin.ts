@@ -24,6 +24,7 @@ export class DataApiServer {
   private loadClock: NodeJS.Timeout | undefined;
   /** Whether `/ready` says so: set by whoever started the whole node, once every part runs. */
   ready = false;
+  private closing = false;
 
   constructor(
     private readonly http: NodePluginConfig['http'],
@@ -38,11 +39,14 @@ export class DataApiServer {
     return `http://${this.http.host}:${port}`;
   }
 
-  async listen(deps: Omit<DataApiDeps, 'isReady' | 'bodyLimitBytes' | 'apiToken'>): Promise<void> {
+  async listen(
+    deps: Omit<DataApiDeps, 'isReady' | 'isClosing' | 'bodyLimitBytes' | 'apiToken'>,
+  ): Promise<void> {
     if (deps.load) this.closeLoadSeconds(deps.load, deps.metrics);
     this.app = buildDataApi({
       ...deps,
       isReady: () => this.ready,
+      isClosing: () => this.closing,
       bodyLimitBytes: this.http.bodyLimitBytes,
       apiToken: this.apiToken,
     });
@@ -51,6 +55,7 @@ export class DataApiServer {
 
   async close(): Promise<void> {
     this.ready = false;
+    this.closing = true;
     clearInterval(this.loadClock);
     await this.app?.close();
   }
