@@ -30,7 +30,7 @@ import {
 } from '@regionstore/protocol';
 import { ApplyHandle, RegionTask, prepareSnapshotApply, type RegionRunner } from '@regionstore/region-runner';
 import { checkAllowedStorage, createStorage, type ExternalStorage } from '@regionstore/storage-backends';
-import { latestManifest, mergeDone, type WorkerGroup } from '@regionstore/worker-group';
+import { mergeDone, type WorkerGroup } from '@regionstore/worker-group';
 import { JobWorker } from '@regionstore/jobs';
 import type { NodeClusterIdentity } from './cluster-identity';
 import { RegionWriteSink } from './region-write-sink';
@@ -193,7 +193,7 @@ export class NodeTaskWorker {
           attempt++
         ) {
           await group.ddl(regionId, { type: 'flush', full: true });
-          manifest = await latestManifest(deps.snapshotStorage, regionId);
+          manifest = await group.committedManifest(regionId);
         }
         if (!manifest?.snapshot || manifest.deltas.length > 0 || manifest.inheritedFrom) {
           throw new NotFoundError(`region ${regionId.toString()} has no snapshot after its flush`);

@@ -59,6 +59,17 @@ export interface WalRetention {
   staleMs: number;
 }
 
+/** A flush to commit (see LogStore.commitFlush). */
+export interface FlushCommit {
+  fence: Fence;
+  /** The manifest the flush wrote. */
+  manifest: string;
+  /** The committed manifest the flush was built on; undefined when the region had none. */
+  previous: string | undefined;
+  uptoId: number;
+  retain?: WalRetention;
+}
+
 export interface ReadOptions {
   /** Entries per round trip (and per yielded batch). */
   batchSize?: number;
@@ -106,10 +117,14 @@ export interface LogStore {
    */
   restore(regionId: RegionId, entryId: number): Promise<number>;
   /**
-   * Drops entries up to and including `uptoId` (they are covered by a flushed snapshot), keeping those
-   * `retain` asks for. Returns the id the WAL is trimmed up to.
+   * Commits a flush: names `commit.manifest` the region's committed manifest and drops entries up to
+   * and including `commit.uptoId` (the manifest covers them), keeping those `commit.retain` asks for.
+   * Fenced like an append (NotLeader once another node holds the fence), and refused (Cancelled) when
+   * the committed manifest is no longer `commit.previous`. Returns the id the WAL is trimmed up to.
    */
-  obsolete(regionId: RegionId, uptoId: number, retain?: WalRetention): Promise<number>;
+  commitFlush(regionId: RegionId, commit: FlushCommit): Promise<number>;
+  /** The name of the region's committed manifest; undefined before its first commit (or a restore). */
+  committedManifest(regionId: RegionId): Promise<string | undefined>;
   /**
    * Records where a node's followers stand (each applied every entry up to its cursor), so their
    * leaders' trims keep what they still need (see WalRetention).

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  CancelledError,
   EpochNotMatchError,
   InvalidArgumentError,
   NotFoundError,
@@ -16,6 +17,7 @@ import { counter, histogram, type RedisClient, type Registry } from '@regionstor
 import type { Redis } from 'ioredis';
 import type {
   Fence,
+  FlushCommit,
   FollowerPosition,
   LogStore,
   ReadOptions,
@@ -23,9 +25,8 @@ import type {
   TailOptions,
   WalEntry,
   WalPosition,
-  WalRetention,
 } from './log-store';
-import { APPEND, FOLLOWER_APPLIED, OBSOLETE, RESOLVE, RESTORE, SET_FENCE } from './scripts';
+import { APPEND, COMMIT_FLUSH, FOLLOWER_APPLIED, RESOLVE, RESTORE, SET_FENCE } from './scripts';
 
 export interface RedisLogStoreOptions {
   /** Key prefix shared with the cluster's other Redis data (tests use their own). */
@@ -45,7 +46,7 @@ type Script = (...args: Array<string | Buffer | number>) => Promise<unknown>;
 interface WalCommands {
   rsWalAppend: Script;
   rsWalSetFence: Script;
-  rsWalObsolete: Script;
+  rsWalCommitFlush: Script;
   rsWalRestore: Script;
   rsWalResolve: Script;
   rsWalFollowerApplied: Script;
@@ -113,7 +114,7 @@ export class RedisLogStore implements LogStore {
     this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
     redis.defineCommand('rsWalAppend', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('rsWalSetFence', { numberOfKeys: 1, lua: SET_FENCE });
-    redis.defineCommand('rsWalObsolete', { numberOfKeys: 3, lua: OBSOLETE });
+    redis.defineCommand('rsWalCommitFlush', { numberOfKeys: 3, lua: COMMIT_FLUSH });
     redis.defineCommand('rsWalFollowerApplied', { numberOfKeys: 1, lua: FOLLOWER_APPLIED });
     redis.defineCommand('rsWalRestore', { numberOfKeys: 2, lua: RESTORE });
     redis.defineCommand('rsWalResolve', { numberOfKeys: 1, lua: RESOLVE });
@@ -347,22 +348,37 @@ export class RedisLogStore implements LogStore {
     return Number(await this.commands.rsWalRestore(log, meta, String(entryId), newIncarnation()));
   }
 
-  async obsolete(regionId: RegionId, uptoId: number, retain?: WalRetention): Promise<number> {
-    checkEntryId('uptoId', uptoId);
-    const floor = retain?.floorId ?? uptoId;
+  async commitFlush(regionId: RegionId, commit: FlushCommit): Promise<number> {
+    checkFence(commit.fence);
+    checkEntryId('uptoId', commit.uptoId);
+    const floor = commit.retain?.floorId ?? commit.uptoId;
     checkEntryId('floorId', floor);
+    if (!commit.manifest)
+      throw new InvalidArgumentError('a flush commit must name its manifest', { regionId: regionId.toString() });
     const { log, meta, followers } = this.keys(regionId);
-    return Number(
-      await this.commands.rsWalObsolete(
-        log,
-        meta,
-        followers,
-        uptoId,
-        floor,
-        retain?.leader ?? '',
-        retain?.staleMs ?? 0,
-      ),
-    );
+    try {
+      return Number(
+        await this.commands.rsWalCommitFlush(
+          log,
+          meta,
+          followers,
+          commit.fence.nodeId,
+          String(commit.fence.epoch),
+          commit.manifest,
+          commit.previous ?? '',
+          commit.uptoId,
+          floor,
+          commit.retain?.leader ?? '',
+          commit.retain?.staleMs ?? 0,
+        ),
+      );
+    } catch (err) {
+      throw this.translate(err, regionId);
+    }
+  }
+
+  async committedManifest(regionId: RegionId): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys(regionId).meta, 'manifest')) ?? undefined;
   }
 
   async reportFollowers(nodeId: string, cursors: TailCursor[]): Promise<void> {
@@ -421,6 +437,13 @@ export class RedisLogStore implements LogStore {
       return new EpochNotMatchError(
         `region ${region} is already fenced for node ${fenced[2]} at epoch ${fenced[3]}`,
         { regionId: region, leader: fenced[2], epoch: Number(fenced[3]) },
+      );
+    }
+    const committed = /\bSTALEMANIFEST (\S+)/.exec(message);
+    if (committed) {
+      return new CancelledError(
+        `region ${region} committed manifest ${committed[1]} meanwhile; this flush is dropped`,
+        { regionId: region, committed: committed[1] },
       );
     }
     if (/\bNOFENCE\b/.test(message)) {

@@ -45,26 +45,34 @@ const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * KEYS: log, meta, followers. ARGV: upto, floor, leader node, stale ms → the trimmed id after the
- * call. Trims up to `upto`, except what a follower that reported within `stale ms` has not applied
- * yet, and those down to `floor` at most. Positions older than that are dropped: a follower that
- * stopped reporting (closed, dead) holds nothing back.
+ * KEYS: log, meta, followers. ARGV: node, epoch, manifest, previous manifest ('' for none), upto, floor,
+ * leader node, stale ms → the trimmed id after the call. Commits a flush: fenced like APPEND, and only
+ * over the manifest it was built on (a region whose WAL names none yet takes any), it names `manifest`
+ * the region's committed one, then trims up to `upto`, except what a follower that reported within
+ * `stale ms` has not applied yet, and those down to `floor` at most. Positions older than that are
+ * dropped: a follower that stopped reporting (closed, dead) holds nothing back.
  */
-export const OBSOLETE = `
-local m = redis.call('HMGET', KEYS[2], 'last', 'trimmed')
-local upto = math.min(tonumber(ARGV[1]), tonumber(m[1] or '0'))
-local floor = math.min(tonumber(ARGV[2]), upto)
+export const COMMIT_FLUSH = `
+local m = redis.call('HMGET', KEYS[2], 'node', 'epoch', 'manifest', 'last', 'trimmed')
+if not m[1] then return redis.error_reply('NOFENCE') end
+if m[1] ~= ARGV[1] or m[2] ~= ARGV[2] then
+  return redis.error_reply('NOTLEADER ' .. m[1] .. ' ' .. m[2])
+end
+if m[3] and m[3] ~= ARGV[4] then return redis.error_reply('STALEMANIFEST ' .. m[3]) end
+redis.call('HSET', KEYS[2], 'manifest', ARGV[3])
+local upto = math.min(tonumber(ARGV[5]), tonumber(m[4] or '0'))
+local floor = math.min(tonumber(ARGV[6]), upto)
 ${NOW_MS}
 local rows = redis.call('HGETALL', KEYS[3])
 for i = 1, #rows, 2 do
   local applied, at = string.match(rows[i + 1], '^(%d+):(%d+)$')
-  if not at or now - tonumber(at) > tonumber(ARGV[4]) then
+  if not at or now - tonumber(at) > tonumber(ARGV[8]) then
     redis.call('HDEL', KEYS[3], rows[i])
-  elseif rows[i] ~= ARGV[3] then
+  elseif rows[i] ~= ARGV[7] then
     upto = math.min(upto, math.max(tonumber(applied), floor))
   end
 end
-local trimmed = tonumber(m[2] or '0')
+local trimmed = tonumber(m[5] or '0')
 if upto <= trimmed then return trimmed end
 redis.call('XTRIM', KEYS[1], 'MINID', (upto + 1) .. '-0')
 redis.call('HSET', KEYS[2], 'trimmed', upto)

@@ -46,7 +46,7 @@ describe('RedisLogStore on Redis Cluster', () => {
       const read: string[] = [];
       for await (const batch of wal.read(region, 1)) read.push(...batch.map((e) => e.data.toString()));
       expect(read).toEqual(['a', 'b', 'c']);
-      await wal.obsolete(region, 2);
+      await wal.commitFlush(region, { fence, manifest: 'm-1', previous: undefined, uptoId: 2 });
       expect(await wal.trimmedEntryId(region)).toBe(2);
     }
   });

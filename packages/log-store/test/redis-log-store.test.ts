@@ -1,5 +1,5 @@
 import { RegionId, createRegistry, isRegionStoreError } from './support';
-import { RedisLogStore, type WalEntry } from '@regionstore/log-store';
+import { RedisLogStore, type WalEntry, type WalRetention } from '@regionstore/log-store';
 import { useRedisNamespace } from '@regionstore/testing';
 
 const ns = useRedisNamespace('log-store');
@@ -18,6 +18,20 @@ async function readAll(log: RedisLogStore, region: RegionId, from: number, batch
 
 let next = 1;
 const freshRegion = () => new RegionId(7, next++);
+
+let commits = 0;
+/** Commits a flush of `region` up to `uptoId` as node A, over the manifest committed before it. */
+async function trim(log: RedisLogStore, region: RegionId, uptoId: number, retain?: WalRetention) {
+  const previous = await log.committedManifest(region);
+  const manifest = `m-${++commits}`;
+  return log.commitFlush(region, {
+    fence: NODE_A,
+    manifest,
+    previous,
+    uptoId,
+    ...(retain ? { retain } : {}),
+  });
+}
 
 describe('RedisLogStore', () => {
   it('appends a batch in one call with consecutive ids and reads it back in order', async () => {
@@ -96,7 +110,7 @@ describe('RedisLogStore', () => {
     const region = freshRegion();
     await log.setFence(region, NODE_A);
     await log.append(region, ['1', '2', '3', '4', '5'].map(b), NODE_A);
-    await log.obsolete(region, 3);
+    await trim(log, region, 3);
     expect(await log.trimmedEntryId(region)).toBe(3);
     expect((await readAll(log, region, 4)).flat().map((e) => e.id)).toEqual([4, 5]);
     let caught: unknown;
@@ -104,12 +118,41 @@ describe('RedisLogStore', () => {
     expect(isRegionStoreError(caught, 'NotFound')).toBe(true);
     expect((caught as Error).message).toContain('WAL entries 2..3');
     // trimming past the end stops at the last id; trimming backwards does nothing
-    await log.obsolete(region, 100);
+    await trim(log, region, 100);
     expect(await log.trimmedEntryId(region)).toBe(5);
-    await log.obsolete(region, 1);
+    await trim(log, region, 1);
     expect(await log.trimmedEntryId(region)).toBe(5);
     expect(await log.append(region, [b('6')], NODE_A)).toBe(6);
     expect((await readAll(log, region, 6)).flat().map((e) => e.data.toString())).toEqual(['6']);
+  });
+
+  it('commits a flush only under the fence and over the manifest it was built on', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    await log.append(region, ['1', '2', '3', '4'].map(b), NODE_A);
+    expect(await log.committedManifest(region)).toBeUndefined();
+    // A region with no committed manifest yet takes any (one listed before commits existed).
+    expect(
+      await log.commitFlush(region, { fence: NODE_A, manifest: 'm-a', previous: 'old', uptoId: 1 }),
+    ).toBe(1);
+    expect(await log.committedManifest(region)).toBe('m-a');
+    // Built on a manifest that is no longer the committed one: refused, nothing trimmed.
+    await expect(
+      log.commitFlush(region, { fence: NODE_A, manifest: 'm-b', previous: 'old', uptoId: 2 }),
+    ).rejects.toMatchObject({ code: 'Cancelled', details: { committed: 'm-a' } });
+    // A node that lost the fence commits nothing, however long ago it checked.
+    await log.setFence(region, { nodeId: 'node-b', epoch: 2 });
+    await expect(
+      log.commitFlush(region, { fence: NODE_A, manifest: 'm-c', previous: 'm-a', uptoId: 3 }),
+    ).rejects.toMatchObject({ code: 'NotLeader', details: { leader: 'node-b' } });
+    expect(await log.committedManifest(region)).toBe('m-a');
+    expect(await log.trimmedEntryId(region)).toBe(1);
+    const nodeB = { nodeId: 'node-b', epoch: 2 };
+    expect(await log.commitFlush(region, { fence: nodeB, manifest: 'm-d', previous: 'm-a', uptoId: 3 })).toBe(
+      3,
+    );
+    expect(await log.committedManifest(region)).toBe('m-d');
   });
 
   it('keeps for followers what they have not applied, down to the floor, and forgets silent ones', async () => {
@@ -126,19 +169,19 @@ describe('RedisLogStore', () => {
     await log.reportFollowers('node-c', [{ regionId: region, afterId: 9 }]);
     // The leader's own report (from when it followed) holds nothing back.
     await log.reportFollowers('node-a', [{ regionId: region, afterId: 1 }]);
-    expect(await log.obsolete(region, 10, retain(0))).toBe(4);
+    expect(await trim(log, region, 10, retain(0))).toBe(4);
     // Never below the floor: a follower further behind reloads from the flushes.
-    expect(await log.obsolete(region, 12, retain(6))).toBe(6);
+    expect(await trim(log, region, 12, retain(6))).toBe(6);
     await log.reportFollowers('node-b', [{ regionId: region, afterId: 15 }]);
-    expect(await log.obsolete(region, 12, retain(6))).toBe(9);
+    expect(await trim(log, region, 12, retain(6))).toBe(9);
     // Positions not reported again within staleMs are dropped: trims go up to the flush.
     await new Promise((r) => setTimeout(r, 60));
-    expect(await log.obsolete(region, 12, retain(6, 50))).toBe(12);
+    expect(await trim(log, region, 12, retain(6, 50))).toBe(12);
     const redis = await ns.connect('client');
     expect(await redis.hkeys(log.keys(region).followers)).toEqual([]);
     // Without a retention, a trim ignores followers.
     await log.reportFollowers('node-b', [{ regionId: region, afterId: 13 }]);
-    expect(await log.obsolete(region, 18)).toBe(18);
+    expect(await trim(log, region, 18)).toBe(18);
     await log.destroy(region);
     expect(await redis.exists(log.keys(region).followers)).toBe(0);
   });
@@ -160,7 +203,7 @@ describe('RedisLogStore', () => {
     try {
       for await (const batch of log.read(region, 1, { batchSize: 3, ...(toId ? { toId } : {}) })) {
         seen.push(...batch.map((e) => e.id));
-        if (seen.length === 3) await log.obsolete(region, trimTo);
+        if (seen.length === 3) await trim(log, region, trimTo);
       }
     } catch (err) {
       return { log, region, seen, caught: err as Error };

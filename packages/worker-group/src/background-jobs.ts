@@ -2,10 +2,10 @@ import {
   CancelledError,
   InternalError,
   NotLeaderError,
+  RegionId,
   failpoint,
   rangeCovers,
   type KeyRange,
-  type RegionId,
   type Timestamp,
 } from '@regionstore/core';
 import {
@@ -22,6 +22,7 @@ import type { ManifestHook } from './requests';
 import { writeDelta } from './delta-file';
 import { NoFlushToInherit } from './inherit-flush';
 import {
+  committedManifest,
   deltaBytes,
   latestManifest,
   listManifests,
@@ -102,7 +103,7 @@ export async function flushRegion(
   const snapshot = ctx.engine.snapshot();
   let applyState;
   let local;
-  let previous;
+  let previousNamed;
   let trimmedEntryId;
   try {
     // The region's range and epoch as of the snapshot, as a full flush's data has them: a split or
@@ -111,8 +112,8 @@ export async function flushRegion(
       readApplyState(snapshot, regionId),
       readRegionLocalState(snapshot, regionId),
     ]);
-    [previous, trimmedEntryId] = await Promise.all([
-      latestManifest(ctx.storage, regionId),
+    [previousNamed, trimmedEntryId] = await Promise.all([
+      committedManifest(ctx, regionId),
       ctx.wal.position(regionId).then((p) => p.trimmedEntryId),
     ]);
   } catch (err) {
@@ -128,6 +129,7 @@ export async function flushRegion(
     await snapshot.release();
     throw err;
   });
+  const previous = previousNamed?.manifest;
   const term = fenceEpochOf(captured.epoch);
   const walEntryId = applyState.appliedIndex;
   let manifest: FlushManifest;
@@ -135,7 +137,19 @@ export async function flushRegion(
     kind === 'full' ||
     !previous ||
     fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured, kind === 'incremental');
-  if (full || !previous) {
+  // The previous manifest is a snapshot of this range at this term and entry: generating it again
+  // would write the file it names in place (under the same name), maybe with other bytes (MVCC GC).
+  const flushedRange = previous && manifestRange(previous);
+  const sameSnapshot =
+    previous?.snapshot &&
+    !previous.inheritedFrom &&
+    previous.deltas.length === 0 &&
+    previous.walEntryId === walEntryId &&
+    previous.term === term &&
+    previous.epoch.version === captured.epoch.version &&
+    flushedRange?.start.equals(captured.range.start) &&
+    flushedRange.end.equals(captured.range.end);
+  if ((full && !sameSnapshot) || !previous) {
     // The split's flush: a snapshot of the parent's half is nothing the child can copy.
     if (hooks.length > 0) {
       await snapshot.release();
@@ -183,6 +197,7 @@ export async function flushRegion(
       ...(previous.inheritedFrom ? { inheritedFrom: previous.inheritedFrom } : {}),
     };
   }
+  let written: string | undefined;
   try {
     await checkStillLeading(ctx, region, captured.epoch);
     for (const hook of hooks) await hook(manifest);
@@ -191,50 +206,91 @@ export async function flushRegion(
     // A truncate meanwhile wrote an empty manifest at its entry, maybe this one: this flush would undo it.
     if (region.truncates !== truncates)
       throw new CancelledError(`region ${regionId.toString()} was truncated while it flushed`);
+    // Set with no wait after the truncate check above, so a truncate from now on waits for this
+    // manifest and its commit, then commits its own over it.
+    region.manifestWrite = (async () => {
+      await failpoint('region_flush_manifest_write'); // a test hook: the write started, not landed
+      written = await writeManifest(ctx.storage, manifest, previousNamed?.name);
+      // The commit is what makes the manifest count, fenced in Redis: a node that lost the region
+      // since its checks above, however long it paused, commits nothing, so deletes nothing.
+      await ctx.wal.commitFlush(regionId, {
+        fence: { nodeId: ctx.nodeId, epoch: term },
+        manifest: written,
+        previous: previousNamed?.name,
+        uptoId: walEntryId,
+        // Followers that lag a little keep tailing instead of reloading the region from its flushes.
+        retain: {
+          floorId: region.retainFloor(walEntryId, ctx.config.followerWalFlushes),
+          leader: ctx.nodeId,
+          staleMs: ctx.config.followerStaleMs,
+        },
+      });
+    })();
+    await region.manifestWrite;
   } catch (err) {
-    // Nothing names the files this flush wrote, and nothing will. Deleted before the flush ends: the
-    // region's next flush (after this one, on this node) may write the same names, which a delete
-    // still queued then would take from under its manifest. Whatever the newest manifest names now
-    // stays too (a same-named file another flush wrote meanwhile).
-    const latest = await latestManifest(ctx.storage, regionId).catch(() => undefined);
-    const named = [previous, latest].flatMap((m) => (m ? manifestFiles(m) : []));
-    await deleteUnnamedFiles(ctx, manifest, named);
-    throw err;
+    const outcome = written === undefined ? 'refused' : await commitOutcome(ctx, regionId, written);
+    if (outcome !== 'committed') {
+      if (outcome === 'refused') await undoFlush(ctx, manifest, written, previous);
+      throw err;
+    }
   }
-  // Set with no wait after the truncate check above, so a truncate from now on waits for this write
-  // and then writes its empty manifest over it.
-  region.manifestWrite = (async () => {
-    await failpoint('region_flush_manifest_write'); // a test hook: the write started, not landed
-    return writeManifest(ctx.storage, manifest);
-  })();
-  await region.manifestWrite;
-  if (previous?.walEntryId === walEntryId) {
-    // Later flushes start past this entry, so they never write these names again: no hurry.
-    const replaced = previous;
-    void ctx.purgeScheduler
-      .schedule(() => deleteUnnamedFiles(ctx, replaced, manifestFiles(manifest)))
-      .catch(() => undefined); // logged per file
-  }
-  // Followers that lag a little keep tailing instead of reloading the region from its flushes.
-  await ctx.wal.obsolete(regionId, walEntryId, {
-    floorId: region.retainFloor(walEntryId, ctx.config.followerWalFlushes),
-    leader: ctx.nodeId,
-    staleMs: ctx.config.followerStaleMs,
-  });
-  schedulePurge(ctx, regionId, 1);
+  schedulePurge(ctx, regionId);
   return manifest;
 }
 
-/** Deletes all but the newest `keep` manifests of a region and the files only they named. */
-export async function purgeRegionObjects(
+/**
+ * Whether a flush's manifest is the committed one after its commit failed: a commit whose reply was
+ * lost may have landed. `unknown` when the WAL cannot say.
+ */
+async function commitOutcome(
   ctx: WorkerContext,
   regionId: RegionId,
-  keep: number,
-): Promise<number> {
+  written: string,
+): Promise<'committed' | 'refused' | 'unknown'> {
+  try {
+    return (await ctx.wal.committedManifest(regionId)) === written ? 'committed' : 'refused';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Deletes what a flush that committed nothing wrote: its manifest first, then its files, none of which
+ * any manifest will name. Deleted before the flush ends: the region's next flush (after this one, on
+ * this node) may write the same names, which a delete still queued then would take from under its
+ * manifest. Whatever the committed and the newest manifests name now stays too (a same-named file
+ * another flush wrote meanwhile).
+ */
+async function undoFlush(
+  ctx: WorkerContext,
+  manifest: FlushManifest,
+  written: string | undefined,
+  previous: FlushManifest | undefined,
+): Promise<void> {
+  const regionId = RegionId.parse(manifest.regionId);
+  if (written !== undefined) await ctx.storage.delete(written).catch(() => undefined);
+  const [committed, latest] = await Promise.all([
+    committedManifest(ctx, regionId).catch(() => undefined),
+    latestManifest(ctx.storage, regionId).catch(() => undefined),
+  ]);
+  const named = [previous, committed?.manifest, latest].flatMap((m) => (m ? manifestFiles(m) : []));
+  await deleteUnnamedFiles(ctx, manifest, named);
+}
+
+/**
+ * Deletes the region's manifests listed before its committed one, and the files only they name. The
+ * committed manifest and any listed after it stay, with their files: each commit builds on the one
+ * before, so no later manifest names a file only older ones name. Deletes nothing while the WAL names
+ * no committed manifest, or names one not listed.
+ */
+export async function purgeRegionObjects(ctx: WorkerContext, regionId: RegionId): Promise<number> {
+  const committed = await ctx.wal.committedManifest(regionId);
   const names = await listManifests(ctx.storage, regionId);
-  const doomed = names.slice(0, Math.max(0, names.length - keep));
+  const at = committed === undefined ? -1 : names.indexOf(committed);
+  if (at <= 0) return 0;
+  const doomed = names.slice(0, at);
   const kept = new Set<string>();
-  for (const name of names.slice(doomed.length)) {
+  for (const name of names.slice(at)) {
     for (const file of manifestFiles(await readManifest(ctx.storage, name))) kept.add(file);
   }
   for (const name of doomed) {
@@ -310,9 +366,9 @@ async function deleteUnnamedFiles(
   }
 }
 
-export function schedulePurge(ctx: WorkerContext, regionId: RegionId, keep: number): void {
+export function schedulePurge(ctx: WorkerContext, regionId: RegionId): void {
   void ctx.purgeScheduler
-    .schedule(() => purgeRegionObjects(ctx, regionId, keep))
+    .schedule(() => purgeRegionObjects(ctx, regionId))
     .catch((err: unknown) =>
       ctx.logger.warn({ region: regionId.toString(), err }, 'purge of old snapshots failed'),
     );

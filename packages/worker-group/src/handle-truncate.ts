@@ -2,7 +2,7 @@ import { schedulePurge } from './background-jobs';
 import type { WorkerContext } from './context';
 import { emptyManifest, writeManifest } from './manifest';
 import { clearRegionData, markWalIncarnation } from './recover';
-import type { WorkerRegion } from './region';
+import { fenceEpochOf, type WorkerRegion } from './region';
 import { catchUpWithWal } from './replay';
 import type { DdlResult } from './requests';
 
@@ -16,10 +16,29 @@ export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): 
   // Entries an uncertain append left past `last` would otherwise come back on the next open.
   if (region.walUncertain) await catchUpWithWal(ctx, region);
   const last = region.lastEntryId;
-  // A manifest without snapshot first: an open anywhere now starts empty at `last`.
-  await writeManifest(ctx.storage, emptyManifest(ctx, region, last, region.maxTs));
+  // A manifest without snapshot first, committed (fenced: a node that lost the region truncates
+  // nothing): an open anywhere now starts empty at `last`.
+  const previous = await ctx.wal.committedManifest(region.regionId);
+  const written = await writeManifest(ctx.storage, emptyManifest(ctx, region, last, region.maxTs), previous);
+  try {
+    await ctx.wal.commitFlush(region.regionId, {
+      fence: { nodeId: ctx.nodeId, epoch: fenceEpochOf(region.epoch) },
+      manifest: written,
+      previous,
+      uptoId: last,
+    });
+  } catch (err) {
+    // A commit whose reply was lost may have landed; one that did not must leave no manifest behind.
+    const now = await ctx.wal.committedManifest(region.regionId).then(
+      (name) => ({ name }),
+      () => undefined,
+    );
+    if (now?.name !== written) {
+      if (now) await ctx.storage.delete(written).catch(() => undefined);
+      throw err;
+    }
+  }
   await clearRegionData(ctx, region.range);
-  await ctx.wal.obsolete(region.regionId, last);
   // A new WAL incarnation: followers (and any copy kept elsewhere) hold data from before the
   // truncate, and reopen from its manifest instead of going on from their own.
   await ctx.wal.restore(region.regionId, last);
@@ -27,6 +46,6 @@ export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): 
   if (region.isWritable) ctx.writeBuffer.free(region.writtenBytes);
   region.writtenBytes = 0;
   region.flushedEntryId = last;
-  schedulePurge(ctx, region.regionId, 1);
+  schedulePurge(ctx, region.regionId);
   return { lastEntryId: last };
 }

@@ -2,6 +2,7 @@ import { CancelledError, rangeCovers, type KeyRange, type RegionId } from '@regi
 import type { RegionEpoch } from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import {
+  committedManifest,
   latestManifest,
   manifestFiles,
   manifestRange,
@@ -44,7 +45,7 @@ export async function inheritableFlush(
   child: SplitChild,
   splitEntryId: number,
 ): Promise<FlushManifest | undefined> {
-  const flushed = await latestManifest(ctx.storage, parent);
+  const flushed = (await committedManifest(ctx, parent))?.manifest;
   const range = flushed && manifestRange(flushed);
   if (!flushed?.snapshot || !range || !rangeCovers(range, child.range) || flushed.walEntryId > splitEntryId)
     return undefined;

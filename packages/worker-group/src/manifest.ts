@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { CorruptFileError, RegionId, keyRange, type KeyRange } from '@regionstore/core';
 import type { RegionEpoch } from '@regionstore/engine';
+import type { LogStore } from '@regionstore/log-store';
 import type { ExternalStorage } from '@regionstore/storage-backends';
 import { z } from 'zod';
 import { fenceEpochOf } from './region';
@@ -141,24 +143,58 @@ export function manifestPrefix(regionId: RegionId): string {
   return `manifests/${regionId.value}/`;
 }
 
-/** Zero-padded, so name order is entry order and the last listed manifest is the latest. */
-export function manifestName(regionId: RegionId, walEntryId: number): string {
-  return `${manifestPrefix(regionId)}${String(walEntryId).padStart(20, '0')}.json`;
+/** The fields a manifest's name sorts by: its entry, its term, its sequence at that entry and term. */
+function nameFields(name: string): { entry: string; term: string; seq: number } {
+  const base = name.slice(name.lastIndexOf('/') + 1, -'.json'.length);
+  // Names from before terms were part of them hold the entry alone.
+  const [entry = '', term = '', seq = '0'] = base.split('-');
+  return { entry, term, seq: Number.parseInt(seq, 10) };
 }
 
-export async function writeManifest(storage: ExternalStorage, manifest: FlushManifest): Promise<string> {
-  const name = manifestName(RegionId.parse(manifest.regionId), manifest.walEntryId);
+const orderKey = (name: string): string => {
+  const { entry, term, seq } = nameFields(name);
+  return `${entry}-${term.padStart(10, '0')}-${String(seq).padStart(6, '0')}-${name}`;
+};
+
+/**
+ * The name of a manifest written after `previous` (the committed one it was built on): zero-padded
+ * entry and term, so name order is entry order and, at one entry, term order; a sequence that grows
+ * from `previous` at the same entry and term; and a random tail. No write ever replaces a manifest in
+ * place, so one a node wrote after it lost the region never changes what the new leader loaded.
+ */
+export function manifestName(
+  regionId: RegionId,
+  manifest: Pick<FlushManifest, 'walEntryId' | 'term'>,
+  previous?: string,
+): string {
+  const entry = String(manifest.walEntryId).padStart(20, '0');
+  const term = String(manifest.term).padStart(10, '0');
+  const before = previous === undefined ? undefined : nameFields(previous);
+  const seq = before?.entry === entry && before.term === term ? before.seq + 1 : 0;
+  const tail = randomBytes(4).toString('hex');
+  return `${manifestPrefix(regionId)}${entry}-${term}-${String(seq).padStart(6, '0')}-${tail}.json`;
+}
+
+/** Writes `manifest` under a new name (see manifestName), which it returns. */
+export async function writeManifest(
+  storage: ExternalStorage,
+  manifest: FlushManifest,
+  previous?: string,
+): Promise<string> {
+  const name = manifestName(RegionId.parse(manifest.regionId), manifest, previous);
   const body = Buffer.from(JSON.stringify(manifest));
   await storage.write(name, Readable.from([body]), { size: body.length });
   return name;
 }
 
+/** The region's manifests in order: by entry, then term, then sequence. */
 export async function listManifests(storage: ExternalStorage, regionId: RegionId): Promise<string[]> {
   const names: string[] = [];
   for await (const object of storage.list(manifestPrefix(regionId))) {
     if (object.name.endsWith('.json')) names.push(object.name);
   }
-  return names.sort();
+  const keys = new Map(names.map((name) => [name, orderKey(name)]));
+  return names.sort((a, b) => (keys.get(a)! < keys.get(b)! ? -1 : 1));
 }
 
 export async function readManifest(storage: ExternalStorage, name: string): Promise<FlushManifest> {
@@ -178,13 +214,41 @@ export async function readManifest(storage: ExternalStorage, name: string): Prom
   return parsed.data;
 }
 
+/** A manifest and its name. */
+export interface NamedManifest {
+  name: string;
+  manifest: FlushManifest;
+}
+
+/** The region's last listed manifest: whether it has any, and what a region with no commit loads. */
+export async function lastListedManifest(
+  storage: ExternalStorage,
+  regionId: RegionId,
+): Promise<NamedManifest | undefined> {
+  const name = (await listManifests(storage, regionId)).at(-1);
+  return name ? { name, manifest: await readManifest(storage, name) } : undefined;
+}
+
 export async function latestManifest(
   storage: ExternalStorage,
   regionId: RegionId,
 ): Promise<FlushManifest | undefined> {
-  const names = await listManifests(storage, regionId);
-  const last = names.at(-1);
-  return last ? readManifest(storage, last) : undefined;
+  return (await lastListedManifest(storage, regionId))?.manifest;
+}
+
+/**
+ * The manifest the region's WAL names committed (see LogStore.commitFlush): what opens load and
+ * flushes build on. A manifest listed after it is one whose commit failed or has not happened, maybe
+ * by a node that lost the region. A region whose WAL names none (written before commits, a split
+ * child's first manifest, a WAL rebuilt after Redis lost it) has its last listed one.
+ */
+export async function committedManifest(
+  ctx: { storage: ExternalStorage; wal: Pick<LogStore, 'committedManifest'> },
+  regionId: RegionId,
+): Promise<NamedManifest | undefined> {
+  const name = await ctx.wal.committedManifest(regionId);
+  if (name === undefined) return lastListedManifest(ctx.storage, regionId);
+  return { name, manifest: await readManifest(ctx.storage, name) };
 }
 
 /**

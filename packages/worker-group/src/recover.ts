@@ -27,7 +27,7 @@ import { ApplyStatus, RegionTask, prepareSnapshotApply, regionDataBounds } from 
 import type { WorkerContext } from './context';
 import { catchUpByDeltas } from './delta-catchup';
 import { applyDelta } from './delta-file';
-import { deltaBytes, latestManifest } from './manifest';
+import { committedManifest, deltaBytes } from './manifest';
 import type { IdentifiedWrite } from './recent-writes';
 import { replayWal } from './replay';
 
@@ -113,7 +113,7 @@ async function startingPoint(
     if (applied.appliedIndex >= wal.trimmedEntryId) return { applied, snapshotBytes: 0 };
   }
 
-  const manifest = await latestManifest(ctx.storage, regionId);
+  const manifest = (await committedManifest(ctx, regionId))?.manifest;
   if (manifest && manifest.walEntryId > wal.lastEntryId)
     throw walRegression(ctx, regionId, wal, manifest.walEntryId, 'its latest flush covers');
   // A flush at a newer epoch version holds the region after a split its opener does not know of: only

@@ -24,7 +24,7 @@ import type { WorkerContext } from './context';
 import { FlushNotifier } from './flush-notifier';
 import { mergeDone } from './handle-merge';
 import { NoFlushToInherit, inheritFlushHook, inheritableFlush } from './inherit-flush';
-import { latestManifest } from './manifest';
+import { committedManifest, latestManifest, type FlushManifest } from './manifest';
 import { FollowerTailer } from './follower-tailer';
 import { GcSafePoint } from './gc-safe-point';
 import { workerGroupMetrics } from './metrics';
@@ -222,6 +222,11 @@ export class WorkerGroup {
   }
 
   /** Submits a write; resolves once it is in the WAL and the engine. */
+  /** The region's committed flush manifest: what an open anywhere loads (see committedManifest). */
+  async committedManifest(regionId: RegionId): Promise<FlushManifest | undefined> {
+    return (await committedManifest(this.ctx, regionId))?.manifest;
+  }
+
   async write(request: WriteRequest): Promise<WriteResult> {
     const reply = new Reply<WriteResult>();
     await this.submitToWorker(request.regionId, { kind: 'write', request, reply });
