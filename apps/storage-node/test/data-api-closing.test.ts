@@ -34,10 +34,7 @@ describe('a storage node closing its data API', () => {
         return Buffer.from('v');
       },
     } as unknown as RegionReader;
-    const server = new DataApiServer(
-      { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 },
-      undefined,
-    );
+    const server = new DataApiServer({ host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 }, undefined);
     await server.listen({
       group: () => ({}) as WorkerGroup,
       reader,

@@ -354,7 +354,9 @@ export class RedisLogStore implements LogStore {
     const floor = commit.retain?.floorId ?? commit.uptoId;
     checkEntryId('floorId', floor);
     if (!commit.manifest)
-      throw new InvalidArgumentError('a flush commit must name its manifest', { regionId: regionId.toString() });
+      throw new InvalidArgumentError('a flush commit must name its manifest', {
+        regionId: regionId.toString(),
+      });
     const { log, meta, followers } = this.keys(regionId);
     try {
       return Number(
