@@ -1,6 +1,6 @@
-import { compareKeys, rangeContains, RegionId, ServerIsBusyError } from '@regionstore/core';
+import { compareKeys, NotLeaderError, rangeContains, RegionId, ServerIsBusyError } from '@regionstore/core';
 import { type RedisClient } from '@regionstore/runtime';
-import { clusterKey, epochSchema, type Route } from '@regionstore/protocol';
+import { clusterKey, epochSchema, metasrvLeaderKey, type Route } from '@regionstore/protocol';
 import type {
   NodeCandidate,
   Peer,
@@ -28,10 +28,27 @@ const storedNodeSchema = z.object({
 });
 export type StoredNode = z.output<typeof storedNodeSchema>;
 
-/** Writes a hash field only if it still holds what the writer read (KEYS[1] hash, ARGV field, old, new). */
-const SET_IF_UNCHANGED = `
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+/**
+ * Route writes check the metasrv leader key first (ARGV[1] the writer, '' for a writer that is no
+ * metasrv): a deposed leader that resumes after a pause writes nothing, whatever its JS state believes.
+ */
+const WHILE_LEADING = `
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end`;
+/**
+ * Writes a route only if it still holds what the writer read (KEYS routes, leader; ARGV writer, field,
+ * old, new): 1 written, 0 changed meanwhile, -1 the writer does not lead.
+ */
+const SET_IF_UNCHANGED = `${WHILE_LEADING}
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
+return 1`;
+/**
+ * Writes routes at once (KEYS routes, leader; ARGV writer, a field to delete or '', then field, value
+ * pairs): 1 written, -1 the writer does not lead.
+ */
+const WRITE_ROUTES = `${WHILE_LEADING}
+if ARGV[2] ~= '' then redis.call('HDEL', KEYS[1], ARGV[2]) end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1`;
 /**
  * Adds ARGV[1] to the drained set KEYS[1] if one of ARGV[2..] other than it is not drained (an alive
@@ -57,12 +74,37 @@ export class ClusterStore implements RouteStore, PeerLookup {
   /** Told of every route written (the metasrv watches the new leader of a moved region at once). */
   onRouteWritten: ((route: RegionRoute) => void) | undefined;
 
+  /**
+   * @param writer the metasrv instance writing routes: each write checks in Redis that it still holds
+   *   the leader key (unset: no check, for tools and tests that write routes with no metasrv running).
+   */
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly nodeDeadAfterMs: number,
     private readonly now: () => number,
+    private readonly writer?: string,
   ) {}
+
+  /** Runs a route-writing script with the routes and leader keys; a -1 means this writer lost the lead. */
+  private async writeRoutes(script: string, what: string, ...args: string[]): Promise<number> {
+    const result = Number(
+      await this.redis.eval(
+        script,
+        2,
+        this.routesKey,
+        metasrvLeaderKey(this.prefix),
+        this.writer ?? '',
+        ...args,
+      ),
+    );
+    if (result === -1) {
+      throw new NotLeaderError(`metasrv ${this.writer} no longer leads: its write of ${what} is dropped`, {
+        instance: this.writer ?? null,
+      });
+    }
+    return result;
+  }
 
   private get routesKey(): string {
     return clusterKey(this.prefix, 'meta', 'routes');
@@ -135,7 +177,8 @@ export class ClusterStore implements RouteStore, PeerLookup {
   async put(route: RegionRoute): Promise<void> {
     const followers = (route.followers ?? []).filter((f) => f !== route.leader);
     const stored = { ...route, followers };
-    await this.redis.hset(this.routesKey, route.regionId.toString(), this.encode(stored));
+    const id = route.regionId.toString();
+    await this.writeRoutes(WRITE_ROUTES, `the route of region ${id}`, '', id, this.encode(stored));
     this.onRouteWritten?.(stored);
   }
 
@@ -157,21 +200,30 @@ export class ClusterStore implements RouteStore, PeerLookup {
 
   /** The parent's new route and its child's, in one HSET: nobody reads one without the other. */
   async putSplit(parent: RegionRoute, child: RegionRoute): Promise<void> {
-    await this.redis.hset(this.routesKey, {
-      [parent.regionId.toString()]: this.encode(parent),
-      [child.regionId.toString()]: this.encode(child),
-    });
+    const [parentId, childId] = [parent.regionId.toString(), child.regionId.toString()];
+    await this.writeRoutes(
+      WRITE_ROUTES,
+      `the split of region ${parentId}`,
+      '',
+      parentId,
+      this.encode(parent),
+      childId,
+      this.encode(child),
+    );
     this.onRouteWritten?.(parent);
     this.onRouteWritten?.(child);
   }
 
   /** The merged target's route and the source's removal, in one MULTI. */
   async putMerge(target: RegionRoute, source: RegionId): Promise<void> {
-    await this.redis
-      .multi()
-      .hset(this.routesKey, target.regionId.toString(), this.encode(target))
-      .hdel(this.routesKey, source.toString())
-      .exec();
+    const targetId = target.regionId.toString();
+    await this.writeRoutes(
+      WRITE_ROUTES,
+      `the merge of region ${source.toString()} into ${targetId}`,
+      source.toString(),
+      targetId,
+      this.encode(target),
+    );
     this.onRouteWritten?.(target);
   }
 
@@ -192,15 +244,14 @@ export class ClusterStore implements RouteStore, PeerLookup {
       if (!patch) return false;
       const next = { ...current, ...patch };
       const stored = { ...next, followers: (next.followers ?? []).filter((f) => f !== next.leader) };
-      const written = await this.redis.eval(
+      const written = await this.writeRoutes(
         SET_IF_UNCHANGED,
-        1,
-        this.routesKey,
+        `the route of region ${id}`,
         id,
         raw,
         this.encode(stored),
       );
-      if (Number(written) === 1) {
+      if (written === 1) {
         this.onRouteWritten?.(stored);
         return true;
       }

@@ -1,5 +1,6 @@
 import { RegionId, keyRange } from '@regionstore/core';
 import { silentLogger } from '@regionstore/runtime';
+import { metasrvLeaderKey } from '@regionstore/protocol';
 import { useRedisNamespace } from '@regionstore/testing';
 import { initialRanges } from '../src/bootstrap';
 import { checkAdminExposure, metasrvConfigSchema } from '../src/config';
@@ -209,6 +210,38 @@ describe('ClusterStore', () => {
 });
 
 describe('admin exposure', () => {
+  it('writes routes only while the metasrv holds the leader key: a deposed one that resumes writes nothing', async () => {
+    const redis = await ns.connect();
+    const prefix = `${ns.prefix}-fenced`;
+    const store = new ClusterStore(redis, prefix, 3000, () => 0, 'm1');
+    const route = {
+      regionId: new RegionId(1, 7),
+      range: keyRange(b('a'), b('z')),
+      leader: 'n1',
+      epoch: { version: 1, confVer: 1 },
+      state: 'Normal' as const,
+    };
+    await redis.set(metasrvLeaderKey(prefix), 'm1');
+    await store.put(route);
+    expect(await store.update(route.regionId, { leader: 'n2', epoch: { version: 1, confVer: 2 } })).toBe(
+      true,
+    );
+    // Another instance took over (this one paused past its lease): every kind of route write is refused.
+    await redis.set(metasrvLeaderKey(prefix), 'm2');
+    const stale = { leader: 'n1', epoch: { version: 1, confVer: 1 } };
+    await expect(store.update(route.regionId, stale)).rejects.toMatchObject({ code: 'NotLeader' });
+    await expect(store.put({ ...route, ...stale })).rejects.toMatchObject({ code: 'NotLeader' });
+    const child = { ...route, regionId: new RegionId(1, 8), range: keyRange(b('m'), b('z')) };
+    await expect(store.putSplit({ ...route, range: keyRange(b('a'), b('m')) }, child)).rejects.toMatchObject({
+      code: 'NotLeader',
+    });
+    await expect(store.putMerge(route, route.regionId)).rejects.toMatchObject({ code: 'NotLeader' });
+    expect(await store.get(route.regionId)).toMatchObject({ leader: 'n2', epoch: { confVer: 2 } });
+    expect(await store.get(child.regionId)).toBeUndefined();
+    await redis.del(metasrvLeaderKey(prefix));
+    await expect(store.update(route.regionId, stale)).rejects.toMatchObject({ code: 'NotLeader' });
+  });
+
   it('refuses an admin API on a non-loopback address without a token', () => {
     expect(() => checkAdminExposure(metasrvConfigSchema.parse({ http: { host: '0.0.0.0' } }))).toThrow(
       /adminToken/,

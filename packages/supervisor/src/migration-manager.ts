@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import {
   InvalidArgumentError,
   MigrationRunningError,
+  NotLeaderError,
   NotFoundError,
   RealTimeProvider,
   TableRouteNotFoundError,
@@ -18,7 +19,7 @@ import {
   type Logger,
   type RedisClient,
 } from '@regionstore/runtime';
-import { clusterKey } from '@regionstore/protocol';
+import { clusterKey, metasrvLeaderKey } from '@regionstore/protocol';
 import { z } from 'zod';
 import type { RegionMigrationSubmitter, RegionMigrationTask } from './migration-submitter';
 import { ProcedureEndedError } from './procedure-steps';
@@ -59,6 +60,11 @@ export interface RegionMigrationManagerOptions {
   redis: RedisClient;
   /** The cluster's Redis key prefix. */
   keyPrefix: string;
+  /**
+   * The metasrv instance running procedures: claims and saves check in Redis that it still holds the
+   * leader key (unset: no check, for tests and tools).
+   */
+  writer?: string;
   routes: RouteStore;
   nodes: RegionNodeClient;
   fences: FenceStore;
@@ -82,22 +88,30 @@ export interface RegionMigrationManagerOptions {
 }
 
 /**
- * KEYS: the procedure's key, the running set, its region locks; ARGV: its id, its state, its status.
- * Returns 0, changing nothing, when the stored state is final already; else saves it, and a final
- * one leaves the running set and deletes the locks that still name it.
+ * The first check of CLAIM and SAVE: KEYS[3] is the metasrv leader key, ARGV[3] the writing instance
+ * ('' for none). A deposed leader that resumes after a pause saves nothing (it could move a procedure
+ * back a step, or abandon a split whose child the new leader routed).
  */
-const SAVE = `
+const WHILE_LEADING = `
+if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return -1 end`;
+
+/**
+ * KEYS: the procedure's key, the running set, the leader key, its region locks; ARGV: its id, its
+ * state, the writer, its status. Returns 0, changing nothing, when the stored state is final already;
+ * else saves it, and a final one leaves the running set and deletes the locks that still name it.
+ */
+const SAVE = `${WHILE_LEADING}
 local saved = redis.call('GET', KEYS[1])
 if saved then
   local ok, decoded = pcall(cjson.decode, saved)
   if ok and decoded.status ~= 'Running' then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2])
-if ARGV[3] == 'Running' then
+if ARGV[4] == 'Running' then
   redis.call('SADD', KEYS[2], ARGV[1])
 else
   redis.call('SREM', KEYS[2], ARGV[1])
-  for i = 3, #KEYS do
+  for i = 4, #KEYS do
     if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
   end
 end
@@ -116,16 +130,16 @@ function procedureController(): AbortController {
 }
 
 /**
- * KEYS: the new procedure's key, the running set, the locks to take; ARGV: its id, its state. Returns
- * nil once it holds every lock and saved the state, or {n, holder} for the n-th lock a running
- * procedure holds (then nothing changed).
+ * KEYS: the new procedure's key, the running set, the leader key, the locks to take; ARGV: its id, its
+ * state, the writer. Returns nil once it holds every lock and saved the state, or {n, holder} for the
+ * n-th lock a running procedure holds (then nothing changed).
  */
-const CLAIM = `
-for i = 3, #KEYS do
+const CLAIM = `${WHILE_LEADING}
+for i = 4, #KEYS do
   local holder = redis.call('GET', KEYS[i])
-  if holder and redis.call('SISMEMBER', KEYS[2], holder) == 1 then return {i - 2, holder} end
+  if holder and redis.call('SISMEMBER', KEYS[2], holder) == 1 then return {i - 3, holder} end
 end
-for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
+for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return nil
@@ -237,7 +251,8 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       CLAIM,
       state,
       regionIds.map((id) => id.toString()),
-    )) as [number, string] | null;
+    )) as [number, string] | -1 | null;
+    if (held === -1) throw this.notLeading(state);
     if (held) {
       const regionId = regionIds[held[0] - 1]!;
       throw new MigrationRunningError(
@@ -369,13 +384,22 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     const locks = regions.map((id) => this.lockKey(id));
     return this.options.redis.eval(
       script,
-      2 + locks.length,
+      3 + locks.length,
       this.key(state.id),
       this.runningSet,
+      metasrvLeaderKey(this.options.keyPrefix),
       ...locks,
       state.id,
       JSON.stringify(encodeProcedureState(state)),
+      this.options.writer ?? '',
       ...args,
+    );
+  }
+
+  private notLeading(state: ProcedureState): NotLeaderError {
+    return new NotLeaderError(
+      `metasrv ${this.options.writer} no longer leads: procedure ${state.id} is left to the leader`,
+      { procedureId: state.id, instance: this.options.writer ?? null },
     );
   }
 
@@ -387,6 +411,8 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
   private async save(state: ProcedureState): Promise<void> {
     const regions = [state.regionId, ...(state.kind === 'merge' ? [state.sourceId] : [])];
     const saved = await this.runScript(SAVE, state, regions, state.status);
+    // No longer the leader: the run stops here, and the leader resumes the procedure from what it saved.
+    if (saved === -1) throw new ProcedureEndedError(this.notLeading(state).message);
     if (saved !== 1) throw new ProcedureEndedError(`procedure ${state.id} already ended elsewhere`);
   }
 

@@ -33,6 +33,8 @@ export interface SupervisorPorts {
 /** The metasrv's config keys the supervisor reads (see apps/metasrv config). */
 export interface SupervisorPluginConfig {
   keyPrefix: string;
+  /** This metasrv instance (the leader key names it while it leads). */
+  instanceId?: string;
   supervisor?: {
     tickIntervalMs?: number;
     downgradeTimeoutMs?: number;
@@ -73,6 +75,7 @@ export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
         return new SupervisorService({
           ...ports,
           keyPrefix: config.keyPrefix,
+          ...(config.instanceId ? { writer: config.instanceId } : {}),
           ...(tickIntervalMs ? { tickIntervalMs } : {}),
           ...(downgradeTimeoutMs ? { downgradeTimeoutMs } : {}),
           ...(Object.keys(detector).length > 0 ? { detectorOptions: detector } : {}),

@@ -19,6 +19,8 @@ import { RegionSupervisorTicker } from './ticker';
 export interface SupervisorServiceOptions {
   redis: RedisClient;
   keyPrefix: string;
+  /** This metasrv instance: procedures save only while it holds the leader key (see migration-manager). */
+  writer?: string;
   routes: RouteStore;
   nodes: RegionNodeClient;
   fences: FenceStore;
@@ -113,6 +115,7 @@ export class SupervisorService {
     this.migrations = new RegionMigrationManager({
       redis: options.redis,
       keyPrefix: options.keyPrefix,
+      ...(options.writer ? { writer: options.writer } : {}),
       routes: options.routes,
       nodes: options.nodes,
       fences: options.fences,

@@ -1,4 +1,4 @@
-import { clusterKey } from '@regionstore/protocol';
+import { clusterKey, metasrvLeaderKey } from '@regionstore/protocol';
 import {
   ManualTimeProvider,
   RegionId,
@@ -166,6 +166,42 @@ describe('RegionMigrationManager', () => {
     expect(JSON.parse((await redis.get(key))!).status).toBe('Done');
     expect(await redis.sismember(clusterKey(ns.prefix, 'procedures', 'running'), id)).toBe(0);
     expect(await redis.get(lockKey(regionId))).toBe('newer');
+  });
+
+  it('a deposed metasrv saves nothing and starts nothing once another instance holds the leader key', async () => {
+    const { cluster, regionId } = await make();
+    const leaderKey = metasrvLeaderKey(ns.prefix);
+    const deposed = new RegionMigrationManager({
+      redis,
+      keyPrefix: ns.prefix,
+      writer: 'm1',
+      routes: cluster,
+      nodes: cluster,
+      fences: cluster,
+      retryBaseMs: 1,
+      downgradeTimeoutMs: 50,
+    });
+    await redis.set(leaderKey, 'm1');
+    configureFailPoint('region_migration_after_RegionMigrationStart', 'pause');
+    const id = await deposed.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 50)); // paused after its first step
+    const key = clusterKey(ns.prefix, 'procedure', id);
+    const saved = await redis.get(key);
+    await redis.set(leaderKey, 'm2'); // it paused past its lease; another instance leads
+    const callsBefore = cluster.calls.length;
+    removeFailPoint('region_migration_after_RegionMigrationStart');
+    const final = await deposed.wait(id);
+    // Left as saved, Running, for the leader to resume: no step ran after the refused save.
+    expect(final.status).toBe('Running');
+    expect(await redis.get(key)).toBe(saved);
+    expect(cluster.calls.length).toBe(callsBefore);
+    const other = new RegionId(9, nextRegion++);
+    cluster.addRegion(other, A);
+    await expect(
+      deposed.start({ regionId: other, fromPeer: A, toPeer: B, timeoutMs: 60_000 }),
+    ).rejects.toMatchObject({ code: 'NotLeader' });
+    expect(await redis.exists(lockKey(other))).toBe(0);
+    await redis.del(leaderKey);
   });
 
   it('fails with TableRouteNotFound for a region without a route', async () => {

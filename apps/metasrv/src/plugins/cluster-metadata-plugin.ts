@@ -45,7 +45,16 @@ export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
     );
     container.register(
       METASRV.ClusterStore,
-      once((c) => new ClusterStore(redis(c), config.keyPrefix, config.nodeDeadAfterMs, () => Date.now())),
+      once(
+        (c) =>
+          new ClusterStore(
+            redis(c),
+            config.keyPrefix,
+            config.nodeDeadAfterMs,
+            () => Date.now(),
+            config.instanceId,
+          ),
+      ),
     );
     container.register(
       METASRV.NodeTasks,
