@@ -22,15 +22,17 @@ import type { ManifestHook } from './requests';
 import { writeDelta } from './delta-file';
 import { NoFlushToInherit } from './inherit-flush';
 import {
+  commitOutcome,
   committedManifest,
   deltaBytes,
   latestManifest,
   listManifests,
   manifestFiles,
+  manifestName,
   manifestRange,
   newManifest,
   readManifest,
-  writeManifest,
+  writeAndCommit,
   type FlushManifest,
 } from './manifest';
 import { fenceEpochOf, type WorkerRegion } from './region';
@@ -210,70 +212,55 @@ export async function flushRegion(
     // manifest and its commit, then commits its own over it.
     region.manifestWrite = (async () => {
       await failpoint('region_flush_manifest_write'); // a test hook: the write started, not landed
-      written = await writeManifest(ctx.storage, manifest, previousNamed?.name);
+      written = manifestName(regionId, manifest, previousNamed?.name);
       // The commit is what makes the manifest count, fenced in Redis: a node that lost the region
       // since its checks above, however long it paused, commits nothing, so deletes nothing.
-      await ctx.wal.commitFlush(regionId, {
-        fence: { nodeId: ctx.nodeId, epoch: term },
-        manifest: written,
-        previous: previousNamed?.name,
-        uptoId: walEntryId,
-        // Followers that lag a little keep tailing instead of reloading the region from its flushes.
-        retain: {
-          floorId: region.retainFloor(walEntryId, ctx.config.followerWalFlushes),
-          leader: ctx.nodeId,
-          staleMs: ctx.config.followerStaleMs,
-        },
-      });
+      await writeAndCommit(ctx, written, manifest, () =>
+        ctx.wal.commitFlush(regionId, {
+          fence: { nodeId: ctx.nodeId, epoch: term },
+          manifest: written!,
+          previous: previousNamed?.committed,
+          uptoId: walEntryId,
+          // Followers that lag a little keep tailing instead of reloading the region from its flushes.
+          retain: {
+            floorId: region.retainFloor(walEntryId, ctx.config.followerWalFlushes),
+            leader: ctx.nodeId,
+            staleMs: ctx.config.followerStaleMs,
+          },
+        }),
+      );
     })();
     await region.manifestWrite;
   } catch (err) {
-    const outcome = written === undefined ? 'refused' : await commitOutcome(ctx, regionId, written);
-    if (outcome !== 'committed') {
-      if (outcome === 'refused') await undoFlush(ctx, manifest, written, previous);
-      throw err;
-    }
+    // Its manifest is gone unless the WAL could not say whether it counts: then its files stay too.
+    const outcome = written === undefined ? 'refused' : await commitOutcome(ctx.wal, regionId, written);
+    if (outcome === 'refused') await undoFlush(ctx, manifest, previous);
+    throw err;
   }
   schedulePurge(ctx, regionId);
   return manifest;
 }
 
 /**
- * Whether a flush's manifest is the committed one after its commit failed: a commit whose reply was
- * lost may have landed. `unknown` when the WAL cannot say.
- */
-async function commitOutcome(
-  ctx: WorkerContext,
-  regionId: RegionId,
-  written: string,
-): Promise<'committed' | 'refused' | 'unknown'> {
-  try {
-    return (await ctx.wal.committedManifest(regionId)) === written ? 'committed' : 'refused';
-  } catch {
-    return 'unknown';
-  }
-}
-
-/**
- * Deletes what a flush that committed nothing wrote: its manifest first, then its files, none of which
- * any manifest will name. Deleted before the flush ends: the region's next flush (after this one, on
- * this node) may write the same names, which a delete still queued then would take from under its
- * manifest. Whatever the committed and the newest manifests name now stays too (a same-named file
- * another flush wrote meanwhile).
+ * Deletes the files a flush that committed nothing wrote (writeAndCommit deleted its manifest), none
+ * of which any manifest will name. Deleted before the flush ends: the region's next flush (after this
+ * one, on this node) may write the same names, which a delete still queued then would take from under
+ * its manifest. Whatever the committed and the newest manifests name now stays too (a same-named file
+ * another flush wrote meanwhile). Nothing goes while the WAL names no committed manifest: a new leader
+ * may then have loaded the last listed one, which could be this flush's.
  */
 async function undoFlush(
   ctx: WorkerContext,
   manifest: FlushManifest,
-  written: string | undefined,
   previous: FlushManifest | undefined,
 ): Promise<void> {
   const regionId = RegionId.parse(manifest.regionId);
-  if (written !== undefined) await ctx.storage.delete(written).catch(() => undefined);
   const [committed, latest] = await Promise.all([
     committedManifest(ctx, regionId).catch(() => undefined),
     latestManifest(ctx.storage, regionId).catch(() => undefined),
   ]);
-  const named = [previous, committed?.manifest, latest].flatMap((m) => (m ? manifestFiles(m) : []));
+  if (committed?.committed === undefined) return;
+  const named = [previous, committed.manifest, latest].flatMap((m) => (m ? manifestFiles(m) : []));
   await deleteUnnamedFiles(ctx, manifest, named);
 }
 

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type RegionId } from '@regionstore/core';
 import type { WorkerContext } from './context';
-import { emptyManifest, writeManifest } from './manifest';
+import { commitFirstManifest, emptyManifest } from './manifest';
 import { recentWritesAfter } from './recent-writes';
 import { checkNotTombstoned, clearRegionData, recoverRegion, type RecoveredRegion } from './recover';
 import { WorkerRegion, fenceEpochOf } from './region';
@@ -24,7 +24,10 @@ export async function handleCreate(
   await ctx.wal.setFence(regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(request.epoch) });
   // From its first moment the object store knows the region, its range and epoch (a cluster recovery
   // rebuilds its route from this if Redis loses everything before the first flush).
-  await writeManifest(ctx.storage, emptyManifest(ctx, { regionId, ...request }, 0, undefined));
+  await commitFirstManifest(ctx, emptyManifest(ctx, { regionId, ...request }, 0, undefined), {
+    nodeId: ctx.nodeId,
+    epoch: fenceEpochOf(request.epoch),
+  });
   await clearRegionData(ctx, request.range);
   const recovered = await recoverRegion(ctx, regionId, request.range, request.epoch);
   owner.addRegion(newRegion(ctx, regionId, request, 'Leader', recovered));

@@ -1,6 +1,6 @@
 import { schedulePurge } from './background-jobs';
 import type { WorkerContext } from './context';
-import { emptyManifest, writeManifest } from './manifest';
+import { emptyManifest, manifestName, writeAndCommit } from './manifest';
 import { clearRegionData, markWalIncarnation } from './recover';
 import { fenceEpochOf, type WorkerRegion } from './region';
 import { catchUpWithWal } from './replay';
@@ -19,25 +19,16 @@ export async function truncateRegion(ctx: WorkerContext, region: WorkerRegion): 
   // A manifest without snapshot first, committed (fenced: a node that lost the region truncates
   // nothing): an open anywhere now starts empty at `last`.
   const previous = await ctx.wal.committedManifest(region.regionId);
-  const written = await writeManifest(ctx.storage, emptyManifest(ctx, region, last, region.maxTs), previous);
-  try {
-    await ctx.wal.commitFlush(region.regionId, {
+  const manifest = emptyManifest(ctx, region, last, region.maxTs);
+  const name = manifestName(region.regionId, manifest, previous);
+  await writeAndCommit(ctx, name, manifest, () =>
+    ctx.wal.commitFlush(region.regionId, {
       fence: { nodeId: ctx.nodeId, epoch: fenceEpochOf(region.epoch) },
-      manifest: written,
+      manifest: name,
       previous,
       uptoId: last,
-    });
-  } catch (err) {
-    // A commit whose reply was lost may have landed; one that did not must leave no manifest behind.
-    const now = await ctx.wal.committedManifest(region.regionId).then(
-      (name) => ({ name }),
-      () => undefined,
-    );
-    if (now?.name !== written) {
-      if (now) await ctx.storage.delete(written).catch(() => undefined);
-      throw err;
-    }
-  }
+    }),
+  );
   await clearRegionData(ctx, region.range);
   // A new WAL incarnation: followers (and any copy kept elsewhere) hold data from before the
   // truncate, and reopen from its manifest instead of going on from their own.

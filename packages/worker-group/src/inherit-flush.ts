@@ -6,10 +6,11 @@ import {
   latestManifest,
   manifestFiles,
   manifestRange,
+  commitFirstManifest,
   newManifest,
-  writeManifest,
   type FlushManifest,
 } from './manifest';
+import { fenceEpochOf } from './region';
 import type { ManifestHook } from './requests';
 
 export interface SplitChild {
@@ -97,7 +98,9 @@ export function inheritFlushHook(
       // The region whose snapshot file this is: the file says so, and a load checks it.
       inheritedFrom: manifest.inheritedFrom ?? parent.toString(),
     };
-    await writeManifest(ctx.storage, inherited);
+    // Committed under the child's fence (this node's since the split): a split abandoned meanwhile
+    // destroyed the child's WAL, and then nothing is left of this manifest.
+    await commitFirstManifest(ctx, inherited, { nodeId: ctx.nodeId, epoch: fenceEpochOf(child.epoch) });
     ctx.logger.info(
       {
         region: child.regionId.toString(),

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { CorruptFileError, RegionId, keyRange, type KeyRange } from '@regionstore/core';
+import { CorruptFileError, RegionId, isRegionStoreError, keyRange, type KeyRange } from '@regionstore/core';
 import type { RegionEpoch } from '@regionstore/engine';
-import type { LogStore } from '@regionstore/log-store';
+import type { Fence, LogStore } from '@regionstore/log-store';
 import type { ExternalStorage } from '@regionstore/storage-backends';
 import { z } from 'zod';
 import { fenceEpochOf } from './region';
@@ -182,8 +182,72 @@ export async function writeManifest(
   previous?: string,
 ): Promise<string> {
   const name = manifestName(RegionId.parse(manifest.regionId), manifest, previous);
+  await writeManifestAs(storage, name, manifest);
+  return name;
+}
+
+/** Writes `manifest` as `name`: a name known before the write can be deleted after one that failed. */
+export async function writeManifestAs(
+  storage: ExternalStorage,
+  name: string,
+  manifest: FlushManifest,
+): Promise<void> {
   const body = Buffer.from(JSON.stringify(manifest));
   await storage.write(name, Readable.from([body]), { size: body.length });
+}
+
+/**
+ * Whether `name` is the region's committed manifest after its commit failed: a commit whose reply was
+ * lost may have landed. `unknown` when the WAL cannot say.
+ */
+export async function commitOutcome(
+  wal: Pick<LogStore, 'committedManifest'>,
+  regionId: RegionId,
+  name: string,
+): Promise<'committed' | 'refused' | 'unknown'> {
+  try {
+    return (await wal.committedManifest(regionId)) === name ? 'committed' : 'refused';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Writes `manifest` as `name`, then runs `commit` (its fenced commit in the WAL). Resolves once it is
+ * committed, a lost reply included. Otherwise the manifest is deleted (kept when the WAL cannot say
+ * whether it is committed) and the error rethrown: no open finds a manifest that never counted.
+ */
+export async function writeAndCommit(
+  ctx: { storage: ExternalStorage; wal: Pick<LogStore, 'committedManifest'> },
+  name: string,
+  manifest: FlushManifest,
+  commit: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await writeManifestAs(ctx.storage, name, manifest);
+    await commit();
+  } catch (err) {
+    const outcome = await commitOutcome(ctx.wal, RegionId.parse(manifest.regionId), name);
+    if (outcome === 'committed') return;
+    if (outcome === 'refused') await ctx.storage.delete(name).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * The first manifest of a region whose WAL names none (a new region, a split child), committed under
+ * `fence`: from then on every open and flush of it goes by the committed manifest.
+ */
+export async function commitFirstManifest(
+  ctx: { storage: ExternalStorage; wal: Pick<LogStore, 'committedManifest' | 'commitFlush'> },
+  manifest: FlushManifest,
+  fence: Fence,
+): Promise<string> {
+  const regionId = RegionId.parse(manifest.regionId);
+  const name = manifestName(regionId, manifest);
+  await writeAndCommit(ctx, name, manifest, () =>
+    ctx.wal.commitFlush(regionId, { fence, manifest: name, previous: undefined, uptoId: 0 }),
+  );
   return name;
 }
 
@@ -218,6 +282,8 @@ export async function readManifest(storage: ExternalStorage, name: string): Prom
 export interface NamedManifest {
   name: string;
   manifest: FlushManifest;
+  /** What the WAL names committed (a flush commits over it); undefined when it names none. */
+  committed?: string | undefined;
 }
 
 /** The region's last listed manifest: whether it has any, and what a region with no commit loads. */
@@ -246,9 +312,18 @@ export async function committedManifest(
   ctx: { storage: ExternalStorage; wal: Pick<LogStore, 'committedManifest'> },
   regionId: RegionId,
 ): Promise<NamedManifest | undefined> {
-  const name = await ctx.wal.committedManifest(regionId);
-  if (name === undefined) return lastListedManifest(ctx.storage, regionId);
-  return { name, manifest: await readManifest(ctx.storage, name) };
+  const committed = await ctx.wal.committedManifest(regionId);
+  if (committed !== undefined) {
+    try {
+      return { name: committed, manifest: await readManifest(ctx.storage, committed), committed };
+    } catch (err) {
+      // Redis lost its last writes (a crash under `everysec`) and names a manifest purged since: the
+      // last listed one is the region's newest, and a WAL that does not reach it is reported on open.
+      if (!isRegionStoreError(err, 'NotFound')) throw err;
+    }
+  }
+  const listed = await lastListedManifest(ctx.storage, regionId);
+  return listed && { ...listed, committed };
 }
 
 /**

@@ -122,3 +122,40 @@ describe('manifests and their files are never rewritten in place', () => {
     expect((await mvccGet(other.engine, b('b')))?.toString()).toBe('2');
   });
 });
+
+describe('the committed manifest', () => {
+  it('is named from creation on, so no open ever goes by a manifest that never counted', async () => {
+    const wal = await cluster.wal();
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    const created = await wal.committedManifest(region);
+    expect(created).toBeDefined();
+    expect(await listManifests(cluster.storage, region)).toEqual([created]);
+    await wal.close();
+  });
+
+  it('when Redis lost the commit that named the newest one (and the purge deleted the one it names), opens load the newest and flushes go on', async () => {
+    const wal = await cluster.wal();
+    const a = await cluster.node();
+    const region = freshRegion();
+    await a.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await a.group.write({ regionId: region, mutations: [put('a', '1')] });
+    await a.group.ddl(region, { type: 'flush', full: true });
+    const older = (await wal.committedManifest(region))!;
+    await a.group.write({ regionId: region, mutations: [put('b', '2')] });
+    await a.group.ddl(region, { type: 'flush', full: true });
+    await until(async () => !(await listManifests(cluster.storage, region)).includes(older), 'the purge');
+    // The primary failed before its replica had the last commit: the WAL names the purged manifest.
+    const redis = await cluster.ns.connect('client');
+    await redis.hset(wal.keys(region).meta, 'manifest', older);
+    await a.crash();
+
+    const other = await leaderAt(region, 2);
+    expect((await mvccGet(other.engine, b('b')))?.toString()).toBe('2');
+    await other.group.write({ regionId: region, mutations: [put('c', '3')] });
+    await other.group.ddl(region, { type: 'flush', full: false });
+    expect(await wal.committedManifest(region)).not.toBe(older);
+    await wal.close();
+  });
+});

@@ -17,7 +17,7 @@ import { SUPERVISOR_PORTS, type SupervisorPorts } from '@regionstore/supervisor'
 import { Queue } from 'bullmq';
 import { instanceCachingFactory } from 'tsyringe';
 import { createStorage } from '@regionstore/storage-backends';
-import { latestManifest, retireObjects } from '@regionstore/worker-group';
+import { committedManifest, retireObjects } from '@regionstore/worker-group';
 import { ClusterStore } from '../cluster-store';
 import { NodeTaskClient } from '../node-client';
 import { RegionLeaseGrants } from '../region-leases';
@@ -131,8 +131,10 @@ export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
                   observers: {
                     node: (id) => store.node(id),
                     isAlive: async (id) => (await store.nodes()).some((n) => n.id === id && n.alive),
+                    // What opens load: a manifest written but not committed (its flush died) does not count.
                     flushedEpochVersion: async (regionId) =>
-                      (await latestManifest(objects, regionId))?.epoch.version,
+                      (await committedManifest({ storage: objects, wal: fences }, regionId))?.manifest.epoch
+                        .version,
                   },
                 },
               }
