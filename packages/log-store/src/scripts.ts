@@ -4,13 +4,20 @@
  * integers and XRANGE/XTRIM address them directly.
  */
 
-/** KEYS: log, meta. ARGV: node, epoch, batch token, entry… → last entry id. */
-export const APPEND = `
-local m = redis.call('HMGET', KEYS[2], 'node', 'epoch', 'last', 'batch', 'batchLast')
+/**
+ * The fence check of every fenced script: `m` holds the meta hash's node and epoch first, ARGV the
+ * caller's node and epoch first. No fence yet, or another node or epoch: refused.
+ */
+const FENCED = `
 if not m[1] then return redis.error_reply('NOFENCE') end
 if m[1] ~= ARGV[1] or m[2] ~= ARGV[2] then
   return redis.error_reply('NOTLEADER ' .. m[1] .. ' ' .. m[2])
-end
+end`;
+
+/** KEYS: log, meta. ARGV: node, epoch, batch token, entry… → last entry id. */
+export const APPEND = `
+local m = redis.call('HMGET', KEYS[2], 'node', 'epoch', 'last', 'batch', 'batchLast')
+${FENCED}
 -- The same token again is a client resend after a lost reply: answer it, do not append twice.
 if m[4] == ARGV[3] then return tonumber(m[5]) end
 local last = tonumber(m[3] or '0')
@@ -54,10 +61,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  */
 export const COMMIT_FLUSH = `
 local m = redis.call('HMGET', KEYS[2], 'node', 'epoch', 'manifest', 'last', 'trimmed')
-if not m[1] then return redis.error_reply('NOFENCE') end
-if m[1] ~= ARGV[1] or m[2] ~= ARGV[2] then
-  return redis.error_reply('NOTLEADER ' .. m[1] .. ' ' .. m[2])
-end
+${FENCED}
 if m[3] and m[3] ~= ARGV[4] then return redis.error_reply('STALEMANIFEST ' .. m[3]) end
 redis.call('HSET', KEYS[2], 'manifest', ARGV[3])
 local upto = math.min(tonumber(ARGV[5]), tonumber(m[4] or '0'))
@@ -109,10 +113,7 @@ return tonumber(ARGV[1])
  */
 export const RESOLVE = `
 local m = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'last', 'rts')
-if not m[1] then return redis.error_reply('NOFENCE') end
-if m[1] ~= ARGV[1] or m[2] ~= ARGV[2] then
-  return redis.error_reply('NOTLEADER ' .. m[1] .. ' ' .. m[2])
-end
+${FENCED}
 if m[4] and m[4] >= ARGV[3] then return 1 end
 redis.call('HSET', KEYS[1], 'rts', ARGV[3], 'rtsEntry', m[3] or '0')
 return 1
