@@ -9,7 +9,7 @@ import { BACKUP_META_NAME, buildBackupMeta, writeBackupMeta } from '@regionstore
 import type { BackupMeta, BackupRequest, BackupResponse } from '@regionstore/protocol';
 import { createStorage } from '@regionstore/storage-backends';
 import type { ClusterStore } from './cluster-store';
-import type { GcSafePoints } from './gc-safe-points';
+import type { GcSafePoints, HeldSafePoint } from './gc-safe-points';
 import type { NodeTaskClient } from './node-client';
 import type { Operations, OperationRecord } from './operation-records';
 import { forEachRange } from './region-jobs';
@@ -63,7 +63,7 @@ export class ClusterBackup {
     };
     let launched: Awaited<ReturnType<typeof this.operations.launch>>;
     try {
-      launched = await this.operations.launch(record, (r) => this.run(r, request));
+      launched = await this.operations.launch(record, (r) => this.run(r, request, held));
     } catch (err) {
       await held?.release();
       throw err;
@@ -74,7 +74,7 @@ export class ClusterBackup {
     return { record: launched.record, done };
   }
 
-  private async run(record: BackupRecord, request: BackupRequest): Promise<void> {
+  private async run(record: BackupRecord, request: BackupRequest, held?: HeldSafePoint): Promise<void> {
     const wanted = keyRange(request.startKey, request.endKey);
     const routes = (await this.store.routes()).filter((r) => intersectRanges(r.range, wanted));
     Object.assign(record, { regionsTotal: routes.length, regionsDone: 0 });
@@ -99,6 +99,9 @@ export class ClusterBackup {
     );
     const meta = buildBackupMeta(request, responses.flat());
     checkCoverage(meta);
+    // The files were read under the hold only if it never lapsed: else GC may have collected versions
+    // they needed, and a backup meta would make a partial backup look whole.
+    await held?.check();
     await writeBackupMeta(createStorage(request.storage), meta);
     Object.assign(record, {
       files: meta.files.length,

@@ -64,6 +64,12 @@ export interface GcStatus {
 
 /** A service safepoint held until `release`, renewed meanwhile every third of its TTL. */
 export interface HeldSafePoint {
+  /**
+   * Fails (`TsTooOld`) when the GC safepoint has passed the held one: the hold lapsed at some point
+   * (renewals failed, the metasrv paused past the TTL) and versions it protected may be collected.
+   * The safepoint only moves forward, so one check after the last read covers every read before it.
+   */
+  check(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -160,6 +166,7 @@ export class GcSafePoints {
     }, ttlMs / 3);
     renew.unref();
     return {
+      check: () => this.register(serviceId, safePoint, ttlMs),
       release: async () => {
         clearInterval(renew);
         await this.unregister(serviceId);

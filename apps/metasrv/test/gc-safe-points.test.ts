@@ -76,4 +76,18 @@ describe('GcSafePoints', () => {
     expect((await gc.status()).services).toEqual([]);
     expect(await live.advance()).toBeGreaterThan(composeTimestamp(realNow));
   });
+
+  it('a hold that lapsed (the holder paused past its TTL) fails its check once GC moved past it', async () => {
+    const { gc, tick, now } = await setup();
+    tick(Date.now() + 600_000 - now()); // past the safepoint the tests before left in Redis
+    await gc.advance();
+    const ts = composeTimestamp(now() - 50_000);
+    const held = await gc.hold('backup:c', ts, 20_000);
+    await held.check();
+    // No renewal for longer than the TTL (a paused metasrv): the hold is dropped, GC moves past it.
+    tick(60_000);
+    expect(await gc.advance()).toBeGreaterThan(ts);
+    await expect(held.check()).rejects.toMatchObject({ code: 'TsTooOld' });
+    await held.release();
+  });
 });
