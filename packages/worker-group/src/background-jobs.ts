@@ -232,9 +232,9 @@ export async function flushRegion(
     })();
     await region.manifestWrite;
   } catch (err) {
-    // Its manifest is gone unless the WAL could not say whether it counts: then its files stay too.
+    // When the WAL could not say whether it counts, its manifest and files stay.
     const outcome = written === undefined ? 'refused' : await commitOutcome(ctx.wal, regionId, written);
-    if (outcome === 'refused') await undoFlush(ctx, manifest, previous);
+    if (outcome === 'refused') await undoFlush(ctx, manifest, written, previous);
     throw err;
   }
   schedulePurge(ctx, regionId);
@@ -242,8 +242,8 @@ export async function flushRegion(
 }
 
 /**
- * Deletes the files a flush that committed nothing wrote (writeAndCommit deleted its manifest), none
- * of which any manifest will name. Deleted before the flush ends: the region's next flush (after this
+ * Deletes what a flush that committed nothing wrote: its manifest first (writeAndCommit did, unless the
+ * WAL could not say then), then its files, none of which any manifest will name. Deleted before the flush ends: the region's next flush (after this
  * one, on this node) may write the same names, which a delete still queued then would take from under
  * its manifest. Whatever the committed and the newest manifests name now stays too (a same-named file
  * another flush wrote meanwhile). Nothing goes while the WAL names no committed manifest: a new leader
@@ -252,9 +252,11 @@ export async function flushRegion(
 async function undoFlush(
   ctx: WorkerContext,
   manifest: FlushManifest,
+  written: string | undefined,
   previous: FlushManifest | undefined,
 ): Promise<void> {
   const regionId = RegionId.parse(manifest.regionId);
+  if (written !== undefined) await ctx.storage.delete(written).catch(() => undefined);
   const [committed, latest] = await Promise.all([
     committedManifest(ctx, regionId).catch(() => undefined),
     latestManifest(ctx.storage, regionId).catch(() => undefined),

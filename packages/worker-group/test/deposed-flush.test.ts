@@ -1,5 +1,6 @@
 import { configureFailPoint, failPointHits, removeFailPoint, type RegionId } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
+import { RedisLogStore } from '@regionstore/log-store';
 import { createMetricsRegistry } from '@regionstore/runtime';
 import { latestManifest, listManifests, manifestFiles, writeManifest } from '@regionstore/worker-group';
 import { ALL, EPOCH, b, failure, freshRegion, objectNames, put, useCluster, type TestNode } from './helpers';
@@ -157,5 +158,38 @@ describe('the committed manifest', () => {
     await other.group.ddl(region, { type: 'flush', full: false });
     expect(await wal.committedManifest(region)).not.toBe(older);
     await wal.close();
+  });
+});
+
+describe('a flush whose commit failed', () => {
+  it('leaves no manifest listed that never counted, even when the WAL could not say at first', async () => {
+    let failCommits = false;
+    let unreadable = 0;
+    class FlakyWal extends RedisLogStore {
+      override async commitFlush(...args: Parameters<RedisLogStore['commitFlush']>) {
+        if (!failCommits) return super.commitFlush(...args);
+        unreadable = 1; // the first look after the failed commit cannot tell; the next one can
+        throw new Error('Connection is closed.');
+      }
+      override async committedManifest(regionId: RegionId) {
+        if (unreadable > 0) {
+          unreadable--;
+          throw new Error('Connection is closed.');
+        }
+        return super.committedManifest(regionId);
+      }
+    }
+    const node = await cluster.node({ walClass: FlakyWal });
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+    await node.group.ddl(region, { type: 'flush', full: true });
+    await until(async () => (await listManifests(cluster.storage, region)).length === 1, 'the purge');
+    const before = await listManifests(cluster.storage, region);
+    await node.group.write({ regionId: region, mutations: [put('b', '2')] });
+    failCommits = true;
+    await failure(node.group.ddl(region, { type: 'flush', full: true }));
+    expect(await listManifests(cluster.storage, region)).toEqual(before);
+    failCommits = false;
   });
 });
