@@ -3,17 +3,20 @@ import { mvccGet } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { createMetricsRegistry } from '@regionstore/runtime';
 import { latestManifest, listManifests, manifestFiles, writeManifest } from '@regionstore/worker-group';
-import { ALL, EPOCH, b, failure, freshRegion, objectNames, put, useCluster, type TestNode } from './helpers';
+import {
+  ALL,
+  EPOCH,
+  b,
+  failure,
+  freshRegion,
+  objectNames,
+  put,
+  useCluster,
+  type TestNode,
+  until,
+} from './helpers';
 
 const cluster = useCluster('deposed-flush');
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** `region` opened as leader on a fresh node at fence epoch `confVer`. */
 async function leaderAt(region: RegionId, confVer: number): Promise<TestNode> {

@@ -1,20 +1,12 @@
 import { configureFailPoint, failPointHits, removeFailPoint, type RegionId } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
 import { createMetricsRegistry } from '@regionstore/runtime';
-import { ALL, EPOCH, b, freshRegion, put, useCluster, type TestNode } from './helpers';
+import { ALL, EPOCH, b, freshRegion, put, useCluster, type TestNode, until } from './helpers';
 
 const cluster = useCluster('follower-catchup');
 const FAST = { resolvedTsIntervalMs: 50, followerTailBlockMs: 50 };
 // Small deltas never outgrow the snapshot here: every flush after the first adds a delta.
 const DELTAS = { ...FAST, deltaCompactionRatio: 1000 };
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const counted = async (metrics: ReturnType<typeof createMetricsRegistry>, name: string) =>
   (await metrics.getSingleMetric(`regionstore_worker_group_${name}_total`)?.get())?.values.reduce(

@@ -1,6 +1,6 @@
 import { RealTimeProvider, composeTimestamp } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
-import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, until } from './helpers';
 
 const cluster = useCluster('followers');
 class LateClock extends RealTimeProvider {
@@ -10,14 +10,6 @@ class LateClock extends RealTimeProvider {
 }
 
 const FAST = { resolvedTsIntervalMs: 50, followerTailBlockMs: 50 };
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('followers', () => {
   it('apply their leader’s writes on their own; a read at their safe ts sees every write at or below it', async () => {

@@ -3,19 +3,11 @@ import { Readable } from 'node:stream';
 import type { RegionId } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
 import { latestManifest } from '@regionstore/worker-group';
-import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, type TestNode } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, type TestNode, until } from './helpers';
 
 const cluster = useCluster('incremental-flush');
 const MOVED = { version: 1, confVer: 2 };
 const random = (bytes: number) => randomBytes(bytes / 2).toString('hex');
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function manifest(region: RegionId) {
   const found = await latestManifest(cluster.storage, region);

@@ -8,7 +8,7 @@ import {
 import { CF_DEFAULT, mvccGet } from '@regionstore/engine';
 import { regionDataBounds } from '@regionstore/region-runner';
 import { createMetricsRegistry } from '@regionstore/runtime';
-import { ALL, EPOCH, b, freshRegion, put, useCluster, type TestNode } from './helpers';
+import { ALL, EPOCH, b, freshRegion, put, useCluster, type TestNode, until } from './helpers';
 
 const cluster = useCluster('mvcc-gc');
 
@@ -16,14 +16,6 @@ async function versionCount(node: TestNode): Promise<number> {
   let n = 0;
   for await (const _ of node.engine.iterate(CF_DEFAULT, regionDataBounds(ALL))) n++;
   return n;
-}
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Writes `k` three times, 10 s apart on `time`; returns the commit ts of each. */

@@ -7,19 +7,11 @@ import {
 } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
-import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, type TestNode } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, type TestNode, until } from './helpers';
 
 const cluster = useCluster('repeated-writes');
 const FAST = { resolvedTsIntervalMs: 50, followerTailBlockMs: 50 };
 const NEXT = { version: 1, confVer: 2 };
-
-async function until(check: () => boolean, what: string, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A copy of a write, re-sent by a client whose call began at `began` (an earlier attempt may have landed). */
 const resend = (

@@ -11,20 +11,12 @@ import {
 import { mvccGet } from '@regionstore/engine';
 import { StalledRequests, latestManifest, listManifests, type StalledWrite } from '@regionstore/worker-group';
 import { Reply } from '@regionstore/worker-group';
-import { ALL, EPOCH, b, freshRegion, put, useCluster } from './helpers';
+import { ALL, EPOCH, b, freshRegion, put, useCluster, until } from './helpers';
 
 const cluster = useCluster('write-buffer');
 afterEach(() => clearFailPoints());
 
 const value = (bytes: number) => 'x'.repeat(bytes);
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** The manifests flushes wrote (not the one every region gets at creation, at entry 0). */
 const flushManifests = async (region: RegionId) =>
