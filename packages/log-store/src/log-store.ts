@@ -135,6 +135,11 @@ export interface LogStore {
   fence(regionId: RegionId): Promise<Fence | undefined>;
   /** Deletes the log and its fence (the region was dropped). */
   destroy(regionId: RegionId): Promise<void>;
+  /**
+   * Deletes the log and its fence for good (no route will name the region again): later fences and
+   * restores are refused (RegionNotFound), so nothing recreates it.
+   */
+  retire(regionId: RegionId): Promise<void>;
   /** Closes what the store opened itself (the followers' blocking connection). */
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   NotLeaderError,
+  RegionNotFoundError,
   ServerIsBusyError,
   failpoint,
   isRedisOutcomeUnknown,
@@ -26,7 +27,7 @@ import type {
   WalEntry,
   WalPosition,
 } from './log-store';
-import { APPEND, COMMIT_FLUSH, FOLLOWER_APPLIED, RESOLVE, RESTORE, SET_FENCE } from './scripts';
+import { APPEND, COMMIT_FLUSH, FOLLOWER_APPLIED, RESOLVE, RESTORE, RETIRE, SET_FENCE } from './scripts';
 
 export interface RedisLogStoreOptions {
   /** Key prefix shared with the cluster's other Redis data (tests use their own). */
@@ -50,6 +51,7 @@ interface WalCommands {
   rsWalRestore: Script;
   rsWalResolve: Script;
   rsWalFollowerApplied: Script;
+  rsWalRetire: Script;
 }
 
 const DEFAULT_READ_BATCH = 512;
@@ -118,6 +120,7 @@ export class RedisLogStore implements LogStore {
     redis.defineCommand('rsWalFollowerApplied', { numberOfKeys: 1, lua: FOLLOWER_APPLIED });
     redis.defineCommand('rsWalRestore', { numberOfKeys: 2, lua: RESTORE });
     redis.defineCommand('rsWalResolve', { numberOfKeys: 1, lua: RESOLVE });
+    redis.defineCommand('rsWalRetire', { numberOfKeys: 3, lua: RETIRE });
     this.commands = redis as unknown as WalCommands;
     this.metrics = options.metrics
       ? {
@@ -345,7 +348,11 @@ export class RedisLogStore implements LogStore {
   async restore(regionId: RegionId, entryId: number): Promise<number> {
     checkEntryId('entryId', entryId);
     const { log, meta } = this.keys(regionId);
-    return Number(await this.commands.rsWalRestore(log, meta, String(entryId), newIncarnation()));
+    try {
+      return Number(await this.commands.rsWalRestore(log, meta, String(entryId), newIncarnation()));
+    } catch (err) {
+      throw this.translate(err, regionId);
+    }
   }
 
   async commitFlush(regionId: RegionId, commit: FlushCommit): Promise<number> {
@@ -416,6 +423,11 @@ export class RedisLogStore implements LogStore {
     await this.redis.del(log, meta, followers);
   }
 
+  async retire(regionId: RegionId): Promise<void> {
+    const { log, meta, followers } = this.keys(regionId);
+    await this.commands.rsWalRetire(log, meta, followers);
+  }
+
   private trimmedError(regionId: RegionId, from: number, trimmed: number): NotFoundError {
     return new NotFoundError(
       `WAL entries ${from}..${trimmed} of region ${regionId.toString()} were trimmed; read from ${trimmed + 1}`,
@@ -446,6 +458,12 @@ export class RedisLogStore implements LogStore {
       return new CancelledError(
         `region ${region} committed manifest ${committed[1]} meanwhile; this flush is dropped`,
         { regionId: region, committed: committed[1] },
+      );
+    }
+    if (/\bRETIRED\b/.test(message)) {
+      return new RegionNotFoundError(
+        `region ${region} was retired (a split abandoned, or merged away); no node may write it again`,
+        { regionId: region },
       );
     }
     if (/\bNOFENCE\b/.test(message)) {

@@ -34,7 +34,8 @@ return last
  * (a WAL from before incarnations existed keeps none).
  */
 export const SET_FENCE = `
-local m = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'last', 'inc')
+local m = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'last', 'inc', 'retired')
+if m[5] then return redis.error_reply('RETIRED') end
 if not m[3] and not m[4] then redis.call('HSET', KEYS[1], 'inc', ARGV[3]) end
 if m[2] then
   local current = tonumber(m[2])
@@ -96,6 +97,7 @@ return 1
  * otherwise it becomes empty, continuing after that entry, with no fence yet.
  */
 export const RESTORE = `
+if redis.call('HEXISTS', KEYS[2], 'retired') == 1 then return redis.error_reply('RETIRED') end
 local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
 if last >= tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[2], 'inc', ARGV[2])
@@ -105,6 +107,18 @@ end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[2], 'last', ARGV[1], 'trimmed', ARGV[1], 'inc', ARGV[2])
 return tonumber(ARGV[1])
+`;
+
+/**
+ * KEYS: log, meta, followers → 1. Deletes a region no route will name again (a split child whose split
+ * was abandoned, a region merged away) and leaves only a mark that SET_FENCE and RESTORE refuse: a node
+ * still acting on the region (a split job that ran late) can neither recreate the WAL nor take a fence,
+ * and with no fence every fenced script refuses it too.
+ */
+export const RETIRE = `
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[2], 'retired', '1')
+return 1
 `;
 
 /**

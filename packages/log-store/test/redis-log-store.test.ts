@@ -264,6 +264,24 @@ describe('RedisLogStore', () => {
     expect(await log.lastEntryId(region)).toBe(0);
   });
 
+  it('retire deletes the log for good: no fence, restore or fenced write brings it back', async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    await log.append(region, [b('x'), b('y')], NODE_A);
+    await log.retire(region);
+    expect(await log.fence(region)).toBeUndefined();
+    expect(await log.lastEntryId(region)).toBe(0);
+    const refused = { code: 'RegionNotFound', details: { regionId: region.toString() } };
+    // A node still acting on it (a split job that ran late) cannot take it again, at any epoch.
+    await expect(log.setFence(region, NODE_A)).rejects.toMatchObject(refused);
+    await expect(log.setFence(region, { nodeId: 'node-b', epoch: 9 })).rejects.toMatchObject(refused);
+    await expect(log.restore(region, 5)).rejects.toMatchObject(refused);
+    await expect(log.append(region, [b('z')], NODE_A)).rejects.toMatchObject({ code: 'NotLeader' });
+    await expect(trim(log, region, 1)).rejects.toMatchObject({ code: 'NotLeader' });
+    expect(await log.lastEntryId(region)).toBe(0);
+  });
+
   it('checks its arguments', async () => {
     const log = await store();
     const region = freshRegion();

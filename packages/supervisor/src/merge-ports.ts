@@ -1,13 +1,13 @@
 import type { KeyRange, RegionId } from '@regionstore/core';
 import type { Epoch } from '@regionstore/protocol';
-import type { RegionRoute } from './migration-ports';
+import type { RegionRoute, RouteStore } from './migration-ports';
 import type { Peer } from './peer';
 
 // What a merge procedure needs from outside the supervisor: the metasrv implements these over Redis,
 // BullMQ and the object store.
 
 /** The route table's part in a merge. */
-export interface MergeRouteStore {
+export interface MergeRouteStore extends Pick<RouteStore, 'update'> {
   get(regionId: RegionId): Promise<RegionRoute | undefined>;
   /** Writes the target's route and deletes the source's at once (one MULTI). */
   putMerge(target: RegionRoute, source: RegionId): Promise<void>;

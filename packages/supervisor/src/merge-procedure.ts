@@ -13,6 +13,8 @@ export const MERGE_STEPS = [
   'UpdateMetadataMerge',
   'RetireSource',
   'MergeEnd',
+  // Only after a leader died before the merge reached the object store: both routes stay, then Aborted.
+  'MergeAbandon',
 ] as const;
 export type MergeStep = (typeof MERGE_STEPS)[number];
 
@@ -42,6 +44,7 @@ export const mergeStateSchema = z.object({
     followers: z.array(z.object({ node: z.string(), region: z.string() })).default([]),
   }),
   error: z.string().optional(),
+  fencedOut: z.boolean().optional(),
 });
 export type MergeState = z.output<typeof mergeStateSchema>;
 
@@ -81,6 +84,25 @@ export class RegionMergeProcedure extends RangeProcedure<MergeStep, MergeState> 
 
   protected leader() {
     return this.state.context.leader;
+  }
+
+  protected readonly abandonStep = 'MergeAbandon';
+
+  /** Both regions: the leader appends to both until the merge, and flushes the target for it. */
+  protected fencedRegions() {
+    const { targetEpoch, sourceEpoch } = this.state.context;
+    return [
+      { regionId: this.regionId, confVer: targetEpoch!.confVer + 1 },
+      { regionId: this.sourceId, confVer: sourceEpoch!.confVer + 1 },
+    ];
+  }
+
+  protected contextPastFence(): MergeState {
+    const { epoch, targetEpoch } = this.state.context;
+    return {
+      ...this.state,
+      context: { ...this.state.context, epoch: { ...epoch!, confVer: targetEpoch!.confVer + 1 } },
+    };
   }
 
   /** The target flushed at the merged epoch: its manifest holds both ranges (a full flush). */
@@ -172,6 +194,10 @@ export class RegionMergeProcedure extends RangeProcedure<MergeStep, MergeState> 
       case 'MergeEnd':
         await this.finish('Done');
         return 'MergeEnd';
+      case 'MergeAbandon':
+        await this.keepRoutesPastFence();
+        await this.finish('Aborted', this.state.error ?? `the ${this.kind} was abandoned`);
+        return 'MergeAbandon';
     }
   }
 }

@@ -451,6 +451,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
   private launchMerge(state: MergeState): void {
     const procedure = new RegionMergeProcedure(state, {
       ...this.options.split!,
+      fences: this.options.fences,
       time: this.time,
       logger: this.logger,
       save: (s) => this.save(s),
@@ -463,6 +464,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
     const split = this.options.split!;
     const procedure = new RegionSplitProcedure(state, {
       ...split,
+      fences: this.options.fences,
       time: this.time,
       logger: this.logger,
       save: (s) => this.save(s),

@@ -81,7 +81,15 @@ export async function runSteps<S extends string>(
       );
       const delay = Math.min(2000, deps.retryBaseMs * 2 ** (attempt - 1));
       await deps.time.sleep(delay, signal).catch(() => undefined);
-      if (!signal.aborted && (await stopIfEnded(() => procedure.afterFailure(step)))) break;
+      try {
+        if (!signal.aborted && (await stopIfEnded(() => procedure.afterFailure(step)))) break;
+      } catch (checkErr) {
+        // Redis or the object store failed it: checked again after the step's next failure.
+        deps.logger.warn(
+          { region: procedure.regionId, step, err: checkErr },
+          `${procedure.kind} deadline check failed`,
+        );
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
-import { RegionId, type TimeProvider } from '@regionstore/core';
+import { RegionId, isRegionStoreError, type TimeProvider } from '@regionstore/core';
 import type { Logger } from '@regionstore/runtime';
+import type { FenceStore, RouteStore } from './migration-ports';
 import type { Peer } from './peer';
 import { runSteps } from './procedure-steps';
 import type { SplitObservers } from './split-ports';
@@ -12,6 +13,11 @@ export interface RangeProcedureState<S extends string> {
   status: 'Running' | 'Done' | 'Aborted' | 'Failed';
   deadlineMs: number;
   error?: string;
+  /**
+   * The leader was judged dead and cut off the regions' WALs (see `fencedRegions`): the routes the
+   * procedure writes from then on name the epochs past the fence.
+   */
+  fencedOut?: boolean;
 }
 
 export interface RangeProcedureDeps<T> {
@@ -19,6 +25,8 @@ export interface RangeProcedureDeps<T> {
   time: TimeProvider;
   logger: Logger;
   save(state: T): Promise<void>;
+  fences: FenceStore;
+  routes: Pick<RouteStore, 'update'>;
   /** First retry delay of a failed step; doubles up to 2 s. */
   retryBaseMs: number;
 }
@@ -26,9 +34,14 @@ export interface RangeProcedureDeps<T> {
 /**
  * A procedure that changes region ranges on their leader (split, merge): steps saved before they act,
  * run by runSteps, forward-only once `leaderStep` was sent, except when the leader is dead past the
- * deadline: then it goes on to `afterLeader` if the leader's flushes show the change reached the
- * object store (`flushedThrough`), and ends Aborted otherwise, the routes unchanged (through
- * `abandonStep` where the change left something to delete).
+ * deadline: then it first moves the regions' WAL fences one placement on (still naming the leader), so
+ * a leader that was only paused or cut off from the metasrv can commit no flush after the verdict
+ * and write nothing until it opens the regions again at the routes' new epoch; then it goes on to
+ * `afterLeader` if the leader's flushes show the change reached the object store (`flushedThrough`),
+ * and otherwise to `abandonStep`, which deletes what the change made and keeps the routes' ranges.
+ * Without the fence a paused leader could commit the change's flush after an abandon (a split parent
+ * holding half its range while the routes and the child's deleted files said otherwise: the other
+ * half lost).
  */
 export abstract class RangeProcedure<S extends string, T extends RangeProcedureState<S>> {
   protected abstract readonly kind: string;
@@ -54,10 +67,15 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
   protected abstract leader(): Peer | undefined;
   protected abstract flushedThrough(): Promise<boolean>;
   /**
-   * The step that deletes what the change made and no route will name, then ends Aborted; saved
-   * before it acts, so a resumed procedure goes on deleting, never with the change. None: end at once.
+   * The step that deletes what the change made and no route will name, keeps the routes' ranges at the
+   * epochs past the fence (`keepRoutesPastFence`) and ends Aborted; saved before it acts, so a resumed
+   * procedure goes on abandoning, never with the change.
    */
-  protected readonly abandonStep: S | undefined = undefined;
+  protected abstract readonly abandonStep: S;
+  /** The regions whose WAL the leader writes for the change, and the placement (confVer) past it. */
+  protected abstract fencedRegions(): Array<{ regionId: RegionId; confVer: number }>;
+  /** The saved context with the routes-to-be at the placements past the fence. */
+  protected abstract contextPastFence(): T;
 
   async execute(signal: AbortSignal): Promise<T> {
     await runSteps(
@@ -65,7 +83,9 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
         kind: this.kind,
         regionId: this.state.regionId,
         current: () => (this.state.status === 'Running' ? this.state.step : undefined),
-        runStep: (step) => this.runStep(step),
+        // Cut off already (a new metasrv leader resumed it): the verdict again, never the leader's step.
+        runStep: (step) =>
+          step === this.leaderStep && this.state.fencedOut ? this.judge(this.leader()!) : this.runStep(step),
         transition: (step) => this.transition(step),
         fail: (message) => this.finish('Failed', message),
         afterFailure: async (step) => {
@@ -79,21 +99,49 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
     return this.state;
   }
 
-  /** A live leader is only slow (keep going); a dead one's flushes decide. */
+  /** A live leader is only slow (keep going); a dead one is cut off, then its flushes decide. */
   private async whenLeaderGone(): Promise<void> {
     const leader = this.leader();
     if (!leader || (await this.deps.observers.isAlive(leader.id))) return;
+    await this.transition(await this.judge(leader));
+  }
+
+  /** Fences the leader out (saved first: the routes must follow the fences), then reads its flushes. */
+  private async judge(leader: Peer): Promise<S> {
+    if (!this.state.fencedOut) {
+      this.state = { ...this.contextPastFence(), fencedOut: true };
+      await this.deps.save(this.state);
+    }
+    for (const { regionId, confVer } of this.fencedRegions()) {
+      try {
+        await this.deps.fences.setFence(regionId, { nodeId: leader.id, epoch: confVer });
+      } catch (err) {
+        // Moved past it already (by this procedure's earlier run, or the region went on without it).
+        if (!isRegionStoreError(err, 'EpochNotMatch')) throw err;
+      }
+    }
     if (await this.flushedThrough()) {
       this.deps.logger.warn(
         { region: this.state.regionId, node: leader.id },
         `${this.kind} leader is dead after its flushes; going on`,
       );
-      await this.transition(this.afterLeader);
-    } else {
-      const reason = `leader ${leader.id} died before the ${this.kind} reached the object store`;
-      if (!this.abandonStep) return this.finish('Aborted', reason);
-      this.state = { ...this.state, error: reason };
-      await this.transition(this.abandonStep);
+      return this.afterLeader;
+    }
+    const reason = `leader ${leader.id} died before the ${this.kind} reached the object store`;
+    this.state = { ...this.state, error: reason };
+    return this.abandonStep;
+  }
+
+  /**
+   * The abandoned change's regions keep their routes' ranges, at the placements past the fence: the
+   * leader opens them there again, or a failover moves on from there.
+   */
+  protected async keepRoutesPastFence(): Promise<void> {
+    if (!this.state.fencedOut) return;
+    for (const { regionId, confVer } of this.fencedRegions()) {
+      await this.deps.routes.update(regionId, (current) =>
+        current.epoch.confVer >= confVer ? undefined : { epoch: { version: current.epoch.version, confVer } },
+      );
     }
   }
 

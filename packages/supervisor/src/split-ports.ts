@@ -1,13 +1,13 @@
 import type { KeyRange, RegionId } from '@regionstore/core';
 import type { Epoch } from '@regionstore/protocol';
-import type { RegionRoute } from './migration-ports';
+import type { RegionRoute, RouteStore } from './migration-ports';
 import type { Peer, PeerLookup } from './peer';
 
 // What a split procedure needs from outside the supervisor: the metasrv implements these over Redis,
 // BullMQ and the object store.
 
 /** The route table's part in a split. */
-export interface SplitRouteStore {
+export interface SplitRouteStore extends Pick<RouteStore, 'update'> {
   get(regionId: RegionId): Promise<RegionRoute | undefined>;
   /** A region id no region had (PD allocates them): the child's. */
   allocateRegionId(tableId: number): Promise<RegionId>;

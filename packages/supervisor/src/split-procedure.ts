@@ -48,6 +48,7 @@ export const splitStateSchema = z.object({
     followers: z.array(z.string()).default([]),
   }),
   error: z.string().optional(),
+  fencedOut: z.boolean().optional(),
 });
 export type SplitState = z.output<typeof splitStateSchema>;
 
@@ -103,7 +104,20 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
     return parent !== undefined && parent >= newEpoch.version && child !== undefined;
   }
 
-  protected override readonly abandonStep = 'SplitAbandon';
+  protected readonly abandonStep = 'SplitAbandon';
+
+  /** The parent: the leader appends and flushes it for the split (the child has no route yet). */
+  protected fencedRegions() {
+    return [{ regionId: this.regionId, confVer: this.state.context.epoch!.confVer + 1 }];
+  }
+
+  protected contextPastFence(): SplitState {
+    const { newEpoch, epoch } = this.state.context;
+    return {
+      ...this.state,
+      context: { ...this.state.context, newEpoch: { ...newEpoch!, confVer: epoch!.confVer + 1 } },
+    };
+  }
 
   protected async runStep(step: SplitStep): Promise<SplitStep> {
     const { routes, nodes, observers } = this.deps;
@@ -201,6 +215,7 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
         // back (its child would open on a WAL this deleted, empty).
         const { childId } = this.state.context;
         if (childId) await routes.retireRegion(RegionId.parse(childId));
+        await this.keepRoutesPastFence();
         await this.finish('Aborted', this.state.error ?? `the ${this.kind} was abandoned`);
         return 'SplitAbandon';
       }

@@ -69,9 +69,12 @@ class SplitCluster extends Cluster {
     if (this.retireFailures-- > 0) throw new Error('object store unreachable');
     this.retired.push(regionId.toString());
   }
+  /** The leader's merge job times out (a dead or cut-off node). */
+  mergeTimesOut = false;
   async mergeRegions(peer: Peer, request: MergeRegionsRequest) {
     this.calls.push(`merge ${peer.id} ${request.source.toString()} → ${request.target.toString()}`);
     this.merges.push(request);
+    if (this.mergeTimesOut) throw new Error(`merge-regions on ${peer.id} did not finish`);
     this.flushed.set(request.target.toString(), request.epoch.version);
     return { lastEntryId: 9 };
   }
@@ -113,6 +116,14 @@ function setup(redis: Redis, time?: ManualTimeProvider) {
       ...(time ? { time } : {}),
     });
   return { cluster, regionId, manager, unchanged };
+}
+
+/** Starts a split at `k` (deadline 5 s) whose node job never finishes; resolves once it was sent. */
+async function stalledSplit(m: RegionMigrationManager, cluster: SplitCluster, regionId: RegionId) {
+  cluster.splitTimesOut = true;
+  const id = await m.startSplit({ regionId, splitKey: Buffer.from('k'), reason: 'size', timeoutMs: 5_000 });
+  while (cluster.splits.length === 0) await new Promise((r) => setTimeout(r, 5));
+  return id;
 }
 
 describe('region split procedure', () => {
@@ -246,15 +257,8 @@ describe('region split procedure', () => {
     const time = new ManualTimeProvider(1_000);
     for (const flushedSplit of [false, true]) {
       const { cluster, regionId, manager, unchanged } = setup(redis, time);
-      cluster.splitTimesOut = true;
       const m = manager();
-      const id = await m.startSplit({
-        regionId,
-        splitKey: Buffer.from('k'),
-        reason: 'size',
-        timeoutMs: 5_000,
-      });
-      while (cluster.splits.length === 0) await new Promise((r) => setTimeout(r, 5));
+      const id = await stalledSplit(m, cluster, regionId);
       // A live leader is waited for, however long; a dead one is judged by its flushes.
       await time.advance(10_000);
       expect((await m.get(id)).status).toBe('Running');
@@ -284,18 +288,80 @@ describe('region split procedure', () => {
     }
   });
 
+  it('cuts a dead leader off the parent’s WAL before reading its flushes; the routes name the placement past that fence', async () => {
+    const time = new ManualTimeProvider(1_000);
+    for (const flushedSplit of [false, true]) {
+      const { cluster, regionId, manager } = setup(redis, time);
+      // What the parent's fence was each time the procedure read a flush: a paused leader that
+      // resumed after the verdict could otherwise still commit the split's flush.
+      const fenceAtRead: unknown[] = [];
+      const read = cluster.flushedEpochVersion.bind(cluster);
+      cluster.flushedEpochVersion = async (id) => {
+        fenceAtRead.push(cluster.fences.get(regionId.toString()));
+        return read(id);
+      };
+      const m = manager();
+      const id = await stalledSplit(m, cluster, regionId);
+      const child = cluster.splits[0]!.child.toString();
+      if (flushedSplit) {
+        cluster.flushed.set(regionId.toString(), 2);
+        cluster.flushed.set(child, 2);
+      }
+      cluster.alive.delete(A.id);
+      const done = m.wait(id);
+      while ((await m.get(id)).status === 'Running') await time.advance(2_000);
+      const final = await done;
+      expect(fenceAtRead.length).toBeGreaterThan(0);
+      for (const fence of fenceAtRead) expect(fence).toEqual({ nodeId: A.id, epoch: 2 });
+      expect(final.fencedOut).toBe(true);
+      if (flushedSplit) {
+        expect(final.status).toBe('Done');
+        expect(cluster.routes.get(regionId.toString())).toMatchObject({
+          range: keyRange('a', 'k'),
+          epoch: { version: 2, confVer: 2 },
+        });
+        // The child's WAL was not fenced: its leader stays the one its fence names.
+        expect(cluster.routes.get(child)!.epoch).toEqual({ version: 2, confVer: 1 });
+      } else {
+        expect(final.status).toBe('Aborted');
+        expect(cluster.routes.get(regionId.toString())).toMatchObject({
+          range: RANGE,
+          leader: A.id,
+          epoch: { version: 1, confVer: 2 },
+        });
+      }
+    }
+  });
+
+  it('a verdict that failed half-way (the fence move refused once) is judged again, never the split sent again', async () => {
+    const time = new ManualTimeProvider(1_000);
+    const { cluster, regionId, manager } = setup(redis, time);
+    let splitsAtFailure = -1;
+    const setFence = cluster.setFence.bind(cluster);
+    cluster.setFence = async (id, fence) => {
+      if (splitsAtFailure < 0 && fence.epoch === 2) {
+        splitsAtFailure = cluster.splits.length;
+        throw new Error('Redis unreachable');
+      }
+      return setFence(id, fence);
+    };
+    const m = manager();
+    const id = await stalledSplit(m, cluster, regionId);
+    cluster.alive.delete(A.id);
+    const done = m.wait(id);
+    while ((await m.get(id)).status === 'Running') await time.advance(2_000);
+    expect(await done).toMatchObject({ status: 'Aborted', fencedOut: true });
+    expect(splitsAtFailure).toBeGreaterThan(0);
+    expect(cluster.splits).toHaveLength(splitsAtFailure);
+    expect(cluster.fences.get(regionId.toString())).toEqual({ nodeId: A.id, epoch: 2 });
+    expect(cluster.routes.get(regionId.toString())!.epoch).toEqual({ version: 1, confVer: 2 });
+  });
+
   it('an abandoned split: a new metasrv leader resumes the deletion, never the split, even with the leader back', async () => {
     const time = new ManualTimeProvider(1_000);
     const { cluster, regionId, manager } = setup(redis, time);
-    cluster.splitTimesOut = true;
     const first = manager();
-    const id = await first.startSplit({
-      regionId,
-      splitKey: Buffer.from('k'),
-      reason: 'size',
-      timeoutMs: 5_000,
-    });
-    while (cluster.splits.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const id = await stalledSplit(first, cluster, regionId);
     cluster.alive.delete(A.id);
     cluster.retireFailures = 1_000; // the object store is down: the deletion keeps failing
     await time.advance(10_000);
@@ -490,6 +556,55 @@ describe('region merge procedure', () => {
         .del(sourceLock)
         .srem(clusterKey(ns.prefix, 'procedures', 'running'), 'busy')
         .exec();
+    }
+  });
+
+  it('a leader dead past the deadline: both regions are fenced first, then the merge goes on or both routes stay past the fence', async () => {
+    const time = new ManualTimeProvider(1_000);
+    for (const flushedMerge of [false, true]) {
+      const { cluster, regionId, source, manager } = adjacent(time);
+      cluster.mergeTimesOut = true;
+      const fencesAtRead: unknown[] = [];
+      const read = cluster.flushedEpochVersion.bind(cluster);
+      cluster.flushedEpochVersion = async (id) => {
+        fencesAtRead.push([cluster.fences.get(regionId.toString()), cluster.fences.get(source.toString())]);
+        return read(id);
+      };
+      const m = manager();
+      const id = await m.startMerge({ regionId, source, reason: 'manual', timeoutMs: 5_000 });
+      while (cluster.merges.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await time.advance(10_000);
+      expect((await m.get(id)).status).toBe('Running'); // a live leader is waited for
+      if (flushedMerge) cluster.flushed.set(regionId.toString(), 4);
+      cluster.alive.delete(A.id);
+      const done = m.wait(id);
+      while ((await m.get(id)).status === 'Running') await time.advance(2_000);
+      const final = await done;
+      expect(fencesAtRead.length).toBeGreaterThan(0);
+      for (const fences of fencesAtRead)
+        expect(fences).toEqual([
+          { nodeId: A.id, epoch: 2 },
+          { nodeId: A.id, epoch: 3 },
+        ]);
+      if (flushedMerge) {
+        expect(final.status).toBe('Done');
+        expect(cluster.routes.get(regionId.toString())).toMatchObject({
+          range: keyRange('a', 'm'),
+          epoch: { version: 4, confVer: 2 },
+        });
+        expect(cluster.retired).toEqual([source.toString()]);
+      } else {
+        expect(final).toMatchObject({ status: 'Aborted', error: expect.stringMatching(/died before/) });
+        expect(cluster.routes.get(regionId.toString())).toMatchObject({
+          range: keyRange('a', 'g'),
+          epoch: { version: 1, confVer: 2 },
+        });
+        expect(cluster.routes.get(source.toString())).toMatchObject({
+          range: keyRange('g', 'm'),
+          epoch: { version: 3, confVer: 3 },
+        });
+        expect(cluster.retired).toEqual([]);
+      }
     }
   });
 

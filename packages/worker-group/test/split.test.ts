@@ -1,7 +1,13 @@
-import { RegionId, keyRange, removeFailPoint } from '@regionstore/core';
+import { RegionId, configureFailPoint, failPointHits, keyRange, removeFailPoint } from '@regionstore/core';
 import { CF_DEFAULT, decodeMvccKey, mvccGet, mvccRange, type KvEngine } from '@regionstore/engine';
 import { regionDataBounds } from '@regionstore/region-runner';
-import { latestManifest, manifestRange, type FlushManifest } from '@regionstore/worker-group';
+import {
+  committedManifest,
+  latestManifest,
+  manifestRange,
+  retireObjects,
+  type FlushManifest,
+} from '@regionstore/worker-group';
 import {
   ALL,
   EPOCH,
@@ -11,6 +17,7 @@ import {
   objectNames,
   put,
   pausedFullFlush,
+  until,
   useCluster,
 } from './helpers';
 
@@ -396,6 +403,58 @@ async function storedKeys(engine: KvEngine): Promise<string[]> {
 }
 
 /** A region over the whole key space on `node`, holding `keys` (each at '1'), flushed in full. */
+describe('a split its metasrv abandoned while the leader was paused (RangeProcedure.judge)', () => {
+  it('the parent commits nothing once fenced for the verdict: a failover finds both halves whole', async () => {
+    const a = await cluster.node();
+    const region = await flushedRegion(a, ['a1', 't1']);
+    await a.group.write({ regionId: region, mutations: [put('a2', '2'), put('t2', '2')] });
+    const child = freshChild();
+    const hits = failPointHits('region_flush_manifest_write');
+    configureFailPoint('region_flush_manifest_write', '1*pause');
+    const split = a.group.splitRegion(region, splitAt('m', child));
+    // Paused with the child's copies committed and the parent's manifest not yet written.
+    await until(() => failPointHits('region_flush_manifest_write') > hits, 'the split flush at its manifest');
+    expect((await latestManifest(cluster.storage, child))?.inheritedFrom).toBe(region.toString());
+
+    // The metasrv's verdict: the parent fenced one placement on (still naming the leader), its flushes
+    // read (the whole range, at the epoch before the split), the split abandoned: the child retired.
+    const wal = await cluster.wal();
+    await wal.setFence(region, { nodeId: a.nodeId, epoch: 2 });
+    const flushed = await committedManifest({ storage: cluster.storage, wal }, region);
+    expect(flushed?.manifest.epoch).toEqual(EPOCH);
+    await wal.retire(child);
+    await retireObjects(cluster.storage, child);
+
+    removeFailPoint('region_flush_manifest_write');
+    expect(await failure(split)).toMatchObject({ code: 'NotLeader' });
+    await a.crash();
+    // The failover the kept routes lead to: the whole range, one placement past the fence.
+    const b2 = await cluster.node();
+    await b2.group.ddl(region, {
+      type: 'open',
+      range: ALL,
+      epoch: { version: 1, confVer: 3 },
+      role: 'Leader',
+    });
+    const read = async (key: string) => (await mvccGet(b2.engine, b(key)))?.toString();
+    expect(await Promise.all(['a1', 't1', 'a2', 't2'].map(read))).toEqual(['1', '1', '2', '2']);
+  });
+
+  it('a split job that runs after the child was retired changes nothing on the node', async () => {
+    const node = await cluster.node();
+    const region = await flushedRegion(node, ['a', 't']);
+    const child = freshChild();
+    await (await cluster.wal()).retire(child);
+    expect(await failure(node.group.splitRegion(region, splitAt('m', child)))).toMatchObject({
+      code: 'RegionNotFound',
+    });
+    expect(node.group.getRegion(region)).toMatchObject({ range: ALL, epoch: EPOCH });
+    expect(node.group.getRegion(child)).toBeUndefined();
+    await node.group.write({ regionId: region, mutations: [put('z', '2')] });
+    expect((await mvccGet(node.engine, b('z')))?.toString()).toBe('2');
+  });
+});
+
 async function flushedRegion(
   node: Awaited<ReturnType<typeof cluster.node>>,
   keys: string[],

@@ -117,13 +117,14 @@ export const clusterMetadataPlugin: Plugin<MetasrvPluginConfig> = {
                 split: {
                   routes: {
                     get: (id) => store.get(id),
+                    update: (id, change, ifEpochVersion) => store.update(id, change, ifEpochVersion),
                     allocateRegionId: (tableId) => store.allocateRegionId(tableId),
                     putSplit: (parent, child) => store.putSplit(parent, child),
                     putMerge: (target, source) => store.putMerge(target, source),
                     // A region merged away: its WAL, and its flushes (a cluster recovery rebuilds routes from
                     // manifests, and must not bring it back beside the region that holds its range now).
                     retireRegion: async (regionId) => {
-                      await fences.destroy(regionId);
+                      await fences.retire(regionId);
                       await retireObjects(objects, regionId);
                     },
                   },
