@@ -105,8 +105,13 @@ export class HeartbeatIntake {
   private repair(heartbeat: Heartbeat, routes: RegionRoute[]): void {
     const node = heartbeat.nodeId;
     const migrating = (id: RegionId) => this.deps.supervisor.migrations.isMigrating(id);
+    const byId = new Map(routes.map((r) => [r.regionId.value, r]));
+    // A leader at a placement older than its route's (a split or merge judged it dead and moved the
+    // fence one on, still naming it) gets no lease and appends nothing until it opens there again.
+    const behindRoute = (r: Heartbeat['regions'][number]) =>
+      r.epoch.confVer < (byId.get(r.regionId.value)?.epoch.confVer ?? r.epoch.confVer);
     const serving = new Set([
-      ...heartbeat.regions.filter((r) => r.role === 'leader').map((r) => r.regionId.value),
+      ...heartbeat.regions.filter((r) => r.role === 'leader' && !behindRoute(r)).map((r) => r.regionId.value),
       ...heartbeat.opening.map((id) => id.value),
     ]);
     const holds = new Set(heartbeat.regions.map((r) => r.regionId.value));
@@ -135,7 +140,6 @@ export class HeartbeatIntake {
         }),
       );
     }
-    const byId = new Map(routes.map((r) => [r.regionId.value, r]));
     for (const held of heartbeat.regions) {
       const route = byId.get(held.regionId.value);
       if (!route || route.leader === node || migrating(held.regionId)) continue;

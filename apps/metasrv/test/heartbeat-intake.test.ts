@@ -77,7 +77,7 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     await new Promise((r) => setTimeout(r, 50)); // the action, if any, follows the re-read
     return calls;
   };
-  return { region, staleLeaderBeats, repaired };
+  return { region, store, intake, staleLeaderBeats, repaired };
 }
 
 describe('HeartbeatIntake repairs', () => {
@@ -93,5 +93,28 @@ describe('HeartbeatIntake repairs', () => {
     });
     await staleLeaderBeats();
     expect(await repaired()).toEqual([]);
+  });
+
+  it('opens a region again on its routed leader when the leader holds it at an older placement', async () => {
+    const { region, store, intake, repaired } = await setup('behind');
+    // A split's verdict moved the fence (and the route) one placement on, still naming node-a.
+    await store.update(region, { leader: 'node-a', epoch: { version: 1, confVer: 2 } });
+    await intake.accept({
+      nodeId: 'node-a',
+      address: 'http://node-a',
+      timestampMs: Date.now(),
+      regions: [
+        {
+          regionId: region,
+          role: 'leader',
+          epoch: EPOCH,
+          approximateSizeBytes: 0,
+          writtenBytesSinceFlush: 0,
+          lastEntryId: 3,
+        },
+      ],
+      opening: [],
+    });
+    expect(await repaired()).toEqual([`open-region node-a ${region.toString()}`]);
   });
 });

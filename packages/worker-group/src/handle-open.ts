@@ -43,7 +43,10 @@ export async function handleOpen(
 ): Promise<DdlResult> {
   const existing = owner.regions.get(regionId);
   if (existing) {
-    if (request.role === 'Leader' && existing.role !== 'Leader')
+    // A leader asked to lead at a newer placement: its fence was moved on past it (see the metasrv's
+    // split and merge verdicts), so it appends nothing until it takes the fence there again.
+    const newer = fenceEpochOf(request.epoch) > fenceEpochOf(existing.epoch);
+    if (request.role === 'Leader' && (existing.role !== 'Leader' || newer))
       await becomeLeader(ctx, existing, request.epoch);
     return { lastEntryId: existing.lastEntryId };
   }

@@ -68,6 +68,22 @@ describe('a region leaving a node and coming back', () => {
     expect(write.entryId).toBe(3);
   });
 
+  it('a leader whose fence was moved one placement on, still naming it, leads again once asked there', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+    // A split's verdict for a leader the metasrv thought dead: the fence at the next placement.
+    const next = { version: EPOCH.version, confVer: EPOCH.confVer + 1 };
+    await (await cluster.wal()).setFence(region, { nodeId: node.nodeId, epoch: next.confVer });
+    // The heartbeat repair's open at the route's placement, before any write noticed the fence.
+    await node.group.ddl(region, { type: 'open', range: ALL, epoch: next, role: 'Leader' });
+    expect(node.group.getRegion(region)).toMatchObject({ role: 'Leader', epoch: next });
+    await node.group.write({ regionId: region, mutations: [put('b', '2')] });
+    expect((await mvccGet(node.engine, b('a')))?.toString()).toBe('1');
+    expect((await mvccGet(node.engine, b('b')))?.toString()).toBe('2');
+  });
+
   it('refuses to open a tombstoned region at an older epoch (a stale job), and opens it at the same or newer one', async () => {
     const a = await cluster.node();
     const other = await cluster.node();
