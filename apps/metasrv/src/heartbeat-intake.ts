@@ -30,7 +30,8 @@ export interface HeartbeatIntakeDeps {
  *   epoch), nothing else, and tells it the cluster GC safepoint;
  * - feeds the failure detectors of those regions, and of those it is opening (alive, replaying);
  * - repairs placement: a region routed to the node that it does not serve is opened there as leader
- *   (a restarted node, a downgraded leader whose migration rolled back); a region it holds that the
+ *   (a restarted node, a downgraded leader whose migration rolled back, a leader at an older placement
+ *   than its route's); a region it holds that the
  *   route gives to another node is closed and destroyed there (a paused old leader that resumed),
  *   unless the route names the node as its follower; a follower the route names that the node does
  *   not hold is opened there again.
