@@ -311,15 +311,28 @@ export class RegionMigrationProcedure {
       case 'RegionMigrationEnd':
         await this.finish('Done');
         return 'RegionMigrationEnd';
-      case 'UpdateMetadataRollback':
-        if (this.state.context.epoch) await routes.update(regionId, { leader: from.id, state: 'Normal' });
+      case 'UpdateMetadataRollback': {
+        const { epoch, newEpoch } = this.state.context;
+        // With `newEpoch` saved, the fence may still move to the target there (a run that saved it,
+        // then paused before its setFence or failed to learn its outcome): the old leader first takes
+        // the placement past it, so no such move can land once the route names the old leader again.
+        const back =
+          epoch && newEpoch ? { version: epoch.version, confVer: newEpoch.confVer + 1 } : undefined;
+        if (back) await fences.setFence(regionId, { nodeId: from.id, epoch: back.confVer });
+        if (epoch)
+          await routes.update(regionId, {
+            leader: from.id,
+            state: 'Normal',
+            ...(back ? { epoch: back } : {}),
+          });
         await withTimeout(
-          nodes.closeRegion(to, regionId, this.state.context.epoch ?? { version: 0, confVer: 0 }),
+          nodes.closeRegion(to, regionId, back ?? epoch ?? { version: 0, confVer: 0 }),
           this.deps.downgradeTimeoutMs,
           `close on ${to.id}`,
         ).catch(() => undefined);
         await this.finish('Aborted', 'deadline passed before the region moved');
         return 'UpdateMetadataRollback';
+      }
     }
   }
 }

@@ -1,4 +1,10 @@
-import { InvalidArgumentError, RegionId, keyRange, type KeyRange } from '@regionstore/core';
+import {
+  EpochNotMatchError,
+  InvalidArgumentError,
+  RegionId,
+  keyRange,
+  type KeyRange,
+} from '@regionstore/core';
 import type {
   FenceStore,
   Peer,
@@ -80,8 +86,15 @@ export class Cluster implements RouteStore, RegionNodeClient, FenceStore {
     this.calls.push(`close ${peer.id}`);
     (await this.node(peer)).delete(regionId.toString());
   }
+  /** As the WAL's: refuses an older epoch, or another node at the same one. */
   async setFence(regionId: RegionId, fence: { nodeId: string; epoch: number }) {
     this.calls.push(`fence ${fence.nodeId} ${fence.epoch}`);
+    const current = this.fences.get(regionId.toString());
+    if (
+      current &&
+      (fence.epoch < current.epoch || (fence.epoch === current.epoch && fence.nodeId !== current.nodeId))
+    )
+      throw new EpochNotMatchError(`fenced for ${current.nodeId} at ${current.epoch}`);
     this.fences.set(regionId.toString(), fence);
   }
 

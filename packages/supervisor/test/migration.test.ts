@@ -285,6 +285,40 @@ describe('RegionMigrationManager', () => {
     expect(cluster.calls).toContain('close node-b');
   });
 
+  it('a rollback takes the placement past the saved one first: a paused runner’s fence move to the target lands nowhere', async () => {
+    const time = new ManualTimeProvider(1000);
+    const { cluster, regionId, manager } = await make({ time });
+    // The first runner saved the new epoch, then stopped inside its fence move (a long pause).
+    let release!: () => void;
+    const paused = new Promise<void>((r) => (release = r));
+    let moveStarted = false;
+    const setFence = cluster.setFence.bind(cluster);
+    cluster.setFence = async (id, fence) => {
+      if (fence.nodeId === B.id && !moveStarted) {
+        moveStarted = true;
+        await paused;
+      }
+      return setFence(id, fence);
+    };
+    const first = manager();
+    const id = await first.start({ regionId, fromPeer: A, toPeer: B, timeoutMs: 1_000 });
+    for (let i = 0; i < 200 && !moveStarted; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(moveStarted).toBe(true);
+    expect((await first.get(id)).context).toMatchObject({ newEpoch: { confVer: 2 }, fenceMoved: false });
+    const stopping = first.stop(); // leadership lost while paused
+    await time.advance(5_000);
+
+    const second = manager();
+    expect(await second.resumeAll()).toContain(id);
+    expect(await second.wait(id)).toMatchObject({ status: 'Aborted', step: 'UpdateMetadataRollback' });
+    release(); // the paused move to the target at confVer 2 comes too late
+    await stopping;
+    expect(cluster.endState(regionId)).toMatchObject({
+      route: { leader: A.id, epoch: { version: 1, confVer: 3 }, state: 'Normal' },
+      fence: { nodeId: A.id, epoch: 3 },
+    });
+  });
+
   it('past the deadline with the fence moved, names the target that will not upgrade in the route, for failover to move on', async () => {
     const time = new ManualTimeProvider(1000);
     const { cluster, regionId, manager } = await make({ time });
