@@ -1,3 +1,4 @@
+import { CancelledError, InvalidArgumentError } from '@regionstore/core';
 import type { Logger, RedisClient } from '@regionstore/runtime';
 
 /** What every long-running admin operation (a backup, a restore) records about itself. */
@@ -18,6 +19,22 @@ export interface RecordRetention {
 export const DEFAULT_RETENTION: RecordRetention = { keep: 100, maxAgeMs: 30 * 24 * 3600 * 1000 };
 
 /**
+ * KEYS: the records' hash. ARGV: id, record JSON, 'start' or 'update'. A start is refused ('RUNNING')
+ * while a record of that id runs; an update only lands on a record still Running ('ENDED' otherwise):
+ * a metasrv that lost the lease and resumed cannot write Done over what the new leader ended.
+ */
+const SAVE_RECORD = `
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+local running = stored and cjson.decode(stored).status == 'Running'
+if ARGV[3] == 'start' and running then return redis.error_reply('RUNNING') end
+if ARGV[3] == 'update' and not running then return redis.error_reply('ENDED') end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`;
+
+type SaveRecord = (key: string, id: string, json: string, mode: 'start' | 'update') => Promise<number>;
+
+/**
  * Long-running admin operations of one kind, one JSON record per id in a Redis hash. `launch` saves
  * the Running record, runs the work in the background (the work saves progress into the record as it
  * goes) and ends the record Done or Failed. Finished records beyond the newest `retention.keep`, or
@@ -33,10 +50,32 @@ export class Operations<R extends OperationRecord> {
     private readonly logger: Logger,
     private readonly retention: RecordRetention = DEFAULT_RETENTION,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    redis.defineCommand('rsSaveOperationRecord', { numberOfKeys: 1, lua: SAVE_RECORD });
+  }
 
+  /**
+   * Saves a running operation's record; refused with Cancelled once the stored one ended (another
+   * metasrv failed it as orphaned): the work then stops.
+   */
   async save(record: R): Promise<void> {
-    await this.redis.hset(this.key, record.id, JSON.stringify(record));
+    await this.write(record, 'update');
+  }
+
+  private async write(record: R, mode: 'start' | 'update'): Promise<void> {
+    const save = (this.redis as unknown as { rsSaveOperationRecord: SaveRecord }).rsSaveOperationRecord;
+    try {
+      await save.call(this.redis, this.key, record.id, JSON.stringify(record), mode);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/\bRUNNING\b/.test(message))
+        throw new InvalidArgumentError(`operation ${record.id} is running already`, { id: record.id });
+      if (/\bENDED\b/.test(message))
+        throw new CancelledError(`operation ${record.id} was ended elsewhere; this run stops`, {
+          id: record.id,
+        });
+      throw err;
+    }
   }
 
   async list(): Promise<R[]> {
@@ -51,7 +90,7 @@ export class Operations<R extends OperationRecord> {
 
   /** Resolves once the Running record is saved; `done` settles with the final one. */
   async launch(record: R, work: (record: R) => Promise<void>): Promise<{ record: R; done: Promise<R> }> {
-    await this.save(record);
+    await this.write(record, 'start');
     const started = { ...record };
     this.running.add(record.id);
     const done = (async () => {
@@ -63,8 +102,17 @@ export class Operations<R extends OperationRecord> {
         this.logger.error({ operation: record.id, err }, `${record.id} failed`);
       }
       record.finishedAt = new Date(this.now()).toISOString();
-      await this.save(record);
       this.running.delete(record.id);
+      try {
+        await this.save(record);
+      } catch (err) {
+        // Ended elsewhere meanwhile: the stored record stands, and is the outcome.
+        this.logger.warn(
+          { operation: record.id, status: record.status, err },
+          `${record.id}: outcome not recorded`,
+        );
+        return (await this.get(record.id)) ?? record;
+      }
       await this.prune().catch((err: unknown) =>
         this.logger.warn({ err }, 'pruning old operation records failed'),
       );
@@ -92,14 +140,21 @@ export class Operations<R extends OperationRecord> {
    */
   async failOrphans(): Promise<string[]> {
     const orphans = (await this.list()).filter((r) => r.status === 'Running' && !this.running.has(r.id));
+    const failed: string[] = [];
     for (const record of orphans) {
       Object.assign(record, {
         status: 'Failed',
         error: 'interrupted: the metasrv running it stopped before it finished; start it again',
         finishedAt: new Date().toISOString(),
       });
-      await this.save(record);
+      // One that finished meanwhile keeps its outcome.
+      await this.save(record).then(
+        () => failed.push(record.id),
+        (err: unknown) => {
+          if (!(err instanceof CancelledError)) throw err;
+        },
+      );
     }
-    return orphans.map((r) => r.id);
+    return failed;
   }
 }

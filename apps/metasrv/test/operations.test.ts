@@ -72,7 +72,45 @@ describe('Operations', () => {
     });
     expect(await newLeader.get('backup-2')).toMatchObject({ status: 'Running' });
     expect(await oldLeader.failOrphans()).toEqual(['backup-2']); // from the other side, the same rule
+    // The old leader's run ends after the new leader failed it: its Done is not recorded over that.
     finish();
-    expect((await running.done).status).toBe('Done');
+    expect(await running.done).toMatchObject({
+      status: 'Failed',
+      error: expect.stringMatching(/interrupted/),
+    });
+    expect(await newLeader.get('backup-1')).toMatchObject({ status: 'Failed' });
+  });
+
+  it('stops the work of a run ended elsewhere at its next progress save; refuses a second start of a running id', async () => {
+    const key = ns.key('ended');
+    const oldLeader = new Operations<OperationRecord & { step?: number }>(
+      await ns.connect(),
+      key,
+      silentLogger(),
+    );
+    const newLeader = new Operations(await ns.connect(), key, silentLogger());
+    let next!: () => void;
+    let steps = 0;
+    const run = await oldLeader.launch(record('backup-3'), async (r) => {
+      for (r.step = 1; r.step <= 3; r.step++) {
+        await new Promise<void>((resolve) => (next = resolve));
+        await oldLeader.save(r);
+        steps = r.step;
+      }
+    });
+    await expect(oldLeader.launch(record('backup-3'), async () => undefined)).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    next();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(steps).toBe(1);
+    expect(await newLeader.failOrphans()).toEqual(['backup-3']);
+    next();
+    expect(await run.done).toMatchObject({ status: 'Failed', error: expect.stringMatching(/interrupted/) });
+    expect(steps).toBe(1); // its second progress save was refused: the work stopped there
+    // Once ended, the same id may start again.
+    const again = await newLeader.launch(record('backup-3'), async () => undefined);
+    expect((await again.done).status).toBe('Done');
   });
 });
