@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
-import { RegionId, failpoint } from '@regionstore/core';
+import { EpochNotMatchError, RegionId, failpoint } from '@regionstore/core';
 import {
   CF_RAFT,
   WriteBatch,
+  type RegionEpoch,
   readRegionLocalState,
   regionStateKey,
   writeRegionLocalState,
@@ -26,6 +27,15 @@ export async function handleClose(
   request: Extract<DdlRequest, { type: 'close' }>,
 ): Promise<DdlResult> {
   const region = owner.regions.get(regionId);
+  const replacing = request.epoch;
+  // The close names the placement that replaces this copy: a copy newer than that (moved back here
+  // since a repair or a procedure read its route) is not the one it meant.
+  if (region && replacing && newerEpoch(region.epoch, replacing)) {
+    throw new EpochNotMatchError(
+      `region ${regionId.toString()} is open here at epoch ${region.epoch.version}/${region.epoch.confVer}, newer than the close's ${replacing.version}/${replacing.confVer}: a stale close is refused`,
+      { regionId: regionId.toString(), epoch: region.epoch, requested: replacing },
+    );
+  }
   if (region) owner.removeRegion(region);
   if (request.destroy) {
     const local = region ? undefined : await readRegionLocalState(ctx.engine, regionId);
@@ -36,6 +46,11 @@ export async function handleClose(
     }
   }
   return { lastEntryId: region?.lastEntryId ?? 0 };
+}
+
+/** Whether `a` is past `b`: no component behind, one ahead. */
+function newerEpoch(a: RegionEpoch, b: RegionEpoch): boolean {
+  return a.version >= b.version && a.confVer >= b.confVer && (a.version > b.version || a.confVer > b.confVer);
 }
 
 /** Written before a drop changes anything, deleted after its last step. */

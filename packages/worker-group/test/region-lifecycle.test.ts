@@ -84,6 +84,26 @@ describe('a region leaving a node and coming back', () => {
     expect((await mvccGet(node.engine, b('b')))?.toString()).toBe('2');
   });
 
+  it('refuses a close naming an older placement than its open copy’s (a stale repair), and takes one at the same or a newer', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    const here = { version: 1, confVer: 3 };
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: here });
+    for (const stale of [
+      { version: 1, confVer: 2 },
+      { version: 0, confVer: 3 },
+    ]) {
+      expect(
+        await failure(node.group.ddl(region, { type: 'close', destroy: true, epoch: stale })),
+      ).toMatchObject({ code: 'EpochNotMatch' });
+    }
+    expect(node.group.getRegion(region)?.role).toBe('Leader');
+    await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+    // The same placement (a follower copy of the route's) closes.
+    await node.group.ddl(region, { type: 'close', destroy: true, epoch: here });
+    expect(node.group.getRegion(region)).toBeUndefined();
+  });
+
   it('refuses to open a tombstoned region at an older epoch (a stale job), and opens it at the same or newer one', async () => {
     const a = await cluster.node();
     const other = await cluster.node();
