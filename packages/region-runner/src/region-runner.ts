@@ -6,6 +6,7 @@ import {
   failpoint,
   isRegionStoreError,
   rangesOverlap,
+  subtractRanges,
   type KeyRange,
   type RegionId,
   type TimeProvider,
@@ -146,11 +147,14 @@ export class RegionRunner {
   /**
    * Registers a destroyed region's range for deletion and resolves once it is registered (and
    * persisted); the cleanup that may delete it follows on the runner's queue. For callers that must
-   * not wait for that cleanup (a worker whose other regions keep serving meanwhile).
+   * not wait for that cleanup (a worker whose other regions keep serving meanwhile). `live` names the
+   * ranges to leave out (regions open or opening here): read in the same step as the registration, so
+   * a region that starts opening over the range later drains it, and one that started before is left
+   * out.
    */
-  async registerDestroy(task: DestroyTask): Promise<void> {
+  async registerDestroy(task: DestroyTask, live?: () => readonly KeyRange[]): Promise<void> {
     if (this.stopped) throw new WorkerStoppedError('region runner is stopped');
-    await this.registerRange(task);
+    await this.registerRange(task, live);
     void this.serial
       .add(() => this.cleanAfterDestroy())
       .catch((err: unknown) => this.logger.warn({ err }, 'cleanup after a destroy failed'));
@@ -355,7 +359,7 @@ export class RegionRunner {
     if (!(await this.ingestMaybeStall())) await this.cleanStaleRanges();
   }
 
-  private async registerRange(task: DestroyTask): Promise<void> {
+  private async registerRange(task: DestroyTask, live?: () => readonly KeyRange[]): Promise<void> {
     const bounds = regionDataBounds(task.range);
     // Deletion is delayed: a snapshot taken before now may still be read by a scan or a backup.
     try {
@@ -363,20 +367,23 @@ export class RegionRunner {
     } catch (err) {
       this.logger.warn({ region: task.regionId.toString(), err }, 'cleanup of overlapping ranges failed');
     }
-    const range = {
-      regionId: task.regionId,
-      startKey: bounds.start,
-      endKey: bounds.end,
-      staleSequence: this.engine.latestSequence(),
-    };
-    // Persisted first: once registered, a restart must still find it.
-    await this.persisted.save(range);
-    this.pendingDeleteRanges.insert(range.regionId, range.startKey, range.endKey, range.staleSequence);
+    const staleSequence = this.engine.latestSequence();
+    const parts = (live ? subtractRanges(task.range, live()) : [task.range]).map((part) => {
+      const { start, end } = regionDataBounds(part);
+      return { regionId: task.regionId, startKey: start, endKey: end, staleSequence };
+    });
+    // Registered in memory in the same step as `live` was read (an open drains what is registered),
+    // then persisted: a restart before that leaves the range undeleted, never deletes a live one.
+    for (const range of parts)
+      this.pendingDeleteRanges.insert(range.regionId, range.startKey, range.endKey, staleSequence);
     this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
-    this.logger.info(
-      { region: task.regionId.toString(), start: escapeKey(bounds.start), end: escapeKey(bounds.end) },
-      'registered range for deletion',
-    );
+    for (const range of parts) {
+      await this.persisted.save(range);
+      this.logger.info(
+        { region: task.regionId.toString(), start: escapeKey(range.startKey), end: escapeKey(range.endKey) },
+        'registered range for deletion',
+      );
+    }
   }
 
   /** Runs `work`, which deletes `ranges`, where drains see it until it ends. */

@@ -7,7 +7,7 @@ import {
   pendingDeleteKey,
   putVersion,
 } from '@regionstore/engine';
-import { RegionRunner, RegionTask } from '@regionstore/region-runner';
+import { RegionRunner, RegionTask, regionDataBounds } from '@regionstore/region-runner';
 import { b, region, useRunnerFixtures } from './helpers';
 
 const fixtures = useRunnerFixtures('region-persisted-deletes');
@@ -83,6 +83,25 @@ describe('pending deletions across a restart', () => {
       await stuck;
       await runner.stop();
     }
+  });
+
+  it('leaves out the ranges live when it registers, read after its own wait, not when it was called', async () => {
+    const engine = await fixtures.engine();
+    const runner = new RegionRunner({ engine, storage: fixtures.storage() });
+    const live: Array<{ start: Buffer; end: Buffer }> = [];
+    const registering = runner.registerDestroy(RegionTask.destroy(region(3), b('k'), b('n')), () => [
+      ...live,
+    ]);
+    // Another region starts opening over part of the range while the registration waits.
+    live.push({ start: b('l'), end: b('m') });
+    await registering;
+    const pending = (start: string, end: string) => {
+      const bounds = regionDataBounds({ start: b(start), end: b(end) });
+      return runner.pendingDeleteRanges.findOverlapRanges(bounds.start, bounds.end).length;
+    };
+    expect([pending('l', 'm'), pending('k', 'l'), pending('m', 'n')]).toEqual([0, 1, 1]);
+    expect(await records(engine)).toBe(2);
+    await runner.stop();
   });
 
   it('drops a record that does not decode instead of deleting anything', async () => {

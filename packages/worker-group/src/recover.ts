@@ -5,7 +5,6 @@ import {
   WalRegressionError,
   failpoint,
   isRegionStoreError,
-  subtractRanges,
   parseTimestamp,
   type KeyRange,
   RegionId,
@@ -238,8 +237,9 @@ export async function tombstoneRegion(
   writeRegionLocalState(batch, { regionId, state: 'Tombstone', range, epoch });
   batch.delete(CF_RAFT, applyStateKey(regionId));
   await ctx.engine.write(batch);
-  for (const part of subtractRanges(range, ctx.liveRanges(regionId)))
-    await ctx.runner.registerDestroy(RegionTask.destroy(regionId, part.start, part.end));
+  await ctx.runner.registerDestroy(RegionTask.destroy(regionId, range.start, range.end), () =>
+    ctx.liveRanges(regionId),
+  );
 }
 
 /**
