@@ -90,6 +90,12 @@ export class ClusterRecovery {
       }
       const route = await store.get(regionId);
       const position = await wal.position(regionId);
+      // Split off by a split that was abandoned, or merged away: what is left of its flushes (a
+      // delete that failed) is no region to bring back.
+      if (position.retired) {
+        logger.info({ region: regionId.toString() }, 'recovery skips a retired region');
+        continue;
+      }
       const copies = held.byRegion.get(regionId.value) ?? [];
       const ahead = copies.some((c) => (c.appliedIndex ?? 0) > position.lastEntryId);
       if (route && position.lastEntryId >= manifest.walEntryId && !ahead) {

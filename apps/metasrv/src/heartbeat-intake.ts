@@ -88,10 +88,14 @@ export class HeartbeatIntake {
           ...(r.loadSplitKey ? { loadSplitKey: r.loadSplitKey } : {}),
         })),
       );
-      // Only regions the route gives this node count: a stale leader must not keep its detector alive.
+      // Only regions the route gives this node count, at its placement: a stale leader, or one the
+      // repair cannot reopen there, must not keep its detector alive.
       await supervisor.heartbeats.accept({
         nodeId: heartbeat.nodeId,
-        regions: [...claimed.map((r) => r.regionId), ...heartbeat.opening].filter(routedHere),
+        regions: [
+          ...claimed.filter((r) => !behindRoute(r, routes)).map((r) => r.regionId),
+          ...heartbeat.opening,
+        ].filter(routedHere),
         timestampMs: this.now(),
         followers: heartbeat.regions
           .filter((r) => r.role === 'follower')
@@ -107,12 +111,10 @@ export class HeartbeatIntake {
     const node = heartbeat.nodeId;
     const migrating = (id: RegionId) => this.deps.supervisor.migrations.isMigrating(id);
     const byId = new Map(routes.map((r) => [r.regionId.value, r]));
-    // A leader at a placement older than its route's (a split or merge judged it dead and moved the
-    // fence one on, still naming it) gets no lease and appends nothing until it opens there again.
-    const behindRoute = (r: Heartbeat['regions'][number]) =>
-      r.epoch.confVer < (byId.get(r.regionId.value)?.epoch.confVer ?? r.epoch.confVer);
     const serving = new Set([
-      ...heartbeat.regions.filter((r) => r.role === 'leader' && !behindRoute(r)).map((r) => r.regionId.value),
+      ...heartbeat.regions
+        .filter((r) => r.role === 'leader' && !behindRoute(r, byId))
+        .map((r) => r.regionId.value),
       ...heartbeat.opening.map((id) => id.value),
     ]);
     const holds = new Set(heartbeat.regions.map((r) => r.regionId.value));
@@ -180,6 +182,15 @@ export class HeartbeatIntake {
       this.deps.logger.info(fields, what);
     })().catch((err: unknown) => this.deps.logger.warn({ ...fields, err }, `failed: ${what}`));
   }
+}
+
+/**
+ * A leader at a placement older than its route's (a split or merge judged it dead and moved the fence
+ * one on, still naming it): it gets no lease and appends nothing until it opens there again.
+ */
+function behindRoute(region: Heartbeat['regions'][number], routes: Map<bigint, RegionRoute>): boolean {
+  const route = routes.get(region.regionId.value);
+  return route !== undefined && region.epoch.confVer < route.epoch.confVer;
 }
 
 const sameEpoch = (a: RegionRoute['epoch'], b: RegionRoute['epoch']) =>

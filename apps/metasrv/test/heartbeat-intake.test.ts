@@ -14,6 +14,8 @@ const EPOCH = { version: 1, confVer: 1 };
 async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Promise<void>) {
   const store = new ClusterStore(await ns.connect(), `${ns.prefix}-${prefix}`, 3000, () => Date.now());
   const calls: string[] = [];
+  /** The regions whose failure detectors the heartbeats fed. */
+  const fed: string[] = [];
   let rechecks = 0;
   // The re-read a repair makes before it acts; `beforeRecheck` changes the routes just before it.
   const rereading = Object.create(store) as ClusterStore;
@@ -27,7 +29,11 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     supervisor: {
       migrations: { isMigrating: () => false },
       recordRegionStats: () => undefined,
-      heartbeats: { accept: async () => undefined },
+      heartbeats: {
+        accept: async (beat: { regions: RegionId[] }) => {
+          fed.push(...beat.regions.map((id) => id.toString()));
+        },
+      },
     } as unknown as SupervisorService,
     nodes: {
       call: async (node: string, name: string, payload: { regionId: RegionId }) => {
@@ -77,7 +83,7 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     await new Promise((r) => setTimeout(r, 50)); // the action, if any, follows the re-read
     return calls;
   };
-  return { region, store, intake, staleLeaderBeats, repaired };
+  return { region, store, intake, fed, staleLeaderBeats, repaired };
 }
 
 describe('HeartbeatIntake repairs', () => {
@@ -96,7 +102,7 @@ describe('HeartbeatIntake repairs', () => {
   });
 
   it('opens a region again on its routed leader when the leader holds it at an older placement', async () => {
-    const { region, store, intake, repaired } = await setup('behind');
+    const { region, store, intake, fed, repaired } = await setup('behind');
     // A split's verdict moved the fence (and the route) one placement on, still naming node-a.
     await store.update(region, { leader: 'node-a', epoch: { version: 1, confVer: 2 } });
     await intake.accept({
@@ -116,5 +122,7 @@ describe('HeartbeatIntake repairs', () => {
       opening: [],
     });
     expect(await repaired()).toEqual([`open-region node-a ${region.toString()}`]);
+    // Nor does it keep the region's failure detector alive: should it never reopen, a failover moves on.
+    expect(fed).toEqual([]);
   });
 });

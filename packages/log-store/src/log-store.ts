@@ -20,6 +20,8 @@ export interface WalPosition {
   incarnation: string | undefined;
   /** The last leader's resolved ts (0: none): a new leader commits above it. */
   resolvedTs: bigint;
+  /** The region was retired (`retire`): no route will name it again. */
+  retired?: true;
 }
 
 /** Where a follower stands in a region's WAL: it applied every entry up to `afterId`. */

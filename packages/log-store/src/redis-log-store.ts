@@ -330,18 +330,20 @@ export class RedisLogStore implements LogStore {
   }
 
   async position(regionId: RegionId): Promise<WalPosition> {
-    const [last, trimmed, inc, rts] = await this.redis.hmget(
+    const [last, trimmed, inc, rts, retired] = await this.redis.hmget(
       this.keys(regionId).meta,
       'last',
       'trimmed',
       'inc',
       'rts',
+      'retired',
     );
     return {
       lastEntryId: Number(last ?? 0),
       trimmedEntryId: Number(trimmed ?? 0),
       incarnation: inc ?? undefined,
       resolvedTs: BigInt(rts ?? 0),
+      ...(retired ? { retired: true as const } : {}),
     };
   }
 

@@ -270,6 +270,7 @@ describe('RedisLogStore', () => {
     await log.setFence(region, NODE_A);
     await log.append(region, [b('x'), b('y')], NODE_A);
     await log.retire(region);
+    expect(await log.position(region)).toMatchObject({ lastEntryId: 0, retired: true });
     expect(await log.fence(region)).toBeUndefined();
     expect(await log.lastEntryId(region)).toBe(0);
     const refused = { code: 'RegionNotFound', details: { regionId: region.toString() } };

@@ -46,9 +46,26 @@ export async function handleOpen(
     // A leader asked to lead at a newer placement: its fence was moved on past it (see the metasrv's
     // split and merge verdicts), so it appends nothing until it takes the fence there again.
     const newer = fenceEpochOf(request.epoch) > fenceEpochOf(existing.epoch);
-    if (request.role === 'Leader' && (existing.role !== 'Leader' || newer))
+    if (request.role !== 'Leader' || (existing.role === 'Leader' && !newer))
+      return { lastEntryId: existing.lastEntryId };
+    const { start, end } = request.range;
+    const sameRegion =
+      existing.range.start.equals(start) &&
+      existing.range.end.equals(end) &&
+      existing.epoch.version === request.epoch.version;
+    if (sameRegion) {
       await becomeLeader(ctx, existing, request.epoch);
-    return { lastEntryId: existing.lastEntryId };
+      return { lastEntryId: existing.lastEntryId };
+    }
+    // Another range or version than the route's: a split or merge made here that the routes never
+    // took (its procedure was abandoned while this node seemed dead). This copy is not the route's
+    // region: closed, its data left in place, and opened again below as the route has it, from the
+    // object store and the WAL, its load confined to the route's range.
+    ctx.logger.warn(
+      { region: regionId.toString(), range: existing.range, epoch: existing.epoch, route: request.epoch },
+      'reopening a region whose copy here the routes never took',
+    );
+    owner.removeRegion(existing);
   }
   owner.openingRegions.set(regionId.value, request.range);
   try {

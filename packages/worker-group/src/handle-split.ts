@@ -56,6 +56,13 @@ export async function handleSplit(
       { regionId: id, epoch: region.epoch, requested: request.epoch },
     );
   }
+  if (region.epoch.confVer > request.epoch.confVer) {
+    // Placed again since the split was asked (its procedure gave up and fenced the region on).
+    throw new EpochNotMatchError(
+      `region ${id} is at placement ${region.epoch.confVer}; a split asked at ${request.epoch.confVer} is stale`,
+      { regionId: id, epoch: region.epoch, requested: request.epoch },
+    );
+  }
   if (!region.isWritable)
     throw new NotLeaderError(`region ${id} does not lead on ${ctx.nodeId}`, { regionId: id });
   const { splitKey, child, childEpoch } = request;

@@ -1,4 +1,5 @@
 import {
+  EpochNotMatchError,
   NotFoundError,
   RealTimeProvider,
   failpoint,
@@ -330,6 +331,19 @@ export class WorkerGroup {
   ): Promise<DdlResult> {
     const merged = this.getRegion(target);
     if (!merged || !mergeDone(merged, { type: 'merge', ...request })) {
+      // Either placed again since the merge was asked (its procedure gave up and fenced them on): the
+      // source must not stop taking writes for it.
+      for (const [id, asked] of [
+        [target, request.epoch],
+        [request.source, request.sourceEpoch],
+      ] as const) {
+        const placed = this.getRegion(id)?.epoch.confVer ?? 0;
+        if (placed > asked.confVer)
+          throw new EpochNotMatchError(
+            `region ${id.toString()} is at placement ${placed}; a merge asked at ${asked.confVer} is stale`,
+            { regionId: id.toString(), requested: asked },
+          );
+      }
       await this.ddl(request.source, { type: 'prepareMerge' });
       const sourceMaxTs = this.getRegion(request.source)?.maxTs;
       await this.ddl(target, {

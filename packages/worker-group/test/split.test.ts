@@ -404,7 +404,7 @@ async function storedKeys(engine: KvEngine): Promise<string[]> {
 
 /** A region over the whole key space on `node`, holding `keys` (each at '1'), flushed in full. */
 describe('a split its metasrv abandoned while the leader was paused (RangeProcedure.judge)', () => {
-  it('the parent commits nothing once fenced for the verdict: a failover finds both halves whole', async () => {
+  it('the parent commits nothing once fenced for the verdict; the leader back, or a failover, serves both halves whole', async () => {
     const a = await cluster.node();
     const region = await flushedRegion(a, ['a1', 't1']);
     await a.group.write({ regionId: region, mutations: [put('a2', '2'), put('t2', '2')] });
@@ -427,8 +427,23 @@ describe('a split its metasrv abandoned while the leader was paused (RangeProced
 
     removeFailPoint('region_flush_manifest_write');
     expect(await failure(split)).toMatchObject({ code: 'NotLeader' });
+
+    // The leader comes back: the heartbeat repair opens the parent at the route the abandon kept (the
+    // whole range, one placement on); its half-range copy from the split is not that region.
+    const kept = { version: 1, confVer: 2 };
+    await a.group.ddl(region, { type: 'open', range: ALL, epoch: kept, role: 'Leader' });
+    expect(a.group.getRegion(region)).toMatchObject({ range: ALL, epoch: kept, role: 'Leader' });
+    // A late copy of the split job, asked at the placement before, changes nothing.
+    expect(await failure(a.group.splitRegion(region, splitAt('m', freshChild())))).toMatchObject({
+      code: 'EpochNotMatch',
+    });
+    await a.group.write({ regionId: region, mutations: [put('u', '3')] });
+    await a.group.ddl(region, { type: 'flush', full: true });
+    const all = ['a1', 't1', 'a2', 't2', 'u'];
+    const onA = async (key: string) => (await mvccGet(a.engine, b(key)))?.toString();
+    expect(await Promise.all(all.map(onA))).toEqual(['1', '1', '2', '2', '3']);
     await a.crash();
-    // The failover the kept routes lead to: the whole range, one placement past the fence.
+    // A failover from there: every write of both halves is in the object store and the WAL.
     const b2 = await cluster.node();
     await b2.group.ddl(region, {
       type: 'open',
@@ -437,7 +452,7 @@ describe('a split its metasrv abandoned while the leader was paused (RangeProced
       role: 'Leader',
     });
     const read = async (key: string) => (await mvccGet(b2.engine, b(key)))?.toString();
-    expect(await Promise.all(['a1', 't1', 'a2', 't2'].map(read))).toEqual(['1', '1', '2', '2']);
+    expect(await Promise.all(all.map(read))).toEqual(['1', '1', '2', '2', '3']);
   });
 
   it('a split job that runs after the child was retired changes nothing on the node', async () => {
