@@ -117,8 +117,8 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeN
     await this.call(peer.id, 'open-region', { ...region, role: 'follower' });
   }
 
-  async downgradeLeader(peer: Peer, regionId: RegionId): Promise<{ lastEntryId: number }> {
-    return this.call(peer.id, 'downgrade-region', { regionId });
+  async downgradeLeader(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<{ lastEntryId: number }> {
+    return this.call(peer.id, 'downgrade-region', { regionId, epoch });
   }
 
   async upgradeCandidate(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<{ lastEntryId: number }> {

@@ -20,14 +20,18 @@ export const DEFAULT_RETENTION: RecordRetention = { keep: 100, maxAgeMs: 30 * 24
 
 /**
  * KEYS: the records' hash. ARGV: id, record JSON, 'start' or 'update'. A start is refused ('RUNNING')
- * while a record of that id runs; an update only lands on a record still Running ('ENDED' otherwise):
- * a metasrv that lost the lease and resumed cannot write Done over what the new leader ended.
+ * while a record of that id runs; an update only lands on the same run's record (its `startedAt`)
+ * while it is still Running ('ENDED' otherwise): a metasrv that lost the lease and resumed cannot
+ * write Done over what the new leader ended, nor over a new run of the same id.
  */
 const SAVE_RECORD = `
 local stored = redis.call('HGET', KEYS[1], ARGV[1])
-local running = stored and cjson.decode(stored).status == 'Running'
+local current = stored and cjson.decode(stored)
+local running = current and current.status == 'Running'
 if ARGV[3] == 'start' and running then return redis.error_reply('RUNNING') end
-if ARGV[3] == 'update' and not running then return redis.error_reply('ENDED') end
+if ARGV[3] == 'update' and not (running and current.startedAt == cjson.decode(ARGV[2]).startedAt) then
+  return redis.error_reply('ENDED')
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `;
@@ -102,7 +106,6 @@ export class Operations<R extends OperationRecord> {
         this.logger.error({ operation: record.id, err }, `${record.id} failed`);
       }
       record.finishedAt = new Date(this.now()).toISOString();
-      this.running.delete(record.id);
       try {
         await this.save(record);
       } catch (err) {
@@ -112,6 +115,9 @@ export class Operations<R extends OperationRecord> {
           `${record.id}: outcome not recorded`,
         );
         return (await this.get(record.id)) ?? record;
+      } finally {
+        // Only now: until its outcome is saved, this process still runs it (no orphan to fail).
+        this.running.delete(record.id);
       }
       await this.prune().catch((err: unknown) =>
         this.logger.warn({ err }, 'pruning old operation records failed'),

@@ -113,4 +113,28 @@ describe('Operations', () => {
     const again = await newLeader.launch(record('backup-3'), async () => undefined);
     expect((await again.done).status).toBe('Done');
   });
+
+  it('a run of an id started again after it was failed writes nothing over the new run', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const key = ns.key('rerun');
+    const oldLeader = new Operations(await ns.connect(), key, silentLogger(), undefined, () => now);
+    const newLeader = new Operations(await ns.connect(), key, silentLogger(), undefined, () => now);
+    let finishOld!: () => void;
+    const old = await oldLeader.launch(record('backup-4'), () => new Promise<void>((r) => (finishOld = r)));
+    expect(await newLeader.failOrphans()).toEqual(['backup-4']);
+    now += 1000;
+    let finishNew!: () => void;
+    const rerun = await newLeader.launch(
+      { ...record('backup-4'), startedAt: new Date(now).toISOString() },
+      () => new Promise<void>((r) => (finishNew = r)),
+    );
+    finishOld(); // the deposed run ends while the new one runs: its Done must not land
+    expect(await old.done).toMatchObject({ status: 'Running', startedAt: rerun.record.startedAt });
+    expect(await newLeader.get('backup-4')).toMatchObject({
+      status: 'Running',
+      startedAt: rerun.record.startedAt,
+    });
+    finishNew();
+    expect(await rerun.done).toMatchObject({ status: 'Done', startedAt: rerun.record.startedAt });
+  });
 });

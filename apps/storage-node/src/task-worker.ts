@@ -1,4 +1,5 @@
 import {
+  EpochNotMatchError,
   InvalidArgumentError,
   NotFoundError,
   CancelledError,
@@ -30,7 +31,7 @@ import {
 } from '@regionstore/protocol';
 import { ApplyHandle, RegionTask, prepareSnapshotApply, type RegionRunner } from '@regionstore/region-runner';
 import { checkAllowedStorage, createStorage, type ExternalStorage } from '@regionstore/storage-backends';
-import { mergeDone, type WorkerGroup } from '@regionstore/worker-group';
+import { mergeDone, newerEpoch, type WorkerGroup } from '@regionstore/worker-group';
 import { JobWorker } from '@regionstore/jobs';
 import type { NodeClusterIdentity } from './cluster-identity';
 import { RegionWriteSink } from './region-write-sink';
@@ -115,8 +116,15 @@ export class NodeTaskWorker {
         await group.ddl(regionId, { type: 'close', destroy, ...(epoch ? { epoch } : {}) });
         return { regionId, closed: open };
       },
-      'downgrade-region': async ({ regionId }) => {
-        if (!group.getRegion(regionId)) return { regionId, lastEntryId: 0 };
+      'downgrade-region': async ({ regionId, epoch }) => {
+        const region = group.getRegion(regionId);
+        if (!region) return { regionId, lastEntryId: 0 };
+        // Moved back here at a newer placement since the migration that asks read its route.
+        if (epoch && newerEpoch(region.epoch, epoch))
+          throw new EpochNotMatchError(
+            `region ${regionId.toString()} leads here at a newer placement than the downgrade's; it is stale`,
+            { regionId: regionId.toString(), epoch: region.epoch, requested: epoch },
+          );
         const { lastEntryId } = await group.setRoleStateGracefully(regionId, 'Follower');
         return { regionId, lastEntryId };
       },

@@ -138,4 +138,23 @@ describe('node task worker: snapshot, catch-up and destroy jobs', () => {
     expect(await mvccGet(bNode.engine, b('k7'))).toBeUndefined();
     expect((await mvccGet(a.engine, b('k7')))?.toString()).toBe('v7');
   });
+
+  it('refuses a downgrade or close asked for an older placement than the copy leading here (stale jobs)', async () => {
+    const c = await node('c', new LocalStorage(join(dir.path, 'objects-c')));
+    const region = new RegionId(7, 2);
+    const here = { version: 1, confVer: 3 };
+    await c.run('create-region', { regionId: region, range: RANGE, epoch: here });
+    const stale = { version: 1, confVer: 2 };
+    expect(JSON.parse(await c.failure('downgrade-region', { regionId: region, epoch: stale }))).toMatchObject(
+      {
+        code: 'EpochNotMatch',
+      },
+    );
+    expect(
+      JSON.parse(await c.failure('close-region', { regionId: region, destroy: true, epoch: stale })),
+    ).toMatchObject({ code: 'EpochNotMatch' });
+    expect(c.group.getRegion(region)?.role).toBe('Leader');
+    await c.run('downgrade-region', { regionId: region, epoch: here });
+    expect(c.group.getRegion(region)?.role).toBe('Follower');
+  });
 });

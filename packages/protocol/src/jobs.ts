@@ -55,6 +55,12 @@ export const closeRegionPayload = z.strictObject({
 });
 export const closeRegionResult = z.object({ regionId: regionIdCodec, closed: z.boolean() });
 
+export const downgradeRegionPayload = z.strictObject({
+  regionId: regionIdCodec,
+  /** The placement the migration moves the region from: a copy at a newer one refuses (stale job). */
+  epoch: epochSchema.optional(),
+});
+
 export const createRegionPayload = z.strictObject({
   regionId: regionIdCodec,
   range: keyRangeSchema,
@@ -161,7 +167,7 @@ export const JOBS = {
   'create-region': { payload: createRegionPayload, result: regionEntryResult },
   'open-region': { payload: openRegionPayload, result: openRegionResult },
   'close-region': { payload: closeRegionPayload, result: closeRegionResult },
-  'downgrade-region': { payload: regionOnly, result: regionEntryResult },
+  'downgrade-region': { payload: downgradeRegionPayload, result: regionEntryResult },
   'upgrade-region': { payload: upgradeRegionPayload, result: regionEntryResult },
   'flush-region': { payload: regionOnly, result: regionEntryResult },
   'compact-region': { payload: regionOnly, result: regionEntryResult },

@@ -377,8 +377,18 @@ export class RegionRunner {
     for (const range of parts)
       this.pendingDeleteRanges.insert(range.regionId, range.startKey, range.endKey, staleSequence);
     this.metrics.pendingDeleteRanges.set(this.pendingDeleteRanges.size);
+    await failpoint('region_destroy_before_persist'); // a test hook: registered, not yet persisted
+    for (const range of parts) await this.persisted.save(range);
+    // A drain or cleanup that took a part meanwhile removed its record before it was written: it goes
+    // now, or a restart would delete the range again under whatever opened there since.
+    const taken = parts.filter(
+      (part) =>
+        !this.pendingDeleteRanges
+          .findOverlapRanges(part.startKey, part.endKey)
+          .some((r) => r.startKey.equals(part.startKey) && r.staleSequence === part.staleSequence),
+    );
+    await this.persisted.remove(taken);
     for (const range of parts) {
-      await this.persisted.save(range);
       this.logger.info(
         { region: task.regionId.toString(), start: escapeKey(range.startKey), end: escapeKey(range.endKey) },
         'registered range for deletion',

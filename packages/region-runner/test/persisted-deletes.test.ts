@@ -1,4 +1,10 @@
-import { clearFailPoints, composeTimestamp, configureFailPoint } from '@regionstore/core';
+import {
+  clearFailPoints,
+  composeTimestamp,
+  configureFailPoint,
+  failPointHits,
+  removeFailPoint,
+} from '@regionstore/core';
 import {
   CF_RAFT,
   PENDING_DELETE_KEYS,
@@ -101,6 +107,22 @@ describe('pending deletions across a restart', () => {
     };
     expect([pending('l', 'm'), pending('k', 'l'), pending('m', 'n')]).toEqual([0, 1, 1]);
     expect(await records(engine)).toBe(2);
+    await runner.stop();
+  });
+
+  it('a part drained while its record was being written leaves no record behind', async () => {
+    const engine = await fixtures.engine();
+    const runner = new RegionRunner({ engine, storage: fixtures.storage() });
+    const hits = failPointHits('region_destroy_before_persist');
+    configureFailPoint('region_destroy_before_persist', '1*pause');
+    const registering = runner.registerDestroy(RegionTask.destroy(region(4), b('p'), b('q')), () => []);
+    while (failPointHits('region_destroy_before_persist') === hits)
+      await new Promise((r) => setTimeout(r, 5));
+    // A region opens over it now: the drain deletes the range and its (not yet written) record.
+    expect(await runner.drainOverlapRanges({ start: b('p'), end: b('q') })).toBe(1);
+    removeFailPoint('region_destroy_before_persist');
+    await registering;
+    expect(await records(engine)).toBe(0); // a restart deletes nothing under the region opened there
     await runner.stop();
   });
 

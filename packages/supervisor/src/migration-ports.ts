@@ -46,8 +46,11 @@ export type RouteChange =
 export interface RegionNodeClient {
   /** Opens the region on the node as a follower (the candidate). */
   openCandidate(peer: Peer, region: { regionId: RegionId; range: KeyRange; epoch: Epoch }): Promise<void>;
-  /** Stops the leader taking writes; resolves with its last WAL entry id. */
-  downgradeLeader(peer: Peer, regionId: RegionId): Promise<{ lastEntryId: number }>;
+  /**
+   * Stops the leader taking writes; resolves with its last WAL entry id. `epoch` is the placement the
+   * region moves from: a copy at a newer one refuses (a stale downgrade).
+   */
+  downgradeLeader(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<{ lastEntryId: number }>;
   /** Replays the WAL to its end on the candidate and makes it the writable leader at `epoch`. */
   upgradeCandidate(peer: Peer, regionId: RegionId, epoch: Epoch): Promise<{ lastEntryId: number }>;
   /**

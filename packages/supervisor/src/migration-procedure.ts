@@ -241,7 +241,7 @@ export class RegionMigrationProcedure {
         // The old leader may be the failed node; the fence move below cuts it off either way.
         try {
           const { lastEntryId } = await withTimeout(
-            nodes.downgradeLeader(from, regionId),
+            nodes.downgradeLeader(from, regionId, this.state.context.epoch!),
             this.deps.downgradeTimeoutMs,
             `downgrade of region ${regionId.toString()} on ${from.id}`,
           );

@@ -3,7 +3,6 @@ import { EpochNotMatchError, RegionId, failpoint } from '@regionstore/core';
 import {
   CF_RAFT,
   WriteBatch,
-  type RegionEpoch,
   readRegionLocalState,
   regionStateKey,
   writeRegionLocalState,
@@ -12,7 +11,7 @@ import { RegionTask } from '@regionstore/region-runner';
 import type { WorkerContext } from './context';
 import { retireObjects } from './manifest';
 import { tombstoneRegion } from './recover';
-import type { WorkerRegion } from './region';
+import { newerEpoch, type WorkerRegion } from './region';
 import type { RegionOwner } from './region-owner';
 import type { DdlRequest, DdlResult } from './requests';
 
@@ -46,11 +45,6 @@ export async function handleClose(
     }
   }
   return { lastEntryId: region?.lastEntryId ?? 0 };
-}
-
-/** Whether `a` is past `b`: no component behind, one ahead. */
-function newerEpoch(a: RegionEpoch, b: RegionEpoch): boolean {
-  return a.version >= b.version && a.confVer >= b.confVer && (a.version > b.version || a.confVer > b.confVer);
 }
 
 /** Written before a drop changes anything, deleted after its last step. */

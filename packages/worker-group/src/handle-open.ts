@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type RegionId } from '@regionstore/core';
+import { EpochNotMatchError, InvalidArgumentError, type RegionId } from '@regionstore/core';
 import type { WorkerContext } from './context';
 import { commitFirstManifest, emptyManifest } from './manifest';
 import { recentWritesAfter } from './recent-writes';
@@ -57,10 +57,18 @@ export async function handleOpen(
       await becomeLeader(ctx, existing, request.epoch);
       return { lastEntryId: existing.lastEntryId };
     }
-    // Another range or version than the route's: a split or merge made here that the routes never
-    // took (its procedure was abandoned while this node seemed dead). This copy is not the route's
-    // region: closed, its data left in place, and opened again below as the route has it, from the
-    // object store and the WAL, its load confined to the route's range.
+    // Another range or version than the route's at an older placement: a stale open, which must not
+    // cost this copy anything.
+    if (!newer) {
+      throw new EpochNotMatchError(
+        `region ${regionId.toString()} is open here at placement ${existing.epoch.confVer}, at another range or version than an open at ${request.epoch.confVer} asks for: it is stale`,
+        { regionId: regionId.toString(), epoch: existing.epoch, requested: request.epoch },
+      );
+    }
+    // At a newer one: a split or merge made here that the routes never took (its procedure was
+    // abandoned while this node seemed dead). This copy is not the route's region: closed, its data
+    // left in place, and opened again below as the route has it, from the object store and the WAL,
+    // its load confined to the route's range.
     ctx.logger.warn(
       { region: regionId.toString(), range: existing.range, epoch: existing.epoch, route: request.epoch },
       'reopening a region whose copy here the routes never took',

@@ -9,6 +9,14 @@ export function fenceEpochOf(epoch: RegionEpoch): number {
   return epoch.confVer;
 }
 
+/**
+ * Whether placement `a` is past `b`: no component behind, one ahead. A job naming `b` for a copy at
+ * `a` (a close, a downgrade) was meant for an older placement of the region.
+ */
+export function newerEpoch(a: RegionEpoch, b: RegionEpoch): boolean {
+  return a.version >= b.version && a.confVer >= b.confVer && (a.version > b.version || a.confVer > b.confVer);
+}
+
 /** A region open on this node, owned by one worker. */
 export class WorkerRegion {
   /** Last WAL entry applied to the engine. */

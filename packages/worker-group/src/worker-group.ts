@@ -6,6 +6,8 @@ import {
   RegionId,
   TimestampAllocator,
   physicalOf,
+  rangesOverlap,
+  type KeyRange,
   type TimeProvider,
   type Timestamp,
 } from '@regionstore/core';
@@ -235,6 +237,8 @@ export class WorkerGroup {
   }
 
   async ddl(regionId: RegionId, request: DdlRequest): Promise<DdlResult> {
+    if (request.type === 'open' && request.role === 'Leader')
+      await this.closeRetiredOverlaps(regionId, request.range);
     const reply = new Reply<DdlResult>();
     await this.submitToWorker(regionId, { kind: 'ddl', regionId, request, reply });
     return reply.promise;
@@ -299,6 +303,30 @@ export class WorkerGroup {
     } catch (err) {
       if (err instanceof NoFlushToInherit) return undefined;
       throw err;
+    }
+  }
+
+  /**
+   * Before `regionId` opens here to lead `range`: another region open here over part of it can only be
+   * one whose split was abandoned while this node seemed dead (the child, its WAL retired) or a stale
+   * copy about to be replaced. A retired one is closed for good first, or its background work (GC)
+   * would run over the opening region's data; any other refuses the open (a repair asks again).
+   */
+  private async closeRetiredOverlaps(regionId: RegionId, range: KeyRange): Promise<void> {
+    for (const other of this.regions()) {
+      if (other.regionId.equals(regionId) || !rangesOverlap(other.range, range)) continue;
+      const id = other.regionId.toString();
+      if (!(await this.ctx.wal.position(other.regionId)).retired) {
+        throw new EpochNotMatchError(
+          `region ${regionId.toString()} cannot open over region ${id}, open here over part of its range`,
+          { regionId: regionId.toString(), overlaps: id },
+        );
+      }
+      this.ctx.logger.warn(
+        { region: id, opening: regionId.toString() },
+        'closing a retired region in the way',
+      );
+      await this.ddl(other.regionId, { type: 'close', destroy: true });
     }
   }
 

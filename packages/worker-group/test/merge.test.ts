@@ -145,14 +145,24 @@ describe('a merge its metasrv abandoned while the leader was paused (RangeProced
       removeFailPoint('region_flush_manifest_write');
       expect(await failure(merging)).toMatchObject({ code: 'NotLeader' });
 
-      // The heartbeat repairs at the routes the abandon kept, in either order.
+      // The heartbeat repairs at the routes the abandon kept, in either order. The source's open waits
+      // (refused) while the target's merged copy still spans its range: a repair asks again.
       const kept = { version: 1, confVer: 2 };
       const repairs = [
         { id: source, range: RIGHT },
         { id: target, range: LEFT },
       ];
       if (first === 'target') repairs.reverse();
-      for (const { id, range } of repairs)
+      const refused: typeof repairs = [];
+      for (const repair of repairs) {
+        const open = { type: 'open', range: repair.range, epoch: kept, role: 'Leader' } as const;
+        await a.group.ddl(repair.id, open).catch((err: { code?: string }) => {
+          expect(err.code).toBe('EpochNotMatch');
+          refused.push(repair);
+        });
+      }
+      expect(refused.map((r) => r.id)).toEqual(first === 'source' ? [source] : []);
+      for (const { id, range } of refused)
         await a.group.ddl(id, { type: 'open', range, epoch: kept, role: 'Leader' });
       // A late copy of the merge job, asked at the placements before, changes nothing.
       expect(await failure(a.group.mergeRegions(target, mergeOf(source)))).toMatchObject({

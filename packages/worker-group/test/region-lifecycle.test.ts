@@ -1,4 +1,4 @@
-import { isRegionStoreError, removeFailPoint } from '@regionstore/core';
+import { isRegionStoreError, keyRange, removeFailPoint } from '@regionstore/core';
 import { mvccGet, readApplyState, readRegionLocalState } from '@regionstore/engine';
 import { latestManifest, manifestFiles } from '@regionstore/worker-group';
 import {
@@ -82,6 +82,22 @@ describe('a region leaving a node and coming back', () => {
     await node.group.write({ regionId: region, mutations: [put('b', '2')] });
     expect((await mvccGet(node.engine, b('a')))?.toString()).toBe('1');
     expect((await mvccGet(node.engine, b('b')))?.toString()).toBe('2');
+  });
+
+  it('refuses a stale open as leader at another range or version than its copy: the copy stays', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    const here = { version: 2, confVer: 3 };
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: here });
+    await node.group.setRoleStateGracefully(region, 'Follower');
+    const stale = {
+      type: 'open',
+      range: keyRange('', 'm'),
+      epoch: { version: 1, confVer: 2 },
+      role: 'Leader',
+    } as const;
+    expect(await failure(node.group.ddl(region, stale))).toMatchObject({ code: 'EpochNotMatch' });
+    expect(node.group.getRegion(region)).toMatchObject({ role: 'Follower', range: ALL, epoch: here });
   });
 
   it('refuses a close naming an older placement than its open copy’s (a stale repair), and takes one at the same or a newer', async () => {

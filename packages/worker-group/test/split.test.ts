@@ -431,8 +431,12 @@ describe('a split its metasrv abandoned while the leader was paused (RangeProced
     // The leader comes back: the heartbeat repair opens the parent at the route the abandon kept (the
     // whole range, one placement on); its half-range copy from the split is not that region.
     const kept = { version: 1, confVer: 2 };
+    expect(a.group.getRegion(child)?.range).toEqual(keyRange('m', ''));
     await a.group.ddl(region, { type: 'open', range: ALL, epoch: kept, role: 'Leader' });
     expect(a.group.getRegion(region)).toMatchObject({ range: ALL, epoch: kept, role: 'Leader' });
+    // The abandoned child, open over the right half with its WAL retired, was closed first: its GC
+    // would otherwise run over the parent's data there.
+    expect(a.group.getRegion(child)).toBeUndefined();
     // A late copy of the split job, asked at the placement before, changes nothing.
     expect(await failure(a.group.splitRegion(region, splitAt('m', freshChild())))).toMatchObject({
       code: 'EpochNotMatch',
