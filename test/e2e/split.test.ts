@@ -7,7 +7,7 @@ import { RegionId, composeTimestamp } from '@regionstore/core';
 import { walKeys } from '@regionstore/log-store';
 import { createRedis, waitForRedis } from '@regionstore/runtime';
 import { testRedisUrl } from '@regionstore/testing';
-import { useCluster } from './cluster';
+import { useCluster, type RouteJson } from './cluster';
 import { loadKey, missing, writeLoad } from './write-load';
 
 const clusters = useCluster('e2e-split');
@@ -111,6 +111,68 @@ describe('region split', () => {
         60_000,
       );
     } finally {
+      await load.stop();
+      await client.close();
+    }
+  });
+});
+
+describe('a split whose leader stops half-way', () => {
+  it('is abandoned once its stopped leader is dead past the deadline: no acknowledged write is lost, the whole range takes writes', async () => {
+    const cluster = await clusters.start({
+      nodes: 3,
+      // The leader waits between its local split and the flushes; it is stopped (SIGSTOP) meanwhile.
+      nodeEnv: { REGIONSTORE_FAILPOINTS: 'region_split_before_flush=delay(8000)' },
+    });
+    const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
+    const load = writeLoad(cluster, 4);
+    let stopped: string | undefined;
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const parent = (await cluster.routes()).find((r) => r.regionId === '1:2')!; // keys 0x40‥0x60
+      const { procedureId } = (await client.admin('/admin/split', {
+        regionId: '1:2',
+        key: Buffer.from('P').toString('base64'),
+        timeoutMs: 2000,
+      })) as { procedureId: string };
+      await new Promise((r) => setTimeout(r, 1000)); // split on its node, waiting before its flushes
+      stopped = parent.leader;
+      cluster.signal(stopped, 'SIGSTOP');
+      const ended = await cluster.waitFor(
+        async () => {
+          const reply = await fetch(`${cluster.metasrvUrl}/admin/procedures/${procedureId}`);
+          const state = (await reply.json()) as { status: string; error?: string; fencedOut?: boolean };
+          return state.status === 'Running' ? undefined : state;
+        },
+        'the split to end',
+        60_000,
+      );
+      // Judged minutes before the node job's own timeout: cut off first, then abandoned.
+      expect(ended).toMatchObject({
+        status: 'Aborted',
+        fencedOut: true,
+        error: expect.stringMatching(/died before/),
+      });
+      cluster.signal(stopped, 'SIGCONT'); // its split goes on, and finds the child retired
+      stopped = undefined;
+      const after = (await cluster.routes()).find((r) => r.regionId === '1:2')! as RouteJson & {
+        start: string;
+        end: string;
+      };
+      expect(after.end).toBe(Buffer.from([0x60]).toString('base64')); // the whole range
+      expect(after.epoch.version).toBe(parent.epoch.version);
+      expect(after.epoch.confVer).toBeGreaterThan(parent.epoch.confVer);
+      expect((await cluster.routes()).some((r) => r.regionId === '1:8')).toBe(false);
+
+      await new Promise((r) => setTimeout(r, 3000)); // the old leader back, its copies repaired
+      const acked = await load.stop();
+      expect(await missing(cluster, acked)).toEqual([]);
+      await client.put(Buffer.from('P-after'), Buffer.from('right'));
+      await client.put(Buffer.from('O-after'), Buffer.from('left'));
+      expect((await client.get(Buffer.from('P-after')))?.toString()).toBe('right');
+      expect((await client.get(Buffer.from('O-after')))?.toString()).toBe('left');
+    } finally {
+      if (stopped) cluster.signal(stopped, 'SIGCONT');
       await load.stop();
       await client.close();
     }
@@ -374,7 +436,8 @@ describe('region merge', () => {
       expect((await client.get(Buffer.from('p-in-child')))?.toString()).toBe('before-merge');
       await client.put(Buffer.from('p-after-merge'), Buffer.from('merged'));
       expect((await client.get(Buffer.from('p-after-merge')))?.toString()).toBe('merged');
-      // The child is retired: no WAL in Redis, no manifest in the object store (a recovery cannot bring it back).
+      // The child is retired: no WAL in Redis but the mark that refuses it a fence, no manifest in the
+      // object store (a recovery cannot bring it back).
       const childValue = (BigInt(1) << 32n) | BigInt(child.split(':')[1]!);
       const manifests = join(cluster.dir, 'objects', 'manifests', childValue.toString());
       expect(existsSync(manifests) ? readdirSync(manifests) : []).toEqual([]);
@@ -382,7 +445,8 @@ describe('region merge', () => {
       try {
         await waitForRedis(redis);
         const keys = walKeys(cluster.prefix, RegionId.parse(child));
-        expect(await redis.exists(keys.log, keys.meta, keys.followers)).toBe(0);
+        expect(await redis.exists(keys.log, keys.followers)).toBe(0);
+        expect(await redis.hgetall(keys.meta)).toEqual({ retired: '1' });
         // …while the merged region's WAL is where the same builder says (the lookup above can fail).
         expect(await redis.exists(walKeys(cluster.prefix, RegionId.parse('1:3')).meta)).toBe(1);
       } finally {

@@ -1,9 +1,12 @@
-import { RegionId, isRegionStoreError, type TimeProvider } from '@regionstore/core';
+import { RegionId, TimeoutError, isRegionStoreError, type TimeProvider } from '@regionstore/core';
 import type { Logger } from '@regionstore/runtime';
 import type { FenceStore, RouteStore } from './migration-ports';
 import type { Peer } from './peer';
 import { runSteps } from './procedure-steps';
 import type { SplitObservers } from './split-ports';
+
+/** How often a procedure waiting on its leader's step checks, past the deadline, that it is alive. */
+const LEADER_WATCH_MS = 1000;
 
 /** What a split's and a merge's saved states share. */
 export interface RangeProcedureState<S extends string> {
@@ -83,9 +86,12 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
         kind: this.kind,
         regionId: this.state.regionId,
         current: () => (this.state.status === 'Running' ? this.state.step : undefined),
-        // Cut off already (a new metasrv leader resumed it): the verdict again, never the leader's step.
-        runStep: (step) =>
-          step === this.leaderStep && this.state.fencedOut ? this.judge(this.leader()!) : this.runStep(step),
+        runStep: (step, signal) => {
+          if (step !== this.leaderStep) return this.runStep(step);
+          // Cut off already (a new metasrv leader resumed it): the verdict again, never the leader's step.
+          if (this.state.fencedOut) return this.judge(this.leader()!);
+          return this.whileLeaderLives(this.runStep(step), signal);
+        },
         transition: (step) => this.transition(step),
         fail: (message) => this.finish('Failed', message),
         afterFailure: async (step) => {
@@ -97,6 +103,37 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
       signal,
     );
     return this.state;
+  }
+
+  /**
+   * The leader's step, given up once the leader is dead past the deadline: a dead node's job never
+   * answers, and only its timeout (minutes) would end the wait, the regions locked meanwhile. The
+   * failure leads to the verdict (`afterFailure`); the job, should it still run, finds the regions
+   * fenced on.
+   */
+  private async whileLeaderLives(step: Promise<S>, signal: AbortSignal): Promise<S> {
+    const leader = this.leader();
+    const watching = new AbortController();
+    const stop = () => watching.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    const watch = (async (): Promise<never> => {
+      for (;;) {
+        await this.deps.time.sleep(LEADER_WATCH_MS, watching.signal);
+        if (this.deps.time.now() <= this.state.deadlineMs || !leader) continue;
+        if (!(await this.deps.observers.isAlive(leader.id)))
+          throw new TimeoutError(
+            `${this.kind} leader ${leader.id} is dead past the deadline; its step is given up`,
+          );
+      }
+    })();
+    step.catch(() => undefined); // given up: its end no longer matters
+    watch.catch(() => undefined);
+    try {
+      return await Promise.race([step, watch]);
+    } finally {
+      stop();
+      signal.removeEventListener('abort', stop);
+    }
   }
 
   /** A live leader is only slow (keep going); a dead one is cut off, then its flushes decide. */

@@ -35,6 +35,8 @@ class SplitCluster extends Cluster {
   alive = new Set([A.id, B.id]);
   /** The leader's split job times out (a dead or cut-off node). */
   splitTimesOut = false;
+  /** The leader's split job never answers (a stopped node: only a timeout of minutes would end it). */
+  splitHangs = false;
 
   async allocateRegionId(tableId: number) {
     return new RegionId(tableId, this.nextRegionNumber++);
@@ -52,6 +54,7 @@ class SplitCluster extends Cluster {
     this.calls.push(`split ${peer.id} at ${request.splitKey.toString()} → ${request.child.toString()}`);
     this.splits.push(request);
     if (this.splitTimesOut) throw new Error(`split-region on ${peer.id} did not finish`);
+    if (this.splitHangs) return new Promise<never>(() => undefined); // a stopped node never answers
     this.flushed.set(request.regionId.toString(), request.newEpoch.version);
     return { lastEntryId: 7 };
   }
@@ -331,6 +334,23 @@ describe('region split procedure', () => {
         });
       }
     }
+  });
+
+  it('stops waiting on a dead leader’s split job past the deadline and judges, minutes before the job’s timeout', async () => {
+    const time = new ManualTimeProvider(1_000);
+    const { cluster, regionId, manager } = setup(redis, time);
+    cluster.splitHangs = true;
+    const m = manager();
+    const id = await m.startSplit({ regionId, splitKey: Buffer.from('k'), reason: 'size', timeoutMs: 5_000 });
+    while (cluster.splits.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await time.advance(10_000);
+    expect((await m.get(id)).status).toBe('Running'); // a live leader is waited for past the deadline
+    cluster.alive.delete(A.id);
+    const done = m.wait(id);
+    for (let i = 0; i < 30 && (await m.get(id)).status === 'Running'; i++) await time.advance(1_000);
+    expect(await done).toMatchObject({ status: 'Aborted', fencedOut: true });
+    expect(cluster.splits).toHaveLength(1);
+    expect(cluster.routes.get(regionId.toString())!.epoch).toEqual({ version: 1, confVer: 2 });
   });
 
   it('a verdict that failed half-way (the fence move refused once) is judged again, never the split sent again', async () => {

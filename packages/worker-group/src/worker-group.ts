@@ -237,8 +237,7 @@ export class WorkerGroup {
   }
 
   async ddl(regionId: RegionId, request: DdlRequest): Promise<DdlResult> {
-    if (request.type === 'open' && request.role === 'Leader')
-      await this.closeRetiredOverlaps(regionId, request.range);
+    if (request.type === 'open') await this.closeRetiredOverlaps(regionId, request);
     const reply = new Reply<DdlResult>();
     await this.submitToWorker(regionId, { kind: 'ddl', regionId, request, reply });
     return reply.promise;
@@ -307,16 +306,21 @@ export class WorkerGroup {
   }
 
   /**
-   * Before `regionId` opens here to lead `range`: another region open here over part of it can only be
-   * one whose split was abandoned while this node seemed dead (the child, its WAL retired) or a stale
-   * copy about to be replaced. A retired one is closed for good first, or its background work (GC)
-   * would run over the opening region's data; any other refuses the open (a repair asks again).
+   * Before `regionId` opens here: another region open here over part of its range can only be one
+   * whose split was abandoned while this node seemed dead (the child, its WAL retired) or a stale copy
+   * about to be replaced or closed. A retired one is closed for good first, or its background work
+   * (MVCC GC) would run over the opening region's data; any other refuses an open to lead (a repair
+   * asks again once the stale copy is gone).
    */
-  private async closeRetiredOverlaps(regionId: RegionId, range: KeyRange): Promise<void> {
+  private async closeRetiredOverlaps(
+    regionId: RegionId,
+    request: Extract<DdlRequest, { type: 'open' }>,
+  ): Promise<void> {
     for (const other of this.regions()) {
-      if (other.regionId.equals(regionId) || !rangesOverlap(other.range, range)) continue;
+      if (other.regionId.equals(regionId) || !rangesOverlap(other.range, request.range)) continue;
       const id = other.regionId.toString();
       if (!(await this.ctx.wal.position(other.regionId)).retired) {
+        if (request.role !== 'Leader') continue;
         throw new EpochNotMatchError(
           `region ${regionId.toString()} cannot open over region ${id}, open here over part of its range`,
           { regionId: regionId.toString(), overlaps: id },

@@ -459,6 +459,28 @@ describe('a split its metasrv abandoned while the leader was paused (RangeProced
     expect(await Promise.all(all.map(read))).toEqual(['1', '1', '2', '2', '3']);
   });
 
+  it('an open over a region open here closes it first when its WAL is retired; a leader open waits for any other', async () => {
+    const node = await cluster.node();
+    const right = freshRegion();
+    await node.group.ddl(right, { type: 'create', range: keyRange('m', ''), epoch: EPOCH });
+    await node.group.write({ regionId: right, mutations: [put('t', '1')] });
+    const elsewhere = await cluster.node();
+    const whole = freshRegion();
+    await elsewhere.group.ddl(whole, { type: 'create', range: ALL, epoch: EPOCH });
+    await elsewhere.group.write({ regionId: whole, mutations: [put('a', '2'), put('t', '2')] });
+    // To lead over a live region here: refused, before anything moves.
+    const lead = { type: 'open', range: ALL, epoch: { version: 1, confVer: 2 }, role: 'Leader' } as const;
+    expect(await failure(node.group.ddl(whole, lead))).toMatchObject({ code: 'EpochNotMatch' });
+    expect(node.group.getRegion(right)?.role).toBe('Leader');
+    expect(await (await cluster.wal()).fence(whole)).toMatchObject({ nodeId: elsewhere.nodeId });
+    // Retired (a split abandoned), it is closed for good by the next open over it, a follower's too.
+    await (await cluster.wal()).retire(right);
+    await node.group.ddl(whole, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' });
+    expect(node.group.getRegion(right)).toBeUndefined();
+    expect(node.group.getRegion(whole)?.role).toBe('Follower');
+    expect((await mvccGet(node.engine, b('t')))?.toString()).toBe('2');
+  });
+
   it('a split job that runs after the child was retired changes nothing on the node', async () => {
     const node = await cluster.node();
     const region = await flushedRegion(node, ['a', 't']);
