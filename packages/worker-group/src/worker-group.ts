@@ -7,7 +7,6 @@ import {
   TimestampAllocator,
   physicalOf,
   rangesOverlap,
-  type KeyRange,
   type TimeProvider,
   type Timestamp,
 } from '@regionstore/core';
