@@ -126,6 +126,7 @@ describe('a split whose leader stops half-way', () => {
     });
     const client = new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 60_000 });
     const load = writeLoad(cluster, 4);
+    const redis = createRedis(testRedisUrl(), 'client');
     let stopped: string | undefined;
     try {
       await new Promise((r) => setTimeout(r, 1500));
@@ -135,13 +136,32 @@ describe('a split whose leader stops half-way', () => {
         key: Buffer.from('P').toString('base64'),
         timeoutMs: 2000,
       })) as { procedureId: string };
-      await new Promise((r) => setTimeout(r, 1000)); // split on its node, waiting before its flushes
+      const procedure = async () => {
+        const reply = await fetch(`${cluster.metasrvUrl}/admin/procedures/${procedureId}`);
+        return (await reply.json()) as {
+          status: string;
+          error?: string;
+          fencedOut?: boolean;
+          context: { childId?: string };
+        };
+      };
+      const child = (await cluster.waitFor(
+        async () => (await procedure()).context.childId,
+        'the child id',
+        30_000,
+      ))!;
+      // Split on its node (the child's WAL is fenced to it), and waiting before its flushes.
+      const childWal = walKeys(cluster.prefix, RegionId.parse(child));
+      await cluster.waitFor(
+        async () => (await redis.hget(childWal.meta, 'node')) ?? undefined,
+        'the node to split',
+        30_000,
+      );
       stopped = parent.leader;
       cluster.signal(stopped, 'SIGSTOP');
       const ended = await cluster.waitFor(
         async () => {
-          const reply = await fetch(`${cluster.metasrvUrl}/admin/procedures/${procedureId}`);
-          const state = (await reply.json()) as { status: string; error?: string; fencedOut?: boolean };
+          const state = await procedure();
           return state.status === 'Running' ? undefined : state;
         },
         'the split to end',
@@ -162,9 +182,17 @@ describe('a split whose leader stops half-way', () => {
       expect(after.end).toBe(Buffer.from([0x60]).toString('base64')); // the whole range
       expect(after.epoch.version).toBe(parent.epoch.version);
       expect(after.epoch.confVer).toBeGreaterThan(parent.epoch.confVer);
-      expect((await cluster.routes()).some((r) => r.regionId === '1:8')).toBe(false);
+      expect((await cluster.routes()).some((r) => r.regionId === child)).toBe(false);
+      // The child is retired: its WAL only a mark that refuses fences, none of its flushes left.
+      expect(await redis.hgetall(childWal.meta)).toEqual({ retired: '1' });
 
-      await new Promise((r) => setTimeout(r, 3000)); // the old leader back, its copies repaired
+      await new Promise((r) => setTimeout(r, 9000)); // the old leader's split resumed and refused
+      expect(await redis.hgetall(childWal.meta)).toEqual({ retired: '1' });
+      const childValue = (BigInt(1) << 32n) | BigInt(child.split(':')[1]!);
+      for (const kind of ['manifests', 'snapshots', 'deltas']) {
+        const files = join(cluster.dir, 'objects', kind, childValue.toString());
+        expect(existsSync(files) ? readdirSync(files) : []).toEqual([]);
+      }
       const acked = await load.stop();
       expect(await missing(cluster, acked)).toEqual([]);
       await client.put(Buffer.from('P-after'), Buffer.from('right'));
@@ -175,6 +203,7 @@ describe('a split whose leader stops half-way', () => {
       if (stopped) cluster.signal(stopped, 'SIGCONT');
       await load.stop();
       await client.close();
+      redis.disconnect();
     }
   });
 });

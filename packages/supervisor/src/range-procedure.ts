@@ -7,6 +7,8 @@ import type { SplitObservers } from './split-ports';
 
 /** How often a procedure waiting on its leader's step checks, past the deadline, that it is alive. */
 const LEADER_WATCH_MS = 1000;
+/** Checks in a row that must find the leader dead (a heartbeat late once on a busy node is not death). */
+const LEADER_DEAD_CHECKS = 3;
 
 /** What a split's and a merge's saved states share. */
 export interface RangeProcedureState<S extends string> {
@@ -117,10 +119,13 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
     const stop = () => watching.abort();
     signal.addEventListener('abort', stop, { once: true });
     const watch = (async (): Promise<never> => {
-      for (;;) {
+      for (let dead = 0; ;) {
         await this.deps.time.sleep(LEADER_WATCH_MS, watching.signal);
         if (this.deps.time.now() <= this.state.deadlineMs || !leader) continue;
-        if (!(await this.deps.observers.isAlive(leader.id)))
+        // Redis failing the check says nothing of the leader: it counts as alive.
+        const alive = await this.deps.observers.isAlive(leader.id).catch(() => true);
+        dead = alive ? 0 : dead + 1;
+        if (dead >= LEADER_DEAD_CHECKS)
           throw new TimeoutError(
             `${this.kind} leader ${leader.id} is dead past the deadline; its step is given up`,
           );

@@ -345,6 +345,19 @@ describe('region split procedure', () => {
     while (cluster.splits.length === 0) await new Promise((r) => setTimeout(r, 5));
     await time.advance(10_000);
     expect((await m.get(id)).status).toBe('Running'); // a live leader is waited for past the deadline
+    // Seen dead twice (a late heartbeat on a busy node), then alive: still waited for.
+    cluster.alive.delete(A.id);
+    for (let i = 0; i < 2; i++) {
+      await time.advance(1_000);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    cluster.alive.add(A.id);
+    for (let i = 0; i < 5; i++) {
+      await time.advance(1_000);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await m.get(id)).status).toBe('Running');
+    expect(cluster.fences.get(regionId.toString())).toEqual({ nodeId: A.id, epoch: 1 });
     cluster.alive.delete(A.id);
     const done = m.wait(id);
     for (let i = 0; i < 30 && (await m.get(id)).status === 'Running'; i++) await time.advance(1_000);

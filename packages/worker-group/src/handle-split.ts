@@ -45,6 +45,14 @@ export async function handleSplit(
 ): Promise<DdlResult> {
   const region = owner.requireRegion(regionId);
   const id = regionId.toString();
+  if (region.epoch.confVer < request.epoch.confVer) {
+    // Behind its route (a split or merge abandoned meanwhile moved it on): what this copy holds is
+    // not what the split was asked of, and no retry changes that until the repair reopens it.
+    throw new InvalidArgumentError(
+      `region ${id} is at placement ${region.epoch.confVer} here, behind the split's ${request.epoch.confVer}; split it once it leads at its route's`,
+      { regionId: id, epoch: region.epoch, requested: request.epoch },
+    );
+  }
   if (splitDone(region.epoch, region.range.end, request)) {
     region.flushesHeldUntilMs = ctx.time.now() + SPLIT_FLUSH_HOLD_MS;
     region.splitChildPending = request.child;

@@ -1,4 +1,4 @@
-import { CancelledError, rangeCovers, type KeyRange, type RegionId } from '@regionstore/core';
+import { CancelledError, NotLeaderError, rangeCovers, type KeyRange, type RegionId } from '@regionstore/core';
 import type { RegionEpoch } from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import {
@@ -82,6 +82,14 @@ export function inheritFlushHook(
       );
     // Another path gave the child its manifest meanwhile (a concurrent retry of the split): keep it.
     if (await latestManifest(ctx.storage, child.regionId)) return;
+    // The child must still be this node's (a split abandoned meanwhile retired it): copies made for a
+    // child whose commit is then refused would be left behind, a whole copy of the parent's files.
+    const fence = await ctx.wal.fence(child.regionId);
+    if (fence?.nodeId !== ctx.nodeId || fence.epoch !== fenceEpochOf(child.epoch))
+      throw new NotLeaderError(
+        `split child ${child.regionId.toString()} is no longer this node's; its split is over here`,
+        { regionId: child.regionId.toString() },
+      );
     const into = (name: string) => inheritedName(name, parent, child.regionId);
     await Promise.all(manifestFiles(manifest).map((name) => ctx.storage.copy(name, into(name))));
     const inherited: FlushManifest = {

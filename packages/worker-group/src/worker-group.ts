@@ -1,5 +1,6 @@
 import {
   EpochNotMatchError,
+  InvalidArgumentError,
   NotFoundError,
   RealTimeProvider,
   failpoint,
@@ -361,18 +362,29 @@ export class WorkerGroup {
     request: Omit<Extract<DdlRequest, { type: 'merge' }>, 'type'>,
   ): Promise<DdlResult> {
     const merged = this.getRegion(target);
+    const asked = [
+      [target, request.epoch],
+      [request.source, request.sourceEpoch],
+    ] as const;
+    // Either behind its route (moved on by a split or merge abandoned meanwhile): not what the merge
+    // was asked of, and no retry changes that until the repair reopens it.
+    for (const [id, epoch] of asked) {
+      const placed = this.getRegion(id)?.epoch.confVer;
+      if (placed !== undefined && placed < epoch.confVer)
+        throw new InvalidArgumentError(
+          `region ${id.toString()} is at placement ${placed} here, behind the merge's ${epoch.confVer}; merge once it leads at its route's`,
+          { regionId: id.toString(), requested: epoch },
+        );
+    }
     if (!merged || !mergeDone(merged, { type: 'merge', ...request })) {
       // Either placed again since the merge was asked (its procedure gave up and fenced them on): the
       // source must not stop taking writes for it.
-      for (const [id, asked] of [
-        [target, request.epoch],
-        [request.source, request.sourceEpoch],
-      ] as const) {
+      for (const [id, epoch] of asked) {
         const placed = this.getRegion(id)?.epoch.confVer ?? 0;
-        if (placed > asked.confVer)
+        if (placed > epoch.confVer)
           throw new EpochNotMatchError(
-            `region ${id.toString()} is at placement ${placed}; a merge asked at ${asked.confVer} is stale`,
-            { regionId: id.toString(), requested: asked },
+            `region ${id.toString()} is at placement ${placed}; a merge asked at ${epoch.confVer} is stale`,
+            { regionId: id.toString(), requested: epoch },
           );
       }
       await this.ddl(request.source, { type: 'prepareMerge' });

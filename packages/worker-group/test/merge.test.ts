@@ -120,6 +120,19 @@ describe('merge on a node', () => {
 });
 
 describe('a merge its metasrv abandoned while the leader was paused (RangeProcedure.judge)', () => {
+  it('refuses for good a merge asked at a newer placement than either copy here (behind its route)', async () => {
+    const node = await cluster.node();
+    const { target, source } = await twoRegions(node);
+    const ahead = { ...mergeOf(source), epoch: { version: 2, confVer: 2 } };
+    expect(await failure(node.group.mergeRegions(target, ahead))).toMatchObject({ code: 'InvalidArgument' });
+    const sourceAhead = { ...mergeOf(source), sourceEpoch: { version: 1, confVer: 2 } };
+    expect(await failure(node.group.mergeRegions(target, sourceAhead))).toMatchObject({
+      code: 'InvalidArgument',
+    });
+    expect(node.group.getRegion(source)?.role).toBe('Leader'); // never prepared
+    expect(node.group.getRegion(target)?.range).toEqual(LEFT);
+  });
+
   it.each(['source', 'target'])(
     'the leader back reopens both as the routes kept them (%s first): no write of either is lost',
     async (first) => {

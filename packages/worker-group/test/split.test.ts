@@ -481,6 +481,30 @@ describe('a split its metasrv abandoned while the leader was paused (RangeProced
     expect((await mvccGet(node.engine, b('t')))?.toString()).toBe('2');
   });
 
+  it('a split whose child was retired while it waited copies no file for it', async () => {
+    const node = await cluster.node();
+    const region = await flushedRegion(node, ['a', 't']);
+    const child = freshChild();
+    const hits = failPointHits('region_split_before_flush');
+    configureFailPoint('region_split_before_flush', '1*pause');
+    const split = node.group.splitRegion(region, splitAt('m', child));
+    await until(() => failPointHits('region_split_before_flush') > hits, 'the split before its flushes');
+    await (await cluster.wal()).retire(child); // the metasrv abandoned it meanwhile
+    removeFailPoint('region_split_before_flush');
+    expect(await failure(split)).toMatchObject({ code: 'NotLeader' });
+    expect(await objectNames(cluster.storage, `snapshots/${child.value}/`)).toEqual([]);
+    expect(await objectNames(cluster.storage, `deltas/${child.value}/`)).toEqual([]);
+  });
+
+  it('refuses for good a split asked at a newer placement than its copy here (behind its route)', async () => {
+    const node = await cluster.node();
+    const region = await flushedRegion(node, ['a', 't']);
+    const ahead = { version: 2, confVer: 2 };
+    const split = { splitKey: b('m'), child: freshChild(), epoch: ahead, childEpoch: ahead };
+    expect(await failure(node.group.splitRegion(region, split))).toMatchObject({ code: 'InvalidArgument' });
+    expect(node.group.getRegion(region)).toMatchObject({ range: ALL, epoch: EPOCH, role: 'Leader' });
+  });
+
   it('a split job that runs after the child was retired changes nothing on the node', async () => {
     const node = await cluster.node();
     const region = await flushedRegion(node, ['a', 't']);
