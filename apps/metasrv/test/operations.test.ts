@@ -1,5 +1,10 @@
 import { silentLogger } from '@regionstore/runtime';
 import { useRedisNamespace } from '@regionstore/testing';
+import { backupRequestSchema } from '@regionstore/protocol';
+import { ClusterBackup, type BackupRecord } from '../src/cluster-backup';
+import type { ClusterStore } from '../src/cluster-store';
+import type { GcSafePoints } from '../src/gc-safe-points';
+import type { NodeTaskClient } from '../src/node-client';
 import { Operations, type OperationRecord } from '../src/operation-records';
 
 const ns = useRedisNamespace('metasrv-operations');
@@ -136,5 +141,25 @@ describe('Operations', () => {
     });
     finishNew();
     expect(await rerun.done).toMatchObject({ status: 'Done', startedAt: rerun.record.startedAt });
+  });
+
+  it('a backup started again while its id runs is refused before it touches the GC hold named by the id', async () => {
+    const ops = new Operations<BackupRecord>(await ns.connect(), ns.key('backups'), silentLogger());
+    const holds: string[] = [];
+    const gc = {
+      hold: async (service: string) => {
+        holds.push(`hold ${service}`);
+        return { release: async () => void holds.push(`release ${service}`), check: async () => undefined };
+      },
+    } as unknown as GcSafePoints;
+    // Never reached: the refusal comes first.
+    const backup = new ClusterBackup(ops, {} as ClusterStore, {} as NodeTaskClient, {
+      gc,
+      safePointTtlMs: 1000,
+    });
+    await ops.launch({ ...record('b1'), storage: 'noop://' }, () => new Promise<void>(() => undefined));
+    const request = backupRequestSchema.parse({ storage: 'noop://', endVersion: '5' });
+    await expect(backup.start('b1', request)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    expect(holds).toEqual([]);
   });
 });

@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import { RegionId, keyRange } from '@regionstore/core';
+import { RedisLogStore } from '@regionstore/log-store';
+import { mintClusterRecord, silentLogger, writeObjectStoreRecord } from '@regionstore/runtime';
+import { LocalStorage } from '@regionstore/storage-backends';
+import type { RegionRoute } from '@regionstore/supervisor';
+import { useRedisNamespace, useTempDir } from '@regionstore/testing';
+import { emptyManifest, writeManifest } from '@regionstore/worker-group';
+import type { MetasrvClusterIdentity } from '../src/cluster-identity';
+import { ClusterRecovery } from '../src/cluster-recovery';
+import type { ClusterStore } from '../src/cluster-store';
+import type { NodeTaskClient } from '../src/node-client';
+
+const ns = useRedisNamespace('metasrv-recovery');
+const dir = useTempDir('metasrv-recovery');
+
+describe('ClusterRecovery', () => {
+  it('skips a retired region whose flushes were left behind, and recovers the others', async () => {
+    const objects = new LocalStorage(join(dir.path, 'objects'));
+    await writeObjectStoreRecord(objects, mintClusterRecord());
+    const wal = new RedisLogStore(await ns.connect(), { prefix: ns.prefix });
+    const [live, retired] = [new RegionId(1, 1), new RegionId(1, 2)];
+    for (const [regionId, range] of [
+      [live, keyRange('', 'm')],
+      [retired, keyRange('m', '')],
+    ] as const) {
+      const epoch = { version: 1, confVer: 1 };
+      await writeManifest(
+        objects,
+        emptyManifest({ nodeId: 'node-1', time: { now: () => 0 } }, { regionId, range, epoch }, 0, undefined),
+      );
+      await wal.setFence(regionId, { nodeId: 'node-1', epoch: 1 });
+    }
+    // A split abandoned: its child's WAL retired, its flushes not deleted (that step failed).
+    await wal.retire(retired);
+    const routes: RegionRoute[] = [];
+    const identity = {
+      objects,
+      redis: { read: async () => undefined, restore: async () => undefined },
+      forBootstrap: async () => undefined,
+      clearProblem: () => undefined,
+    } as unknown as MetasrvClusterIdentity;
+    const store = {
+      nodes: async () => [],
+      get: async () => undefined,
+      put: async (route: RegionRoute) => void routes.push(route),
+    } as unknown as ClusterStore;
+    const recovery = new ClusterRecovery({
+      identity,
+      store,
+      nodes: {} as NodeTaskClient,
+      wal,
+      logger: silentLogger(),
+    });
+    const report = await recovery.recover();
+    expect(report.regions.map((r) => r.regionId)).toEqual([live.toString()]);
+    expect(report.unrecoverable).toEqual([]);
+    expect(routes.map((r) => r.regionId.toString())).toEqual([live.toString()]);
+    expect(await wal.position(retired)).toMatchObject({ retired: true });
+    await wal.close();
+  });
+});
