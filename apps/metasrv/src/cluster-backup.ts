@@ -51,8 +51,7 @@ export class ClusterBackup {
       );
     }
     // The hold below is named by the id: a second start of a running backup must not touch it.
-    if ((await this.operations.get(id))?.status === 'Running')
-      throw new InvalidArgumentError(`operation ${id} is running already`, { id });
+    await this.operations.checkNotRunning(id);
     // From start to end the backup holds a service safepoint at the oldest version it reads (an
     // incremental one needs every change after startVersion, deletes included), so GC keeps them; one
     // older than the GC safepoint is refused here with TsTooOld, before anything is written.

@@ -88,8 +88,9 @@ export class HeartbeatIntake {
           ...(r.loadSplitKey ? { loadSplitKey: r.loadSplitKey } : {}),
         })),
       );
-      // Only regions the route gives this node count, at its placement: a stale leader, or one the
-      // repair cannot reopen there, must not keep its detector alive.
+      // Only regions the route gives this node count, at its placement: neither a stale leader nor one
+      // behind its route (which the repair reopens) keeps its detector alive, so should that reopen
+      // never succeed, a failover moves the region on.
       await supervisor.heartbeats.accept({
         nodeId: heartbeat.nodeId,
         regions: [

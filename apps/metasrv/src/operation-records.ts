@@ -36,13 +36,17 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `;
 
+const runningAlready = (id: string) => new InvalidArgumentError(`operation ${id} is running already`, { id });
+
 type SaveRecord = (key: string, id: string, json: string, mode: 'start' | 'update') => Promise<number>;
 
 /**
  * Long-running admin operations of one kind, one JSON record per id in a Redis hash. `launch` saves
- * the Running record, runs the work in the background (the work saves progress into the record as it
- * goes) and ends the record Done or Failed. Finished records beyond the newest `retention.keep`, or
- * older than `retention.maxAgeMs`, are deleted whenever an operation finishes.
+ * the Running record (refused while a record of that id runs), runs the work in the background (the
+ * work saves progress into the record as it goes) and ends the record Done or Failed, unless the
+ * record was ended elsewhere meanwhile (failed as orphaned, the id started again): then the stored
+ * record stands. Finished records beyond the newest `retention.keep`, or older than
+ * `retention.maxAgeMs`, are deleted whenever an operation finishes.
  */
 export class Operations<R extends OperationRecord> {
   /** Ids this process is running (a record Running in Redis but not here was orphaned). */
@@ -72,8 +76,7 @@ export class Operations<R extends OperationRecord> {
       await save.call(this.redis, this.key, record.id, JSON.stringify(record), mode);
     } catch (err) {
       const message = (err as Error).message;
-      if (/\bRUNNING\b/.test(message))
-        throw new InvalidArgumentError(`operation ${record.id} is running already`, { id: record.id });
+      if (/\bRUNNING\b/.test(message)) throw runningAlready(record.id);
       if (/\bENDED\b/.test(message))
         throw new CancelledError(`operation ${record.id} was ended elsewhere; this run stops`, {
           id: record.id,
@@ -87,12 +90,20 @@ export class Operations<R extends OperationRecord> {
     return Object.values(records).map((json) => JSON.parse(json) as R);
   }
 
+  /** Refuses (InvalidArgument) while a record of `id` runs: a start checks before it acts. */
+  async checkNotRunning(id: string): Promise<void> {
+    if ((await this.get(id))?.status === 'Running') throw runningAlready(id);
+  }
+
   async get(id: string): Promise<R | undefined> {
     const json = await this.redis.hget(this.key, id);
     return json ? (JSON.parse(json) as R) : undefined;
   }
 
-  /** Resolves once the Running record is saved; `done` settles with the final one. */
+  /**
+   * Resolves once the Running record is saved; `done` settles with the final one, or with the stored
+   * record when this run's outcome could not be recorded (ended elsewhere).
+   */
   async launch(record: R, work: (record: R) => Promise<void>): Promise<{ record: R; done: Promise<R> }> {
     await this.write(record, 'start');
     const started = { ...record };

@@ -60,8 +60,8 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     epoch: EPOCH,
     state: 'Normal',
   });
-  /** node-a says it leads the region, which the route gives to node-b. */
-  const staleLeaderBeats = () =>
+  /** node-a says it leads the region at `epoch`. */
+  const leaderBeats = (epoch = EPOCH) =>
     intake.accept({
       nodeId: 'node-a',
       address: 'http://node-a',
@@ -70,7 +70,7 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
         {
           regionId: region,
           role: 'leader',
-          epoch: EPOCH,
+          epoch,
           approximateSizeBytes: 0,
           writtenBytesSinceFlush: 0,
           lastEntryId: 3,
@@ -78,12 +78,14 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
       ],
       opening: [],
     });
+  /** …which the route gives to node-b. */
+  const staleLeaderBeats = () => leaderBeats();
   const repaired = async () => {
     for (let i = 0; i < 100 && rechecks === 0; i++) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 50)); // the action, if any, follows the re-read
     return calls;
   };
-  return { region, store, intake, fed, staleLeaderBeats, repaired };
+  return { region, store, fed, leaderBeats, staleLeaderBeats, repaired };
 }
 
 describe('HeartbeatIntake repairs', () => {
@@ -102,25 +104,10 @@ describe('HeartbeatIntake repairs', () => {
   });
 
   it('opens a region again on its routed leader when the leader holds it at an older placement', async () => {
-    const { region, store, intake, fed, repaired } = await setup('behind');
+    const { region, store, fed, leaderBeats, repaired } = await setup('behind');
     // A split's verdict moved the fence (and the route) one placement on, still naming node-a.
     await store.update(region, { leader: 'node-a', epoch: { version: 1, confVer: 2 } });
-    await intake.accept({
-      nodeId: 'node-a',
-      address: 'http://node-a',
-      timestampMs: Date.now(),
-      regions: [
-        {
-          regionId: region,
-          role: 'leader',
-          epoch: EPOCH,
-          approximateSizeBytes: 0,
-          writtenBytesSinceFlush: 0,
-          lastEntryId: 3,
-        },
-      ],
-      opening: [],
-    });
+    await leaderBeats(EPOCH);
     expect(await repaired()).toEqual([`open-region node-a ${region.toString()}`]);
     // Nor does it keep the region's failure detector alive: should it never reopen, a failover moves on.
     expect(fed).toEqual([]);

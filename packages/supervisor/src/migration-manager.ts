@@ -75,8 +75,9 @@ export interface RegionMigrationManagerOptions {
   leases?: LeaseExpiry;
   metrics?: Registry;
   /**
-   * Told of the regions of a split or merge that ended without changing the routes (Aborted,
-   * Failed): their failure detectors were dropped while it ran, and must watch their leaders again.
+   * Told of the regions of a split or merge that ended without changing the routes' ranges (Aborted,
+   * Failed; an abandon moves their placement on): their failure detectors were dropped while it ran,
+   * and must watch their leaders again.
    */
   onRoutesUnchanged?: (regionIds: RegionId[]) => void;
   /** What splits and merges need; without it, `startSplit` and `startMerge` refuse. */

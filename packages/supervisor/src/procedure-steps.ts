@@ -84,7 +84,7 @@ export async function runSteps<S extends string>(
       try {
         if (!signal.aborted && (await stopIfEnded(() => procedure.afterFailure(step)))) break;
       } catch (checkErr) {
-        // Redis or the object store failed it: checked again after the step's next failure.
+        // Redis or the object store failed it: the procedure goes on from its saved step, and checks again.
         deps.logger.warn(
           { region: procedure.regionId, step, err: checkErr },
           `${procedure.kind} deadline check failed`,

@@ -151,8 +151,10 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
   /** Fences the leader out (saved first: the routes must follow the fences), then reads its flushes. */
   private async judge(leader: Peer): Promise<S> {
     if (!this.state.fencedOut) {
-      this.state = { ...this.contextPastFence(), fencedOut: true };
-      await this.deps.save(this.state);
+      // Held only once saved: a save that failed must not let a later attempt move the fences.
+      const fenced = { ...this.contextPastFence(), fencedOut: true };
+      await this.deps.save(fenced);
+      this.state = fenced;
     }
     for (const { regionId, confVer } of this.fencedRegions()) {
       try {

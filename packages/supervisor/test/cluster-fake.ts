@@ -67,8 +67,11 @@ export class Cluster implements RouteStore, RegionNodeClient, FenceStore {
     const regions = await this.node(peer);
     if (!regions.has(region.regionId.toString())) regions.set(region.regionId.toString(), 'Follower');
   }
-  async downgradeLeader(peer: Peer, regionId: RegionId) {
+  /** The placement each downgrade named (the one the region moves from). */
+  readonly downgradeEpochs: Array<{ version: number; confVer: number }> = [];
+  async downgradeLeader(peer: Peer, regionId: RegionId, epoch: { version: number; confVer: number }) {
     this.calls.push(`downgrade ${peer.id}`);
+    this.downgradeEpochs.push(epoch);
     const regions = await this.node(peer);
     regions.set(regionId.toString(), 'Follower');
     return { lastEntryId: 7 };

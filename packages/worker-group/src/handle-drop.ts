@@ -17,7 +17,9 @@ import type { DdlRequest, DdlResult } from './requests';
 
 /**
  * Closes the region here; with `destroy` (it moved for good) its local state becomes a tombstone, also
- * when it is not open here (the node restarted since), so a stale open of it is refused later.
+ * when it is not open here (the node restarted since), so a stale open of it is refused later. A close
+ * naming an older placement than the open copy's is refused (EpochNotMatch): it was meant for a
+ * placement the region has left.
  */
 export async function handleClose(
   ctx: WorkerContext,

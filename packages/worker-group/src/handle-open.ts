@@ -34,7 +34,12 @@ export async function handleCreate(
   return { lastEntryId: recovered.lastEntryId };
 }
 
-/** An existing region, from its last flushed snapshot and the WAL after it; a leader takes the fence first. */
+/**
+ * An existing region, from its last flushed snapshot and the WAL after it; a leader takes the fence
+ * first. Already open here and asked to lead: see the branch below (same region → takes the fence at
+ * the new placement; another range or version at a newer placement → opened fresh as asked; at the
+ * same or an older one, a follower refuses with EpochNotMatch, a leader answers as before).
+ */
 export async function handleOpen(
   ctx: WorkerContext,
   owner: RegionOwner,

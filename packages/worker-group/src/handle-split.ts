@@ -8,7 +8,7 @@ import {
 } from '@regionstore/core';
 import { WriteBatch, writeApplyState, writeRegionLocalState, type RegionEpoch } from '@regionstore/engine';
 import type { WorkerContext } from './context';
-import { fenceEpochOf } from './region';
+import { checkAskedPlacement, fenceEpochOf } from './region';
 import type { RegionOwner } from './region-owner';
 import { catchUpWithWal } from './replay';
 import type { DdlRequest, DdlResult } from './requests';
@@ -45,14 +45,7 @@ export async function handleSplit(
 ): Promise<DdlResult> {
   const region = owner.requireRegion(regionId);
   const id = regionId.toString();
-  if (region.epoch.confVer < request.epoch.confVer) {
-    // Behind its route (a split or merge abandoned meanwhile moved it on): what this copy holds is
-    // not what the split was asked of, and no retry changes that until the repair reopens it.
-    throw new InvalidArgumentError(
-      `region ${id} is at placement ${region.epoch.confVer} here, behind the split's ${request.epoch.confVer}; split it once it leads at its route's`,
-      { regionId: id, epoch: region.epoch, requested: request.epoch },
-    );
-  }
+  checkAskedPlacement(regionId, region.epoch.confVer, request.epoch, 'split', false);
   if (splitDone(region.epoch, region.range.end, request)) {
     region.flushesHeldUntilMs = ctx.time.now() + SPLIT_FLUSH_HOLD_MS;
     region.splitChildPending = request.child;
@@ -64,13 +57,7 @@ export async function handleSplit(
       { regionId: id, epoch: region.epoch, requested: request.epoch },
     );
   }
-  if (region.epoch.confVer > request.epoch.confVer) {
-    // Placed again since the split was asked (its procedure gave up and fenced the region on).
-    throw new EpochNotMatchError(
-      `region ${id} is at placement ${region.epoch.confVer}; a split asked at ${request.epoch.confVer} is stale`,
-      { regionId: id, epoch: region.epoch, requested: request.epoch },
-    );
-  }
+  checkAskedPlacement(regionId, region.epoch.confVer, request.epoch, 'split', true);
   if (!region.isWritable)
     throw new NotLeaderError(`region ${id} does not lead on ${ctx.nodeId}`, { regionId: id });
   const { splitKey, child, childEpoch } = request;

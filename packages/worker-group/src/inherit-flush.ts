@@ -83,7 +83,8 @@ export function inheritFlushHook(
     // Another path gave the child its manifest meanwhile (a concurrent retry of the split): keep it.
     if (await latestManifest(ctx.storage, child.regionId)) return;
     // The child must still be this node's (a split abandoned meanwhile retired it): copies made for a
-    // child whose commit is then refused would be left behind, a whole copy of the parent's files.
+    // child whose commit is then refused would be left behind, a whole copy of the parent's files
+    // (checked before the copies; a retire during them still leaves them).
     const fence = await ctx.wal.fence(child.regionId);
     if (fence?.nodeId !== ctx.nodeId || fence.epoch !== fenceEpochOf(child.epoch))
       throw new NotLeaderError(
@@ -106,8 +107,8 @@ export function inheritFlushHook(
       // The region whose snapshot file this is: the file says so, and a load checks it.
       inheritedFrom: manifest.inheritedFrom ?? parent.toString(),
     };
-    // Committed under the child's fence (this node's since the split): a split abandoned meanwhile
-    // destroyed the child's WAL, and then nothing is left of this manifest.
+    // Committed under the child's fence (this node's since the split): a split abandoned during the
+    // copies retired the child's WAL, and then this manifest is deleted (the copies stay: narrow).
     await commitFirstManifest(ctx, inherited, { nodeId: ctx.nodeId, epoch: fenceEpochOf(child.epoch) });
     ctx.logger.info(
       {

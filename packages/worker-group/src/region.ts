@@ -1,4 +1,11 @@
-import { composeTimestamp, type KeyRange, type RegionId, type Timestamp } from '@regionstore/core';
+import {
+  EpochNotMatchError,
+  InvalidArgumentError,
+  composeTimestamp,
+  type KeyRange,
+  type RegionId,
+  type Timestamp,
+} from '@regionstore/core';
 import type { RegionEpoch } from '@regionstore/engine';
 import { RecentWrites } from './recent-writes';
 import type { Reply } from './reply';
@@ -15,6 +22,33 @@ export function fenceEpochOf(epoch: RegionEpoch): number {
  */
 export function newerEpoch(a: RegionEpoch, b: RegionEpoch): boolean {
   return a.version >= b.version && a.confVer >= b.confVer && (a.version > b.version || a.confVer > b.confVer);
+}
+
+/**
+ * Refuses a split or merge asked of `regionId` at placement `asked.confVer` whose copy here is at
+ * `placed`. Behind (a split or merge abandoned meanwhile moved the region on, and the repair has not
+ * reopened it yet): not the copy it was asked of, and no retry changes that (InvalidArgument). Ahead,
+ * where `movedOn` says to check it (the region was placed again since: its procedure gave up and
+ * fenced it on): a stale job (EpochNotMatch).
+ */
+export function checkAskedPlacement(
+  regionId: RegionId,
+  placed: number,
+  asked: RegionEpoch,
+  what: 'split' | 'merge',
+  movedOn: boolean,
+): void {
+  const id = regionId.toString();
+  if (placed < asked.confVer)
+    throw new InvalidArgumentError(
+      `region ${id} is at placement ${placed} here, behind the ${what}'s ${asked.confVer}; ${what} it once it leads at its route's`,
+      { regionId: id, placed, requested: asked },
+    );
+  if (movedOn && placed > asked.confVer)
+    throw new EpochNotMatchError(
+      `region ${id} is at placement ${placed}; a ${what} asked at ${asked.confVer} is stale`,
+      { regionId: id, placed, requested: asked },
+    );
 }
 
 /** A region open on this node, owned by one worker. */

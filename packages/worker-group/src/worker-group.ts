@@ -1,6 +1,5 @@
 import {
   EpochNotMatchError,
-  InvalidArgumentError,
   NotFoundError,
   RealTimeProvider,
   failpoint,
@@ -31,7 +30,7 @@ import { committedManifest, latestManifest, type FlushManifest } from './manifes
 import { FollowerTailer } from './follower-tailer';
 import { GcSafePoint } from './gc-safe-point';
 import { workerGroupMetrics } from './metrics';
-import type { WorkerRegion } from './region';
+import { checkAskedPlacement, type WorkerRegion } from './region';
 import { regionIdToIndex } from './region-index';
 import { finishInterruptedDrops } from './handle-drop';
 import { RegionWorker } from './region-worker';
@@ -237,7 +236,7 @@ export class WorkerGroup {
   }
 
   async ddl(regionId: RegionId, request: DdlRequest): Promise<DdlResult> {
-    if (request.type === 'open') await this.closeRetiredOverlaps(regionId, request);
+    if (request.type === 'open') await this.makeRoomFor(regionId, request);
     const reply = new Reply<DdlResult>();
     await this.submitToWorker(regionId, { kind: 'ddl', regionId, request, reply });
     return reply.promise;
@@ -312,7 +311,7 @@ export class WorkerGroup {
    * (MVCC GC) would run over the opening region's data; any other refuses an open to lead (a repair
    * asks again once the stale copy is gone).
    */
-  private async closeRetiredOverlaps(
+  private async makeRoomFor(
     regionId: RegionId,
     request: Extract<DdlRequest, { type: 'open' }>,
   ): Promise<void> {
@@ -366,27 +365,14 @@ export class WorkerGroup {
       [target, request.epoch],
       [request.source, request.sourceEpoch],
     ] as const;
-    // Either behind its route (moved on by a split or merge abandoned meanwhile): not what the merge
-    // was asked of, and no retry changes that until the repair reopens it.
+    const placedHere = (id: RegionId) => this.getRegion(id)?.epoch.confVer;
     for (const [id, epoch] of asked) {
-      const placed = this.getRegion(id)?.epoch.confVer;
-      if (placed !== undefined && placed < epoch.confVer)
-        throw new InvalidArgumentError(
-          `region ${id.toString()} is at placement ${placed} here, behind the merge's ${epoch.confVer}; merge once it leads at its route's`,
-          { regionId: id.toString(), requested: epoch },
-        );
+      const placed = placedHere(id);
+      if (placed !== undefined) checkAskedPlacement(id, placed, epoch, 'merge', false);
     }
     if (!merged || !mergeDone(merged, { type: 'merge', ...request })) {
-      // Either placed again since the merge was asked (its procedure gave up and fenced them on): the
-      // source must not stop taking writes for it.
-      for (const [id, epoch] of asked) {
-        const placed = this.getRegion(id)?.epoch.confVer ?? 0;
-        if (placed > epoch.confVer)
-          throw new EpochNotMatchError(
-            `region ${id.toString()} is at placement ${placed}; a merge asked at ${epoch.confVer} is stale`,
-            { regionId: id.toString(), requested: epoch },
-          );
-      }
+      // The source must not stop taking writes for a merge asked before either was placed again.
+      for (const [id, epoch] of asked) checkAskedPlacement(id, placedHere(id) ?? 0, epoch, 'merge', true);
       await this.ddl(request.source, { type: 'prepareMerge' });
       const sourceMaxTs = this.getRegion(request.source)?.maxTs;
       await this.ddl(target, {

@@ -402,7 +402,6 @@ async function storedKeys(engine: KvEngine): Promise<string[]> {
   return [...keys].sort();
 }
 
-/** A region over the whole key space on `node`, holding `keys` (each at '1'), flushed in full. */
 describe('a split its metasrv abandoned while the leader was paused (RangeProcedure.judge)', () => {
   it('the parent commits nothing once fenced for the verdict; the leader back, or a failover, serves both halves whole', async () => {
     const a = await cluster.node();
@@ -520,6 +519,7 @@ describe('a split its metasrv abandoned while the leader was paused (RangeProced
   });
 });
 
+/** A region over the whole key space on `node`, holding `keys` (each at '1'), flushed in full. */
 async function flushedRegion(
   node: Awaited<ReturnType<typeof cluster.node>>,
   keys: string[],
