@@ -31,17 +31,27 @@ async function waitForFailover(cluster, dead) {
   return Date.now() - from;
 }
 
-/** Starts a procedure (`/admin/migrate`, `/admin/split`) and resolves with its final state. */
-async function runProcedure(cluster, path, body, what) {
+/** Starts a procedure (`/admin/migrate`, `/admin/split`); resolves with its id. */
+async function startProcedure(cluster, path, body, what) {
   const started = await cluster.waitFor(() => admin(cluster, path, body), `${what} to start`, 30_000);
+  return started.procedureId;
+}
+
+/** Resolves with a procedure's final state. */
+async function procedureEnd(cluster, id, what) {
   return cluster.waitFor(
     async () => {
-      const state = await admin(cluster, `/admin/procedures/${started.procedureId}`);
+      const state = await admin(cluster, `/admin/procedures/${id}`);
       return state.status === 'Running' ? undefined : state;
     },
     what,
     120_000,
   );
+}
+
+/** Starts a procedure and resolves with its final state. */
+async function runProcedure(cluster, path, body, what) {
+  return procedureEnd(cluster, await startProcedure(cluster, path, body, what), what);
 }
 
 async function migrate(cluster, regionId, to) {
@@ -84,19 +94,27 @@ const FAULTS = {
   /**
    * Splits a region near the middle of its data under the workload, then half the time merges the
    * two halves back (they share a leader right after the split; a merge the balancer got ahead of
-   * ends Failed, which is no fault of the cluster).
+   * ends Failed, which is no fault of the cluster). A third of the time the leader is stopped
+   * (SIGSTOP, 8 s) right after the split starts, past its 2 s deadline: the metasrv judges it dead,
+   * fences it, and goes on or abandons the split while the leader may still be in the middle of it.
    */
   async split({ cluster }) {
     const route = pick(await routes(cluster));
-    const split = await runProcedure(
-      cluster,
-      '/admin/split',
-      { regionId: route.regionId },
-      `the split of ${route.regionId}`,
-    );
+    const stopLeader = Math.random() < 1 / 3;
+    const what = `the split of ${route.regionId}`;
+    const body = { regionId: route.regionId, ...(stopLeader ? { timeoutMs: 2000 } : {}) };
+    const id = await startProcedure(cluster, '/admin/split', body, what);
+    if (stopLeader) {
+      await sleep(Math.random() * 300);
+      cluster.signal(route.leader, 'SIGSTOP');
+      await sleep(8000);
+      cluster.signal(route.leader, 'SIGCONT');
+    }
+    const split = await procedureEnd(cluster, id, what);
     const child = split.context.childId ?? null;
+    const stopped = stopLeader ? { stoppedLeader: route.leader } : {};
     if (split.status !== 'Done' || Math.random() < 0.5)
-      return { region: route.regionId, status: split.status, child };
+      return { region: route.regionId, status: split.status, child, ...stopped };
     await sleep(2000);
     const merge = await runProcedure(
       cluster,
@@ -104,7 +122,7 @@ const FAULTS = {
       { regionId: route.regionId, source: child },
       `the merge of ${child} into ${route.regionId}`,
     );
-    return { region: route.regionId, status: split.status, child, merge: merge.status };
+    return { region: route.regionId, status: split.status, child, merge: merge.status, ...stopped };
   },
 
   /** Stops every process (kill -9 or SIGTERM) and starts them all again on the same data. */
