@@ -18,13 +18,6 @@ import {
 
 const cluster = useCluster('deposed-flush');
 
-/** `region` opened as leader on a fresh node at fence epoch `confVer`. */
-async function leaderAt(region: RegionId, confVer: number): Promise<TestNode> {
-  const node = await cluster.node();
-  await node.group.ddl(region, { type: 'open', range: ALL, epoch: { version: 1, confVer }, role: 'Leader' });
-  return node;
-}
-
 /** Starts a flush on `node` and returns it once it is paused at its manifest write. */
 async function pauseAtManifestWrite(node: TestNode, region: RegionId, full: boolean) {
   const hits = failPointHits('region_flush_manifest_write');
@@ -46,7 +39,7 @@ describe('a flush that outlives its leadership', () => {
     // A full flush at the same entry: past its last leadership check, then stopped (a long pause).
     const { flush: late } = await pauseAtManifestWrite(a, region, true);
 
-    const b2 = await leaderAt(region, 2);
+    const b2 = await cluster.leaderAt(region, 2);
     await b2.group.write({ regionId: region, mutations: [put('c', '3')] });
     await b2.group.ddl(region, { type: 'flush', full: false });
 
@@ -65,7 +58,7 @@ describe('a flush that outlives its leadership', () => {
     for (const name of manifestFiles(newest)) expect(files).toContain(name);
 
     await b2.crash();
-    const c = await leaderAt(region, 3);
+    const c = await cluster.leaderAt(region, 3);
     for (const [key, value] of [
       ['a', '1'],
       ['b', '2'],
@@ -122,7 +115,7 @@ describe('manifests and their files are never rewritten in place', () => {
     const committed = (await node.group.committedManifest(region))!;
     expect(committed.deltas).toHaveLength(1);
     await node.crash();
-    const other = await leaderAt(region, 2);
+    const other = await cluster.leaderAt(region, 2);
     expect((await mvccGet(other.engine, b('b')))?.toString()).toBe('2');
   });
 });
@@ -155,7 +148,7 @@ describe('the committed manifest', () => {
     await redis.hset(wal.keys(region).meta, 'manifest', older);
     await a.crash();
 
-    const other = await leaderAt(region, 2);
+    const other = await cluster.leaderAt(region, 2);
     expect((await mvccGet(other.engine, b('b')))?.toString()).toBe('2');
     await other.group.write({ regionId: region, mutations: [put('c', '3')] });
     await other.group.ddl(region, { type: 'flush', full: false });

@@ -104,6 +104,17 @@ export function useCluster(label: string) {
       nodes.push(node);
       return node;
     },
+    /** A fresh node where `region` opens as leader over the whole key space at placement `confVer`. */
+    async leaderAt(region: RegionId, confVer: number): Promise<TestNode> {
+      const node = await this.node();
+      await node.group.ddl(region, {
+        type: 'open',
+        range: ALL,
+        epoch: { version: 1, confVer },
+        role: 'Leader',
+      });
+      return node;
+    },
   };
 }
 

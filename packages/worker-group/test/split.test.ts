@@ -447,13 +447,7 @@ describe('a split its metasrv abandoned while the leader was paused (RangeProced
     expect(await Promise.all(all.map(onA))).toEqual(['1', '1', '2', '2', '3']);
     await a.crash();
     // A failover from there: every write of both halves is in the object store and the WAL.
-    const b2 = await cluster.node();
-    await b2.group.ddl(region, {
-      type: 'open',
-      range: ALL,
-      epoch: { version: 1, confVer: 3 },
-      role: 'Leader',
-    });
+    const b2 = await cluster.leaderAt(region, 3);
     const read = async (key: string) => (await mvccGet(b2.engine, b(key)))?.toString();
     expect(await Promise.all(all.map(read))).toEqual(['1', '1', '2', '2', '3']);
   });

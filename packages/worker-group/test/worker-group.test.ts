@@ -4,7 +4,6 @@ import {
   failPointHits,
   isRegionStoreError,
   keyRange,
-  type RegionId,
   removeFailPoint,
 } from '@regionstore/core';
 import {
@@ -15,17 +14,7 @@ import {
   readApplyState,
   type KvEngine,
 } from '@regionstore/engine';
-import {
-  ALL,
-  EPOCH,
-  b,
-  failure,
-  freshRegion,
-  put,
-  pausedFullFlush,
-  useCluster,
-  type TestNode,
-} from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, pausedFullFlush, useCluster } from './helpers';
 
 const cluster = useCluster('worker-group');
 
@@ -119,7 +108,7 @@ describe('WorkerGroup', () => {
       ]);
     };
     await check(node.engine);
-    const other = await leaderElsewhere(region);
+    const other = await cluster.leaderAt(region, 2);
     await check(other.engine);
   });
 
@@ -421,7 +410,7 @@ describe('WorkerGroup', () => {
     expect(await mvccGet(node.engine, b('t'))).toBeUndefined();
     await node.group.write({ regionId: region, mutations: [put('v', '3')] });
     await node.crash();
-    const other = await leaderElsewhere(region);
+    const other = await cluster.leaderAt(region, 2);
     expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
     expect(await mvccGet(other.engine, b('u'))).toBeUndefined();
     expect((await mvccGet(other.engine, b('v')))?.toString()).toBe('3');
@@ -440,7 +429,7 @@ describe('WorkerGroup', () => {
     expect(await failure(flush)).toMatchObject({ code: 'Cancelled' });
     expect(node.group.writeBuffer.memoryUsage).toBe(0);
     await node.crash();
-    const other = await leaderElsewhere(region);
+    const other = await cluster.leaderAt(region, 2);
     expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
   });
 
@@ -458,7 +447,7 @@ describe('WorkerGroup', () => {
     expect((await flush).lastEntryId).toBe(1);
     expect((await truncate).lastEntryId).toBe(1);
     await node.crash();
-    const other = await leaderElsewhere(region);
+    const other = await cluster.leaderAt(region, 2);
     expect(await mvccGet(other.engine, b('t'))).toBeUndefined();
   });
 
@@ -475,15 +464,3 @@ describe('WorkerGroup', () => {
     );
   });
 });
-
-/** A fresh node where `region` opens as leader over the whole key space, one placement later. */
-async function leaderElsewhere(region: RegionId): Promise<TestNode> {
-  const other = await cluster.node();
-  await other.group.ddl(region, {
-    type: 'open',
-    range: ALL,
-    epoch: { version: 1, confVer: 2 },
-    role: 'Leader',
-  });
-  return other;
-}
