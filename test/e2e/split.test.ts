@@ -173,6 +173,7 @@ describe('a split whose leader stops half-way', () => {
         fencedOut: true,
         error: expect.stringMatching(/died before/),
       });
+      const oldLeader = stopped;
       cluster.signal(stopped, 'SIGCONT'); // its split goes on, and finds the child retired
       stopped = undefined;
       const after = (await cluster.routes()).find((r) => r.regionId === '1:2')! as RouteJson & {
@@ -193,6 +194,21 @@ describe('a split whose leader stops half-way', () => {
         const files = join(cluster.dir, 'objects', kind, childValue.toString());
         expect(existsSync(files) ? readdirSync(files) : []).toEqual([]);
       }
+      // Nor does the old leader keep the child open, whether the parent came back there (the open
+      // closes the retired child in its way) or moved on (the heartbeat repair closes it).
+      await cluster.waitFor(
+        async () => {
+          const status = (await (await fetch(`${cluster.metasrvUrl}/admin/status`)).json()) as {
+            nodes: Array<{ id: string; regions: number }>;
+          };
+          const placed = (await cluster.routes()).filter(
+            (r) => r.leader === oldLeader || r.followers.some((f) => f.id === oldLeader),
+          ).length;
+          return status.nodes.find((n) => n.id === oldLeader)?.regions === placed ? true : undefined;
+        },
+        'the old leader to hold only the copies the routes place there',
+        30_000,
+      );
       const acked = await load.stop();
       expect(await missing(cluster, acked)).toEqual([]);
       await client.put(Buffer.from('P-after'), Buffer.from('right'));

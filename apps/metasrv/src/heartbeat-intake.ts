@@ -18,6 +18,11 @@ export interface HeartbeatIntakeDeps {
   repairIntervalMs: number;
   /** The cluster id Redis knows (undefined: none, or no identity in this assembly). */
   identity?: () => Promise<string | undefined>;
+  /**
+   * Whether a region's WAL was retired (a split abandoned, or merged away): a copy of it that no route
+   * names is closed for good. Absent: such copies are left alone.
+   */
+  walRetired?: (regionId: RegionId) => Promise<boolean>;
   /** The cluster GC safepoint each grant carries (absent, or 0: none yet). */
   gcSafePoint?: () => Timestamp;
   now?: () => number;
@@ -34,7 +39,9 @@ export interface HeartbeatIntakeDeps {
  *   than its route's); a region it holds that the
  *   route gives to another node is closed and destroyed there (a paused old leader that resumed),
  *   unless the route names the node as its follower; a follower the route names that the node does
- *   not hold is opened there again.
+ *   not hold is opened there again; a copy no route names whose WAL was retired (the child of a split
+ *   abandoned while its leader seemed dead, a merge's source whose close failed) is closed and
+ *   destroyed there.
  *   Regions with a migration running are the procedure's business and are left alone.
  */
 export class HeartbeatIntake {
@@ -146,7 +153,11 @@ export class HeartbeatIntake {
     }
     for (const held of heartbeat.regions) {
       const route = byId.get(held.regionId.value);
-      if (!route || route.leader === node || migrating(held.regionId)) continue;
+      if (!route) {
+        this.closeRetired(node, held);
+        continue;
+      }
+      if (route.leader === node || migrating(held.regionId)) continue;
       if (held.role === 'follower' && route.followers?.includes(node)) continue;
       if (!this.mayRepair(node, held.regionId)) continue;
       this.run('closed a region another node leads', node, route, () =>
@@ -159,6 +170,28 @@ export class HeartbeatIntake {
     }
   }
 
+  /**
+   * A copy no route names is closed only once its WAL says no node will write it again: until then it
+   * may be a split's child whose routes are still to come. A retired WAL is never fenced again, so the
+   * close cannot race a procedure bringing the region back.
+   */
+  private closeRetired(nodeId: string, held: Heartbeat['regions'][number]): void {
+    const walRetired = this.deps.walRetired;
+    if (!walRetired || !this.mayRepair(nodeId, held.regionId)) return;
+    this.runIf(
+      'closed a retired region no route names',
+      nodeId,
+      held.regionId,
+      () =>
+        this.deps.nodes.call(nodeId, 'close-region', {
+          regionId: held.regionId,
+          destroy: true,
+          epoch: held.epoch,
+        }),
+      async () => !(await this.deps.store.get(held.regionId)) && (await walRetired(held.regionId)),
+    );
+  }
+
   private mayRepair(nodeId: string, regionId: RegionId): boolean {
     const key = `${nodeId}/${regionId.toString()}`;
     const now = this.now();
@@ -168,17 +201,29 @@ export class HeartbeatIntake {
     return true;
   }
 
-  /** Repairs run beside the intake: a heartbeat is never held up by a region opening. */
   /**
    * Runs a repair decided on `route` as read with the heartbeat, unless the route changed since (a
    * split or merge that ended meanwhile: acting on the old route would reopen a region merged away,
    * or close a copy the new routes place there).
    */
   private run(what: string, nodeId: string, route: RegionRoute, action: () => Promise<unknown>): void {
-    const fields = { node: nodeId, region: route.regionId.toString() };
-    void (async () => {
+    this.runIf(what, nodeId, route.regionId, action, async () => {
       const now = await this.deps.store.get(route.regionId);
-      if (!now || now.leader !== route.leader || !sameEpoch(now.epoch, route.epoch)) return;
+      return now !== undefined && now.leader === route.leader && sameEpoch(now.epoch, route.epoch);
+    });
+  }
+
+  /** Repairs run beside the intake (a heartbeat is never held up by a region opening), if still due. */
+  private runIf(
+    what: string,
+    nodeId: string,
+    regionId: RegionId,
+    action: () => Promise<unknown>,
+    stillDue: () => Promise<boolean>,
+  ): void {
+    const fields = { node: nodeId, region: regionId.toString() };
+    void (async () => {
+      if (!(await stillDue())) return;
       await action();
       this.deps.logger.info(fields, what);
     })().catch((err: unknown) => this.deps.logger.warn({ ...fields, err }, `failed: ${what}`));

@@ -1,3 +1,4 @@
+import type { RegionId } from '@regionstore/core';
 import type { Counter, Logger, Registry, RedisClient } from '@regionstore/runtime';
 import type { RegionRoute, SupervisorService } from '@regionstore/supervisor';
 import type { Queue } from 'bullmq';
@@ -25,6 +26,8 @@ export interface LeadershipDeps {
   leases: RegionLeaseGrants;
   /** Guards the bootstrap (absent in an assembly without the identity plugin: no guard). */
   identity?: MetasrvClusterIdentity | undefined;
+  /** Whether a region's WAL was retired (see HeartbeatIntakeDeps; absent: routeless copies stay). */
+  walRetired?: ((regionId: RegionId) => Promise<boolean>) | undefined;
   /** The GC safepoint the leader moves and hands to nodes (absent in an assembly without GC). */
   gc?: GcSafePoints | undefined;
   /** Records of operations only a leader runs; a new leader fails the ones its predecessor left. */
@@ -56,6 +59,7 @@ export class Leadership {
       nodes,
       leases,
       identity: async () => (await deps.identity?.redis.read())?.clusterId,
+      ...(deps.walRetired ? { walRetired: deps.walRetired } : {}),
       ...(deps.gc ? { gcSafePoint: () => deps.gc!.current } : {}),
       logger: logger.child({ component: 'heartbeats' }),
       repairIntervalMs: config.repairIntervalMs,

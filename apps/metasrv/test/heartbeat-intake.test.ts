@@ -4,6 +4,7 @@ import type { SupervisorService } from '@regionstore/supervisor';
 import { useRedisNamespace } from '@regionstore/testing';
 import { ClusterStore } from '../src/cluster-store';
 import { HeartbeatIntake } from '../src/heartbeat-intake';
+import { RedisLogStore } from '@regionstore/log-store';
 import type { NodeTaskClient } from '../src/node-client';
 import type { RegionLeaseGrants } from '../src/region-leases';
 
@@ -12,7 +13,9 @@ const EPOCH = { version: 1, confVer: 1 };
 
 /** An intake over a real route store; node calls are recorded, leases and the supervisor are inert. */
 async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Promise<void>) {
-  const store = new ClusterStore(await ns.connect(), `${ns.prefix}-${prefix}`, 3000, () => Date.now());
+  const redis = await ns.connect();
+  const store = new ClusterStore(redis, `${ns.prefix}-${prefix}`, 3000, () => Date.now());
+  const wal = new RedisLogStore(redis, { prefix: `${ns.prefix}-${prefix}` });
   const calls: string[] = [];
   /** The regions whose failure detectors the heartbeats fed. */
   const fed: string[] = [];
@@ -51,6 +54,7 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     } as unknown as RegionLeaseGrants,
     logger: silentLogger(),
     repairIntervalMs: 1000,
+    walRetired: async (regionId) => (await wal.position(regionId)).retired === true,
   });
   const region = new RegionId(1, 0);
   await store.put({
@@ -60,15 +64,15 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     epoch: EPOCH,
     state: 'Normal',
   });
-  /** node-a says it leads the region at `epoch`. */
-  const leaderBeats = (epoch = EPOCH) =>
+  /** node-a says it leads the region at `epoch` (default: the route's region). */
+  const leaderBeats = (epoch = EPOCH, regionId = region) =>
     intake.accept({
       nodeId: 'node-a',
       address: 'http://node-a',
       timestampMs: Date.now(),
       regions: [
         {
-          regionId: region,
+          regionId,
           role: 'leader',
           epoch,
           approximateSizeBytes: 0,
@@ -85,7 +89,7 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     await new Promise((r) => setTimeout(r, 50)); // the action, if any, follows the re-read
     return calls;
   };
-  return { region, store, fed, leaderBeats, staleLeaderBeats, repaired };
+  return { region, store, wal, fed, leaderBeats, staleLeaderBeats, repaired };
 }
 
 describe('HeartbeatIntake repairs', () => {
@@ -111,5 +115,20 @@ describe('HeartbeatIntake repairs', () => {
     expect(await repaired()).toEqual([`open-region node-a ${region.toString()}`]);
     // Nor does it keep the region's failure detector alive: should it never reopen, a failover moves on.
     expect(fed).toEqual([]);
+  });
+
+  it('closes a copy no route names once its WAL is retired, and only then', async () => {
+    const { wal, leaderBeats, repaired } = await setup('routeless');
+    // A split's child that its procedure abandoned: no route, the node still has it open.
+    const child = new RegionId(1, 7);
+    await wal.setFence(child, { nodeId: 'node-a', epoch: 2 });
+    await leaderBeats(EPOCH, child);
+    // Fenced but not retired: maybe a child whose routes are still to come. Left alone.
+    expect(await repaired()).toEqual([]);
+    await wal.retire(child);
+    await new Promise((r) => setTimeout(r, 1000)); // one repair per node and region per second
+    await leaderBeats(EPOCH, child);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await repaired()).toEqual([`close-region node-a ${child.toString()}`]);
   });
 });

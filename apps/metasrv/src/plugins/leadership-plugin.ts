@@ -8,6 +8,7 @@ import {
   type Registry,
   type RedisClient,
 } from '@regionstore/runtime';
+import { RedisLogStore } from '@regionstore/log-store';
 import { metasrvLeaderKey } from '@regionstore/protocol';
 import { SUPERVISOR, type SupervisorService } from '@regionstore/supervisor';
 import type { Queue } from 'bullmq';
@@ -35,6 +36,7 @@ export const leadershipPlugin: Plugin<MetasrvPluginConfig> = {
         const store = c.resolve<ClusterStore>(METASRV.ClusterStore);
         const supervisor = c.resolve<SupervisorService>(SUPERVISOR);
         const nodes = c.resolve<NodeTaskClient>(METASRV.NodeTasks);
+        const wal = new RedisLogStore(c.resolve<RedisClient>(METASRV.Redis), { prefix: config.keyPrefix });
         const operations = [
           resolveOptional<ClusterBackup>(c, METASRV.Backups),
           resolveOptional<ClusterRestore>(c, METASRV.Restores),
@@ -49,6 +51,7 @@ export const leadershipPlugin: Plugin<MetasrvPluginConfig> = {
           nodes,
           leases: c.resolve<RegionLeaseGrants>(METASRV.RegionLeases),
           identity: resolveOptional<MetasrvClusterIdentity>(c, METASRV.Identity),
+          walRetired: async (regionId) => (await wal.position(regionId)).retired === true,
           gc: resolveOptional<GcSafePoints>(c, METASRV.Gc),
           operations,
           queues: c.resolve<() => Queue[]>(METASRV.Queues),
