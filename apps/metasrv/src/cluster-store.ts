@@ -1,4 +1,5 @@
-import { compareKeys, NotLeaderError, rangeContains, RegionId, ServerIsBusyError } from '@regionstore/core';
+import { randomUUID } from 'node:crypto';
+import { NotLeaderError, RegionId, ServerIsBusyError } from '@regionstore/core';
 import { type RedisClient } from '@regionstore/runtime';
 import { clusterKey, epochSchema, metasrvLeaderKey, type Route } from '@regionstore/protocol';
 import type {
@@ -10,6 +11,7 @@ import type {
   RouteStore,
 } from '@regionstore/supervisor';
 import { z } from 'zod';
+import { RouteTable } from './route-table';
 
 const storedRouteSchema = z.object({
   start: z.string(),
@@ -35,20 +37,26 @@ export type StoredNode = z.output<typeof storedNodeSchema>;
 const WHILE_LEADING = `
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end`;
 /**
- * Writes a route only if it still holds what the writer read (KEYS routes, leader; ARGV writer, field,
- * old, new): 1 written, 0 changed meanwhile, -1 the writer does not lead.
+ * Every route write also sets the routes' version (KEYS[3]) to a token never used before (ARGV[2]), so
+ * a reader's cached table is current exactly while the version still holds its token.
+ */
+const NEW_VERSION = `
+redis.call('SET', KEYS[3], ARGV[2])`;
+/**
+ * Writes a route only if it still holds what the writer read (KEYS routes, leader, version; ARGV
+ * writer, token, field, old, new): 1 written, 0 changed meanwhile, -1 the writer does not lead.
  */
 const SET_IF_UNCHANGED = `${WHILE_LEADING}
-if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
+if redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[5])${NEW_VERSION}
 return 1`;
 /**
- * Writes routes at once (KEYS routes, leader; ARGV writer, a field to delete or '', then field, value
- * pairs): 1 written, -1 the writer does not lead.
+ * Writes routes at once (KEYS routes, leader, version; ARGV writer, token, a field to delete or '',
+ * then field, value pairs): 1 written, -1 the writer does not lead.
  */
 const WRITE_ROUTES = `${WHILE_LEADING}
-if ARGV[2] ~= '' then redis.call('HDEL', KEYS[1], ARGV[2]) end
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[3] ~= '' then redis.call('HDEL', KEYS[1], ARGV[3]) end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end${NEW_VERSION}
 return 1`;
 /**
  * Adds ARGV[1] to the drained set KEYS[1] if one of ARGV[2..] other than it is not drained (an alive
@@ -73,6 +81,8 @@ const UPDATE_ATTEMPTS = 20;
 export class ClusterStore implements RouteStore, PeerLookup {
   /** Told of every route written (the metasrv watches the new leader of a moved region at once). */
   onRouteWritten: ((route: RegionRoute) => void) | undefined;
+  /** The routes as of a version (see table()). */
+  private cached: { version: string; table: RouteTable } | undefined;
 
   /**
    * @param writer the metasrv instance writing routes: each write checks in Redis that it still holds
@@ -91,10 +101,12 @@ export class ClusterStore implements RouteStore, PeerLookup {
     const result = Number(
       await this.redis.eval(
         script,
-        2,
+        3,
         this.routesKey,
         metasrvLeaderKey(this.prefix),
+        this.routesVersionKey,
         this.writer ?? '',
+        randomUUID(),
         ...args,
       ),
     );
@@ -108,6 +120,11 @@ export class ClusterStore implements RouteStore, PeerLookup {
 
   private get routesKey(): string {
     return clusterKey(this.prefix, 'meta', 'routes');
+  }
+
+  /** The token of the last route write (see NEW_VERSION); absent before the first. */
+  private get routesVersionKey(): string {
+    return clusterKey(this.prefix, 'meta', 'routes-version');
   }
 
   private get nodesKey(): string {
@@ -158,12 +175,12 @@ export class ClusterStore implements RouteStore, PeerLookup {
 
   /** Alive nodes with the number of regions they lead, for the selector. */
   async candidates(): Promise<NodeCandidate[]> {
-    const routes = await this.routes();
+    const table = await this.table();
     return (await this.nodes()).map((n) => ({
       id: n.id,
       address: n.address,
       alive: n.alive,
-      regionCount: routes.filter((r) => r.leader === n.id).length,
+      regionCount: table.leaderCount(n.id),
       drained: n.drained,
     }));
   }
@@ -261,11 +278,28 @@ export class ClusterStore implements RouteStore, PeerLookup {
     throw new ServerIsBusyError(`the route of region ${id} kept changing; try again`, { regionId: id });
   }
 
+  /** Every route, sorted by range start. */
   async routes(): Promise<RegionRoute[]> {
-    const raw = await this.redis.hgetall(this.routesKey);
-    return Object.entries(raw)
-      .map(([id, json]) => this.decode(id, json))
-      .sort((a, b) => compareKeys(a.range.start, b.range.start));
+    return [...(await this.table()).routes];
+  }
+
+  /**
+   * The routes as Redis holds them now: one GET of the version while no route changed, every route
+   * read again (with its version, in one MULTI) when one did. Routes written before versions existed
+   * are read whole each time, until the first route write.
+   */
+  async table(): Promise<RouteTable> {
+    const version = await this.redis.get(this.routesVersionKey);
+    if (version !== null && this.cached?.version === version) return this.cached.table;
+    const replies = await this.redis.multi().get(this.routesVersionKey).hgetall(this.routesKey).exec();
+    const [[versionErr, read], [routesErr, raw]] = replies as [
+      [Error | null, string | null],
+      [Error | null, Record<string, string>],
+    ];
+    if (versionErr || routesErr) throw versionErr ?? routesErr;
+    const table = new RouteTable(Object.entries(raw).map(([id, json]) => this.decode(id, json)));
+    this.cached = read === null ? undefined : { version: read, table };
+    return table;
   }
 
   /** Routes as clients get them, with each leader's address. */
@@ -286,7 +320,7 @@ export class ClusterStore implements RouteStore, PeerLookup {
   }
 
   async routeForKey(key: Buffer): Promise<RegionRoute | undefined> {
-    return (await this.routes()).find((r) => rangeContains(r.range, key));
+    return (await this.table()).forKey(key);
   }
 
   private encode(route: RegionRoute): string {

@@ -5,6 +5,7 @@ import type { RegionRoute, SupervisorService } from '@regionstore/supervisor';
 import type { ClusterStore } from './cluster-store';
 import type { NodeTaskClient } from './node-client';
 import type { RegionLeaseGrants } from './region-leases';
+import type { RouteTable } from './route-table';
 
 type Heartbeat = JobPayload<'heartbeat'>;
 
@@ -75,10 +76,11 @@ export class HeartbeatIntake {
         regions: heartbeat.regions.length,
         leaders: claimed.length,
       });
-      const routes = new Map((await store.routes()).map((r) => [r.regionId.value, r]));
-      const routedHere = (id: RegionId) => routes.get(id.value)?.leader === heartbeat.nodeId;
+      // Only this node's routes are looked at: a heartbeat costs what the node holds, not the cluster.
+      const routes = await store.table();
+      const routedHere = (id: RegionId) => routes.get(id)?.leader === heartbeat.nodeId;
       const granted = claimed.filter((r) => {
-        const route = routes.get(r.regionId.value);
+        const route = routes.get(r.regionId);
         return route?.state === 'Normal' && routedHere(r.regionId) && route.epoch.confVer === r.epoch.confVer;
       });
       if (heartbeat.seq)
@@ -109,19 +111,19 @@ export class HeartbeatIntake {
           .filter((r) => r.role === 'follower')
           .map((r) => ({ regionId: r.regionId, lastEntryId: r.lastEntryId ?? 0 })),
       });
-      this.repair(heartbeat, [...routes.values()]);
+      this.repair(heartbeat, routes);
     } finally {
       leases.end(pending);
     }
   }
 
-  private repair(heartbeat: Heartbeat, routes: RegionRoute[]): void {
+  private repair(heartbeat: Heartbeat, table: RouteTable): void {
     const node = heartbeat.nodeId;
+    const routes = table.onNode(node);
     const migrating = (id: RegionId) => this.deps.supervisor.migrations.isMigrating(id);
-    const byId = new Map(routes.map((r) => [r.regionId.value, r]));
     const serving = new Set([
       ...heartbeat.regions
-        .filter((r) => r.role === 'leader' && !behindRoute(r, byId))
+        .filter((r) => r.role === 'leader' && !behindRoute(r, table))
         .map((r) => r.regionId.value),
       ...heartbeat.opening.map((id) => id.value),
     ]);
@@ -152,7 +154,7 @@ export class HeartbeatIntake {
       );
     }
     for (const held of heartbeat.regions) {
-      const route = byId.get(held.regionId.value);
+      const route = table.get(held.regionId);
       if (!route) {
         this.closeRetired(node, held);
         continue;
@@ -234,8 +236,8 @@ export class HeartbeatIntake {
  * A leader at a placement older than its route's (a split or merge judged it dead and moved the fence
  * one on, still naming it): it gets no lease and appends nothing until it opens there again.
  */
-function behindRoute(region: Heartbeat['regions'][number], routes: Map<bigint, RegionRoute>): boolean {
-  const route = routes.get(region.regionId.value);
+function behindRoute(region: Heartbeat['regions'][number], routes: RouteTable): boolean {
+  const route = routes.get(region.regionId);
   return route !== undefined && region.epoch.confVer < route.epoch.confVer;
 }
 

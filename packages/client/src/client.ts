@@ -3,6 +3,7 @@ import {
   TimeoutError,
   composeTimestamp,
   compareKeys,
+  findByKey,
   groupBy,
   intersectRanges,
   keyRange,
@@ -257,18 +258,9 @@ export class RegionStoreClient {
     await this.agent.close();
   }
 
-  /** The route whose range holds `key`: a binary search over routes sorted by start (as `routes` keeps them). */
+  /** The route whose range holds `key` (routes sorted by start, as `routes` keeps them). */
   private routeOf(routes: Route[], key: Buffer): Route | undefined {
-    let low = 0;
-    let high = routes.length - 1;
-    while (low <= high) {
-      const mid = (low + high) >> 1;
-      const route = routes[mid]!;
-      if (compareKeys(key, route.start) < 0) high = mid - 1;
-      else if (route.end.length > 0 && compareKeys(key, route.end) >= 0) low = mid + 1;
-      else return route;
-    }
-    return undefined;
+    return findByKey(routes, key, (route) => route);
   }
 
   /**

@@ -28,6 +28,28 @@ export function rangeContains(range: KeyRange, key: Uint8Array): boolean {
   return compareKeys(key, range.start) >= 0 && (range.end.length === 0 || compareKeys(key, range.end) < 0);
 }
 
+/**
+ * The item of `sorted` whose range holds `key`: a binary search over items sorted by range start with
+ * disjoint ranges (a route table).
+ */
+export function findByKey<T>(
+  sorted: readonly T[],
+  key: Uint8Array,
+  rangeOf: (item: T) => KeyRange,
+): T | undefined {
+  let low = 0;
+  let high = sorted.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    const item = sorted[mid]!;
+    const range = rangeOf(item);
+    if (compareKeys(key, range.start) < 0) high = mid - 1;
+    else if (range.end.length > 0 && compareKeys(key, range.end) >= 0) low = mid + 1;
+    else return item;
+  }
+  return undefined;
+}
+
 /** True when `inner` lies entirely inside `outer`. */
 export function rangeCovers(outer: KeyRange, inner: KeyRange): boolean {
   return compareKeys(inner.start, outer.start) >= 0 && compareEnds(inner.end, outer.end) <= 0;
