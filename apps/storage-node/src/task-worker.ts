@@ -216,7 +216,7 @@ export class NodeTaskWorker {
           sha256: manifest.sha256 ?? '',
         };
       },
-      'apply-snapshot': async ({ regionId, range, epoch, term, index }) => {
+      'apply-snapshot': async ({ regionId, range, epoch, name, term, index, sha256 }) => {
         if (group.getRegion(regionId)) {
           throw new InvalidArgumentError(
             `region ${regionId.toString()} is open on ${deps.nodeId}; close it before applying a snapshot`,
@@ -224,7 +224,8 @@ export class NodeTaskWorker {
         }
         await prepareSnapshotApply(deps.engine, { regionId, range, epoch }, { regionId, term, index });
         const handle = new ApplyHandle();
-        const status = await runner.schedule(RegionTask.apply(regionId, handle));
+        const source = { name, region: regionId, ...(sha256 ? { sha256 } : {}) };
+        const status = await runner.schedule(RegionTask.apply(regionId, handle, source));
         if (status !== 'Finished') {
           throw (
             handle.error ?? new CancelledError(`snapshot apply of region ${regionId.toString()} ${status}`)

@@ -104,19 +104,38 @@ describe('node task worker: snapshot, catch-up and destroy jobs', () => {
           regionId: REGION,
           range: RANGE,
           epoch: EPOCH,
+          name: snapshot.name,
           term: snapshot.term,
           index: snapshot.index,
         }),
       ),
     ).toMatchObject({ code: 'InvalidArgument' });
 
+    // a file under the name with other bytes than generated is refused, and nothing is applied
+    expect(
+      JSON.parse(
+        await bNode.failure('apply-snapshot', {
+          regionId: REGION,
+          range: RANGE,
+          epoch: EPOCH,
+          name: snapshot.name,
+          term: snapshot.term,
+          index: snapshot.index,
+          sha256: '0'.repeat(64),
+        }),
+      ),
+    ).toMatchObject({ code: 'ChecksumMismatch' });
+    expect(await mvccGet(bNode.engine, b('k7'))).toBeUndefined();
+
     expect(
       await bNode.run('apply-snapshot', {
         regionId: REGION,
         range: RANGE,
         epoch: EPOCH,
+        name: snapshot.name,
         term: snapshot.term,
         index: snapshot.index,
+        sha256: snapshot.sha256,
       }),
     ).toMatchObject({ status: 'Finished' });
     expect((await mvccGet(bNode.engine, b('k7')))?.toString()).toBe('v7');

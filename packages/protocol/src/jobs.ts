@@ -107,7 +107,7 @@ export const mergeRegionsPayload = z.strictObject({
 /** A key near the middle of a region's data by size; absent when it holds too little to split. */
 export const splitKeyResult = z.object({ regionId: regionIdCodec, splitKey: bytesCodec.optional() });
 
-/** A region snapshot in snapshot storage, named by the term and WAL index it was taken at. */
+/** A region snapshot in snapshot storage, taken at `term` and WAL `index`, its object `name`. */
 export const snapshotResult = z.object({
   regionId: regionIdCodec,
   name: z.string(),
@@ -118,13 +118,22 @@ export const snapshotResult = z.object({
   sha256: z.string(),
 });
 
-/** Replace a region's local data (the region not open on the node) with a generated snapshot. */
+/**
+ * Replace a region's local data (the region not open on the node) with a generated snapshot: its
+ * object `name`, and the term and index it was taken at, as `generate-snapshot` answered; with
+ * `sha256`, a file under that name with other bytes is refused (`ChecksumMismatch`).
+ */
 export const applySnapshotPayload = z.strictObject({
   regionId: regionIdCodec,
   range: keyRangeSchema,
   epoch: epochSchema,
+  name: z.string().min(1).max(1024),
   term: z.number().int().nonnegative(),
   index: entryIdSchema,
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export const applySnapshotResult = z.object({ regionId: regionIdCodec, status: z.literal('Finished') });
 

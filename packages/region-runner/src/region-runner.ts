@@ -241,6 +241,7 @@ export class RegionRunner {
           applyState: task.applyState,
           compression: this.config.snapshotCompression,
           ...(task.signal ? { signal: task.signal } : {}),
+          ...(task.tag ? { tag: task.tag } : {}),
         });
       } catch (err) {
         if (task.signal?.aborted) {
@@ -319,7 +320,7 @@ export class RegionRunner {
       source?.name ??
       snapshotName({ regionId, term: applyState.truncatedTerm, index: applyState.truncatedIndex });
     // Verified in full before the region's old data goes, so a damaged file leaves the region as it was.
-    await verifyRegionSnapshot(this.storage, name, source?.region ?? regionId);
+    await verifyRegionSnapshot(this.storage, name, source?.region ?? regionId, source?.sha256);
     handle.checkAbort();
     const bounds = regionDataBounds(local.range);
     await this.cleanupOverlapRanges(bounds);

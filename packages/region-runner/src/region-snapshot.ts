@@ -1,4 +1,5 @@
 import {
+  ChecksumMismatchError,
   CorruptFileError,
   NotFoundError,
   compareKeys,
@@ -53,9 +54,15 @@ export interface GeneratedSnapshot {
   sha256: string;
 }
 
-/** Deterministic, so a retried generation overwrites the same object and an apply can find it. */
-export function snapshotName(key: SnapshotKey): string {
-  return `snapshots/${key.regionId.value}/${key.term}-${key.index}.rsst`;
+/**
+ * Without a tag, deterministic: a retried generation overwrites the same object and an apply can find
+ * it by term and index. A region's flushes tag theirs (epoch version and a random tail) and record the
+ * name in the manifest: a flush never replaces a file a committed manifest names, however late it runs
+ * (a leader paused across a split that was then abandoned would otherwise write half the range over
+ * the whole range's file at the same term and entry).
+ */
+export function snapshotName(key: SnapshotKey, tag?: string): string {
+  return `snapshots/${key.regionId.value}/${key.term}-${key.index}${tag ? `-${tag}` : ''}.rsst`;
 }
 
 /** A region's data in every data CF: all MVCC versions of the user keys in its range. */
@@ -98,6 +105,7 @@ export interface GenerateOptions {
   applyState: RegionApplyState;
   signal?: AbortSignal;
   compression: CompressionType;
+  tag?: string;
 }
 
 /**
@@ -112,7 +120,7 @@ export async function generateRegionSnapshot(
   const { regionId, term, applyState } = options;
   const local = await requireRegionLocalState(snapshot, regionId);
   const key: SnapshotKey = { regionId, term, index: applyState.appliedIndex };
-  const name = snapshotName(key);
+  const name = snapshotName(key, options.tag);
   const file = writeSnapshotFile(regionEntries(snapshot, local.range, options.signal), {
     compression: options.compression,
     meta: {
@@ -137,11 +145,15 @@ export async function generateRegionSnapshot(
   };
 }
 
-/** Reads the whole object and checks every block and the footer; fails if it is missing or damaged. */
+/**
+ * Reads the whole object and checks every block and the footer, and its sha256 against `sha256` when
+ * given (what the manifest naming it recorded); fails if it is missing, damaged or another file.
+ */
 export async function verifyRegionSnapshot(
   storage: ExternalStorage,
   name: string,
   regionId: RegionId,
+  sha256?: string,
 ): Promise<void> {
   if (!(await storage.exists(name))) {
     throw new NotFoundError(`missing snapshot file ${name}`, { name });
@@ -153,6 +165,12 @@ export async function verifyRegionSnapshot(
       {
         name,
       },
+    );
+  }
+  if (sha256 !== undefined && info.sha256 !== sha256) {
+    throw new ChecksumMismatchError(
+      `${name} is not the file its manifest names: sha256 ${info.sha256}, recorded ${sha256}`,
+      { name, expected: sha256, actual: info.sha256 },
     );
   }
 }

@@ -16,6 +16,8 @@ export interface GenTask {
   signal?: AbortSignal;
   /** Generated to move the region to another node rather than to catch a follower up. */
   forBalance?: boolean;
+  /** Added to the name (see snapshotName): a caller whose generations must never share one. */
+  tag?: string;
 }
 
 /**
@@ -30,10 +32,14 @@ export interface ApplyTask {
   source?: SnapshotSource;
 }
 
-/** A snapshot object and the region that wrote it (its file says so, and is checked). */
+/**
+ * A snapshot object, the region that wrote it (its file says so, and is checked), and the sha256 its
+ * manifest recorded when there is one: a file with other bytes under that name is refused.
+ */
 export interface SnapshotSource {
   name: string;
   region: RegionId;
+  sha256?: string;
 }
 
 /** Delete the data of `[range.start, range.end)` once no reader can see it any more. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   CancelledError,
   InternalError,
@@ -140,7 +141,7 @@ export async function flushRegion(
     !previous ||
     fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured, kind === 'incremental');
   // The previous manifest is a snapshot of this range at this term and entry: generating it again
-  // would write the file it names in place (under the same name), maybe with other bytes (MVCC GC).
+  // would write the same data once more (under a name of its own: no flush writes over another's).
   const flushedRange = previous && manifestRange(previous);
   const sameSnapshot =
     previous?.snapshot &&
@@ -158,7 +159,14 @@ export async function flushRegion(
       throw new NoFlushToInherit(`region ${regionId.toString()} would flush whole for its split`);
     }
     const generated = await ctx.runner.schedule(
-      RegionTask.gen({ regionId, term, applyState, snapshot, ...(signal ? { signal } : {}) }),
+      RegionTask.gen({
+        regionId,
+        term,
+        applyState,
+        snapshot,
+        tag: `${captured.epoch.version}-${randomBytes(4).toString('hex')}`,
+        ...(signal ? { signal } : {}),
+      }),
     );
     if (!generated) throw new CancelledError(`flush of region ${regionId.toString()} was cancelled`);
     ctx.metrics.flushBytes.inc({ kind: 'snapshot' }, generated.size);

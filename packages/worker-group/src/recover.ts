@@ -1,4 +1,6 @@
 import {
+  ChecksumMismatchError,
+  CorruptFileError,
   EpochNotMatchError,
   InternalError,
   NotFoundError,
@@ -134,12 +136,17 @@ async function startingPoint(
     const base = manifest.deltas[0]?.fromEntryId ?? manifest.walEntryId;
     const key = { regionId, term: manifest.term, index: base };
     await prepareSnapshotApply(ctx.engine, { regionId, range, epoch }, key);
-    // A split child's first flush names its parent's snapshot (copied under the child): see inherit-flush.
-    const source = manifest.inheritedFrom
-      ? { name: manifest.snapshot, region: RegionId.parse(manifest.inheritedFrom) }
-      : undefined;
-    const task = RegionTask.apply(regionId, undefined, source);
+    // Loaded by the name the manifest records, and only if it still holds the bytes recorded. A split
+    // child's first flush names its parent's snapshot (copied under the child): see inherit-flush.
+    const task = RegionTask.apply(regionId, undefined, {
+      name: manifest.snapshot,
+      region: manifest.inheritedFrom ? RegionId.parse(manifest.inheritedFrom) : regionId,
+      ...(manifest.sha256 ? { sha256: manifest.sha256 } : {}),
+    });
     const status = await ctx.runner.schedule(task);
+    // A damaged file, or another file under the name, is named as such (as a damaged delta is).
+    const error = task.handle.error;
+    if (error instanceof ChecksumMismatchError || error instanceof CorruptFileError) throw error;
     if (status !== ApplyStatus.Finished) {
       throw new InternalError(
         `loading snapshot ${manifest.snapshot} of region ${regionId.toString()} ended ${status}: ${task.handle.error?.message ?? ''}`,

@@ -140,4 +140,30 @@ describe('incremental flush', () => {
     expect(other.group.getRegion(region)).toBeUndefined();
     expect(await mvccGet(other.engine, b('b'))).toBeUndefined();
   });
+
+  it('refuses to open from a snapshot whose file is not the one its manifest recorded', async () => {
+    const a = await cluster.node();
+    const region = freshRegion();
+    await a.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await a.group.write({ regionId: region, mutations: [put('a', 'x')] });
+    await a.group.ddl(region, { type: 'flush', full: true });
+    const older: Buffer[] = [];
+    for await (const chunk of await cluster.storage.read((await manifest(region)).snapshot!))
+      older.push(chunk as Buffer);
+    await a.group.write({ regionId: region, mutations: [put('b', 'y')] });
+    await a.group.ddl(region, { type: 'flush', full: true });
+    await a.group.ddl(region, { type: 'close' });
+    // A sound file of the same region under the name, with other bytes (an older flush's): loading it
+    // would serve `b` as missing. The footer's own checks pass; the manifest's sha256 does not.
+    const named = (await manifest(region)).snapshot!;
+    await cluster.storage.write(named, Readable.from([Buffer.concat(older)]));
+
+    const other = await cluster.node();
+    const err = await failure(
+      other.group.ddl(region, { type: 'open', range: ALL, epoch: MOVED, role: 'Leader' }),
+    );
+    expect(err).toMatchObject({ code: 'ChecksumMismatch' });
+    expect(err.message).toContain(named);
+    expect(other.group.getRegion(region)).toBeUndefined();
+  });
 });

@@ -84,6 +84,33 @@ describe('merge on a node', () => {
       expect((await mvccGet(other.engine, b(key)))?.toString()).toBe(value);
   });
 
+  it('the merged target’s flush never writes over a file a manifest names', async () => {
+    // Same term, same entry, a wider range: under a shared name the target's file before the merge
+    // would change under the manifest that names it, which a merge abandoned keeps.
+    const node = await cluster.node();
+    const { target, source } = await twoRegions(node);
+    await node.group.write({ regionId: target, mutations: [put('a', '1')] });
+    await node.group.ddl(target, { type: 'flush', full: true });
+    await node.group.write({ regionId: source, mutations: [put('t', '1')] });
+    const before = (await latestManifest(cluster.storage, target))!;
+    const overwritten: string[] = [];
+    const write = cluster.storage.write.bind(cluster.storage);
+    cluster.storage.write = async (name, data) => {
+      if (await cluster.storage.exists(name)) overwritten.push(name);
+      return write(name, data);
+    };
+    try {
+      await node.group.mergeRegions(target, mergeOf(source));
+      await node.group.ddl(target, { type: 'flush', full: true });
+    } finally {
+      cluster.storage.write = write;
+    }
+    const after = (await latestManifest(cluster.storage, target))!;
+    expect(after).toMatchObject({ walEntryId: before.walEntryId, term: before.term, kvCount: 2 });
+    expect(after.snapshot).not.toBe(before.snapshot);
+    expect(overwritten).toEqual([]);
+  });
+
   it('answers a repeated merge as before, and refuses a region that is not adjacent or a stale epoch', async () => {
     const node = await cluster.node();
     const { target, source } = await twoRegions(node);

@@ -163,7 +163,7 @@ describe('split on a node', () => {
     const own: FlushManifest = (await latestManifest(cluster.storage, child))!;
     expect(own.inheritedFrom).toBeUndefined();
     expect(own).toMatchObject({ walEntryId: 1, deltas: [], kvCount: 2 });
-    expect(own.snapshot).toMatch(new RegExp(`^snapshots/${child.value}/\\d+-1\\.rsst$`));
+    expect(own.snapshot).toMatch(new RegExp(`^snapshots/${child.value}/\\d+-1-\\d+-[0-9a-f]+\\.rsst$`));
   });
 
   it('a child split again before its own first flush passes its parent’s files on; every half loads right', async () => {
