@@ -275,10 +275,42 @@ async function undoFlush(
 }
 
 /**
+ * The WAL entry a flush wrote a file of the region at (a snapshot's entry, a delta's last); undefined
+ * for any other name (a split child's copies of its parent's files).
+ */
+function flushedEntryOf(name: string): number | undefined {
+  const found = /^(?:snapshots\/\d+\/\d+-(\d+)(?:-[^/]*)?|deltas\/\d+\/\d+-\d+-(\d+))\.rsst$/.exec(name);
+  const entry = found?.[1] ?? found?.[2];
+  return entry === undefined ? undefined : Number(entry);
+}
+
+/**
+ * Deletes the region's files that no manifest from the committed one on names and that were written
+ * at an entry before the committed manifest's: left by flushes whose manifest never counted (a node
+ * killed mid-flush; each full snapshot has a name of its own, so no later flush replaces such a file).
+ * No flush that may still commit wrote them: a leader's next flush starts at or past its last commit.
+ */
+async function deleteOrphans(
+  ctx: WorkerContext,
+  regionId: RegionId,
+  kept: ReadonlySet<string>,
+  committedAt: number,
+): Promise<void> {
+  const orphans: string[] = [];
+  for (const prefix of [`snapshots/${regionId.value}/`, `deltas/${regionId.value}/`]) {
+    for await (const { name } of ctx.storage.list(prefix)) {
+      const entry = flushedEntryOf(name);
+      if (entry !== undefined && entry < committedAt && !kept.has(name)) orphans.push(name);
+    }
+  }
+  for (const name of orphans) await ctx.storage.delete(name);
+}
+
+/**
  * Deletes the region's manifests listed before its committed one, and the files only they name. The
  * committed manifest and any listed after it stay, with their files: each commit builds on the one
- * before, so no later manifest names a file only older ones name. Deletes nothing while the WAL names
- * no committed manifest, or names one not listed.
+ * before, so no later manifest names a file only older ones name. Then the files no manifest names
+ * (deleteOrphans). Deletes nothing while the WAL names no committed manifest, or names one not listed.
  */
 export async function purgeRegionObjects(ctx: WorkerContext, regionId: RegionId): Promise<number> {
   const committed = await ctx.wal.committedManifest(regionId);
@@ -287,8 +319,11 @@ export async function purgeRegionObjects(ctx: WorkerContext, regionId: RegionId)
   if (at <= 0) return 0;
   const doomed = names.slice(0, at);
   const kept = new Set<string>();
-  for (const name of names.slice(at)) {
-    for (const file of manifestFiles(await readManifest(ctx.storage, name))) kept.add(file);
+  let committedAt = 0;
+  for (const [i, name] of names.slice(at).entries()) {
+    const manifest = await readManifest(ctx.storage, name);
+    if (i === 0) committedAt = manifest.walEntryId;
+    for (const file of manifestFiles(manifest)) kept.add(file);
   }
   for (const name of doomed) {
     const manifest = await readManifest(ctx.storage, name).catch(() => undefined);
@@ -298,6 +333,7 @@ export async function purgeRegionObjects(ctx: WorkerContext, regionId: RegionId)
       if (!kept.has(file)) await ctx.storage.delete(file);
     }
   }
+  await deleteOrphans(ctx, regionId, kept, committedAt);
   return doomed.length;
 }
 

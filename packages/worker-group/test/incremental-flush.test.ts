@@ -22,6 +22,11 @@ async function objects(prefix: string): Promise<string[]> {
   return names.sort();
 }
 
+const manifestFilesOf = (m: Awaited<ReturnType<typeof manifest>>) => [
+  ...(m.snapshot ? [m.snapshot] : []),
+  ...m.deltas.map((d) => d.name),
+];
+
 async function writeAndFlush(node: TestNode, region: RegionId, mutations: Parameters<typeof put>[]) {
   await node.group.write({ regionId: region, mutations: mutations.map(([k, v]) => put(k, v)) });
   await node.group.ddl(region, { type: 'flush' });
@@ -88,6 +93,32 @@ describe('incremental flush', () => {
     await until(
       async () => (await objects(`snapshots/${region.value}/`)).join() === compacted.snapshot,
       'the old snapshot to go',
+    );
+  });
+
+  it('deletes the files of flushes whose manifest never counted, and nothing a flush may still commit', async () => {
+    const node = await cluster.node();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await writeAndFlush(node, region, [['a', 'x']]);
+    // What a node killed mid-flush leaves: a snapshot and a delta no manifest names, at entry 1.
+    const id = region.value;
+    const left = [`snapshots/${id}/1-1-1-0badf00d.rsst`, `deltas/${id}/1-0-1.rsst`];
+    // Not theirs to delete: a split child's copy of its parent's file, and files at an entry no
+    // manifest covers yet (a flush still running).
+    const stay = [
+      `snapshots/${id}/from-7-1-1.rsst`,
+      `snapshots/${id}/1-9-1-0badf00d.rsst`,
+      `deltas/${id}/1-3-9.rsst`,
+    ];
+    for (const name of [...left, ...stay])
+      await cluster.storage.write(name, Readable.from([Buffer.from('x')]));
+    await writeAndFlush(node, region, [['b', 'y']]);
+    await writeAndFlush(node, region, [['c', 'z']]);
+    await until(async () => !(await objects(`snapshots/${id}/`)).includes(left[0]!), 'the orphans to go');
+    const named = manifestFilesOf(await manifest(region));
+    expect((await objects(`snapshots/${id}/`)).concat(await objects(`deltas/${id}/`)).sort()).toEqual(
+      [...named, ...stay].sort(),
     );
   });
 
