@@ -1,4 +1,7 @@
-import { redisSectionSchema } from '@regionstore/runtime';
+import { backupConfigSchema } from '@regionstore/backup';
+import { regionRunnerConfigSchema } from '@regionstore/region-runner';
+import { loadConfig, redisSectionSchema, type LoadConfigOptions } from '@regionstore/runtime';
+import { workerGroupConfigSchema } from '@regionstore/worker-group';
 import { checkExposure } from '@regionstore/http';
 import { WAL_DURABILITY_MODES } from '@regionstore/log-store';
 import { nodeIdSchema } from '@regionstore/protocol';
@@ -98,6 +101,18 @@ export const storageNodeConfigSchema = z.object({
   regionRunner: section,
   backup: section,
 });
+
+/** Every key a node's config file may hold: its own, and those of the sections its packages parse. */
+export const storageNodeFileKeys = storageNodeConfigSchema.extend({
+  workerGroup: workerGroupConfigSchema.optional(),
+  regionRunner: regionRunnerConfigSchema.optional(),
+  backup: backupConfigSchema.optional(),
+});
+
+/** A node's config from `file` (if any) and the `REGIONSTORE_*` environment (see loadConfig). */
+export function loadStorageNodeConfig(options: LoadConfigOptions = {}): StorageNodeConfig {
+  return loadConfig(storageNodeConfigSchema, { ...options, keys: storageNodeFileKeys });
+}
 
 export type StorageNodeConfig = z.output<typeof storageNodeConfigSchema>;
 export type StorageNodeConfigInput = z.input<typeof storageNodeConfigSchema>;

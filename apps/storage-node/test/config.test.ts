@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '@regionstore/runtime';
-import { checkApiExposure, storageNodeConfigSchema } from '../src/config';
+import { checkApiExposure, loadStorageNodeConfig, storageNodeConfigSchema } from '../src/config';
 
 const base = {
   REGIONSTORE_NODE_ID: 'node-1',
@@ -43,5 +46,25 @@ describe('storage node config', () => {
     expect(() =>
       loadConfig(storageNodeConfigSchema, { env: { ...base, REGIONSTORE_API_TOKEN: 'short' } }),
     ).toThrow(/apiToken/);
+  });
+
+  it('refuses a config file with a misspelt setting, naming it, in every section', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'regionstore-node-config-'));
+    try {
+      const file = join(dir, 'node.yaml');
+      // `durabilty` would otherwise leave the default (everysec) in force, not what the operator asked.
+      writeFileSync(
+        file,
+        'wal:\n  durabilty: fsync\nworkerGroup:\n  regionWriteBuferSize: 1048576\nhttp:\n  port: 7701\n',
+      );
+      expect(() => loadStorageNodeConfig({ file, env: base })).toThrow(
+        /wal\.durabilty: unknown key[\s\S]*workerGroup\.regionWriteBuferSize: unknown key/,
+      );
+      writeFileSync(file, 'wal:\n  durability: fsync\nworkerGroup:\n  regionWriteBufferSize: 1048576\n');
+      const config = loadStorageNodeConfig({ file, env: base });
+      expect(config.wal.durability).toBe('fsync');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

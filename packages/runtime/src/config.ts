@@ -18,6 +18,11 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Values from code (CLI flags); applied last. */
   overrides?: Record<string, unknown>;
+  /**
+   * Names every key the file may hold, where `schema` leaves sections to the packages that parse
+   * them later (default: `schema`).
+   */
+  keys?: z.ZodType;
 }
 
 /**
@@ -27,6 +32,9 @@ export interface LoadConfigOptions {
  * parse (numbers, booleans, arrays) and as strings otherwise.
  *
  * Every problem is reported at once in an InvalidConfigError whose details list `{path, message}`.
+ * A key in the file that the schema does not know is one (a misspelt `wal.durabilty` would otherwise
+ * leave the default in force without a word); `REGIONSTORE_*` variables it does not know are not,
+ * since one environment often serves several processes (a metasrv's and a node's keys differ).
  */
 export function loadConfig<S extends z.ZodType>(schema: S, options: LoadConfigOptions = {}): z.output<S> {
   const fromFile = options.file ? readConfigFile(options.file) : {};
@@ -34,19 +42,81 @@ export function loadConfig<S extends z.ZodType>(schema: S, options: LoadConfigOp
     deepMerge(fromFile, envOverrides(options.env ?? process.env)),
     options.overrides ?? {},
   );
-  return parseConfig(schema, merged, options.file);
+  const unknown = unknownKeys(options.keys ?? schema, fromFile).map((path) => ({
+    path,
+    message: 'unknown key (misspelt, or not a setting of this process)',
+  }));
+  return parseConfig(schema, merged, options.file, unknown);
 }
 
-export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown, source?: string): z.output<S> {
+export function parseConfig<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  source?: string,
+  moreIssues: readonly ConfigIssue[] = [],
+): z.output<S> {
   const result = schema.safeParse(raw);
-  if (result.success) return result.data;
-  const issues: ConfigIssue[] = result.error.issues.map((issue) => ({
-    path: issue.path.length ? issue.path.map(String).join('.') : '(root)',
-    message: issue.message,
-  }));
+  if (result.success && moreIssues.length === 0) return result.data;
+  const issues: ConfigIssue[] = [
+    ...moreIssues,
+    ...(result.error?.issues ?? []).map((issue) => ({
+      path: issue.path.length ? issue.path.map(String).join('.') : '(root)',
+      message: issue.message,
+    })),
+  ];
   const where = source ? ` (from ${source} and ${ENV_PREFIX}* environment)` : '';
   const lines = issues.map((issue) => `  - ${issue.path}: ${issue.message}`).join('\n');
   throw new InvalidConfigError(`invalid configuration${where}:\n${lines}`, { issues });
+}
+
+/** What a zod schema node is, as far as finding the keys its objects name goes. */
+interface SchemaDef {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  catchall?: z.ZodType;
+  innerType?: z.ZodType;
+  in?: z.ZodType;
+  element?: z.ZodType;
+  getter?: () => z.ZodType;
+}
+
+const defOf = (schema: z.ZodType): SchemaDef => (schema as unknown as { _zod: { def: SchemaDef } })._zod.def;
+
+/**
+ * The dotted paths of `raw`'s keys that no object of `schema` names (zod's objects drop such keys
+ * without a word). Objects that take any key (a catchall) and unions are not looked into.
+ */
+export function unknownKeys(schema: z.ZodType, raw: unknown, path: readonly string[] = []): string[] {
+  const def = defOf(schema);
+  switch (def.type) {
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'catch':
+    case 'readonly':
+    case 'nonoptional':
+      return unknownKeys(def.innerType!, raw, path);
+    case 'pipe':
+      return unknownKeys(def.in!, raw, path);
+    case 'lazy':
+      return unknownKeys(def.getter!(), raw, path);
+    case 'array':
+      return Array.isArray(raw)
+        ? raw.flatMap((item, i) => unknownKeys(def.element!, item, [...path, String(i)]))
+        : [];
+    case 'object': {
+      if (!isPlainObject(raw) || (def.catchall && defOf(def.catchall).type !== 'never')) return [];
+      const shape = def.shape!;
+      return Object.entries(raw).flatMap(([key, value]) =>
+        Object.hasOwn(shape, key)
+          ? unknownKeys(shape[key]!, value, [...path, key])
+          : [[...path, key].join('.')],
+      );
+    }
+    default:
+      return [];
+  }
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

@@ -68,6 +68,31 @@ describe('loadConfig', () => {
     expect(loadConfig(schema, { file, env: {} }).port).toBe(7);
   });
 
+  it('refuses a key in the file that the schema does not know, naming it; ignores unknown variables', () => {
+    const file = join(tmp.path, 'typo.yaml');
+    writeFileSync(file, 'nodeId: n1\nwal:\n  minReplica: 2\nprot: 80\ntags: [a]\n');
+    const err = configError(() =>
+      loadConfig(schema, {
+        file,
+        env: { REGIONSTORE_ADMIN_TOKEN: 'a metasrv setting', REGIONSTORE_X__Y: '1' },
+      }),
+    );
+    expect(err).toBeInstanceOf(InvalidConfigError);
+    expect(err.details?.['issues']).toEqual([
+      { path: 'wal.minReplica', message: expect.stringMatching(/unknown key/) },
+      { path: 'prot', message: expect.stringMatching(/unknown key/) },
+    ]);
+    expect(err.message).toContain('wal.minReplica');
+    // The same settings spelt right, with the same environment: fine.
+    writeFileSync(file, 'nodeId: n1\nwal:\n  minReplicas: 2\nport: 80\n');
+    expect(
+      loadConfig(schema, {
+        file,
+        env: { REGIONSTORE_ADMIN_TOKEN: 'a metasrv setting', REGIONSTORE_X__Y: '1' },
+      }),
+    ).toMatchObject({ port: 80, wal: { minReplicas: 2 } });
+  });
+
   it('lists every problem with its path, not just the first', () => {
     const err = configError(() =>
       loadConfig(schema, { env: { REGIONSTORE_PORT: '"eighty"', REGIONSTORE_WAL__MIN_REPLICAS: '-1' } }),
