@@ -33,6 +33,11 @@ describe('bad input to running processes', () => {
         post(`${m}/admin/restore`, JSON.stringify({ storage: `local:///${'x'.repeat(3000)}` })),
       ],
       [
+        // a cluster restore could not write it back: refused before anything runs
+        'metasrv: a raw-KV cluster backup',
+        post(`${m}/admin/backup`, JSON.stringify({ storage: 'noop://', isRawKv: true })),
+      ],
+      [
         'metasrv: unknown field',
         post(`${m}/admin/backup`, JSON.stringify({ storage: 'noop://', endVersion: '1', evil: true })),
       ],

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegionStoreClient } from '@regionstore/client';
-import { composeTimestamp } from '@regionstore/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { cpus } from 'node:os';
 import { runBench, runYcsbBench } from './bench';
@@ -357,12 +356,10 @@ export function buildProgram(io: Output): Command {
     .description('back up the whole cluster to a storage URL (local:///dir, s3://bucket/prefix?…)')
     .option('--since <ts>', 'incremental: changes after this timestamp (a previous backup’s endVersion)')
     .action(async (storage: string, options: { since?: string }) => {
-      const endVersion = composeTimestamp(Date.now()).toString();
       const record = await follow(
         () =>
           admin('/admin/backup', {
             storage,
-            endVersion,
             wait: false,
             ...(options.since ? { startVersion: options.since } : {}),
           }),

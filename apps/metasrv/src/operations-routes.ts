@@ -1,5 +1,5 @@
-import { NotFoundError } from '@regionstore/core';
-import { backupRequestSchema, storageUrlSchema } from '@regionstore/protocol';
+import { InvalidArgumentError, NotFoundError, composeTimestamp } from '@regionstore/core';
+import { backupRequestSchema, storageUrlSchema, timestampCodec } from '@regionstore/protocol';
 import { parseBody } from '@regionstore/http';
 import { checkAllowedStorage } from '@regionstore/storage-backends';
 import { z } from 'zod';
@@ -30,11 +30,23 @@ export function operationsRoutes(
       app.post('/admin/backup', async (request) => {
         await requireLeader();
         const body = parseBody(
-          backupRequestSchema.extend({ id: operationId, wait: waitField }),
+          backupRequestSchema.extend({
+            id: operationId,
+            wait: waitField,
+            // Read at the metasrv's clock unless asked: a caller's clock may run ahead of the nodes'.
+            endVersion: timestampCodec.optional(),
+          }),
           request.body,
         );
         checkAllowedStorage(body.storage, allowedStorage);
-        const { id, wait, ...backup } = body;
+        if (body.isRawKv) {
+          throw new InvalidArgumentError(
+            'a cluster backup reads MVCC versions: a raw-KV backup could not be restored (isRawKv is for the node backup job)',
+            { isRawKv: true },
+          );
+        }
+        const { id, wait, endVersion, ...rest } = body;
+        const backup = { ...rest, endVersion: endVersion ?? composeTimestamp(Date.now()) };
         const { record, done } = await backups.start(id ?? `backup-${Date.now()}`, backup);
         return wait ? done : record;
       });

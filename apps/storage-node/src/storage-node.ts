@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { RealTimeProvider } from '@regionstore/core';
+import { RealTimeProvider, type Timestamp } from '@regionstore/core';
 import {
   PluginHost,
   TOKENS,
@@ -18,7 +18,7 @@ import {
   RedisClusterRecord,
 } from '@regionstore/runtime';
 import { clusterRecordKey } from '@regionstore/protocol';
-import { REGION_INFO_PROVIDER, backupPlugin } from '@regionstore/backup';
+import { READ_ADMISSION, REGION_INFO_PROVIDER, backupPlugin } from '@regionstore/backup';
 import { RocksEngine } from '@regionstore/engine';
 import { checkWalDurability, logStorePlugin, type DurabilityReport } from '@regionstore/log-store';
 import { regionRunnerPlugin } from '@regionstore/region-runner';
@@ -121,6 +121,10 @@ export class StorageNode {
     container.register(NODE.Durability, { useValue: durability });
     const group = () => container.resolve<WorkerGroup>(WORKER_GROUP);
     container.register(REGION_INFO_PROVIDER, { useValue: new WorkerGroupRegionInfo(group) });
+    // A backup reads at a ts like any read: no further ahead of this clock than a new leader covers.
+    container.register(READ_ADMISSION, {
+      useValue: { admit: (ts: Timestamp) => group().readTimestamps.admit(ts) },
+    });
 
     const host = new PluginHost<NodePluginConfig>(container, config, { logger });
     try {

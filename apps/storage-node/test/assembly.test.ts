@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { BACKUP_ENDPOINT, BackupTask, backupRequestSchema, type BackupEndpoint } from '@regionstore/backup';
+import { RegionId, composeTimestamp, keyRange } from '@regionstore/core';
 import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
 import { RocksEngine } from '@regionstore/engine';
 import { TOKENS, silentLogger, type Plugin } from '@regionstore/runtime';
@@ -82,6 +84,36 @@ describe('StorageNode assembled from plugins', () => {
     const sent = (await heartbeatsOf('std')).length;
     await new Promise((r) => setTimeout(r, 200));
     expect((await heartbeatsOf('std')).length).toBe(sent);
+  });
+
+  it('backs up only at a ts the node can vouch for: one far ahead of its clock is refused and raises nothing', async () => {
+    const node = await StorageNode.start(config('ahead'), silentLogger());
+    try {
+      const region = new RegionId(1, 1);
+      await node.group.ddl(region, {
+        type: 'create',
+        range: keyRange('', ''),
+        epoch: { version: 1, confVer: 1 },
+      });
+      // A backup asked at a ts from a clock an hour fast: taken as it is, every later write would
+      // commit above it, and a new leader elsewhere, which covers only maxReadAheadMs, below them.
+      const hourAhead = composeTimestamp(Date.now() + 3_600_000);
+      const endpoint = node.host.container.resolve<BackupEndpoint>(BACKUP_ENDPOINT);
+      const task = BackupTask.create(
+        backupRequestSchema.parse({ storage: 'noop://', endVersion: hourAhead.toString() }),
+      );
+      endpoint.run(task);
+      const codes: Array<string | undefined> = [];
+      for await (const response of task.responses()) codes.push(response.error?.code);
+      expect(codes).toEqual(['InvalidArgument']);
+      const { commitTs } = await node.group.write({
+        regionId: region,
+        mutations: [{ op: 'put', key: Buffer.from('k'), value: Buffer.from('v') }],
+      });
+      expect(commitTs).toBeLessThan(composeTimestamp(Date.now() + 60_000));
+    } finally {
+      await node.stop();
+    }
   });
 
   it('runs an assembly of its own: no heartbeat or task worker, and a plugin of the user that reaches the parts', async () => {

@@ -1,4 +1,4 @@
-import { LockedError, escapeKey, type KeyRange } from '@regionstore/core';
+import { LockedError, escapeKey, type KeyRange, type Timestamp } from '@regionstore/core';
 import { type Logger } from '@regionstore/runtime';
 import {
   decodeMvccKey,
@@ -29,6 +29,11 @@ export interface RangeContext {
   metrics: BackupMetrics;
   logger: Logger;
   now(): number;
+  /**
+   * Admits a read at `ts` before the backup reads there: raises the node's max ts to it, so no later
+   * write commits at or below it, and refuses a ts the node cannot vouch for (see ReadAdmission).
+   */
+  admitRead(ts: Timestamp): void;
 }
 
 function compressionOf(request: BackupRequest): CompressionType {
@@ -121,7 +126,7 @@ export async function backupRange(
 ): Promise<BackupFile[]> {
   const { range } = brange;
   if (!request.isRawKv) {
-    ctx.concurrency.updateMaxTs(request.endVersion);
+    ctx.admitRead(request.endVersion);
     const intent = ctx.concurrency.findIntentInRange(range, request.endVersion);
     if (intent) {
       throw new LockedError(`key ${escapeKey(intent.key)} is locked by a write at ${intent.ts}`, {

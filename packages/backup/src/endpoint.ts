@@ -20,6 +20,7 @@ import { backupConfigSchema, type BackupConfig, type BackupConfigInput } from '.
 import { backupMetrics, type BackupMetrics } from './metrics';
 import { BackupPool } from './pool';
 import { Progress } from './progress';
+import type { ReadAdmission } from './read-admission';
 import type { RegionInfoProvider } from './region-info';
 import type { BackupTask } from './task';
 
@@ -29,6 +30,12 @@ export interface BackupEndpointOptions {
   engine: KvEngine;
   regionInfo: RegionInfoProvider;
   concurrency: ConcurrencyManager;
+  /**
+   * Checks a backup's read ts as the node checks any read at a ts (the worker group's ReadTimestamps:
+   * not past the GC safepoint, not further ahead of this node's clock than a new leader covers).
+   * Absent: only the max ts is raised, as a bare engine has nothing more to check.
+   */
+  readAdmission?: ReadAdmission;
   config?: BackupConfigInput;
   /** Opens a request's storage URL (default: createStorage). */
   openStorage?: (url: string) => ExternalStorage;
@@ -120,6 +127,10 @@ export class BackupEndpoint {
       metrics: this.metrics,
       logger: this.logger,
       now: () => this.time.now(),
+      admitRead: (ts) =>
+        this.options.readAdmission
+          ? this.options.readAdmission.admit(ts)
+          : this.options.concurrency.updateMaxTs(ts),
     };
     const progress = new Progress(this.options.regionInfo, { start: request.startKey, end: request.endKey });
     // Workers take ranges under this lock and release it before any I/O of their own.

@@ -18,6 +18,7 @@ export * from './metrics';
 export * from './plugin';
 export * from './pool';
 export * from './progress';
+export * from './read-admission';
 export * from './region-info';
 export * from './restore';
 export * from './task';

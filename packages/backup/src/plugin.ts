@@ -6,11 +6,14 @@ import type { ConcurrencyManager, KvEngine } from '@regionstore/engine';
 import { instanceCachingFactory } from 'tsyringe';
 import type { BackupConfigInput } from './config';
 import { BackupEndpoint } from './endpoint';
+import type { ReadAdmission } from './read-admission';
 import type { RegionInfoProvider } from './region-info';
 
 export const BACKUP_ENDPOINT = Symbol.for('regionstore.BackupEndpoint');
 /** The node's region map for backup; the storage node binds it (from its worker group). */
 export const REGION_INFO_PROVIDER = Symbol.for('regionstore.RegionInfoProvider');
+/** How the node checks a read at a ts (optional); the storage node binds its worker group's. */
+export const READ_ADMISSION = Symbol.for('regionstore.ReadAdmission');
 
 /** Binds a BackupEndpoint over the node's engine, concurrency manager and region map. */
 export const backupPlugin: Plugin<{ nodeId: string; backup?: BackupConfigInput }> = {
@@ -21,12 +24,14 @@ export const backupPlugin: Plugin<{ nodeId: string; backup?: BackupConfigInput }
         const time = resolveOptional<TimeProvider>(c, TOKENS.TimeProvider);
         const logger = resolveOptional<Logger>(c, TOKENS.Logger);
         const metrics = resolveOptional<Registry>(c, TOKENS.Metrics);
+        const readAdmission = resolveOptional<ReadAdmission>(c, READ_ADMISSION);
         return new BackupEndpoint({
           storeId: config.nodeId,
           engine: c.resolve<KvEngine>(TOKENS.Engine),
           regionInfo: c.resolve<RegionInfoProvider>(REGION_INFO_PROVIDER),
           concurrency: c.resolve<ConcurrencyManager>(TOKENS.ConcurrencyManager),
           config: config.backup ?? {},
+          ...(readAdmission ? { readAdmission } : {}),
           ...(time ? { time } : {}),
           ...(logger ? { logger: logger.child({ component: 'backup' }) } : {}),
           ...(metrics ? { metrics } : {}),

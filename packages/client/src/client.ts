@@ -1,7 +1,6 @@
 import {
   CancelledError,
   TimeoutError,
-  composeTimestamp,
   compareKeys,
   findByKey,
   groupBy,
@@ -564,9 +563,10 @@ export class RegionStoreClient {
     startVersion?: Timestamp;
     compressionType?: string;
   }): Promise<unknown> {
+    // Without an endVersion the metasrv reads at its own clock (this one may run ahead of the nodes').
     const body = {
       ...request,
-      endVersion: (request.endVersion ?? composeTimestamp(Date.now())).toString(),
+      ...(request.endVersion === undefined ? {} : { endVersion: request.endVersion.toString() }),
       ...(request.startVersion === undefined ? {} : { startVersion: request.startVersion.toString() }),
     };
     return this.admin('/admin/backup', body);
