@@ -253,14 +253,17 @@ describe('load-based split', () => {
         }
       }
     });
-    // Ordered inserts into region 1:5: every key after the last
-    const ordered = (async () => {
-      for (let i = 0; !stop; i++) {
+    // Ordered inserts into region 1:5: every key after the last, from two loops sharing the counter
+    // (one loop alone fell under the 100 requests a second on a busy machine, and was never hot)
+    let next = 0;
+    const ordered = Array.from({ length: 2 }, async () => {
+      while (!stop) {
+        const i = next++;
         const key = Buffer.concat([Buffer.from([0xa5]), Buffer.from(String(i).padStart(10, '0'))]);
         await client.put(key, Buffer.from(`o${i}`));
         written.set(key.toString('hex'), `o${i}`);
       }
-    })();
+    });
     try {
       const child = await cluster.waitFor(
         async () => (await cluster.routes()).find((r) => !before.some((b) => b.regionId === r.regionId)),
@@ -289,7 +292,7 @@ describe('load-based split', () => {
       ).toBeGreaterThan(0);
     } finally {
       stop = true;
-      await Promise.all([...uniform, ordered]);
+      await Promise.all([...uniform, ...ordered]);
     }
     // Every write survived the split
     const keys = [...written.keys()];

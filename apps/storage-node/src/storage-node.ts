@@ -150,9 +150,10 @@ export class StorageNode {
   }
 
   /**
-   * Heartbeats, task intake, HTTP, then backup → worker group → runner → WAL, then the engine: the
-   * order that loses nothing. Flushing is not needed for safety (the WAL has every acknowledged write);
-   * it only makes the next open shorter.
+   * Heartbeats, task intake, HTTP, then backup → worker group (which flushes its leading regions
+   * first, within `stopFlushTimeoutMs`) → runner → WAL, then the engine: the order that loses nothing.
+   * The flush is not needed for safety (the WAL has every acknowledged write); it makes the next open
+   * shorter.
    */
   async stop(): Promise<void> {
     if (this.api) this.api.ready = false;

@@ -11,7 +11,15 @@ import {
   type KeyRange,
   type RegionId,
 } from '@regionstore/core';
-import { createRedis, type RedisClient, type RedisTarget, type Logger } from '@regionstore/runtime';
+import {
+  createRedis,
+  histogram,
+  type Histogram,
+  type Logger,
+  type RedisClient,
+  type RedisTarget,
+  type Registry,
+} from '@regionstore/runtime';
 import { BackupTask, RestoreRunner, type BackupEndpoint } from '@regionstore/backup';
 import {
   listRegionLocalStates,
@@ -55,6 +63,8 @@ export interface NodeTaskDeps {
   identity?: Pick<NodeClusterIdentity, 'bind' | 'verify'> | undefined;
   /** Told when a region starts leading here, so its lease can come with an early heartbeat. */
   onLeading?: () => void;
+  /** Where `regionstore_storage_node_task_duration_seconds` goes (absent: not measured). */
+  metrics?: Registry | undefined;
 }
 
 /** Tasks that put region data on the node: an unbound node binds to the cluster before them. */
@@ -72,6 +82,7 @@ export class NodeTaskWorker {
   private readonly handlers: Handlers;
 
   private readonly connection: RedisClient;
+  private readonly durations: Histogram<'job' | 'outcome'> | undefined;
 
   constructor(
     queueName: string,
@@ -79,6 +90,16 @@ export class NodeTaskWorker {
     redis: RedisTarget | string,
     private readonly deps: NodeTaskDeps,
   ) {
+    this.durations =
+      deps.metrics &&
+      histogram<'job' | 'outcome'>(deps.metrics, {
+        component: 'storage_node',
+        what: 'task_duration',
+        unit: 'seconds',
+        help: 'Node tasks from queued to answered, by job and outcome (ok, or the error code)',
+        labelNames: ['job', 'outcome'],
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 120],
+      });
     // A connection of its own (commands wait through a Redis restart), closed with the worker.
     this.connection = createRedis(redis, 'worker');
     const connection = this.connection;
@@ -285,7 +306,24 @@ export class NodeTaskWorker {
     this.worker.on('error', (err) => deps.logger.warn({ err }, 'node task worker error'));
   }
 
+  /** Times a task from when it was queued to its answer: what the metasrv waits, queue included. */
   private async process(job: Job): Promise<unknown> {
+    const outcome = (code: string) =>
+      this.durations?.observe(
+        { job: job.name, outcome: code },
+        Math.max(0, Date.now() - job.timestamp) / 1000,
+      );
+    try {
+      const result = await this.run(job);
+      outcome('ok');
+      return result;
+    } catch (err) {
+      outcome(failureCode(err));
+      throw err;
+    }
+  }
+
+  private async run(job: Job): Promise<unknown> {
     const name = job.name;
     if (!isJobName(name) || !this.handlers[name]) {
       throw new UnrecoverableError(
@@ -337,5 +375,15 @@ export class NodeTaskWorker {
     ]);
     clearTimeout(timer);
     this.connection.disconnect();
+  }
+}
+
+/** The code of a task's failure: its reason is the typed error's JSON (see run). */
+function failureCode(err: unknown): string {
+  try {
+    const { code } = JSON.parse((err as Error).message) as { code?: unknown };
+    return typeof code === 'string' ? code : 'Internal';
+  } catch {
+    return 'Internal';
   }
 }

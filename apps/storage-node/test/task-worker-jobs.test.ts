@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { BackupEndpoint, StaticRegionInfoProvider } from '@regionstore/backup';
 import { RegionId, keyRange } from '@regionstore/core';
-import { silentLogger } from '@regionstore/runtime';
+import { createMetricsRegistry, silentLogger } from '@regionstore/runtime';
 import { RocksEngine, mvccGet } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { decodeJobResult, encodeJobPayload, type JobName, type JobPayload } from '@regionstore/protocol';
@@ -36,8 +36,10 @@ async function node(id: string, storage: LocalStorage) {
     storage,
     runner,
   });
+  const metrics = createMetricsRegistry({ defaultMetrics: false });
   const worker = new NodeTaskWorker(`node-${id}`, ns.prefix, ns.url, {
     allowedStorage: [],
+    metrics,
     nodeId: id,
     engine,
     snapshotStorage: storage,
@@ -66,6 +68,17 @@ async function node(id: string, storage: LocalStorage) {
   return {
     engine,
     group,
+    /** Tasks answered so far, by job and outcome, as the duration histogram counts them. */
+    async answered(): Promise<Record<string, number>> {
+      const counts: Record<string, number> = {};
+      const metric = (await metrics.getMetricsAsJSON()).find(
+        (m) => m.name === 'regionstore_storage_node_task_duration_seconds',
+      );
+      for (const value of metric?.values ?? [])
+        if (value.metricName?.endsWith('_count') && value.value > 0)
+          counts[`${value.labels['job']} ${value.labels['outcome']}`] = value.value;
+      return counts;
+    },
     async run<N extends JobName>(name: N, payload: JobPayload<N>) {
       const job = await queue.add(name, encodeJobPayload(name, payload));
       return decodeJobResult(name, await job.waitUntilFinished(events, 20_000));
@@ -126,6 +139,8 @@ describe('node task worker: snapshot, catch-up and destroy jobs', () => {
       ),
     ).toMatchObject({ code: 'ChecksumMismatch' });
     expect(await mvccGet(bNode.engine, b('k7'))).toBeUndefined();
+    // every answer is timed, by job and outcome
+    expect(await bNode.answered()).toEqual({ 'apply-snapshot ChecksumMismatch': 1 });
 
     expect(
       await bNode.run('apply-snapshot', {

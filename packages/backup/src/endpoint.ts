@@ -8,18 +8,14 @@ import {
 } from '@regionstore/runtime';
 import type { ConcurrencyManager, KvEngine } from '@regionstore/engine';
 import type { BackupResponse } from '@regionstore/protocol';
-import {
-  RateLimitedStorage,
-  RateLimiter,
-  createStorage,
-  type ExternalStorage,
-} from '@regionstore/storage-backends';
+import { RateLimitedStorage, createStorage, type ExternalStorage } from '@regionstore/storage-backends';
 import PQueue from 'p-queue';
 import { backupRange, type RangeContext } from './backup-range';
 import { backupConfigSchema, type BackupConfig, type BackupConfigInput } from './config';
 import { backupMetrics, type BackupMetrics } from './metrics';
 import { BackupPool } from './pool';
 import { Progress } from './progress';
+import { SharedLimiters } from './shared-limiters';
 import type { ReadAdmission } from './read-admission';
 import type { RegionInfoProvider } from './region-info';
 import type { BackupTask } from './task';
@@ -52,6 +48,8 @@ export interface BackupEndpointOptions {
 export class BackupEndpoint {
   readonly config: BackupConfig;
   readonly pool: BackupPool;
+  /** Each destination's `rateLimit` holds for the node, whatever the number of tasks writing there. */
+  readonly limiters = new SharedLimiters();
   private readonly time: TimeProvider;
   private readonly logger: Logger;
   private readonly metrics: BackupMetrics;
@@ -117,7 +115,9 @@ export class BackupEndpoint {
       task.finish();
       return;
     }
-    if (request.rateLimit > 0) storage = new RateLimitedStorage(storage, new RateLimiter(request.rateLimit));
+    const lent =
+      request.rateLimit > 0 ? this.limiters.acquire(request.storage, request.rateLimit) : undefined;
+    if (lent) storage = new RateLimitedStorage(storage, lent.limiter);
     const ctx: RangeContext = {
       storeId: this.options.storeId,
       engine: this.options.engine,
@@ -166,7 +166,10 @@ export class BackupEndpoint {
         }
       }),
     );
-    void Promise.allSettled(done).then(() => task.finish());
+    void Promise.allSettled(done).then(() => {
+      lent?.release();
+      task.finish();
+    });
   }
 
   private errorResponse(startKey: Buffer, endKey: Buffer, err: unknown): BackupResponse {

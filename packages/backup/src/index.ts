@@ -21,4 +21,5 @@ export * from './progress';
 export * from './read-admission';
 export * from './region-info';
 export * from './restore';
+export * from './shared-limiters';
 export * from './task';

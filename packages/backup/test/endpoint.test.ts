@@ -28,6 +28,24 @@ describe('BackupTask', () => {
 });
 
 describe('BackupEndpoint', () => {
+  it('tasks writing to one destination at once share one rate limiter: the rate holds for the node', async () => {
+    const { engine, endpoint, regionInfo } = await fixtures.endpoint();
+    regionInfo.setRegions(leaderRegions([['', '5', 1]]));
+    await writeVersions(engine, [['1', 1, 'x'.repeat(1000)]]);
+    const url = fixtures.storageUrl();
+    // Two region tasks of one cluster backup (each its own range), and one to elsewhere.
+    const tasks = [
+      request({ endKey: toBase64('2'), endVersion: ts(5).toString(), storage: url, rateLimit: 1 << 20 }),
+      request({ startKey: toBase64('2'), endVersion: ts(5).toString(), storage: url, rateLimit: 1 << 20 }),
+      request({ endVersion: ts(5).toString(), storage: 'noop://', rateLimit: 1 << 20 }),
+    ].map((r) => BackupTask.create(r));
+    const running = tasks.map((task) => runTask(endpoint, task));
+    expect(endpoint.limiters.size).toBe(2); // one per destination, not one per task
+    for (const responses of await Promise.all(running))
+      expect(responses.every((r) => r.error === undefined)).toBe(true);
+    expect(endpoint.limiters.size).toBe(0); // given back when the last task there ends
+  });
+
   // Counterpart of the seed's test_handle_backup_task.
   it('backs up multi-version data: one response per backup ts with the versions visible then', async () => {
     const { engine, endpoint, regionInfo } = await fixtures.endpoint();

@@ -93,6 +93,11 @@ export const workerGroupConfigSchema = z
     followerStaleMs: z.number().int().positive().default(10_000),
     /** How long a follower's read of the WAL waits for new entries. */
     followerTailBlockMs: z.number().int().positive().default(200),
+    /**
+     * On stop, how long the group spends flushing what its leading regions took since their last
+     * flush (a delta each), so the next open replays less; 0: no flush on stop.
+     */
+    stopFlushTimeoutMs: z.number().int().nonnegative().default(5000),
   })
   .transform((config) => {
     const globalWriteBufferSize = config.globalWriteBufferSize ?? defaultGlobalWriteBufferSize();

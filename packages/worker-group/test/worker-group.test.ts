@@ -14,6 +14,7 @@ import {
   readApplyState,
   type KvEngine,
 } from '@regionstore/engine';
+import { committedManifest } from '@regionstore/worker-group';
 import { ALL, EPOCH, b, failure, freshRegion, put, pausedFullFlush, useCluster } from './helpers';
 
 const cluster = useCluster('worker-group');
@@ -26,6 +27,21 @@ describe('WorkerGroup', () => {
     await node.group.stop();
     const err = await failure(node.group.write({ regionId: freshRegion(), mutations: [put('a', '1')] }));
     expect(isRegionStoreError(err, 'WorkerStopped')).toBe(true);
+  });
+
+  it('flushes what its leading regions took since their last flush when it stops, unless told not to', async () => {
+    const flushedOnStop = async (config: { stopFlushTimeoutMs?: number }) => {
+      const node = await cluster.node({ config });
+      const region = freshRegion();
+      await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+      await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+      await node.group.write({ regionId: region, mutations: [put('b', '2')] });
+      await node.shutdown();
+      const wal = await cluster.wal();
+      return (await committedManifest({ storage: cluster.storage, wal }, region))?.manifest.walEntryId ?? 0;
+    };
+    expect(await flushedOnStop({})).toBe(2); // the next open replays nothing
+    expect(await flushedOnStop({ stopFlushTimeoutMs: 0 })).toBe(0); // the WAL keeps it all
   });
 
   it('refuses a worker count that is not a power of two', async () => {

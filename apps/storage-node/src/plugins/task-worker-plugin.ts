@@ -6,6 +6,7 @@ import {
   silentLogger,
   type Logger,
   type Plugin,
+  type Registry,
 } from '@regionstore/runtime';
 import { BACKUP_ENDPOINT, backupConfigSchema, type BackupEndpoint } from '@regionstore/backup';
 import type { KvEngine } from '@regionstore/engine';
@@ -46,6 +47,7 @@ export const taskWorkerPlugin: Plugin<NodePluginConfig> = {
               backupConfigSchema.parse(config.backup ?? {}).allowedStorage ??
               defaultAllowedStorage(config.snapshotStorage),
             logger: resolveOptional<Logger>(c, TOKENS.Logger) ?? silentLogger(),
+            metrics: resolveOptional<Registry>(c, TOKENS.Metrics),
             identity: resolveOptional<NodeClusterIdentity>(c, NODE.Identity),
             // The job's answer lets the metasrv route the region here within milliseconds.
             onLeading: () =>
