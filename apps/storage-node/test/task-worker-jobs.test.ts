@@ -74,7 +74,11 @@ async function node(id: string, storage: LocalStorage) {
       const metric = (await metrics.getMetricsAsJSON()).find(
         (m) => m.name === 'regionstore_storage_node_task_duration_seconds',
       );
-      for (const value of metric?.values ?? [])
+      for (const value of (metric?.values ?? []) as Array<{
+        metricName?: string;
+        value: number;
+        labels: Record<string, string | number>;
+      }>)
         if (value.metricName?.endsWith('_count') && value.value > 0)
           counts[`${value.labels['job']} ${value.labels['outcome']}`] = value.value;
       return counts;
