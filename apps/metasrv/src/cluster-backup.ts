@@ -16,6 +16,10 @@ import { forEachRange } from './region-jobs';
 
 export interface BackupRecord extends OperationRecord {
   storage: string;
+  /** The ts the backup reads at (decimal): an incremental backup after it starts from here. */
+  endVersion?: string;
+  /** For an incremental backup, the ts after which it holds the changes (decimal). */
+  startVersion?: string;
   regionsTotal?: number;
   regionsDone?: number;
   files?: number;
@@ -60,6 +64,8 @@ export class ClusterBackup {
     const record: BackupRecord = {
       id,
       storage: request.storage,
+      endVersion: request.endVersion.toString(),
+      ...(request.startVersion > 0n ? { startVersion: request.startVersion.toString() } : {}),
       status: 'Running',
       startedAt: new Date().toISOString(),
     };

@@ -47,6 +47,12 @@ export function operationsRoutes(
         }
         const { id, wait, endVersion, ...rest } = body;
         const backup = { ...rest, endVersion: endVersion ?? composeTimestamp(Date.now()) };
+        if (backup.startVersion >= backup.endVersion) {
+          throw new InvalidArgumentError(
+            `startVersion ${backup.startVersion} is not before endVersion ${backup.endVersion}: the backup would hold no change`,
+            { startVersion: backup.startVersion.toString(), endVersion: backup.endVersion.toString() },
+          );
+        }
         const { record, done } = await backups.start(id ?? `backup-${Date.now()}`, backup);
         return wait ? done : record;
       });

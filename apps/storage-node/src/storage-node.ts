@@ -150,13 +150,18 @@ export class StorageNode {
   }
 
   /**
-   * Heartbeats, task intake, HTTP, then backup → worker group (which flushes its leading regions
-   * first, within `stopFlushTimeoutMs`) → runner → WAL, then the engine: the order that loses nothing.
-   * The flush is not needed for safety (the WAL has every acknowledged write); it makes the next open
-   * shorter.
+   * A flush of the leading regions (within `workerGroup.stopFlushTimeoutMs`), then heartbeats, task
+   * intake, HTTP, then backup → worker group → runner → WAL, then the engine: the order that loses
+   * nothing. The flush is not needed for safety (the WAL has every acknowledged write); it makes the
+   * next open shorter.
    */
   async stop(): Promise<void> {
     if (this.api) this.api.ready = false;
+    // While it still heartbeats and holds its leases: flushed after them, a failover may already have
+    // moved the regions, and each flush would upload a delta only to be refused.
+    await resolveOptional<WorkerGroup>(this.host.container, WORKER_GROUP)
+      ?.flushLeaders()
+      .catch((err: unknown) => this.logger.warn({ err }, 'flushes before stop failed'));
     await this.host.stop().catch((err: unknown) => this.logger.error({ err }, 'plugins failed to stop'));
     this.stopWatchingIdentity();
     this.identityRedis.disconnect();

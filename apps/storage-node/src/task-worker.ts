@@ -308,11 +308,10 @@ export class NodeTaskWorker {
 
   /** Times a task from when it was queued to its answer: what the metasrv waits, queue included. */
   private async process(job: Job): Promise<unknown> {
+    // A name no handler knows is one label value, not one per name a queue writer made up.
+    const name = isJobName(job.name) ? job.name : 'unknown';
     const outcome = (code: string) =>
-      this.durations?.observe(
-        { job: job.name, outcome: code },
-        Math.max(0, Date.now() - job.timestamp) / 1000,
-      );
+      this.durations?.observe({ job: name, outcome: code }, Math.max(0, Date.now() - job.timestamp) / 1000);
     try {
       const result = await this.run(job);
       outcome('ok');

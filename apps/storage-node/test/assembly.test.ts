@@ -3,6 +3,9 @@ import { BACKUP_ENDPOINT, BackupTask, backupRequestSchema, type BackupEndpoint }
 import { RegionId, composeTimestamp, keyRange } from '@regionstore/core';
 import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
 import { RocksEngine } from '@regionstore/engine';
+import { RedisLogStore } from '@regionstore/log-store';
+import { createStorage } from '@regionstore/storage-backends';
+import { committedManifest } from '@regionstore/worker-group';
 import { TOKENS, silentLogger, type Plugin } from '@regionstore/runtime';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 import { Queue } from 'bullmq';
@@ -114,6 +117,29 @@ describe('StorageNode assembled from plugins', () => {
     } finally {
       await node.stop();
     }
+  });
+
+  it('flushes its leading regions when it stops, so the next open replays nothing', async () => {
+    const settings = config('flush-on-stop');
+    const node = await StorageNode.start(settings, silentLogger());
+    const region = new RegionId(2, 1);
+    try {
+      await node.group.ddl(region, {
+        type: 'create',
+        range: keyRange('', ''),
+        epoch: { version: 1, confVer: 1 },
+      });
+      for (const key of ['a', 'b', 'c'])
+        await node.group.write({
+          regionId: region,
+          mutations: [{ op: 'put', key: Buffer.from(key), value: Buffer.from('v') }],
+        });
+    } finally {
+      await node.stop();
+    }
+    const wal = new RedisLogStore(await ns.connect(), { prefix: ns.prefix });
+    const storage = createStorage(settings.snapshotStorage);
+    expect((await committedManifest({ storage, wal }, region))?.manifest.walEntryId).toBe(3);
   });
 
   it('runs an assembly of its own: no heartbeat or task worker, and a plugin of the user that reaches the parts', async () => {

@@ -109,15 +109,16 @@ describe('follower reads', () => {
     });
 
   it('serves a get, batch get and scan on the follower at a ts it applied, at or above the write', async () => {
-    const commitTs = await put('apple', 'red');
-    await put('banana', 'yellow');
+    await put('apple', 'red');
+    // Both writes applied: a read ts between them would (rightly) not see the banana below.
+    const commitTs = await put('banana', 'yellow');
     let answer: { value: string | null; readTs: string } = { value: null, readTs: '0' };
     await until(async () => {
       const res = await replicaGet(follower, 'apple');
       if (res.statusCode !== 200) return false;
       answer = res.json();
       return BigInt(answer.readTs) >= commitTs;
-    }, 'the follower to apply the write');
+    }, 'the follower to apply the writes');
     expect(answer.value).toBe(b64('red'));
     const readTs = BigInt(answer.readTs);
     expect(readTs).toBeLessThanOrEqual(follower.group.getRegion(REGION)!.safeTs);

@@ -94,8 +94,8 @@ export const workerGroupConfigSchema = z
     /** How long a follower's read of the WAL waits for new entries. */
     followerTailBlockMs: z.number().int().positive().default(200),
     /**
-     * On stop, how long the group spends flushing what its leading regions took since their last
-     * flush (a delta each), so the next open replays less; 0: no flush on stop.
+     * How long a stopping node keeps starting flushes of what its leading regions took since their
+     * last flush (`flushLeaders`, a delta each), so the next open replays less; 0: no flush on stop.
      */
     stopFlushTimeoutMs: z.number().int().nonnegative().default(5000),
   })

@@ -160,13 +160,8 @@ export class WorkerGroup {
     return group;
   }
 
-  /**
-   * Flushes what the leading regions took since their last flush (within `stopFlushTimeoutMs`; not
-   * with `flush: false`), stops the schedulers (letting their jobs end), then every worker, which
-   * closes its regions.
-   */
-  async stop(options: { flush?: boolean } = {}): Promise<void> {
-    if (options.flush !== false) await this.flushBeforeStop();
+  /** Stops the schedulers (letting their jobs end), then every worker, which closes its regions. */
+  async stop(): Promise<void> {
     await this.tailer.stop();
     await this.ctx.compactionScheduler.stop(true);
     await this.ctx.flushScheduler.stop(true);
@@ -175,29 +170,29 @@ export class WorkerGroup {
   }
 
   /**
-   * A delta of each leading region's unflushed WAL, so a restart replays less and Redis holds less
-   * meanwhile. Not needed for safety (the WAL holds every acknowledged write): whatever has not
-   * finished by the deadline is left to the WAL, and a flush that fails is only logged.
+   * Flushes what the leading regions took since their last flush, a delta each, `maxBackgroundFlushes`
+   * at a time, starting none after `stopFlushTimeoutMs` (the ones running then end on their own: one
+   * delta each). For a node about to stop, while it still leads: its next open replays less and Redis
+   * holds less meanwhile. Not needed for safety (the WAL holds every acknowledged write), so a flush
+   * that fails is only counted.
    */
-  private async flushBeforeStop(): Promise<void> {
-    const deadlineMs = this.config.stopFlushTimeoutMs;
-    const unflushed = this.regions().filter((r) => r.isWritable && r.lastEntryId > r.flushedEntryId);
-    if (deadlineMs === 0 || unflushed.length === 0) return;
-    const flushes = Promise.allSettled(
-      unflushed.map((region) => this.ddl(region.regionId, { type: 'flush', incremental: true })),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), deadlineMs);
-    });
-    const outcome = await Promise.race([flushes, late]).finally(() => clearTimeout(timer));
-    if (outcome === 'late') {
-      this.ctx.logger.warn({ regions: unflushed.length, deadlineMs }, 'stopping before every region flushed');
-      return;
-    }
-    const failed = outcome.filter((o) => o.status === 'rejected').length;
-    if (failed > 0)
-      this.ctx.logger.warn({ regions: unflushed.length, failed }, 'some flushes on stop failed');
+  async flushLeaders(deadlineMs: number = this.config.stopFlushTimeoutMs): Promise<void> {
+    const left = this.regions().filter((r) => r.isWritable && r.lastEntryId > r.flushedEntryId);
+    const total = left.length;
+    const end = Date.now() + deadlineMs;
+    let failed = 0;
+    const lane = async () => {
+      while (left.length > 0 && Date.now() < end) {
+        const region = left.shift()!;
+        await this.ddl(region.regionId, { type: 'flush', incremental: true }).catch(() => failed++);
+      }
+    };
+    await Promise.all(Array.from({ length: this.config.maxBackgroundFlushes }, lane));
+    if (left.length > 0 || failed > 0)
+      this.ctx.logger.warn(
+        { regions: total, notFlushed: left.length, failed, deadlineMs },
+        'flushes before stop left part of the WAL to replay',
+      );
   }
 
   /** The cluster GC safepoint this node knows. */

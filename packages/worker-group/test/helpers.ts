@@ -87,7 +87,7 @@ export function useCluster(label: string) {
           await group.stop();
           await runner.stop();
         } else {
-          void group.stop({ flush: false }).catch(() => undefined);
+          void group.stop().catch(() => undefined);
           void runner.stop().catch(() => undefined);
         }
         await wal.close();

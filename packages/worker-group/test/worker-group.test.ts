@@ -29,19 +29,27 @@ describe('WorkerGroup', () => {
     expect(isRegionStoreError(err, 'WorkerStopped')).toBe(true);
   });
 
-  it('flushes what its leading regions took since their last flush when it stops, unless told not to', async () => {
-    const flushedOnStop = async (config: { stopFlushTimeoutMs?: number }) => {
-      const node = await cluster.node({ config });
-      const region = freshRegion();
-      await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-      await node.group.write({ regionId: region, mutations: [put('a', '1')] });
-      await node.group.write({ regionId: region, mutations: [put('b', '2')] });
+  it('flushes what its leading regions took since their last flush, before a stop; none past the deadline', async () => {
+    const flushedBeforeStop = async (deadlineMs: number) => {
+      const node = await cluster.node();
+      const regions = [freshRegion(), freshRegion(), freshRegion()];
+      for (const region of regions) {
+        await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+        await node.group.write({ regionId: region, mutations: [put('a', '1')] });
+        await node.group.write({ regionId: region, mutations: [put('b', '2')] });
+      }
+      await node.group.flushLeaders(deadlineMs);
       await node.shutdown();
       const wal = await cluster.wal();
-      return (await committedManifest({ storage: cluster.storage, wal }, region))?.manifest.walEntryId ?? 0;
+      return Promise.all(
+        regions.map(
+          async (region) =>
+            (await committedManifest({ storage: cluster.storage, wal }, region))?.manifest.walEntryId ?? 0,
+        ),
+      );
     };
-    expect(await flushedOnStop({})).toBe(2); // the next open replays nothing
-    expect(await flushedOnStop({ stopFlushTimeoutMs: 0 })).toBe(0); // the WAL keeps it all
+    expect(await flushedBeforeStop(5000)).toEqual([2, 2, 2]); // the next opens replay nothing
+    expect(await flushedBeforeStop(0)).toEqual([0, 0, 0]); // none started: the WAL keeps it all
   });
 
   it('refuses a worker count that is not a power of two', async () => {
