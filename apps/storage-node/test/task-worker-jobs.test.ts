@@ -115,48 +115,29 @@ describe('node task worker: snapshot, catch-up and destroy jobs', () => {
     expect(await storage.exists(snapshot.name)).toBe(true);
 
     // an open region's data is not replaced under it
-    expect(
-      JSON.parse(
-        await a.failure('apply-snapshot', {
-          regionId: REGION,
-          range: RANGE,
-          epoch: EPOCH,
-          name: snapshot.name,
-          term: snapshot.term,
-          index: snapshot.index,
-        }),
-      ),
-    ).toMatchObject({ code: 'InvalidArgument' });
+    const applying = {
+      regionId: REGION,
+      range: RANGE,
+      epoch: EPOCH,
+      name: snapshot.name,
+      term: snapshot.term,
+      index: snapshot.index,
+    };
+    expect(JSON.parse(await a.failure('apply-snapshot', applying))).toMatchObject({
+      code: 'InvalidArgument',
+    });
 
     // a file under the name with other bytes than generated is refused, and nothing is applied
     expect(
-      JSON.parse(
-        await bNode.failure('apply-snapshot', {
-          regionId: REGION,
-          range: RANGE,
-          epoch: EPOCH,
-          name: snapshot.name,
-          term: snapshot.term,
-          index: snapshot.index,
-          sha256: '0'.repeat(64),
-        }),
-      ),
+      JSON.parse(await bNode.failure('apply-snapshot', { ...applying, sha256: '0'.repeat(64) })),
     ).toMatchObject({ code: 'ChecksumMismatch' });
     expect(await mvccGet(bNode.engine, b('k7'))).toBeUndefined();
     // every answer is timed, by job and outcome
     expect(await bNode.answered()).toEqual({ 'apply-snapshot ChecksumMismatch': 1 });
 
-    expect(
-      await bNode.run('apply-snapshot', {
-        regionId: REGION,
-        range: RANGE,
-        epoch: EPOCH,
-        name: snapshot.name,
-        term: snapshot.term,
-        index: snapshot.index,
-        sha256: snapshot.sha256,
-      }),
-    ).toMatchObject({ status: 'Finished' });
+    expect(await bNode.run('apply-snapshot', { ...applying, sha256: snapshot.sha256 })).toMatchObject({
+      status: 'Finished',
+    });
     expect((await mvccGet(bNode.engine, b('k7')))?.toString()).toBe('v7');
 
     // b follows a's WAL: open as a follower, then catch up to the entries a writes next
