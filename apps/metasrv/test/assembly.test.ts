@@ -26,7 +26,8 @@ const config = (instanceId: string) =>
     keyPrefix: ns.prefix,
     http: { port: 0 },
     adminToken: TOKEN,
-    leaseMs: 600,
+    // Long enough that a busy CI machine does not lose the lease mid-test; handover is by release.
+    leaseMs: 3000,
   });
 
 const call = (metasrv: Metasrv, path: string, auth = `Bearer ${TOKEN}`) =>
