@@ -29,7 +29,7 @@ export function consumeHeartbeats(
       if (job.name !== 'heartbeat') return { accepted: false };
       const heartbeat = decodeJobPayload('heartbeat', job.data);
       await intake.accept(heartbeat);
-      nodes.queueOf(heartbeat.nodeId); // so Bull Board lists the node's queue
+      nodes.watch(heartbeat.nodeId); // so Bull Board lists the node's queues
       return { accepted: true };
     },
     {

@@ -1,6 +1,13 @@
-import { TimeoutError, errorFromBody, type KeyRange, type RegionId } from '@regionstore/core';
+import {
+  TimeoutError,
+  errorFromBody,
+  isRegionStoreError,
+  type KeyRange,
+  type RegionId,
+} from '@regionstore/core';
 import { createRedis, type RedisClient, type RedisTarget } from '@regionstore/runtime';
 import {
+  BULK_JOBS,
   QueueNames,
   decodeJobResult,
   encodeJobPayload,
@@ -18,13 +25,23 @@ import type {
   SplitNodeClient,
   SplitRegionRequest,
 } from '@regionstore/supervisor';
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import { waitWhileQueueMoves } from './bulk-job-wait';
 
 /**
  * A split scans the region for its middle key and flushes both halves whole (a merge, the merged
  * region): minutes for a large region on a slow disk, not the seconds other tasks take.
  */
 const SPLIT_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * A bulk job given up on is taken off its queue if no worker took it yet: the caller sends it again
+ * elsewhere, and the node, back, must not run it as well.
+ */
+async function withdrawn(job: Job, err: Error): Promise<Error> {
+  await job.remove().catch(() => undefined);
+  return err;
+}
 
 /** Turns a failed job's reason (our error body as JSON) back into the typed error. */
 function jobError(reason: string | undefined, what: string): Error {
@@ -37,9 +54,11 @@ function jobError(reason: string | undefined, what: string): Error {
 }
 
 /**
- * Sends tasks to storage nodes as BullMQ jobs on their `node-<id>` queues and waits for the result.
- * Job ids make repeated calls (a resumed procedure) land on the same job instead of doing the work
- * twice; finished jobs are kept a while for that reason.
+ * Sends tasks to storage nodes as BullMQ jobs on their `node-<id>` queues (backups and restores on
+ * `node-<id>.bulk`) and waits for the result: at most `timeoutMs` for a task, and for a backup or
+ * restore as long as its node's bulk queue shows progress, with `timeoutMs` of silence the end. Job
+ * ids make repeated calls (a resumed procedure) land on the same job instead of doing the work twice;
+ * finished jobs are kept a while for that reason.
  */
 export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeNodeClient {
   private readonly queues = new Map<
@@ -58,21 +77,22 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeN
     return [...this.queues.values()].map((q) => q.queue);
   }
 
-  queueOf(nodeId: string): Queue {
-    return this.open(nodeId).queue;
+  /** Opens both queues of a node, so Bull Board lists them before any task went there. */
+  watch(nodeId: string): void {
+    this.open(this.names.node(nodeId));
+    this.open(this.names.nodeBulk(nodeId));
   }
 
-  private open(nodeId: string) {
-    let entry = this.queues.get(nodeId);
+  private open(name: string) {
+    let entry = this.queues.get(name);
     if (!entry) {
-      const name = this.names.node(nodeId);
       const connections = [createRedis(this.redis, 'worker'), createRedis(this.redis, 'worker')] as const;
       entry = {
         queue: new Queue(name, { connection: connections[0], prefix: this.names.bullmqPrefix }),
         events: new QueueEvents(name, { connection: connections[1], prefix: this.names.bullmqPrefix }),
         connections,
       };
-      this.queues.set(nodeId, entry);
+      this.queues.set(name, entry);
     }
     return entry;
   }
@@ -83,7 +103,7 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeN
     payload: JobPayload<N>,
     options: { jobId?: string; timeoutMs?: number } = {},
   ): Promise<JobResult<N>> {
-    const { queue, events } = this.open(nodeId);
+    const { queue, events } = this.open(this.names.nodeQueueFor(nodeId, name));
     await events.waitUntilReady();
     const job = await queue.add(name, encodeJobPayload(name, payload), {
       // BullMQ reserves ':' in job ids; region ids contain one.
@@ -94,17 +114,19 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeN
       removeOnFail: { age: 24 * 3600, count: 1000 },
     });
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const timedOut = (what: string) =>
+      new TimeoutError(`${name} on ${nodeId} ${what}`, { nodeId, job: name });
     let result: unknown;
     try {
-      result = await job.waitUntilFinished(events, timeoutMs);
+      result = BULK_JOBS.has(name)
+        ? await waitWhileQueueMoves(queue, job, events, timeoutMs, () =>
+            timedOut(`showed no progress for ${timeoutMs} ms`),
+          )
+        : await job.waitUntilFinished(events, timeoutMs);
     } catch (err) {
+      if (isRegionStoreError(err, 'Timeout')) throw await withdrawn(job, err);
       const message = (err as Error).message ?? '';
-      if (/timed out|ttl/i.test(message)) {
-        throw new TimeoutError(`${name} on ${nodeId} did not finish within ${timeoutMs} ms`, {
-          nodeId,
-          job: name,
-        });
-      }
+      if (/timed out|ttl/i.test(message)) throw timedOut(`did not finish within ${timeoutMs} ms`);
       throw jobError(message, `${name} on ${nodeId}`);
     }
     return decodeJobResult(name, result);

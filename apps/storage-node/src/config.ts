@@ -48,6 +48,17 @@ export const storageNodeConfigSchema = z.object({
    * leases (their length is the metasrv's `regionLeaseMs`) run from the heartbeat's send time.
    */
   leaseGrantDelayMs: z.number().int().nonnegative().default(50),
+  /**
+   * Tasks from the metasrv run at once: `concurrency` from the node's task queue (open, close,
+   * upgrade, snapshots, split, merge), `bulkConcurrency` from its bulk queue (backup and restore of a
+   * region, which take as long as the region is large), so no backup holds a slot a failover needs.
+   */
+  tasks: z
+    .object({
+      concurrency: z.number().int().min(1).max(64).default(8),
+      bulkConcurrency: z.number().int().min(1).max(64).default(2),
+    })
+    .prefault({}),
   /** How long SIGTERM may take before the process exits anyway. */
   shutdownTimeoutMs: z.number().int().positive().default(15_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

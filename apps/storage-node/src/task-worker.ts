@@ -42,6 +42,7 @@ import { checkAllowedStorage, createStorage, type ExternalStorage } from '@regio
 import { mergeDone, newerEpoch, type WorkerGroup } from '@regionstore/worker-group';
 import { JobWorker } from '@regionstore/jobs';
 import type { NodeClusterIdentity } from './cluster-identity';
+import { JobProgress } from './job-progress';
 import { RegionWriteSink } from './region-write-sink';
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 
@@ -65,27 +66,40 @@ export interface NodeTaskDeps {
   onLeading?: () => void;
   /** Where `regionstore_storage_node_task_duration_seconds` goes (absent: not measured). */
   metrics?: Registry | undefined;
+  /** Tasks run at once from the node's task queue, and from its bulk queue (backup, restore). */
+  concurrency?: { tasks: number; bulk: number };
+  /** How often a running backup or restore reports its progress on its job. */
+  progressIntervalMs?: number;
+}
+
+/** The node's two queues (see QueueNames.node and QueueNames.nodeBulk). */
+export interface NodeQueues {
+  tasks: string;
+  bulk: string;
 }
 
 /** Tasks that put region data on the node: an unbound node binds to the cluster before them. */
 const PLACING: ReadonlySet<JobName> = new Set(['create-region', 'open-region', 'apply-snapshot', 'restore']);
 
-type Handlers = { [N in JobName]?: (payload: JobPayload<N>) => Promise<JobResult<N>> };
+type Handlers = {
+  [N in JobName]?: (payload: JobPayload<N>, progress: JobProgress) => Promise<JobResult<N>>;
+};
 
 /**
- * Executes the metasrv's tasks for this node from its `node-<id>` queue. Every payload is validated;
- * a bad one fails the job at once (no retry) with the reason. Every handler is idempotent, since a
- * resumed procedure or a retried job may send the same task twice.
+ * Executes the metasrv's tasks for this node from its `node-<id>` queue, and backups and restores from
+ * its bulk queue, each with workers of its own: however many backups run, failover tasks find a free
+ * slot. Every payload is validated; a bad one fails the job at once (no retry) with the reason. Every
+ * handler is idempotent, since a resumed procedure or a retried job may send the same task twice.
  */
 export class NodeTaskWorker {
-  private readonly worker: Worker;
+  private readonly workers: Worker[];
   private readonly handlers: Handlers;
 
   private readonly connection: RedisClient;
   private readonly durations: Histogram<'job' | 'outcome'> | undefined;
 
   constructor(
-    queueName: string,
+    queues: NodeQueues,
     prefix: string,
     redis: RedisTarget | string,
     private readonly deps: NodeTaskDeps,
@@ -264,11 +278,12 @@ export class NodeTaskWorker {
         await runner.schedule(RegionTask.destroy(regionId, range.start, range.end));
         return { regionId };
       },
-      backup: async ({ request }) => {
+      backup: async ({ request }, progress) => {
         checkAllowedStorage(request.storage, deps.allowedStorage);
         // `delay(ms)`: the routes may change (a split, a move) between the metasrv's ask and the scan
         await failpoint('backup_before_seek');
         const task = BackupTask.create(request);
+        progress.track(() => task.kvsScanned);
         deps.backup.run(task);
         const responses = [];
         for await (const response of task.responses()) responses.push(response);
@@ -288,22 +303,28 @@ export class NodeTaskWorker {
         }
         return { regions };
       },
-      restore: async ({ storage, files, ranges, verified }) => {
+      restore: async ({ storage, files, ranges, verified }, progress) => {
         checkAllowedStorage(storage, deps.allowedStorage);
         const sink = new RegionWriteSink(group, ranges, deps.nodeId);
+        progress.track(() => sink.written);
         const restored = await new RestoreRunner({ storage: createStorage(storage), sink, verified }).run({
           files,
         });
         return { files: restored.files, kvs: sink.written };
       },
     };
-    this.worker = new JobWorker(queueName, (job) => this.process(job), {
-      connection,
-      prefix,
-      concurrency: 8,
-      autorun: true,
-    });
-    this.worker.on('error', (err) => deps.logger.warn({ err }, 'node task worker error'));
+    const concurrency = deps.concurrency ?? { tasks: 8, bulk: 2 };
+    const lane = (queue: string, slots: number) => {
+      const worker = new JobWorker(queue, (job) => this.process(job), {
+        connection,
+        prefix,
+        concurrency: slots,
+        autorun: true,
+      });
+      worker.on('error', (err) => deps.logger.warn({ err, queue }, 'node task worker error'));
+      return worker;
+    };
+    this.workers = [lane(queues.tasks, concurrency.tasks), lane(queues.bulk, concurrency.bulk)];
   }
 
   /** Times a task from when it was queued to its answer: what the metasrv waits, queue included. */
@@ -337,12 +358,13 @@ export class NodeTaskWorker {
     }
     try {
       await this.checkIdentity(name);
-      const handler = this.handlers[name] as (p: unknown) => Promise<unknown>;
-      const result = await handler(payload);
+      const handler = this.handlers[name] as (p: unknown, progress: JobProgress) => Promise<unknown>;
+      const progress = new JobProgress(job, this.deps.progressIntervalMs ?? 1000);
+      const result = await handler(payload, progress).finally(() => progress.stop());
       return encodeJobResult(name, result as never);
     } catch (err) {
       const body = toRegionStoreError(err).toJSON();
-      this.deps.logger.warn({ job: name, jobId: job.id, err: body }, 'node task failed');
+      this.deps.logger.warn({ jobName: name, jobId: job.id, err: body }, 'node task failed');
       // Typed errors travel as JSON in the failure reason; the metasrv turns them back into classes.
       const retryable =
         err instanceof Error &&
@@ -364,10 +386,10 @@ export class NodeTaskWorker {
   async close(timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      this.worker.close(),
+      Promise.all(this.workers.map((worker) => worker.close())),
       new Promise<void>((resolve) => {
         timer = setTimeout(() => {
-          void this.worker.close(true);
+          for (const worker of this.workers) void worker.close(true);
           resolve();
         }, timeoutMs);
       }),

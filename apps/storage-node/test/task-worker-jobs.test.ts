@@ -1,16 +1,23 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BackupEndpoint, StaticRegionInfoProvider } from '@regionstore/backup';
 import { RegionId, keyRange } from '@regionstore/core';
 import { createMetricsRegistry, silentLogger } from '@regionstore/runtime';
 import { RocksEngine, mvccGet } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
-import { decodeJobResult, encodeJobPayload, type JobName, type JobPayload } from '@regionstore/protocol';
+import {
+  backupRequestSchema,
+  decodeJobResult,
+  encodeJobPayload,
+  type JobName,
+  type JobPayload,
+} from '@regionstore/protocol';
 import { RegionRunner } from '@regionstore/region-runner';
 import { LocalStorage } from '@regionstore/storage-backends';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 import { WorkerGroup } from '@regionstore/worker-group';
 import { Queue, QueueEvents } from 'bullmq';
-import { NodeTaskWorker } from '../src/task-worker';
+import { NodeTaskWorker, type NodeTaskDeps } from '../src/task-worker';
 
 const stops: Array<() => Promise<void>> = [];
 afterAll(async () => {
@@ -24,8 +31,17 @@ const RANGE = keyRange(Buffer.from('a'), Buffer.from('n'));
 const EPOCH = { version: 1, confVer: 1 };
 const b = (s: string) => Buffer.from(s);
 
-/** A storage node's job side: its own RocksDB, runner, worker group and task worker on `node-<id>`. */
-async function node(id: string, storage: LocalStorage) {
+/**
+ * A storage node's job side: its own RocksDB, runner, worker group and task worker on `node-<id>` and
+ * `node-<id>.bulk`.
+ */
+async function node(
+  id: string,
+  storage: LocalStorage,
+  options: Pick<NodeTaskDeps, 'concurrency' | 'progressIntervalMs' | 'allowedStorage'> = {
+    allowedStorage: [],
+  },
+) {
   const engine = await RocksEngine.open({ path: join(dir.path, id) });
   const runner = new RegionRunner({ engine, storage });
   const wal = new RedisLogStore(await ns.connect(), { prefix: ns.prefix });
@@ -37,29 +53,33 @@ async function node(id: string, storage: LocalStorage) {
     runner,
   });
   const metrics = createMetricsRegistry({ defaultMetrics: false });
-  const worker = new NodeTaskWorker(`node-${id}`, ns.prefix, ns.url, {
-    allowedStorage: [],
+  const regionInfo = new StaticRegionInfoProvider();
+  const worker = new NodeTaskWorker({ tasks: `node-${id}`, bulk: `node-${id}.bulk` }, ns.prefix, ns.url, {
+    ...options,
     metrics,
     nodeId: id,
     engine,
     snapshotStorage: storage,
     group,
     runner,
-    backup: new BackupEndpoint({
-      storeId: id,
-      engine,
-      regionInfo: new StaticRegionInfoProvider(),
-      concurrency: group.concurrency,
-    }),
+    backup: new BackupEndpoint({ storeId: id, engine, regionInfo, concurrency: group.concurrency }),
     logger: silentLogger(),
   });
-  const queue = new Queue(`node-${id}`, { connection: await ns.connect('worker'), prefix: ns.prefix });
-  const events = new QueueEvents(`node-${id}`, { connection: await ns.connect('worker'), prefix: ns.prefix });
-  await events.waitUntilReady();
+  const lane = async (name: string) => {
+    const queue = new Queue(name, { connection: await ns.connect('worker'), prefix: ns.prefix });
+    const events = new QueueEvents(name, { connection: await ns.connect('worker'), prefix: ns.prefix });
+    await events.waitUntilReady();
+    return { queue, events };
+  };
+  const tasks = await lane(`node-${id}`);
+  const { queue, events } = tasks;
+  const bulk = await lane(`node-${id}.bulk`);
   stops.push(async () => {
     await worker.close(2000);
-    await events.close();
-    await queue.close();
+    for (const { queue, events } of [tasks, bulk]) {
+      await events.close();
+      await queue.close();
+    }
     await group.stop();
     await wal.close();
     await runner.stop();
@@ -68,6 +88,8 @@ async function node(id: string, storage: LocalStorage) {
   return {
     engine,
     group,
+    regionInfo,
+    bulk,
     /** Tasks answered so far, by job and outcome, as the duration histogram counts them. */
     async answered(): Promise<Record<string, number>> {
       const counts: Record<string, number> = {};
@@ -177,3 +199,89 @@ describe('node task worker: snapshot, catch-up and destroy jobs', () => {
     expect(c.group.getRegion(region)?.role).toBe('Follower');
   });
 });
+
+describe('node task worker: backups and restores on the bulk queue', () => {
+  it('runs them beside its tasks, however long they take, and reports their progress as they go', async () => {
+    const storage = new LocalStorage(join(dir.path, 'objects-bulk'));
+    const backupDir = join(dir.path, 'bulk-backup');
+    const options = {
+      concurrency: { tasks: 1, bulk: 1 },
+      progressIntervalMs: 20,
+      allowedStorage: [`local://${dir.path}`],
+    };
+    const a = await node('bulk-a', storage, options);
+    const c = await node('bulk-c', storage, options);
+    // Regions of their own: the WAL of each lives in the one Redis namespace of this file.
+    const [backedUp, restored] = [new RegionId(9, 1), new RegionId(9, 2)];
+    await a.run('create-region', { regionId: backedUp, range: RANGE, epoch: EPOCH });
+    let commitTs = 0n;
+    for (let batch = 0; batch < 10; batch++) {
+      const mutations = Array.from({ length: 200 }, (_, i) => ({
+        op: 'put' as const,
+        key: b(`b${String(batch * 200 + i).padStart(5, '0')}`),
+        // Random values do not compress: the rate limit below then paces the whole scan.
+        value: randomBytes(100),
+      }));
+      ({ commitTs } = await a.group.write({ regionId: backedUp, mutations }));
+    }
+    a.regionInfo.setRegions([{ regionId: backedUp, range: RANGE, epochVersion: 1, role: 'Leader' }]);
+
+    // ~230 KB at 100 KB/s: the backup runs for seconds and holds the one bulk slot all along.
+    const request = backupRequestSchema.parse({
+      storage: `local://${backupDir}`,
+      endVersion: commitTs.toString(),
+      rateLimit: 100_000,
+      compressionType: 'none',
+    });
+    const progress = reported(a.bulk.events);
+    const backup = await a.bulk.queue.add('backup', encodeJobPayload('backup', { request }));
+    await until(() => progress.length > 0);
+    // The node's one task slot is free: a task sent meanwhile is answered before the backup ends.
+    expect(await a.run('flush-region', { regionId: backedUp })).toMatchObject({ regionId: backedUp });
+    expect(await backup.getState()).toBe('active');
+    const { responses } = decodeJobResult('backup', await backup.waitUntilFinished(a.bulk.events, 30_000));
+    expect(responses.map((r) => r.error)).toEqual([undefined]);
+    const files = responses.flatMap((r) => r.files);
+    expect(files.reduce((n, f) => n + f.kvCount, 0)).toBe(2000);
+    // Reported while it ran, not only at the end.
+    expect(progress.length).toBeGreaterThan(1);
+    expectGrowingCounts(progress, 2000);
+
+    await c.run('create-region', { regionId: restored, range: RANGE, epoch: EPOCH });
+    const restoring = reported(c.bulk.events);
+    const restore = await c.bulk.queue.add(
+      'restore',
+      encodeJobPayload('restore', {
+        storage: `local://${backupDir}`,
+        files,
+        ranges: [RANGE],
+        verified: false,
+      }),
+    );
+    expect(decodeJobResult('restore', await restore.waitUntilFinished(c.bulk.events, 30_000))).toEqual({
+      files: files.length,
+      kvs: 2000,
+    });
+    expectGrowingCounts(restoring, 2000);
+  });
+});
+
+/** The counts a bulk queue's jobs reported, in order. */
+function reported(events: QueueEvents): number[] {
+  const counts: number[] = [];
+  events.on('progress', ({ data }) => void counts.push(data as number));
+  return counts;
+}
+
+/** Each report higher than the last, the last one the total. */
+function expectGrowingCounts(counts: number[], total: number): void {
+  counts.forEach((count, i) => expect(count).toBeGreaterThan(i === 0 ? 0 : counts[i - 1]!));
+  expect(counts.at(-1)).toBe(total);
+}
+
+async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !condition();) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -31,7 +31,7 @@ describe('node task worker', () => {
       storage,
       runner,
     });
-    const worker = new NodeTaskWorker('node-n1', 'p', server.url, {
+    const worker = new NodeTaskWorker({ tasks: 'node-n1', bulk: 'node-n1.bulk' }, 'p', server.url, {
       allowedStorage: [],
       nodeId: 'n1',
       engine,

@@ -34,6 +34,8 @@ export interface RangeContext {
    * write commits at or below it, and refuses a ts the node cannot vouch for (see ReadAdmission).
    */
   admitRead(ts: Timestamp): void;
+  /** Told of every KV read for the backup, so the task can report how far it got. */
+  scanned(kvs: number): void;
 }
 
 function compressionOf(request: BackupRequest): CompressionType {
@@ -80,6 +82,7 @@ async function writeFiles(
         const size = entry.key.length + entry.value.length;
         if (bytes > 0 && bytes + size > ctx.sstMaxSize) return;
         bytes += size;
+        ctx.scanned(1);
         yield entry;
         pending = await iterator.next();
       }

@@ -131,6 +131,7 @@ export class BackupEndpoint {
         this.options.readAdmission
           ? this.options.readAdmission.admit(ts)
           : this.options.concurrency.updateMaxTs(ts),
+      scanned: (kvs) => task.countScanned(kvs),
     };
     const progress = new Progress(this.options.regionInfo, { start: request.startKey, end: request.endKey });
     // Workers take ranges under this lock and release it before any I/O of their own.
@@ -146,7 +147,7 @@ export class BackupEndpoint {
           if (batch.length === 0) return;
           for (const brange of batch) {
             if (task.isCancelled) {
-              this.logger.warn({ region: brange.region.regionId.toString() }, 'backup task was cancelled');
+              this.logger.warn({ regionId: brange.region.regionId.toString() }, 'backup task was cancelled');
               return;
             }
             let response: BackupResponse;
@@ -156,7 +157,7 @@ export class BackupEndpoint {
               response = { startKey: brange.range.start, endKey: brange.range.end, files };
             } catch (err) {
               this.logger.warn(
-                { region: brange.region.regionId.toString(), err },
+                { regionId: brange.region.regionId.toString(), err },
                 'backup of a range failed',
               );
               response = this.errorResponse(brange.range.start, brange.range.end, err);

@@ -9,6 +9,7 @@ import type { BackupRequest, BackupResponse } from '@regionstore/protocol';
 export class BackupTask {
   readonly cf: CfName;
   private cancelled = false;
+  private scanned = 0;
   private readonly out = new Channel<BackupResponse>(Number.POSITIVE_INFINITY, 'backup response stream');
 
   private constructor(readonly request: BackupRequest) {
@@ -30,6 +31,16 @@ export class BackupTask {
 
   get isCancelled(): boolean {
     return this.cancelled;
+  }
+
+  /** KVs the task's workers have read so far: how far it got, while its responses are still to come. */
+  get kvsScanned(): number {
+    return this.scanned;
+  }
+
+  /** Endpoint side. */
+  countScanned(kvs: number): void {
+    this.scanned += kvs;
   }
 
   /** Every response of the task, ending when the task is done. */

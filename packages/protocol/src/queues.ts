@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '@regionstore/core';
 import { nodeIdSchema } from './codecs';
+import type { JobName } from './jobs';
 
 export const DEFAULT_QUEUE_PREFIX = 'regionstore';
 
@@ -23,12 +24,36 @@ export class QueueNames {
 
   /** The task queue of one storage node. */
   node(nodeId: string): string {
-    const parsed = nodeIdSchema.safeParse(nodeId);
-    if (!parsed.success) {
-      throw new InvalidArgumentError(`invalid node id '${nodeId}': ${parsed.error.issues[0]?.message}`, {
-        nodeId,
-      });
-    }
-    return `node-${nodeId}`;
+    return `node-${checkedNodeId(nodeId)}`;
   }
+
+  /**
+   * A storage node's queue for tasks that move a region's data to or from a backup ({@link BULK_JOBS}):
+   * minutes of work each, taken a few at a time by workers of their own, so they never hold the
+   * slots failover tasks need. A node id has no '.', so no node's task queue has this name.
+   */
+  nodeBulk(nodeId: string): string {
+    return `node-${checkedNodeId(nodeId)}.bulk`;
+  }
+
+  /** The queue of `nodeId` a task goes to. */
+  nodeQueueFor(nodeId: string, job: JobName): string {
+    return BULK_JOBS.has(job) ? this.nodeBulk(nodeId) : this.node(nodeId);
+  }
+}
+
+/**
+ * Tasks whose length grows with the data they carry: they go to a node's bulk queue and report
+ * progress while they run, and whoever waits on one waits as long as that queue moves.
+ */
+export const BULK_JOBS: ReadonlySet<JobName> = new Set<JobName>(['backup', 'restore']);
+
+function checkedNodeId(nodeId: string): string {
+  const parsed = nodeIdSchema.safeParse(nodeId);
+  if (!parsed.success) {
+    throw new InvalidArgumentError(`invalid node id '${nodeId}': ${parsed.error.issues[0]?.message}`, {
+      nodeId,
+    });
+  }
+  return nodeId;
 }

@@ -20,6 +20,18 @@ describe('queue names', () => {
     expect(names.node('n1')).toBe('node-n1');
     expect(names.metasrv).toBe('metasrv');
     expect(() => names.node('bad id')).toThrow(/invalid node id 'bad id'/);
+    expect(() => names.nodeBulk('bad id')).toThrow(/invalid node id 'bad id'/);
+  });
+
+  it('sends backup and restore to a node queue of their own, which no node id can name', () => {
+    const names = new QueueNames('ci-1');
+    expect(names.nodeQueueFor('n1', 'backup')).toBe('node-n1.bulk');
+    expect(names.nodeQueueFor('n1', 'restore')).toBe('node-n1.bulk');
+    for (const job of ['open-region', 'upgrade-region', 'apply-snapshot', 'split-region'] as const) {
+      expect(names.nodeQueueFor('n1', job)).toBe('node-n1');
+    }
+    // 'n1.bulk' is not a node id, so the bulk queue of n1 is nobody's task queue.
+    expect(() => names.node('n1.bulk')).toThrow(InvalidArgumentError);
   });
 
   it('hash-tags BullMQ and every cluster-wide key with the prefix, so on Redis Cluster they share a slot', () => {

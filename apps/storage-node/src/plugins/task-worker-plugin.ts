@@ -24,8 +24,8 @@ import { NODE, type NodePluginConfig } from './tokens';
 const LEADING_HEARTBEAT_DELAY_MS = 100;
 
 /**
- * Runs the metasrv's tasks (open, close, snapshots, backup, restore, …) from the node's `node-<id>`
- * queue. Needs the engine, snapshot storage, region runner, worker group and backup plugins. Its stop
+ * Runs the metasrv's tasks (open, close, snapshots, …) from the node's `node-<id>` queue, and backups
+ * and restores from its `node-<id>.bulk` queue. Needs the engine, snapshot storage, region runner, worker group and backup plugins. Its stop
  * lets running jobs finish for a third of `shutdownTimeoutMs`, then abandons them to be retried.
  */
 export const taskWorkerPlugin: Plugin<NodePluginConfig> = {
@@ -36,23 +36,29 @@ export const taskWorkerPlugin: Plugin<NodePluginConfig> = {
       // The worker takes jobs from the moment it exists, so it is made by the plugin's start.
       useFactory: instanceCachingFactory(
         (c) =>
-          new NodeTaskWorker(queues.node(config.nodeId), queues.bullmqPrefix, redisTarget(config), {
-            nodeId: config.nodeId,
-            engine: c.resolve<KvEngine>(TOKENS.Engine),
-            snapshotStorage: c.resolve<ExternalStorage>(TOKENS.SnapshotStorage),
-            group: c.resolve<WorkerGroup>(WORKER_GROUP),
-            runner: c.resolve<RegionRunner>(REGION_RUNNER),
-            backup: c.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
-            allowedStorage:
-              backupConfigSchema.parse(config.backup ?? {}).allowedStorage ??
-              defaultAllowedStorage(config.snapshotStorage),
-            logger: resolveOptional<Logger>(c, TOKENS.Logger) ?? silentLogger(),
-            metrics: resolveOptional<Registry>(c, TOKENS.Metrics),
-            identity: resolveOptional<NodeClusterIdentity>(c, NODE.Identity),
-            // The job's answer lets the metasrv route the region here within milliseconds.
-            onLeading: () =>
-              resolveOptional<HeartbeatLoop>(c, NODE.Heartbeats)?.beatSoon(LEADING_HEARTBEAT_DELAY_MS),
-          }),
+          new NodeTaskWorker(
+            { tasks: queues.node(config.nodeId), bulk: queues.nodeBulk(config.nodeId) },
+            queues.bullmqPrefix,
+            redisTarget(config),
+            {
+              nodeId: config.nodeId,
+              concurrency: { tasks: config.tasks.concurrency, bulk: config.tasks.bulkConcurrency },
+              engine: c.resolve<KvEngine>(TOKENS.Engine),
+              snapshotStorage: c.resolve<ExternalStorage>(TOKENS.SnapshotStorage),
+              group: c.resolve<WorkerGroup>(WORKER_GROUP),
+              runner: c.resolve<RegionRunner>(REGION_RUNNER),
+              backup: c.resolve<BackupEndpoint>(BACKUP_ENDPOINT),
+              allowedStorage:
+                backupConfigSchema.parse(config.backup ?? {}).allowedStorage ??
+                defaultAllowedStorage(config.snapshotStorage),
+              logger: resolveOptional<Logger>(c, TOKENS.Logger) ?? silentLogger(),
+              metrics: resolveOptional<Registry>(c, TOKENS.Metrics),
+              identity: resolveOptional<NodeClusterIdentity>(c, NODE.Identity),
+              // The job's answer lets the metasrv route the region here within milliseconds.
+              onLeading: () =>
+                resolveOptional<HeartbeatLoop>(c, NODE.Heartbeats)?.beatSoon(LEADING_HEARTBEAT_DELAY_MS),
+            },
+          ),
       ),
     });
   },
