@@ -43,17 +43,37 @@ describe('operating a cluster', () => {
     expect(JSON.parse(await cli(m, 'get', 'k07'))).toEqual({ key: 'k07', value: 'v7' });
     const missing = await regionctl(m, '--json', 'get', 'k05'); // deleted above
     expect([JSON.parse(missing.output), missing.exitCode]).toEqual([{ key: 'k05', value: null }, 1]);
-    expect(JSON.parse(await cli(m, 'scan', '--start', 'k10', '--limit', '3'))).toEqual([
+    expect(JSON.parse(await cli(m, 'scan', 'k10', '--limit', '3'))).toEqual([
       { key: 'k11', value: 'v11' },
       { key: 'k12', value: 'v12' },
       { key: 'k13', value: 'v13' },
     ]);
+    // As of a ts: k01 before it changed.
+    const before = (BigInt(commitTs) - 1n).toString();
+    expect(JSON.parse(await cli(m, 'scan', 'k01', 'k02', '--ts', before))).toEqual([
+      { key: 'k01', value: 'v1' },
+    ]);
+    // Binary keys and values, in hex.
+    await cli(m, '--hex', 'put', '00ff', 'c3');
+    expect(JSON.parse(await cli(m, '--hex', 'get', '00ff'))).toEqual({ key: '00ff', value: 'c3' });
+    expect(JSON.parse(await cli(m, '--base64', 'get', 'AP8='))).toEqual({ key: 'AP8=', value: 'ww==' });
+    await cli(m, '--hex', 'delete', '00ff');
     const expected = JSON.parse(await cli(m, 'scan', '--limit', '1000')) as unknown[];
     expect(expected).toHaveLength(40);
 
     const backupDir = clusters.scratch('backup');
     const target = `local://${backupDir}`;
-    const created = await regionctl(m, 'backup', 'create', target);
+    const created = await regionctl(
+      m,
+      'backup',
+      'create',
+      '--storage',
+      target,
+      '--rate-limit',
+      '10MiB',
+      '--compression',
+      'zstd',
+    );
     expect(created.exitCode).toBe(0);
     expect(created.output).toMatch(/Done/);
     expect(created.progress).toMatch(/backup \[.*\] 4\/4 regions/);

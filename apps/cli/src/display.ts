@@ -14,6 +14,11 @@ export function displayBytes(bytes: Buffer): string {
   return `${shown.slice(0, CELL_CHARS)}… (${bytes.length} bytes)`;
 }
 
+/** A region's key range as `start .. end`, its open ends as `-∞` and `+∞`. */
+export function displayRange(start: Buffer, end: Buffer): string {
+  return `${start.length > 0 ? displayBytes(start) : '-∞'} .. ${end.length > 0 ? displayBytes(end) : '+∞'}`;
+}
+
 /** A region epoch as `v<version>/c<confVer>`. */
 export function displayEpoch(epoch: unknown): string {
   const { version, confVer } = (epoch ?? {}) as { version?: number; confVer?: number };

@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegionStoreClient } from '@regionstore/client';
-import { Command, InvalidArgumentError } from 'commander';
+import { InvalidArgumentError as BadArgument } from '@regionstore/core';
+import parseBytes from 'bytes';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { cpus } from 'node:os';
 import { runBench, runYcsbBench } from './bench';
-import { displayBytes, displayEpoch, displaySize } from './display';
+import { displayBytes, displayEpoch, displayRange, displaySize } from './display';
+import { bytesFrom, encodingOf } from './encoding';
 import { WORKLOADS, parseWorkloads, type WorkloadName, type YcsbResult } from './ycsb';
 import { followOperation, progressBar } from './progress';
 
@@ -60,6 +63,33 @@ const positive = (name: string) => (raw: string) => {
   return n;
 };
 
+/** Commander's parser for a timestamp (`--ts`, as `put` prints it). */
+const timestamp = (name: string) => (raw: string) => {
+  if (!/^[1-9]\d{0,19}$/.test(raw))
+    throw new InvalidArgumentError(`${name} must be a timestamp (a positive integer)`);
+  return BigInt(raw);
+};
+
+/** Commander's parser for bytes per second: `10MiB`, `512KiB`, `1GB` (binary units), or a number. */
+const bytesPerSecond = (name: string) => (raw: string) => {
+  const text = raw.trim().replace(/\/s$/i, '');
+  // `bytes` reads kb/mb/gb/tb as binary units; MiB, M and MB all mean the same here.
+  const unit = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])i?b?|b)?$/i.exec(text);
+  const parsed = unit ? parseBytes(`${unit[1]}${unit[2] ? `${unit[2]}b` : ''}`) : null;
+  if (parsed === null || !Number.isSafeInteger(parsed) || parsed < 1) {
+    throw new InvalidArgumentError(`${name} must be a size per second, such as 10MiB`);
+  }
+  return parsed;
+};
+
+/** One value given as an argument or as an option, not both. */
+function eitherOf<T>(argument: T | undefined, option: T | undefined, name: string): T | undefined {
+  if (argument !== undefined && option !== undefined) {
+    throw new BadArgument(`give ${name} once: as an argument or as --${name}`, { [name]: String(argument) });
+  }
+  return argument ?? option;
+}
+
 /** `regionctl`: data operations through the client, admin operations on the metasrv. */
 export function buildProgram(io: Output): Command {
   const program = new Command('regionctl')
@@ -72,6 +102,8 @@ export function buildProgram(io: Output): Command {
       "bearer token for the metasrv admin API and the nodes' data API (default: $REGIONSTORE_TOKEN or $REGIONSTORE_ADMIN_TOKEN)",
     )
     .option('--json', 'print JSON instead of tables', false)
+    .option('--hex', 'keys and values in hex (arguments and output)', false)
+    .option('--base64', 'keys and values in base64 (arguments and output)', false)
     .option(
       '--timeout <ms>',
       'how long a data command keeps retrying through a failover or an unreachable cluster (bench: 30000)',
@@ -79,9 +111,25 @@ export function buildProgram(io: Output): Command {
       DATA_TIMEOUT_MS,
     )
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.out(s) });
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.out(s) })
+    // Checked before any command runs, even one that reads no key.
+    .hook('preAction', () => void encodingOf(program.opts()));
 
-  const opts = () => program.opts<{ metasrv: string; token?: string; json: boolean; timeout: number }>();
+  const opts = () =>
+    program.opts<{
+      metasrv: string;
+      token?: string;
+      json: boolean;
+      timeout: number;
+      hex: boolean;
+      base64: boolean;
+    }>();
+  /** A key or value argument as bytes, in the encoding asked for. */
+  const bytes = (text: string, what: string) => bytesFrom(text, encodingOf(opts()), what);
+  /** Bytes as output shows them: in the encoding asked for, or (UTF-8) as text. */
+  const shown = (value: Buffer) => value.toString(encodingOf(opts()));
+  /** Table cells: UTF-8 as readable as possible, an asked-for encoding as it is. */
+  const cell = (value: Buffer) => (encodingOf(opts()) === 'utf8' ? displayBytes(value) : shown(value));
   /** A benchmark rides out a failover; one command a person waits for gives up sooner. */
   const client = (defaultTimeoutMs = DATA_TIMEOUT_MS) => {
     const token = opts().token ?? process.env.REGIONSTORE_TOKEN ?? process.env.REGIONSTORE_ADMIN_TOKEN;
@@ -115,18 +163,18 @@ export function buildProgram(io: Output): Command {
 
   program
     .command('put <key> <value>')
-    .description('write a UTF-8 key and value')
+    .description('write a key and value (UTF-8, or --hex / --base64)')
     .action(async (key: string, value: string) => {
-      const { commitTs } = await client().put(Buffer.from(key), Buffer.from(value));
+      const { commitTs } = await client().put(bytes(key, 'key'), bytes(value, 'value'));
       print({ commitTs: commitTs.toString() }, () => `OK commitTs=${commitTs}`);
     });
   program
     .command('get <key>')
-    .description('read a key (latest)')
+    .description('read a key (latest); exits 1 if it is missing')
     .action(async (key: string) => {
-      const value = await client().get(Buffer.from(key));
-      print({ key, value: value?.toString() ?? null }, () =>
-        value === undefined ? '(not found)' : value.toString(),
+      const value = await client().get(bytes(key, 'key'));
+      print({ key, value: value === undefined ? null : shown(value) }, () =>
+        value === undefined ? '(not found)' : shown(value),
       );
       if (value === undefined) process.exitCode = 1; // scripts can tell a missing key from a found one
     });
@@ -134,28 +182,34 @@ export function buildProgram(io: Output): Command {
     .command('delete <key>')
     .description('delete a key')
     .action(async (key: string) => {
-      const { commitTs } = await client().delete(Buffer.from(key));
+      const { commitTs } = await client().delete(bytes(key, 'key'));
       print({ commitTs: commitTs.toString() }, () => `OK commitTs=${commitTs}`);
     });
   program
-    .command('scan')
-    .description('list live keys in [start, end)')
-    .option('--start <key>', 'first key (inclusive)', '')
-    .option('--end <key>', 'end key (exclusive; empty = to the last key)', '')
+    .command('scan [start] [end]')
+    .description('list live keys in [start, end) (empty start: from the first key; empty end: to the last)')
+    .option('--start <key>', 'first key (inclusive), as the argument')
+    .option('--end <key>', 'end key (exclusive), as the argument')
     .option('--limit <n>', 'at most this many', positive('--limit'), 20)
+    .option('--ts <ts>', 'read as of this timestamp (default: now)', timestamp('--ts'))
     .option('--reverse', 'keys descending', false)
-    .action(async (options: { start: string; end: string; limit: number; reverse: boolean }) => {
-      const entries = await client().scan({
-        start: Buffer.from(options.start),
-        end: Buffer.from(options.end),
-        limit: options.limit,
-        reverse: options.reverse,
-      });
-      const rows = entries.map((e) => ({ key: e.key.toString(), value: e.value.toString() }));
-      print(rows, () =>
-        table(entries.map((e) => ({ key: displayBytes(e.key), value: displayBytes(e.value) }))),
-      );
-    });
+    .action(
+      async (
+        startArg: string | undefined,
+        endArg: string | undefined,
+        options: { start?: string; end?: string; limit: number; ts?: bigint; reverse: boolean },
+      ) => {
+        const entries = await client().scan({
+          start: bytes(eitherOf(startArg, options.start, 'start') ?? '', 'start'),
+          end: bytes(eitherOf(endArg, options.end, 'end') ?? '', 'end'),
+          limit: options.limit,
+          reverse: options.reverse,
+          ...(options.ts === undefined ? {} : { ts: options.ts }),
+        });
+        const rows = entries.map((e) => ({ key: shown(e.key), value: shown(e.value) }));
+        print(rows, () => table(entries.map((e) => ({ key: cell(e.key), value: cell(e.value) }))));
+      },
+    );
 
   const cluster = program.command('cluster').description('the cluster as a whole');
   cluster
@@ -173,10 +227,11 @@ export function buildProgram(io: Output): Command {
           `metasrv leader: ${status.leader}   maintenance: ${status.maintenance ? 'on' : 'off'}`,
           '',
           table(
-            status.nodes.map(({ id, address, state, leaders, phi, drained }) => ({
+            status.nodes.map(({ id, address, state, regions, leaders, phi, drained }) => ({
               node: id,
               address,
               state: drained ? `${String(state)}, drained` : state,
+              regions,
               leaders,
               phi,
             })),
@@ -184,8 +239,12 @@ export function buildProgram(io: Output): Command {
           '',
           table(
             status.regions.map(
-              ({ regionId, leader, epoch, state, approximateSizeBytes, growthBytesPerSec }) => ({
+              ({ regionId, start, end, leader, epoch, state, approximateSizeBytes, growthBytesPerSec }) => ({
                 region: regionId,
+                range: displayRange(
+                  Buffer.from(String(start ?? ''), 'base64'),
+                  Buffer.from(String(end ?? ''), 'base64'),
+                ),
                 leader,
                 epoch: displayEpoch(epoch),
                 state,
@@ -352,24 +411,65 @@ export function buildProgram(io: Output): Command {
 
   const backup = program.command('backup').description('cluster backups');
   backup
-    .command('create <storage>')
-    .description('back up the whole cluster to a storage URL (local:///dir, s3://bucket/prefix?…)')
-    .option('--since <ts>', 'incremental: changes after this timestamp (a previous backup’s endVersion)')
-    .action(async (storage: string, options: { since?: string }) => {
-      const record = await follow(
-        () =>
-          admin('/admin/backup', {
-            storage,
-            wait: false,
-            ...(options.since ? { startVersion: options.since } : {}),
-          }),
-        (id) => `/admin/backups/${encodeURIComponent(id)}`,
-        'backup',
-        (r) => [[Number(r['regionsDone'] ?? 0), Number(r['regionsTotal'] ?? 0), 'regions']],
-      );
-      print(record, () => table([record]));
-      if (record['status'] !== 'Done') process.exitCode = 1;
-    });
+    .command('create [storage]')
+    .description(
+      'back up the cluster (or --start..--end of it) to a storage URL (local:///dir, s3://bucket/prefix?…)',
+    )
+    .option('--storage <url>', 'where the backup goes, as the argument')
+    .option('--start <key>', 'first key backed up (inclusive; default: the first key)')
+    .option('--end <key>', 'end of the keys backed up (exclusive; default: to the last key)')
+    .option(
+      '--since <ts>',
+      'incremental: changes after this timestamp (a previous backup’s endVersion)',
+      timestamp('--since'),
+    )
+    .option(
+      '--rate-limit <size>',
+      'bytes per second each node writes, such as 10MiB (default: unlimited)',
+      bytesPerSecond('--rate-limit'),
+    )
+    .addOption(
+      new Option('--compression <type>', 'how backup files are compressed (default: lz4)').choices([
+        'lz4',
+        'snappy',
+        'zstd',
+        'none',
+      ]),
+    )
+    .action(
+      async (
+        storageArg: string | undefined,
+        options: {
+          storage?: string;
+          start?: string;
+          end?: string;
+          since?: bigint;
+          rateLimit?: number;
+          compression?: string;
+        },
+      ) => {
+        const storage = required(eitherOf(storageArg, options.storage, 'storage'), 'storage');
+        const key = (text: string | undefined, what: string) =>
+          text === undefined ? undefined : bytes(text, what).toString('base64');
+        const record = await follow(
+          () =>
+            admin('/admin/backup', {
+              storage,
+              wait: false,
+              startKey: key(options.start, 'start'),
+              endKey: key(options.end, 'end'),
+              startVersion: options.since?.toString(),
+              rateLimit: options.rateLimit,
+              compressionType: options.compression,
+            }),
+          (id) => `/admin/backups/${encodeURIComponent(id)}`,
+          'backup',
+          (r) => [[Number(r['regionsDone'] ?? 0), Number(r['regionsTotal'] ?? 0), 'regions']],
+        );
+        print(record, () => table([record]));
+        if (record['status'] !== 'Done') process.exitCode = 1;
+      },
+    );
   backup
     .command('list')
     .description('backups this cluster made')
@@ -387,9 +487,14 @@ export function buildProgram(io: Output): Command {
       print(record, () => table([record]));
     });
   program
-    .command('restore <storage>')
-    .description('restore a backup into the cluster')
-    .action(async (storage: string) => {
+    .command('restore [storage]')
+    .description(
+      'restore a backup into the cluster, from a storage URL or a backup of this cluster (--backup)',
+    )
+    .option('--storage <url>', 'where the backup is, as the argument')
+    .option('--backup <id>', 'a finished backup this cluster made (backup list): restore from where it went')
+    .action(async (storageArg: string | undefined, options: { storage?: string; backup?: string }) => {
+      const storage = await restoreSource(eitherOf(storageArg, options.storage, 'storage'), options.backup);
       let verifyShown = false;
       const verified = (r: Record<string, unknown>): [number, number, string] => [
         Number(r['filesVerified']),
@@ -419,6 +524,29 @@ export function buildProgram(io: Output): Command {
       print(record, () => table([record]));
       if (record['status'] !== 'Done') process.exitCode = 1;
     });
+
+  /** Where a restore reads: the URL given, or that of the backup named (and they must agree). */
+  const restoreSource = async (storage: string | undefined, backupId: string | undefined) => {
+    if (backupId === undefined) return required(storage, 'storage');
+    const record = (await admin(`/admin/backups/${encodeURIComponent(backupId)}`)) as {
+      storage: string;
+      status: string;
+    };
+    if (record.status !== 'Done') {
+      throw new BadArgument(
+        `backup ${backupId} is ${record.status}, not Done: there is nothing whole to restore`,
+        {
+          backup: backupId,
+        },
+      );
+    }
+    if (storage !== undefined && storage !== record.storage) {
+      throw new BadArgument(`backup ${backupId} went to ${record.storage}, not ${storage}`, {
+        backup: backupId,
+      });
+    }
+    return record.storage;
+  };
 
   program
     .command('bench')
@@ -477,6 +605,12 @@ export function buildProgram(io: Output): Command {
       },
     );
   return program;
+}
+
+/** A value the command cannot go without, given as an argument or an option. */
+function required(value: string | undefined, name: string): string {
+  if (value === undefined) throw new BadArgument(`missing ${name}: give it as an argument or as --${name}`);
+  return value;
 }
 
 function parseWorkloadOption(text: string): WorkloadName[] {

@@ -11,7 +11,10 @@ async function run(args: string[]) {
   try {
     await program.parseAsync(['node', 'regionctl', ...args]);
   } catch (err) {
-    exitCode = (err as { exitCode?: number }).exitCode ?? 1;
+    // Commander printed its own errors; the others main.ts prints.
+    const { exitCode: code, message } = err as { exitCode?: number; message?: string };
+    if (code === undefined) output += `error: ${message}\n`;
+    exitCode = code ?? 1;
   }
   return { output, exitCode };
 }
@@ -181,5 +184,194 @@ describe('regionctl node', () => {
       server.close();
     }
     expect(asked).toEqual(['POST /admin/nodes/node-1/drain', 'POST /admin/nodes/node-1/undrain']);
+  });
+});
+
+/** A metasrv that records what it is asked and answers from `answer` (by method and path). */
+async function fakeMetasrv(answer: (method: string, path: string) => unknown) {
+  const asked: Array<{ method: string; path: string; body?: unknown }> = [];
+  const server = createServer((request, response) => {
+    let raw = '';
+    request.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+    request.on('end', () => {
+      const path = request.url!;
+      asked.push({ method: request.method!, path, ...(raw ? { body: JSON.parse(raw) as unknown } : {}) });
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify(answer(request.method!, path)));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { asked, metasrv: ['--metasrv', url], close: () => server.close() };
+}
+
+const doneBackup = {
+  id: 'b1',
+  status: 'Done',
+  storage: 'local:///backups/b1',
+  regionsDone: 2,
+  regionsTotal: 2,
+};
+
+describe('regionctl backup create and restore', () => {
+  it('sends the range, rate limit, compression and base of a backup as the metasrv takes them', async () => {
+    const fake = await fakeMetasrv((method) => (method === 'POST' ? { id: 'b1' } : doneBackup));
+    try {
+      const created = await run([
+        ...fake.metasrv,
+        '--hex',
+        'backup',
+        'create',
+        '--storage',
+        'local:///backups/b1',
+        '--start',
+        '6b31',
+        '--end',
+        '6b35',
+        '--since',
+        '42',
+        '--rate-limit',
+        '10MiB',
+        '--compression',
+        'zstd',
+      ]);
+      expect(created.exitCode).toBe(0);
+      await run([...fake.metasrv, 'backup', 'create', 'local:///backups/b2', '--rate-limit', '512k']);
+    } finally {
+      fake.close();
+    }
+    expect(fake.asked.filter((a) => a.method === 'POST').map((a) => a.body)).toEqual([
+      {
+        storage: 'local:///backups/b1',
+        wait: false,
+        startKey: Buffer.from('k1').toString('base64'),
+        endKey: Buffer.from('k5').toString('base64'),
+        startVersion: '42',
+        rateLimit: 10 * 1024 * 1024,
+        compressionType: 'zstd',
+      },
+      { storage: 'local:///backups/b2', wait: false, rateLimit: 512 * 1024 },
+    ]);
+  });
+
+  it('refuses a backup without a place, with two, or with a size, compression or key it cannot read', async () => {
+    const fake = await fakeMetasrv(() => ({ id: 'b1' }));
+    try {
+      for (const [args, message] of [
+        [['backup', 'create'], /missing storage/],
+        [['backup', 'create', 'local:///a', '--storage', 'local:///b'], /give storage once/],
+        [['backup', 'create', 'local:///a', '--rate-limit', '10 potatoes'], /--rate-limit must be a size/],
+        [['backup', 'create', 'local:///a', '--rate-limit', '0'], /--rate-limit must be a size/],
+        [
+          ['backup', 'create', 'local:///a', '--compression', 'gzip'],
+          /Allowed choices are lz4, snappy, zstd, none/,
+        ],
+        [['--hex', 'backup', 'create', 'local:///a', '--start', 'zz'], /start 'zz' is not hex/],
+        [['--hex', '--base64', 'backup', 'create', 'local:///a'], /exclude each other/],
+      ] as const) {
+        const refused = await run([...fake.metasrv, ...args]);
+        expect([args.join(' '), refused.exitCode]).toEqual([args.join(' '), 1]);
+        expect(refused.output).toMatch(message);
+      }
+    } finally {
+      fake.close();
+    }
+    expect(fake.asked).toEqual([]);
+  });
+
+  it('restores from where a finished backup of the cluster went (--backup), and from nothing else', async () => {
+    const backups: Record<string, unknown> = {
+      '/admin/backups/b1': doneBackup,
+      '/admin/backups/b2': { ...doneBackup, id: 'b2', status: 'Failed' },
+    };
+    const fake = await fakeMetasrv((method, path) =>
+      method === 'POST'
+        ? { id: 'r1' }
+        : (backups[path] ?? {
+            id: 'r1',
+            status: 'Done',
+            phase: 'write',
+            filesVerified: 1,
+            regionsDone: 1,
+            kvs: 1,
+          }),
+    );
+    try {
+      expect((await run([...fake.metasrv, 'restore', '--backup', 'b1'])).exitCode).toBe(0);
+      const failed = await run([...fake.metasrv, 'restore', '--backup', 'b2']);
+      expect(failed.output).toMatch(/backup b2 is Failed, not Done/);
+      const elsewhere = await run([...fake.metasrv, 'restore', 'local:///other', '--backup', 'b1']);
+      expect(elsewhere.output).toMatch(/backup b1 went to local:\/\/\/backups\/b1, not local:\/\/\/other/);
+    } finally {
+      fake.close();
+    }
+    expect(fake.asked.filter((a) => a.method === 'POST')).toEqual([
+      { method: 'POST', path: '/admin/restore', body: { storage: 'local:///backups/b1', wait: false } },
+    ]);
+  });
+});
+
+describe('regionctl data commands', () => {
+  it('refuses keys and values that are not in the encoding asked for, and bad scan arguments, before any request', async () => {
+    for (const [args, message] of [
+      [['--hex', 'put', '0g', '00'], /key '0g' is not hex/],
+      [['--hex', 'put', '00', 'abc'], /value 'abc' is not hex/],
+      [['--base64', 'get', 'a'], /key 'a' is not base64/],
+      [['scan', 'a', '--start', 'b'], /give start once/],
+      [['scan', '--ts', '-5'], /--ts must be a timestamp/],
+    ] as const) {
+      const refused = await run(['--metasrv', 'http://127.0.0.1:9', ...args]);
+      expect([args.join(' '), refused.exitCode]).toEqual([args.join(' '), 1]);
+      expect(refused.output).toMatch(message);
+    }
+  });
+});
+
+describe('regionctl cluster status', () => {
+  it('shows each node with its regions and each region with its key range', async () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const fake = await fakeMetasrv(() => ({
+      leader: 'm1',
+      maintenance: false,
+      nodes: [
+        {
+          id: 'node-1',
+          address: 'http://x',
+          state: 'alive',
+          regions: 3,
+          leaders: 2,
+          phi: 0.1,
+          drained: false,
+        },
+      ],
+      regions: [
+        {
+          regionId: '1:1',
+          start: '',
+          end: b64('m'),
+          leader: 'node-1',
+          epoch: { version: 1, confVer: 1 },
+          state: 'Normal',
+        },
+        {
+          regionId: '1:2',
+          start: b64('m'),
+          end: '',
+          leader: 'node-1',
+          epoch: { version: 1, confVer: 1 },
+          state: 'Normal',
+        },
+      ],
+    }));
+    let output: string;
+    try {
+      ({ output } = await run([...fake.metasrv, 'cluster', 'status']));
+    } finally {
+      fake.close();
+    }
+    expect(output).toMatch(/node\s+address\s+state\s+regions\s+leaders\s+phi/);
+    expect(output).toMatch(/node-1\s+http:\/\/x\s+alive\s+3\s+2\s+0.1/);
+    expect(output).toMatch(/1:1\s+-∞ \.\. m\s+node-1/);
+    expect(output).toMatch(/1:2\s+m \.\. \+∞\s+node-1/);
   });
 });
