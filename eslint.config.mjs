@@ -50,6 +50,24 @@ const layerConfigs = [...rank.keys()].flatMap((name) => {
   ];
 });
 
+/**
+ * SPEC §7: log lines name ids `nodeId`, `regionId`, `jobId`. A line that says `region` instead would
+ * drop out of every search for a region's lines.
+ */
+const logFields = {
+  files: ['apps/*/src/**/*.ts', 'packages/*/src/**/*.ts'],
+  rules: {
+    'no-restricted-syntax': [
+      'error',
+      {
+        selector:
+          'CallExpression[callee.property.name=/^(fatal|error|warn|info|debug|trace)$/] > ObjectExpression > Property[key.name=/^(region|node|job)$/]',
+        message: 'log fields name ids as nodeId, regionId and jobId (SPEC §7); a job name is jobName',
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', '.data/**', 'coverage/**'] },
   js.configs.recommended,
@@ -71,5 +89,6 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.jest } },
   },
   ...layerConfigs,
+  logFields,
   prettier,
 );

@@ -235,7 +235,15 @@ async function startCluster(options) {
         const r = await routes().catch(() => []);
         // At least: splits since the bootstrap add regions, merges never go below it
         if (r.length >= (options.initialRegions ?? 8) && r.every((x) => x.address)) return;
-        if (Date.now() > deadline) throw new Error('timed out waiting for the cluster to bootstrap');
+        if (Date.now() > deadline) {
+          // What each process said last: a start that hangs is otherwise a mystery once its dir is gone.
+          const said = [...procs.keys()]
+            .map((name) => `--- ${name}:\n${lastLines(join(options.dir, `${name}.log`), 10)}`)
+            .join('\n');
+          throw new Error(
+            `timed out waiting for the cluster to bootstrap (${r.length} routes, ${r.filter((x) => x.address).length} with a leader's address)\n${said}`,
+          );
+        }
       }
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -93,7 +93,7 @@ export class ClusterRecovery {
       // Split off by a split that was abandoned, or merged away: what is left of its flushes (a
       // delete that failed) is no region to bring back.
       if (position.retired) {
-        logger.info({ region: regionId.toString() }, 'recovery skips a retired region');
+        logger.info({ regionId: regionId.toString() }, 'recovery skips a retired region');
         continue;
       }
       const copies = held.byRegion.get(regionId.value) ?? [];
@@ -142,7 +142,7 @@ export class ClusterRecovery {
         recovered: report.regions.length,
         lost: report.regions
           .filter((r) => r.lost !== null)
-          .map((r) => ({ region: r.regionId, lost: r.lost })),
+          .map((r) => ({ regionId: r.regionId, lost: r.lost })),
       },
       'cluster metadata recovered from the object store',
     );
@@ -167,7 +167,7 @@ export class ClusterRecovery {
             byRegion.set(region.regionId.value, list);
           }
         } catch (err) {
-          this.deps.logger.warn({ node: nodeId, err }, 'node did not say what it holds');
+          this.deps.logger.warn({ nodeId: nodeId, err }, 'node did not say what it holds');
           unreachable.push(nodeId);
         }
       }),
@@ -195,7 +195,7 @@ export class ClusterRecovery {
       .call(nodeId, 'close-region', { regionId, destroy: false }, { timeoutMs: 10_000 })
       .catch((err: unknown) =>
         this.deps.logger.warn(
-          { node: nodeId, region: regionId.toString(), err },
+          { nodeId: nodeId, regionId: regionId.toString(), err },
           'closing a region before recovery failed',
         ),
       );

@@ -59,7 +59,7 @@ export class HeartbeatIntake {
     if (cluster && cluster !== heartbeat.clusterId) {
       // A node of another cluster: never recorded, granted, or given regions.
       this.deps.logger.warn(
-        { node: heartbeat.nodeId, nodeCluster: heartbeat.clusterId, cluster },
+        { nodeId: heartbeat.nodeId, nodeCluster: heartbeat.clusterId, cluster },
         'ignored a heartbeat from a node of another cluster',
       );
       return;

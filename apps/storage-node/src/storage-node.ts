@@ -81,9 +81,11 @@ export class StorageNode {
   /** Starts the given plugins (the standard set by default: a process of one's own may add or drop some). */
   static async start(
     config: StorageNodeConfig,
-    logger: Logger,
+    given: Logger,
     plugins: readonly Plugin<NodePluginConfig>[] = STORAGE_NODE_PLUGINS,
   ): Promise<StorageNode> {
+    // Every line names the node (SPEC §7), whichever part of it logs.
+    const logger = given.child({ nodeId: config.nodeId });
     checkApiExposure(config);
     const durability = await checkRedis(config, logger);
     const container = root.createChildContainer();
@@ -139,7 +141,6 @@ export class StorageNode {
     if (node.api) node.api.ready = true;
     logger.info(
       {
-        node: config.nodeId,
         address: node.address,
         redis: describeRedisTarget(redisTarget(config)),
         plugins: host.names,
@@ -166,7 +167,7 @@ export class StorageNode {
     this.stopWatchingIdentity();
     this.identityRedis.disconnect();
     await this.engine.close();
-    this.logger.info({ node: this.config.nodeId }, 'storage node stopped');
+    this.logger.info('storage node stopped');
   }
 }
 

@@ -6,7 +6,8 @@ import { RocksEngine } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { createStorage } from '@regionstore/storage-backends';
 import { committedManifest } from '@regionstore/worker-group';
-import { TOKENS, silentLogger, type Plugin } from '@regionstore/runtime';
+import { TOKENS, createLogger, silentLogger, type Plugin } from '@regionstore/runtime';
+import { Writable } from 'node:stream';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 import { Queue } from 'bullmq';
 import {
@@ -62,7 +63,14 @@ const until = async (what: string, test: () => Promise<boolean>) => {
 
 describe('StorageNode assembled from plugins', () => {
   it('starts the standard plugins in order, is ready once all run, heartbeats its address, and stops them all', async () => {
-    const node = await StorageNode.start(config('std'), silentLogger());
+    const lines: Array<Record<string, unknown>> = [];
+    const logged = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const node = await StorageNode.start(config('std'), createLogger({ level: 'info' }, logged));
     const address = node.address!;
     try {
       expect(node.host.names).toEqual([
@@ -84,6 +92,11 @@ describe('StorageNode assembled from plugins', () => {
     }
     // Stopped: the port is released, and the heartbeats end.
     await expect(fetch(`${address}/ready`)).rejects.toThrow();
+    // Every line names the node (SPEC §7), whichever part of it wrote the line.
+    expect(lines.map((l) => l['msg'])).toEqual(
+      expect.arrayContaining(['storage node started', 'storage node stopped']),
+    );
+    expect(lines.filter((l) => l['nodeId'] !== 'std')).toEqual([]);
     const sent = (await heartbeatsOf('std')).length;
     await new Promise((r) => setTimeout(r, 200));
     expect((await heartbeatsOf('std')).length).toBe(sent);

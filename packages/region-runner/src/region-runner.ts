@@ -229,7 +229,7 @@ export class RegionRunner {
       if (await failpoint('before_region_gen_snap')) return undefined;
       this.metrics.snapshots.inc({ task: 'generate', outcome: 'all' });
       if (task.signal?.aborted) {
-        this.logger.info({ region }, 'snapshot generation cancelled before it started');
+        this.logger.info({ regionId: region }, 'snapshot generation cancelled before it started');
         return undefined;
       }
       const stopTimer = this.metrics.durations.startTimer({ task: 'generate' });
@@ -245,11 +245,11 @@ export class RegionRunner {
         });
       } catch (err) {
         if (task.signal?.aborted) {
-          this.logger.info({ region }, 'snapshot generation cancelled');
+          this.logger.info({ regionId: region }, 'snapshot generation cancelled');
           return undefined;
         }
         this.metrics.snapshots.inc({ task: 'generate', outcome: 'fail' });
-        this.logger.error({ region, err }, 'snapshot generation failed');
+        this.logger.error({ regionId: region, err }, 'snapshot generation failed');
         throw err;
       }
       if (await failpoint('region_gen_snap')) return undefined;
@@ -257,7 +257,10 @@ export class RegionRunner {
       this.router?.send(task.regionId, { type: 'SnapshotGenerated', snapshot });
       this.metrics.snapshots.inc({ task: 'generate', outcome: 'success' });
       stopTimer();
-      this.logger.info({ region, name: snapshot.name, kvCount: snapshot.kvCount }, 'snapshot generated');
+      this.logger.info(
+        { regionId: region, name: snapshot.name, kvCount: snapshot.kvCount },
+        'snapshot generated',
+      );
       return snapshot;
     } finally {
       await task.snapshot.release();
@@ -294,11 +297,11 @@ export class RegionRunner {
       this.metrics.snapshots.inc({ task: 'apply', outcome: 'success' });
     } catch (err) {
       if (err instanceof Error && isRegionStoreError(err, 'Cancelled')) {
-        this.logger.warn({ region: regionId.toString() }, 'snapshot apply cancelled');
+        this.logger.warn({ regionId: regionId.toString() }, 'snapshot apply cancelled');
         handle.finish(ApplyStatus.Cancelled);
         this.metrics.snapshots.inc({ task: 'apply', outcome: 'abort' });
       } else {
-        this.logger.error({ region: regionId.toString(), err }, 'snapshot apply failed');
+        this.logger.error({ regionId: regionId.toString(), err }, 'snapshot apply failed');
         handle.finish(ApplyStatus.Failed, err as Error);
         this.metrics.snapshots.inc({ task: 'apply', outcome: 'fail' });
       }
@@ -335,7 +338,7 @@ export class RegionRunner {
     writeRegionLocalState(batch, { ...local, state: 'Normal' });
     clearSnapshotRaftState(batch, regionId);
     await this.engine.write(batch);
-    this.logger.info({ region: regionId.toString(), name }, 'snapshot applied');
+    this.logger.info({ regionId: regionId.toString(), name }, 'snapshot applied');
   }
 
   /** True when adding files to L0 of a data CF could slow writes down. */
@@ -366,7 +369,7 @@ export class RegionRunner {
     try {
       await this.cleanupOverlapRanges(bounds);
     } catch (err) {
-      this.logger.warn({ region: task.regionId.toString(), err }, 'cleanup of overlapping ranges failed');
+      this.logger.warn({ regionId: task.regionId.toString(), err }, 'cleanup of overlapping ranges failed');
     }
     const staleSequence = this.engine.latestSequence();
     const parts = (live ? subtractRanges(task.range, live()) : [task.range]).map((part) => {
@@ -391,7 +394,11 @@ export class RegionRunner {
     await this.persisted.remove(taken);
     for (const range of parts) {
       this.logger.info(
-        { region: task.regionId.toString(), start: escapeKey(range.startKey), end: escapeKey(range.endKey) },
+        {
+          regionId: task.regionId.toString(),
+          start: escapeKey(range.startKey),
+          end: escapeKey(range.endKey),
+        },
         'registered range for deletion',
       );
     }

@@ -120,7 +120,7 @@ export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 
           timeoutMs: this.deps.timeoutMs,
         });
         this.logger.info(
-          { region: left.regionId.toString(), source: right.regionId.toString() },
+          { regionId: left.regionId.toString(), source: right.regionId.toString() },
           'merging small regions',
         );
         return { merged: right.regionId.toString(), into: left.regionId.toString() };
@@ -145,7 +145,7 @@ export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 
         timeoutMs: this.deps.timeoutMs,
       });
       this.logger.info(
-        { region: mover.regionId.toString(), to: to.id, mergeWith: stayer.regionId.toString() },
+        { regionId: mover.regionId.toString(), to: to.id, mergeWith: stayer.regionId.toString() },
         'moving a small region next to its neighbour to merge them',
       );
       return { moved: mover.regionId.toString(), to: to.id };

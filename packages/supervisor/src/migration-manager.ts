@@ -350,7 +350,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       const state = await this.get(id);
       if (state.status !== 'Running') continue;
       this.logger.info(
-        { procedure: id, region: state.regionId, step: state.step, kind: state.kind ?? 'migration' },
+        { procedure: id, regionId: state.regionId, step: state.step, kind: state.kind ?? 'migration' },
         'resuming region procedure',
       );
       this.launch(state);
@@ -439,7 +439,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
           this.metrics.ended.inc({ status: final.status });
           this.metrics.duration.observe((this.time.now() - final.createdMs) / 1000);
           this.logger.info(
-            { procedure: final.id, region: final.regionId, status: final.status },
+            { procedure: final.id, regionId: final.regionId, status: final.status },
             'region migration ended',
           );
         }
@@ -490,7 +490,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
           this.logger.info(
             {
               procedure: final.id,
-              region: final.regionId,
+              regionId: final.regionId,
               ...(final.kind === 'split' ? { child: final.context.childId } : { source: final.sourceId }),
               reason: final.reason,
               status: final.status,

@@ -146,7 +146,7 @@ export class RegionMigrationProcedure {
       return true;
     } catch (err) {
       // Still Running past the deadline: the upgrade is retried, and the hand-over with it.
-      this.deps.logger.warn({ region: this.state.regionId, err }, 'handing the region over failed');
+      this.deps.logger.warn({ regionId: this.state.regionId, err }, 'handing the region over failed');
       return false;
     }
   }
@@ -165,7 +165,7 @@ export class RegionMigrationProcedure {
       if (ms <= 0) return;
       if (!waited) {
         this.deps.logger.info(
-          { region: this.state.regionId, node: this.state.from.id, waitMs: Math.ceil(ms) },
+          { regionId: this.state.regionId, nodeId: this.state.from.id, waitMs: Math.ceil(ms) },
           "waiting out the old leader's lease",
         );
       }
@@ -233,7 +233,7 @@ export class RegionMigrationProcedure {
         // waiting for it to answer (a failed node never does) would only delay the failover.
         if (this.deps.leases && this.deps.leases.remainingMs(from.id, regionId) <= 0) {
           this.deps.logger.info(
-            { region: this.state.regionId, node: from.id },
+            { regionId: this.state.regionId, nodeId: from.id },
             'old leader holds no lease; moving on without its downgrade',
           );
           return 'UpgradeCandidateRegion';
@@ -248,7 +248,7 @@ export class RegionMigrationProcedure {
           this.state.context = { ...this.state.context, lastEntryId, downgraded: true };
         } catch (err) {
           this.deps.logger.warn(
-            { region: this.state.regionId, node: from.id, err },
+            { regionId: this.state.regionId, nodeId: from.id, err },
             'old leader did not downgrade',
           );
         }
@@ -303,7 +303,7 @@ export class RegionMigrationProcedure {
           `close on ${from.id}`,
         ).catch((err: unknown) => {
           this.deps.logger.warn(
-            { region: this.state.regionId, node: from.id, err },
+            { regionId: this.state.regionId, nodeId: from.id, err },
             'closing the old region failed',
           );
         });

@@ -76,7 +76,7 @@ export async function runSteps<S extends string>(
       }
       attempt++;
       deps.logger.warn(
-        { region: procedure.regionId, step, attempt, err },
+        { regionId: procedure.regionId, step, attempt, err },
         `${procedure.kind} step failed; retrying`,
       );
       const delay = Math.min(2000, deps.retryBaseMs * 2 ** (attempt - 1));
@@ -86,7 +86,7 @@ export async function runSteps<S extends string>(
       } catch (checkErr) {
         // Redis or the object store failed it: the procedure goes on from its saved step, and checks again.
         deps.logger.warn(
-          { region: procedure.regionId, step, err: checkErr },
+          { regionId: procedure.regionId, step, err: checkErr },
           `${procedure.kind} deadline check failed`,
         );
       }

@@ -166,7 +166,7 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
     }
     if (await this.flushedThrough()) {
       this.deps.logger.warn(
-        { region: this.state.regionId, node: leader.id },
+        { regionId: this.state.regionId, nodeId: leader.id },
         `${this.kind} leader is dead after its flushes; going on`,
       );
       return this.afterLeader;

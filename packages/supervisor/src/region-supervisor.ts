@@ -254,7 +254,7 @@ export class RegionSupervisor {
         this.detectors.remove(ident);
       } catch (err) {
         this.logger.error(
-          { err, node: ident.nodeId, region: ident.regionId.toString() },
+          { err, nodeId: ident.nodeId, regionId: ident.regionId.toString() },
           'region failover failed',
         );
       }
@@ -286,7 +286,7 @@ export class RegionSupervisor {
       (await this.deps.selector.select({ minRequiredItems: 1, allowDuplication: false, exclude: [nodeId] }));
     if (!toPeer || toPeer.id === fromPeer.id) {
       this.logger.warn(
-        { region: regionId.toString(), node: nodeId },
+        { regionId: regionId.toString(), nodeId: nodeId },
         'skip failover: the only target is the failed node',
       );
       return;

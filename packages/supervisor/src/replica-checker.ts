@@ -153,7 +153,7 @@ export class ReplicaChecker {
       .closeRegion({ id: nodeId, address: '' }, route.regionId, route.epoch)
       .catch((err: unknown) =>
         this.logger.warn(
-          { region: route.regionId.toString(), node: nodeId, err },
+          { regionId: route.regionId.toString(), nodeId: nodeId, err },
           'closing a follower failed',
         ),
       );

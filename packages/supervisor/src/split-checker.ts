@@ -44,7 +44,7 @@ export class SplitChecker extends PeriodicChecker<'started' | 'none' | 'maintena
     if (largest) {
       if (!(await this.split({ regionId: largest.regionId, reason: 'size' }))) return this.count('busy');
       this.logger.info(
-        { region: largest.regionId.toString(), bytes: largest.bytes, maxSizeBytes: this.deps.maxSizeBytes },
+        { regionId: largest.regionId.toString(), bytes: largest.bytes, maxSizeBytes: this.deps.maxSizeBytes },
         'region past the split size; splitting it',
       );
       this.count('started');
@@ -56,7 +56,7 @@ export class SplitChecker extends PeriodicChecker<'started' | 'none' | 'maintena
     if (!hot) return this.count('none');
     if (!(await this.split({ ...hot, reason: 'load' }))) return this.count('busy');
     this.logger.info(
-      { region: hot.regionId.toString(), splitKey: hot.splitKey.toString('base64') },
+      { regionId: hot.regionId.toString(), splitKey: hot.splitKey.toString('base64') },
       'region hot for long enough; splitting it at the key its leader proposes',
     );
     this.count('started');

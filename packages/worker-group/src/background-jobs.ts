@@ -394,7 +394,10 @@ async function deleteUnnamedFiles(
     await ctx.storage
       .delete(file)
       .catch((err: unknown) =>
-        ctx.logger.warn({ region: manifest.regionId, file, err }, 'deleting a file no manifest names failed'),
+        ctx.logger.warn(
+          { regionId: manifest.regionId, file, err },
+          'deleting a file no manifest names failed',
+        ),
       );
   }
 }
@@ -403,7 +406,7 @@ export function schedulePurge(ctx: WorkerContext, regionId: RegionId): void {
   void ctx.purgeScheduler
     .schedule(() => purgeRegionObjects(ctx, regionId))
     .catch((err: unknown) =>
-      ctx.logger.warn({ region: regionId.toString(), err }, 'purge of old snapshots failed'),
+      ctx.logger.warn({ regionId: regionId.toString(), err }, 'purge of old snapshots failed'),
     );
 }
 

@@ -63,7 +63,7 @@ export async function applyFollowerTail(
 
 async function reload(ctx: WorkerContext, region: WorkerRegion): Promise<void> {
   ctx.logger.info(
-    { region: region.regionId.toString(), appliedUpTo: region.lastEntryId },
+    { regionId: region.regionId.toString(), appliedUpTo: region.lastEntryId },
     'follower reloads from the latest flush',
   );
   region.reloads++;

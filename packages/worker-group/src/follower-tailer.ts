@@ -83,7 +83,7 @@ export class FollowerTailer {
           .apply(region.regionId, entries, position)
           .catch((err: unknown) =>
             this.options.logger.warn(
-              { region: region.regionId.toString(), err },
+              { regionId: region.regionId.toString(), err },
               'follower could not apply its WAL tail',
             ),
           );

@@ -83,12 +83,12 @@ export async function dropRegion(
   void ctx.runner
     .schedule(RegionTask.destroy(regionId, region.range.start, region.range.end))
     .catch((err: unknown) =>
-      ctx.logger.warn({ region: regionId.toString(), err }, 'destroy of dropped region failed'),
+      ctx.logger.warn({ regionId: regionId.toString(), err }, 'destroy of dropped region failed'),
     );
   void ctx.purgeScheduler
     .schedule(() => purgeDropped(ctx, regionId))
     .catch((err: unknown) =>
-      ctx.logger.warn({ region: regionId.toString(), err }, 'purge of dropped region failed'),
+      ctx.logger.warn({ regionId: regionId.toString(), err }, 'purge of dropped region failed'),
     );
   return { lastEntryId: region.lastEntryId };
 }

@@ -137,13 +137,13 @@ export async function handleBackgroundNotify(
       if (notify.safePoint > region.gcSafePoint) region.gcSafePoint = notify.safePoint;
       // Here, between this region's write batches, no write can replace a delete in between.
       await dropLatestDeletes(ctx.engine, notify.gc.newestDeletes).catch((err: unknown) =>
-        ctx.logger.warn({ region: regionId.toString(), err }, 'dropping collected deletes failed'),
+        ctx.logger.warn({ regionId: regionId.toString(), err }, 'dropping collected deletes failed'),
       );
       for (const waiter of region.compactWaiters.splice(0)) waiter.send({ lastEntryId: region.lastEntryId });
       return;
     case 'compactionFailed':
       region.compacting = false;
-      ctx.logger.warn({ region: regionId.toString(), err: notify.error }, 'compaction failed');
+      ctx.logger.warn({ regionId: regionId.toString(), err: notify.error }, 'compaction failed');
       for (const waiter of region.compactWaiters.splice(0)) waiter.fail(notify.error);
       return;
   }

@@ -121,7 +121,7 @@ export async function handleMerge(
   );
   ctx.inheritedWrites.delete(request.source.value);
   ctx.logger.info(
-    { region: id, source: request.source.toString(), atEntry: target.lastEntryId },
+    { regionId: id, source: request.source.toString(), atEntry: target.lastEntryId },
     'regions merged',
   );
   return { lastEntryId: target.lastEntryId };

@@ -75,7 +75,7 @@ export async function handleOpen(
     // left in place, and opened again below as the route has it, from the object store and the WAL,
     // its load confined to the route's range.
     ctx.logger.warn(
-      { region: regionId.toString(), range: existing.range, epoch: existing.epoch, route: request.epoch },
+      { regionId: regionId.toString(), range: existing.range, epoch: existing.epoch, route: request.epoch },
       'reopening a region whose copy here the routes never took',
     );
     owner.removeRegion(existing);

@@ -120,7 +120,7 @@ export async function handleSplit(
   region.flushAbort?.abort();
   ctx.logger.info(
     {
-      region: id,
+      regionId: id,
       child: child.toString(),
       splitKey: splitKey.toString('base64'),
       atEntry: region.lastEntryId,

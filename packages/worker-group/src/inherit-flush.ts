@@ -112,7 +112,7 @@ export function inheritFlushHook(
     await commitFirstManifest(ctx, inherited, { nodeId: ctx.nodeId, epoch: fenceEpochOf(child.epoch) });
     ctx.logger.info(
       {
-        region: child.regionId.toString(),
+        regionId: child.regionId.toString(),
         parent: parent.toString(),
         files: manifestFiles(manifest).length,
         bytes: manifest.size + manifest.deltas.reduce((sum, d) => sum + d.size, 0),

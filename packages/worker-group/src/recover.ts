@@ -312,7 +312,7 @@ export async function recoverRegion(
       if (!flushMovedOn(err) || attempt >= MAX_RECOVER_ATTEMPTS) throw err;
       ctx.metrics.walRetries.inc();
       ctx.logger.info(
-        { region: regionId.toString(), attempt, reason: (err as Error).message },
+        { regionId: regionId.toString(), attempt, reason: (err as Error).message },
         'the WAL moved past the loaded flush; going on from the newer flush',
       );
     }

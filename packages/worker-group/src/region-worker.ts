@@ -251,7 +251,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
 
   closeRegion(region: WorkerRegion, reason: Error): void {
     this.ctx.logger.error(
-      { region: region.regionId.toString(), err: reason },
+      { regionId: region.regionId.toString(), err: reason },
       'closing region after a failed write',
     );
     this.removeRegion(region);
@@ -335,7 +335,7 @@ export class RegionWorker implements RegionOwner, FlushWorkerState {
             epoch: fenceEpochOf(region.epoch),
           })
           .catch((err: unknown) =>
-            this.ctx.logger.debug({ region: region.regionId.toString(), err }, 'resolved ts not published'),
+            this.ctx.logger.debug({ regionId: region.regionId.toString(), err }, 'resolved ts not published'),
           ),
       ),
     ).then(() => {

@@ -295,7 +295,7 @@ export class WorkerGroup {
         flushed = await this.flushSharedWithChild(regionId, child, splitEntryId);
         if (!flushed) {
           this.ctx.logger.info(
-            { region: child.regionId.toString(), parent: regionId.toString() },
+            { regionId: child.regionId.toString(), parent: regionId.toString() },
             'split child flushed whole: its parent has no flush it can copy',
           );
           await this.ddl(child.regionId, { type: 'flush', full: true });
@@ -352,7 +352,7 @@ export class WorkerGroup {
         );
       }
       this.ctx.logger.warn(
-        { region: id, opening: regionId.toString() },
+        { regionId: id, opening: regionId.toString() },
         'closing a retired region in the way',
       );
       await this.ddl(other.regionId, { type: 'close', destroy: true });
