@@ -239,7 +239,17 @@ export function buildProgram(io: Output): Command {
           '',
           table(
             status.regions.map(
-              ({ regionId, start, end, leader, epoch, state, approximateSizeBytes, growthBytesPerSec }) => ({
+              ({
+                regionId,
+                start,
+                end,
+                leader,
+                epoch,
+                state,
+                approximateSizeBytes,
+                approximateKeys,
+                growthBytesPerSec,
+              }) => ({
                 region: regionId,
                 range: displayRange(
                   Buffer.from(String(start ?? ''), 'base64'),
@@ -249,6 +259,7 @@ export function buildProgram(io: Output): Command {
                 epoch: displayEpoch(epoch),
                 state,
                 size: typeof approximateSizeBytes === 'number' ? displaySize(approximateSizeBytes) : '-',
+                keys: typeof approximateKeys === 'number' ? approximateKeys : '-',
                 growth: typeof growthBytesPerSec === 'number' ? `${displaySize(growthBytesPerSec)}/s` : '-',
               }),
             ),
@@ -333,9 +344,9 @@ export function buildProgram(io: Output): Command {
   region
     .command('split <regionId>')
     .description('split a region in two, at --key or near the middle of its data; waits for the end')
-    .option('--key <key>', 'the first key of the new (right) region, as UTF-8 text')
+    .option('--key <key>', 'the first key of the new (right) region (UTF-8, or --hex / --base64)')
     .action(async (regionId: string, options: { key?: string }) => {
-      const key = options.key === undefined ? {} : { key: Buffer.from(options.key).toString('base64') };
+      const key = options.key === undefined ? {} : { key: bytes(options.key, 'key').toString('base64') };
       const record = await follow(
         async () => ({
           id: ((await admin('/admin/split', { regionId, ...key })) as { procedureId: string }).procedureId,

@@ -319,6 +319,7 @@ describe('regionctl data commands', () => {
       [['--base64', 'get', 'a'], /key 'a' is not base64/],
       [['scan', 'a', '--start', 'b'], /give start once/],
       [['scan', '--ts', '-5'], /--ts must be a timestamp/],
+      [['--hex', 'region', 'split', '1:1', '--key', 'xyz'], /key 'xyz' is not hex/],
     ] as const) {
       const refused = await run(['--metasrv', 'http://127.0.0.1:9', ...args]);
       expect([args.join(' '), refused.exitCode]).toEqual([args.join(' '), 1]);
@@ -352,6 +353,8 @@ describe('regionctl cluster status', () => {
           leader: 'node-1',
           epoch: { version: 1, confVer: 1 },
           state: 'Normal',
+          approximateSizeBytes: 3 * 1024 * 1024,
+          approximateKeys: 41_000,
         },
         {
           regionId: '1:2',
@@ -371,7 +374,7 @@ describe('regionctl cluster status', () => {
     }
     expect(output).toMatch(/node\s+address\s+state\s+regions\s+leaders\s+phi/);
     expect(output).toMatch(/node-1\s+http:\/\/x\s+alive\s+3\s+2\s+0.1/);
-    expect(output).toMatch(/1:1\s+-∞ \.\. m\s+node-1/);
+    expect(output).toMatch(/1:1\s+-∞ \.\. m\s+node-1\s+v1\/c1\s+Normal\s+3.0 MiB\s+41000/);
     expect(output).toMatch(/1:2\s+m \.\. \+∞\s+node-1/);
   });
 });

@@ -167,7 +167,7 @@ export class ClusterRecovery {
             byRegion.set(region.regionId.value, list);
           }
         } catch (err) {
-          this.deps.logger.warn({ nodeId: nodeId, err }, 'node did not say what it holds');
+          this.deps.logger.warn({ nodeId, err }, 'node did not say what it holds');
           unreachable.push(nodeId);
         }
       }),
@@ -195,7 +195,7 @@ export class ClusterRecovery {
       .call(nodeId, 'close-region', { regionId, destroy: false }, { timeoutMs: 10_000 })
       .catch((err: unknown) =>
         this.deps.logger.warn(
-          { nodeId: nodeId, regionId: regionId.toString(), err },
+          { nodeId, regionId: regionId.toString(), err },
           'closing a region before recovery failed',
         ),
       );

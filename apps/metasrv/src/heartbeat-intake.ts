@@ -94,6 +94,7 @@ export class HeartbeatIntake {
         granted.map((r) => ({
           regionId: r.regionId,
           bytes: r.approximateSizeBytes,
+          ...(r.approximateKeys === undefined ? {} : { keys: r.approximateKeys }),
           ...(r.loadSplitKey ? { loadSplitKey: r.loadSplitKey } : {}),
         })),
       );
@@ -223,7 +224,7 @@ export class HeartbeatIntake {
     action: () => Promise<unknown>,
     stillDue: () => Promise<boolean>,
   ): void {
-    const fields = { node: nodeId, region: regionId.toString() };
+    const fields = { nodeId, regionId: regionId.toString() };
     void (async () => {
       if (!(await stillDue())) return;
       await action();

@@ -34,12 +34,16 @@ import { waitWhileQueueMoves } from './bulk-job-wait';
  */
 const SPLIT_TIMEOUT_MS = 5 * 60_000;
 
+/** States of a job no worker took yet. */
+const UNTAKEN = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']);
+
 /**
  * A bulk job given up on is taken off its queue if no worker took it yet: the caller sends it again
- * elsewhere, and the node, back, must not run it as well.
+ * elsewhere, and the node, back, must not run it as well. A taken one is left to end (its node holds
+ * its lock), a finished one keeps its answer.
  */
 async function withdrawn(job: Job, err: Error): Promise<Error> {
-  await job.remove().catch(() => undefined);
+  if (UNTAKEN.has(await job.getState().catch(() => 'unknown'))) await job.remove().catch(() => undefined);
   return err;
 }
 
@@ -72,6 +76,9 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeN
     private readonly timeoutMs: number,
   ) {}
 
+  /** Aborted by close: waits on bulk jobs end then, not a timeout later. */
+  private readonly closed = new AbortController();
+
   /** Every node queue opened so far (Bull Board shows them). */
   get openQueues(): Queue[] {
     return [...this.queues.values()].map((q) => q.queue);
@@ -92,6 +99,9 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeN
         events: new QueueEvents(name, { connection: connections[1], prefix: this.names.bullmqPrefix }),
         connections,
       };
+      // Every wait listens on the queue's events: a backup of a node's forty regions is forty waits.
+      entry.events.setMaxListeners(0);
+      entry.queue.setMaxListeners(0);
       this.queues.set(name, entry);
     }
     return entry;
@@ -119,8 +129,13 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeN
     let result: unknown;
     try {
       result = BULK_JOBS.has(name)
-        ? await waitWhileQueueMoves(queue, job, events, timeoutMs, () =>
-            timedOut(`showed no progress for ${timeoutMs} ms`),
+        ? await waitWhileQueueMoves(
+            queue,
+            job,
+            events,
+            timeoutMs,
+            () => timedOut(`showed no progress for ${timeoutMs} ms`),
+            this.closed.signal,
           )
         : await job.waitUntilFinished(events, timeoutMs);
     } catch (err) {
@@ -164,6 +179,7 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeN
   }
 
   async close(): Promise<void> {
+    this.closed.abort();
     for (const { queue, events, connections } of this.queues.values()) {
       await events.close().catch(() => undefined);
       await queue.close().catch(() => undefined);

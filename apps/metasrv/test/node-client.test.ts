@@ -85,13 +85,28 @@ describe('NodeTaskClient', () => {
   it('answers a backup sent again under its job id with the first answer, not a second run', async () => {
     let runs = 0;
     await nodeWorker(names.nodeBulk('again'), async () => {
-      runs++;
+      // The first attempt fails as a node's retryable errors do; the retry succeeds.
+      if (++runs === 1) throw new Error('{"code":"ServerIsBusy","message":"busy","details":{}}');
       return noFiles();
     });
     const options = { jobId: 'backup-again-1' };
     expect(await client.call('again', 'backup', backup('noop://again'), options)).toEqual({ responses: [] });
     // Finished before this wait began: the wait reads the answer instead of waiting out the silence.
     expect(await client.call('again', 'backup', backup('noop://again'), options)).toEqual({ responses: [] });
-    expect(runs).toBe(1);
+    expect(runs).toBe(2);
+  });
+
+  it('ends the wait on a backup when the client closes, instead of holding the process for the timeout', async () => {
+    const closing = new NodeTaskClient(ns.url, names, 60_000);
+    const waiting = closing.call('nobody', 'backup', backup('noop://nobody'));
+    const outcome = waiting.then(
+      () => 'answered',
+      (err: Error) => err.message,
+    );
+    await sleep(200);
+    const started = Date.now();
+    await closing.close();
+    expect(await outcome).toMatch(/stopped waiting on node-nobody.bulk: closed/);
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 });

@@ -283,7 +283,7 @@ export class NodeTaskWorker {
         // `delay(ms)`: the routes may change (a split, a move) between the metasrv's ask and the scan
         await failpoint('backup_before_seek');
         const task = BackupTask.create(request);
-        progress.track(() => task.kvsScanned);
+        progress.track(() => task.entriesRead);
         deps.backup.run(task);
         const responses = [];
         for await (const response of task.responses()) responses.push(response);

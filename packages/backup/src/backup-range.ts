@@ -9,9 +9,9 @@ import {
   type CfName,
   type CompressionType,
   type ConcurrencyManager,
-  type EngineSnapshot,
   type KvEngine,
   type KvEntry,
+  type KvReader,
 } from '@regionstore/engine';
 import type { BackupFile, BackupRequest } from '@regionstore/protocol';
 import type { ExternalStorage } from '@regionstore/storage-backends';
@@ -34,8 +34,11 @@ export interface RangeContext {
    * write commits at or below it, and refuses a ts the node cannot vouch for (see ReadAdmission).
    */
   admitRead(ts: Timestamp): void;
-  /** Told of every KV read for the backup, so the task can report how far it got. */
-  scanned(kvs: number): void;
+  /**
+   * Told of every entry the backup reads, kept or not (an incremental backup of a large region with
+   * few changes reads much and keeps little), so the task can report how far it got.
+   */
+  scanned(entries: number): void;
 }
 
 function compressionOf(request: BackupRequest): CompressionType {
@@ -45,7 +48,7 @@ function compressionOf(request: BackupRequest): CompressionType {
 
 /** Versions of a transactional backup, as the engine stores them, in key order. */
 async function* txnEntries(
-  snapshot: EngineSnapshot,
+  snapshot: KvReader,
   range: KeyRange,
   request: BackupRequest,
 ): AsyncIterable<KvEntry> {
@@ -82,7 +85,6 @@ async function writeFiles(
         const size = entry.key.length + entry.value.length;
         if (bytes > 0 && bytes + size > ctx.sstMaxSize) return;
         bytes += size;
-        ctx.scanned(1);
         yield entry;
         pending = await iterator.next();
       }
@@ -116,6 +118,20 @@ async function writeFiles(
   return files;
 }
 
+/** `reader`, telling `scanned` of each entry its iterators yield. */
+function counted(reader: KvReader, scanned: (entries: number) => void): KvReader {
+  return {
+    get: (cf, key) => reader.get(cf, key),
+    getMany: (cf, keys) => reader.getMany(cf, keys),
+    async *iterate(cf, options) {
+      for await (const entry of reader.iterate(cf, options)) {
+        scanned(1);
+        yield entry;
+      }
+    },
+  };
+}
+
 /**
  * Backs up one range of one region. Transactional: raise `maxTs` to the backup ts so no later write
  * commits at or below it, refuse if a write at or below it is still in flight (`Locked`), then read a
@@ -140,14 +156,15 @@ export async function backupRange(
   }
   const stopSnapshot = ctx.metrics.rangeSeconds.startTimer({ phase: 'snapshot' });
   const snapshot = ctx.engine.snapshot();
+  const reader = counted(snapshot, ctx.scanned);
   stopSnapshot();
   const stopScan = ctx.metrics.rangeSeconds.startTimer({ phase: request.isRawKv ? 'raw_scan' : 'scan' });
   try {
     if (request.isRawKv) {
-      const entries = snapshot.iterate(cf, { start: range.start, end: range.end, batchSize: 1024 });
+      const entries = reader.iterate(cf, { start: range.start, end: range.end, batchSize: 1024 });
       return await writeFiles(ctx, brange, request, cf, entries, (key) => key);
     }
-    const entries = txnEntries(snapshot, range, request);
+    const entries = txnEntries(reader, range, request);
     return await writeFiles(ctx, brange, request, cf, entries, (key) => decodeMvccKey(key).key);
   } finally {
     stopScan();

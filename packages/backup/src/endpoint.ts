@@ -131,7 +131,7 @@ export class BackupEndpoint {
         this.options.readAdmission
           ? this.options.readAdmission.admit(ts)
           : this.options.concurrency.updateMaxTs(ts),
-      scanned: (kvs) => task.countScanned(kvs),
+      scanned: (kvs) => task.countRead(kvs),
     };
     const progress = new Progress(this.options.regionInfo, { start: request.startKey, end: request.endKey });
     // Workers take ranges under this lock and release it before any I/O of their own.

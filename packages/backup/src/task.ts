@@ -33,13 +33,13 @@ export class BackupTask {
     return this.cancelled;
   }
 
-  /** KVs the task's workers have read so far: how far it got, while its responses are still to come. */
-  get kvsScanned(): number {
+  /** Entries the task's workers have read so far: how far it got, while its responses are still to come. */
+  get entriesRead(): number {
     return this.scanned;
   }
 
   /** Endpoint side. */
-  countScanned(kvs: number): void {
+  countRead(kvs: number): void {
     this.scanned += kvs;
   }
 

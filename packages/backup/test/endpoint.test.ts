@@ -46,6 +46,22 @@ describe('BackupEndpoint', () => {
     expect(endpoint.limiters.size).toBe(0); // given back when the last task there ends
   });
 
+  it('counts every entry a task reads, kept or not: an incremental backup of an unchanged range still shows its work', async () => {
+    const { engine, endpoint, regionInfo } = await fixtures.endpoint();
+    regionInfo.setRegions(leaderRegions([['', '', 1]]));
+    for (let i = 0; i < 50; i++)
+      await writeVersions(engine, [[`k${String(i).padStart(2, '0')}`, 2 + i, 'v']]);
+    const unchanged = BackupTask.create(
+      request({ startVersion: ts(100).toString(), endVersion: ts(200).toString(), storage: 'noop://' }),
+    );
+    const responses = await runTask(endpoint, unchanged);
+    expect(responses.flatMap((r) => r.files).reduce((n, f) => n + f.kvCount, 0)).toBe(0);
+    expect(unchanged.entriesRead).toBe(50);
+    const full = BackupTask.create(request({ endVersion: ts(200).toString(), storage: 'noop://' }));
+    await runTask(endpoint, full);
+    expect(full.entriesRead).toBe(50);
+  });
+
   // Counterpart of the seed's test_handle_backup_task.
   it('backs up multi-version data: one response per backup ts with the versions visible then', async () => {
     const { engine, endpoint, regionInfo } = await fixtures.endpoint();

@@ -286,7 +286,7 @@ export class RegionSupervisor {
       (await this.deps.selector.select({ minRequiredItems: 1, allowDuplication: false, exclude: [nodeId] }));
     if (!toPeer || toPeer.id === fromPeer.id) {
       this.logger.warn(
-        { regionId: regionId.toString(), nodeId: nodeId },
+        { regionId: regionId.toString(), nodeId },
         'skip failover: the only target is the failed node',
       );
       return;

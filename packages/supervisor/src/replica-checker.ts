@@ -110,7 +110,7 @@ export class ReplicaChecker {
   private build(route: RegionRoute, target: NodeCandidate): void {
     const key = route.regionId.value;
     this.building.add(key);
-    const fields = { region: route.regionId.toString(), node: target.id };
+    const fields = { regionId: route.regionId.toString(), nodeId: target.id };
     void (async () => {
       try {
         const { regionId, range, epoch } = route;
@@ -152,10 +152,7 @@ export class ReplicaChecker {
     void this.deps.nodes
       .closeRegion({ id: nodeId, address: '' }, route.regionId, route.epoch)
       .catch((err: unknown) =>
-        this.logger.warn(
-          { regionId: route.regionId.toString(), nodeId: nodeId, err },
-          'closing a follower failed',
-        ),
+        this.logger.warn({ regionId: route.regionId.toString(), nodeId, err }, 'closing a follower failed'),
       );
   }
 
