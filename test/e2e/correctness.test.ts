@@ -83,8 +83,10 @@ describe('correctness under moves, restarts and pauses', () => {
       expect(served).toBeLessThan(15_000);
       await sleep(8_000); // past the failover grace period: still nothing moves
       expect(placement(await cluster.routes())).toEqual(before);
+      // No failover began. Failures seen within the grace period after election are what the grace
+      // is for (nodes of a loaded machine replaying their WALs), and are logged as such.
       const log = readFileSync(join(cluster.dir, 'metasrv-1.log'), 'utf8');
-      expect(log).not.toMatch(/region failures detected/);
+      expect(log).not.toMatch(/"msg":"region failures detected"/);
     },
   );
 
