@@ -90,6 +90,7 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
     ]);
     const sizes = deps.supervisor.regionSizes();
     const growth = deps.supervisor.regionGrowth();
+    const keys = deps.supervisor.regionKeys();
     return {
       leader: await deps.leaderId(),
       maintenance: await deps.supervisor.maintenance.isEnabled(),
@@ -112,6 +113,8 @@ export async function buildAdminApi(deps: AdminApiDeps): Promise<FastifyInstance
         state: r.state,
         // As its leader last reported it; null on a standby, or before a report
         approximateSizeBytes: sizes.get(r.regionId.value) ?? null,
+        // MVCC versions, estimated from the size (see the storage node's buildHeartbeat); null likewise
+        approximateKeys: keys.get(r.regionId.value) ?? null,
         // Over the last 10 s of those reports; null until two came 10 s apart (balancing waits too)
         growthBytesPerSec: growth.get(r.regionId.value) ?? null,
       })),

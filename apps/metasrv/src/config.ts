@@ -134,9 +134,10 @@ export const metasrvConfigSchema = z
       })
       .prefault({}),
     /**
-     * Splits by size (TiKV's split checker): a region whose leader reports more than `maxSizeBytes`
-     * (TiKV's region-max-size for its 256 MiB split size) is split near the middle of its data, one
-     * split per `checkIntervalMs` (TiKV checks every 10 s).
+     * Splits by size and keys (TiKV's split checkers): a region whose leader reports more than
+     * `maxSizeBytes` (TiKV's region-max-size for its 256 MiB split size) or more than `maxKeys` MVCC
+     * versions (its region-max-keys for that size) is split near the middle of its data, one split per
+     * `checkIntervalMs` (TiKV checks every 10 s).
      */
     split: z
       .object({
@@ -146,12 +147,13 @@ export const metasrvConfigSchema = z
           .int()
           .positive()
           .default(384 * 1024 * 1024),
+        maxKeys: z.number().int().positive().default(3_840_000),
         checkIntervalMs: z.number().int().positive().default(10_000),
       })
       .prefault({}),
     /**
      * Merges (PD's merge checker): two adjacent regions, both at most `maxSizeBytes` (PD's
-     * max-merge-region-size), neither split or merged for `splitMergeIntervalMs` (PD's
+     * max-merge-region-size) and `maxKeys` versions (its max-merge-region-keys), neither split or merged for `splitMergeIntervalMs` (PD's
      * split-merge-interval), are merged, checked every `checkIntervalMs`; never below `initialRegions`.
      */
     merge: z
@@ -162,6 +164,7 @@ export const metasrvConfigSchema = z
           .int()
           .positive()
           .default(54 * 1024 * 1024),
+        maxKeys: z.number().int().positive().default(540_000),
         splitMergeIntervalMs: z.number().int().nonnegative().default(3_600_000),
         checkIntervalMs: z.number().int().positive().default(60_000),
       })

@@ -19,6 +19,8 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
   const calls: string[] = [];
   /** The regions whose failure detectors the heartbeats fed. */
   const fed: string[] = [];
+  /** What the supervisor was told of each region's size and versions. */
+  const stats: unknown[] = [];
   let rechecks = 0;
   // The re-read a repair makes before it acts; `beforeRecheck` changes the routes just before it.
   const rereading = Object.create(store) as ClusterStore;
@@ -31,7 +33,7 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     store: rereading,
     supervisor: {
       migrations: { isMigrating: () => false },
-      recordRegionStats: () => undefined,
+      recordRegionStats: (told: unknown[]) => void stats.push(...told),
       heartbeats: {
         accept: async (beat: { regions: RegionId[] }) => {
           fed.push(...beat.regions.map((id) => id.toString()));
@@ -65,7 +67,7 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     state: 'Normal',
   });
   /** node-a says it leads the region at `epoch` (default: the route's region). */
-  const leaderBeats = (epoch = EPOCH, regionId = region) =>
+  const leaderBeats = (epoch = EPOCH, regionId = region, sizes = { bytes: 0, keys: 0 }) =>
     intake.accept({
       nodeId: 'node-a',
       address: 'http://node-a',
@@ -75,7 +77,8 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
           regionId,
           role: 'leader',
           epoch,
-          approximateSizeBytes: 0,
+          approximateSizeBytes: sizes.bytes,
+          approximateKeys: sizes.keys,
           writtenBytesSinceFlush: 0,
           lastEntryId: 3,
         },
@@ -89,8 +92,17 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     await new Promise((r) => setTimeout(r, 50)); // the action, if any, follows the re-read
     return calls;
   };
-  return { region, store, wal, fed, leaderBeats, staleLeaderBeats, repaired };
+  return { region, store, wal, fed, stats, leaderBeats, staleLeaderBeats, repaired };
 }
+
+describe('HeartbeatIntake', () => {
+  it('tells the supervisor the size and versions its leader reports of each region the route gives it', async () => {
+    const { region, store, stats, leaderBeats } = await setup('stats');
+    await store.update(region, { leader: 'node-a' });
+    await leaderBeats(EPOCH, region, { bytes: 4096, keys: 120 });
+    expect(stats).toEqual([{ regionId: region, bytes: 4096, keys: 120 }]);
+  });
+});
 
 describe('HeartbeatIntake repairs', () => {
   it('closes a copy on a node the route does not name, after reading the route again', async () => {

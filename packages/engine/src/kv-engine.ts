@@ -66,6 +66,11 @@ export interface KvEngine extends KvReader {
    * times the average entry size for memtables. `only` limits it to one of the two.
    */
   approximateSize(cf: CfName, start: Buffer, end: Buffer, only?: 'files' | 'memtables'): Promise<number>;
+  /**
+   * RocksDB's estimate of the entries in the column family, memtables and files
+   * (`rocksdb.estimate-num-keys`; overwritten and deleted entries count until compaction drops them).
+   */
+  estimateNumKeys(cf: CfName): Promise<number>;
   /** Test hook: for `ms`, every operation fails at once with ServerIsBusy. */
   pause(ms: number): void;
   close(): Promise<void>;

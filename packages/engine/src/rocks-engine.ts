@@ -369,6 +369,11 @@ export class RocksEngine extends SessionReader implements KvEngine {
     return Number(value ?? 0);
   }
 
+  async estimateNumKeys(cf: CfName): Promise<number> {
+    this.checkAvailable();
+    return Number((await this.cfSession(cf).getProperty('rocksdb.estimate-num-keys')) ?? 0);
+  }
+
   async ingestMaybeSlowdownWrites(cf: CfName): Promise<boolean> {
     const l0 = await this.numFilesAtLevel(cf, 0);
     return l0 > Math.floor(this.slowdownTrigger / 2) && l0 >= this.compactionTrigger;

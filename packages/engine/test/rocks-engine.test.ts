@@ -167,6 +167,20 @@ describe('RocksEngine', () => {
     expect(await engine.approximateSize(CF_LOCK, Buffer.alloc(0), Buffer.alloc(0))).toBe(0);
   });
 
+  it('estimates the entries of a column family, in memtables and in files', async () => {
+    const engine = await engines.open();
+    expect(await engine.estimateNumKeys(CF_DEFAULT)).toBe(0);
+    const batch = new WriteBatch();
+    for (let i = 0; i < 3000; i++) batch.put(CF_DEFAULT, b(`k${String(i).padStart(5, '0')}`), b('v'));
+    await engine.write(batch);
+    expect(await engine.estimateNumKeys(CF_DEFAULT)).toBe(3000);
+    await engine.flush(CF_DEFAULT);
+    const flushed = await engine.estimateNumKeys(CF_DEFAULT);
+    expect(flushed).toBeGreaterThan(2700);
+    expect(flushed).toBeLessThan(3300);
+    expect(await engine.estimateNumKeys(CF_LOCK)).toBe(0);
+  });
+
   it('fails every operation with ServerIsBusy while paused', async () => {
     const engine = await engines.open();
     engine.pause(10_000);

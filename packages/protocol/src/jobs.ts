@@ -17,6 +17,11 @@ export const regionStatSchema = z.strictObject({
   role: regionRoleSchema,
   epoch: epochSchema,
   approximateSizeBytes: z.number().int().nonnegative(),
+  /**
+   * MVCC versions in the region, estimated: its bytes times its node's entries per byte (absent from
+   * nodes that predate it; see buildHeartbeat).
+   */
+  approximateKeys: z.number().int().nonnegative().optional(),
   writtenBytesSinceFlush: z.number().int().nonnegative(),
   lastEntryId: entryIdSchema,
   /** A leader's load-based split key, once the region has been hot long enough (see LoadSplitDetector). */

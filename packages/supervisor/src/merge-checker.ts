@@ -11,6 +11,8 @@ export interface MergeCheckerDeps {
   routes: () => Promise<RegionRoute[]>;
   /** Each region's approximate size in bytes, as its leader last reported it. */
   sizes: () => ReadonlyMap<bigint, number>;
+  /** Each region's estimated MVCC versions, where its leader reports them. */
+  keys?: () => ReadonlyMap<bigint, number>;
   /** Regions whose leaders propose a load-based split: hot, so not merged (PD's rule). */
   loadSplitKeys?: () => ReadonlyMap<bigint, Buffer>;
   procedures: {
@@ -27,6 +29,8 @@ export interface MergeCheckerDeps {
   maintenance: { isEnabled(): Promise<boolean> };
   /** Both regions of a pair at most this big (PD's max-merge-region-size). */
   maxSizeBytes: number;
+  /** Both with at most this many versions, where reported (PD's max-merge-region-keys). */
+  maxKeys?: number;
   /** A region's range must have held still this long (PD's split-merge-interval). */
   splitMergeIntervalMs: number;
   /** Merges stop at this many regions: they undo splits, not the bootstrap's layout. */
@@ -84,10 +88,18 @@ export class MergeChecker extends PeriodicChecker<'merged' | 'moved' | 'none' | 
     const settled = new Set(routes.filter(stable).map((r) => r.regionId.value));
     if (routes.length <= this.deps.minRegions) return { skipped: 'none' };
     const sizes = this.deps.sizes();
+    const keys = this.deps.keys?.() ?? new Map<bigint, number>();
     const hot = this.deps.loadSplitKeys?.() ?? new Map<bigint, Buffer>();
+    const { maxSizeBytes, maxKeys } = this.deps;
     const small = (route: RegionRoute) => {
       const bytes = sizes.get(route.regionId.value);
-      return bytes !== undefined && bytes <= this.deps.maxSizeBytes && !hot.has(route.regionId.value);
+      const versions = keys.get(route.regionId.value) ?? 0;
+      return (
+        bytes !== undefined &&
+        bytes <= maxSizeBytes &&
+        (maxKeys === undefined || versions <= maxKeys) &&
+        !hot.has(route.regionId.value)
+      );
     };
     for (let i = 1; i < routes.length; i++) {
       const [left, right] = [routes[i - 1]!, routes[i]!];

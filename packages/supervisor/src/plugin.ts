@@ -50,10 +50,16 @@ export interface SupervisorPluginConfig {
   };
   /** Copies per region, the leader's included (1: no followers), checked every `intervalMs`. */
   replication?: { replicas: number; intervalMs: number };
-  /** Regions past `maxSizeBytes` are split near their middle, checked every `checkIntervalMs`. */
-  split?: { enabled: boolean; maxSizeBytes: number; checkIntervalMs: number };
-  /** Adjacent regions both under `maxSizeBytes`, still for `splitMergeIntervalMs`, are merged. */
-  merge?: { enabled: boolean; maxSizeBytes: number; splitMergeIntervalMs: number; checkIntervalMs: number };
+  /** Regions past `maxSizeBytes` or `maxKeys` are split near their middle, checked every `checkIntervalMs`. */
+  split?: { enabled: boolean; maxSizeBytes: number; maxKeys?: number; checkIntervalMs: number };
+  /** Adjacent regions both under `maxSizeBytes` and `maxKeys`, still for `splitMergeIntervalMs`, are merged. */
+  merge?: {
+    enabled: boolean;
+    maxSizeBytes: number;
+    maxKeys?: number;
+    splitMergeIntervalMs: number;
+    checkIntervalMs: number;
+  };
   /** The bootstrap's region count: merges stop there. */
   initialRegions?: number;
 }
@@ -103,6 +109,7 @@ export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
             ? {
                 splitCheck: {
                   maxSizeBytes: config.split.maxSizeBytes,
+                  ...(config.split.maxKeys ? { maxKeys: config.split.maxKeys } : {}),
                   intervalMs: config.split.checkIntervalMs,
                 },
               }
@@ -112,6 +119,7 @@ export const supervisorPlugin: Plugin<SupervisorPluginConfig> = {
                 mergeCheck: {
                   routes: allRoutes,
                   maxSizeBytes: config.merge.maxSizeBytes,
+                  ...(config.merge.maxKeys ? { maxKeys: config.merge.maxKeys } : {}),
                   splitMergeIntervalMs: config.merge.splitMergeIntervalMs,
                   minRegions: config.initialRegions ?? 1,
                   intervalMs: config.merge.checkIntervalMs,

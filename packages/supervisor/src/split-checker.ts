@@ -6,12 +6,16 @@ import { PeriodicChecker } from './periodic';
 export interface SplitCheckerDeps {
   /** Each region's approximate size in bytes, as its leader last reported it. */
   sizes: () => ReadonlyMap<bigint, number>;
+  /** Each region's estimated MVCC versions, where its leader reports them. */
+  keys?: () => ReadonlyMap<bigint, number>;
   /** Split keys leaders propose for their hot regions (load-based split), if any. */
   loadSplitKeys?: () => ReadonlyMap<bigint, Buffer>;
   splits: { startSplit(task: RegionSplitTask): Promise<string>; isMigrating(regionId: RegionId): boolean };
   maintenance: { isEnabled(): Promise<boolean> };
   /** A region past this is split near the middle of its data. */
   maxSizeBytes: number;
+  /** So is one with more versions than this (TiKV's region-max-keys); no limit without it. */
+  maxKeys?: number;
   intervalMs: number;
   /** Each split's deadline (see RegionSplitProcedure). */
   splitTimeoutMs: number;
@@ -21,9 +25,9 @@ export interface SplitCheckerDeps {
 }
 
 /**
- * TiKV's size split checker, run by the metasrv leader from the sizes leaders report in their
- * heartbeats: every interval, the largest region past `maxSizeBytes` that no procedure holds is split
- * near its middle, one per round (a split writes both halves whole to the object store, so a storm of
+ * TiKV's size and keys split checkers, run by the metasrv leader from the sizes and version counts
+ * leaders report in their heartbeats: every interval, the region furthest past `maxSizeBytes` or
+ * `maxKeys` (as a share of the limit) that no procedure holds is split near its middle, one per round (a split writes both halves whole to the object store, so a storm of
  * them would crowd out everything else; tikv#13154). A round with none to split by size splits a hot
  * region at the key its leader proposes (load-based split).
  */
@@ -35,17 +39,31 @@ export class SplitChecker extends PeriodicChecker<'started' | 'none' | 'maintena
   /** One round: the region it started splitting, or why none. */
   async tick(): Promise<string | 'none' | 'maintenance' | 'busy'> {
     if (await this.deps.maintenance.isEnabled()) return this.count('maintenance');
+    const { maxSizeBytes, maxKeys } = this.deps;
+    const keys = this.deps.keys?.() ?? new Map<bigint, number>();
     const oversized = [...this.deps.sizes()]
-      .filter(([, bytes]) => bytes > this.deps.maxSizeBytes)
-      .map(([value, bytes]) => ({ regionId: RegionId.fromBigInt(value), bytes }))
-      .filter((r) => !this.deps.splits.isMigrating(r.regionId))
-      .sort((a, b) => b.bytes - a.bytes);
+      .map(([value, bytes]) => {
+        const versions = keys.get(value) ?? 0;
+        const bySize = bytes / maxSizeBytes;
+        const byKeys = maxKeys ? versions / maxKeys : 0;
+        const over = Math.max(bySize, byKeys);
+        return { regionId: RegionId.fromBigInt(value), bytes, keys: versions, over, byKeys: byKeys > bySize };
+      })
+      .filter((r) => r.over > 1 && !this.deps.splits.isMigrating(r.regionId))
+      .sort((a, b) => b.over - a.over);
     const largest = oversized[0];
     if (largest) {
-      if (!(await this.split({ regionId: largest.regionId, reason: 'size' }))) return this.count('busy');
+      const reason = largest.byKeys ? 'keys' : 'size';
+      if (!(await this.split({ regionId: largest.regionId, reason }))) return this.count('busy');
       this.logger.info(
-        { regionId: largest.regionId.toString(), bytes: largest.bytes, maxSizeBytes: this.deps.maxSizeBytes },
-        'region past the split size; splitting it',
+        {
+          regionId: largest.regionId.toString(),
+          bytes: largest.bytes,
+          keys: largest.keys,
+          maxSizeBytes,
+          ...(maxKeys ? { maxKeys } : {}),
+        },
+        `region past the split ${reason === 'keys' ? 'key count' : 'size'}; splitting it`,
       );
       this.count('started');
       return largest.regionId.toString();

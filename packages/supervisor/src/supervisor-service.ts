@@ -59,11 +59,12 @@ export interface SupervisorServiceOptions {
   /** What splits need (see RegionSplitProcedure); without it, regions are never split. */
   split?: RegionMigrationManagerOptions['split'];
   /** Splits by size (see SplitChecker); off without it. */
-  splitCheck?: { maxSizeBytes: number; intervalMs: number; splitTimeoutMs?: number };
+  splitCheck?: { maxSizeBytes: number; maxKeys?: number; intervalMs: number; splitTimeoutMs?: number };
   /** Merges of small neighbours (see MergeChecker); off without it. */
   mergeCheck?: {
     routes: () => Promise<RegionRoute[]>;
     maxSizeBytes: number;
+    maxKeys?: number;
     splitMergeIntervalMs: number;
     minRegions: number;
     intervalMs: number;
@@ -73,6 +74,8 @@ export interface SupervisorServiceOptions {
 /** What a region's leader last reported of it. */
 interface RegionStats {
   bytes: number;
+  /** MVCC versions, estimated (absent from nodes that do not report them). */
+  keys?: number;
   /** Where load-based split would split it (see the storage node's LoadSplitDetector). */
   loadSplitKey?: Buffer;
 }
@@ -179,10 +182,12 @@ export class SupervisorService {
       options.split && options.splitCheck
         ? new SplitChecker({
             sizes: () => this.regionSizes(),
+            keys: () => this.regionKeys(),
             loadSplitKeys: () => this.freshLoadSplitKeys(),
             splits: this.migrations,
             maintenance: this.maintenance,
             maxSizeBytes: options.splitCheck.maxSizeBytes,
+            ...(options.splitCheck.maxKeys ? { maxKeys: options.splitCheck.maxKeys } : {}),
             intervalMs: options.splitCheck.intervalMs,
             splitTimeoutMs: options.splitCheck.splitTimeoutMs ?? 60_000,
             time,
@@ -195,6 +200,7 @@ export class SupervisorService {
         ? new MergeChecker({
             ...options.mergeCheck,
             sizes: () => this.regionSizes(),
+            keys: () => this.regionKeys(),
             loadSplitKeys: () => this.freshLoadSplitKeys(),
             procedures: this.migrations,
             peers: options.peers,
@@ -253,6 +259,13 @@ export class SupervisorService {
   /** Each region's size as its leader last reported it, if recently enough (the leader's view only). */
   regionSizes(): Map<bigint, number> {
     return new Map([...this.freshRegionStats()].map(([id, stats]) => [id, stats.bytes]));
+  }
+
+  /** Each region's estimated MVCC versions, where its leader reported them recently. */
+  regionKeys(): Map<bigint, number> {
+    const keys = new Map<bigint, number>();
+    for (const [id, stats] of this.freshRegionStats()) if (stats.keys !== undefined) keys.set(id, stats.keys);
+    return keys;
   }
 
   private freshLoadSplitKeys(): Map<bigint, Buffer> {

@@ -483,6 +483,50 @@ describe('SplitChecker', () => {
     expect(await checker.tick()).toBe('1:4');
     expect(started).toEqual(['1:2 load m', '1:3 load t', '1:4 size -']);
   });
+
+  it('splits a region past the key count though small in bytes; the one furthest past its limit goes first', async () => {
+    const started: string[] = [];
+    const busy = new Set<string>();
+    const id = (n: number) => new RegionId(1, n).value;
+    // 1:1 is at 1.25 of the size limit, 1:2 at 2 of the key limit with few bytes, 1:3 under both.
+    const sizes = new Map<bigint, number>([
+      [id(1), 500],
+      [id(2), 50],
+      [id(3), 300],
+    ]);
+    const keys = new Map<bigint, number>([
+      [id(1), 10],
+      [id(2), 2000],
+      [id(3), 900],
+    ]);
+    const checker = (maxKeys?: number) =>
+      new SplitChecker({
+        sizes: () => sizes,
+        keys: () => keys,
+        splits: {
+          startSplit: async (task) => {
+            started.push(`${task.regionId.toString()} ${task.reason}`);
+            return 'id';
+          },
+          isMigrating: (regionId) => busy.has(regionId.toString()),
+        },
+        maintenance: { isEnabled: async () => false },
+        maxSizeBytes: 400,
+        ...(maxKeys ? { maxKeys } : {}),
+        intervalMs: 1000,
+        splitTimeoutMs: 60_000,
+      });
+    const byKeys = checker(1000);
+    expect(await byKeys.tick()).toBe('1:2');
+    busy.add('1:2');
+    expect(await byKeys.tick()).toBe('1:1');
+    busy.add('1:1');
+    expect(await byKeys.tick()).toBe('none');
+    // Without a key limit, only size counts.
+    busy.clear();
+    expect(await checker().tick()).toBe('1:1');
+    expect(started).toEqual(['1:2 keys', '1:1 size', '1:1 size']);
+  });
 });
 
 describe('region merge procedure', () => {
@@ -673,6 +717,7 @@ describe('MergeChecker', () => {
     minRegions = 1,
     hot: number[] = [],
     drained: string[] = [],
+    keys: Record<number, number> = {},
   ) {
     const time = new ManualTimeProvider(0);
     const actions: string[] = [];
@@ -680,6 +725,9 @@ describe('MergeChecker', () => {
       routes: async () => routes,
       sizes: () =>
         new Map(Object.entries(sizes).map(([n, bytes]) => [new RegionId(1, Number(n)).value, bytes])),
+      keys: () =>
+        new Map(Object.entries(keys).map(([n, versions]) => [new RegionId(1, Number(n)).value, versions])),
+      maxKeys: 1000,
       loadSplitKeys: () => new Map(hot.map((n) => [new RegionId(1, n).value, Buffer.from('k')])),
       procedures: {
         startMerge: async (task) => {
@@ -735,6 +783,18 @@ describe('MergeChecker', () => {
     await passedOver.check.tick();
     await passedOver.time.advance(60_000);
     expect(await passedOver.check.tick()).toEqual({ merged: '1:3', into: '1:2' });
+  });
+
+  it('leaves a region of many versions alone, however few its bytes', async () => {
+    const routes = [route(1, '', 'g', A.id), route(2, 'g', '', A.id)];
+    const many = checker(routes, { 1: 10, 2: 10 }, 1, [], [], { 1: 5000, 2: 10 });
+    await many.check.tick();
+    await many.time.advance(60_000);
+    expect(await many.check.tick()).toEqual({ skipped: 'none' });
+    const few = checker(routes, { 1: 10, 2: 10 }, 1, [], [], { 1: 1000, 2: 10 });
+    await few.check.tick();
+    await few.time.advance(60_000);
+    expect(await few.check.tick()).toEqual({ merged: '1:2', into: '1:1' });
   });
 
   it('leaves a hot region alone (its leader proposes a load split)', async () => {
