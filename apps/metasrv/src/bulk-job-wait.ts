@@ -25,11 +25,14 @@ export async function waitWhileQueueMoves(
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
+    /** Grows with every sign of movement: an idle check that a later sign overtook does not count. */
+    let movements = 0;
     const completed = (args: { returnvalue: unknown }) => settle(() => resolve(args.returnvalue));
     const failed = (args: { failedReason: string }) => settle(() => reject(new Error(args.failedReason)));
     const closing = () => settle(() => reject(new Error(`stopped waiting on ${queue.name}: closed`)));
     /** Settles from the job's state if it finished; `otherwise` if it did not. */
     const fromState = async (otherwise?: () => void) => {
+      if (settled) return;
       const state = await job.getState();
       if (state === 'completed' || state === 'failed') {
         const now = await Job.fromId(queue, job.id!);
@@ -38,11 +41,14 @@ export async function waitWhileQueueMoves(
       } else otherwise?.();
     };
     const moved = () => {
+      if (settled) return;
       clearTimeout(timer);
-      timer = setTimeout(() => {
-        // A finish may land between the last event and the timer: its answer is kept, not redone.
-        fromState(() => settle(() => reject(onIdle()))).catch(() => settle(() => reject(onIdle())));
-      }, idleMs);
+      const at = ++movements;
+      const idle = () => {
+        if (at === movements) settle(() => reject(onIdle()));
+      };
+      // A finish may land between the last event and the timer: its answer is kept, not redone.
+      timer = setTimeout(() => void fromState(idle).catch(idle), idleMs);
     };
     const settle = (finish: () => void) => {
       if (settled) return;
@@ -58,7 +64,7 @@ export async function waitWhileQueueMoves(
     emitter.on(`failed:${job.id}`, failed);
     for (const event of MOVES) emitter.on(event, moved);
     closed.addEventListener('abort', closing);
-    if (closed.aborted) closing();
+    if (closed.aborted) return closing();
     moved();
     // It may have finished before the listeners were there.
     fromState().catch(() => undefined);

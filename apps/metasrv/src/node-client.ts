@@ -26,6 +26,7 @@ import type {
   SplitRegionRequest,
 } from '@regionstore/supervisor';
 import { Queue, QueueEvents, type Job } from 'bullmq';
+import { setMaxListeners } from 'node:events';
 import { waitWhileQueueMoves } from './bulk-job-wait';
 
 /**
@@ -34,16 +35,15 @@ import { waitWhileQueueMoves } from './bulk-job-wait';
  */
 const SPLIT_TIMEOUT_MS = 5 * 60_000;
 
-/** States of a job no worker took yet. */
-const UNTAKEN = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']);
-
 /**
- * A bulk job given up on is taken off its queue if no worker took it yet: the caller sends it again
- * elsewhere, and the node, back, must not run it as well. A taken one is left to end (its node holds
- * its lock), a finished one keeps its answer.
+ * A bulk job given up on is taken off its queue unless a live worker holds it: the caller sends it
+ * again elsewhere, and the node, back, must not run it as well (a dead node's job stays active with a
+ * lapsed lock until its own worker, restarted, would run it again). BullMQ refuses to remove a job
+ * whose lock is held; a finished one keeps its answer.
  */
 async function withdrawn(job: Job, err: Error): Promise<Error> {
-  if (UNTAKEN.has(await job.getState().catch(() => 'unknown'))) await job.remove().catch(() => undefined);
+  const state = await job.getState().catch(() => 'unknown');
+  if (state !== 'completed' && state !== 'failed') await job.remove().catch(() => undefined);
   return err;
 }
 
@@ -77,7 +77,11 @@ export class NodeTaskClient implements RegionNodeClient, SplitNodeClient, MergeN
   ) {}
 
   /** Aborted by close: waits on bulk jobs end then, not a timeout later. */
-  private readonly closed = new AbortController();
+  private readonly closed = (() => {
+    const controller = new AbortController();
+    setMaxListeners(0, controller.signal); // one listener per bulk wait
+    return controller;
+  })();
 
   /** Every node queue opened so far (Bull Board shows them). */
   get openQueues(): Queue[] {

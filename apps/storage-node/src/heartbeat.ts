@@ -20,7 +20,7 @@ export async function buildHeartbeat(
   clusterId?: string,
   load?: LoadSplitDetector,
 ): Promise<JobPayload<'heartbeat'>> {
-  const perByte = await entriesPerByte(engine).catch(() => 0);
+  const perByte = await entriesPerByte(engine).catch(() => undefined);
   const regions = await Promise.all(
     group.regions().map(async (region) => {
       const bounds = regionDataBounds(region.range);
@@ -31,7 +31,7 @@ export async function buildHeartbeat(
         role: ROLE[region.role],
         epoch: region.epoch,
         approximateSizeBytes: bytes,
-        approximateKeys: Math.round(bytes * perByte),
+        ...(perByte === undefined ? {} : { approximateKeys: Math.round(bytes * perByte) }),
         writtenBytesSinceFlush: region.writtenBytes,
         lastEntryId: region.lastEntryId,
         ...(loadSplitKey ? { loadSplitKey } : {}),
@@ -53,7 +53,8 @@ export async function buildHeartbeat(
  * The node's MVCC versions per byte of its data CF: RocksDB's entry estimate over its size estimate,
  * both of memtables and files. A region's versions are its bytes times this (TiKV counts them from
  * per-file range properties, which rocksdb-native does not expose): close where the node's entries
- * are of like size; a region of entries much smaller than its node's average is undercounted.
+ * are of like size; a region of entries much smaller than its node's average is undercounted, one of
+ * much larger entries overcounted.
  */
 async function entriesPerByte(engine: KvEngine): Promise<number> {
   const [entries, bytes] = await Promise.all([

@@ -68,7 +68,8 @@ export interface KvEngine extends KvReader {
   approximateSize(cf: CfName, start: Buffer, end: Buffer, only?: 'files' | 'memtables'): Promise<number>;
   /**
    * RocksDB's estimate of the entries in the column family, memtables and files
-   * (`rocksdb.estimate-num-keys`; overwritten and deleted entries count until compaction drops them).
+   * (`rocksdb.estimate-num-keys`: puts count, and deletes are taken off, until compaction settles
+   * them; after many deletes it can read low, even 0).
    */
   estimateNumKeys(cf: CfName): Promise<number>;
   /** Test hook: for `ms`, every operation fails at once with ServerIsBusy. */

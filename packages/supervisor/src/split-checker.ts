@@ -19,6 +19,12 @@ export interface SplitCheckerDeps {
   intervalMs: number;
   /** Each split's deadline (see RegionSplitProcedure). */
   splitTimeoutMs: number;
+  /**
+   * A region this checker split is not picked again for this long (default 60 s): one that cannot
+   * split (a single huge key; a procedure that aborts) must not take every round from the others,
+   * while one still too big after its split goes again a minute later.
+   */
+  retryAfterMs?: number;
   time?: TimeProvider;
   logger?: Logger;
   metrics?: Registry;
@@ -32,6 +38,9 @@ export interface SplitCheckerDeps {
  * region at the key its leader proposes (load-based split).
  */
 export class SplitChecker extends PeriodicChecker<'started' | 'none' | 'maintenance' | 'busy'> {
+  /** When this checker last started a split of each region. */
+  private readonly lastSplitMs = new Map<bigint, number>();
+
   constructor(private readonly deps: SplitCheckerDeps) {
     super(deps, 'split_checks', 'Split check rounds, by result (started, none, maintenance, busy)');
   }
@@ -39,6 +48,11 @@ export class SplitChecker extends PeriodicChecker<'started' | 'none' | 'maintena
   /** One round: the region it started splitting, or why none. */
   async tick(): Promise<string | 'none' | 'maintenance' | 'busy'> {
     if (await this.deps.maintenance.isEnabled()) return this.count('maintenance');
+    const now = this.time.now();
+    const retryAfterMs = this.deps.retryAfterMs ?? 60_000;
+    for (const [id, at] of this.lastSplitMs) if (now - at >= retryAfterMs) this.lastSplitMs.delete(id);
+    const candidate = (regionId: RegionId) =>
+      !this.deps.splits.isMigrating(regionId) && !this.lastSplitMs.has(regionId.value);
     const { maxSizeBytes, maxKeys } = this.deps;
     const keys = this.deps.keys?.() ?? new Map<bigint, number>();
     const oversized = [...this.deps.sizes()]
@@ -49,7 +63,7 @@ export class SplitChecker extends PeriodicChecker<'started' | 'none' | 'maintena
         const over = Math.max(bySize, byKeys);
         return { regionId: RegionId.fromBigInt(value), bytes, keys: versions, over, byKeys: byKeys > bySize };
       })
-      .filter((r) => r.over > 1 && !this.deps.splits.isMigrating(r.regionId))
+      .filter((r) => r.over > 1 && candidate(r.regionId))
       .sort((a, b) => b.over - a.over);
     const largest = oversized[0];
     if (largest) {
@@ -70,7 +84,7 @@ export class SplitChecker extends PeriodicChecker<'started' | 'none' | 'maintena
     }
     const hot = [...(this.deps.loadSplitKeys?.() ?? [])]
       .map(([value, splitKey]) => ({ regionId: RegionId.fromBigInt(value), splitKey }))
-      .find((r) => !this.deps.splits.isMigrating(r.regionId));
+      .find((r) => candidate(r.regionId));
     if (!hot) return this.count('none');
     if (!(await this.split({ ...hot, reason: 'load' }))) return this.count('busy');
     this.logger.info(
@@ -85,6 +99,7 @@ export class SplitChecker extends PeriodicChecker<'started' | 'none' | 'maintena
   private async split(task: { regionId: RegionId; reason: string; splitKey?: Buffer }): Promise<boolean> {
     try {
       await this.deps.splits.startSplit({ ...task, timeoutMs: this.deps.splitTimeoutMs });
+      this.lastSplitMs.set(task.regionId.value, this.time.now());
       return true;
     } catch (err) {
       if (isRegionStoreError(err, 'MigrationRunning')) return false;

@@ -484,6 +484,38 @@ describe('SplitChecker', () => {
     expect(started).toEqual(['1:2 load m', '1:3 load t', '1:4 size -']);
   });
 
+  it('gives a region it split a minute before the others go again: one that cannot split starves none', async () => {
+    const started: string[] = [];
+    const time = new ManualTimeProvider(0);
+    // 1:1 never gets smaller (a single huge key: its splits abort); 1:2 waits behind it.
+    const sizes = new Map<bigint, number>([
+      [new RegionId(1, 1).value, 900],
+      [new RegionId(1, 2).value, 500],
+    ]);
+    const checker = new SplitChecker({
+      sizes: () => sizes,
+      splits: {
+        startSplit: async (task) => {
+          started.push(task.regionId.toString());
+          return 'id';
+        },
+        isMigrating: () => false,
+      },
+      maintenance: { isEnabled: async () => false },
+      maxSizeBytes: 400,
+      intervalMs: 1000,
+      splitTimeoutMs: 60_000,
+      retryAfterMs: 60_000,
+      time,
+    });
+    expect(await checker.tick()).toBe('1:1');
+    expect(await checker.tick()).toBe('1:2');
+    expect(await checker.tick()).toBe('none');
+    await time.advance(60_000);
+    expect(await checker.tick()).toBe('1:1');
+    expect(started).toEqual(['1:1', '1:2', '1:1']);
+  });
+
   it('splits a region past the key count though small in bytes; the one furthest past its limit goes first', async () => {
     const started: string[] = [];
     const busy = new Set<string>();
