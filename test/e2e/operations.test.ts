@@ -137,6 +137,16 @@ describe('operating a cluster', () => {
     const benchKeys = async () =>
       (await client.scan({ limit: 10_000 })).filter((e) => e.key.includes('__bench/'));
     expect(await benchKeys()).toEqual([]); // cleaned up
+    // Timed: as many keys as two seconds allow, each later phase over those, then all of them deleted.
+    const timed = JSON.parse(
+      await cli(m, 'bench', '--duration', '2s', '--batch', '8', '--concurrency', '4'),
+    ) as Array<{ phase: string; keys: number; seconds: number }>;
+    const written = timed.find((r) => r.phase === 'write')!;
+    expect(written.keys).toBeGreaterThan(0);
+    expect(written.seconds).toBeLessThan(10);
+    for (const row of timed.filter((r) => ['scan', 'cleanup'].includes(r.phase)))
+      expect([row.phase, row.keys]).toEqual([row.phase, written.keys]);
+    expect(await benchKeys()).toEqual([]);
     // the keys go to every region (so to every node), not to the one region a common prefix falls in
     await cli(m, 'bench', '--keys', '64', '--batch', '8', '--concurrency', '2', '--keep');
     const kept = await benchKeys();

@@ -13,8 +13,13 @@ import {
 } from './ycsb';
 
 export interface BenchOptions {
-  /** Keys written (and then read). */
+  /** Keys written (and then read); Infinity with `durationMs`: as many as the time allows. */
   keys: number;
+  /**
+   * Each phase but the cleanup stops starting requests this long after it began; the phases after
+   * the writes work over the keys written by then.
+   */
+  durationMs?: number;
   /** Mutations per write request and keys per batch get. */
   batch: number;
   /** Requests in flight. */
@@ -37,42 +42,63 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
+interface PhaseWork {
+  /** Requests to run (Infinity: until the deadline), `perRequest` keys each, `keys` in all. */
+  requests: number;
+  perRequest: number;
+  keys: number;
+  concurrency: number;
+  /** How long it may start requests (none: until all ran). */
+  durationMs?: number | undefined;
+}
+
 /**
- * Runs `requests` requests of `perRequest` keys each, `concurrency` at a time, and measures throughput
- * and per-request latency.
+ * Runs requests `concurrency` at a time until all ran or the time is up, and measures throughput and
+ * per-request latency. Requests 0.. `ran - 1` ran, each to its end.
  */
 async function phase(
   name: string,
-  requests: number,
-  perRequest: number,
-  concurrency: number,
+  work: PhaseWork,
   bar: ProgressBar,
   request: (i: number) => Promise<unknown>,
-): Promise<BenchRow> {
+): Promise<{ row: BenchRow; ran: number }> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
+  const deadline = work.durationMs === undefined ? Infinity : started + work.durationMs;
+  const show = () =>
+    work.durationMs === undefined
+      ? bar.update(latencies.length * work.perRequest, work.keys, `keys ${name}`)
+      : bar.update(
+          Math.min(performance.now() - started, work.durationMs) / 1000,
+          work.durationMs / 1000,
+          `s ${name}`,
+        );
   await Promise.all(
-    Array.from({ length: Math.min(concurrency, requests) }, async () => {
-      while (next < requests) {
+    Array.from({ length: Math.min(work.concurrency, work.requests) }, async () => {
+      while (next < work.requests && performance.now() < deadline) {
         const i = next++;
         const t = performance.now();
         await request(i);
         latencies.push(performance.now() - t);
-        bar.update(latencies.length * perRequest, requests * perRequest, `keys ${name}`);
+        show();
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const round = (n: number) => Math.round(n * 100) / 100;
+  const keys = Math.min(next * work.perRequest, work.keys);
   return {
-    phase: name,
-    keys: requests * perRequest,
-    seconds: round(seconds),
-    keysPerSec: Math.round((requests * perRequest) / seconds),
-    p50Ms: round(percentile(latencies, 0.5)),
-    p99Ms: round(percentile(latencies, 0.99)),
+    row: {
+      phase: name,
+      keys,
+      seconds: round(seconds),
+      keysPerSec: Math.round(keys / seconds),
+      p50Ms: round(percentile(latencies, 0.5)),
+      p99Ms: round(percentile(latencies, 0.99)),
+    },
+    ran: next,
   };
 }
 
@@ -109,48 +135,63 @@ export async function runBench(
       Buffer.from(String(Math.floor(i / prefixes.length)).padStart(10, '0')),
     ]);
   const value = randomBytes(options.valueSize);
-  const requests = Math.ceil(options.keys / options.batch);
-  const keysOf = (r: number) =>
-    Array.from({ length: Math.min(options.batch, options.keys - r * options.batch) }, (_, j) =>
-      key(r * options.batch + j),
-    );
-  const run = async (name: string, count: number, per: number, request: (i: number) => Promise<unknown>) => {
+  const { batch, concurrency, durationMs } = options;
+  /** The keys of request r over `total` keys, `batch` a request. */
+  const keysOf = (r: number, total: number) =>
+    Array.from({ length: Math.min(batch, total - r * batch) }, (_, j) => key(r * batch + j));
+  const run = async (name: string, work: PhaseWork, request: (i: number) => Promise<unknown>) => {
     const progress = bar(name);
     try {
-      return await phase(name, count, per, options.concurrency, progress, request);
+      return await phase(name, work, progress, request);
     } finally {
       progress.stop();
     }
   };
+  const batches = (keys: number, timed = true) => ({
+    requests: Math.ceil(keys / batch),
+    perRequest: batch,
+    keys,
+    concurrency,
+    durationMs: timed ? durationMs : undefined,
+  });
 
   const rows: BenchRow[] = [];
-  rows.push(
-    await run('write', requests, options.batch, (r) =>
-      client.write(keysOf(r).map((k) => ({ op: 'put' as const, key: k, value }))),
-    ),
+  const write = await run('write', batches(options.keys), (r) =>
+    client.write(keysOf(r, options.keys).map((k) => ({ op: 'put' as const, key: k, value }))),
   );
+  rows.push(write.row);
+  const written = write.row.keys;
   const check = (got: Buffer | undefined) => {
     if (!got?.equals(value)) throw new Error('bench read back a value it did not write');
   };
-  rows.push(await run('get', options.keys, 1, async (i) => check(await client.get(key(i)))));
+  const gets = { requests: written, perRequest: 1, keys: written, concurrency, durationMs };
+  rows.push((await run('get', gets, async (i) => check(await client.get(key(i))))).row);
   rows.push(
-    await run('batch-get', requests, options.batch, async (r) =>
-      (await client.batchGet(keysOf(r))).forEach(check),
-    ),
+    (
+      await run('batch-get', batches(written), async (r) =>
+        (await client.batchGet(keysOf(r, written))).forEach(check),
+      )
+    ).row,
   );
+  const scan = { requests: 1, perRequest: written, keys: written, concurrency: 1 };
   rows.push(
-    await run('scan', 1, options.keys, async () => {
-      let seen = 0;
-      for (const prefix of prefixes)
-        for await (const _ of client.iterate({ start: prefix, end: prefixEnd(prefix) })) seen++;
-      if (seen !== options.keys) throw new Error(`scan saw ${seen} of the ${options.keys} keys written`);
-    }),
+    (
+      await run('scan', scan, async () => {
+        let seen = 0;
+        for (const prefix of prefixes)
+          for await (const _ of client.iterate({ start: prefix, end: prefixEnd(prefix) })) seen++;
+        if (seen !== written) throw new Error(`scan saw ${seen} of the ${written} keys written`);
+      })
+    ).row,
   );
   if (!options.keep) {
+    // Every key written goes, however long that takes.
     rows.push(
-      await run('cleanup', requests, options.batch, (r) =>
-        client.write(keysOf(r).map((k) => ({ op: 'delete' as const, key: k }))),
-      ),
+      (
+        await run('cleanup', batches(written, false), (r) =>
+          client.write(keysOf(r, written).map((k) => ({ op: 'delete' as const, key: k }))),
+        )
+      ).row,
     );
   }
   return rows;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { RegionStoreClient } from '@regionstore/client';
 import { InvalidArgumentError as BadArgument } from '@regionstore/core';
 import parseBytes from 'bytes';
+import ms, { type StringValue } from 'ms';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { cpus } from 'node:os';
 import { runBench, runYcsbBench } from './bench';
@@ -78,6 +79,15 @@ const bytesPerSecond = (name: string) => (raw: string) => {
   const parsed = unit ? parseBytes(`${unit[1]}${unit[2] ? `${unit[2]}b` : ''}`) : null;
   if (parsed === null || !Number.isSafeInteger(parsed) || parsed < 1) {
     throw new InvalidArgumentError(`${name} must be a size per second, such as 10MiB`);
+  }
+  return parsed;
+};
+
+/** Commander's parser for a duration: `10s`, `1m`, `500ms` (the `ms` package's forms). */
+const duration = (name: string) => (raw: string) => {
+  const parsed = /^\d+(\.\d+)?\s*(ms|s|m|h)$/i.test(raw.trim()) ? ms(raw.trim() as StringValue) : undefined;
+  if (parsed === undefined || !(parsed > 0)) {
+    throw new InvalidArgumentError(`${name} must be a duration such as 10s, 1m or 500ms`);
   }
   return parsed;
 };
@@ -559,12 +569,22 @@ export function buildProgram(io: Output): Command {
     return record.storage;
   };
 
-  program
+  const bench = program
     .command('bench')
     .description(
       'load the cluster through the client: writes, gets, batch gets, a scan (then deletes its keys)',
     )
-    .option('--keys <n>', 'keys to write and read', positive('--keys'), 20_000)
+    .option(
+      '--keys <n>',
+      'keys to write and read (with --duration: no limit unless given)',
+      positive('--keys'),
+      20_000,
+    )
+    .option(
+      '--duration <time>',
+      'each phase stops starting requests after this long: 10s, 1m, 500ms',
+      duration('--duration'),
+    )
     .option('--batch <n>', 'mutations per write, keys per batch get', positive('--batch'), 16)
     .option('--concurrency <n>', 'requests in flight', positive('--concurrency'), 64)
     .option(
@@ -589,6 +609,7 @@ export function buildProgram(io: Output): Command {
     .action(
       async (options: {
         keys: number;
+        duration?: number;
         batch: number;
         concurrency: number;
         valueSize?: number;
@@ -607,9 +628,15 @@ export function buildProgram(io: Output): Command {
           print(results, () => table(results.map(ycsbRow)));
           return;
         }
+        const timed = options.duration !== undefined;
         const rows = await runBench(
           client(BENCH_TIMEOUT_MS),
-          { ...options, valueSize: options.valueSize ?? 100 },
+          {
+            ...options,
+            keys: timed && bench.getOptionValueSource('keys') === 'default' ? Infinity : options.keys,
+            ...(timed ? { durationMs: options.duration } : {}),
+            valueSize: options.valueSize ?? 100,
+          },
           bar,
         );
         print(rows, () => table(rows as unknown as Array<Record<string, unknown>>));

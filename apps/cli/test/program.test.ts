@@ -320,6 +320,8 @@ describe('regionctl data commands', () => {
       [['scan', 'a', '--start', 'b'], /give start once/],
       [['scan', '--ts', '-5'], /--ts must be a timestamp/],
       [['--hex', 'region', 'split', '1:1', '--key', 'xyz'], /key 'xyz' is not hex/],
+      [['bench', '--duration', '10'], /--duration must be a duration such as 10s/],
+      [['bench', '--duration', 'soon'], /--duration must be a duration such as 10s/],
     ] as const) {
       const refused = await run(['--metasrv', 'http://127.0.0.1:9', ...args]);
       expect([args.join(' '), refused.exitCode]).toEqual([args.join(' '), 1]);
