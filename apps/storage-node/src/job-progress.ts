@@ -3,7 +3,8 @@ import type { Job } from 'bullmq';
 /**
  * Reports how far a long task got on its BullMQ job, every `intervalMs` while the count grows. The
  * metasrv waiting on the task tells a slow one (the count grows) from a node that died or hangs (no
- * report comes), instead of giving up on any task that outlasts a fixed timeout.
+ * report comes), instead of giving up on any task that outlasts a fixed timeout. `signal` aborts when
+ * the node stops and will not wait for the task any longer.
  */
 export class JobProgress {
   private read: (() => number) | undefined;
@@ -13,6 +14,7 @@ export class JobProgress {
   constructor(
     private readonly job: Pick<Job, 'updateProgress'>,
     private readonly intervalMs: number,
+    readonly signal: AbortSignal,
   ) {}
 
   /** Reports `read()` (KVs read, KVs written: any count that only grows) from now until `stop`. */

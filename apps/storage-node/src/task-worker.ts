@@ -1,6 +1,7 @@
 import {
   EpochNotMatchError,
   InvalidArgumentError,
+  ServerIsBusyError,
   NotFoundError,
   CancelledError,
   RegionNotFoundError,
@@ -78,6 +79,26 @@ export interface NodeQueues {
   bulk: string;
 }
 
+/** How long a stop waits for backups and restores it told to stop. */
+const STOP_GRACE_MS = 2000;
+
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Tasks that put region data on the node: an unbound node binds to the cluster before them. */
 const PLACING: ReadonlySet<JobName> = new Set(['create-region', 'open-region', 'apply-snapshot', 'restore']);
 
@@ -96,6 +117,8 @@ export class NodeTaskWorker {
   private readonly handlers: Handlers;
 
   private readonly connection: RedisClient;
+  /** Aborted when the node's stop will not wait any longer (see close). */
+  private readonly stopping = new AbortController();
   private readonly durations: Histogram<'job' | 'outcome'> | undefined;
 
   constructor(
@@ -284,10 +307,17 @@ export class NodeTaskWorker {
         await failpoint('backup_before_seek');
         const task = BackupTask.create(request);
         progress.track(() => task.entriesRead);
-        deps.backup.run(task);
-        const responses = [];
-        for await (const response of task.responses()) responses.push(response);
-        return { responses };
+        const cancel = () => task.cancel();
+        progress.signal.addEventListener('abort', cancel);
+        try {
+          deps.backup.run(task);
+          const responses = [];
+          for await (const response of task.responses()) responses.push(response);
+          stoppedBy(progress.signal, 'backup');
+          return { responses };
+        } finally {
+          progress.signal.removeEventListener('abort', cancel);
+        }
       },
       'local-regions': async () => {
         const regions = [];
@@ -307,8 +337,15 @@ export class NodeTaskWorker {
         checkAllowedStorage(storage, deps.allowedStorage);
         const sink = new RegionWriteSink(group, ranges, deps.nodeId);
         progress.track(() => sink.written);
-        const restored = await new RestoreRunner({ storage: createStorage(storage), sink, verified }).run({
-          files,
+        const runner = new RestoreRunner({
+          storage: createStorage(storage),
+          sink,
+          verified,
+          signal: progress.signal,
+        });
+        const restored = await runner.run({ files }).catch((err: unknown) => {
+          stoppedBy(progress.signal, 'restore');
+          throw err;
         });
         return { files: restored.files, kvs: sink.written };
       },
@@ -359,7 +396,7 @@ export class NodeTaskWorker {
     try {
       await this.checkIdentity(name);
       const handler = this.handlers[name] as (p: unknown, progress: JobProgress) => Promise<unknown>;
-      const progress = new JobProgress(job, this.deps.progressIntervalMs ?? 1000);
+      const progress = new JobProgress(job, this.deps.progressIntervalMs ?? 1000, this.stopping.signal);
       const result = await handler(payload, progress).finally(() => progress.stop());
       return encodeJobResult(name, result as never);
     } catch (err) {
@@ -382,21 +419,27 @@ export class NodeTaskWorker {
     if (problem) throw problem;
   }
 
-  /** Stops taking jobs and waits for running ones, at most `timeoutMs`. */
+  /**
+   * Stops taking jobs and waits for running ones, at most `timeoutMs`; then tells backups and restores
+   * still running to stop (BullMQ ignores a forced close once a close began) and waits for them at most
+   * `STOP_GRACE_MS` more, so the engine does not close under them.
+   */
   async close(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(this.workers.map((worker) => worker.close())),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          for (const worker of this.workers) void worker.close(true);
-          resolve();
-        }, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const closed = Promise.all(this.workers.map((worker) => worker.close()));
+    if (!(await settlesWithin(closed, timeoutMs))) {
+      this.stopping.abort();
+      await settlesWithin(closed, STOP_GRACE_MS);
+    }
     this.connection.disconnect();
   }
+}
+
+/**
+ * A backup or restore the node's stop cut short fails as ServerIsBusy, which the job retries and the
+ * metasrv takes as "ask the region's leader again", not as the operation's failure.
+ */
+function stoppedBy(signal: AbortSignal, what: string): void {
+  if (signal.aborted) throw new ServerIsBusyError(`${what} stopped: the node is shutting down`);
 }
 
 /** The code of a task's failure: its reason is the typed error's JSON (see run). */

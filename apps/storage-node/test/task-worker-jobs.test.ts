@@ -90,6 +90,7 @@ async function node(
     group,
     regionInfo,
     bulk,
+    worker,
     /** Tasks answered so far, by job and outcome, as the duration histogram counts them. */
     async answered(): Promise<Record<string, number>> {
       const counts: Record<string, number> = {};
@@ -263,6 +264,39 @@ describe('node task worker: backups and restores on the bulk queue', () => {
       kvs: 2000,
     });
     expectGrowingCounts(restoring, 2000);
+  });
+
+  it('stops a backup still running when the node stops, failing it as ServerIsBusy for the metasrv to send again', async () => {
+    const storage = new LocalStorage(join(dir.path, 'objects-stop'));
+    const n = await node('bulk-stop', storage, {
+      concurrency: { tasks: 1, bulk: 1 },
+      progressIntervalMs: 20,
+      allowedStorage: [`local://${dir.path}`],
+    });
+    const region = new RegionId(9, 3);
+    await n.run('create-region', { regionId: region, range: RANGE, epoch: EPOCH });
+    const mutations = Array.from({ length: 2000 }, (_, i) => ({
+      op: 'put' as const,
+      key: b(`c${String(i).padStart(5, '0')}`),
+      value: randomBytes(100),
+    }));
+    const { commitTs } = await n.group.write({ regionId: region, mutations });
+    n.regionInfo.setRegions([{ regionId: region, range: RANGE, epochVersion: 1, role: 'Leader' }]);
+    // ~230 KB at 50 KB/s: seconds of work, which the stop does not wait for.
+    const request = backupRequestSchema.parse({
+      storage: `local://${join(dir.path, 'stop-backup')}`,
+      endVersion: commitTs.toString(),
+      rateLimit: 50_000,
+      compressionType: 'none',
+    });
+    const progress = reported(n.bulk.events);
+    const backup = await n.bulk.queue.add('backup', encodeJobPayload('backup', { request }));
+    await until(() => progress.length > 0);
+    // Within the stop's grace: the backup stopped at its next chunk, not at the end of its file.
+    await n.worker.close(100);
+    const after = await n.bulk.queue.getJob(backup.id!);
+    expect(await after!.getState()).toBe('failed');
+    expect(JSON.parse(after!.failedReason)).toMatchObject({ code: 'ServerIsBusy' });
   });
 });
 

@@ -1,4 +1,4 @@
-import { LockedError, escapeKey, type KeyRange, type Timestamp } from '@regionstore/core';
+import { CancelledError, LockedError, escapeKey, type KeyRange, type Timestamp } from '@regionstore/core';
 import { type Logger } from '@regionstore/runtime';
 import {
   decodeMvccKey,
@@ -39,6 +39,8 @@ export interface RangeContext {
    * few changes reads much and keeps little), so the task can report how far it got.
    */
   scanned(entries: number): void;
+  /** True once the task is cancelled: the range stops at its next entry. */
+  cancelled(): boolean;
 }
 
 function compressionOf(request: BackupRequest): CompressionType {
@@ -77,43 +79,51 @@ async function writeFiles(
   const files: BackupFile[] = [];
   let fileStart = brange.range.start;
   const kind = request.isRawKv ? 'raw' : 'txn';
-  while (!pending.done) {
-    let bytes = 0;
-    async function* part(): AsyncIterable<KvEntry> {
-      while (!pending.done) {
-        const entry = pending.value;
-        const size = entry.key.length + entry.value.length;
-        if (bytes > 0 && bytes + size > ctx.sstMaxSize) return;
-        bytes += size;
-        yield entry;
-        pending = await iterator.next();
+  try {
+    while (!pending.done) {
+      let bytes = 0;
+      async function* part(): AsyncIterable<KvEntry> {
+        while (!pending.done) {
+          const entry = pending.value;
+          const size = entry.key.length + entry.value.length;
+          if (bytes > 0 && bytes + size > ctx.sstMaxSize) return;
+          if (ctx.cancelled())
+            throw new CancelledError(`backup of ${escapeKey(brange.range.start)}.. cancelled`);
+          bytes += size;
+          yield entry;
+          pending = await iterator.next();
+        }
       }
+      const name = `${backupFileName(ctx.storeId, brange.region, sha256Hex(fileStart), ctx.now())}_${cf}.rsst`;
+      const file = writeSnapshotFile(part(), {
+        compression: compressionOf(request),
+        ...(request.compressionLevel ? { compressionLevel: request.compressionLevel } : {}),
+        meta: { cf, kind, region: brange.region.regionId.toString() },
+      });
+      const { size } = await ctx.storage.write(name, file.stream);
+      const info = await file.info;
+      const fileEnd = pending.done ? brange.range.end : userKey(pending.value.key);
+      files.push({
+        name,
+        startKey: fileStart,
+        endKey: fileEnd,
+        startVersion: request.startVersion,
+        endVersion: request.endVersion,
+        cf,
+        kvCount: info.kvCount,
+        rawBytes: info.rawBytes,
+        size,
+        sha256: info.sha256,
+        kind,
+      });
+      ctx.metrics.bytes.inc(size);
+      ctx.metrics.kvs.inc(info.kvCount);
+      fileStart = fileEnd;
     }
-    const name = `${backupFileName(ctx.storeId, brange.region, sha256Hex(fileStart), ctx.now())}_${cf}.rsst`;
-    const file = writeSnapshotFile(part(), {
-      compression: compressionOf(request),
-      ...(request.compressionLevel ? { compressionLevel: request.compressionLevel } : {}),
-      meta: { cf, kind, region: brange.region.regionId.toString() },
-    });
-    const { size } = await ctx.storage.write(name, file.stream);
-    const info = await file.info;
-    const fileEnd = pending.done ? brange.range.end : userKey(pending.value.key);
-    files.push({
-      name,
-      startKey: fileStart,
-      endKey: fileEnd,
-      startVersion: request.startVersion,
-      endVersion: request.endVersion,
-      cf,
-      kvCount: info.kvCount,
-      rawBytes: info.rawBytes,
-      size,
-      sha256: info.sha256,
-      kind,
-    });
-    ctx.metrics.bytes.inc(size);
-    ctx.metrics.kvs.inc(info.kvCount);
-    fileStart = fileEnd;
+  } finally {
+    // A write that failed half-way (storage gone, task cancelled) leaves the scan suspended: closing
+    // it frees its RocksDB iterator, which would otherwise hold the engine open.
+    if (!pending.done) await iterator.return?.();
   }
   return files;
 }

@@ -117,7 +117,7 @@ export class BackupEndpoint {
     }
     const lent =
       request.rateLimit > 0 ? this.limiters.acquire(request.storage, request.rateLimit) : undefined;
-    if (lent) storage = new RateLimitedStorage(storage, lent.limiter);
+    if (lent) storage = new RateLimitedStorage(storage, lent.limiter, task.signal);
     const ctx: RangeContext = {
       storeId: this.options.storeId,
       engine: this.options.engine,
@@ -132,6 +132,7 @@ export class BackupEndpoint {
           ? this.options.readAdmission.admit(ts)
           : this.options.concurrency.updateMaxTs(ts),
       scanned: (kvs) => task.countRead(kvs),
+      cancelled: () => task.isCancelled,
     };
     const progress = new Progress(this.options.regionInfo, { start: request.startKey, end: request.endKey });
     // Workers take ranges under this lock and release it before any I/O of their own.

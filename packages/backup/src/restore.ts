@@ -1,4 +1,4 @@
-import { ChecksumMismatchError, NotFoundError } from '@regionstore/core';
+import { CancelledError, ChecksumMismatchError, NotFoundError } from '@regionstore/core';
 import {
   SnapshotFileReader,
   WriteBatch,
@@ -79,6 +79,8 @@ export interface RestoreOptions {
    * count at its end.
    */
   verified?: boolean;
+  /** Aborted: the restore stops before its next batch with CancelledError. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -116,6 +118,7 @@ export class RestoreRunner {
     let pending: KvEntry[] = [];
     let count = 0;
     const flush = async () => {
+      if (this.options.signal?.aborted) throw new CancelledError(`restore of ${file.name} cancelled`);
       if (pending.length === 0) return;
       if (file.kind === 'raw') await this.options.sink.writeRaw(cf, pending);
       else await this.options.sink.writeVersions(pending.map((e) => decodeVersion(e.key, e.value)));

@@ -8,7 +8,7 @@ import type { BackupRequest, BackupResponse } from '@regionstore/protocol';
  */
 export class BackupTask {
   readonly cf: CfName;
-  private cancelled = false;
+  private readonly cancelling = new AbortController();
   private scanned = 0;
   private readonly out = new Channel<BackupResponse>(Number.POSITIVE_INFINITY, 'backup response stream');
 
@@ -24,13 +24,21 @@ export class BackupTask {
     return new BackupTask(request);
   }
 
-  /** Stops the task: workers check it before each range and send nothing more. */
+  /**
+   * Stops the task: workers check it before each range and send nothing more; a range under way stops
+   * at its next entry, and its writes waiting on the rate limiter fail.
+   */
   cancel(): void {
-    this.cancelled = true;
+    this.cancelling.abort();
   }
 
   get isCancelled(): boolean {
-    return this.cancelled;
+    return this.cancelling.signal.aborted;
+  }
+
+  /** Aborts when the task is cancelled. */
+  get signal(): AbortSignal {
+    return this.cancelling.signal;
   }
 
   /** Entries the task's workers have read so far: how far it got, while its responses are still to come. */

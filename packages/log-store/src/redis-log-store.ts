@@ -117,7 +117,7 @@ export class RedisLogStore implements LogStore {
     redis.defineCommand('rsWalAppend', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('rsWalSetFence', { numberOfKeys: 1, lua: SET_FENCE });
     redis.defineCommand('rsWalCommitFlush', { numberOfKeys: 3, lua: COMMIT_FLUSH });
-    redis.defineCommand('rsWalFollowerApplied', { numberOfKeys: 1, lua: FOLLOWER_APPLIED });
+    redis.defineCommand('rsWalFollowerApplied', { numberOfKeys: 2, lua: FOLLOWER_APPLIED });
     redis.defineCommand('rsWalRestore', { numberOfKeys: 2, lua: RESTORE });
     redis.defineCommand('rsWalResolve', { numberOfKeys: 1, lua: RESOLVE });
     redis.defineCommand('rsWalRetire', { numberOfKeys: 3, lua: RETIRE });
@@ -395,9 +395,10 @@ export class RedisLogStore implements LogStore {
   async reportFollowers(nodeId: string, cursors: TailCursor[]): Promise<void> {
     for (const cursor of cursors) checkEntryId('afterId', cursor.afterId);
     await Promise.all(
-      cursors.map((c) =>
-        this.commands.rsWalFollowerApplied(this.keys(c.regionId).followers, nodeId, String(c.afterId)),
-      ),
+      cursors.map((c) => {
+        const { followers, meta } = this.keys(c.regionId);
+        return this.commands.rsWalFollowerApplied(followers, meta, nodeId, String(c.afterId));
+      }),
     );
   }
 

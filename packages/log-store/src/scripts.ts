@@ -84,8 +84,13 @@ redis.call('HSET', KEYS[2], 'trimmed', upto)
 return upto
 `;
 
-/** KEYS: followers. ARGV: node, applied entry id → 1. Where a follower stands, stamped with Redis's clock. */
+/**
+ * KEYS: followers, meta. ARGV: node, applied entry id → 1, or 0 for a retired WAL. Where a follower
+ * stands, stamped with Redis's clock. A report that lands after the region was retired (a merge's
+ * source, an abandoned split's child) would bring back the hash RETIRE deleted, for good.
+ */
 export const FOLLOWER_APPLIED = `
+if redis.call('HEXISTS', KEYS[2], 'retired') == 1 then return 0 end
 ${NOW_MS}
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. string.format('%d', now))
 return 1

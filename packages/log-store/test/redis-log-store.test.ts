@@ -281,6 +281,9 @@ describe('RedisLogStore', () => {
     await expect(log.append(region, [b('z')], NODE_A)).rejects.toMatchObject({ code: 'NotLeader' });
     await expect(trim(log, region, 1)).rejects.toMatchObject({ code: 'NotLeader' });
     expect(await log.lastEntryId(region)).toBe(0);
+    // Nor does a follower's report that lands late bring its positions back (a key leaked for good).
+    await log.reportFollowers('node-b', [{ regionId: region, afterId: 2 }]);
+    expect(await (await ns.connect('client')).exists(log.keys(region).followers)).toBe(0);
   });
 
   it('checks its arguments', async () => {

@@ -1,6 +1,6 @@
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidArgumentError } from '@regionstore/core';
+import { CancelledError, InvalidArgumentError } from '@regionstore/core';
 import { TokenBucket } from 'limiter';
 import type { ExternalStorage, StorageObject, WriteOptions } from './storage';
 
@@ -61,10 +61,14 @@ export class RateLimiter {
     }
   }
 
-  /** A pass-through stream that holds each chunk until the limiter lets it go. */
-  limit(): Transform {
+  /**
+   * A pass-through stream that holds each chunk until the limiter lets it go; once `signal` aborts,
+   * the next chunk fails it with CancelledError instead of waiting its turn.
+   */
+  limit(signal?: AbortSignal): Transform {
     return new Transform({
       transform: (chunk: Buffer, _encoding, done) => {
+        if (signal?.aborted) return done(new CancelledError('rate-limited transfer cancelled'));
         this.acquire(chunk.length).then(
           () => done(null, chunk),
           (err: Error) => done(err),
@@ -73,19 +77,23 @@ export class RateLimiter {
     });
   }
 
-  /** `source` piped through `limit()`; destroying the result also stops the source. */
-  wrap(source: Readable | AsyncIterable<Buffer>): Readable {
-    const limited = this.limit();
+  /** `source` piped through `limit(signal)`; destroying the result also stops the source. */
+  wrap(source: Readable | AsyncIterable<Buffer>, signal?: AbortSignal): Readable {
+    const limited = this.limit(signal);
     pipeline(source, limited).catch((err: Error) => limited.destroy(err));
     return limited;
   }
 }
 
-/** A storage whose writes and reads all pass through one shared limiter. */
+/**
+ * A storage whose writes and reads all pass through one shared limiter; once `signal` aborts, its
+ * transfers fail at their next chunk instead of draining at the rate.
+ */
 export class RateLimitedStorage implements ExternalStorage {
   constructor(
     private readonly inner: ExternalStorage,
     readonly limiter: RateLimiter,
+    private readonly signal?: AbortSignal,
   ) {}
 
   write(
@@ -93,15 +101,15 @@ export class RateLimitedStorage implements ExternalStorage {
     data: Readable | AsyncIterable<Buffer>,
     options?: WriteOptions,
   ): Promise<{ size: number }> {
-    return this.inner.write(name, this.limiter.wrap(data), options);
+    return this.inner.write(name, this.limiter.wrap(data, this.signal), options);
   }
 
   async read(name: string): Promise<Readable> {
-    return this.limiter.wrap(await this.inner.read(name));
+    return this.limiter.wrap(await this.inner.read(name), this.signal);
   }
 
   async readRange(name: string, offset: number, length: number): Promise<Readable> {
-    return this.limiter.wrap(await this.inner.readRange(name, offset, length));
+    return this.limiter.wrap(await this.inner.readRange(name, offset, length), this.signal);
   }
 
   list(prefix?: string): AsyncIterable<StorageObject> {

@@ -74,4 +74,20 @@ describe('RateLimiter', () => {
     expect(await storage.exists('x')).toBe(true);
     MemoryStorage.drop(`limited-${process.pid}`);
   });
+
+  it('fails a transfer at its next chunk once its signal aborts, instead of draining at the rate', async () => {
+    const name = `cancelled-${process.pid}`;
+    const cancel = new AbortController();
+    const storage = new RateLimitedStorage(
+      new MemoryStorage(name),
+      new RateLimiter(32 * 1024),
+      cancel.signal,
+    );
+    // 1 MiB at 32 KiB/s: half a minute unless cancelled.
+    const writing = storage.write('x', source(1024 * 1024, 16 * 1024));
+    setTimeout(() => cancel.abort(), 200);
+    await expect(writing).rejects.toMatchObject({ code: 'Cancelled' });
+    expect(await storage.exists('x')).toBe(false);
+    MemoryStorage.drop(name);
+  });
 });
