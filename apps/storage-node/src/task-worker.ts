@@ -309,6 +309,7 @@ export class NodeTaskWorker {
         progress.track(() => task.entriesRead);
         const cancel = () => task.cancel();
         progress.signal.addEventListener('abort', cancel);
+        if (progress.signal.aborted) cancel();
         try {
           deps.backup.run(task);
           const responses = [];
@@ -403,8 +404,11 @@ export class NodeTaskWorker {
       const body = toRegionStoreError(err).toJSON();
       this.deps.logger.warn({ jobName: name, jobId: job.id, err: body }, 'node task failed');
       // Typed errors travel as JSON in the failure reason; the metasrv turns them back into classes.
+      // Not on a stopping node: a retry would wait here for it to come back instead of going to the
+      // region's next leader.
       const retryable =
         err instanceof Error &&
+        !this.stopping.signal.aborted &&
         (isRegionStoreError(err, 'ServerIsBusy') || isRegionStoreError(err, 'StorageError'));
       throw retryable ? new Error(JSON.stringify(body)) : new UnrecoverableError(JSON.stringify(body));
     }

@@ -290,7 +290,11 @@ describe('node task worker: backups and restores on the bulk queue', () => {
       compressionType: 'none',
     });
     const progress = reported(n.bulk.events);
-    const backup = await n.bulk.queue.add('backup', encodeJobPayload('backup', { request }));
+    // Retried as the metasrv's jobs are: a stopped node's failure must still end the job at once.
+    const backup = await n.bulk.queue.add('backup', encodeJobPayload('backup', { request }), {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 200 },
+    });
     await until(() => progress.length > 0);
     // Within the stop's grace: the backup stopped at its next chunk, not at the end of its file.
     await n.worker.close(100);

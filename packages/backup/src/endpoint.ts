@@ -157,6 +157,8 @@ export class BackupEndpoint {
               const files = await backupRange(ctx, brange, request, task.cf);
               response = { startKey: brange.range.start, endKey: brange.range.end, files };
             } catch (err) {
+              // A cancelled task sends nothing more, not even the range its cancel cut short.
+              if (task.isCancelled) return;
               this.logger.warn(
                 { regionId: brange.region.regionId.toString(), err },
                 'backup of a range failed',

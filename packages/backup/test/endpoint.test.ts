@@ -167,6 +167,28 @@ describe('BackupEndpoint', () => {
     expect(await runTask(endpoint, during)).toEqual([]);
   });
 
+  it('stops a range under way when its task is cancelled, its rate-limited writes too, and sends nothing for it', async () => {
+    const { engine, endpoint, regionInfo } = await fixtures.endpoint();
+    regionInfo.setRegions(leaderRegions([['', '', 1]]));
+    const value = 'x'.repeat(1000);
+    for (let i = 0; i < 300; i++) await writeVersions(engine, [[`k${String(i).padStart(3, '0')}`, 2, value]]);
+    // ~300 KB at 20 KB/s: fifteen seconds unless the cancel cuts it short.
+    const task = BackupTask.create(
+      request({
+        endVersion: ts(5).toString(),
+        storage: fixtures.storageUrl(),
+        rateLimit: 20_000,
+        compressionType: 'none',
+      }),
+    );
+    const running = runTask(endpoint, task);
+    while (task.entriesRead === 0) await new Promise((r) => setTimeout(r, 10));
+    const cancelled = Date.now();
+    task.cancel();
+    expect(await running).toEqual([]);
+    expect(Date.now() - cancelled).toBeLessThan(5000);
+  });
+
   // Counterpart of the seed's test_busy.
   it('answers with ServerIsBusy while the engine is paused', async () => {
     const { engine, endpoint, regionInfo } = await fixtures.endpoint();

@@ -49,12 +49,13 @@ export class RateLimiter {
     }
   }
 
-  /** Waits until `bytes` may pass. */
-  async acquire(bytes: number): Promise<void> {
+  /** Waits until `bytes` may pass; once `signal` aborts, fails with CancelledError at the next bucketful. */
+  async acquire(bytes: number, signal?: AbortSignal): Promise<void> {
     let left = bytes;
     while (left > 0) {
       const bucket = this.bucket;
       if (!bucket) return;
+      if (signal?.aborted) throw new CancelledError('rate-limited transfer cancelled');
       const take = Math.min(left, bucket.bucketSize);
       await bucket.removeTokens(take);
       left -= take;
@@ -68,8 +69,7 @@ export class RateLimiter {
   limit(signal?: AbortSignal): Transform {
     return new Transform({
       transform: (chunk: Buffer, _encoding, done) => {
-        if (signal?.aborted) return done(new CancelledError('rate-limited transfer cancelled'));
-        this.acquire(chunk.length).then(
+        this.acquire(chunk.length, signal).then(
           () => done(null, chunk),
           (err: Error) => done(err),
         );
