@@ -9,6 +9,8 @@ import {
   rangesOverlap,
   isRegionStoreError,
   toRegionStoreError,
+  TimeoutError,
+  withTimeout,
   type KeyRange,
   type RegionId,
 } from '@regionstore/core';
@@ -82,20 +84,18 @@ export interface NodeQueues {
 /** How long a stop waits for backups and restores it told to stop. */
 const STOP_GRACE_MS = 2000;
 
-/** Whether `promise` settles within `ms`. */
+/** Whether `promise` settles (either way) within `ms`. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {
-    return await Promise.race([
-      promise.then(
-        () => true,
-        () => true,
-      ),
-      late,
-    ]);
-  } finally {
-    clearTimeout(timer);
+    await withTimeout(
+      promise.catch(() => undefined),
+      ms,
+      'stopping the task workers',
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof TimeoutError) return false;
+    throw err;
   }
 }
 
