@@ -12,6 +12,7 @@ export const LAYERS = [
   ['core'],
   ['runtime', 'protocol', 'storage-backends', 'jobs'],
   ['log-store', 'engine', 'http', 'client', 'testing'],
+  ['region-files'],
   ['region-runner'],
   ['worker-group', 'backup', 'supervisor'],
   ['cli', 'metasrv', 'storage-node'],

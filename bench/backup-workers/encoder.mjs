@@ -3,7 +3,7 @@
 // writes it to the storage. It acknowledges each batch so the main thread never runs far ahead.
 import { parentPort } from 'node:worker_threads';
 import { Channel } from '@regionstore/core';
-import { writeSnapshotFile } from '@regionstore/engine';
+import { writeSnapshotFile } from '@regionstore/region-files';
 import { createStorage } from '@regionstore/storage-backends';
 
 const files = new Map();

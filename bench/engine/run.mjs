@@ -14,15 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import RocksDB from 'rocksdb-native';
-import {
-  CF_DEFAULT,
-  RocksEngine,
-  SnapshotFileReader,
-  WriteBatch,
-  mvccGet,
-  putVersion,
-  writeSnapshotFile,
-} from '@regionstore/engine';
+import { CF_DEFAULT, RocksEngine, WriteBatch, mvccGet, putVersion } from '@regionstore/engine';
+import { SnapshotFileReader, writeSnapshotFile } from '@regionstore/region-files';
 import { figure, median, printTable, timed, writeResults } from '../lib/report.mjs';
 
 const N = Number(process.env.BENCH_KEYS ?? 200_000);

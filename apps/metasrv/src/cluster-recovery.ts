@@ -3,7 +3,7 @@ import type { LogStore } from '@regionstore/log-store';
 import type { JobResult } from '@regionstore/protocol';
 import { readObjectStoreRecord, type Logger } from '@regionstore/runtime';
 import type { RegionRoute } from '@regionstore/supervisor';
-import { latestManifest, listManifestRegions, manifestRange } from '@regionstore/worker-group';
+import { latestManifest, listManifestRegions, manifestRange } from '@regionstore/region-files';
 import type { MetasrvClusterIdentity } from './cluster-identity';
 import type { ClusterStore } from './cluster-store';
 import type { NodeTaskClient } from './node-client';

@@ -5,7 +5,7 @@ import { mintClusterRecord, silentLogger, writeObjectStoreRecord } from '@region
 import { LocalStorage } from '@regionstore/storage-backends';
 import type { RegionRoute } from '@regionstore/supervisor';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
-import { emptyManifest, writeManifest } from '@regionstore/worker-group';
+import { emptyManifest, writeManifest } from '@regionstore/region-files';
 import type { MetasrvClusterIdentity } from '../src/cluster-identity';
 import { ClusterRecovery } from '../src/cluster-recovery';
 import type { ClusterStore } from '../src/cluster-store';

@@ -7,7 +7,8 @@ import {
 } from '@regionstore/core';
 import type { RestoreSink } from '@regionstore/backup';
 import type { CfName, KvEntry, MvccVersion } from '@regionstore/engine';
-import type { Mutation, WorkerGroup } from '@regionstore/worker-group';
+import type { WorkerGroup } from '@regionstore/worker-group';
+import type { Mutation } from '@regionstore/region-files';
 
 /**
  * Restored data goes through the write path of the regions this node leads (so it is in the WAL), at

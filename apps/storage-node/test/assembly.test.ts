@@ -5,11 +5,11 @@ import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
 import { RocksEngine } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { createStorage } from '@regionstore/storage-backends';
-import { committedManifest } from '@regionstore/worker-group';
 import { TOKENS, createLogger, silentLogger, type Plugin } from '@regionstore/runtime';
 import { Writable } from 'node:stream';
 import { useRedisNamespace, useTempDir } from '@regionstore/testing';
 import { Queue } from 'bullmq';
+import { committedManifest } from '@regionstore/region-files';
 import {
   NODE,
   STORAGE_NODE_PLUGINS,

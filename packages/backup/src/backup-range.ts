@@ -5,9 +5,7 @@ import {
   encodeVersion,
   mvccIncrementalScan,
   mvccScan,
-  writeSnapshotFile,
   type CfName,
-  type CompressionType,
   type ConcurrencyManager,
   type KvEngine,
   type KvEntry,
@@ -15,6 +13,7 @@ import {
 } from '@regionstore/engine';
 import type { BackupFile, BackupRequest } from '@regionstore/protocol';
 import type { ExternalStorage } from '@regionstore/storage-backends';
+import { writeSnapshotFile, type CompressionType } from '@regionstore/region-files';
 import { backupFileName, sha256Hex } from './file-name';
 import type { BackupMetrics } from './metrics';
 import type { BackupRange } from './progress';

@@ -1,18 +1,16 @@
 import { CancelledError, ChecksumMismatchError, NotFoundError } from '@regionstore/core';
 import {
-  SnapshotFileReader,
   WriteBatch,
   decodeVersion,
-  verifySnapshotFile,
   VersionWriter,
   type CfName,
   type KvEngine,
   type KvEntry,
   type MvccVersion,
-  type SnapshotFileInfo,
 } from '@regionstore/engine';
 import type { BackupFile, BackupMeta } from '@regionstore/protocol';
 import type { ExternalStorage } from '@regionstore/storage-backends';
+import { SnapshotFileReader, verifySnapshotFile, type SnapshotFileInfo } from '@regionstore/region-files';
 
 /** Where restored data goes; the apps route it to the regions that own the keys. */
 export interface RestoreSink {

@@ -1,5 +1,4 @@
 export * from './cf';
-export * from './compression';
 export * from './concurrency-manager';
 export * from './data-key';
 export * from './kv-engine';
@@ -7,7 +6,6 @@ export * from './latest';
 export * from './mvcc';
 export * from './region-state';
 export * from './rocks-engine';
-export * from './snapshot-file';
 export * from './store-ident';
 export * from './version-writer';
 export * from './write-batch';

@@ -22,6 +22,11 @@ export interface RegionEpoch {
   confVer: number;
 }
 
+/** The WAL fence epoch of a region epoch: it grows with every placement change. */
+export function fenceEpochOf(epoch: RegionEpoch): number {
+  return epoch.confVer;
+}
+
 /** What a node knows of a region it holds: its range, epoch, and whether it is usable. */
 export interface RegionLocalState {
   regionId: RegionId;

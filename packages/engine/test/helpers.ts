@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { useTempDir } from '@regionstore/testing';
+import { collect, useTempDir } from '@regionstore/testing';
 import { RocksEngine, type KvEngine, type RocksEngineOptions } from '@regionstore/engine';
 
 /** Opens engines in a per-file temp dir and closes them after each test. */
@@ -18,13 +18,9 @@ export function useEngines(label: string) {
   };
 }
 
-export const b = (text: string): Buffer => Buffer.from(text);
+export { collect };
 
-export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of items) out.push(item);
-  return out;
-}
+export const b = (text: string): Buffer => Buffer.from(text);
 
 export async function keysOf(engine: KvEngine, cf: Parameters<KvEngine['iterate']>[0]): Promise<string[]> {
   return (await collect(engine.iterate(cf))).map((e) => e.key.toString());

@@ -1,5 +1,5 @@
-import { COMPRESSION_TYPES } from '@regionstore/engine';
 import { z } from 'zod';
+import { COMPRESSION_TYPES } from '@regionstore/region-files';
 
 export const regionRunnerConfigSchema = z.object({
   /** How many snapshot generations may run at once. */

@@ -15,12 +15,8 @@ import {
   mvccRange,
   readRegionLocalState,
   regionStateKey,
-  verifySnapshotFile,
   newestVersionPicker,
-  writeSnapshotFile,
-  SnapshotFileReader,
   type CfName,
-  type CompressionType,
   type EngineSnapshot,
   type KvEngine,
   type KvEntry,
@@ -28,6 +24,12 @@ import {
   type RegionLocalState,
 } from '@regionstore/engine';
 import type { ExternalStorage } from '@regionstore/storage-backends';
+import {
+  verifySnapshotFile,
+  writeSnapshotFile,
+  SnapshotFileReader,
+  type CompressionType,
+} from '@regionstore/region-files';
 
 /**
  * The CFs a region snapshot carries, in file order. Each entry's key is the CF's position in this

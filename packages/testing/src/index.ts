@@ -3,3 +3,4 @@ export * from './temp-dir';
 export * from './redis-server';
 export * from './redis-cluster';
 export * from './redis-sentinel';
+export * from './collect';

@@ -5,8 +5,6 @@ import {
   NotLeaderError,
   RegionId,
   failpoint,
-  rangeCovers,
-  type KeyRange,
   type Timestamp,
 } from '@regionstore/core';
 import {
@@ -16,62 +14,27 @@ import {
   readRegionLocalState,
   type MvccGcResult,
   type RegionEpoch,
+  fenceEpochOf,
 } from '@regionstore/engine';
 import { RegionTask, regionDataBounds } from '@regionstore/region-runner';
-import type { WorkerContext } from './context';
-import type { ManifestHook } from './requests';
-import { writeDelta } from './delta-file';
-import { NoFlushToInherit } from './inherit-flush';
 import {
   commitOutcome,
   committedManifest,
-  deltaBytes,
+  fullFlushDue,
   latestManifest,
-  listManifests,
   manifestFiles,
   manifestName,
   manifestRange,
   newManifest,
-  readManifest,
+  purgeRegionObjects,
   writeAndCommit,
+  writeDelta,
   type FlushManifest,
-} from './manifest';
-import { fenceEpochOf, type WorkerRegion } from './region';
-
-/**
- * Whether the next flush of a region with manifest `previous` writes a full snapshot (which is also
- * the compaction of its files) instead of a delta: when asked to, when there is nothing to add a delta
- * to, when the WAL no longer holds what the delta needs, or when the deltas would outgrow their bounds
- * (`maxDeltaFiles` files; `deltaCompactionRatio` × the snapshot's bytes). With ratio r a growing
- * region's snapshots grow by 1 + r each time, so the object store writes at most about 2 + 1/r bytes
- * per byte ingested (the deltas once, the snapshots a geometric series), as long as the ratio decides:
- * the file cap does once the snapshot passes maxDeltaFiles × regionWriteBufferSize / r (64 MiB by
- * default), and from there a full snapshot comes every cap's worth of writes, so the bytes written per
- * byte grow with the region (splits must keep regions near that size).
- */
-function fullFlushDue(
-  ctx: WorkerContext,
-  previous: FlushManifest,
-  trimmedEntryId: number,
-  walEntryId: number,
-  region: { range: KeyRange; epoch: RegionEpoch },
-  incremental: boolean,
-): boolean {
-  if (!previous.snapshot || trimmedEntryId > previous.walEntryId || walEntryId < previous.walEntryId)
-    return true;
-  // A merge since: the previous files lack the range taken over. After a split they hold more than the
-  // region, which every load leaves out, so the parent goes on with deltas instead of a full flush.
-  const flushed = manifestRange(previous);
-  if (previous.epoch.version !== region.epoch.version && !(flushed && rangeCovers(flushed, region.range)))
-    return true;
-  if (incremental) return false;
-  // A split child's copies of its parent's files, named by the parent's WAL entries: replaced soon.
-  if (previous.inheritedFrom) return true;
-  return (
-    previous.deltas.length >= ctx.config.maxDeltaFiles ||
-    deltaBytes(previous) >= ctx.config.deltaCompactionRatio * previous.size
-  );
-}
+} from '@regionstore/region-files';
+import type { WorkerContext } from './context';
+import type { ManifestHook } from './requests';
+import { NoFlushToInherit } from './inherit-flush';
+import type { WorkerRegion } from './region';
 
 /**
  * Flush: an incremental flush writes a delta file of the WAL entries since the latest manifest, a full
@@ -139,7 +102,11 @@ export async function flushRegion(
   const full =
     kind === 'full' ||
     !previous ||
-    fullFlushDue(ctx, previous, trimmedEntryId, walEntryId, captured, kind === 'incremental');
+    fullFlushDue(
+      previous,
+      { trimmedEntryId, walEntryId, ...captured, incremental: kind === 'incremental' },
+      ctx.config,
+    );
   // The previous manifest is a snapshot of this range at this term and entry: generating it again
   // would write the same data once more (under a name of its own: no flush writes over another's).
   const flushedRange = previous && manifestRange(previous);
@@ -272,69 +239,6 @@ async function undoFlush(
   if (committed?.committed === undefined) return;
   const named = [previous, committed.manifest, latest].flatMap((m) => (m ? manifestFiles(m) : []));
   await deleteUnnamedFiles(ctx, manifest, named);
-}
-
-/**
- * The WAL entry a flush wrote a file of the region at (a snapshot's entry, a delta's last); undefined
- * for any other name (a split child's copies of its parent's files).
- */
-function flushedEntryOf(name: string): number | undefined {
-  const found = /^(?:snapshots\/\d+\/\d+-(\d+)(?:-[^/]*)?|deltas\/\d+\/\d+-\d+-(\d+))\.rsst$/.exec(name);
-  const entry = found?.[1] ?? found?.[2];
-  return entry === undefined ? undefined : Number(entry);
-}
-
-/**
- * Deletes the region's files that no manifest from the committed one on names and that were written
- * at an entry before the committed manifest's: left by flushes whose manifest never counted (a node
- * killed mid-flush; each full snapshot has a name of its own, so no later flush replaces such a file).
- * No flush that may still commit wrote them: a leader's next flush starts at or past its last commit.
- */
-async function deleteOrphans(
-  ctx: WorkerContext,
-  regionId: RegionId,
-  kept: ReadonlySet<string>,
-  committedAt: number,
-): Promise<void> {
-  const orphans: string[] = [];
-  for (const prefix of [`snapshots/${regionId.value}/`, `deltas/${regionId.value}/`]) {
-    for await (const { name } of ctx.storage.list(prefix)) {
-      const entry = flushedEntryOf(name);
-      if (entry !== undefined && entry < committedAt && !kept.has(name)) orphans.push(name);
-    }
-  }
-  for (const name of orphans) await ctx.storage.delete(name);
-}
-
-/**
- * Deletes the region's manifests listed before its committed one, and the files only they name. The
- * committed manifest and any listed after it stay, with their files: each commit builds on the one
- * before, so no later manifest names a file only older ones name. Then the files no manifest names
- * (deleteOrphans). Deletes nothing while the WAL names no committed manifest, or names one not listed.
- */
-export async function purgeRegionObjects(ctx: WorkerContext, regionId: RegionId): Promise<number> {
-  const committed = await ctx.wal.committedManifest(regionId);
-  const names = await listManifests(ctx.storage, regionId);
-  const at = committed === undefined ? -1 : names.indexOf(committed);
-  if (at <= 0) return 0;
-  const doomed = names.slice(0, at);
-  const kept = new Set<string>();
-  let committedAt = 0;
-  for (const [i, name] of names.slice(at).entries()) {
-    const manifest = await readManifest(ctx.storage, name);
-    if (i === 0) committedAt = manifest.walEntryId;
-    for (const file of manifestFiles(manifest)) kept.add(file);
-  }
-  for (const name of doomed) {
-    const manifest = await readManifest(ctx.storage, name).catch(() => undefined);
-    // The manifest goes first: an open never finds a manifest whose files are gone.
-    await ctx.storage.delete(name);
-    for (const file of manifest ? manifestFiles(manifest) : []) {
-      if (!kept.has(file)) await ctx.storage.delete(file);
-    }
-  }
-  await deleteOrphans(ctx, regionId, kept, committedAt);
-  return doomed.length;
 }
 
 /**

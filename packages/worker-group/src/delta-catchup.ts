@@ -1,8 +1,8 @@
 import { parseTimestamp, type KeyRange } from '@regionstore/core';
 import type { RegionApplyState } from '@regionstore/engine';
+import { applyDelta } from '@regionstore/region-files';
+import type { FlushManifest } from '@regionstore/region-files';
 import type { WorkerContext } from './context';
-import { applyDelta } from './delta-file';
-import type { FlushManifest } from './manifest';
 
 /**
  * Brings a copy of a region that applied the WAL up to `applied.appliedIndex` to `manifest`'s entry by

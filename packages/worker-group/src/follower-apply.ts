@@ -1,9 +1,10 @@
 import { failpoint } from '@regionstore/core';
+import { fenceEpochOf } from '@regionstore/engine';
 import type { FollowerPosition, WalEntry } from '@regionstore/log-store';
 import type { WorkerContext } from './context';
 import { recoverRegion } from './recover';
 import { recentWritesAfter } from './recent-writes';
-import { fenceEpochOf, type WorkerRegion } from './region';
+import { type WorkerRegion } from './region';
 import { addUnflushed, applyEntries } from './replay';
 
 /**

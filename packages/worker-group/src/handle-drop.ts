@@ -8,8 +8,8 @@ import {
   writeRegionLocalState,
 } from '@regionstore/engine';
 import { RegionTask } from '@regionstore/region-runner';
+import { retireObjects } from '@regionstore/region-files';
 import type { WorkerContext } from './context';
-import { retireObjects } from './manifest';
 import { tombstoneRegion } from './recover';
 import { newerEpoch, type WorkerRegion } from './region';
 import type { RegionOwner } from './region-owner';

@@ -1,8 +1,8 @@
 import { ServerIsBusyError } from '@regionstore/core';
 import { dropLatestDeletes } from '@regionstore/engine';
+import { deltaBytes } from '@regionstore/region-files';
 import { compactRegion, flushRegion } from './background-jobs';
 import type { WorkerContext } from './context';
-import { deltaBytes } from './manifest';
 import type { RegionMap, WorkerRegion } from './region';
 import type { Reply } from './reply';
 import type { BackgroundNotify, DdlResult } from './requests';

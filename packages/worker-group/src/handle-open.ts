@@ -1,9 +1,10 @@
 import { EpochNotMatchError, InvalidArgumentError, type RegionId } from '@regionstore/core';
+import { fenceEpochOf } from '@regionstore/engine';
+import { commitFirstManifest, emptyManifest } from '@regionstore/region-files';
 import type { WorkerContext } from './context';
-import { commitFirstManifest, emptyManifest } from './manifest';
 import { recentWritesAfter } from './recent-writes';
 import { checkNotTombstoned, clearRegionData, recoverRegion, type RecoveredRegion } from './recover';
-import { WorkerRegion, fenceEpochOf } from './region';
+import { WorkerRegion } from './region';
 import type { RegionOwner } from './region-owner';
 import { addUnflushed, changeRole } from './replay';
 import type { DdlRequest, DdlResult } from './requests';

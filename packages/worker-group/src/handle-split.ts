@@ -6,9 +6,15 @@ import {
   keyRange,
   type RegionId,
 } from '@regionstore/core';
-import { WriteBatch, writeApplyState, writeRegionLocalState, type RegionEpoch } from '@regionstore/engine';
+import {
+  WriteBatch,
+  writeApplyState,
+  writeRegionLocalState,
+  type RegionEpoch,
+  fenceEpochOf,
+} from '@regionstore/engine';
 import type { WorkerContext } from './context';
-import { checkAskedPlacement, fenceEpochOf } from './region';
+import { checkAskedPlacement } from './region';
 import type { RegionOwner } from './region-owner';
 import { catchUpWithWal } from './replay';
 import type { DdlRequest, DdlResult } from './requests';

@@ -1,8 +1,9 @@
+import { fenceEpochOf } from '@regionstore/engine';
+import { emptyManifest, manifestName, writeAndCommit } from '@regionstore/region-files';
 import { schedulePurge } from './background-jobs';
 import type { WorkerContext } from './context';
-import { emptyManifest, manifestName, writeAndCommit } from './manifest';
 import { clearRegionData, markWalIncarnation } from './recover';
-import { fenceEpochOf, type WorkerRegion } from './region';
+import type { WorkerRegion } from './region';
 import { catchUpWithWal } from './replay';
 import type { DdlResult } from './requests';
 

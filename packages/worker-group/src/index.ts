@@ -1,8 +1,6 @@
 export * from './config';
-export * from './delta-file';
 export * from './flush-notifier';
 export * from './gc-safe-point';
-export * from './manifest';
 export * from './region';
 export * from './region-index';
 export * from './read-timestamps';
@@ -12,7 +10,6 @@ export * from './reply';
 export * from './requests';
 export * from './scheduler';
 export * from './stalled-requests';
-export * from './wal-entry';
 export * from './worker-group';
 export * from './write-buffer-manager';
 export * from './plugin';

@@ -1,6 +1,5 @@
 import { CancelledError, NotLeaderError, rangeCovers, type KeyRange, type RegionId } from '@regionstore/core';
-import type { RegionEpoch } from '@regionstore/engine';
-import type { WorkerContext } from './context';
+import { type RegionEpoch, fenceEpochOf } from '@regionstore/engine';
 import {
   committedManifest,
   latestManifest,
@@ -9,8 +8,8 @@ import {
   commitFirstManifest,
   newManifest,
   type FlushManifest,
-} from './manifest';
-import { fenceEpochOf } from './region';
+} from '@regionstore/region-files';
+import type { WorkerContext } from './context';
 import type { ManifestHook } from './requests';
 
 export interface SplitChild {

@@ -25,10 +25,9 @@ import {
 } from '@regionstore/engine';
 import type { WalPosition } from '@regionstore/log-store';
 import { ApplyStatus, RegionTask, prepareSnapshotApply, regionDataBounds } from '@regionstore/region-runner';
+import { applyDelta, committedManifest, deltaBytes } from '@regionstore/region-files';
 import type { WorkerContext } from './context';
 import { catchUpByDeltas } from './delta-catchup';
-import { applyDelta } from './delta-file';
-import { committedManifest, deltaBytes } from './manifest';
 import type { IdentifiedWrite } from './recent-writes';
 import { replayWal } from './replay';
 

@@ -5,6 +5,7 @@ import {
   type KeyRange,
   type RegionId,
 } from '@regionstore/core';
+import { fenceEpochOf } from '@regionstore/engine';
 import type { WorkerContext } from './context';
 import { gcDue } from './gc-safe-point';
 import { dropRegion, handleClose } from './handle-drop';
@@ -19,7 +20,7 @@ import { handleMerge, prepareMerge } from './handle-merge';
 import { handleSplit } from './handle-split';
 import { truncateRegion } from './handle-truncate';
 import { applyFollowerTail } from './follower-apply';
-import { RegionMap, fenceEpochOf, type WorkerRegion } from './region';
+import { RegionMap, type WorkerRegion } from './region';
 import type { RegionOwner } from './region-owner';
 import type { Reply } from './reply';
 import type { WorkerRequest } from './requests';

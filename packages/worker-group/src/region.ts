@@ -11,11 +11,6 @@ import { RecentWrites } from './recent-writes';
 import type { Reply } from './reply';
 import type { DdlResult, ManifestHook, RegionOptions, RegionRole } from './requests';
 
-/** The WAL fence epoch of a region epoch: it grows with every placement change. */
-export function fenceEpochOf(epoch: RegionEpoch): number {
-  return epoch.confVer;
-}
-
 /**
  * Whether placement `a` is past `b`: no component behind, one ahead. A job naming `b` for a copy at
  * `a` (a close, a downgrade) was meant for an older placement of the region.

@@ -1,12 +1,18 @@
 import { NotFoundError, type RegionId, type TimestampAllocator } from '@regionstore/core';
-import { WriteBatch, writeApplyState, type KvEngine, type RegionApplyState } from '@regionstore/engine';
+import {
+  WriteBatch,
+  writeApplyState,
+  type KvEngine,
+  type RegionApplyState,
+  fenceEpochOf,
+} from '@regionstore/engine';
 import type { LogStore, WalEntry } from '@regionstore/log-store';
+import { decodeWalRecord } from '@regionstore/region-files';
 import type { WorkerContext } from './context';
 import type { IdentifiedWrite } from './recent-writes';
-import { fenceEpochOf, type WorkerRegion } from './region';
+import type { WorkerRegion } from './region';
 import type { RegionRole } from './requests';
 import { addRecords } from './wal-apply';
-import { decodeWalRecord } from './wal-entry';
 
 export interface ReplayedWal {
   lastEntryId: number;

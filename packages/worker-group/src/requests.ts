@@ -1,11 +1,9 @@
 import type { KeyRange, RegionId, Timestamp } from '@regionstore/core';
 import type { MvccGcResult, RegionEpoch } from '@regionstore/engine';
 import type { FollowerPosition, WalEntry } from '@regionstore/log-store';
-import type { FlushManifest } from './manifest';
+import type { FlushManifest, Mutation } from '@regionstore/region-files';
 import type { Reply } from './reply';
 import type { WorkerRegion } from './region';
-
-export type Mutation = { op: 'put'; key: Buffer; value: Buffer } | { op: 'delete'; key: Buffer };
 
 export interface WriteRequest {
   regionId: RegionId;

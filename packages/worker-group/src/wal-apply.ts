@@ -5,8 +5,7 @@ import {
   type MvccVersion,
   type WriteBatch,
 } from '@regionstore/engine';
-import type { Mutation } from './requests';
-import type { WalRecord } from './wal-entry';
+import type { Mutation, WalRecord } from '@regionstore/region-files';
 
 /** Adds a write's versions to a batch (the live write path and WAL replay write the same thing). */
 function addMutations(batch: WriteBatch, mutations: Mutation[], ts: bigint): void {

@@ -21,12 +21,12 @@ import { ConcurrencyManager, readRegionLocalState, type KvEngine } from '@region
 import type { LogStore } from '@regionstore/log-store';
 import type { RegionRunner } from '@regionstore/region-runner';
 import { RateLimiter, type ExternalStorage } from '@regionstore/storage-backends';
+import { committedManifest, latestManifest, type FlushManifest } from '@regionstore/region-files';
 import { workerGroupConfigSchema, type WorkerGroupConfig, type WorkerGroupConfigInput } from './config';
 import type { WorkerContext } from './context';
 import { FlushNotifier } from './flush-notifier';
 import { mergeDone } from './handle-merge';
 import { NoFlushToInherit, inheritFlushHook, inheritableFlush } from './inherit-flush';
-import { committedManifest, latestManifest, type FlushManifest } from './manifest';
 import { FollowerTailer } from './follower-tailer';
 import { GcSafePoint } from './gc-safe-point';
 import { workerGroupMetrics } from './metrics';

@@ -15,15 +15,15 @@ import {
   rangeContains,
   type RegionStoreError,
 } from '@regionstore/core';
-import { WriteBatch, writeApplyState, type WriteGuard } from '@regionstore/engine';
+import { WriteBatch, writeApplyState, type WriteGuard, fenceEpochOf } from '@regionstore/engine';
+import { encodeWalRecord, type WalRecord } from '@regionstore/region-files';
 import type { WorkerContext } from './context';
-import { fenceEpochOf, type RegionMap, type WorkerRegion } from './region';
+import { type RegionMap, type WorkerRegion } from './region';
 import { addUnflushed, catchUpWithWal, changeRole } from './replay';
 import { addRecords } from './wal-apply';
 import { findWrite, type IdentifiedWrite } from './recent-writes';
 import { estimatedSize, type WriteRequest, type WriteResult } from './requests';
 import type { StalledRequests, StalledWrite } from './stalled-requests';
-import { encodeWalRecord, type WalRecord } from './wal-entry';
 
 export interface WriteWorkerState {
   id: number;

@@ -2,7 +2,7 @@ import { configureFailPoint, failPointHits, removeFailPoint, type RegionId } fro
 import { mvccGet } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { createMetricsRegistry } from '@regionstore/runtime';
-import { latestManifest, listManifests, manifestFiles, writeManifest } from '@regionstore/worker-group';
+import { latestManifest, listManifests, manifestFiles, writeManifest } from '@regionstore/region-files';
 import {
   ALL,
   EPOCH,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { RegionId } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
-import { latestManifest } from '@regionstore/worker-group';
+import { latestManifest } from '@regionstore/region-files';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, type TestNode, until } from './helpers';
 
 const cluster = useCluster('incremental-flush');

@@ -7,7 +7,7 @@ import {
   removeFailPoint,
 } from '@regionstore/core';
 import { mvccGet, readRegionLocalState } from '@regionstore/engine';
-import { committedManifest, latestManifest, manifestRange } from '@regionstore/worker-group';
+import { committedManifest, latestManifest, manifestRange } from '@regionstore/region-files';
 import { EPOCH, b, failure, put, until, useCluster, type TestNode } from './helpers';
 
 const cluster = useCluster('merge');

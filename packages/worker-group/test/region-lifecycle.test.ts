@@ -1,6 +1,6 @@
 import { isRegionStoreError, keyRange, removeFailPoint } from '@regionstore/core';
 import { mvccGet, readApplyState, readRegionLocalState } from '@regionstore/engine';
-import { latestManifest, manifestFiles } from '@regionstore/worker-group';
+import { latestManifest, manifestFiles } from '@regionstore/region-files';
 import {
   ALL,
   EPOCH,

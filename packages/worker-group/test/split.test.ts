@@ -7,7 +7,7 @@ import {
   manifestRange,
   retireObjects,
   type FlushManifest,
-} from '@regionstore/worker-group';
+} from '@regionstore/region-files';
 import {
   ALL,
   EPOCH,

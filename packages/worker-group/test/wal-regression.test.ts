@@ -1,7 +1,7 @@
 import { isRegionStoreError } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
 import { createMetricsRegistry } from '@regionstore/runtime';
-import { latestManifest } from '@regionstore/worker-group';
+import { latestManifest } from '@regionstore/region-files';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
 
 const cluster = useCluster('wal-regression');

@@ -14,7 +14,7 @@ import {
   readApplyState,
   type KvEngine,
 } from '@regionstore/engine';
-import { committedManifest } from '@regionstore/worker-group';
+import { committedManifest } from '@regionstore/region-files';
 import { ALL, EPOCH, b, failure, freshRegion, put, pausedFullFlush, useCluster } from './helpers';
 
 const cluster = useCluster('worker-group');

@@ -9,8 +9,9 @@ import {
   type RegionId,
 } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
-import { StalledRequests, latestManifest, listManifests, type StalledWrite } from '@regionstore/worker-group';
+import { StalledRequests, type StalledWrite } from '@regionstore/worker-group';
 import { Reply } from '@regionstore/worker-group';
+import { latestManifest, listManifests } from '@regionstore/region-files';
 import { ALL, EPOCH, b, freshRegion, put, useCluster, until } from './helpers';
 
 const cluster = useCluster('write-buffer');

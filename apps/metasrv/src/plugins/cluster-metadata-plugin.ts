@@ -17,7 +17,7 @@ import { SUPERVISOR_PORTS, type SupervisorPorts } from '@regionstore/supervisor'
 import { Queue } from 'bullmq';
 import { instanceCachingFactory } from 'tsyringe';
 import { createStorage } from '@regionstore/storage-backends';
-import { committedManifest, retireObjects } from '@regionstore/worker-group';
+import { committedManifest, retireObjects } from '@regionstore/region-files';
 import { ClusterStore } from '../cluster-store';
 import { NodeTaskClient } from '../node-client';
 import { RegionLeaseGrants } from '../region-leases';

@@ -1,6 +1,6 @@
 import { CorruptFileError } from '@regionstore/core';
-import { decodeWalRecord, encodeWalRecord } from '@regionstore/worker-group';
 import { Packr } from 'msgpackr';
+import { decodeWalRecord, encodeWalRecord } from '@regionstore/region-files';
 
 const b = (s: string) => Buffer.from(s);
 

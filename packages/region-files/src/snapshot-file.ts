@@ -17,7 +17,7 @@ import {
   decompress,
   type CompressionType,
 } from './compression';
-import type { KvEntry } from './kv-engine';
+import type { KvEntry } from '@regionstore/engine';
 
 /*
  * The `.rsst` file: sorted key/value entries in blocks, for region snapshots and backups.

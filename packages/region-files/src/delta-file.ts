@@ -6,20 +6,19 @@ import {
   type RegionId,
 } from '@regionstore/core';
 import {
-  SnapshotFileReader,
   VersionWriter,
   decodeVersion,
   storedValue,
   tsSuffix,
   versionKey,
-  writeSnapshotFile,
-  type CompressionType,
   type KvEngine,
   type KvEntry,
 } from '@regionstore/engine';
 import type { LogStore } from '@regionstore/log-store';
 import type { ExternalStorage } from '@regionstore/storage-backends';
+import type { CompressionType } from './compression';
 import type { DeltaFile } from './manifest';
+import { SnapshotFileReader, writeSnapshotFile } from './snapshot-file';
 import { decodeWalRecord } from './wal-entry';
 
 /**

@@ -1,6 +1,8 @@
 import { CorruptFileError, type Timestamp } from '@regionstore/core';
 import { Packr } from 'msgpackr';
-import type { Mutation } from './requests';
+
+/** One change a write makes to a key: a new value, or a deletion. */
+export type Mutation = { op: 'put'; key: Buffer; value: Buffer } | { op: 'delete'; key: Buffer };
 
 const packr = new Packr({ useRecords: false });
 const PUT = 0;

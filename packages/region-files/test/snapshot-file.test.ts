@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
 import { ChecksumMismatchError, CorruptFileError, InvalidArgumentError } from '@regionstore/core';
+import { type KvEntry } from '@regionstore/engine';
+import { collect } from '@regionstore/testing';
 import {
   COMPRESSION_TYPES,
   SnapshotFileReader,
@@ -8,10 +10,8 @@ import {
   decompress,
   verifySnapshotFile,
   writeSnapshotFile,
-  type KvEntry,
   type SnapshotFileOptions,
-} from '@regionstore/engine';
-import { collect } from './helpers';
+} from '@regionstore/region-files';
 
 function entries(n: number, valueSize = 100): KvEntry[] {
   return Array.from({ length: n }, (_, i) => ({

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { CorruptFileError, RegionId, isRegionStoreError, keyRange, type KeyRange } from '@regionstore/core';
-import type { RegionEpoch } from '@regionstore/engine';
+import { fenceEpochOf, type RegionEpoch } from '@regionstore/engine';
 import type { Fence, LogStore } from '@regionstore/log-store';
 import type { ExternalStorage } from '@regionstore/storage-backends';
 import { z } from 'zod';
-import { fenceEpochOf } from './region';
 
 /**
  * A delta file of an incremental flush: the versions of the WAL entries after `fromEntryId` up to
@@ -324,18 +323,4 @@ export async function committedManifest(
   }
   const listed = await lastListedManifest(ctx.storage, regionId);
   return listed && { ...listed, committed };
-}
-
-/**
- * Deletes every object of a region that is gone (dropped, or merged into another): its manifests
- * first, so nothing ever finds one naming files already deleted, then its snapshots and deltas.
- */
-export async function retireObjects(storage: ExternalStorage, regionId: RegionId): Promise<void> {
-  for (const prefix of [
-    manifestPrefix(regionId),
-    `snapshots/${regionId.value}/`,
-    `deltas/${regionId.value}/`,
-  ]) {
-    for await (const object of storage.list(prefix)) await storage.delete(object.name);
-  }
 }
