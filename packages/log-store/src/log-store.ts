@@ -135,11 +135,10 @@ export interface LogStore {
   /** Hands the region to a node at an epoch; refuses an older epoch, or another node at the same one. */
   setFence(regionId: RegionId, fence: Fence): Promise<void>;
   fence(regionId: RegionId): Promise<Fence | undefined>;
-  /** Deletes the log and its fence (the region was dropped). */
-  destroy(regionId: RegionId): Promise<void>;
   /**
-   * Deletes the log and its fence for good (no route will name the region again): later fences and
-   * restores are refused (RegionNotFound), so nothing recreates it.
+   * Deletes the log and its fence for good (the region was dropped, merged away, or an abandoned split's
+   * child: no route will name it again): later fences and restores are refused (RegionNotFound) and
+   * followers' position reports ignored, so nothing recreates it.
    */
   retire(regionId: RegionId): Promise<void>;
   /** Closes what the store opened itself (the followers' blocking connection). */

@@ -421,11 +421,6 @@ export class RedisLogStore implements LogStore {
     return nodeId && epoch ? { nodeId, epoch: Number(epoch) } : undefined;
   }
 
-  async destroy(regionId: RegionId): Promise<void> {
-    const { log, meta, followers } = this.keys(regionId);
-    await this.redis.del(log, meta, followers);
-  }
-
   async retire(regionId: RegionId): Promise<void> {
     const { log, meta, followers } = this.keys(regionId);
     await this.commands.rsWalRetire(log, meta, followers);

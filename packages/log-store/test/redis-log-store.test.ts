@@ -182,7 +182,7 @@ describe('RedisLogStore', () => {
     // Without a retention, a trim ignores followers.
     await log.reportFollowers('node-b', [{ regionId: region, afterId: 13 }]);
     expect(await trim(log, region, 18)).toBe(18);
-    await log.destroy(region);
+    await log.retire(region);
     expect(await redis.exists(log.keys(region).followers)).toBe(0);
   });
 
@@ -252,16 +252,6 @@ describe('RedisLogStore', () => {
       'twice?',
       'next',
     ]);
-  });
-
-  it('destroy removes the log and its fence', async () => {
-    const log = await store();
-    const region = freshRegion();
-    await log.setFence(region, NODE_A);
-    await log.append(region, [b('x')], NODE_A);
-    await log.destroy(region);
-    expect(await log.fence(region)).toBeUndefined();
-    expect(await log.lastEntryId(region)).toBe(0);
   });
 
   it('retire deletes the log for good: no fence, restore or fenced write brings it back', async () => {

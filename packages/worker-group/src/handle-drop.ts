@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { EpochNotMatchError, RegionId, failpoint } from '@regionstore/core';
+import { EpochNotMatchError, NotLeaderError, RegionId, failpoint } from '@regionstore/core';
 import {
   CF_RAFT,
   WriteBatch,
@@ -65,8 +65,10 @@ async function purgeDropped(ctx: WorkerContext, regionId: RegionId): Promise<voi
 
 /**
  * Drops the region for good: tombstone and WAL now; its data, snapshots and manifests later, once no
- * snapshot reads them. The marker lets a node started later finish a drop that a crash interrupted
- * (`finishInterruptedDrops`).
+ * snapshot reads them. The WAL is retired, not just deleted: a follower's late position report, or a
+ * node still acting on the region, can no longer bring any of it back. Only the leader drops (a
+ * follower's copy is closed with `destroy`): the WAL is the leader's. The marker lets a node started
+ * later finish a drop that a crash interrupted (`finishInterruptedDrops`).
  */
 export async function dropRegion(
   ctx: WorkerContext,
@@ -74,12 +76,17 @@ export async function dropRegion(
   region: WorkerRegion,
 ): Promise<DdlResult> {
   const { regionId } = region;
+  if (!region.isWritable)
+    throw new NotLeaderError(
+      `region ${regionId.toString()} does not lead on ${ctx.nodeId}: drop it on its leader, or close this copy with destroy`,
+      { regionId: regionId.toString() },
+    );
   await ctx.storage.write(dropMarker(regionId), Readable.from([Buffer.from(String(ctx.time.now()))]));
   const batch = new WriteBatch();
   writeRegionLocalState(batch, { regionId, state: 'Tombstone', range: region.range, epoch: region.epoch });
   await ctx.engine.write(batch);
   owner.removeRegion(region);
-  await ctx.wal.destroy(regionId);
+  await ctx.wal.retire(regionId);
   void ctx.runner
     .schedule(RegionTask.destroy(regionId, region.range.start, region.range.end))
     .catch((err: unknown) =>
@@ -104,7 +111,7 @@ export async function finishInterruptedDrops(ctx: WorkerContext): Promise<Region
     if (value !== undefined) dropped.push(RegionId.fromBigInt(BigInt(value)));
   }
   for (const regionId of dropped) {
-    await ctx.wal.destroy(regionId);
+    await ctx.wal.retire(regionId);
     await purgeDropped(ctx, regionId);
   }
   return dropped;

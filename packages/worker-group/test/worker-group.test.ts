@@ -15,7 +15,7 @@ import {
   type KvEngine,
 } from '@regionstore/engine';
 import { committedManifest } from '@regionstore/region-files';
-import { ALL, EPOCH, b, failure, freshRegion, put, pausedFullFlush, useCluster } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, pausedFullFlush, until, useCluster } from './helpers';
 
 const cluster = useCluster('worker-group');
 
@@ -391,6 +391,31 @@ describe('WorkerGroup', () => {
     const left = [];
     for await (const o of cluster.storage.list(`manifests/${region.value}/`)) left.push(o.name);
     expect(left).toEqual([]);
+  });
+
+  it('drops only on the leader; after a drop nothing brings the WAL back', async () => {
+    const leader = await cluster.node();
+    const follower = await cluster.node({ config: { resolvedTsIntervalMs: 50, followerTailBlockMs: 50 } });
+    const wal = await cluster.wal();
+    const redis = await cluster.ns.connect('client');
+    const region = freshRegion();
+    const range = keyRange(b('h'), b('i'));
+    await leader.group.ddl(region, { type: 'create', range, epoch: EPOCH });
+    await leader.group.write({ regionId: region, mutations: [put('h1', 'x')] });
+    await follower.group.ddl(region, { type: 'open', range, epoch: EPOCH, role: 'Follower' });
+    await until(() => follower.group.getRegion(region)?.lastEntryId === 1, 'the follower to apply the write');
+    // The WAL is the leader's: a follower's copy is closed, not dropped.
+    expect(await failure(follower.group.ddl(region, { type: 'drop' }))).toMatchObject({ code: 'NotLeader' });
+    expect(await wal.lastEntryId(region)).toBe(1);
+
+    await leader.group.ddl(region, { type: 'drop' });
+    // A follower's position report landing after the drop, and a node still acting on the region.
+    await wal.reportFollowers('node-late', [{ regionId: region, afterId: 1 }]);
+    expect(await redis.exists(wal.keys(region).followers)).toBe(0);
+    expect(await failure(wal.setFence(region, { nodeId: 'node-late', epoch: 9 }))).toMatchObject({
+      code: 'RegionNotFound',
+    });
+    expect(await wal.lastEntryId(region)).toBe(0);
   });
 
   it('finishes a drop a crash interrupted: the next node to start deletes what the drop left', async () => {
