@@ -138,9 +138,10 @@ export interface LogStore {
   /**
    * Deletes the log and its fence for good (the region was dropped, merged away, or an abandoned split's
    * child: no route will name it again): later fences and restores are refused (RegionNotFound) and
-   * followers' position reports ignored, so nothing recreates it.
+   * followers' position reports ignored, so nothing recreates it. With `fence`, only while the WAL's
+   * fence is that one (`NotLeader` otherwise): a leader retires its own region and no one else's.
    */
-  retire(regionId: RegionId): Promise<void>;
+  retire(regionId: RegionId, fence?: Fence): Promise<void>;
   /** Closes what the store opened itself (the followers' blocking connection). */
   close(): Promise<void>;
 }

@@ -421,9 +421,18 @@ export class RedisLogStore implements LogStore {
     return nodeId && epoch ? { nodeId, epoch: Number(epoch) } : undefined;
   }
 
-  async retire(regionId: RegionId): Promise<void> {
+  async retire(regionId: RegionId, fence?: Fence): Promise<void> {
     const { log, meta, followers } = this.keys(regionId);
-    await this.commands.rsWalRetire(log, meta, followers);
+    if (!fence) {
+      await this.commands.rsWalRetire(log, meta, followers);
+      return;
+    }
+    checkFence(fence);
+    await this.commands
+      .rsWalRetire(log, meta, followers, fence.nodeId, String(fence.epoch))
+      .catch((err: unknown) => {
+        throw this.translate(err, regionId);
+      });
   }
 
   private trimmedError(regionId: RegionId, from: number, trimmed: number): NotFoundError {
@@ -460,7 +469,7 @@ export class RedisLogStore implements LogStore {
     }
     if (/\bRETIRED\b/.test(message)) {
       return new RegionNotFoundError(
-        `region ${region} was retired (a split abandoned, or merged away); no node may write it again`,
+        `region ${region} was retired (dropped, merged away, or a split abandoned); no node may write it again`,
         { regionId: region },
       );
     }

@@ -86,8 +86,8 @@ return upto
 
 /**
  * KEYS: followers, meta. ARGV: node, applied entry id → 1, or 0 for a retired WAL. Where a follower
- * stands, stamped with Redis's clock. A report that lands after the region was retired (a merge's
- * source, an abandoned split's child) would bring back the hash RETIRE deleted, for good.
+ * stands, stamped with Redis's clock. A report that lands after the region was retired (dropped, a
+ * merge's source, an abandoned split's child) would bring back the hash RETIRE deleted, for good.
  */
 export const FOLLOWER_APPLIED = `
 if redis.call('HEXISTS', KEYS[2], 'retired') == 1 then return 0 end
@@ -115,12 +115,18 @@ return tonumber(ARGV[1])
 `;
 
 /**
- * KEYS: log, meta, followers → 1. Deletes a region no route will name again (a split child whose split
- * was abandoned, a region merged away) and leaves only a mark that SET_FENCE and RESTORE refuse: a node
- * still acting on the region (a split job that ran late) can neither recreate the WAL nor take a fence,
- * and with no fence every fenced script refuses it too.
+ * KEYS: log, meta, followers. ARGV: none, or the node and epoch that must hold the fence → 1. Deletes a
+ * region no route will name again (dropped by its leader, a split child whose split was abandoned, a
+ * region merged away) and leaves only a mark that SET_FENCE and RESTORE refuse: a node still acting on
+ * the region (a split job that ran late) can neither recreate the WAL nor take a fence, and with no
+ * fence every fenced script refuses it too. A drop names its fence: a leader deposed without knowing
+ * it is refused, so it cannot retire its successor's WAL.
  */
 export const RETIRE = `
+if ARGV[1] then
+  local m = redis.call('HMGET', KEYS[2], 'node', 'epoch')
+  ${FENCED.trim()}
+end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 redis.call('HSET', KEYS[2], 'retired', '1')
 return 1

@@ -276,6 +276,26 @@ describe('RedisLogStore', () => {
     expect(await (await ns.connect('client')).exists(log.keys(region).followers)).toBe(0);
   });
 
+  it("retire under a fence: only the fence's holder retires, a deposed one changes nothing", async () => {
+    const log = await store();
+    const region = freshRegion();
+    await log.setFence(region, NODE_A);
+    await log.append(region, [b('x')], NODE_A);
+    const next = { nodeId: 'node-b', epoch: 2 };
+    await log.setFence(region, next);
+    await expect(log.retire(region, NODE_A)).rejects.toMatchObject({
+      code: 'NotLeader',
+      details: { leader: 'node-b', epoch: 2 },
+    });
+    const kept = await log.position(region);
+    expect([kept.lastEntryId, kept.retired]).toEqual([1, undefined]);
+    expect(await log.fence(region)).toEqual(next);
+    await log.retire(region, next);
+    expect(await log.position(region)).toMatchObject({ lastEntryId: 0, retired: true });
+    // Retired already: no fence to hold.
+    await expect(log.retire(region, next)).rejects.toMatchObject({ code: 'NotLeader' });
+  });
+
   it('checks its arguments', async () => {
     const log = await store();
     const region = freshRegion();

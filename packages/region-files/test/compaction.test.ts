@@ -47,6 +47,8 @@ describe('fullFlushDue (when a flush compacts the region into a snapshot)', () =
   it('compacts when the WAL no longer holds the entries since the manifest, or ends before it', () => {
     expect(fullFlushDue(manifest(), { ...next, trimmedEntryId: 11 }, OPTIONS)).toBe(true);
     expect(fullFlushDue(manifest(), { ...next, walEntryId: 9 }, OPTIONS)).toBe(true);
+    // Nothing since the manifest: an empty delta still builds on it.
+    expect(fullFlushDue(manifest(), { ...next, walEntryId: 10 }, OPTIONS)).toBe(false);
   });
 
   it('compacts after a merge (the files lack the range taken over), not after a split', () => {
@@ -56,7 +58,13 @@ describe('fullFlushDue (when a flush compacts the region into a snapshot)', () =
       range: { start: half.start.toString('base64'), end: half.end.toString('base64') },
     });
     expect(fullFlushDue(fromHalf, { ...next, epoch: grown }, OPTIONS)).toBe(true);
+    // Even when asked for a delta: one would leave the range taken over out.
+    expect(fullFlushDue(fromHalf, { ...next, epoch: grown, incremental: true }, OPTIONS)).toBe(true);
     expect(fullFlushDue(manifest(), { ...next, range: half, epoch: grown }, OPTIONS)).toBe(false);
+    // A manifest from before ranges were recorded cannot show it covers the region.
+    const rangeless = manifest();
+    delete rangeless.range;
+    expect(fullFlushDue(rangeless, { ...next, range: half, epoch: grown }, OPTIONS)).toBe(true);
   });
 
   it('compacts past maxDeltaFiles deltas or deltaCompactionRatio × the snapshot', () => {
@@ -64,6 +72,7 @@ describe('fullFlushDue (when a flush compacts the region into a snapshot)', () =
     expect(fullFlushDue(manifest([delta(10, 1), delta(11, 1), delta(12, 1)]), next, OPTIONS)).toBe(true);
     expect(fullFlushDue(manifest([delta(10, 199)]), next, OPTIONS)).toBe(false);
     expect(fullFlushDue(manifest([delta(10, 200)]), next, OPTIONS)).toBe(true);
+    expect(fullFlushDue(manifest([delta(10, 100), delta(11, 100)]), next, OPTIONS)).toBe(true);
   });
 
   it("replaces a split child's copies of its parent's files, unless asked for a delta", () => {

@@ -56,7 +56,8 @@ describe('purgeRegionObjects', () => {
     const s1 = await put('snapshots/7/1-10.rsst');
     const d1 = await put('deltas/7/1-10-20.rsst');
     const s2 = await put('snapshots/7/1-30.rsst');
-    const d2 = await put('deltas/7/1-30-40.rsst');
+    // Named only by a manifest listed after the committed one, at an entry before it: kept all the same.
+    const d2 = await put('deltas/7/1-25-28.rsst');
     const m1 = await manifestAt(10, s1);
     const m2 = await manifestAt(20, s1, [d1], m1);
     const m3 = await manifestAt(30, s2, [], m2);
@@ -75,6 +76,7 @@ describe('purgeRegionObjects', () => {
     // A node killed mid-flush left these; only the one from before the committed entry is surely dead.
     const early = await put('deltas/7/1-10-20.rsst');
     const late = await put('snapshots/7/2-40.rsst');
+    const atCommit = await put('deltas/7/1-20-30.rsst');
     // A split child's copies of its parent's files are not named by entry: left alone.
     const inherited = await put('snapshots/7/from-6-1-10.rsst');
 
@@ -82,7 +84,7 @@ describe('purgeRegionObjects', () => {
     const left = await names();
     expect(left).not.toContain(early);
     expect(left).not.toContain(m1);
-    expect(left).toEqual(expect.arrayContaining([m2, s2, late, inherited]));
+    expect(left).toEqual(expect.arrayContaining([m2, s2, late, atCommit, inherited]));
   });
 
   it('deletes nothing while the WAL names no committed manifest, or one not listed', async () => {

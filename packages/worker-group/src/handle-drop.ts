@@ -1,14 +1,23 @@
 import { Readable } from 'node:stream';
-import { EpochNotMatchError, NotLeaderError, RegionId, failpoint } from '@regionstore/core';
+import {
+  EpochNotMatchError,
+  NotLeaderError,
+  RegionId,
+  failpoint,
+  isRegionStoreError,
+} from '@regionstore/core';
 import {
   CF_RAFT,
   WriteBatch,
+  fenceEpochOf,
   readRegionLocalState,
   regionStateKey,
   writeRegionLocalState,
 } from '@regionstore/engine';
+import type { Fence } from '@regionstore/log-store';
 import { RegionTask } from '@regionstore/region-runner';
 import { retireObjects } from '@regionstore/region-files';
+import { z } from 'zod';
 import type { WorkerContext } from './context';
 import { tombstoneRegion } from './recover';
 import { newerEpoch, type WorkerRegion } from './region';
@@ -63,12 +72,44 @@ async function purgeDropped(ctx: WorkerContext, regionId: RegionId): Promise<voi
   await ctx.storage.delete(dropMarker(regionId));
 }
 
+/** The marker names the fence the drop retires the WAL under; a marker without one (older) is undefined. */
+async function markedFence(ctx: WorkerContext, regionId: RegionId): Promise<Fence | undefined> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await ctx.storage.read(dropMarker(regionId))) chunks.push(chunk as Buffer);
+  try {
+    const parsed = markerSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+    return parsed.success ? parsed.data.fence : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const markerSchema = z.object({ fence: z.object({ nodeId: z.string(), epoch: z.number().int() }) });
+
 /**
- * Drops the region for good: tombstone and WAL now; its data, snapshots and manifests later, once no
- * snapshot reads them. The WAL is retired, not just deleted: a follower's late position report, or a
- * node still acting on the region, can no longer bring any of it back. Only the leader drops (a
- * follower's copy is closed with `destroy`): the WAL is the leader's. The marker lets a node started
- * later finish a drop that a crash interrupted (`finishInterruptedDrops`).
+ * Retires the WAL under the drop's fence. Refused (`NotLeader`) when the fence moved on: another node
+ * leads the region now, so the drop did not happen, unless the WAL is already retired (a drop that
+ * got that far before a crash, or a retry).
+ */
+async function retireWal(ctx: WorkerContext, regionId: RegionId, fence: Fence | undefined): Promise<boolean> {
+  try {
+    await ctx.wal.retire(regionId, fence);
+    return true;
+  } catch (err) {
+    if (isRegionStoreError(err, 'NotLeader') && (await ctx.wal.position(regionId)).retired) return true;
+    if (isRegionStoreError(err, 'NotLeader')) return false;
+    throw err;
+  }
+}
+
+/**
+ * Drops the region for good: WAL and tombstone now; its data, snapshots and manifests later, once no
+ * snapshot reads them. Only the leader drops (a follower's copy is closed with `destroy`), and only
+ * while the WAL's fence is its own: the WAL is retired under that fence, so a leader deposed without
+ * knowing it is refused (`NotLeader`) and changes nothing. Retired, not just deleted: a follower's late
+ * position report, or a node still acting on the region, can no longer bring any of it back. The
+ * marker (with the fence) lets any node started later finish a drop that a crash interrupted
+ * (`finishInterruptedDrops`).
  */
 export async function dropRegion(
   ctx: WorkerContext,
@@ -76,17 +117,23 @@ export async function dropRegion(
   region: WorkerRegion,
 ): Promise<DdlResult> {
   const { regionId } = region;
-  if (!region.isWritable)
-    throw new NotLeaderError(
+  const notLeader = () =>
+    new NotLeaderError(
       `region ${regionId.toString()} does not lead on ${ctx.nodeId}: drop it on its leader, or close this copy with destroy`,
       { regionId: regionId.toString() },
     );
-  await ctx.storage.write(dropMarker(regionId), Readable.from([Buffer.from(String(ctx.time.now()))]));
+  if (!region.isWritable) throw notLeader();
+  const fence = { nodeId: ctx.nodeId, epoch: fenceEpochOf(region.epoch) };
+  const body = Buffer.from(JSON.stringify({ fence, atMs: ctx.time.now() }));
+  await ctx.storage.write(dropMarker(regionId), Readable.from([body]));
+  if (!(await retireWal(ctx, regionId, fence))) {
+    await ctx.storage.delete(dropMarker(regionId));
+    throw notLeader();
+  }
   const batch = new WriteBatch();
   writeRegionLocalState(batch, { regionId, state: 'Tombstone', range: region.range, epoch: region.epoch });
   await ctx.engine.write(batch);
   owner.removeRegion(region);
-  await ctx.wal.retire(regionId);
   void ctx.runner
     .schedule(RegionTask.destroy(regionId, region.range.start, region.range.end))
     .catch((err: unknown) =>
@@ -102,17 +149,28 @@ export async function dropRegion(
 
 /**
  * Finishes the drops whose markers are still in the object store (a node crashed mid-drop): the WAL
- * goes again, then the purge. Every step may run twice, on any node. Returns the regions finished.
+ * is retired under the marker's fence, then the purge. A drop whose fence moved on before it retired
+ * the WAL never happened: its marker goes and the region lives on where it leads now. Every step may
+ * run twice, on any node. Returns the regions finished.
  */
 export async function finishInterruptedDrops(ctx: WorkerContext): Promise<RegionId[]> {
-  const dropped: RegionId[] = [];
+  const marked: RegionId[] = [];
   for await (const object of ctx.storage.list('regions/')) {
     const value = /^regions\/(\d{1,20})\/\.dropping$/.exec(object.name)?.[1];
-    if (value !== undefined) dropped.push(RegionId.fromBigInt(BigInt(value)));
+    if (value !== undefined) marked.push(RegionId.fromBigInt(BigInt(value)));
   }
-  for (const regionId of dropped) {
-    await ctx.wal.retire(regionId);
-    await purgeDropped(ctx, regionId);
+  const dropped: RegionId[] = [];
+  for (const regionId of marked) {
+    if (await retireWal(ctx, regionId, await markedFence(ctx, regionId))) {
+      await purgeDropped(ctx, regionId);
+      dropped.push(regionId);
+    } else {
+      ctx.logger.warn(
+        { regionId: regionId.toString() },
+        'an interrupted drop never retired the WAL and the region leads elsewhere now: it stays',
+      );
+      await ctx.storage.delete(dropMarker(regionId));
+    }
   }
   return dropped;
 }

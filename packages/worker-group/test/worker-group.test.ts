@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import {
   ManualTimeProvider,
   configureFailPoint,
@@ -15,7 +16,18 @@ import {
   type KvEngine,
 } from '@regionstore/engine';
 import { committedManifest } from '@regionstore/region-files';
-import { ALL, EPOCH, b, failure, freshRegion, put, pausedFullFlush, until, useCluster } from './helpers';
+import {
+  ALL,
+  EPOCH,
+  b,
+  failure,
+  freshRegion,
+  objectNames,
+  put,
+  pausedFullFlush,
+  until,
+  useCluster,
+} from './helpers';
 
 const cluster = useCluster('worker-group');
 
@@ -416,6 +428,46 @@ describe('WorkerGroup', () => {
       code: 'RegionNotFound',
     });
     expect(await wal.lastEntryId(region)).toBe(0);
+  });
+
+  it('a leader deposed without knowing it cannot drop: the region, its WAL and its files stay', async () => {
+    const old = await cluster.node();
+    const wal = await cluster.wal();
+    const region = freshRegion();
+    await old.group.ddl(region, { type: 'create', range: keyRange(b('j'), b('k')), epoch: EPOCH });
+    await old.group.write({ regionId: region, mutations: [put('j1', 'x')] });
+    await old.group.ddl(region, { type: 'flush' });
+    // Another node took the region over (a failover) while the old leader heard nothing of it.
+    const next = { nodeId: 'node-new', epoch: EPOCH.confVer + 1 };
+    await wal.setFence(region, next);
+
+    expect(await failure(old.group.ddl(region, { type: 'drop' }))).toMatchObject({ code: 'NotLeader' });
+    expect(await wal.fence(region)).toEqual(next);
+    expect(await wal.lastEntryId(region)).toBe(1);
+    expect(await cluster.storage.exists(`regions/${region.value}/.dropping`)).toBe(false);
+    expect(await objectNames(cluster.storage, `manifests/${region.value}/`)).not.toEqual([]);
+  });
+
+  it('an interrupted drop that never retired the WAL of a region led elsewhere now is given up', async () => {
+    const node = await cluster.node();
+    const wal = await cluster.wal();
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: keyRange(b('l'), b('m')), epoch: EPOCH });
+    await node.group.write({ regionId: region, mutations: [put('l1', 'x')] });
+    await node.group.ddl(region, { type: 'flush' });
+    // The drop wrote its marker and its node died before it retired the WAL; the region failed over.
+    const marker = `regions/${region.value}/.dropping`;
+    const fence = { nodeId: node.nodeId, epoch: EPOCH.confVer };
+    await cluster.storage.write(marker, Readable.from([Buffer.from(JSON.stringify({ fence }))]));
+    await node.crash();
+    const next = { nodeId: 'node-new', epoch: EPOCH.confVer + 1 };
+    await wal.setFence(region, next);
+
+    await cluster.node();
+    await until(async () => !(await cluster.storage.exists(marker)), 'the marker to be given up');
+    expect(await wal.fence(region)).toEqual(next);
+    expect(await wal.lastEntryId(region)).toBe(1);
+    expect(await objectNames(cluster.storage, `manifests/${region.value}/`)).not.toEqual([]);
   });
 
   it('finishes a drop a crash interrupted: the next node to start deletes what the drop left', async () => {
