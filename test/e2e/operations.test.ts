@@ -114,6 +114,21 @@ describe('operating a cluster', () => {
     // and the new cluster's writes commit above them
     await cli(n, 'put', 'k01', 'after');
     expect(JSON.parse(await cli(n, 'get', 'k01')).value).toBe('after');
+
+    // Restored again over that newer write, the backup's k01 would stay hidden under it: refused
+    // before anything is written, naming the key; forced, it restores and the newer write stays.
+    const again = await regionctl(n, '--json', 'restore', target);
+    expect(again.exitCode).toBe(1);
+    expect(JSON.parse(again.output)).toMatchObject({
+      status: 'Failed',
+      phase: 'check',
+      code: 'FailedPrecondition',
+    });
+    expect(JSON.parse(again.output).error).toMatch(/newer than the backup.*"k01"/);
+    const forced = await regionctl(n, '--json', 'restore', target, '--force');
+    expect(forced.exitCode).toBe(0);
+    expect(JSON.parse(forced.output)).toMatchObject({ status: 'Done', phase: 'write', force: true });
+    expect(JSON.parse(await cli(n, 'get', 'k01')).value).toBe('after');
     await target2.stop();
   });
 

@@ -514,37 +514,47 @@ export function buildProgram(io: Output): Command {
     )
     .option('--storage <url>', 'where the backup is, as the argument')
     .option('--backup <id>', 'a finished backup this cluster made (backup list): restore from where it went')
-    .action(async (storageArg: string | undefined, options: { storage?: string; backup?: string }) => {
-      const storage = await restoreSource(eitherOf(storageArg, options.storage, 'storage'), options.backup);
-      let verifyShown = false;
-      const verified = (r: Record<string, unknown>): [number, number, string] => [
-        Number(r['filesVerified']),
-        Number(r['filesTotal'] ?? 0),
-        'files verified',
-      ];
-      const record = await follow(
-        () => admin('/admin/restore', { storage, wait: false }),
-        (id) => `/admin/restores/${encodeURIComponent(id)}`,
-        'restore',
-        (r) => {
-          if (r['phase'] === 'verify') {
+    .option(
+      '--force',
+      'restore even where the cluster holds versions newer than the backup (refused otherwise: they would stay visible over it)',
+    )
+    .action(
+      async (
+        storageArg: string | undefined,
+        options: { storage?: string; backup?: string; force?: boolean },
+      ) => {
+        const storage = await restoreSource(eitherOf(storageArg, options.storage, 'storage'), options.backup);
+        let verifyShown = false;
+        const verified = (r: Record<string, unknown>): [number, number, string] => [
+          Number(r['filesVerified']),
+          Number(r['filesTotal'] ?? 0),
+          'files verified',
+        ];
+        const record = await follow(
+          () => admin('/admin/restore', { storage, wait: false, ...(options.force ? { force: true } : {}) }),
+          (id) => `/admin/restores/${encodeURIComponent(id)}`,
+          'restore',
+          (r) => {
+            // Verifying, then checking the cluster holds nothing newer: the files' bar until writes begin
+            if (r['phase'] === 'verify' || r['phase'] === 'check') {
+              verifyShown = true;
+              return [verified(r)];
+            }
+            const written: [number, number, string] = [
+              Number(r['regionsDone']),
+              Number(r['regionsTotal'] ?? 0),
+              'regions written',
+            ];
+            // Verification can end between two polls: its count is still part of what the user sees
+            if (verifyShown || r['filesTotal'] === undefined) return [written];
             verifyShown = true;
-            return [verified(r)];
-          }
-          const written: [number, number, string] = [
-            Number(r['regionsDone']),
-            Number(r['regionsTotal'] ?? 0),
-            'regions written',
-          ];
-          // Verification can end between two polls: its count is still part of what the user sees
-          if (verifyShown || r['filesTotal'] === undefined) return [written];
-          verifyShown = true;
-          return [verified(r), written];
-        },
-      );
-      print(record, () => table([record]));
-      if (record['status'] !== 'Done') process.exitCode = 1;
-    });
+            return [verified(r), written];
+          },
+        );
+        print(record, () => table([record]));
+        if (record['status'] !== 'Done') process.exitCode = 1;
+      },
+    );
 
   /** Where a restore reads: the URL given, or that of the backup named (and they must agree). */
   const restoreSource = async (storage: string | undefined, backupId: string | undefined) => {

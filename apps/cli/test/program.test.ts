@@ -298,6 +298,7 @@ describe('regionctl backup create and restore', () => {
     );
     try {
       expect((await run([...fake.metasrv, 'restore', '--backup', 'b1'])).exitCode).toBe(0);
+      expect((await run([...fake.metasrv, 'restore', '--backup', 'b1', '--force'])).exitCode).toBe(0);
       const failed = await run([...fake.metasrv, 'restore', '--backup', 'b2']);
       expect(failed.output).toMatch(/backup b2 is Failed, not Done/);
       const elsewhere = await run([...fake.metasrv, 'restore', 'local:///other', '--backup', 'b1']);
@@ -307,6 +308,11 @@ describe('regionctl backup create and restore', () => {
     }
     expect(fake.asked.filter((a) => a.method === 'POST')).toEqual([
       { method: 'POST', path: '/admin/restore', body: { storage: 'local:///backups/b1', wait: false } },
+      {
+        method: 'POST',
+        path: '/admin/restore',
+        body: { storage: 'local:///backups/b1', wait: false, force: true },
+      },
     ]);
   });
 });

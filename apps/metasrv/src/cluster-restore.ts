@@ -1,6 +1,13 @@
-import { keyRange, rangesOverlap } from '@regionstore/core';
+import {
+  FailedPreconditionError,
+  escapeKey,
+  keyRange,
+  rangesOverlap,
+  type Timestamp,
+} from '@regionstore/core';
 import { readBackupMeta, verifyBackupFile } from '@regionstore/backup';
 import { createStorage, type ExternalStorage } from '@regionstore/storage-backends';
+import type { RegionRoute } from '@regionstore/supervisor';
 import type { ClusterStore } from './cluster-store';
 import type { NodeTaskClient } from './node-client';
 import type { Operations, OperationRecord } from './operation-records';
@@ -8,7 +15,9 @@ import { forEachRegion } from './region-jobs';
 
 export interface RestoreRecord extends OperationRecord {
   storage: string;
-  phase: 'verify' | 'write';
+  /** Restore over versions newer than the backup (they stay visible) instead of refusing. */
+  force?: boolean;
+  phase: 'verify' | 'check' | 'write';
   filesTotal?: number;
   filesVerified: number;
   regionsTotal?: number;
@@ -20,8 +29,10 @@ export interface RestoreRecord extends OperationRecord {
  * Restores a backup into the cluster. First every file is verified against the `backupmeta` (sha256,
  * KV count, block checksums): one bad file and nothing is written. Then one `restore` job per region
  * goes to its leader with only the files overlapping the region; the node writes the versions through
- * the region's write path at their original commit timestamps. Meant for an empty cluster: where the
- * cluster already holds newer versions of a key, those stay visible.
+ * the region's write path at their original commit timestamps. Those stay hidden under any newer
+ * version of their key, so before writing anything every region the backup touches is asked for a
+ * version committed after the backup's ts: one, and the restore fails (`FailedPrecondition`) with
+ * nothing written, unless `force` (then the newer versions stay visible).
  */
 export class ClusterRestore {
   constructor(
@@ -31,7 +42,11 @@ export class ClusterRestore {
     private readonly nodes: NodeTaskClient,
   ) {}
 
-  start(id: string, storageUrl: string): Promise<{ record: RestoreRecord; done: Promise<RestoreRecord> }> {
+  start(
+    id: string,
+    storageUrl: string,
+    options: { force?: boolean } = {},
+  ): Promise<{ record: RestoreRecord; done: Promise<RestoreRecord> }> {
     // A URL the backends cannot use fails here, before there is a record of it.
     const storage = createStorage(storageUrl);
     const record: RestoreRecord = {
@@ -39,6 +54,7 @@ export class ClusterRestore {
       storage: storageUrl,
       status: 'Running',
       phase: 'verify',
+      ...(options.force ? { force: true } : {}),
       startedAt: new Date().toISOString(),
       filesVerified: 0,
       regionsDone: 0,
@@ -58,13 +74,23 @@ export class ClusterRestore {
       await save();
     }
     const routes = await this.store.routes();
+    const filesOf = (range: RegionRoute['range']) =>
+      meta.files.filter((f) => rangesOverlap(keyRange(f.startKey, f.endKey), range));
+    if (!record.force) {
+      record.phase = 'check';
+      await save();
+      await this.refuseNewerVersions(
+        routes.filter((route) => filesOf(route.range).length > 0),
+        meta.endVersion,
+      );
+    }
     Object.assign(record, { phase: 'write', regionsTotal: routes.length });
     await save();
     await forEachRegion(
       this.store,
       routes,
       async (route, attempt) => {
-        const files = meta.files.filter((f) => rangesOverlap(keyRange(f.startKey, f.endKey), route.range));
+        const files = filesOf(route.range);
         if (files.length === 0) return;
         const { kvs } = await this.nodes.call(
           route.leader,
@@ -78,6 +104,38 @@ export class ClusterRestore {
       async () => {
         record.regionsDone++;
         await save();
+      },
+    );
+  }
+
+  /**
+   * Fails, before anything is written, when a region the backup touches holds a version committed
+   * after the backup's ts: restored versions would stay hidden under it.
+   */
+  private async refuseNewerVersions(routes: RegionRoute[], ts: Timestamp): Promise<void> {
+    const found = await forEachRegion(
+      this.store,
+      routes,
+      async (route) => {
+        const { found } = await this.nodes.call(route.leader, 'newer-version', {
+          regionId: route.regionId,
+          range: route.range,
+          ts,
+        });
+        return found && { ...found, regionId: route.regionId };
+      },
+      () => undefined,
+    );
+    const newer = found.filter((f) => f !== undefined);
+    const [first] = newer;
+    if (!first) return;
+    throw new FailedPreconditionError(
+      `the cluster holds versions newer than the backup (ts ${ts}): key "${escapeKey(first.key)}" at ts ${first.ts} in region ${first.regionId.toString()}, and ${newer.length - 1} more regions; restored versions would stay hidden under them. Restore into an empty cluster, or force the restore to keep the newer versions visible`,
+      {
+        backupTs: ts.toString(),
+        regions: newer.map((f) => f.regionId.toString()),
+        key: first.key.toString('base64'),
+        ts: first.ts.toString(),
       },
     );
   }

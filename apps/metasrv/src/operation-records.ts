@@ -1,4 +1,4 @@
-import { CancelledError, InvalidArgumentError } from '@regionstore/core';
+import { CancelledError, InvalidArgumentError, isRegionStoreError } from '@regionstore/core';
 import type { Logger, RedisClient } from '@regionstore/runtime';
 
 /** What every long-running admin operation (a backup, a restore) records about itself. */
@@ -8,6 +8,8 @@ export interface OperationRecord {
   startedAt: string;
   finishedAt?: string;
   error?: string;
+  /** The failure's stable code, when it has one (`FailedPrecondition`, `ChecksumMismatch`, …). */
+  code?: string;
 }
 
 /** How many finished records of a kind are kept, and for how long. */
@@ -113,7 +115,11 @@ export class Operations<R extends OperationRecord> {
         await work(record);
         record.status = 'Done';
       } catch (err) {
-        Object.assign(record, { status: 'Failed', error: (err as Error).message });
+        Object.assign(record, {
+          status: 'Failed',
+          error: (err as Error).message,
+          ...(isRegionStoreError(err) ? { code: err.code } : {}),
+        });
         this.logger.error({ operation: record.id, err }, `${record.id} failed`);
       }
       record.finishedAt = new Date(this.now()).toISOString();

@@ -13,7 +13,13 @@ const operationId = z
   .optional();
 /** `wait: false` answers at once with the Running record; poll its status for progress. */
 const waitField = z.boolean().default(true);
-const restoreSchema = z.strictObject({ storage: storageUrlSchema, id: operationId, wait: waitField });
+/** `force`: restore even where the cluster holds versions newer than the backup (they stay visible). */
+const restoreSchema = z.strictObject({
+  storage: storageUrlSchema,
+  id: operationId,
+  wait: waitField,
+  force: z.boolean().default(false),
+});
 
 /**
  * `/admin/backup(s)` and `/admin/restore(s)`: start one (leader only, to a location in
@@ -66,7 +72,9 @@ export function operationsRoutes(
         await requireLeader();
         const body = parseBody(restoreSchema, request.body);
         checkAllowedStorage(body.storage, allowedStorage);
-        const { record, done } = await restores.start(body.id ?? `restore-${Date.now()}`, body.storage);
+        const { record, done } = await restores.start(body.id ?? `restore-${Date.now()}`, body.storage, {
+          force: body.force,
+        });
         return body.wait ? done : record;
       });
       app.get('/admin/restores', async () => ({ restores: await restores.operations.list() }));

@@ -25,6 +25,7 @@ import {
 } from '@regionstore/runtime';
 import { BackupTask, RestoreRunner, type BackupEndpoint } from '@regionstore/backup';
 import {
+  firstNewerThan,
   listRegionLocalStates,
   middleKey,
   readApplyState,
@@ -319,6 +320,13 @@ export class NodeTaskWorker {
         } finally {
           progress.signal.removeEventListener('abort', cancel);
         }
+      },
+      // Read where the region is open, so its data is all here (a leader, or a follower as of its apply).
+      'newer-version': async ({ regionId, range, ts }) => {
+        if (!group.getRegion(regionId))
+          throw new RegionNotFoundError(`region ${regionId.toString()} is not open on ${deps.nodeId}`);
+        const found = await firstNewerThan(deps.engine, range, ts);
+        return { regionId, ...(found ? { found } : {}) };
       },
       'local-regions': async () => {
         const regions = [];

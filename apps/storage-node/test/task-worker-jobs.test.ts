@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BackupEndpoint, StaticRegionInfoProvider } from '@regionstore/backup';
-import { RegionId, keyRange } from '@regionstore/core';
+import { MAX_TIMESTAMP, RegionId, keyRange } from '@regionstore/core';
 import { createMetricsRegistry, silentLogger } from '@regionstore/runtime';
 import { RocksEngine, mvccGet } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
@@ -133,6 +133,16 @@ describe('node task worker: snapshot, catch-up and destroy jobs', () => {
       });
     }
 
+    // what a restore checks first: a version newer than the backup's ts, on a node the region is open on
+    const newer = (ts: bigint) => ({ regionId: REGION, range: RANGE, ts });
+    const found = (await a.run('newer-version', newer(0n))).found;
+    expect(found?.key.toString()).toBe('k0');
+    expect((await a.run('newer-version', newer(found!.ts))).found?.key.toString()).toBe('k1');
+    expect((await a.run('newer-version', newer(MAX_TIMESTAMP))).found).toBeUndefined();
+    expect(JSON.parse(await bNode.failure('newer-version', newer(0n)))).toMatchObject({
+      code: 'RegionNotFound',
+    });
+
     const snapshot = await a.run('generate-snapshot', { regionId: REGION });
     expect(snapshot).toMatchObject({ index: 20, kvCount: 20 });
     expect(await storage.exists(snapshot.name)).toBe(true);
@@ -156,7 +166,10 @@ describe('node task worker: snapshot, catch-up and destroy jobs', () => {
     ).toMatchObject({ code: 'ChecksumMismatch' });
     expect(await mvccGet(bNode.engine, b('k7'))).toBeUndefined();
     // every answer is timed, by job and outcome
-    expect(await bNode.answered()).toEqual({ 'apply-snapshot ChecksumMismatch': 1 });
+    expect(await bNode.answered()).toEqual({
+      'newer-version RegionNotFound': 1,
+      'apply-snapshot ChecksumMismatch': 1,
+    });
 
     expect(await bNode.run('apply-snapshot', { ...applying, sha256: snapshot.sha256 })).toMatchObject({
       status: 'Finished',

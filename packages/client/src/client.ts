@@ -572,8 +572,12 @@ export class RegionStoreClient {
     return this.admin('/admin/backup', body);
   }
 
-  /** Restores a backup (a storage URL holding a `backupmeta`) into the cluster. */
-  async restore(storage: string): Promise<unknown> {
-    return this.admin('/admin/restore', { storage });
+  /**
+   * Restores a backup (a storage URL holding a `backupmeta`) into the cluster. Refused
+   * (`FailedPrecondition` in the record) where the cluster holds versions newer than the backup, which
+   * would stay visible over it, unless `force`.
+   */
+  async restore(storage: string, options: { force?: boolean } = {}): Promise<unknown> {
+    return this.admin('/admin/restore', { storage, ...(options.force ? { force: true } : {}) });
   }
 }

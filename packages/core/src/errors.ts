@@ -29,6 +29,7 @@ export const ERROR_HTTP_STATUS = {
   CorruptFile: 422,
   FailPoint: 500,
   ClusterIdMismatch: 409,
+  FailedPrecondition: 409,
   WalRegression: 500,
   TsTooOld: 410,
   DataIsNotReady: 503,
@@ -148,6 +149,12 @@ export type FailPointError = InstanceType<typeof FailPointError>;
  */
 export const ClusterIdMismatchError = defineError('ClusterIdMismatch');
 export type ClusterIdMismatchError = InstanceType<typeof ClusterIdMismatchError>;
+/**
+ * The cluster is not in the state an operation needs, and doing it anyway would not do what was asked
+ * (a restore into a cluster holding versions newer than the backup, which would stay visible over it).
+ */
+export const FailedPreconditionError = defineError('FailedPrecondition');
+export type FailedPreconditionError = InstanceType<typeof FailedPreconditionError>;
 /** A region's WAL ends before an entry its flush manifest or a node's apply state already holds. */
 export const WalRegressionError = defineError('WalRegression');
 export type WalRegressionError = InstanceType<typeof WalRegressionError>;
@@ -188,6 +195,7 @@ const CLASSES: { [C in ErrorCode]: ErrorClass<C> } = {
   CorruptFile: CorruptFileError,
   FailPoint: FailPointError,
   ClusterIdMismatch: ClusterIdMismatchError,
+  FailedPrecondition: FailedPreconditionError,
   WalRegression: WalRegressionError,
   TsTooOld: TsTooOldError,
   DataIsNotReady: DataIsNotReadyError,

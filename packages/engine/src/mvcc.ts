@@ -245,6 +245,23 @@ async function* newestVersions(reader: KvReader, range: KeyRange, options: MvccS
   if (pending.length > 0) yield* drain();
 }
 
+/**
+ * The first key of `range` whose newest version (a delete included) was committed after `ts`, from the
+ * `latest` CF; undefined when there is none. Versions written at `ts` or below (a restore of a backup
+ * taken at `ts`) would stay hidden under it.
+ */
+export async function firstNewerThan(
+  reader: KvReader,
+  range: KeyRange,
+  ts: Timestamp,
+): Promise<{ key: Buffer; ts: Timestamp } | undefined> {
+  for await (const entry of reader.iterate(CF_LATEST, { ...mvccRange(range), batchSize: 1024 })) {
+    const newest = decodeLatest(entry.value).ts;
+    if (newest > ts) return { key: decodeBytes(entry.key, 1).key, ts: newest };
+  }
+  return undefined;
+}
+
 /** Per key, the newest version at or below `ts` (deletes included), keys ascending. */
 async function* forwardVisible(reader: KvReader, range: KeyRange, ts: Timestamp, batchSize?: number) {
   let decided: Buffer | undefined;

@@ -6,6 +6,7 @@ import {
   LATEST_BUILT_KEY,
   encodeVersion,
   ensureLatestBuilt,
+  firstNewerThan,
   VersionWriter,
   WriteBatch,
   decodeLatest,
@@ -346,7 +347,8 @@ describe('MVCC reads', () => {
     expect(await ensureLatestBuilt(engine)).toBe(0);
   });
 
-  it('scan honours limits and skips deleted keys', async () => {
+  /** a@10, b@10 deleted at 20, c@30, d@5. */
+  async function fourKeys() {
     const engine = await engines.open();
     const batch = new WriteBatch();
     putVersion(batch, b('a'), 10n, b('a10'));
@@ -355,6 +357,11 @@ describe('MVCC reads', () => {
     putVersion(batch, b('c'), 30n, b('c30'));
     putVersion(batch, b('d'), 5n, b('d5'));
     await engine.write(batch);
+    return engine;
+  }
+
+  it('scan honours limits and skips deleted keys', async () => {
+    const engine = await fourKeys();
     const at = async (ts: bigint, limit?: number) =>
       (await collect(mvccScan(engine, keyRange(), ts, limit === undefined ? {} : { limit }))).map((e) =>
         e.key.toString(),
@@ -365,6 +372,20 @@ describe('MVCC reads', () => {
     expect(await at(40n, 2)).toEqual(['a', 'c']);
     const inc = await collect(mvccIncrementalScan(engine, keyRange(), 10n, 30n));
     expect(inc.map((v) => `${v.key}@${v.ts}:${v.value ?? 'DEL'}`)).toEqual(['b@20:DEL', 'c@30:c30']);
+  });
+
+  it('finds the first key whose newest version is newer than a ts, deletes included', async () => {
+    const engine = await fourKeys();
+    const first = async (ts: bigint, range = keyRange()) => {
+      const found = await firstNewerThan(engine, range, ts);
+      return found && `${found.key.toString()}@${found.ts}`;
+    };
+    expect(await first(30n)).toBeUndefined();
+    expect(await first(25n)).toBe('c@30');
+    expect(await first(15n)).toBe('b@20');
+    expect(await first(5n)).toBe('a@10');
+    expect(await first(5n, keyRange(b('c'), b('d')))).toBe('c@30');
+    expect(await first(5n, keyRange(b('d')))).toBeUndefined();
   });
 
   it('gc drops old versions and tombstones at the safe point', async () => {

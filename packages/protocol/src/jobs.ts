@@ -9,6 +9,7 @@ import {
   nodeIdSchema,
   regionIdCodec,
   regionRoleSchema,
+  timestampCodec,
 } from './codecs';
 
 /** What a node reports about one region in every heartbeat. */
@@ -175,6 +176,20 @@ export const localRegionSchema = z.object({
 });
 export const localRegionsResult = z.object({ regions: z.array(localRegionSchema) });
 
+/**
+ * The first key of the region's `range` whose newest version was committed after `ts` (a restore of a
+ * backup taken at `ts` would stay hidden under it), read on a node where the region is open.
+ */
+export const newerVersionPayload = z.strictObject({
+  regionId: regionIdCodec,
+  range: keyRangeSchema,
+  ts: timestampCodec,
+});
+export const newerVersionResult = z.object({
+  regionId: regionIdCodec,
+  found: z.object({ key: bytesCodec, ts: timestampCodec }).optional(),
+});
+
 /** Every job kind, with the schemas both sides validate against. */
 export const JOBS = {
   heartbeat: { payload: heartbeatPayload, result: heartbeatResult },
@@ -195,6 +210,7 @@ export const JOBS = {
   backup: { payload: backupPayload, result: backupResult },
   restore: { payload: restorePayload, result: restoreResult },
   'local-regions': { payload: z.strictObject({}), result: localRegionsResult },
+  'newer-version': { payload: newerVersionPayload, result: newerVersionResult },
 } as const;
 
 export type JobName = keyof typeof JOBS;
