@@ -4,11 +4,12 @@ const PRINTABLE = /^[\P{Cc}\t]*$/u;
 
 /**
  * Bytes for a table cell: printable UTF-8 as text, anything else as hex (`0x…`); long ones cut, with
- * their full size (`--json` and `get` print them whole).
+ * their full size (`--json` and `get` print them whole). Whitespace at either end goes as hex too: a
+ * cell cannot show it (a region starting at the key " " showed as a blank).
  */
 export function displayBytes(bytes: Buffer): string {
   const text = bytes.toString('utf8');
-  const readable = PRINTABLE.test(text) && Buffer.from(text, 'utf8').equals(bytes);
+  const readable = PRINTABLE.test(text) && text.trim() === text && Buffer.from(text, 'utf8').equals(bytes);
   const shown = readable ? text : `0x${bytes.toString('hex')}`;
   if (shown.length <= CELL_CHARS) return shown;
   return `${shown.slice(0, CELL_CHARS)}… (${bytes.length} bytes)`;

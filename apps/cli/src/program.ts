@@ -100,6 +100,10 @@ function eitherOf<T>(argument: T | undefined, option: T | undefined, name: strin
   return argument ?? option;
 }
 
+/** A restore's phases, in order (see the metasrv's ClusterRestore). */
+const RESTORE_PHASES = ['verify', 'check', 'write'] as const;
+type RestorePhase = (typeof RESTORE_PHASES)[number];
+
 /** `regionctl`: data operations through the client, admin operations on the metasrv. */
 export function buildProgram(io: Output): Command {
   const program = new Command('regionctl')
@@ -524,31 +528,38 @@ export function buildProgram(io: Output): Command {
         options: { storage?: string; backup?: string; force?: boolean },
       ) => {
         const storage = await restoreSource(eitherOf(storageArg, options.storage, 'storage'), options.backup);
-        let verifyShown = false;
-        const verified = (r: Record<string, unknown>): [number, number, string] => [
-          Number(r['filesVerified']),
-          Number(r['filesTotal'] ?? 0),
-          'files verified',
-        ];
+        // Each phase's count, once its total is known; a phase that ended between two polls is still
+        // drawn with its final count before the next one's.
+        const counts: Record<
+          RestorePhase,
+          (r: Record<string, unknown>) => [number, number, string] | undefined
+        > = {
+          verify: (r) =>
+            r['filesTotal'] === undefined
+              ? undefined
+              : [Number(r['filesVerified']), Number(r['filesTotal']), 'files verified'],
+          check: (r) =>
+            r['regionsToCheck'] === undefined
+              ? undefined
+              : [Number(r['regionsChecked']), Number(r['regionsToCheck']), 'regions checked'],
+          write: (r) =>
+            r['regionsTotal'] === undefined
+              ? undefined
+              : [Number(r['regionsDone']), Number(r['regionsTotal']), 'regions written'],
+        };
+        let drawn = 0;
         const record = await follow(
           () => admin('/admin/restore', { storage, wait: false, ...(options.force ? { force: true } : {}) }),
           (id) => `/admin/restores/${encodeURIComponent(id)}`,
           'restore',
           (r) => {
-            // Verifying, then checking the cluster holds nothing newer: the files' bar until writes begin
-            if (r['phase'] === 'verify' || r['phase'] === 'check') {
-              verifyShown = true;
-              return [verified(r)];
-            }
-            const written: [number, number, string] = [
-              Number(r['regionsDone']),
-              Number(r['regionsTotal'] ?? 0),
-              'regions written',
-            ];
-            // Verification can end between two polls: its count is still part of what the user sees
-            if (verifyShown || r['filesTotal'] === undefined) return [written];
-            verifyShown = true;
-            return [verified(r), written];
+            const at = Math.max(0, RESTORE_PHASES.indexOf(r['phase'] as RestorePhase));
+            const updates = RESTORE_PHASES.slice(Math.min(drawn, at), at + 1).flatMap((phase) => {
+              const count = counts[phase](r);
+              return count ? [count] : [];
+            });
+            drawn = at;
+            return updates;
           },
         );
         print(record, () => table([record]));

@@ -21,14 +21,23 @@ export function progressBar(stream: NodeJS.WritableStream | undefined, title: st
     hideCursor: false,
   });
   let started = false;
+  let counting: string | undefined;
+  /** An update not drawn yet: the bar draws on a timer, which a quick next phase would overtake. */
+  let undrawn = false;
   return {
     update(value, total, label) {
       if (!started) {
         bar.start(Math.max(total, 1), value, { label });
-        started = true;
+        [started, counting] = [true, label];
+        return;
       }
+      // A phase that ends is drawn with its last count before the next one's first.
+      const next = label !== counting;
+      if (next && undrawn) bar.render();
       bar.setTotal(Math.max(total, 1));
       bar.update(value, { label });
+      if (next) bar.render();
+      [undrawn, counting] = [!next, label];
     },
     stop() {
       if (started) bar.stop();

@@ -109,6 +109,9 @@ describe('table cells', () => {
     expect(displayBytes(Buffer.from('hello'))).toBe('hello');
     expect(displayBytes(Buffer.from([0, 1, 0xff]))).toBe('0x0001ff');
     expect(displayBytes(Buffer.from('line\nbreak'))).toBe('0x6c696e650a627265616b');
+    expect(displayBytes(Buffer.from('a b'))).toBe('a b');
+    expect(displayBytes(Buffer.from(' '))).toBe('0x20');
+    expect(displayBytes(Buffer.from('key '))).toBe('0x6b657920');
     const long = displayBytes(Buffer.alloc(100_000, 0x61));
     expect(long).toBe(`${'a'.repeat(48)}… (100000 bytes)`);
     expect(displayBytes(Buffer.from([0xc3]))).toBe('0xc3'); // not valid UTF-8
@@ -117,7 +120,7 @@ describe('table cells', () => {
 });
 
 describe('regionctl restore', () => {
-  it('shows the files verified even when verification ended before the first poll', async () => {
+  it('shows the files verified and regions checked even when those phases ended before the first poll', async () => {
     // A metasrv whose restore is past its verify phase when first asked (a small backup, a busy host)
     const server = createServer((request, response) => {
       response.setHeader('content-type', 'application/json');
@@ -130,6 +133,8 @@ describe('regionctl restore', () => {
             phase: 'write',
             filesTotal: 6,
             filesVerified: 6,
+            regionsToCheck: 5,
+            regionsChecked: 5,
             regionsTotal: 4,
             regionsDone: 4,
             kvs: 40,
@@ -159,6 +164,7 @@ describe('regionctl restore', () => {
       server.close();
     }
     expect(progress).toMatch(/restore \[.*\] 6\/6 files verified/);
+    expect(progress).toMatch(/restore \[.*\] 5\/5 regions checked/);
     expect(progress).toMatch(/restore \[.*\] 4\/4 regions written/);
   });
 });

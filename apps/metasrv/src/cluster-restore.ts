@@ -3,21 +3,26 @@ import {
   escapeKey,
   keyRange,
   rangesOverlap,
+  type RegionId,
   type Timestamp,
 } from '@regionstore/core';
 import { readBackupMeta, verifyBackupFile } from '@regionstore/backup';
+import type { BackupMeta } from '@regionstore/protocol';
 import { createStorage, type ExternalStorage } from '@regionstore/storage-backends';
 import type { RegionRoute } from '@regionstore/supervisor';
 import type { ClusterStore } from './cluster-store';
 import type { NodeTaskClient } from './node-client';
 import type { Operations, OperationRecord } from './operation-records';
-import { forEachRegion } from './region-jobs';
+import { forEachRange, forEachRegion } from './region-jobs';
 
 export interface RestoreRecord extends OperationRecord {
   storage: string;
   /** Restore over versions newer than the backup (they stay visible) instead of refusing. */
   force?: boolean;
   phase: 'verify' | 'check' | 'write';
+  /** Parts of the backup's ranges checked for newer versions, of how many (regions, as they were). */
+  regionsChecked?: number;
+  regionsToCheck?: number;
   filesTotal?: number;
   filesVerified: number;
   regionsTotal?: number;
@@ -73,17 +78,17 @@ export class ClusterRestore {
       record.filesVerified++;
       await save();
     }
+    if (!record.force) {
+      Object.assign(record, { phase: 'check', regionsChecked: 0 });
+      await save();
+      await this.refuseNewerVersions(meta, async (done, total) => {
+        Object.assign(record, { regionsChecked: done, regionsToCheck: total });
+        await save();
+      });
+    }
     const routes = await this.store.routes();
     const filesOf = (range: RegionRoute['range']) =>
       meta.files.filter((f) => rangesOverlap(keyRange(f.startKey, f.endKey), range));
-    if (!record.force) {
-      record.phase = 'check';
-      await save();
-      await this.refuseNewerVersions(
-        routes.filter((route) => filesOf(route.range).length > 0),
-        meta.endVersion,
-      );
-    }
     Object.assign(record, { phase: 'write', regionsTotal: routes.length });
     await save();
     await forEachRegion(
@@ -109,28 +114,42 @@ export class ClusterRestore {
   }
 
   /**
-   * Fails, before anything is written, when a region the backup touches holds a version committed
-   * after the backup's ts: restored versions would stay hidden under it.
+   * Fails, before anything is written, when the backup's ranges hold a version committed after its
+   * ts: restored versions would stay hidden under it. Each part of those ranges is asked of the leader
+   * of the region holding it (a follower may lag), parts split or moved meanwhile again where they went.
    */
-  private async refuseNewerVersions(routes: RegionRoute[], ts: Timestamp): Promise<void> {
-    const found = await forEachRegion(
-      this.store,
-      routes,
-      async (route) => {
-        const { found } = await this.nodes.call(route.leader, 'newer-version', {
-          regionId: route.regionId,
-          range: route.range,
-          ts,
-        });
-        return found && { ...found, regionId: route.regionId };
-      },
-      () => undefined,
-    );
-    const newer = found.filter((f) => f !== undefined);
+  private async refuseNewerVersions(
+    meta: BackupMeta,
+    onProgress: (done: number, total: number) => Promise<void>,
+  ): Promise<void> {
+    const ts = meta.endVersion;
+    const newer: Array<{ key: Buffer; ts: Timestamp; regionId: RegionId }> = [];
+    let [before, counted] = [0, 0];
+    for (const { startKey, endKey } of meta.ranges) {
+      await forEachRange(
+        this.store,
+        keyRange(startKey, endKey),
+        async (route, part) => {
+          const { found, covered } = await this.nodes.call(route.leader, 'newer-version', {
+            regionId: route.regionId,
+            range: part,
+            ts,
+          });
+          if (found) newer.push({ ...found, regionId: route.regionId });
+          return { value: undefined, covered };
+        },
+        (done, total) => {
+          counted = before + total;
+          return onProgress(before + done, counted);
+        },
+      );
+      before = counted;
+    }
     const [first] = newer;
     if (!first) return;
+    const others = newer.length > 1 ? ` (and in ${newer.length - 1} more regions)` : '';
     throw new FailedPreconditionError(
-      `the cluster holds versions newer than the backup (ts ${ts}): key "${escapeKey(first.key)}" at ts ${first.ts} in region ${first.regionId.toString()}, and ${newer.length - 1} more regions; restored versions would stay hidden under them. Restore into an empty cluster, or force the restore to keep the newer versions visible`,
+      `the cluster holds versions newer than the backup (ts ${ts}): key "${escapeKey(first.key)}" at ts ${first.ts} in region ${first.regionId.toString()}${others}; restored versions would stay hidden under them. Restore into a new cluster, or force the restore to leave the newer versions visible`,
       {
         backupTs: ts.toString(),
         regions: newer.map((f) => f.regionId.toString()),

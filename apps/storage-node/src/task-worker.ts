@@ -1,11 +1,13 @@
 import {
   EpochNotMatchError,
   InvalidArgumentError,
+  NotLeaderError,
   ServerIsBusyError,
   NotFoundError,
   CancelledError,
   RegionNotFoundError,
   failpoint,
+  intersectRanges,
   rangesOverlap,
   isRegionStoreError,
   toRegionStoreError,
@@ -321,12 +323,19 @@ export class NodeTaskWorker {
           progress.signal.removeEventListener('abort', cancel);
         }
       },
-      // Read where the region is open, so its data is all here (a leader, or a follower as of its apply).
+      // Asked of the leader: a follower's copy may lag behind versions the leader already holds.
       'newer-version': async ({ regionId, range, ts }) => {
-        if (!group.getRegion(regionId))
+        const region = group.getRegion(regionId);
+        if (!region)
           throw new RegionNotFoundError(`region ${regionId.toString()} is not open on ${deps.nodeId}`);
-        const found = await firstNewerThan(deps.engine, range, ts);
-        return { regionId, ...(found ? { found } : {}) };
+        if (!region.isWritable)
+          throw new NotLeaderError(`region ${regionId.toString()} does not lead on ${deps.nodeId}`, {
+            regionId: regionId.toString(),
+          });
+        const part = intersectRanges(range, region.range);
+        if (!part) return { regionId, covered: [] };
+        const found = await firstNewerThan(deps.engine, part, ts);
+        return { regionId, covered: [part], ...(found ? { found } : {}) };
       },
       'local-regions': async () => {
         const regions = [];

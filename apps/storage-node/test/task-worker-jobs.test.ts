@@ -135,8 +135,12 @@ describe('node task worker: snapshot, catch-up and destroy jobs', () => {
 
     // what a restore checks first: a version newer than the backup's ts, on a node the region is open on
     const newer = (ts: bigint) => ({ regionId: REGION, range: RANGE, ts });
-    const found = (await a.run('newer-version', newer(0n))).found;
+    const { found, covered } = await a.run('newer-version', newer(0n));
     expect(found?.key.toString()).toBe('k0');
+    expect(covered).toEqual([RANGE]);
+    // only the part the region holds is answered for: the rest is asked where it went
+    const wider = await a.run('newer-version', { regionId: REGION, range: keyRange(b('0'), b('z')), ts: 0n });
+    expect(wider.covered).toEqual([RANGE]);
     expect((await a.run('newer-version', newer(found!.ts))).found?.key.toString()).toBe('k1');
     expect((await a.run('newer-version', newer(MAX_TIMESTAMP))).found).toBeUndefined();
     expect(JSON.parse(await bNode.failure('newer-version', newer(0n)))).toMatchObject({
@@ -178,6 +182,8 @@ describe('node task worker: snapshot, catch-up and destroy jobs', () => {
 
     // b follows a's WAL: open as a follower, then catch up to the entries a writes next
     await bNode.run('open-region', { regionId: REGION, range: RANGE, epoch: EPOCH, role: 'follower' });
+    // a follower's copy may lag: the check is for the leader
+    expect(JSON.parse(await bNode.failure('newer-version', newer(0n)))).toMatchObject({ code: 'NotLeader' });
     await a.group.write({ regionId: REGION, mutations: [{ op: 'put', key: b('later'), value: b('x') }] });
     const caught = await bNode.run('catchup-region', { regionId: REGION });
     expect(caught.lastEntryId).toBe(21);

@@ -177,8 +177,9 @@ export const localRegionSchema = z.object({
 export const localRegionsResult = z.object({ regions: z.array(localRegionSchema) });
 
 /**
- * The first key of the region's `range` whose newest version was committed after `ts` (a restore of a
- * backup taken at `ts` would stay hidden under it), read on a node where the region is open.
+ * The first key of `range` within the region whose newest version was committed after `ts` (a restore
+ * of a backup taken at `ts` would stay hidden under it), read on the region's leader; `covered` is the
+ * part of `range` the region holds there (less after a split: the rest is asked elsewhere).
  */
 export const newerVersionPayload = z.strictObject({
   regionId: regionIdCodec,
@@ -188,6 +189,7 @@ export const newerVersionPayload = z.strictObject({
 export const newerVersionResult = z.object({
   regionId: regionIdCodec,
   found: z.object({ key: bytesCodec, ts: timestampCodec }).optional(),
+  covered: z.array(keyRangeSchema),
 });
 
 /** Every job kind, with the schemas both sides validate against. */

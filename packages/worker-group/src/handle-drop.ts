@@ -72,19 +72,47 @@ async function purgeDropped(ctx: WorkerContext, regionId: RegionId): Promise<voi
   await ctx.storage.delete(dropMarker(regionId));
 }
 
-/** The marker names the fence the drop retires the WAL under; a marker without one (older) is undefined. */
-async function markedFence(ctx: WorkerContext, regionId: RegionId): Promise<Fence | undefined> {
+const markerSchema = z.object({ fence: z.object({ nodeId: z.string(), epoch: z.number().int() }) });
+
+/**
+ * What a drop's marker says: the fence it retires the WAL under; `legacy` for a marker of a drop from
+ * before markers named one (its body a timestamp); `unreadable` for anything else; undefined when the
+ * marker is gone (the drop finished or was given up meanwhile).
+ */
+type Marker = { fence: Fence } | { legacy: true } | { unreadable: string };
+
+async function readMarker(ctx: WorkerContext, regionId: RegionId): Promise<Marker | undefined> {
   const chunks: Buffer[] = [];
-  for await (const chunk of await ctx.storage.read(dropMarker(regionId))) chunks.push(chunk as Buffer);
   try {
-    const parsed = markerSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-    return parsed.success ? parsed.data.fence : undefined;
-  } catch {
-    return undefined;
+    for await (const chunk of await ctx.storage.read(dropMarker(regionId))) chunks.push(chunk as Buffer);
+  } catch (err) {
+    if (isRegionStoreError(err, 'NotFound')) return undefined;
+    throw err;
   }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    return { unreadable: (err as Error).message };
+  }
+  if (typeof body === 'number') return { legacy: true };
+  const parsed = markerSchema.safeParse(body);
+  return parsed.success
+    ? { fence: parsed.data.fence }
+    : { unreadable: parsed.error.issues[0]?.message ?? '' };
 }
 
-const markerSchema = z.object({ fence: z.object({ nodeId: z.string(), epoch: z.number().int() }) });
+/** Deletes the marker if it is this drop's: a deposed leader leaves the real leader's drop alone. */
+async function withdrawMarker(ctx: WorkerContext, regionId: RegionId, fence: Fence): Promise<void> {
+  const marker = await readMarker(ctx, regionId);
+  if (
+    marker &&
+    'fence' in marker &&
+    marker.fence.nodeId === fence.nodeId &&
+    marker.fence.epoch === fence.epoch
+  )
+    await ctx.storage.delete(dropMarker(regionId));
+}
 
 /**
  * Retires the WAL under the drop's fence. Refused (`NotLeader`) when the fence moved on: another node
@@ -127,7 +155,7 @@ export async function dropRegion(
   const body = Buffer.from(JSON.stringify({ fence, atMs: ctx.time.now() }));
   await ctx.storage.write(dropMarker(regionId), Readable.from([body]));
   if (!(await retireWal(ctx, regionId, fence))) {
-    await ctx.storage.delete(dropMarker(regionId));
+    await withdrawMarker(ctx, regionId, fence);
     throw notLeader();
   }
   const batch = new WriteBatch();
@@ -161,7 +189,19 @@ export async function finishInterruptedDrops(ctx: WorkerContext): Promise<Region
   }
   const dropped: RegionId[] = [];
   for (const regionId of marked) {
-    if (await retireWal(ctx, regionId, await markedFence(ctx, regionId))) {
+    const marker = await readMarker(ctx, regionId);
+    if (!marker) continue;
+    if ('unreadable' in marker) {
+      ctx.logger.warn(
+        { regionId: regionId.toString(), reason: marker.unreadable },
+        'a drop marker names no fence it could be finished under: the drop is given up',
+      );
+      await ctx.storage.delete(dropMarker(regionId));
+      continue;
+    }
+    // A drop from before markers named a fence is finished as it was then: unfenced.
+    const fence = 'fence' in marker ? marker.fence : undefined;
+    if (await retireWal(ctx, regionId, fence)) {
       await purgeDropped(ctx, regionId);
       dropped.push(regionId);
     } else {
@@ -169,7 +209,7 @@ export async function finishInterruptedDrops(ctx: WorkerContext): Promise<Region
         { regionId: regionId.toString() },
         'an interrupted drop never retired the WAL and the region leads elsewhere now: it stays',
       );
-      await ctx.storage.delete(dropMarker(regionId));
+      await withdrawMarker(ctx, regionId, fence!);
     }
   }
   return dropped;

@@ -6,6 +6,7 @@ import {
   isRegionStoreError,
   keyRange,
   removeFailPoint,
+  type RegionId,
 } from '@regionstore/core';
 import {
   WriteBatch,
@@ -468,6 +469,43 @@ describe('WorkerGroup', () => {
     expect(await wal.fence(region)).toEqual(next);
     expect(await wal.lastEntryId(region)).toBe(1);
     expect(await objectNames(cluster.storage, `manifests/${region.value}/`)).not.toEqual([]);
+  });
+
+  it('finishes a drop whose marker is from before markers named a fence, and gives up an unreadable one', async () => {
+    const node = await cluster.node();
+    const wal = await cluster.wal();
+    const [legacy, unreadable] = [freshRegion(), freshRegion()];
+    for (const [region, start] of [
+      [legacy, 'o'],
+      [unreadable, 'q'],
+    ] as const) {
+      await node.group.ddl(region, {
+        type: 'create',
+        range: keyRange(b(start), b(`${start}~`)),
+        epoch: EPOCH,
+      });
+      await node.group.write({ regionId: region, mutations: [put(`${start}1`, 'x')] });
+      await node.group.ddl(region, { type: 'flush' });
+    }
+    const marker = (region: RegionId) => `regions/${region.value}/.dropping`;
+    const write = (region: RegionId, body: string) =>
+      cluster.storage.write(marker(region), Readable.from([Buffer.from(body)]));
+    // An older drop wrote its marker (a timestamp) and died before deleting the WAL.
+    await write(legacy, String(Date.now()));
+    await write(unreadable, '{"fence":');
+    await node.crash();
+
+    await cluster.node();
+    await until(
+      async () =>
+        !(await cluster.storage.exists(marker(legacy))) &&
+        !(await cluster.storage.exists(marker(unreadable))),
+      'both markers to go',
+    );
+    expect((await wal.position(legacy)).retired).toBe(true);
+    expect(await objectNames(cluster.storage, `manifests/${legacy.value}/`)).toEqual([]);
+    expect(await wal.fence(unreadable)).toEqual({ nodeId: node.nodeId, epoch: EPOCH.confVer });
+    expect(await objectNames(cluster.storage, `manifests/${unreadable.value}/`)).not.toEqual([]);
   });
 
   it('finishes a drop a crash interrupted: the next node to start deletes what the drop left', async () => {
