@@ -28,9 +28,19 @@ import {
   pausedFullFlush,
   until,
   useCluster,
+  type TestNode,
 } from './helpers';
 
 const cluster = useCluster('worker-group');
+
+/** A region of `[start, end)` on `node` holding `<start>1`, flushed: it has files in the object store. */
+async function flushedRegion(node: TestNode, start: string, end: string): Promise<RegionId> {
+  const region = freshRegion();
+  await node.group.ddl(region, { type: 'create', range: keyRange(b(start), b(end)), epoch: EPOCH });
+  await node.group.write({ regionId: region, mutations: [put(`${start}1`, 'x')] });
+  await node.group.ddl(region, { type: 'flush' });
+  return region;
+}
 
 describe('WorkerGroup', () => {
   // Counterpart of the seed's test_worker_group_start_stop.
@@ -386,10 +396,7 @@ describe('WorkerGroup', () => {
   it('drops a region: gone from the node, its WAL destroyed, its data deleted', async () => {
     const node = await cluster.node();
     const wal = await cluster.wal();
-    const region = freshRegion();
-    await node.group.ddl(region, { type: 'create', range: keyRange(b('d'), b('e')), epoch: EPOCH });
-    await node.group.write({ regionId: region, mutations: [put('d1', 'x')] });
-    await node.group.ddl(region, { type: 'flush' });
+    const region = await flushedRegion(node, 'd', 'e');
     await node.group.ddl(region, { type: 'drop' });
     expect(node.group.isRegionExists(region)).toBe(false);
     expect(await wal.fence(region)).toBeUndefined();
@@ -434,10 +441,7 @@ describe('WorkerGroup', () => {
   it('a leader deposed without knowing it cannot drop: the region, its WAL and its files stay', async () => {
     const old = await cluster.node();
     const wal = await cluster.wal();
-    const region = freshRegion();
-    await old.group.ddl(region, { type: 'create', range: keyRange(b('j'), b('k')), epoch: EPOCH });
-    await old.group.write({ regionId: region, mutations: [put('j1', 'x')] });
-    await old.group.ddl(region, { type: 'flush' });
+    const region = await flushedRegion(old, 'j', 'k');
     // Another node took the region over (a failover) while the old leader heard nothing of it.
     const next = { nodeId: 'node-new', epoch: EPOCH.confVer + 1 };
     await wal.setFence(region, next);
@@ -452,10 +456,7 @@ describe('WorkerGroup', () => {
   it('an interrupted drop that never retired the WAL of a region led elsewhere now is given up', async () => {
     const node = await cluster.node();
     const wal = await cluster.wal();
-    const region = freshRegion();
-    await node.group.ddl(region, { type: 'create', range: keyRange(b('l'), b('m')), epoch: EPOCH });
-    await node.group.write({ regionId: region, mutations: [put('l1', 'x')] });
-    await node.group.ddl(region, { type: 'flush' });
+    const region = await flushedRegion(node, 'l', 'm');
     // The drop wrote its marker and its node died before it retired the WAL; the region failed over.
     const marker = `regions/${region.value}/.dropping`;
     const fence = { nodeId: node.nodeId, epoch: EPOCH.confVer };
@@ -474,19 +475,8 @@ describe('WorkerGroup', () => {
   it('finishes a drop whose marker is from before markers named a fence, and gives up an unreadable one', async () => {
     const node = await cluster.node();
     const wal = await cluster.wal();
-    const [legacy, unreadable] = [freshRegion(), freshRegion()];
-    for (const [region, start] of [
-      [legacy, 'o'],
-      [unreadable, 'q'],
-    ] as const) {
-      await node.group.ddl(region, {
-        type: 'create',
-        range: keyRange(b(start), b(`${start}~`)),
-        epoch: EPOCH,
-      });
-      await node.group.write({ regionId: region, mutations: [put(`${start}1`, 'x')] });
-      await node.group.ddl(region, { type: 'flush' });
-    }
+    const legacy = await flushedRegion(node, 'o', 'p');
+    const unreadable = await flushedRegion(node, 'q', 'r');
     const marker = (region: RegionId) => `regions/${region.value}/.dropping`;
     const write = (region: RegionId, body: string) =>
       cluster.storage.write(marker(region), Readable.from([Buffer.from(body)]));
@@ -511,10 +501,7 @@ describe('WorkerGroup', () => {
   it('finishes a drop a crash interrupted: the next node to start deletes what the drop left', async () => {
     const node = await cluster.node();
     const wal = await cluster.wal();
-    const region = freshRegion();
-    await node.group.ddl(region, { type: 'create', range: keyRange(b('f'), b('g')), epoch: EPOCH });
-    await node.group.write({ regionId: region, mutations: [put('f1', 'x')] });
-    await node.group.ddl(region, { type: 'flush' });
+    const region = await flushedRegion(node, 'f', 'g');
     const objects = async () => {
       const names = [];
       for (const prefix of [
