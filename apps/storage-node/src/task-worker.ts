@@ -324,7 +324,7 @@ export class NodeTaskWorker {
         }
       },
       // Asked of the leader: a follower's copy may lag behind versions the leader already holds.
-      'newer-version': async ({ regionId, range, ts }) => {
+      'newer-version': async ({ regionId, range, ts }, progress) => {
         const region = group.getRegion(regionId);
         if (!region)
           throw new RegionNotFoundError(`region ${regionId.toString()} is not open on ${deps.nodeId}`);
@@ -334,7 +334,14 @@ export class NodeTaskWorker {
           });
         const part = intersectRanges(range, region.range);
         if (!part) return { regionId, covered: [] };
-        const found = await firstNewerThan(deps.engine, part, ts);
+        const scanned = { keys: 0 };
+        progress.track(() => scanned.keys);
+        const found = await firstNewerThan(deps.engine, part, ts, { scanned, signal: progress.signal }).catch(
+          (err: unknown) => {
+            stoppedBy(progress.signal, 'newer-version');
+            throw err;
+          },
+        );
         return { regionId, covered: [part], ...(found ? { found } : {}) };
       },
       'local-regions': async () => {

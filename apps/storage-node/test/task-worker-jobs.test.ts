@@ -283,6 +283,18 @@ describe('node task worker: backups and restores on the bulk queue', () => {
       kvs: 2000,
     });
     expectGrowingCounts(restoring, 2000);
+
+    // A restore's check over a region with nothing newer reads every key, reporting how many as it goes.
+    const checking = reported(c.bulk.events);
+    const check = await c.bulk.queue.add(
+      'newer-version',
+      encodeJobPayload('newer-version', { regionId: restored, range: RANGE, ts: MAX_TIMESTAMP }),
+    );
+    expect(decodeJobResult('newer-version', await check.waitUntilFinished(c.bulk.events, 30_000))).toEqual({
+      regionId: restored,
+      covered: [RANGE],
+    });
+    expectGrowingCounts(checking, 2000);
   });
 
   it('stops a backup still running when the node stops, failing it as ServerIsBusy for the metasrv to send again', async () => {

@@ -248,14 +248,18 @@ async function* newestVersions(reader: KvReader, range: KeyRange, options: MvccS
 /**
  * The first key of `range` whose newest version (a delete included) was committed after `ts`, from the
  * `latest` CF; undefined when there is none. Versions written at `ts` or below (a restore of a backup
- * taken at `ts`) would stay hidden under it.
+ * taken at `ts`) would stay hidden under it. With nothing newer it reads every key of the range:
+ * `scanned.keys` counts them for whoever reports progress, and `signal` ends the scan early.
  */
 export async function firstNewerThan(
   reader: KvReader,
   range: KeyRange,
   ts: Timestamp,
+  { scanned = { keys: 0 }, signal }: { scanned?: { keys: number }; signal?: AbortSignal } = {},
 ): Promise<{ key: Buffer; ts: Timestamp } | undefined> {
   for await (const entry of reader.iterate(CF_LATEST, { ...mvccRange(range), batchSize: 1024 })) {
+    signal?.throwIfAborted();
+    scanned.keys++;
     const newest = decodeLatest(entry.value).ts;
     if (newest > ts) return { key: decodeBytes(entry.key, 1).key, ts: newest };
   }
@@ -333,7 +337,8 @@ const GC_BATCH = 1024;
 
 /**
  * Drops the versions no reader at or above `safePoint` can see: per key, everything older than the
- * newest version at or below the safe point, and that version too when it is a delete.
+ * newest version at or below the safe point, and that version too when it is a delete. Each key's
+ * versions go in one atomic batch.
  */
 export async function mvccGc(
   engine: KvEngine,
@@ -360,6 +365,12 @@ export async function mvccGc(
       }
       const newest = !current || compareKeys(current, version.key) !== 0;
       if (newest) {
+        // Written only between keys: a delete dropped in one batch and the versions under it in the
+        // next would let a read (or a flush's snapshot) see an older value come back meanwhile.
+        if (batch.count >= GC_BATCH) {
+          await engine.write(batch);
+          batch = new WriteBatch();
+        }
         current = version.key;
         seenVisible = false;
       }
@@ -369,10 +380,6 @@ export async function mvccGc(
         batch.delete(CF_DEFAULT, mvccKey(version.key, version.ts));
         deleted++;
         deletedBytes += bytes;
-        if (batch.count >= GC_BATCH) {
-          await engine.write(batch);
-          batch = new WriteBatch();
-        }
       }
       seenVisible = true;
     }

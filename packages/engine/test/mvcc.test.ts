@@ -386,6 +386,15 @@ describe('MVCC reads', () => {
     expect(await first(5n)).toBe('a@10');
     expect(await first(5n, keyRange(b('c'), b('d')))).toBe('c@30');
     expect(await first(5n, keyRange(b('d')))).toBeUndefined();
+    // nothing newer: every key read and counted; a stopped scan ends at once
+    const scanned = { keys: 0 };
+    expect(await firstNewerThan(engine, keyRange(), 30n, { scanned })).toBeUndefined();
+    expect(scanned.keys).toBe(4);
+    const stopped = new AbortController();
+    stopped.abort(new Error('node stopping'));
+    await expect(firstNewerThan(engine, keyRange(), 30n, { signal: stopped.signal })).rejects.toThrow(
+      'node stopping',
+    );
   });
 
   it('gc drops old versions and tombstones at the safe point', async () => {
@@ -405,5 +414,29 @@ describe('MVCC reads', () => {
     expect(await mvccGet(engine, b('a'), 15n)).toBeUndefined();
     expect(await mvccGet(engine, b('b'), 25n)).toBeUndefined();
     expect((await mvccGet(engine, b('a')))?.toString()).toBe('a30');
+  });
+
+  it('gc drops a delete together with the versions under it, never leaving the older value visible', async () => {
+    const engine = await engines.open();
+    const batch = new WriteBatch();
+    // 1023 shadowed versions to drop first, so the delete of "z" is the 1024th: a batch's worth.
+    for (let i = 0; i < 1023; i++) {
+      const key = b(`k${String(i).padStart(4, '0')}`);
+      putVersion(batch, key, 5n, b('old'));
+      putVersion(batch, key, 8n, b('new'));
+    }
+    putVersion(batch, b('z'), 5n, b('z5'));
+    deleteVersion(batch, b('z'), 10n);
+    await engine.write(batch);
+    // What a reader at the safe point (or a flush's snapshot) sees of "z" after each GC write.
+    const seen: Array<string | undefined> = [];
+    const watched = Object.create(engine) as KvEngine;
+    watched.write = async (written) => {
+      await engine.write(written);
+      seen.push((await mvccGet(engine, b('z'), 15n))?.toString());
+    };
+    expect((await mvccGc(watched, keyRange(), 15n)).deleted).toBe(1025);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((value) => value === undefined)).toBe(true);
   });
 });

@@ -44,9 +44,10 @@ export class QueueNames {
 
 /**
  * Tasks whose length grows with the data they carry: they go to a node's bulk queue and report
- * progress while they run, and whoever waits on one waits as long as that queue moves.
+ * progress while they run, and whoever waits on one waits as long as that queue moves. A restore's
+ * check for newer versions reads up to a region's every key, so it is one of them.
  */
-export const BULK_JOBS: ReadonlySet<JobName> = new Set<JobName>(['backup', 'restore']);
+export const BULK_JOBS: ReadonlySet<JobName> = new Set<JobName>(['backup', 'restore', 'newer-version']);
 
 function checkedNodeId(nodeId: string): string {
   const parsed = nodeIdSchema.safeParse(nodeId);

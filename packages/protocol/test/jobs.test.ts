@@ -23,10 +23,11 @@ describe('queue names', () => {
     expect(() => names.nodeBulk('bad id')).toThrow(/invalid node id 'bad id'/);
   });
 
-  it('sends backup and restore to a node queue of their own, which no node id can name', () => {
+  it("sends backup, restore and restore's check to a node queue of their own, which no node id can name", () => {
     const names = new QueueNames('ci-1');
     expect(names.nodeQueueFor('n1', 'backup')).toBe('node-n1.bulk');
     expect(names.nodeQueueFor('n1', 'restore')).toBe('node-n1.bulk');
+    expect(names.nodeQueueFor('n1', 'newer-version')).toBe('node-n1.bulk');
     for (const job of ['open-region', 'upgrade-region', 'apply-snapshot', 'split-region'] as const) {
       expect(names.nodeQueueFor('n1', job)).toBe('node-n1');
     }

@@ -1,4 +1,4 @@
-import { ServerIsBusyError } from '@regionstore/core';
+import { ServerIsBusyError, rangeContains } from '@regionstore/core';
 import { dropLatestDeletes } from '@regionstore/engine';
 import { deltaBytes } from '@regionstore/region-files';
 import { compactRegion, flushRegion } from './background-jobs';
@@ -135,8 +135,16 @@ export async function handleBackgroundNotify(
     case 'compactionFinished':
       region.compacting = false;
       if (notify.safePoint > region.gcSafePoint) region.gcSafePoint = notify.safePoint;
-      // Here, between this region's write batches, no write can replace a delete in between.
-      await dropLatestDeletes(ctx.engine, notify.gc.newestDeletes).catch((err: unknown) =>
+      // Here, between this region's write batches, no write can replace a delete in between; but keys a
+      // split gave away since the GC began, or all of them once a merge prepared this region as its
+      // source, take writes on another worker now, so those pointers stay (a pointer to a dropped delete
+      // still reads as absent).
+      await dropLatestDeletes(
+        ctx.engine,
+        region.role === 'DowngradingLeader'
+          ? []
+          : notify.gc.newestDeletes.filter((d) => rangeContains(region.range, d.key)),
+      ).catch((err: unknown) =>
         ctx.logger.warn({ regionId: regionId.toString(), err }, 'dropping collected deletes failed'),
       );
       for (const waiter of region.compactWaiters.splice(0)) waiter.send({ lastEntryId: region.lastEntryId });

@@ -6,7 +6,7 @@ import {
   parseTimestamp,
   removeFailPoint,
 } from '@regionstore/core';
-import { mvccGet, readRegionLocalState } from '@regionstore/engine';
+import { latestTimestamps, mvccGet, readRegionLocalState } from '@regionstore/engine';
 import { committedManifest, latestManifest, manifestRange } from '@regionstore/region-files';
 import { EPOCH, b, failure, put, until, useCluster, type TestNode } from './helpers';
 
@@ -143,6 +143,32 @@ describe('merge on a node', () => {
       ),
     ).toMatchObject({ code: 'EpochNotMatch' });
     expect((await mvccGet(node.engine, b('s')))?.toString()).toBe('1');
+  });
+
+  it('leaves the latest pointers of deletes a GC dropped to the target once the source is prepared', async () => {
+    // A slow GC of the source: by the time it ends, the target takes writes to the source's keys.
+    const node = await cluster.node({ config: { gcBytesPerSecond: 10_000 } });
+    const { target, source } = await twoRegions(node);
+    await node.group.write({ regionId: source, mutations: [put('s', '1')] });
+    const { commitTs: deletedAt } = await node.group.write({
+      regionId: source,
+      mutations: [{ op: 'delete', key: b('s') }],
+    });
+    let last = 0n;
+    for (let round = 0; round < 2; round++)
+      ({ commitTs: last } = await node.group.write({
+        regionId: source,
+        mutations: Array.from({ length: 1500 }, (_, i) => put(`t${i}`, `v${round}`)),
+      }));
+    node.group.advanceGcSafePoint(last);
+    const collecting = node.group.ddl(source, { type: 'compact' });
+    await node.group.ddl(source, { type: 'prepareMerge' });
+    await node.group.ddl(target, { type: 'merge', ...mergeOf(source) });
+    await collecting;
+    expect(await mvccGet(node.engine, b('s'), deletedAt - 1n)).toBeUndefined(); // collected
+    expect(await latestTimestamps(node.engine, [b('s')])).toEqual([deletedAt]);
+    await node.group.mergeRegions(target, mergeOf(source)); // the rest of the merge: the source closes
+    expect(node.group.getRegion(source)).toBeUndefined();
   });
 });
 

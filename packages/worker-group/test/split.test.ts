@@ -1,5 +1,12 @@
 import { RegionId, configureFailPoint, failPointHits, keyRange, removeFailPoint } from '@regionstore/core';
-import { CF_DEFAULT, decodeMvccKey, mvccGet, mvccRange, type KvEngine } from '@regionstore/engine';
+import {
+  CF_DEFAULT,
+  decodeMvccKey,
+  latestTimestamps,
+  mvccGet,
+  mvccRange,
+  type KvEngine,
+} from '@regionstore/engine';
 import { regionDataBounds } from '@regionstore/region-runner';
 import {
   committedManifest,
@@ -391,6 +398,35 @@ describe('split on a node', () => {
     expect(again.group.getRegion(child)!.range).toEqual(keyRange('m', ''));
     expect((await mvccGet(again.engine, b('t')))?.toString()).toBe('2');
     expect(manifestRange((await latestManifest(cluster.storage, child))!)).toEqual(keyRange('m', ''));
+  });
+
+  it('leaves the latest pointers of deletes a GC dropped in keys the split gave away during it', async () => {
+    // A slow GC: its split-off keys take writes on the child's worker by the time it ends.
+    const node = await cluster.node({ config: { gcBytesPerSecond: 10_000 } });
+    const region = freshRegion();
+    const child = freshChild();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    const deleted: Record<string, bigint> = {};
+    for (const key of ['c', 'x']) {
+      await node.group.write({ regionId: region, mutations: [put(key, '1')] });
+      deleted[key] = (
+        await node.group.write({ regionId: region, mutations: [{ op: 'delete', key: b(key) }] })
+      ).commitTs;
+    }
+    // Versions between them for the GC to read at its rate: seconds of them.
+    let last = 0n;
+    for (let round = 0; round < 2; round++)
+      ({ commitTs: last } = await node.group.write({
+        regionId: region,
+        mutations: Array.from({ length: 1500 }, (_, i) => put(`f${i}`, `v${round}`)),
+      }));
+    node.group.advanceGcSafePoint(last);
+    const collecting = node.group.ddl(region, { type: 'compact' });
+    await node.group.splitRegion(region, splitAt('m', child));
+    await collecting;
+    // Both deletes were collected; only the parent's own key lost its pointer, from the parent's worker.
+    expect(await mvccGet(node.engine, b('x'), deleted['x']! - 1n)).toBeUndefined();
+    expect(await latestTimestamps(node.engine, [b('c'), b('x')])).toEqual([undefined, deleted['x']]);
   });
 });
 
