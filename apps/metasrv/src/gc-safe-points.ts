@@ -6,7 +6,12 @@ import {
   type Timestamp,
 } from '@regionstore/core';
 import type { Logger, RedisClient } from '@regionstore/runtime';
-import { gcSafePointKey, metasrvLeaderKey, serviceSafePointsKey } from '@regionstore/protocol';
+import {
+  gcSafePointKey,
+  metasrvLeaderKey,
+  readGcSafePoint,
+  serviceSafePointsKey,
+} from '@regionstore/protocol';
 
 /** Timestamps as Redis keeps them: fixed-width decimals, so Lua's string order is their order. */
 const stored = (ts: Timestamp) => ts.toString().padStart(20, '0');
@@ -111,8 +116,17 @@ export class GcSafePoints {
       stored(candidate),
       String(this.now()),
     )) as string | null;
-    const value =
-      result === null ? parsed(await this.redis.get(gcSafePointKey(this.prefix))) : parsed(result);
+    const value = result === null ? await readGcSafePoint(this.redis, this.prefix) : parsed(result);
+    if (value > this.known) this.known = value;
+    return this.known;
+  }
+
+  /**
+   * Reads the safepoint as Redis holds it. A newly elected leader does before its first grant: a grant
+   * without one leaves a node that just started admitting reads at any ts.
+   */
+  async load(): Promise<Timestamp> {
+    const value = await readGcSafePoint(this.redis, this.prefix);
     if (value > this.known) this.known = value;
     return this.known;
   }

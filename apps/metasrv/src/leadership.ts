@@ -102,6 +102,8 @@ export class Leadership {
     const { config, store, supervisor, nodes, leases, logger } = this.deps;
     this.leaderChanges.inc({ change: 'won' });
     leases.onElected();
+    // Grants carry the safepoint from the first heartbeat on: a node that just started knows no other.
+    await this.deps.gc?.load();
     // Procedures left running resume first, so no heartbeat repairs a region one of them is moving.
     await supervisor.onLeaderStart();
     this.heartbeatWorker = consumeHeartbeats(config, this.intake, nodes, logger);

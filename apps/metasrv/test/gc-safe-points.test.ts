@@ -37,6 +37,15 @@ describe('GcSafePoints', () => {
     expect(await gc.advance()).toBe(composeTimestamp(now() + 30_000 - 60_000));
   });
 
+  it('is loaded as Redis holds it by an instance that never moved it (a newly elected leader)', async () => {
+    const { gc } = await setup();
+    const moved = await gc.advance();
+    const elected = (await setup('next')).gc;
+    expect(elected.current).toBe(0n);
+    expect(await elected.load()).toBe(moved);
+    expect(elected.current).toBe(moved);
+  });
+
   it('stops at the smallest unexpired service safepoint and refuses one below it', async () => {
     const { gc, tick, now } = await setup();
     await gc.advance();

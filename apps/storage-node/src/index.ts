@@ -5,6 +5,7 @@ export { NODE, type NodePluginConfig } from './plugins/tokens';
 export { dataApiPlugin, DataApiServer } from './plugins/data-api-plugin';
 export { taskWorkerPlugin } from './plugins/task-worker-plugin';
 export { heartbeatPlugin } from './plugins/heartbeat-plugin';
+export { gcSafePointPlugin } from './plugins/gc-safe-point-plugin';
 export { logStorePlugin } from '@regionstore/log-store';
 export { regionRunnerPlugin } from '@regionstore/region-runner';
 export { workerGroupPlugin } from '@regionstore/worker-group';

@@ -28,6 +28,7 @@ import { container as root } from 'tsyringe';
 import { checkApiExposure, type StorageNodeConfig } from './config';
 import { dataApiPlugin, type DataApiServer } from './plugins/data-api-plugin';
 import { heartbeatPlugin } from './plugins/heartbeat-plugin';
+import { gcSafePointPlugin } from './plugins/gc-safe-point-plugin';
 import { taskWorkerPlugin } from './plugins/task-worker-plugin';
 import { NODE, type NodePluginConfig } from './plugins/tokens';
 import { NodeClusterIdentity } from './cluster-identity';
@@ -42,6 +43,7 @@ export const STORAGE_NODE_PLUGINS: readonly Plugin<NodePluginConfig>[] = [
   logStorePlugin,
   regionRunnerPlugin,
   workerGroupPlugin,
+  gcSafePointPlugin,
   backupPlugin,
   dataApiPlugin,
   taskWorkerPlugin,

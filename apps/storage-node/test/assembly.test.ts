@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { BACKUP_ENDPOINT, BackupTask, backupRequestSchema, type BackupEndpoint } from '@regionstore/backup';
 import { RegionId, composeTimestamp, keyRange } from '@regionstore/core';
-import { QueueNames, decodeJobPayload } from '@regionstore/protocol';
+import { QueueNames, decodeJobPayload, gcSafePointKey } from '@regionstore/protocol';
 import { RocksEngine } from '@regionstore/engine';
 import { RedisLogStore } from '@regionstore/log-store';
 import { createStorage } from '@regionstore/storage-backends';
@@ -70,13 +70,18 @@ describe('StorageNode assembled from plugins', () => {
         done();
       },
     });
+    // The cluster's GC safepoint, taken before the node serves (no metasrv grants it one here).
+    const safePoint = composeTimestamp(Date.now() - 60_000);
+    await (await ns.connect()).set(gcSafePointKey(ns.prefix), safePoint.toString().padStart(20, '0'));
     const node = await StorageNode.start(config('std'), createLogger({ level: 'info' }, logged));
     const address = node.address!;
     try {
+      expect(node.group.gcSafePoint).toBe(safePoint);
       expect(node.host.names).toEqual([
         'log-store',
         'region-runner',
         'worker-group',
+        'gc-safe-point',
         'backup',
         'data-api',
         'task-worker',
