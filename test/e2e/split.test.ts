@@ -23,11 +23,12 @@ describe('region split', () => {
       await new Promise((r) => setTimeout(r, 1500));
       const before = await cluster.routes();
       const parent = before.find((r) => r.regionId === '1:2')!; // keys 0x40‥0x60
-      // Two clients that cached the routes from before the split
-      const [staleWriter, staleReader] = [0, 1].map(
+      // Clients that cached the routes from before the split
+      const stale = [0, 1, 2, 3].map(
         () => new RegionStoreClient({ metasrv: cluster.metasrvUrl, retryTimeoutMs: 10_000 }),
       );
-      await Promise.all([staleWriter!.routes(), staleReader!.routes()]);
+      const [staleWriter, staleReader, staleScanner, staleReverse] = stale;
+      await Promise.all(stale.map((c) => c.routes()));
       // The first byte walks the key space: 0x50 is inside the parent and the load writes on both sides.
       const cli = await run(
         process.execPath,
@@ -63,7 +64,14 @@ describe('region split', () => {
       ]);
       const read = await staleReader!.batchGet([Buffer.from('O-stale'), Buffer.from('P-stale')]);
       expect(read.map((v) => v?.toString())).toEqual(['left', 'right']);
-      await Promise.all([staleWriter!.close(), staleReader!.close()]);
+      // Scans by such clients go on past the parent's new end into the child, either way round.
+      const across = { start: Buffer.from('O-stale'), end: Buffer.from('P-stale!') };
+      // (the load's keys with first byte 'O' fall in between)
+      const keysOf = (pairs: Array<{ key: Buffer }>) =>
+        pairs.map((p) => p.key.toString()).filter((k) => k.endsWith('-stale'));
+      expect(keysOf(await staleScanner!.scan(across))).toEqual(['O-stale', 'P-stale']);
+      expect(keysOf(await staleReverse!.scan({ ...across, reverse: true }))).toEqual(['P-stale', 'O-stale']);
+      await Promise.all(stale.map((c) => c.close()));
 
       // Writes go on through the split; each half takes its own.
       await new Promise((r) => setTimeout(r, 1000));

@@ -136,9 +136,9 @@ async function runScan(
     reverse: body.reverse,
     ...(body.ts === undefined ? {} : { ts: body.ts }),
   };
-  if (!body.replicaRead) return { entries: await deps.reader.scan(body.regionId, options) };
+  if (!body.replicaRead) return await deps.reader.scan(body.regionId, options);
   const read = await deps.reader.replicaScan(body.regionId, options);
-  return { entries: read.value, readTs: read.readTs };
+  return { ...read.value, readTs: read.readTs };
 }
 
 /**

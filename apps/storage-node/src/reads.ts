@@ -6,8 +6,11 @@ import {
   escapeKey,
   formatRange,
   intersectRanges,
+  isValidRange,
   keyRange,
   rangeContains,
+  rangeHoldsEnd,
+  type KeyRange,
   type RegionId,
   type Timestamp,
 } from '@regionstore/core';
@@ -32,6 +35,13 @@ export interface ScanRequest {
 }
 
 type Entry = { key: Buffer; value: Buffer };
+
+/** A scan's page and the part of the asked range it covers: the region's share of it. */
+export interface ScanAnswer {
+  entries: Entry[];
+  /** Absent only for an empty asked range. */
+  scanned?: KeyRange;
+}
 
 /** Linearizable reads are served by the leader only: a follower may lag behind the WAL. */
 function leaderRegion(group: WorkerGroup, nodeId: string, regionId: RegionId): WorkerRegion {
@@ -75,18 +85,33 @@ async function getManyAt(
   }
 }
 
-/** The live pairs of the part of the region's range the scan asks for. */
-async function scanRegion(engine: KvEngine, region: WorkerRegion, options: ScanRequest): Promise<Entry[]> {
-  const range = intersectRanges(region.range, keyRange(options.start, options.end));
-  if (!range) return [];
-  const out: Entry[] = [];
-  for await (const entry of mvccScan(engine, range, options.ts, {
+/**
+ * The live pairs of the part of the region's range the scan asks for, and that part: a page shorter
+ * than asked ends the region's share, not the scan. The scan must begin in the region (reversed: end
+ * in it); otherwise its first keys are another region's and a client with routes from before a split
+ * or merge would skip them, so it is refused (`KeyNotInRange`) and the client routes again.
+ */
+async function scanRegion(engine: KvEngine, region: WorkerRegion, options: ScanRequest): Promise<ScanAnswer> {
+  const asked = keyRange(options.start, options.end);
+  if (!isValidRange(asked)) return { entries: [] };
+  const anchored = options.reverse
+    ? rangeHoldsEnd(region.range, asked.end)
+    : rangeContains(region.range, asked.start);
+  const scanned = anchored ? intersectRanges(region.range, asked) : undefined;
+  if (!scanned) {
+    throw new KeyNotInRangeError(
+      `a scan of ${formatRange(asked)} does not ${options.reverse ? 'end' : 'start'} in region ${region.regionId.toString()} ${formatRange(region.range)}`,
+      { regionId: region.regionId.toString() },
+    );
+  }
+  const entries: Entry[] = [];
+  for await (const entry of mvccScan(engine, scanned, options.ts, {
     limit: options.limit,
     reverse: options.reverse,
   })) {
-    out.push({ key: entry.key, value: entry.value });
+    entries.push({ key: entry.key, value: entry.value });
   }
-  return out;
+  return { entries, scanned };
 }
 
 /**
@@ -136,7 +161,7 @@ export class RegionReader {
     return this.served(regionId, await getManyAt(this.engine, keys, ts), ts);
   }
 
-  async scan(regionId: RegionId, options: ScanRequest): Promise<Entry[]> {
+  async scan(regionId: RegionId, options: ScanRequest): Promise<ScanAnswer> {
     const region = this.leader(regionId, options.ts);
     return this.served(regionId, await scanRegion(this.engine, region, options), options.ts);
   }
@@ -173,7 +198,7 @@ export class RegionReader {
     );
   }
 
-  replicaScan(regionId: RegionId, options: ScanRequest): Promise<AtTs<Entry[]>> {
+  replicaScan(regionId: RegionId, options: ScanRequest): Promise<AtTs<ScanAnswer>> {
     return this.replica(
       regionId,
       options.ts,

@@ -101,12 +101,14 @@ describe('storage node data API', () => {
     ).toEqual({
       values: [b64('cherry!'), null],
     });
-    const scan = await post('/v1/scan', { regionId: '2:1', limit: 10 });
+    // From the region's start to past its end: the region's share, and which part that is.
+    const scan = await post('/v1/scan', { regionId: '2:1', start: b64('a'), end: b64('z'), limit: 10 });
     expect(scan.json().entries.map((e: { key: string }) => Buffer.from(e.key, 'base64').toString())).toEqual([
       'apple',
       'cherry',
     ]);
-    const reverse = await post('/v1/scan', { regionId: '2:1', limit: 1, reverse: true });
+    expect(scan.json().scanned).toEqual({ start: b64('a'), end: b64('m') });
+    const reverse = await post('/v1/scan', { regionId: '2:1', end: b64('m'), limit: 1, reverse: true });
     expect(
       reverse.json().entries.map((e: { key: string }) => Buffer.from(e.key, 'base64').toString()),
     ).toEqual(['cherry']);
@@ -152,6 +154,16 @@ describe('storage node data API', () => {
     for (const [body, status, code] of cases) {
       const res = await post('/v1/get', body);
       expect([res.statusCode, res.json().code]).toEqual([status, code]);
+    }
+    // A scan must begin in the region (reversed: end in it): its first keys are another region's.
+    for (const body of [
+      { regionId: '2:1', end: b64('c') },
+      { regionId: '2:1', start: b64('m') },
+      { regionId: '2:1', start: b64('b'), end: b64('z'), reverse: true },
+      { regionId: '2:1', reverse: true },
+    ]) {
+      const res = await post('/v1/scan', body);
+      expect([res.statusCode, res.json().code]).toEqual([409, 'KeyNotInRange']);
     }
     const stale = await post('/v1/write', {
       regionId: '2:1',
@@ -204,7 +216,7 @@ describe('storage node data API', () => {
     const scanned = unpackWire(
       (await packed('/v1/scan', { regionId: '2:1', start: key, limit: 1 })).rawPayload,
     );
-    expect(scanned).toEqual({ entries: [{ key, value }] });
+    expect(scanned).toEqual({ entries: [{ key, value }], scanned: { start: key, end: Buffer.from('m') } });
     // the same value read over JSON comes back as base64
     expect((await post('/v1/get', { regionId: '2:1', key: key.toString('base64') })).json()).toEqual({
       value: value.toString('base64'),

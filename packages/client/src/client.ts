@@ -3,10 +3,14 @@ import {
   TimeoutError,
   compareKeys,
   findByKey,
+  formatRange,
   groupBy,
   intersectRanges,
+  isValidRange,
   keyRange,
+  rangeHoldsEnd,
   RegionNotFoundError,
+  type KeyRange,
   type Timestamp,
 } from '@regionstore/core';
 import {
@@ -106,6 +110,27 @@ export interface ScanOptions extends ReadOptions {
 
 /** The most a node returns for one scan request. */
 const MAX_SCAN_PAGE = 10_000;
+
+/** A read's region and the copies to ask, in order. */
+interface ReadPlan {
+  regionId: string;
+  targets: ReadTarget[];
+}
+
+function withLeader(route: Route | undefined, what: string): Route & { address: string } {
+  if (!route?.address) throw new RegionNotFoundError(`no region with a live leader holds ${what}`);
+  return { ...route, address: route.address };
+}
+
+/** The smallest key after `key`. */
+const keyAfter = (key: Buffer): Buffer => Buffer.concat([key, Buffer.from([0])]);
+
+/** What is left of a scan of `asked` once a region's share of it, `scanned`, is done. */
+function beyond(asked: KeyRange, scanned: KeyRange | undefined, reverse: boolean): KeyRange | undefined {
+  if (!scanned) return undefined;
+  if (reverse) return scanned.start.length === 0 ? undefined : keyRange(asked.start, scanned.start);
+  return scanned.end.length === 0 ? undefined : keyRange(scanned.end, asked.end);
+}
 
 /**
  * What a group of `perRegion` carries through its retries: a write's attempt state; nothing for reads.
@@ -357,29 +382,26 @@ export class RegionStoreClient {
   }
 
   private leaderOf(routes: Route[], key: Buffer): Route & { address: string } {
-    const route = this.routeOf(routes, key);
-    if (!route?.address)
-      throw new RegionNotFoundError(`no region with a live leader holds key ${key.toString('base64')}`);
-    return { ...route, address: route.address };
+    return withLeader(this.routeOf(routes, key), `key ${key.toString('base64')}`);
   }
 
   /**
    * Where a read of `key` goes, in order: the leader; or, for a follower read, one follower and then
    * the leader (two tries, so a lagging follower costs one round trip, not the retry timeout).
    */
-  private readTargets(
-    routes: Route[],
-    key: Buffer,
-    readFrom: ReadFrom | undefined,
-  ): { regionId: string; targets: ReadTarget[] } {
+  private readTargets(routes: Route[], key: Buffer, readFrom: ReadFrom | undefined): ReadPlan {
+    return this.targetsOf(this.routeOf(routes, key), `key ${key.toString('base64')}`, readFrom);
+  }
+
+  /** The same for the region `route` names (`what` is what it was looked up by). */
+  private targetsOf(route: Route | undefined, what: string, readFrom: ReadFrom | undefined): ReadPlan {
     if (readFrom !== 'follower') {
-      const leader = this.leaderOf(routes, key);
+      const leader = withLeader(route, what);
       return {
         regionId: leader.regionId.toString(),
         targets: [{ address: leader.address, replicaRead: false }],
       };
     }
-    const route = this.routeOf(routes, key);
     const targets: ReadTarget[] = [];
     const followers = route?.followers ?? [];
     if (followers.length > 0) {
@@ -389,13 +411,13 @@ export class RegionStoreClient {
     // Without a live leader a follower may still answer: that is when follower reads help most.
     if (route?.address) targets.push({ address: route.address, replicaRead: true });
     if (!route || targets.length === 0)
-      throw new RegionNotFoundError(`no region with a live copy holds key ${key.toString('base64')}`);
+      throw new RegionNotFoundError(`no region with a live copy holds ${what}`);
     return { regionId: route.regionId.toString(), targets };
   }
 
   /** Sends a read to each target in turn until one answers, or one fails in a way the next cannot cure. */
   private async readFrom<T>(
-    plan: { regionId: string; targets: ReadTarget[] },
+    plan: ReadPlan,
     send: (regionId: string, target: ReadTarget) => Promise<T>,
   ): Promise<T> {
     for (let i = 0; ; i++) {
@@ -507,42 +529,49 @@ export class RegionStoreClient {
    * scan without `ts` reads every page at the ts the first one was served at: one snapshot throughout.
    */
   async *iterate(options: ScanOptions = {}): AsyncIterable<{ key: Buffer; value: Buffer }> {
-    const wanted = keyRange(toBuffer(options.start ?? ''), toBuffer(options.end ?? ''));
+    const reverse = options.reverse ?? false;
+    let rest: KeyRange | undefined = keyRange(toBuffer(options.start ?? ''), toBuffer(options.end ?? ''));
     let remaining = options.limit ?? Infinity;
     let ts = options.ts;
-    const routes = [...(await this.routes())].sort((a, b) => compareKeys(a.start, b.start));
-    if (options.reverse) routes.reverse();
-    for (const initial of routes) {
-      let part = intersectRanges(keyRange(initial.start, initial.end), wanted);
-      while (part && remaining > 0) {
-        const current = part;
-        const want = Math.min(remaining, options.pageSize ?? MAX_SCAN_PAGE);
-        const page = await this.withRetry(async (now) => {
-          const key = current.start.length > 0 ? current.start : initial.start;
-          return this.readFrom(this.readTargets(now, key, options.readFrom), async (regionId, target) => {
-            const body = {
-              regionId,
-              start: current.start,
-              end: current.end,
-              limit: want,
-              reverse: options.reverse ?? false,
-              ...(ts ? { ts } : {}),
-              ...(target.replicaRead ? { replicaRead: true } : {}),
-            };
-            return scanResponseSchema.parse(await this.call(`${target.address}/v1/scan`, body));
-          });
+    while (rest && isValidRange(rest) && remaining > 0) {
+      const asked: KeyRange = rest;
+      const want = Math.min(remaining, options.pageSize ?? MAX_SCAN_PAGE);
+      const page = await this.withRetry(async (now) => {
+        // The region the scan goes on in: it holds the first key left (reversed, the last). The node
+        // refuses the scan if its routes have changed since (KeyNotInRange), and the routes are read again.
+        const route = reverse
+          ? now.find((r) => rangeHoldsEnd(keyRange(r.start, r.end), asked.end))
+          : this.routeOf(now, asked.start);
+        const plan = this.targetsOf(
+          route,
+          `the ${reverse ? 'end' : 'start'} of ${formatRange(asked)}`,
+          options.readFrom,
+        );
+        const answer = await this.readFrom(plan, async (regionId, target) => {
+          const body = {
+            regionId,
+            start: asked.start,
+            end: asked.end,
+            limit: want,
+            reverse,
+            ...(ts ? { ts } : {}),
+            ...(target.replicaRead ? { replicaRead: true } : {}),
+          };
+          return scanResponseSchema.parse(await this.call(`${target.address}/v1/scan`, body));
         });
-        const entries = page.entries;
-        ts ??= page.readTs;
-        for (const entry of entries) yield entry;
-        remaining -= entries.length;
-        const last = entries.at(-1);
-        if (entries.length < want || !last) break;
-        part = options.reverse
-          ? keyRange(current.start, last.key)
-          : keyRange(Buffer.concat([last.key, Buffer.from([0])]), current.end);
-      }
-      if (remaining <= 0) return;
+        // A node from before `scanned` answered for its region's part as the route has it.
+        return {
+          ...answer,
+          scanned: answer.scanned ?? intersectRanges(keyRange(route!.start, route!.end), asked),
+        };
+      });
+      ts ??= page.readTs;
+      for (const entry of page.entries) yield entry;
+      remaining -= page.entries.length;
+      const last = page.entries.at(-1);
+      if (last && page.entries.length === want)
+        rest = reverse ? keyRange(asked.start, last.key) : keyRange(keyAfter(last.key), asked.end);
+      else rest = beyond(asked, page.scanned, reverse);
     }
   }
 

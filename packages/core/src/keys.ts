@@ -50,6 +50,15 @@ export function findByKey<T>(
   return undefined;
 }
 
+/**
+ * Whether the keys just below `end` (for an unbounded end, the last keys of all) are in `range`: the
+ * region a reverse scan that stops short of `end` begins in.
+ */
+export function rangeHoldsEnd(range: KeyRange, end: Uint8Array): boolean {
+  if (end.length === 0) return range.end.length === 0;
+  return compareKeys(range.start, end) < 0 && compareEnds(end, range.end) <= 0;
+}
+
 /** True when `inner` lies entirely inside `outer`. */
 export function rangeCovers(outer: KeyRange, inner: KeyRange): boolean {
   return compareKeys(inner.start, outer.start) >= 0 && compareEnds(inner.end, outer.end) <= 0;

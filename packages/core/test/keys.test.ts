@@ -7,6 +7,7 @@ import {
   keyRange,
   prefixEnd,
   rangeContains,
+  rangeHoldsEnd,
   rangeCovers,
   rangesOverlap,
   subtractRanges,
@@ -29,6 +30,17 @@ describe('keys and ranges', () => {
     expect(rangeContains(r('', 'd'), Buffer.alloc(0))).toBe(true);
     expect(rangeContains(r('b', ''), Buffer.from([0xff, 0xff, 0xff]))).toBe(true);
     expect(rangeContains(r('', ''), Buffer.from('anything'))).toBe(true);
+  });
+
+  it("holds an end when the keys just below it are the range's: where a reverse scan to it begins", () => {
+    const end = (text: string) => Buffer.from(text);
+    expect(rangeHoldsEnd(r('b', 'd'), end('d'))).toBe(true);
+    expect(rangeHoldsEnd(r('b', 'd'), end('c'))).toBe(true);
+    expect(rangeHoldsEnd(r('b', 'd'), end('b'))).toBe(false); // nothing of the range is below b
+    expect(rangeHoldsEnd(r('b', 'd'), end('da'))).toBe(false); // d itself is the next range's
+    expect(rangeHoldsEnd(r('b', 'd'), Buffer.alloc(0))).toBe(false);
+    expect(rangeHoldsEnd(r('b', ''), Buffer.alloc(0))).toBe(true);
+    expect(rangeHoldsEnd(r('b', ''), end('zz'))).toBe(true);
   });
 
   it('intersects with empty bounds acting as infinities', () => {

@@ -3,6 +3,7 @@ import { MAX_WRITE_ID_LENGTH } from '@regionstore/core';
 import {
   bytesCodec,
   entryIdSchema,
+  keyRangeSchema,
   epochSchema,
   mutationCodec,
   nodeIdSchema,
@@ -99,6 +100,11 @@ export const scanRequestSchema = z.object({
 });
 export const scanResponseSchema = z.object({
   entries: z.array(z.object({ key: bytesCodec, value: bytesCodec })),
+  /**
+   * The part of the asked range the region holds, which the entries come from: a page shorter than
+   * asked means this part is done, and the scan goes on past it. Absent from nodes before it existed.
+   */
+  scanned: keyRangeSchema.optional(),
   readTs,
 });
 
