@@ -1,4 +1,5 @@
 import {
+  FailedPreconditionError,
   InvalidArgumentError,
   TableRouteNotFoundError,
   failpoint,
@@ -42,8 +43,8 @@ async function stopIfEnded(action: () => Promise<void>): Promise<boolean> {
 
 /**
  * Runs a procedure's steps to its end, or until `signal` aborts (the state stays where it was saved).
- * A step that fails is retried after a backoff doubling from `retryBaseMs` up to 2 s; a missing route
- * or a bad argument ends it at once.
+ * A step that fails is retried after a backoff doubling from `retryBaseMs` up to 2 s; a missing route,
+ * a bad argument or a precondition no retry brings back ends it at once.
  */
 export async function runSteps<S extends string>(
   procedure: ProcedureSteps<S>,
@@ -70,7 +71,11 @@ export async function runSteps<S extends string>(
     } catch (err) {
       // The procedure ended elsewhere (a newer metasrv leader finished it): stop here.
       if (err instanceof ProcedureEndedError) break;
-      if (err instanceof TableRouteNotFoundError || err instanceof InvalidArgumentError) {
+      if (
+        err instanceof TableRouteNotFoundError ||
+        err instanceof InvalidArgumentError ||
+        err instanceof FailedPreconditionError
+      ) {
         await stopIfEnded(() => procedure.fail((err as Error).message));
         break;
       }

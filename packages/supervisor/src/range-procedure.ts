@@ -66,7 +66,7 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
   /** The regions it owns while it runs. */
   abstract regionIds(): bigint[];
 
-  protected abstract runStep(step: S): Promise<S>;
+  protected abstract runStep(step: S, signal: AbortSignal): Promise<S>;
 
   /** The leader it asked, and whether its flushes hold the change. */
   protected abstract leader(): Peer | undefined;
@@ -89,10 +89,10 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
         regionId: this.state.regionId,
         current: () => (this.state.status === 'Running' ? this.state.step : undefined),
         runStep: (step, signal) => {
-          if (step !== this.leaderStep) return this.runStep(step);
+          if (step !== this.leaderStep) return this.runStep(step, signal);
           // Cut off already (a new metasrv leader resumed it): the verdict again, never the leader's step.
           if (this.state.fencedOut) return this.judge(this.leader()!);
-          return this.whileLeaderLives(this.runStep(step), signal);
+          return this.whileLeaderLives(this.runStep(step, signal), signal);
         },
         transition: (step) => this.transition(step),
         fail: (message) => this.finish('Failed', message),
@@ -113,28 +113,46 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
    * failure leads to the verdict (`afterFailure`); the job, should it still run, finds the regions
    * fenced on.
    */
-  private async whileLeaderLives(step: Promise<S>, signal: AbortSignal): Promise<S> {
+  private whileLeaderLives(step: Promise<S>, signal: AbortSignal): Promise<S> {
     const leader = this.leader();
+    return this.unlessDead(
+      step,
+      leader,
+      () => this.deps.time.now() > this.state.deadlineMs,
+      () =>
+        new TimeoutError(`${this.kind} leader ${leader?.id} is dead past the deadline; its step is given up`),
+      signal,
+    );
+  }
+
+  /**
+   * `work`, or `dead()`'s error once `leader` was found dead in `LEADER_DEAD_CHECKS` checks in a row,
+   * counted only while `watched()` says so.
+   */
+  protected async unlessDead<R>(
+    work: Promise<R>,
+    leader: Peer | undefined,
+    watched: () => boolean,
+    dead: () => Error,
+    signal: AbortSignal,
+  ): Promise<R> {
     const watching = new AbortController();
     const stop = () => watching.abort();
     signal.addEventListener('abort', stop, { once: true });
     const watch = (async (): Promise<never> => {
-      for (let dead = 0; ;) {
+      for (let checks = 0; ;) {
         await this.deps.time.sleep(LEADER_WATCH_MS, watching.signal);
-        if (this.deps.time.now() <= this.state.deadlineMs || !leader) continue;
+        if (!watched() || !leader) continue;
         // Redis failing the check says nothing of the leader: it counts as alive.
         const alive = await this.deps.observers.isAlive(leader.id).catch(() => true);
-        dead = alive ? 0 : dead + 1;
-        if (dead >= LEADER_DEAD_CHECKS)
-          throw new TimeoutError(
-            `${this.kind} leader ${leader.id} is dead past the deadline; its step is given up`,
-          );
+        checks = alive ? 0 : checks + 1;
+        if (checks >= LEADER_DEAD_CHECKS) throw dead();
       }
     })();
-    step.catch(() => undefined); // given up: its end no longer matters
+    work.catch(() => undefined); // given up: its end no longer matters
     watch.catch(() => undefined);
     try {
-      return await Promise.race([step, watch]);
+      return await Promise.race([work, watch]);
     } finally {
       stop();
       signal.removeEventListener('abort', stop);

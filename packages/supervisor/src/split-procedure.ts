@@ -1,6 +1,8 @@
 import {
+  FailedPreconditionError,
   InvalidArgumentError,
   RegionId,
+  isRegionStoreError,
   TableRouteNotFoundError,
   compareKeys,
   keyRange,
@@ -8,6 +10,7 @@ import {
 import { bytesCodec, epochSchema } from '@regionstore/protocol';
 import { z } from 'zod';
 import { RangeProcedure, type RangeProcedureDeps } from './range-procedure';
+import type { Peer } from './peer';
 import type { SplitNodeClient, SplitRouteStore } from './split-ports';
 
 /** The steps, after TiKV's split and PD's region-id allocation. */
@@ -119,7 +122,36 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
     };
   }
 
-  protected async runStep(step: SplitStep): Promise<SplitStep> {
+  /**
+   * The middle of the region's data, from its leader. Nothing has changed yet, so a leader that cannot
+   * answer (dead, or restarted without the region open) ends the split as Failed rather than holding
+   * the region: its failover and its reopening wait while a procedure runs on it, and the split checker
+   * proposes the split again later.
+   */
+  private async askSplitKey(leader: Peer, signal: AbortSignal): Promise<Buffer | undefined> {
+    const id = this.regionId.toString();
+    try {
+      return await this.unlessDead(
+        this.deps.nodes.splitKey(leader, this.regionId),
+        leader,
+        () => true,
+        () =>
+          new FailedPreconditionError(
+            `region ${id}'s leader ${leader.id} is dead; split it once it failed over`,
+          ),
+        signal,
+      );
+    } catch (err) {
+      if (!isRegionStoreError(err, 'RegionNotFound') && !isRegionStoreError(err, 'NotLeader')) throw err;
+      throw new FailedPreconditionError(
+        `region ${id} is not open as leader on ${leader.id} (${(err as Error).message}); split it once it is`,
+        { regionId: id, nodeId: leader.id },
+        { cause: err },
+      );
+    }
+  }
+
+  protected async runStep(step: SplitStep, signal: AbortSignal): Promise<SplitStep> {
     const { routes, nodes, observers } = this.deps;
     const regionId = this.regionId;
     switch (step) {
@@ -133,7 +165,7 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
         const leader = await observers.node(route.leader);
         if (!leader)
           throw new InvalidArgumentError(`region ${regionId.toString()}'s leader ${route.leader} is unknown`);
-        const splitKey = this.state.context.splitKey ?? (await nodes.splitKey(leader, regionId));
+        const splitKey = this.state.context.splitKey ?? (await this.askSplitKey(leader, signal));
         if (!splitKey)
           throw new InvalidArgumentError(`region ${regionId.toString()} holds too little data to split`);
         const { start, end } = route.range;

@@ -1,6 +1,7 @@
 import { clusterKey } from '@regionstore/protocol';
 import {
   ManualTimeProvider,
+  RegionNotFoundError,
   RegionId,
   clearFailPoints,
   configureFailPoint,
@@ -46,8 +47,13 @@ class SplitCluster extends Cluster {
     this.routes.set(parent.regionId.toString(), parent);
     this.routes.set(child.regionId.toString(), child);
   }
+  /** The leader's answer to a split-key ask: never (a dead node), or this error. */
+  splitKeyHangs = false;
+  splitKeyFails: Error | undefined;
   async splitKey(peer: Peer) {
     this.calls.push(`split-key ${peer.id}`);
+    if (this.splitKeyHangs) return new Promise<never>(() => undefined);
+    if (this.splitKeyFails) throw this.splitKeyFails;
     return this.middle;
   }
   async splitRegion(peer: Peer, request: SplitRegionRequest) {
@@ -232,6 +238,37 @@ describe('region split procedure', () => {
       status: 'Failed',
       error: expect.stringMatching(/too little/),
     });
+  });
+
+  it('ends a split Failed at its start, holding nothing, when the leader asked for the key is dead or lost the region', async () => {
+    const time = new ManualTimeProvider(1_000);
+    const { cluster, regionId, manager } = setup(redis, time);
+    const m = manager();
+    // The split checker saw the sizes of a node that died since: its job is never taken.
+    cluster.splitKeyHangs = true;
+    cluster.alive.delete(A.id);
+    const dead = await m.startSplit({ regionId, reason: 'size', timeoutMs: 60_000 });
+    const done = m.wait(dead);
+    for (let i = 0; i < 20 && (await m.get(dead)).status === 'Running'; i++) {
+      await time.advance(1_000);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await done).toMatchObject({
+      status: 'Failed',
+      error: expect.stringMatching(/leader node-a is dead/),
+    });
+    expect(m.isMigrating(regionId)).toBe(false); // failover and reopening may go on
+    // Restarted, the node does not have the region open yet: no retry brings it back while it is held.
+    cluster.alive.add(A.id);
+    cluster.splitKeyHangs = false;
+    cluster.splitKeyFails = new RegionNotFoundError(`region ${regionId.toString()} is not open on node-a`);
+    const reopened = await m.startSplit({ regionId, reason: 'size', timeoutMs: 60_000 });
+    expect(await m.wait(reopened)).toMatchObject({
+      status: 'Failed',
+      error: expect.stringMatching(/not open as leader on node-a/),
+    });
+    expect(m.isMigrating(regionId)).toBe(false);
+    expect(cluster.splits).toHaveLength(0);
   });
 
   it('a new metasrv leader resumes a split from its saved step and finishes it once', async () => {
