@@ -1,4 +1,10 @@
-import { InvalidArgumentError, RegionId, TableRouteNotFoundError, keyRange } from '@regionstore/core';
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  RegionId,
+  TableRouteNotFoundError,
+  keyRange,
+} from '@regionstore/core';
 import { bytesCodec, epochSchema } from '@regionstore/protocol';
 import { z } from 'zod';
 import type { MergeNodeClient, MergeRouteStore } from './merge-ports';
@@ -139,6 +145,12 @@ export class RegionMergeProcedure extends RangeProcedure<MergeStep, MergeState> 
           );
         const leader = await observers.node(t.leader);
         if (!leader) throw new InvalidArgumentError(`leader ${t.leader} is unknown`);
+        // Sent to a dead leader, the merge would hold both regions, their failover refused, until its
+        // deadline: nothing has changed yet, so it ends here (the merge checker proposes it again).
+        if (!(await observers.isAlive(leader.id)))
+          throw new FailedPreconditionError(
+            `regions ${target.toString()} and ${source.toString()}'s leader ${leader.id} is not alive; merge them once they failed over`,
+          );
         this.state.context = {
           leader,
           targetRange: t.range,

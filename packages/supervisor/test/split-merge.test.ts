@@ -654,7 +654,7 @@ describe('region merge procedure', () => {
     expect(await redis.exists(lockKey(regionId))).toBe(0);
   });
 
-  it('refuses regions led by two nodes, regions that are not adjacent, and a region into itself', async () => {
+  it('refuses regions led by two nodes, regions that are not adjacent, a dead leader, and a region into itself', async () => {
     const { cluster, regionId, source, manager } = adjacent();
     const m = manager();
     cluster.routes.set(source.toString(), { ...cluster.routes.get(source.toString())!, leader: B.id });
@@ -673,6 +673,16 @@ describe('region merge procedure', () => {
       status: 'Failed',
       error: expect.stringMatching(/not adjacent/),
     });
+    // The checker's sizes outlive a node by seconds: a merge sent to it would hold both until its deadline.
+    cluster.routes.set(source.toString(), {
+      ...cluster.routes.get(source.toString())!,
+      range: keyRange('g', 'm'),
+    });
+    cluster.alive.delete(A.id);
+    const dead = await m.startMerge({ regionId, source, reason: 'size', timeoutMs: 60_000 });
+    expect(await m.wait(dead)).toMatchObject({ status: 'Failed', error: expect.stringMatching(/not alive/) });
+    expect(m.isMigrating(regionId) || m.isMigrating(source)).toBe(false);
+    cluster.alive.add(A.id);
     await expect(
       m.startMerge({ regionId, source: regionId, reason: 'manual', timeoutMs: 1 }),
     ).rejects.toMatchObject({
