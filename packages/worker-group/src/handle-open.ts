@@ -52,34 +52,51 @@ export async function handleOpen(
     // A leader asked to lead at a newer placement: its fence was moved on past it (see the metasrv's
     // split and merge verdicts), so it appends nothing until it takes the fence there again.
     const newer = fenceEpochOf(request.epoch) > fenceEpochOf(existing.epoch);
-    if (request.role !== 'Leader' || (existing.role === 'Leader' && !newer))
-      return { lastEntryId: existing.lastEntryId };
     const { start, end } = request.range;
     const sameRegion =
       existing.range.start.equals(start) &&
       existing.range.end.equals(end) &&
       existing.epoch.version === request.epoch.version;
-    if (sameRegion) {
-      await becomeLeader(ctx, existing, request.epoch);
-      return { lastEntryId: existing.lastEntryId };
-    }
-    // Another range or version than the route's at an older placement: a stale open, which must not
-    // cost this copy anything.
-    if (!newer) {
-      throw new EpochNotMatchError(
-        `region ${regionId.toString()} is open here at placement ${existing.epoch.confVer}, at another range or version than an open at ${request.epoch.confVer} asks for: it is stale`,
-        { regionId: regionId.toString(), epoch: existing.epoch, requested: request.epoch },
+    if (request.role !== 'Leader') {
+      if (existing.role !== 'Follower' || sameRegion) return { lastEntryId: existing.lastEntryId };
+      // A follower's copy from before a split or merge (its node was away while the procedure closed
+      // the followers): it still holds the old range and tails a WAL the moved keys no longer go to, so
+      // it must not stay a follower of the route's region, nor answer follower reads for those keys.
+      if (request.epoch.version <= existing.epoch.version) {
+        throw new EpochNotMatchError(
+          `region ${regionId.toString()} is open here at epoch version ${existing.epoch.version}, at another range than an open at version ${request.epoch.version} asks for: it is stale`,
+          { regionId: regionId.toString(), epoch: existing.epoch, requested: request.epoch },
+        );
+      }
+      ctx.logger.warn(
+        { regionId: regionId.toString(), range: existing.range, epoch: existing.epoch, route: request.epoch },
+        'reopening a follower copy from before a split or merge',
       );
+      owner.removeRegion(existing);
+    } else {
+      if (existing.role === 'Leader' && !newer) return { lastEntryId: existing.lastEntryId };
+      if (sameRegion) {
+        await becomeLeader(ctx, existing, request.epoch);
+        return { lastEntryId: existing.lastEntryId };
+      }
+      // Another range or version than the route's at an older placement: a stale open, which must not
+      // cost this copy anything.
+      if (!newer) {
+        throw new EpochNotMatchError(
+          `region ${regionId.toString()} is open here at placement ${existing.epoch.confVer}, at another range or version than an open at ${request.epoch.confVer} asks for: it is stale`,
+          { regionId: regionId.toString(), epoch: existing.epoch, requested: request.epoch },
+        );
+      }
+      // At a newer one: a split or merge made here that the routes never took (its procedure was
+      // abandoned while this node seemed dead). This copy is not the route's region: closed, its data
+      // left in place, and opened again below as the route has it, from the object store and the WAL,
+      // its load confined to the route's range.
+      ctx.logger.warn(
+        { regionId: regionId.toString(), range: existing.range, epoch: existing.epoch, route: request.epoch },
+        'reopening a region whose copy here the routes never took',
+      );
+      owner.removeRegion(existing);
     }
-    // At a newer one: a split or merge made here that the routes never took (its procedure was
-    // abandoned while this node seemed dead). This copy is not the route's region: closed, its data
-    // left in place, and opened again below as the route has it, from the object store and the WAL,
-    // its load confined to the route's range.
-    ctx.logger.warn(
-      { regionId: regionId.toString(), range: existing.range, epoch: existing.epoch, route: request.epoch },
-      'reopening a region whose copy here the routes never took',
-    );
-    owner.removeRegion(existing);
   }
   owner.openingRegions.set(regionId.value, request.range);
   try {

@@ -1,4 +1,4 @@
-import { RealTimeProvider, composeTimestamp } from '@regionstore/core';
+import { RealTimeProvider, composeTimestamp, keyRange } from '@regionstore/core';
 import { mvccGet } from '@regionstore/engine';
 import { ALL, EPOCH, b, failure, freshRegion, put, useCluster, until } from './helpers';
 
@@ -119,5 +119,30 @@ describe('followers', () => {
     ).toMatchObject({
       code: 'NotLeader',
     });
+  });
+
+  it('a copy from before a split, asked to follow the route’s narrower region, is opened again as asked', async () => {
+    const leader = await cluster.node({ config: FAST });
+    const follower = await cluster.node({ config: FAST });
+    const region = freshRegion();
+    await leader.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    await leader.group.write({ regionId: region, mutations: [put('a', '1'), put('z', '1')] });
+    await follower.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' });
+    // The follower's node was away while the split closed the parent's followers.
+    const split = { version: 2, confVer: 1 };
+    await leader.group.splitRegion(region, {
+      splitKey: b('m'),
+      child: freshRegion(),
+      epoch: split,
+      childEpoch: split,
+    });
+    const parent = keyRange('', 'm');
+    await follower.group.ddl(region, { type: 'open', range: parent, epoch: split, role: 'Follower' });
+    expect(follower.group.getRegion(region)).toMatchObject({ range: parent, epoch: split, role: 'Follower' });
+    // An open from before the split, arriving late, changes nothing.
+    expect(
+      await failure(follower.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Follower' })),
+    ).toMatchObject({ code: 'EpochNotMatch' });
+    expect(follower.group.getRegion(region)!.range).toEqual(parent);
   });
 });
