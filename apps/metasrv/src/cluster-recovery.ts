@@ -7,6 +7,7 @@ import { latestManifest, listManifestRegions, manifestRange } from '@regionstore
 import type { MetasrvClusterIdentity } from './cluster-identity';
 import type { ClusterStore } from './cluster-store';
 import type { NodeTaskClient } from './node-client';
+import { resolveRangeClaims } from './recovered-ranges';
 
 type LocalRegion = JobResult<'local-regions'>['regions'][number];
 
@@ -77,7 +78,7 @@ export class ClusterRecovery {
       unrecoverable: [],
       nodes: held.nodes,
     };
-    const placed = new Map<string, number>();
+    const found = [];
     for (const regionId of await listManifestRegions(objects)) {
       const manifest = await latestManifest(objects, regionId);
       const range = manifest && manifestRange(manifest);
@@ -96,12 +97,37 @@ export class ClusterRecovery {
         logger.info({ regionId: regionId.toString() }, 'recovery skips a retired region');
         continue;
       }
+      found.push({ regionId, manifest, route, position, range: route?.range ?? range });
+    }
+    const verdicts = resolveRangeClaims(
+      found.map(({ regionId, manifest, route, range }) => ({
+        regionId: regionId.toString(),
+        range,
+        version: Math.max(manifest.epoch.version, route?.epoch.version ?? 0),
+      })),
+    );
+    const placed = new Map<string, number>();
+    for (const { regionId, manifest, route, position } of found) {
+      const verdict = verdicts.get(regionId.toString())!;
+      if (verdict.kind !== 'kept') {
+        report.unrecoverable.push({
+          regionId: regionId.toString(),
+          reason: `newer regions (${verdict.by.join(', ')}) hold ${verdict.kind === 'covered' ? 'all' : 'the middle'} of its range: a split or merge Redis lost mid-way`,
+        });
+        continue;
+      }
+      const { range, clippedBy } = verdict;
       const copies = held.byRegion.get(regionId.value) ?? [];
       const ahead = copies.some((c) => (c.appliedIndex ?? 0) > position.lastEntryId);
-      if (route && position.lastEntryId >= manifest.walEntryId && !ahead) {
+      if (route && position.lastEntryId >= manifest.walEntryId && !ahead && clippedBy.length === 0) {
         report.intact.push(regionId.toString());
         continue;
       }
+      if (clippedBy.length > 0)
+        logger.warn(
+          { regionId: regionId.toString(), range, newer: clippedBy },
+          'recovering a region over what newer regions do not hold: a split or merge Redis lost mid-way',
+        );
       const walEntryId = Math.max(position.lastEntryId, manifest.walEntryId);
       const leader = this.chooseLeader(copies, manifest.nodeId, alive, placed) ?? route?.leader;
       if (!leader) {
@@ -111,7 +137,7 @@ export class ClusterRecovery {
       placed.set(leader, (placed.get(leader) ?? 0) + 1);
       const epochs = [manifest.epoch, ...copies.map((c) => c.epoch), ...(route ? [route.epoch] : [])];
       const epoch = {
-        version: Math.max(...epochs.map((e) => e.version)),
+        version: Math.max(verdict.version, ...epochs.map((e) => e.version)),
         confVer: Math.max(...epochs.map((e) => e.confVer)) + 1,
       };
       // An open region keeps serving its old placement; closed, the leader reopens it from the manifest.

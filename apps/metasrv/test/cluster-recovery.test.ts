@@ -59,4 +59,62 @@ describe('ClusterRecovery', () => {
     expect(await wal.position(retired)).toMatchObject({ retired: true });
     await wal.close();
   });
+
+  it('gives overlapping ranges (a split or merge Redis lost mid-way) to the newer epoch version', async () => {
+    const objects = new LocalStorage(join(dir.path, 'objects-overlap'));
+    await writeObjectStoreRecord(objects, mintClusterRecord());
+    const wal = new RedisLogStore(await ns.connect(), { prefix: `${ns.prefix}-overlap` });
+    const [parent, child, target, source] = [
+      new RegionId(2, 1),
+      new RegionId(2, 2),
+      new RegionId(2, 3),
+      new RegionId(2, 4),
+    ];
+    const manifests = [
+      // A split: the child's manifest is written, the parent's still names the whole range.
+      [parent, keyRange('', 'g'), 1],
+      [child, keyRange('c', 'g'), 2],
+      // A merge: the target's merged manifest is written, the source's is not retired yet.
+      [target, keyRange('g', ''), 3],
+      [source, keyRange('p', ''), 2],
+    ] as const;
+    for (const [regionId, range, version] of manifests) {
+      await writeManifest(
+        objects,
+        emptyManifest(
+          { nodeId: 'node-1', time: { now: () => 0 } },
+          { regionId, range, epoch: { version, confVer: 1 } },
+          0,
+          undefined,
+        ),
+      );
+    }
+    const routes: RegionRoute[] = [];
+    const recovery = new ClusterRecovery({
+      identity: {
+        objects,
+        redis: { read: async () => undefined, restore: async () => undefined },
+        forBootstrap: async () => undefined,
+        clearProblem: () => undefined,
+      } as unknown as MetasrvClusterIdentity,
+      store: {
+        nodes: async () => [],
+        get: async () => undefined,
+        put: async (route: RegionRoute) => void routes.push(route),
+      } as unknown as ClusterStore,
+      nodes: {} as NodeTaskClient,
+      wal,
+      logger: silentLogger(),
+    });
+    const report = await recovery.recover();
+    const byId = new Map(routes.map((r) => [r.regionId.toString(), r]));
+    expect(byId.get(parent.toString())).toMatchObject({ range: keyRange('', 'c'), epoch: { version: 2 } });
+    expect(byId.get(child.toString())).toMatchObject({ range: keyRange('c', 'g'), epoch: { version: 2 } });
+    expect(byId.get(target.toString())).toMatchObject({ range: keyRange('g', ''), epoch: { version: 3 } });
+    expect(byId.has(source.toString())).toBe(false);
+    expect(report.unrecoverable).toEqual([
+      { regionId: source.toString(), reason: expect.stringMatching(/newer regions \(2:3\) hold all/) },
+    ]);
+    await wal.close();
+  });
 });
