@@ -75,11 +75,11 @@ export interface RegionMigrationManagerOptions {
   leases?: LeaseExpiry;
   metrics?: Registry;
   /**
-   * Told of the regions of a split or merge that ended without changing the routes' ranges (Aborted,
-   * Failed; an abandon moves their placement on): their failure detectors were dropped while it ran,
-   * and must watch their leaders again.
+   * Told of the regions of a split or merge once it ended, however: a failure detected while it held
+   * them dropped their detectors (the procedure was in charge), and the routes' writes re-watched only
+   * the leaders named before that. They must watch their leaders again.
    */
-  onRoutesUnchanged?: (regionIds: RegionId[]) => void;
+  onRangeProcedureEnded?: (regionIds: RegionId[]) => void;
   /** What splits and merges need; without it, `startSplit` and `startMerge` refuse. */
   split?: {
     routes: SplitRouteStore & MergeRouteStore;
@@ -485,8 +485,7 @@ export class RegionMigrationManager implements RegionMigrationSubmitter {
       .then((final) => {
         if (final.status !== 'Running') {
           this.metrics.splits.inc({ kind: final.kind, status: final.status });
-          if (final.status !== 'Done')
-            this.options.onRoutesUnchanged?.(procedure.regionIds().map((id) => RegionId.fromBigInt(id)));
+          this.options.onRangeProcedureEnded?.(procedure.regionIds().map((id) => RegionId.fromBigInt(id)));
           this.logger.info(
             {
               procedure: final.id,

@@ -128,7 +128,7 @@ export class SupervisorService {
       ...(options.leases ? { leases: options.leases } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(options.split ? { split: options.split } : {}),
-      onRoutesUnchanged: (regionIds) =>
+      onRangeProcedureEnded: (regionIds) =>
         void this.watchLeaders(options.routes, regionIds).catch((err: unknown) =>
           logger.warn({ err }, 'watching the leaders after a split or merge failed'),
         ),

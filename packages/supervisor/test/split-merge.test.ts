@@ -103,7 +103,7 @@ function setup(redis: Redis, time?: ManualTimeProvider) {
   const cluster = new SplitCluster();
   const regionId = new RegionId(9, nextRegion++);
   cluster.addRegion(regionId, A);
-  const unchanged: string[] = [];
+  const ended: string[] = [];
   const manager = () =>
     new RegionMigrationManager({
       redis,
@@ -112,7 +112,7 @@ function setup(redis: Redis, time?: ManualTimeProvider) {
       nodes: cluster,
       fences: cluster,
       retryBaseMs: 1,
-      onRoutesUnchanged: (ids) => unchanged.push(...ids.map((id) => id.toString())),
+      onRangeProcedureEnded: (ids) => ended.push(...ids.map((id) => id.toString())),
       split: {
         routes: cluster,
         nodes: cluster,
@@ -124,7 +124,7 @@ function setup(redis: Redis, time?: ManualTimeProvider) {
       },
       ...(time ? { time } : {}),
     });
-  return { cluster, regionId, manager, unchanged };
+  return { cluster, regionId, manager, ended };
 }
 
 /** Starts a split at `k` (deadline 5 s) whose node job never finishes; resolves once it was sent. */
@@ -296,7 +296,7 @@ describe('region split procedure', () => {
   it('a leader dead past the deadline: no split when its flushes are still whole, the routes when they are split', async () => {
     const time = new ManualTimeProvider(1_000);
     for (const flushedSplit of [false, true]) {
-      const { cluster, regionId, manager, unchanged } = setup(redis, time);
+      const { cluster, regionId, manager, ended } = setup(redis, time);
       const m = manager();
       const id = await stalledSplit(m, cluster, regionId);
       // A live leader is waited for, however long; a dead one is judged by its flushes.
@@ -315,12 +315,14 @@ describe('region split procedure', () => {
       if (flushedSplit) {
         expect(final.status).toBe('Done');
         expect(cluster.routes.get(regionId.toString())!.range).toEqual(keyRange('a', 'k'));
+        // Done too: the dead leader's detectors, dropped while the split held the regions, come back.
+        expect(ended).toEqual([regionId.toString(), cluster.splits[0]!.child.toString()]);
       } else {
         expect(final).toMatchObject({ status: 'Aborted', error: expect.stringMatching(/died before/) });
         expect(cluster.routes.get(regionId.toString())!.range).toEqual(RANGE);
         expect(cluster.calls.some((c) => c.startsWith('routes'))).toBe(false);
         // Its failure detectors were dropped while it ran: the supervisor watches the leaders again.
-        expect(unchanged).toEqual([regionId.toString(), cluster.splits[0]!.child.toString()]);
+        expect(ended).toEqual([regionId.toString(), cluster.splits[0]!.child.toString()]);
         // The child no route names is deleted (its WAL, any flush of it), the parent is not.
         expect(cluster.retired).toEqual([cluster.splits[0]!.child.toString()]);
         expect(cluster.calls.filter((c) => c.startsWith('retire'))).toHaveLength(2);
