@@ -36,7 +36,7 @@ import { WorkerGroupRegionInfo } from './region-info';
 
 /**
  * The storage node's plugins, in start order (they stop in reverse): the WAL, region runner, worker
- * group and backup endpoint, then the data API, the task worker, and the heartbeat last, so the
+ * group, the GC safepoint it must know before serving, and backup endpoint, then the data API, the task worker, and the heartbeat last, so the
  * metasrv hears of the node only once it serves, and stops counting on it first.
  */
 export const STORAGE_NODE_PLUGINS: readonly Plugin<NodePluginConfig>[] = [

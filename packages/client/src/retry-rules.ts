@@ -12,8 +12,18 @@ const ROUTE_ERRORS = [
   'DataIsNotReady',
 ] as const;
 
-/** Errors after which a follower read tries the region's next copy (at last the leader) at once. */
-const NEXT_COPY = ['DataIsNotReady', 'NotLeader', 'RegionNotFound', 'WorkerStopped', 'ServerIsBusy'] as const;
+/**
+ * Errors after which a follower read tries the region's next copy (at last the leader) at once: a
+ * follower's copy may lag, be gone, or hold another range than the route (one from before a split).
+ */
+const NEXT_COPY = [
+  'DataIsNotReady',
+  'NotLeader',
+  'RegionNotFound',
+  'KeyNotInRange',
+  'WorkerStopped',
+  'ServerIsBusy',
+] as const;
 
 /** What a metasrv says while no instance holds the leader lease. */
 const ADMIN_RETRY = ['NotLeader', 'ServerIsBusy'] as const;

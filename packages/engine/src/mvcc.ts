@@ -337,8 +337,8 @@ const GC_BATCH = 1024;
 
 /**
  * Drops the versions no reader at or above `safePoint` can see: per key, everything older than the
- * newest version at or below the safe point, and that version too when it is a delete. Each key's
- * versions go in one atomic batch.
+ * newest version at or below the safe point, and that version too when it is a delete, together with
+ * everything under it in one atomic batch.
  */
 export async function mvccGc(
   engine: KvEngine,
@@ -355,6 +355,12 @@ export async function mvccGc(
   const newestDeletes: MvccGcResult['newestDeletes'] = [];
   let current: Buffer | undefined;
   let seenVisible = false;
+  /** This key's version visible at the safe point is a delete: it goes with all it drops, at once. */
+  let dropsDelete = false;
+  const write = async () => {
+    await engine.write(batch);
+    batch = new WriteBatch();
+  };
   try {
     for await (const version of versions(snapshot, range, GC_BATCH)) {
       const bytes = version.key.length + (version.value?.length ?? 0) + TS_SUFFIX_BYTES;
@@ -365,25 +371,26 @@ export async function mvccGc(
       }
       const newest = !current || compareKeys(current, version.key) !== 0;
       if (newest) {
-        // Written only between keys: a delete dropped in one batch and the versions under it in the
-        // next would let a read (or a flush's snapshot) see an older value come back meanwhile.
-        if (batch.count >= GC_BATCH) {
-          await engine.write(batch);
-          batch = new WriteBatch();
-        }
+        if (batch.count >= GC_BATCH) await write();
         current = version.key;
         seenVisible = false;
+        dropsDelete = false;
       }
       if (version.ts > safePoint) continue;
       if (seenVisible || version.value === undefined) {
         if (newest) newestDeletes.push({ key: version.key, ts: version.ts });
+        if (!seenVisible) dropsDelete = true;
         batch.delete(CF_DEFAULT, mvccKey(version.key, version.ts));
         deleted++;
         deletedBytes += bytes;
+        // A delete dropped in one batch and the versions under it in the next would let a read (or a
+        // flush's snapshot) see an older value come back meanwhile; versions under a visible value can
+        // go in as many batches as they fill.
+        if (batch.count >= GC_BATCH && !dropsDelete) await write();
       }
       seenVisible = true;
     }
-    await engine.write(batch);
+    await write();
   } finally {
     await snapshot.release();
   }

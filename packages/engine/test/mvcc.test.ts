@@ -439,4 +439,21 @@ describe('MVCC reads', () => {
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.every((value) => value === undefined)).toBe(true);
   });
+
+  it('gc writes the versions under a visible value of one key in batches of a bounded size', async () => {
+    const engine = await engines.open();
+    const batch = new WriteBatch();
+    for (let ts = 1n; ts <= 2500n; ts++) putVersion(batch, b('hot'), ts, b(`v${ts}`));
+    await engine.write(batch);
+    const sizes: number[] = [];
+    const watched = Object.create(engine) as KvEngine;
+    watched.write = async (written) => {
+      sizes.push(written.count);
+      await engine.write(written);
+    };
+    expect((await mvccGc(watched, keyRange(), 3000n)).deleted).toBe(2499);
+    expect(sizes.length).toBeGreaterThan(2);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1024);
+    expect((await mvccGet(engine, b('hot'), 3000n))?.toString()).toBe('v2500');
+  });
 });

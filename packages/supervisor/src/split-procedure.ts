@@ -165,6 +165,11 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
         const leader = await observers.node(route.leader);
         if (!leader)
           throw new InvalidArgumentError(`region ${regionId.toString()}'s leader ${route.leader} is unknown`);
+        // Sent to a dead leader the split would hold the region, its failover refused, until its deadline.
+        if (!(await observers.isAlive(leader.id)))
+          throw new FailedPreconditionError(
+            `region ${regionId.toString()}'s leader ${leader.id} is not alive; split it once it failed over`,
+          );
         const splitKey = this.state.context.splitKey ?? (await this.askSplitKey(leader, signal));
         if (!splitKey)
           throw new InvalidArgumentError(`region ${regionId.toString()} holds too little data to split`);

@@ -244,10 +244,24 @@ describe('region split procedure', () => {
     const time = new ManualTimeProvider(1_000);
     const { cluster, regionId, manager } = setup(redis, time);
     const m = manager();
-    // The split checker saw the sizes of a node that died since: its job is never taken.
-    cluster.splitKeyHangs = true;
+    // Sent to a dead leader, the split is refused on its state alone.
     cluster.alive.delete(A.id);
+    const refused = await m.startSplit({
+      regionId,
+      splitKey: Buffer.from('c'),
+      reason: 'manual',
+      timeoutMs: 60_000,
+    });
+    expect(await m.wait(refused)).toMatchObject({
+      status: 'Failed',
+      error: expect.stringMatching(/not alive/),
+    });
+    // The leader dies while it is asked for the key: its job is never answered.
+    cluster.alive.add(A.id);
+    cluster.splitKeyHangs = true;
     const dead = await m.startSplit({ regionId, reason: 'size', timeoutMs: 60_000 });
+    while (!cluster.calls.includes(`split-key ${A.id}`)) await new Promise((r) => setTimeout(r, 5));
+    cluster.alive.delete(A.id);
     const done = m.wait(dead);
     for (let i = 0; i < 20 && (await m.get(dead)).status === 'Running'; i++) {
       await time.advance(1_000);

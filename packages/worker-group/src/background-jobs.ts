@@ -326,6 +326,7 @@ export async function compactRegion(
   const gc = await mvccGc(ctx.engine, region.range, safePoint, {
     throttle: (bytes) => ctx.gcLimiter.acquire(bytes),
   });
+  await failpoint('region_gc_collected'); // a test hook: collected, its latest pointers not yet dropped
   ctx.metrics.gcVersions.inc(gc.deleted);
   ctx.metrics.gcBytes.inc(gc.deletedBytes);
   if (gc.deleted > 0) {

@@ -146,24 +146,22 @@ describe('merge on a node', () => {
   });
 
   it('leaves the latest pointers of deletes a GC dropped to the target once the source is prepared', async () => {
-    // A slow GC of the source: by the time it ends, the target takes writes to the source's keys.
-    const node = await cluster.node({ config: { gcBytesPerSecond: 10_000 } });
+    const node = await cluster.node();
     const { target, source } = await twoRegions(node);
     await node.group.write({ regionId: source, mutations: [put('s', '1')] });
     const { commitTs: deletedAt } = await node.group.write({
       regionId: source,
       mutations: [{ op: 'delete', key: b('s') }],
     });
-    let last = 0n;
-    for (let round = 0; round < 2; round++)
-      ({ commitTs: last } = await node.group.write({
-        regionId: source,
-        mutations: Array.from({ length: 1500 }, (_, i) => put(`t${i}`, `v${round}`)),
-      }));
-    node.group.advanceGcSafePoint(last);
+    node.group.advanceGcSafePoint(deletedAt);
+    // The source's GC has collected, and ends only after the merge: the target takes writes to the
+    // source's keys by then.
+    configureFailPoint('region_gc_collected', 'pause');
     const collecting = node.group.ddl(source, { type: 'compact' });
+    await until(async () => failPointHits('region_gc_collected') > 0, 'the GC to collect');
     await node.group.ddl(source, { type: 'prepareMerge' });
     await node.group.ddl(target, { type: 'merge', ...mergeOf(source) });
+    removeFailPoint('region_gc_collected');
     await collecting;
     expect(await mvccGet(node.engine, b('s'), deletedAt - 1n)).toBeUndefined(); // collected
     expect(await latestTimestamps(node.engine, [b('s')])).toEqual([deletedAt]);

@@ -401,8 +401,7 @@ describe('split on a node', () => {
   });
 
   it('leaves the latest pointers of deletes a GC dropped in keys the split gave away during it', async () => {
-    // A slow GC: its split-off keys take writes on the child's worker by the time it ends.
-    const node = await cluster.node({ config: { gcBytesPerSecond: 10_000 } });
+    const node = await cluster.node();
     const region = freshRegion();
     const child = freshChild();
     await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
@@ -413,16 +412,14 @@ describe('split on a node', () => {
         await node.group.write({ regionId: region, mutations: [{ op: 'delete', key: b(key) }] })
       ).commitTs;
     }
-    // Versions between them for the GC to read at its rate: seconds of them.
-    let last = 0n;
-    for (let round = 0; round < 2; round++)
-      ({ commitTs: last } = await node.group.write({
-        regionId: region,
-        mutations: Array.from({ length: 1500 }, (_, i) => put(`f${i}`, `v${round}`)),
-      }));
-    node.group.advanceGcSafePoint(last);
+    node.group.advanceGcSafePoint(deleted['x']!);
+    // The GC has collected, and ends only after the split: its split-off keys take writes on the
+    // child's worker by then.
+    configureFailPoint('region_gc_collected', 'pause');
     const collecting = node.group.ddl(region, { type: 'compact' });
+    await until(async () => failPointHits('region_gc_collected') > 0, 'the GC to collect');
     await node.group.splitRegion(region, splitAt('m', child));
+    removeFailPoint('region_gc_collected');
     await collecting;
     // Both deletes were collected; only the parent's own key lost its pointer, from the parent's worker.
     expect(await mvccGet(node.engine, b('x'), deleted['x']! - 1n)).toBeUndefined();
