@@ -5,6 +5,8 @@ import {
   isRegionStoreError,
   TableRouteNotFoundError,
   compareKeys,
+  escapeKey,
+  formatRange,
   keyRange,
 } from '@regionstore/core';
 import { bytesCodec, epochSchema } from '@regionstore/protocol';
@@ -176,7 +178,7 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
         const { start, end } = route.range;
         if (compareKeys(splitKey, start) <= 0 || (end.length > 0 && compareKeys(splitKey, end) >= 0))
           throw new InvalidArgumentError(
-            `split key ${splitKey.toString('base64')} is not inside region ${regionId.toString()}`,
+            `split key "${escapeKey(splitKey)}" is not inside region ${regionId.toString()} ${formatRange(route.range)}`,
           );
         const child = this.state.context.childId
           ? RegionId.parse(this.state.context.childId)

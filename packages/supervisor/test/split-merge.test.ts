@@ -230,7 +230,7 @@ describe('region split procedure', () => {
     });
     expect(await m.wait(outside)).toMatchObject({
       status: 'Failed',
-      error: expect.stringMatching(/not inside/),
+      error: expect.stringMatching(/split key "z" is not inside region 9:\d+ \["a", "c"\)/),
     });
     cluster.middle = undefined;
     const small = await m.startSplit({ regionId, reason: 'size', timeoutMs: 60_000 });
