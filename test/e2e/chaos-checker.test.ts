@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 
 interface Op {
-  type: 'write' | 'read';
-  key: string;
+  type: 'write' | 'read' | 'scan';
+  key?: string;
   seq?: number;
   value?: string | null;
   invoke: number;
@@ -119,5 +119,15 @@ describe('the chaos checker', () => {
       failedReads: 1,
       unknownBy: { Timeout: 2 },
     });
+  });
+
+  it('takes a key a scan skipped as a read of nothing, and counts a failed scan apart from the keys', () => {
+    const skipped = { ...read(null, 20, 30), scan: true };
+    expect(anomalies([write(1, 0, 10), skipped])).toEqual({ ...NONE, stale: 1 });
+    const v = check([
+      write(1, 0, 10),
+      { type: 'scan', invoke: 20, complete: 30, outcome: 'fail', error: 'Timeout' },
+    ]);
+    expect(v.counts).toMatchObject({ reads: 0, failedReads: 0, failedScans: 1, keys: 1 });
   });
 });

@@ -2,7 +2,9 @@
 // reports every anomaly.
 //
 // Each key has one writer, whose writes are sequential and carry increasing sequence numbers
-// (`<key>:<seq>`), so the order of a key's writes is known. Reads may run on any client at any time.
+// (`<key>:<seq>`), so the order of a key's writes is known. Reads may run on any client at any time;
+// a scan counts as a read of each key of its span (nothing for a key it skipped), each taken at some
+// moment of the scan, so each is checked as a read spanning the whole scan.
 // For such a register, linearizability is the conjunction of four checks (Lamport's atomic register:
 // regular, with no new/old inversion):
 //   - phantom: a read returns a value no write of that key ever carried;
@@ -23,6 +25,7 @@ function parseValue(value) {
 function groupByKey(history) {
   const keys = new Map();
   for (const op of history) {
+    if (op.type === 'scan') continue; // a failed scan: it read nothing
     let entry = keys.get(op.key);
     if (!entry) keys.set(op.key, (entry = { writes: new Map(), reads: [] }));
     if (op.type === 'write') entry.writes.set(op.seq, op);
@@ -39,11 +42,21 @@ function groupByKey(history) {
  */
 function check(history) {
   const found = { lost: [], stale: [], phantom: [], future: [], inversion: [], unreadable: [] };
-  const counts = { writes: 0, acknowledged: 0, unknownWrites: 0, reads: 0, failedReads: 0, keys: 0 };
+  const counts = {
+    writes: 0,
+    acknowledged: 0,
+    unknownWrites: 0,
+    reads: 0,
+    failedReads: 0,
+    failedScans: 0,
+    keys: 0,
+  };
   /** Unknown writes by the error they ended with. */
   const unknownBy = {};
   for (const op of history) {
-    if (op.type === 'write') {
+    if (op.type === 'scan') {
+      counts.failedScans++;
+    } else if (op.type === 'write') {
       counts.writes++;
       if (op.outcome === 'ok') counts.acknowledged++;
       else {

@@ -22,6 +22,7 @@ const DEFAULTS = {
   keys: 200,
   writers: 8,
   readers: 4,
+  scanners: 1,
   nodes: 3,
   regions: 8,
   quietMs: 2000,
@@ -132,6 +133,7 @@ async function runChaos(input) {
       keys: options.keys,
       writers: options.writers,
       readers: options.readers,
+      scanners: options.scanners,
     });
     const started = Date.now();
     workload.start();

@@ -1,6 +1,9 @@
 // The clients of the chaos harness: writers that own keys and write unique, numbered values to them,
-// and readers that read any key. Every operation is recorded with its invoke and complete times (on
-// this process's monotonic clock) and its outcome.
+// readers that read any key, and scanners that scan a random span of keys in small pages, one way or
+// the other (pages cross regions, and splits, merges and moves happen between them). Every operation
+// is recorded with its invoke and complete times (on this process's monotonic clock) and its outcome;
+// a scan as one read per key of its span over the scan's whole time, a key it did not return as a read
+// of nothing.
 'use strict';
 const { performance } = require('node:perf_hooks');
 const { RegionStoreClient } = require('@regionstore/client');
@@ -12,7 +15,8 @@ function keyBytes(i, keyCount) {
 
 class Workload {
   /**
-   * @param {{metasrv: string, keys: number, writers: number, readers: number, retryTimeoutMs?: number}} options
+   * @param {{metasrv: string, keys: number, writers: number, readers: number, scanners?: number,
+   *   retryTimeoutMs?: number}} options
    */
   constructor(options) {
     this.options = options;
@@ -76,10 +80,41 @@ class Workload {
     }
   }
 
+  async scanner() {
+    const { keys } = this.options;
+    const client = this.client();
+    const all = Array.from({ length: keys }, (_, i) => ({ key: `k${i}`, bytes: keyBytes(i, keys) }));
+    const pick = () => all[Math.floor(Math.random() * keys)].bytes;
+    while (this.running) {
+      const [start, end] = [pick(), pick()].sort(Buffer.compare);
+      const span = all.filter((k) => Buffer.compare(k.bytes, start) >= 0 && Buffer.compare(k.bytes, end) < 0);
+      const invoke = performance.now();
+      try {
+        const pairs = await client.scan({
+          start,
+          end,
+          reverse: Math.random() < 0.5,
+          pageSize: 7,
+          limit: keys,
+        });
+        const complete = performance.now();
+        const got = new Map(pairs.map((p) => [p.key.toString('hex'), p.value.toString()]));
+        for (const { key, bytes } of span) {
+          const value = got.get(bytes.toString('hex')) ?? null;
+          this.history.push({ type: 'read', key, value, invoke, complete, outcome: 'ok', scan: true });
+        }
+      } catch (err) {
+        const error = err && err.code ? err.code : String(err && err.message).slice(0, 120);
+        this.history.push({ type: 'scan', invoke, complete: performance.now(), outcome: 'fail', error });
+      }
+    }
+  }
+
   start() {
     this.running = true;
     for (let w = 0; w < this.options.writers; w++) this.loops.push(this.writer(w));
     for (let r = 0; r < this.options.readers; r++) this.loops.push(this.reader());
+    for (let s = 0; s < (this.options.scanners ?? 0); s++) this.loops.push(this.scanner());
   }
 
   /** Stops issuing operations and waits for those in flight. */
