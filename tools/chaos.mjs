@@ -80,7 +80,7 @@ for (let run = 1; run <= runs; run++) {
   const c = result.counts;
   console.log(
     `run ${run}/${runs}: ${result.ok ? 'ok' : 'VIOLATIONS'} — ${c.acknowledged} acked writes (${c.unknownWrites} unknown), ` +
-      `${c.reads} reads (${c.failedReads} failed); ${ANOMALIES.map((a) => `${a} ${result[a]}`).join(', ')}; ` +
+      `${c.reads} reads (${c.failedReads} failed; ${c.failedScans ?? 0} scans failed); ${ANOMALIES.map((a) => `${a} ${result[a]}`).join(', ')}; ` +
       `faults ${result.faults.map((f) => f.fault).join(' ')}` +
       (values.keep ? `; data in ${dir}` : ''),
   );
