@@ -127,6 +127,13 @@ function setup(redis: Redis, time?: ManualTimeProvider) {
   return { cluster, regionId, manager, ended };
 }
 
+/** A split asked by hand at `key`, as it ended. */
+async function splitAt(m: RegionMigrationManager, regionId: RegionId, key: string) {
+  return m.wait(
+    await m.startSplit({ regionId, splitKey: Buffer.from(key), reason: 'manual', timeoutMs: 60_000 }),
+  );
+}
+
 /** Starts a split at `k` (deadline 5 s) whose node job never finishes; resolves once it was sent. */
 async function stalledSplit(m: RegionMigrationManager, cluster: SplitCluster, regionId: RegionId) {
   cluster.splitTimesOut = true;
@@ -222,13 +229,7 @@ describe('region split procedure', () => {
     expect(cluster.calls).not.toContain(`close ${B.id}`);
     expect(cluster.routes.get(regionId.toString())!.range).toEqual(keyRange('a', 'c'));
 
-    const outside = await m.startSplit({
-      regionId,
-      splitKey: Buffer.from('z'),
-      reason: 'manual',
-      timeoutMs: 60_000,
-    });
-    expect(await m.wait(outside)).toMatchObject({
+    expect(await splitAt(m, regionId, 'z')).toMatchObject({
       status: 'Failed',
       error: expect.stringMatching(/split key "z" is not inside region 9:\d+ \["a", "c"\)/),
     });
@@ -246,13 +247,7 @@ describe('region split procedure', () => {
     const m = manager();
     // Sent to a dead leader, the split is refused on its state alone.
     cluster.alive.delete(A.id);
-    const refused = await m.startSplit({
-      regionId,
-      splitKey: Buffer.from('c'),
-      reason: 'manual',
-      timeoutMs: 60_000,
-    });
-    expect(await m.wait(refused)).toMatchObject({
+    expect(await splitAt(m, regionId, 'c')).toMatchObject({
       status: 'Failed',
       error: expect.stringMatching(/not alive/),
     });
