@@ -6,6 +6,7 @@ import {
   type Timestamp,
 } from '@regionstore/core';
 import type { Logger, RedisClient } from '@regionstore/runtime';
+import { NodeClocks } from './node-clocks';
 import {
   gcSafePointKey,
   metasrvLeaderKey,
@@ -80,14 +81,16 @@ export interface HeldSafePoint {
 
 /**
  * The cluster GC safepoint (TiKV's GC safepoint, PD's service safepoints), kept in Redis: the metasrv
- * leader moves it to now − `lifeTimeMs` every `runIntervalMs`, never back, never past the smallest
- * unexpired service safepoint. Services (every backup) hold one for as long as they read old versions;
+ * leader moves it to now − `lifeTimeMs` every `runIntervalMs` (now on the earliest clock of itself and
+ * the nodes heard from lately), never back, never past the smallest unexpired service safepoint. Services (every backup) hold one for as long as they read old versions;
  * one asked for below the current safepoint is refused with `TsTooOld`, its versions may be gone.
  * Nodes hear the safepoint in their heartbeat replies and collect below it.
  */
 export class GcSafePoints {
   private known: Timestamp = ZERO_TIMESTAMP;
   private timer: NodeJS.Timeout | undefined;
+  /** The nodes' clocks as their heartbeats tell them: the safepoint trails the earliest. */
+  readonly nodeClocks: NodeClocks;
 
   constructor(
     private readonly redis: RedisClient,
@@ -96,7 +99,9 @@ export class GcSafePoints {
     readonly config: GcConfig,
     private readonly logger: Logger,
     private readonly now: () => number = () => Date.now(),
-  ) {}
+  ) {
+    this.nodeClocks = new NodeClocks(now);
+  }
 
   /** The safepoint as this instance last read or moved it (what heartbeat replies carry). */
   get current(): Timestamp {
@@ -105,7 +110,7 @@ export class GcSafePoints {
 
   /** Moves the safepoint (on the leader only: elsewhere it just reads it). */
   async advance(): Promise<Timestamp> {
-    const candidate = composeTimestamp(Math.max(0, this.now() - this.config.lifeTimeMs));
+    const candidate = composeTimestamp(Math.max(0, this.nodeClocks.earliestNowMs() - this.config.lifeTimeMs));
     const result = (await this.redis.eval(
       ADVANCE,
       3,

@@ -3,6 +3,7 @@ import type { Logger } from '@regionstore/runtime';
 import type { JobPayload } from '@regionstore/protocol';
 import type { RegionRoute, SupervisorService } from '@regionstore/supervisor';
 import type { ClusterStore } from './cluster-store';
+import type { NodeClocks } from './node-clocks';
 import type { NodeTaskClient } from './node-client';
 import type { RegionLeaseGrants } from './region-leases';
 import type { RouteTable } from './route-table';
@@ -26,6 +27,8 @@ export interface HeartbeatIntakeDeps {
   walRetired?: (regionId: RegionId) => Promise<boolean>;
   /** The cluster GC safepoint each grant carries (absent, or 0: none yet). */
   gcSafePoint?: () => Timestamp;
+  /** Told of each node's clock, as its heartbeat was built (the safepoint trails the earliest). */
+  nodeClocks?: Pick<NodeClocks, 'heard'>;
   now?: () => number;
 }
 
@@ -64,6 +67,7 @@ export class HeartbeatIntake {
       );
       return;
     }
+    this.deps.nodeClocks?.heard(heartbeat.nodeId, heartbeat.timestampMs);
     const claimed = heartbeat.regions.filter((r) => r.role === 'leader');
     const pending = leases.begin(
       heartbeat.nodeId,

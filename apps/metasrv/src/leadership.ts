@@ -60,7 +60,7 @@ export class Leadership {
       leases,
       identity: async () => (await deps.identity?.redis.read())?.clusterId,
       ...(deps.walRetired ? { walRetired: deps.walRetired } : {}),
-      ...(deps.gc ? { gcSafePoint: () => deps.gc!.current } : {}),
+      ...(deps.gc ? { gcSafePoint: () => deps.gc!.current, nodeClocks: deps.gc.nodeClocks } : {}),
       logger: logger.child({ component: 'heartbeats' }),
       repairIntervalMs: config.repairIntervalMs,
     });

@@ -7,13 +7,13 @@ import { GcSafePoints } from '../src/gc-safe-points';
 const ns = useRedisNamespace('metasrv-gc');
 
 describe('GcSafePoints', () => {
-  const setup = async (instanceId = 'leader') => {
+  const setup = async (instanceId = 'leader', prefix = ns.prefix) => {
     let now = 10_000_000;
     const redis = await ns.connect();
-    await redis.set(metasrvLeaderKey(ns.prefix), 'leader');
+    await redis.set(metasrvLeaderKey(prefix), 'leader');
     const gc = new GcSafePoints(
       redis,
-      ns.prefix,
+      prefix,
       instanceId,
       { lifeTimeMs: 60_000, runIntervalMs: 1000 },
       silentLogger(),
@@ -35,6 +35,21 @@ describe('GcSafePoints', () => {
     // A clock that stepped back does not move it back.
     tick(-30_000);
     expect(await gc.advance()).toBe(composeTimestamp(now() + 30_000 - 60_000));
+  });
+
+  it('trails the earliest clock of the nodes heard from lately, not only its own', async () => {
+    const { gc, tick, now } = await setup('leader', `${ns.prefix}-clocks`);
+    const before = await gc.advance();
+    expect(before).toBe(composeTimestamp(now() - 60_000));
+    // A node whose clock is 10 s behind ours (or ours 10 s ahead of the nodes'): it sets the pace.
+    gc.nodeClocks.heard('behind', now() - 10_000);
+    gc.nodeClocks.heard('ahead', now() + 5_000);
+    tick(15_000);
+    expect(await gc.advance()).toBe(composeTimestamp(now() - 10_000 - 60_000));
+    expect(gc.current).toBeGreaterThan(before);
+    // A node not heard from for a minute holds nothing back.
+    tick(61_000);
+    expect(await gc.advance()).toBe(composeTimestamp(now() - 60_000));
   });
 
   it('is loaded as Redis holds it by an instance that never moved it (a newly elected leader)', async () => {

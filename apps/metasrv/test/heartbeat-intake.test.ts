@@ -21,6 +21,7 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
   const fed: string[] = [];
   /** What the supervisor was told of each region's size and versions. */
   const stats: unknown[] = [];
+  const clocks: Array<[string, number]> = [];
   let rechecks = 0;
   // The re-read a repair makes before it acts; `beforeRecheck` changes the routes just before it.
   const rereading = Object.create(store) as ClusterStore;
@@ -56,6 +57,7 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     } as unknown as RegionLeaseGrants,
     logger: silentLogger(),
     repairIntervalMs: 1000,
+    nodeClocks: { heard: (nodeId, nodeNowMs) => void clocks.push([nodeId, nodeNowMs]) },
     walRetired: async (regionId) => (await wal.position(regionId)).retired === true,
   });
   const region = new RegionId(1, 0);
@@ -92,15 +94,17 @@ async function setup(prefix: string, beforeRecheck?: (store: ClusterStore) => Pr
     await new Promise((r) => setTimeout(r, 50)); // the action, if any, follows the re-read
     return calls;
   };
-  return { region, store, wal, fed, stats, leaderBeats, staleLeaderBeats, repaired };
+  return { region, store, wal, fed, stats, clocks, leaderBeats, staleLeaderBeats, repaired };
 }
 
 describe('HeartbeatIntake', () => {
   it('tells the supervisor the size and versions its leader reports of each region the route gives it', async () => {
-    const { region, store, stats, leaderBeats } = await setup('stats');
+    const { region, store, stats, clocks, leaderBeats } = await setup('stats');
     await store.update(region, { leader: 'node-a' });
     await leaderBeats(EPOCH, region, { bytes: 4096, keys: 120 });
     expect(stats).toEqual([{ regionId: region, bytes: 4096, keys: 120 }]);
+    // and the GC safepoint of the node's clock, as the heartbeat says it was built
+    expect(clocks).toEqual([['node-a', expect.any(Number)]]);
   });
 });
 

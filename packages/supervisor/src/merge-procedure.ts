@@ -1,14 +1,9 @@
-import {
-  FailedPreconditionError,
-  InvalidArgumentError,
-  RegionId,
-  TableRouteNotFoundError,
-  keyRange,
-} from '@regionstore/core';
+import { InvalidArgumentError, RegionId, TableRouteNotFoundError, keyRange } from '@regionstore/core';
 import { bytesCodec, epochSchema } from '@regionstore/protocol';
 import { z } from 'zod';
 import type { MergeNodeClient, MergeRouteStore } from './merge-ports';
 import type { RegionRoute } from './migration-ports';
+import { ProcedureRefusedError } from './procedure-steps';
 import { RangeProcedure, type RangeProcedureDeps } from './range-procedure';
 
 /** The steps, after PD's merge (PrepareMerge, CommitMerge) with the data in place. */
@@ -148,7 +143,7 @@ export class RegionMergeProcedure extends RangeProcedure<MergeStep, MergeState> 
         // Sent to a dead leader, the merge would hold both regions, their failover refused, until its
         // deadline: nothing has changed yet, so it ends here (the merge checker proposes it again).
         if (!(await observers.isAlive(leader.id)))
-          throw new FailedPreconditionError(
+          throw new ProcedureRefusedError(
             `regions ${target.toString()} and ${source.toString()}'s leader ${leader.id} is not alive; merge them once they failed over`,
           );
         this.state.context = {

@@ -1,5 +1,4 @@
 import {
-  FailedPreconditionError,
   InvalidArgumentError,
   TableRouteNotFoundError,
   failpoint,
@@ -30,6 +29,13 @@ export interface ProcedureSteps<S extends string> {
  */
 export class ProcedureEndedError extends Error {}
 
+/**
+ * A step that refused before the procedure changed anything, for a reason no retry cures while the
+ * procedure holds its regions (their leader is dead, or has not reopened them): it ends Failed.
+ * Internal to the procedures, so no error a node answers with ends one half-way.
+ */
+export class ProcedureRefusedError extends Error {}
+
 /** Runs `action`; true when it found the procedure ended elsewhere. */
 async function stopIfEnded(action: () => Promise<void>): Promise<boolean> {
   try {
@@ -44,7 +50,7 @@ async function stopIfEnded(action: () => Promise<void>): Promise<boolean> {
 /**
  * Runs a procedure's steps to its end, or until `signal` aborts (the state stays where it was saved).
  * A step that fails is retried after a backoff doubling from `retryBaseMs` up to 2 s; a missing route,
- * a bad argument or a precondition no retry brings back ends it at once.
+ * a bad argument or a refusal (ProcedureRefusedError) ends it at once.
  */
 export async function runSteps<S extends string>(
   procedure: ProcedureSteps<S>,
@@ -74,7 +80,7 @@ export async function runSteps<S extends string>(
       if (
         err instanceof TableRouteNotFoundError ||
         err instanceof InvalidArgumentError ||
-        err instanceof FailedPreconditionError
+        err instanceof ProcedureRefusedError
       ) {
         await stopIfEnded(() => procedure.fail((err as Error).message));
         break;

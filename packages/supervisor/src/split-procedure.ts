@@ -1,5 +1,4 @@
 import {
-  FailedPreconditionError,
   InvalidArgumentError,
   RegionId,
   isRegionStoreError,
@@ -11,6 +10,7 @@ import {
 } from '@regionstore/core';
 import { bytesCodec, epochSchema } from '@regionstore/protocol';
 import { z } from 'zod';
+import { ProcedureRefusedError } from './procedure-steps';
 import { RangeProcedure, type RangeProcedureDeps } from './range-procedure';
 import type { Peer } from './peer';
 import type { SplitNodeClient, SplitRouteStore } from './split-ports';
@@ -138,16 +138,15 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
         leader,
         () => true,
         () =>
-          new FailedPreconditionError(
+          new ProcedureRefusedError(
             `region ${id}'s leader ${leader.id} is dead; split it once it failed over`,
           ),
         signal,
       );
     } catch (err) {
       if (!isRegionStoreError(err, 'RegionNotFound') && !isRegionStoreError(err, 'NotLeader')) throw err;
-      throw new FailedPreconditionError(
+      throw new ProcedureRefusedError(
         `region ${id} is not open as leader on ${leader.id} (${(err as Error).message}); split it once it is`,
-        { regionId: id, nodeId: leader.id },
         { cause: err },
       );
     }
@@ -169,7 +168,7 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
           throw new InvalidArgumentError(`region ${regionId.toString()}'s leader ${route.leader} is unknown`);
         // Sent to a dead leader the split would hold the region, its failover refused, until its deadline.
         if (!(await observers.isAlive(leader.id)))
-          throw new FailedPreconditionError(
+          throw new ProcedureRefusedError(
             `region ${regionId.toString()}'s leader ${leader.id} is not alive; split it once it failed over`,
           );
         const splitKey = this.state.context.splitKey ?? (await this.askSplitKey(leader, signal));
