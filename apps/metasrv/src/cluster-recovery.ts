@@ -97,35 +97,38 @@ export class ClusterRecovery {
         logger.info({ regionId: regionId.toString() }, 'recovery skips a retired region');
         continue;
       }
-      found.push({ regionId, manifest, route, position, range: route?.range ?? range });
+      const copies = held.byRegion.get(regionId.value) ?? [];
+      const ahead = copies.some((c) => (c.appliedIndex ?? 0) > position.lastEntryId);
+      const intact = route !== undefined && position.lastEntryId >= manifest.walEntryId && !ahead;
+      found.push({ regionId, manifest, route, position, copies, intact, range: route?.range ?? range });
     }
+    // A route Redis kept (a region intact) outranks any manifest: one that overlaps it is a split's
+    // child or a merge's target still in the works, not a region to recover over it.
     const verdicts = resolveRangeClaims(
-      found.map(({ regionId, manifest, route, range }) => ({
-        regionId: regionId.toString(),
+      found.map(({ regionId, manifest, route, range, intact }) => ({
+        regionId,
         range,
-        version: Math.max(manifest.epoch.version, route?.epoch.version ?? 0),
+        version: intact ? Number.MAX_SAFE_INTEGER : (route ?? manifest).epoch.version,
       })),
     );
     const placed = new Map<string, number>();
-    for (const { regionId, manifest, route, position } of found) {
-      const verdict = verdicts.get(regionId.toString())!;
+    for (const { regionId, manifest, route, position, copies, intact } of found) {
+      const verdict = verdicts.get(regionId.value)!;
       if (verdict.kind !== 'kept') {
         report.unrecoverable.push({
           regionId: regionId.toString(),
-          reason: `newer regions (${verdict.by.join(', ')}) hold ${verdict.kind === 'covered' ? 'all' : 'the middle'} of its range: a split or merge Redis lost mid-way`,
+          reason: `regions ${verdict.by.map(String).join(', ')} hold ${verdict.kind === 'covered' ? 'all' : 'the middle'} of its range (a split or merge not finished when Redis lost it, or one running now)`,
         });
         continue;
       }
       const { range, clippedBy } = verdict;
-      const copies = held.byRegion.get(regionId.value) ?? [];
-      const ahead = copies.some((c) => (c.appliedIndex ?? 0) > position.lastEntryId);
-      if (route && position.lastEntryId >= manifest.walEntryId && !ahead && clippedBy.length === 0) {
+      if (intact && clippedBy.length === 0) {
         report.intact.push(regionId.toString());
         continue;
       }
       if (clippedBy.length > 0)
         logger.warn(
-          { regionId: regionId.toString(), range, newer: clippedBy },
+          { regionId: regionId.toString(), range, newer: clippedBy.map(String) },
           'recovering a region over what newer regions do not hold: a split or merge Redis lost mid-way',
         );
       const walEntryId = Math.max(position.lastEntryId, manifest.walEntryId);
@@ -136,8 +139,9 @@ export class ClusterRecovery {
       }
       placed.set(leader, (placed.get(leader) ?? 0) + 1);
       const epochs = [manifest.epoch, ...copies.map((c) => c.epoch), ...(route ? [route.epoch] : [])];
+      // Clipped: its range changed, so its version moves on (a stale route for it is then refused).
       const epoch = {
-        version: Math.max(verdict.version, ...epochs.map((e) => e.version)),
+        version: Math.max(...epochs.map((e) => e.version)) + (clippedBy.length > 0 ? 1 : 0),
         confVer: Math.max(...epochs.map((e) => e.confVer)) + 1,
       };
       // An open region keeps serving its old placement; closed, the leader reopens it from the manifest.

@@ -14,6 +14,9 @@ import {
   serviceSafePointsKey,
 } from '@regionstore/protocol';
 
+/** A node's clock further behind than this is logged when it holds the safepoint back. */
+const CLOCK_BEHIND_WARN_MS = 10_000;
+
 /** Timestamps as Redis keeps them: fixed-width decimals, so Lua's string order is their order. */
 const stored = (ts: Timestamp) => ts.toString().padStart(20, '0');
 const parsed = (text: string | null | undefined): Timestamp => (text ? BigInt(text) : ZERO_TIMESTAMP);
@@ -108,9 +111,20 @@ export class GcSafePoints {
     return this.known;
   }
 
-  /** Moves the safepoint (on the leader only: elsewhere it just reads it). */
+  /**
+   * Moves the safepoint (on the leader only: elsewhere it just reads it), once a node was heard from
+   * lately: until then (a leader just elected, nodes silent) it only reads it.
+   */
   async advance(): Promise<Timestamp> {
-    const candidate = composeTimestamp(Math.max(0, this.nodeClocks.earliestNowMs() - this.config.lifeTimeMs));
+    const earliest = this.nodeClocks.earliest();
+    if (!earliest) return this.load();
+    const behindMs = this.now() - earliest.nowMs;
+    if (earliest.nodeId && behindMs > CLOCK_BEHIND_WARN_MS)
+      this.logger.warn(
+        { nodeId: earliest.nodeId, behindMs },
+        "a node's clock runs behind this metasrv's: the GC safepoint trails it",
+      );
+    const candidate = composeTimestamp(Math.max(0, earliest.nowMs - this.config.lifeTimeMs));
     const result = (await this.redis.eval(
       ADVANCE,
       3,

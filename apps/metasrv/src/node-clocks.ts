@@ -1,6 +1,13 @@
 /** A node is forgotten once it has not been heard from for this long (a dead node holds nothing back). */
 const FORGET_AFTER_MS = 60_000;
 
+/** The earliest clock of a process and the nodes heard from lately, read now. */
+export interface EarliestClock {
+  nowMs: number;
+  /** The node whose clock it is; undefined when the process's own is the earliest. */
+  nodeId: string | undefined;
+}
+
 /**
  * How far each storage node's clock is from this process's, from the time each heartbeat says it was
  * built on its node. Nodes commit at timestamps from their own clocks, so what must trail "now" (the
@@ -19,14 +26,19 @@ export class NodeClocks {
     this.offsets.set(nodeId, { offsetMs: nodeNowMs - at, heardAtMs: at });
   }
 
-  /** The earliest of this process's clock and the clocks of the nodes heard from lately, read now. */
-  earliestNowMs(): number {
+  /** Undefined while no node was heard from lately: nothing then says what clocks the commits use. */
+  earliest(): EarliestClock | undefined {
     const now = this.now();
-    let earliest = now;
+    let earliest: EarliestClock = { nowMs: now, nodeId: undefined };
+    let heard = false;
     for (const [nodeId, { offsetMs, heardAtMs }] of this.offsets) {
-      if (now - heardAtMs > FORGET_AFTER_MS) this.offsets.delete(nodeId);
-      else earliest = Math.min(earliest, now + offsetMs);
+      if (now - heardAtMs > FORGET_AFTER_MS) {
+        this.offsets.delete(nodeId);
+        continue;
+      }
+      heard = true;
+      if (now + offsetMs < earliest.nowMs) earliest = { nowMs: now + offsetMs, nodeId };
     }
-    return earliest;
+    return heard ? earliest : undefined;
   }
 }

@@ -113,8 +113,60 @@ describe('ClusterRecovery', () => {
     expect(byId.get(target.toString())).toMatchObject({ range: keyRange('g', ''), epoch: { version: 3 } });
     expect(byId.has(source.toString())).toBe(false);
     expect(report.unrecoverable).toEqual([
-      { regionId: source.toString(), reason: expect.stringMatching(/newer regions \(2:3\) hold all/) },
+      { regionId: source.toString(), reason: expect.stringMatching(/regions 2:3 hold all of its range/) },
     ]);
+    await wal.close();
+  });
+
+  it('leaves a route Redis kept as it is, over a manifest of a split still running', async () => {
+    const objects = new LocalStorage(join(dir.path, 'objects-live'));
+    await writeObjectStoreRecord(objects, mintClusterRecord());
+    const wal = new RedisLogStore(await ns.connect(), { prefix: `${ns.prefix}-live` });
+    const [parent, child] = [new RegionId(3, 1), new RegionId(3, 2)];
+    const epoch = (version: number) => ({ version, confVer: 1 });
+    const routed: RegionRoute = {
+      regionId: parent,
+      range: keyRange('', ''),
+      leader: 'node-1',
+      epoch: epoch(1),
+      state: 'Normal',
+    };
+    // The split's leader step ran: the child's manifest and the parent's at the new epoch are written.
+    for (const [regionId, range] of [
+      [parent, keyRange('', 'm')],
+      [child, keyRange('m', '')],
+    ] as const)
+      await writeManifest(
+        objects,
+        emptyManifest(
+          { nodeId: 'node-1', time: { now: () => 0 } },
+          { regionId, range, epoch: epoch(2) },
+          0,
+          undefined,
+        ),
+      );
+    const routes: RegionRoute[] = [];
+    const report = await new ClusterRecovery({
+      identity: {
+        objects,
+        redis: { read: async () => undefined, restore: async () => undefined },
+        forBootstrap: async () => undefined,
+        clearProblem: () => undefined,
+      } as unknown as MetasrvClusterIdentity,
+      store: {
+        nodes: async () => [],
+        get: async (regionId: RegionId) => (regionId.value === parent.value ? routed : undefined),
+        put: async (route: RegionRoute) => void routes.push(route),
+      } as unknown as ClusterStore,
+      nodes: {} as NodeTaskClient,
+      wal,
+      logger: silentLogger(),
+    }).recover();
+    expect(report.intact).toEqual([parent.toString()]);
+    expect(report.unrecoverable).toEqual([
+      { regionId: child.toString(), reason: expect.stringMatching(/regions 3:1 hold all of its range/) },
+    ]);
+    expect(routes).toEqual([]);
     await wal.close();
   });
 });

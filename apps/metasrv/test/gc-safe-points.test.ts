@@ -19,7 +19,10 @@ describe('GcSafePoints', () => {
       silentLogger(),
       () => now,
     );
-    return { gc, redis, tick: (ms: number) => (now += ms), now: () => now };
+    // A node with our clock, heard from all along.
+    const tick = (ms: number) => gc.nodeClocks.heard('node', (now += ms));
+    tick(0);
+    return { gc, redis, tick, now: () => now };
   };
 
   it('trails the clock by lifeTimeMs, moved by the leader only, and never moves back', async () => {
@@ -50,6 +53,26 @@ describe('GcSafePoints', () => {
     // A node not heard from for a minute holds nothing back.
     tick(61_000);
     expect(await gc.advance()).toBe(composeTimestamp(now() - 60_000));
+  });
+
+  it('is not moved by a leader that has heard from no node lately (just elected, or the nodes silent)', async () => {
+    let now = 10_000_000;
+    const prefix = `${ns.prefix}-unheard`;
+    const redis = await ns.connect();
+    await redis.set(metasrvLeaderKey(prefix), 'leader');
+    const gc = new GcSafePoints(
+      redis,
+      prefix,
+      'leader',
+      { lifeTimeMs: 60_000, runIntervalMs: 1000 },
+      silentLogger(),
+      () => now,
+    );
+    expect(await gc.advance()).toBe(0n);
+    gc.nodeClocks.heard('node', now);
+    expect(await gc.advance()).toBe(composeTimestamp(now - 60_000));
+    now += 61_000;
+    expect(await gc.advance()).toBe(composeTimestamp(now - 61_000 - 60_000));
   });
 
   it('is loaded as Redis holds it by an instance that never moved it (a newly elected leader)', async () => {
@@ -92,6 +115,7 @@ describe('GcSafePoints', () => {
       { lifeTimeMs: 0, runIntervalMs: 1000 },
       silentLogger(),
     );
+    live.nodeClocks.heard('node', Date.now());
     const held = await live.hold('backup:b', composeTimestamp(realNow), 300);
     await new Promise((r) => setTimeout(r, 700)); // two TTLs: renewed meanwhile
     expect((await gc.status()).services.map((s) => s.serviceId)).toEqual(['backup:b']);
