@@ -11,7 +11,7 @@ import { createStorage } from '@regionstore/storage-backends';
 import type { ClusterStore } from './cluster-store';
 import type { GcSafePoints, HeldSafePoint } from './gc-safe-points';
 import type { NodeTaskClient } from './node-client';
-import type { Operations, OperationRecord } from './operation-records';
+import { runTag, type Operations, type OperationRecord } from './operation-records';
 import { forEachRange } from './region-jobs';
 
 export interface BackupRecord extends OperationRecord {
@@ -87,6 +87,9 @@ export class ClusterBackup {
     const routes = (await this.store.routes()).filter((r) => intersectRanges(r.range, wanted));
     Object.assign(record, { regionsTotal: routes.length, regionsDone: 0 });
     await this.operations.save(record);
+    // Job ids name this run too: a node keeps finished jobs for hours and answers an id it knows with
+    // that job's answer, so a run started again under the same backup id must not reuse one.
+    const run = runTag(record);
     let jobs = 0;
     const responses = await forEachRange(
       this.store,
@@ -96,7 +99,7 @@ export class ClusterBackup {
           record.id,
           { ...request, startKey: part.start, endKey: part.end },
           route.leader,
-          `${route.regionId}-${++jobs}`,
+          `${run}-${route.regionId}-${++jobs}`,
         );
         return { value: answered, covered: answered.map((r) => keyRange(r.startKey, r.endKey)) };
       },
@@ -131,7 +134,10 @@ export class ClusterBackup {
       { request },
       { jobId: `backup-${id}-${attemptId}` },
     );
-    const moved = responses.find((r) => r.error && ['NotLeader', 'ServerIsBusy'].includes(r.error.code));
+    // A write at or below the backup's ts still in flight (`Locked`) is over within moments: asked again.
+    const moved = responses.find(
+      (r) => r.error && ['NotLeader', 'ServerIsBusy', 'Locked'].includes(r.error.code),
+    );
     if (moved) throw errorFromBody(moved.error!);
     if (responses.length === 0) {
       throw new NotLeaderError(`node ${nodeId} led none of ${request.startKey.toString('hex')}.. any more`);

@@ -3,6 +3,7 @@ import {
   escapeKey,
   keyRange,
   rangesOverlap,
+  type KeyRange,
   type RegionId,
   type Timestamp,
 } from '@regionstore/core';
@@ -12,8 +13,8 @@ import { createStorage, type ExternalStorage } from '@regionstore/storage-backen
 import type { RegionRoute } from '@regionstore/supervisor';
 import type { ClusterStore } from './cluster-store';
 import type { NodeTaskClient } from './node-client';
-import type { Operations, OperationRecord } from './operation-records';
-import { forEachRange, forEachRegion } from './region-jobs';
+import { runTag, type Operations, type OperationRecord } from './operation-records';
+import { forEachRange } from './region-jobs';
 
 export interface RestoreRecord extends OperationRecord {
   storage: string;
@@ -32,12 +33,13 @@ export interface RestoreRecord extends OperationRecord {
 
 /**
  * Restores a backup into the cluster. First every file is verified against the `backupmeta` (sha256,
- * KV count, block checksums): one bad file and nothing is written. Then one `restore` job per region
- * goes to its leader with only the files overlapping the region; the node writes the versions through
- * the region's write path at their original commit timestamps. Those stay hidden under any newer
- * version of their key, so before writing anything every region the backup touches is asked for a
- * version committed after the backup's ts: one, and the restore fails (`FailedPrecondition`) with
- * nothing written, unless `force` (then the newer versions stay visible).
+ * KV count, block checksums): one bad file and nothing is written. Then each part of the backup's
+ * ranges a region holds goes, in a `restore` job, to that region's leader with only the files
+ * overlapping it (a part whose region split and moved meanwhile is sent again where its keys are); the
+ * node writes the versions through the region's write path at their original commit timestamps. Those
+ * stay hidden under any newer version of their key, so before writing anything every part is asked
+ * for a version committed after the backup's ts: one, and the restore fails (`FailedPrecondition`)
+ * with nothing written, unless `force` (then the newer versions stay visible).
  */
 export class ClusterRestore {
   constructor(
@@ -86,31 +88,51 @@ export class ClusterRestore {
         await save();
       });
     }
-    const routes = await this.store.routes();
-    const filesOf = (range: RegionRoute['range']) =>
+    const filesOf = (range: KeyRange) =>
       meta.files.filter((f) => rangesOverlap(keyRange(f.startKey, f.endKey), range));
-    Object.assign(record, { phase: 'write', regionsTotal: routes.length });
+    Object.assign(record, { phase: 'write', regionsDone: 0 });
     await save();
-    await forEachRegion(
-      this.store,
-      routes,
-      async (route, attempt) => {
-        const files = filesOf(route.range);
-        if (files.length === 0) return;
-        const { kvs } = await this.nodes.call(
-          route.leader,
-          'restore',
-          // verified: every file passed above, so the node checks while it writes instead of reading twice
-          { storage: record.storage, files, ranges: [route.range], verified: true },
-          { jobId: `restore-${record.id}-${route.regionId}-${attempt}` },
-        );
-        record.kvs += kvs;
+    // Part by part, as the check: a part whose region split and moved meanwhile is sent again where its
+    // keys are now (a rewrite of what it wrote already is harmless: the same versions again).
+    const run = runTag(record);
+    let jobs = 0;
+    await this.overBackup(
+      meta,
+      async (route, part) => {
+        const files = filesOf(part);
+        if (files.length > 0) {
+          const { kvs } = await this.nodes.call(
+            route.leader,
+            'restore',
+            // verified: every file passed above, so the node checks while it writes instead of reading twice
+            { storage: record.storage, files, ranges: [part], verified: true },
+            { jobId: `restore-${record.id}-${run}-${route.regionId}-${++jobs}` },
+          );
+          record.kvs += kvs;
+        }
+        return { value: undefined, covered: [part] };
       },
-      async () => {
-        record.regionsDone++;
+      async (done, total) => {
+        Object.assign(record, { regionsDone: done, regionsTotal: total });
         await save();
       },
     );
+  }
+
+  /** `job` over every part of the backup's ranges, on the leader of the region holding it. */
+  private async overBackup(
+    meta: BackupMeta,
+    job: (route: RegionRoute, part: KeyRange) => Promise<{ value: undefined; covered: KeyRange[] }>,
+    onProgress: (done: number, total: number) => Promise<void>,
+  ): Promise<void> {
+    let [before, counted] = [0, 0];
+    for (const { startKey, endKey } of meta.ranges) {
+      await forEachRange(this.store, keyRange(startKey, endKey), job, (done, total) => {
+        counted = before + total;
+        return onProgress(before + done, counted);
+      });
+      before = counted;
+    }
   }
 
   /**
@@ -124,27 +146,19 @@ export class ClusterRestore {
   ): Promise<void> {
     const ts = meta.endVersion;
     const newer: Array<{ key: Buffer; ts: Timestamp; regionId: RegionId }> = [];
-    let [before, counted] = [0, 0];
-    for (const { startKey, endKey } of meta.ranges) {
-      await forEachRange(
-        this.store,
-        keyRange(startKey, endKey),
-        async (route, part) => {
-          const { found, covered } = await this.nodes.call(route.leader, 'newer-version', {
-            regionId: route.regionId,
-            range: part,
-            ts,
-          });
-          if (found) newer.push({ ...found, regionId: route.regionId });
-          return { value: undefined, covered };
-        },
-        (done, total) => {
-          counted = before + total;
-          return onProgress(before + done, counted);
-        },
-      );
-      before = counted;
-    }
+    await this.overBackup(
+      meta,
+      async (route, part) => {
+        const { found, covered } = await this.nodes.call(route.leader, 'newer-version', {
+          regionId: route.regionId,
+          range: part,
+          ts,
+        });
+        if (found) newer.push({ ...found, regionId: route.regionId });
+        return { value: undefined, covered };
+      },
+      onProgress,
+    );
     const [first] = newer;
     if (!first) return;
     const others = newer.length > 1 ? ` (and in ${newer.length - 1} more regions)` : '';

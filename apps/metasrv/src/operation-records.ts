@@ -12,6 +12,11 @@ export interface OperationRecord {
   code?: string;
 }
 
+/** What tells this run of an operation from an earlier one under the same id: its start, in base 36. */
+export function runTag(record: OperationRecord): string {
+  return Date.parse(record.startedAt).toString(36);
+}
+
 /** How many finished records of a kind are kept, and for how long. */
 export interface RecordRetention {
   keep: number;

@@ -20,12 +20,22 @@ export class WorkerGroupRegionInfo implements RegionInfoProvider {
       }));
   }
 
+  /**
+   * Also refused once the region's range changed since it was listed (a split or merge moved its
+   * epoch version on): the keys it gave away may be gone from this node by now, and the metasrv sends
+   * the part again to wherever they are.
+   */
   ensureLeader(region: RegionInfo): void {
     const current = this.group().getRegion(region.regionId);
+    const id = region.regionId.toString();
     if (!current || current.role !== 'Leader') {
-      throw new NotLeaderError(`this node no longer leads region ${region.regionId.toString()}`, {
-        regionId: region.regionId.toString(),
-      });
+      throw new NotLeaderError(`this node no longer leads region ${id}`, { regionId: id });
+    }
+    if (current.epoch.version !== region.epochVersion) {
+      throw new NotLeaderError(
+        `region ${id} changed its range since the backup listed it (epoch version ${region.epochVersion} → ${current.epoch.version})`,
+        { regionId: id },
+      );
     }
   }
 }

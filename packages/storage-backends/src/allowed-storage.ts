@@ -22,10 +22,17 @@ function hasDotSegments(url: string): boolean {
     .some((segment) => segment === '..' || segment === '.');
 }
 
+/** A URL's part before `?`, and its query parameters. */
+function splitQuery(url: string): [string, URLSearchParams] {
+  const at = url.indexOf('?');
+  return at < 0 ? [url, new URLSearchParams()] : [url.slice(0, at), new URLSearchParams(url.slice(at + 1))];
+}
+
 /**
  * Refuses (Forbidden) a backup or restore storage URL outside `allowed`. `local://` URLs are compared
  * as resolved paths, one directory inside another (`local://../../etc` resolves before it is
- * compared); any other URL must start with an allowed one at a `/` boundary and hold no dot segments.
+ * compared); any other URL must start with an allowed one at a `/` boundary, hold no dot segments and
+ * name the same `endpoint` (S3's server) as it, or none when it names none.
  * The error names the setting, never the filesystem.
  */
 export function checkAllowedStorage(url: string, allowed: readonly string[]): void {
@@ -38,8 +45,12 @@ export function checkAllowedStorage(url: string, allowed: readonly string[]): vo
       return inside === '' || (!inside.startsWith('..') && !isAbsolute(inside) && !inside.startsWith(sep));
     }
     if (hasDotSegments(url)) return false;
-    const base = prefix.replace(/\/+$/, '');
-    return url === base || url.startsWith(`${base}/`) || url.startsWith(`${base}?`);
+    const [path, query] = splitQuery(url);
+    const [basePath, baseQuery] = splitQuery(prefix);
+    const base = basePath.replace(/\/+$/, '');
+    // The endpoint says which server the bucket is on: another one is another place, whatever the path.
+    const sameServer = query.get('endpoint') === baseQuery.get('endpoint');
+    return sameServer && (path === base || path.startsWith(`${base}/`));
   });
   if (!ok) {
     throw new ForbiddenError(

@@ -16,7 +16,12 @@ const refused = (url: string, allowed: string[]) => {
 
 describe('backup.allowedStorage', () => {
   const root = '/srv/backups';
-  const allowed = [`local://${root}`, 's3://bucket/backups', 'noop://'];
+  const allowed = [
+    `local://${root}`,
+    's3://bucket/backups',
+    's3://minio-bucket/dumps?endpoint=http://minio:9000',
+    'noop://',
+  ];
 
   it.each([
     ['local:///srv/backups', 'allowed'],
@@ -32,6 +37,12 @@ describe('backup.allowedStorage', () => {
     ['s3://bucket/backups2', 'Forbidden'],
     ['s3://bucket/backups/../secrets', 'Forbidden'],
     ['s3://other/backups', 'Forbidden'],
+    // another server is another place: the endpoint must be the allowed one's (none for none)
+    ['s3://bucket/backups?endpoint=http://attacker:9000', 'Forbidden'],
+    ['s3://bucket/backups/x?region=eu-west-1&endpoint=http://10.0.0.5', 'Forbidden'],
+    ['s3://minio-bucket/dumps/monday?endpoint=http://minio:9000&forcePathStyle=true', 'allowed'],
+    ['s3://minio-bucket/dumps?endpoint=http://other:9000', 'Forbidden'],
+    ['s3://minio-bucket/dumps', 'Forbidden'],
     ['noop://', 'allowed'],
     ['memory://x', 'Forbidden'],
   ])('%s is %s (local paths compared after resolving)', (url, verdict) => {
