@@ -109,13 +109,13 @@ async function startingPoint(
     local.range.end.equals(range.end);
   if (continuable) {
     if (applied.appliedIndex > wal.lastEntryId)
-      throw walRegression(ctx, regionId, wal, applied.appliedIndex, 'this node applied');
+      throw walRegression(ctx, regionId, wal.lastEntryId, applied.appliedIndex, 'this node applied');
     if (applied.appliedIndex >= wal.trimmedEntryId) return { applied, snapshotBytes: 0 };
   }
 
   const manifest = (await committedManifest(ctx, regionId))?.manifest;
   if (manifest && manifest.walEntryId > wal.lastEntryId)
-    throw walRegression(ctx, regionId, wal, manifest.walEntryId, 'its latest flush covers');
+    throw walRegression(ctx, regionId, wal.lastEntryId, manifest.walEntryId, 'its latest flush covers');
   // A flush at a newer epoch version holds the region after a split its opener does not know of: only
   // part of the range it was asked to open. Loading it would serve the rest as empty.
   if (manifest && manifest.epoch.version > epoch.version) {
@@ -184,31 +184,29 @@ async function startingPoint(
   };
 }
 
-/** Counted, logged with the region and the gap, and thrown: such a region must not be served. */
-function walRegression(
+/**
+ * Counted, logged with the region and the gap, and thrown (or a write failed with it): such a region
+ * must not be served. `walEnd`: where the WAL ended, before `entryId` that `holder` (a copy, a flush).
+ */
+export function walRegression(
   ctx: WorkerContext,
   regionId: RegionId,
-  wal: WalPosition,
+  walEnd: number,
   entryId: number,
   holder: string,
 ): WalRegressionError {
   const region = regionId.toString();
-  const gap = {
-    region,
-    walLastEntryId: wal.lastEntryId,
-    expectedAtLeast: entryId,
-    missing: entryId - wal.lastEntryId,
-  };
+  const gap = { region, walLastEntryId: walEnd, expectedAtLeast: entryId, missing: entryId - walEnd };
   ctx.metrics.walRegressions.inc({ region });
   ctx.logger.error(
     gap,
-    `WAL regression: region ${region}'s WAL ends at entry ${wal.lastEntryId}, but ${holder} entry ${entryId}; not opening it`,
+    `WAL regression: region ${region}'s WAL ends at entry ${walEnd}, but ${holder} entry ${entryId}; not serving it`,
   );
   return new WalRegressionError(
-    `region ${region}: the WAL ends at entry ${wal.lastEntryId}, before entry ${entryId} that ${holder}; ` +
+    `region ${region}: the WAL ends at entry ${walEnd}, before entry ${entryId} that ${holder}; ` +
       'Redis lost writes (restored from an old AOF, a failover to a lagging replica). ' +
       'The region is not served; `regionctl cluster recover` rebuilds its WAL from the latest flush.',
-    { regionId: region, walLastEntryId: wal.lastEntryId, entryId, holder },
+    { regionId: region, walLastEntryId: walEnd, entryId, holder },
   );
 }
 

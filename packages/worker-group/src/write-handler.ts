@@ -21,6 +21,7 @@ import type { WorkerContext } from './context';
 import { type RegionMap, type WorkerRegion } from './region';
 import { addUnflushed, catchUpWithWal, changeRole } from './replay';
 import { addRecords } from './wal-apply';
+import { walRegression } from './recover';
 import { findWrite, type IdentifiedWrite } from './recent-writes';
 import { estimatedSize, type WriteRequest, type WriteResult } from './requests';
 import type { StalledRequests, StalledWrite } from './stalled-requests';
@@ -258,6 +259,22 @@ export async function handleWrites(
             fence,
           );
           await failpoint('wal_append_reply_lost'); // `throw`: the entries are in, the reply is lost
+          if (last !== region.lastEntryId + items.length) {
+            // The WAL did not end where this region's writes did: Redis went back (restarted from an
+            // older AOF, failed over to a lagging replica) and these entries took ids it had already
+            // applied. Not acknowledged, and the region closed: its reopen reports the regression.
+            const err = walRegression(
+              ctx,
+              region.regionId,
+              last - items.length,
+              region.lastEntryId,
+              'this node applied',
+            );
+            for (const item of items) fail(item, err);
+            for (const { write } of unconfirmed) write.reply.fail(err);
+            worker.closeRegion(region, err);
+            return undefined;
+          }
           items.forEach((item, at) => (item.entryId = last - items.length + 1 + at));
           // Acknowledged (on enough replicas, where asked): so is every entry before it.
           region.confirmedEntryId = last;

@@ -3,7 +3,7 @@ import { mvccGet } from '@regionstore/engine';
 import { createMetricsRegistry } from '@regionstore/runtime';
 import { latestManifest } from '@regionstore/region-files';
 import type { RedisLogStore } from '@regionstore/log-store';
-import { ALL, EPOCH, b, failure, freshRegion, put, useCluster } from './helpers';
+import { ALL, EPOCH, b, failure, freshRegion, put, until, useCluster } from './helpers';
 
 const cluster = useCluster('wal-regression');
 
@@ -54,6 +54,34 @@ describe('a WAL that went back in time', () => {
     await expect(
       node.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Leader' }),
     ).resolves.toEqual({ lastEntryId: 3 });
+  });
+
+  it('under a running leader: its next write is not acknowledged, and the region closes and stays closed', async () => {
+    const metrics = createMetricsRegistry({ defaultMetrics: false });
+    const node = await cluster.node({ metrics });
+    const region = freshRegion();
+    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+    for (const key of ['a', 'b', 'c'])
+      await node.group.write({ regionId: region, mutations: [put(key, key)] });
+    // Redis restarted from an AOF that ends at entry 1: the next append takes id 2 again.
+    const wal = await cluster.wal();
+    const redis = await cluster.ns.connect('client');
+    const { log, meta } = wal.keys(region);
+    await redis.xdel(log, '2-0', '3-0');
+    await redis.xsetid(log, '1-0');
+    await redis.hset(meta, 'last', 1);
+    await redis.hdel(meta, 'batch', 'batchLast');
+    const err = await failure(node.group.write({ regionId: region, mutations: [put('d', 'd')] }));
+    expect(isRegionStoreError(err, 'WalRegression')).toBe(true);
+    expect(err.message).toMatch(/WAL ends at entry 1, before entry 3 that this node applied/);
+    expect(await regressions(metrics)).toBe(1);
+    await until(() => !node.group.isRegionExists(region), 'the region to close');
+    expect(
+      isRegionStoreError(
+        await failure(node.group.ddl(region, { type: 'open', range: ALL, epoch: EPOCH, role: 'Leader' })),
+        'WalRegression',
+      ),
+    ).toBe(true);
   });
 
   it('is reported, not served, when it ends before the entry the latest flush covers', async () => {
