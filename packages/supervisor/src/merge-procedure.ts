@@ -123,7 +123,7 @@ export class RegionMergeProcedure extends RangeProcedure<MergeStep, MergeState> 
     return route;
   }
 
-  protected async runStep(step: MergeStep): Promise<MergeStep> {
+  protected async runStep(step: MergeStep, signal: AbortSignal): Promise<MergeStep> {
     const { routes, nodes, observers } = this.deps;
     const { regionId: target, sourceId: source } = this;
     const context = this.state.context;
@@ -142,7 +142,7 @@ export class RegionMergeProcedure extends RangeProcedure<MergeStep, MergeState> 
         if (!leader) throw new InvalidArgumentError(`leader ${t.leader} is unknown`);
         // Sent to a dead leader, the merge would hold both regions, their failover refused, until its
         // deadline: nothing has changed yet, so it ends here (the merge checker proposes it again).
-        if (!(await observers.isAlive(leader.id)))
+        if (await this.isDead(leader, signal))
           throw new ProcedureRefusedError(
             `regions ${target.toString()} and ${source.toString()}'s leader ${leader.id} is not alive; merge them once they failed over`,
           );

@@ -126,6 +126,18 @@ export abstract class RangeProcedure<S extends string, T extends RangeProcedureS
   }
 
   /**
+   * Whether `leader` is dead: found so in `LEADER_DEAD_CHECKS` checks a second apart (a metasrv just
+   * elected has heard no heartbeat yet, and a busy node's may come late).
+   */
+  protected async isDead(leader: Peer, signal: AbortSignal): Promise<boolean> {
+    for (let check = 0; check < LEADER_DEAD_CHECKS; check++) {
+      if (check > 0) await this.deps.time.sleep(LEADER_WATCH_MS, signal);
+      if (await this.deps.observers.isAlive(leader.id).catch(() => true)) return false;
+    }
+    return true;
+  }
+
+  /**
    * `work`, or `dead()`'s error once `leader` was found dead in `LEADER_DEAD_CHECKS` checks in a row,
    * counted only while `watched()` says so.
    */

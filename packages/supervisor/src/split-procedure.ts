@@ -167,7 +167,7 @@ export class RegionSplitProcedure extends RangeProcedure<SplitStep, SplitState> 
         if (!leader)
           throw new InvalidArgumentError(`region ${regionId.toString()}'s leader ${route.leader} is unknown`);
         // Sent to a dead leader the split would hold the region, its failover refused, until its deadline.
-        if (!(await observers.isAlive(leader.id)))
+        if (await this.isDead(leader, signal))
           throw new ProcedureRefusedError(
             `region ${regionId.toString()}'s leader ${leader.id} is not alive; split it once it failed over`,
           );
