@@ -164,15 +164,19 @@ export class RedisLogStore implements LogStore {
         this.metrics?.entries.inc(entries.length);
         return last;
       } catch (err) {
-        if (isRegionStoreError(err)) throw err;
-        const unknown = isRedisOutcomeUnknown(err);
-        if (!unknown && !isRedisUnreachable(err)) throw this.translate(err, regionId);
+        const typed = isRegionStoreError(err);
+        const unknown = !typed && isRedisOutcomeUnknown(err);
         sent ||= unknown;
         // The batch token makes a resend safe: if the first try landed, Redis answers it again.
-        const delay = RESEND_DELAYS_MS[attempt];
-        if (delay === undefined)
-          throw sent ? this.outcomeUnknown(regionId, err) : this.translate(err, regionId);
-        await sleep(delay);
+        const delay = unknown || (!typed && isRedisUnreachable(err)) ? RESEND_DELAYS_MS[attempt] : undefined;
+        if (delay !== undefined) {
+          await sleep(delay);
+          continue;
+        }
+        // An earlier try may have landed, whatever this one says (a fence moved since: NotLeader; a
+        // replica promoted meanwhile: READONLY): the outcome is unknown, never a plain failure.
+        if (sent) throw this.outcomeUnknown(regionId, err);
+        throw typed ? err : this.translate(err, regionId);
       }
     }
   }

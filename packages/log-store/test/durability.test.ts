@@ -134,4 +134,24 @@ describe('WAL durability check', () => {
     expect(await redis.xlen(wal.keys(region).log)).toBe(3);
     expect(await wal.append(region, [Buffer.from('d')], fence)).toBe(4);
   });
+
+  it('answers a resend refused by a fence moved meanwhile as of unknown outcome: the first try may have landed', async () => {
+    const { redis } = await redisWith([]);
+    const wal = new RedisLogStore(redis, { prefix: 'dur-moved' });
+    const region = new RegionId(3, 3);
+    const fence = { nodeId: 'n1', epoch: 1 };
+    await wal.setFence(region, fence);
+    configureFailPoint('wal_append_connection_lost', '1*return');
+    const appending = wal.append(region, [Buffer.from('a')], fence);
+    // Between the lost reply and the resend (50 ms later), another node takes the region.
+    await wal.setFence(region, { nodeId: 'n2', epoch: 2 });
+    const err = await appending.catch((e: unknown) => e);
+    expect(isRegionStoreError(err, 'ServerIsBusy')).toBe(true);
+    expect((err as { details: object }).details).toMatchObject({ outcome: 'unknown' });
+    expect(await redis.xlen(wal.keys(region).log)).toBe(1); // it did land
+    // A first try refused by the fence is a plain NotLeader: nothing was sent before it.
+    expect(
+      isRegionStoreError(await wal.append(region, [Buffer.from('b')], fence).catch((e) => e), 'NotLeader'),
+    ).toBe(true);
+  });
 });
