@@ -67,13 +67,9 @@ async function reload(ctx: WorkerContext, region: WorkerRegion): Promise<void> {
     { regionId: region.regionId.toString(), appliedUpTo: region.lastEntryId },
     'follower reloads from the latest flush',
   );
-  region.reloads++;
-  let recovered;
-  try {
-    recovered = await recoverRegion(ctx, region.regionId, region.range, region.epoch);
-  } finally {
-    region.reloads++;
-  }
+  const recovered = await region.reloading(() =>
+    recoverRegion(ctx, region.regionId, region.range, region.epoch),
+  );
   region.recentWrites = recentWritesAfter(region.recentWrites, recovered, ctx.time.now());
   region.lastEntryId = recovered.lastEntryId;
   region.flushedEntryId = recovered.flushedEntryId;

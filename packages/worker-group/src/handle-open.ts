@@ -127,12 +127,9 @@ export async function handleCatchup(
     if (request.writable && sameEpoch) return { lastEntryId: region.lastEntryId };
     throw new InvalidArgumentError(`region ${regionId.toString()} leads here; catchup is for followers`);
   }
-  const recovered = await recoverRegion(
-    ctx,
-    regionId,
-    region.range,
-    request.epoch ?? region.epoch,
-    request.entryId,
+  // A catch-up may load the latest flush over the copy: follower reads meanwhile are refused.
+  const recovered = await region.reloading(() =>
+    recoverRegion(ctx, regionId, region.range, request.epoch ?? region.epoch, request.entryId),
   );
   takeRecovered(ctx, region, recovered);
   if (request.writable) await becomeLeader(ctx, region, request.epoch ?? region.epoch);
@@ -180,7 +177,7 @@ async function becomeLeader(
   epoch: WorkerRegion['epoch'],
 ): Promise<void> {
   await ctx.wal.setFence(region.regionId, { nodeId: ctx.nodeId, epoch: fenceEpochOf(epoch) });
-  const recovered = await recoverRegion(ctx, region.regionId, region.range, epoch);
+  const recovered = await region.reloading(() => recoverRegion(ctx, region.regionId, region.range, epoch));
   region.epoch = epoch;
   takeRecovered(ctx, region, recovered);
   ctx.readTimestamps.coverEarlierLeaders();

@@ -132,6 +132,16 @@ export class WorkerRegion {
    * is incomplete): a read that began and ended at the same even count read one whole copy.
    */
   reloads = 0;
+
+  /** Runs a load of this copy's data (a reload, a catch-up, a promotion), counted as a reload. */
+  async reloading<T>(load: () => Promise<T>): Promise<T> {
+    this.reloads++;
+    try {
+      return await load();
+    } finally {
+      this.reloads++;
+    }
+  }
   /** Ids of the writes committed lately, for answering re-sent writes (see RecentWrites). */
   recentWrites: RecentWrites;
 
