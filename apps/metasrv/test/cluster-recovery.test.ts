@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { RegionId, keyRange } from '@regionstore/core';
+import { RegionId, keyRange, type KeyRange } from '@regionstore/core';
 import { RedisLogStore } from '@regionstore/log-store';
 import { mintClusterRecord, silentLogger, writeObjectStoreRecord } from '@regionstore/runtime';
 import { LocalStorage } from '@regionstore/storage-backends';
@@ -14,6 +14,45 @@ import type { NodeTaskClient } from '../src/node-client';
 const ns = useRedisNamespace('metasrv-recovery');
 const dir = useTempDir('metasrv-recovery');
 
+/** A recovery over `objects` and `wal`, with the routes Redis still holds (`held`), writing to `routes`. */
+function recoveryOf(
+  objects: LocalStorage,
+  wal: RedisLogStore,
+  held: (id: RegionId) => RegionRoute | undefined = () => undefined,
+) {
+  const routes: RegionRoute[] = [];
+  const recovery = new ClusterRecovery({
+    identity: {
+      objects,
+      redis: { read: async () => undefined, restore: async () => undefined },
+      forBootstrap: async () => undefined,
+      clearProblem: () => undefined,
+    } as unknown as MetasrvClusterIdentity,
+    store: {
+      nodes: async () => [],
+      get: async (id: RegionId) => held(id),
+      put: async (route: RegionRoute) => void routes.push(route),
+    } as unknown as ClusterStore,
+    nodes: {} as NodeTaskClient,
+    wal,
+    logger: silentLogger(),
+  });
+  return { recovery, routes };
+}
+
+/** A region's first manifest, as its creation writes it. */
+async function manifestOf(objects: LocalStorage, regionId: RegionId, range: KeyRange, version: number) {
+  await writeManifest(
+    objects,
+    emptyManifest(
+      { nodeId: 'node-1', time: { now: () => 0 } },
+      { regionId, range, epoch: { version, confVer: 1 } },
+      0,
+      undefined,
+    ),
+  );
+}
+
 describe('ClusterRecovery', () => {
   it('skips a retired region whose flushes were left behind, and recovers the others', async () => {
     const objects = new LocalStorage(join(dir.path, 'objects'));
@@ -24,34 +63,12 @@ describe('ClusterRecovery', () => {
       [live, keyRange('', 'm')],
       [retired, keyRange('m', '')],
     ] as const) {
-      const epoch = { version: 1, confVer: 1 };
-      await writeManifest(
-        objects,
-        emptyManifest({ nodeId: 'node-1', time: { now: () => 0 } }, { regionId, range, epoch }, 0, undefined),
-      );
+      await manifestOf(objects, regionId, range, 1);
       await wal.setFence(regionId, { nodeId: 'node-1', epoch: 1 });
     }
     // A split abandoned: its child's WAL retired, its flushes not deleted (that step failed).
     await wal.retire(retired);
-    const routes: RegionRoute[] = [];
-    const identity = {
-      objects,
-      redis: { read: async () => undefined, restore: async () => undefined },
-      forBootstrap: async () => undefined,
-      clearProblem: () => undefined,
-    } as unknown as MetasrvClusterIdentity;
-    const store = {
-      nodes: async () => [],
-      get: async () => undefined,
-      put: async (route: RegionRoute) => void routes.push(route),
-    } as unknown as ClusterStore;
-    const recovery = new ClusterRecovery({
-      identity,
-      store,
-      nodes: {} as NodeTaskClient,
-      wal,
-      logger: silentLogger(),
-    });
+    const { recovery, routes } = recoveryOf(objects, wal);
     const report = await recovery.recover();
     expect(report.regions.map((r) => r.regionId)).toEqual([live.toString()]);
     expect(report.unrecoverable).toEqual([]);
@@ -78,34 +95,8 @@ describe('ClusterRecovery', () => {
       [target, keyRange('g', ''), 3],
       [source, keyRange('p', ''), 2],
     ] as const;
-    for (const [regionId, range, version] of manifests) {
-      await writeManifest(
-        objects,
-        emptyManifest(
-          { nodeId: 'node-1', time: { now: () => 0 } },
-          { regionId, range, epoch: { version, confVer: 1 } },
-          0,
-          undefined,
-        ),
-      );
-    }
-    const routes: RegionRoute[] = [];
-    const recovery = new ClusterRecovery({
-      identity: {
-        objects,
-        redis: { read: async () => undefined, restore: async () => undefined },
-        forBootstrap: async () => undefined,
-        clearProblem: () => undefined,
-      } as unknown as MetasrvClusterIdentity,
-      store: {
-        nodes: async () => [],
-        get: async () => undefined,
-        put: async (route: RegionRoute) => void routes.push(route),
-      } as unknown as ClusterStore,
-      nodes: {} as NodeTaskClient,
-      wal,
-      logger: silentLogger(),
-    });
+    for (const [regionId, range, version] of manifests) await manifestOf(objects, regionId, range, version);
+    const { recovery, routes } = recoveryOf(objects, wal);
     const report = await recovery.recover();
     const byId = new Map(routes.map((r) => [r.regionId.toString(), r]));
     expect(byId.get(parent.toString())).toMatchObject({ range: keyRange('', 'c'), epoch: { version: 2 } });
@@ -123,45 +114,20 @@ describe('ClusterRecovery', () => {
     await writeObjectStoreRecord(objects, mintClusterRecord());
     const wal = new RedisLogStore(await ns.connect(), { prefix: `${ns.prefix}-live` });
     const [parent, child] = [new RegionId(3, 1), new RegionId(3, 2)];
-    const epoch = (version: number) => ({ version, confVer: 1 });
     const routed: RegionRoute = {
       regionId: parent,
       range: keyRange('', ''),
       leader: 'node-1',
-      epoch: epoch(1),
+      epoch: { version: 1, confVer: 1 },
       state: 'Normal',
     };
     // The split's leader step ran: the child's manifest and the parent's at the new epoch are written.
-    for (const [regionId, range] of [
-      [parent, keyRange('', 'm')],
-      [child, keyRange('m', '')],
-    ] as const)
-      await writeManifest(
-        objects,
-        emptyManifest(
-          { nodeId: 'node-1', time: { now: () => 0 } },
-          { regionId, range, epoch: epoch(2) },
-          0,
-          undefined,
-        ),
-      );
-    const routes: RegionRoute[] = [];
-    const report = await new ClusterRecovery({
-      identity: {
-        objects,
-        redis: { read: async () => undefined, restore: async () => undefined },
-        forBootstrap: async () => undefined,
-        clearProblem: () => undefined,
-      } as unknown as MetasrvClusterIdentity,
-      store: {
-        nodes: async () => [],
-        get: async (regionId: RegionId) => (regionId.value === parent.value ? routed : undefined),
-        put: async (route: RegionRoute) => void routes.push(route),
-      } as unknown as ClusterStore,
-      nodes: {} as NodeTaskClient,
-      wal,
-      logger: silentLogger(),
-    }).recover();
+    await manifestOf(objects, parent, keyRange('', 'm'), 2);
+    await manifestOf(objects, child, keyRange('m', ''), 2);
+    const { recovery, routes } = recoveryOf(objects, wal, (id) =>
+      id.value === parent.value ? routed : undefined,
+    );
+    const report = await recovery.recover();
     expect(report.intact).toEqual([parent.toString()]);
     expect(report.unrecoverable).toEqual([
       { regionId: child.toString(), reason: expect.stringMatching(/regions 3:1 hold all of its range/) },

@@ -29,14 +29,19 @@ const regressions = async (metrics: ReturnType<typeof createMetricsRegistry>) =>
     0,
   ) ?? 0;
 
+/** A node leading a new region with entries 1..3 (keys a, b, c) in its WAL. */
+async function threeWrites() {
+  const metrics = createMetricsRegistry({ defaultMetrics: false });
+  const node = await cluster.node({ metrics });
+  const region = freshRegion();
+  await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
+  for (const key of ['a', 'b', 'c']) await node.group.write({ regionId: region, mutations: [put(key, key)] });
+  return { metrics, node, region };
+}
+
 describe('a WAL that went back in time', () => {
   it('is reported, not served, when it ends before what this node applied', async () => {
-    const metrics = createMetricsRegistry({ defaultMetrics: false });
-    const node = await cluster.node({ metrics });
-    const region = freshRegion();
-    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    for (const key of ['a', 'b', 'c'])
-      await node.group.write({ regionId: region, mutations: [put(key, key)] });
+    const { metrics, node, region } = await threeWrites();
     await node.group.ddl(region, { type: 'close' });
     await rewindWal(region, 1);
 
@@ -57,12 +62,7 @@ describe('a WAL that went back in time', () => {
   });
 
   it('under a running leader: its next write is not acknowledged, and the region closes and stays closed', async () => {
-    const metrics = createMetricsRegistry({ defaultMetrics: false });
-    const node = await cluster.node({ metrics });
-    const region = freshRegion();
-    await node.group.ddl(region, { type: 'create', range: ALL, epoch: EPOCH });
-    for (const key of ['a', 'b', 'c'])
-      await node.group.write({ regionId: region, mutations: [put(key, key)] });
+    const { metrics, node, region } = await threeWrites();
     // Redis restarted from an AOF that ends at entry 1: the next append takes id 2 again.
     const wal = await cluster.wal();
     const redis = await cluster.ns.connect('client');
