@@ -96,7 +96,8 @@ const FAULTS = {
    * two halves back (they share a leader right after the split; a merge the balancer got ahead of
    * ends Failed, which is no fault of the cluster). A third of the time the leader is stopped
    * (SIGSTOP, 8 s) right after the split starts, past its 2 s deadline: the metasrv judges it dead,
-   * fences it, and goes on or abandons the split while the leader may still be in the middle of it.
+   * fences it, and goes on or abandons the split while the leader may still be in the middle of it;
+   * stopped before it answered for the split key, the split ends Failed at its start, nothing changed.
    */
   async split({ cluster }) {
     const route = pick(await routes(cluster));
