@@ -85,8 +85,9 @@ export interface HeldSafePoint {
 /**
  * The cluster GC safepoint (TiKV's GC safepoint, PD's service safepoints), kept in Redis: the metasrv
  * leader moves it to now − `lifeTimeMs` every `runIntervalMs` (now on the earliest clock of itself and
- * the nodes heard from lately), never back, never past the smallest unexpired service safepoint. Services (every backup) hold one for as long as they read old versions;
- * one asked for below the current safepoint is refused with `TsTooOld`, its versions may be gone.
+ * the nodes heard from lately), never back, never past the smallest unexpired service safepoint.
+ * Services (every backup) hold one for as long as they read old versions; one asked for below the
+ * current safepoint is refused with `TsTooOld`, its versions may be gone.
  * Nodes hear the safepoint in their heartbeat replies and collect below it.
  */
 export class GcSafePoints {
